@@ -1,0 +1,42 @@
+"""Writing the case timeline: every service records its change here, in its own transaction."""
+from django.db import transaction
+from django.utils import timezone
+
+from ..actors import as_actor
+from ..models import CaseEvent
+from ..signals import case_events_committed
+
+
+def _announce(event_ids):
+    if event_ids:
+        transaction.on_commit(lambda: case_events_committed.send(sender=CaseEvent, event_ids=event_ids))
+
+
+def event_build(case, kind, actor, *, from_state="", to_state="", reason="", payload=None, at=None):
+    actor = as_actor(actor)
+    return CaseEvent(
+        case_id=case.pk if hasattr(case, "pk") else case,
+        kind=kind,
+        actor=actor.label,
+        actor_user=actor.user,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason or "",
+        payload=payload or {},
+        at=at or timezone.now(),
+    )
+
+
+def event_write(case, kind, actor, **fields):
+    event = event_build(case, kind, actor, **fields)
+    event.save(force_insert=True)
+    _announce([event.pk])
+    return event
+
+
+def events_write(events):
+    """Insert many built events at once (bulk assignment, holds across a borrower's cases)."""
+    created = CaseEvent.objects.bulk_create(events)
+    ids = [e.pk for e in created if e.pk is not None]
+    _announce(ids)
+    return created

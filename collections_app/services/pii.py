@@ -1,0 +1,48 @@
+"""Revealing personal data: an audited action, written before the data is handed out."""
+from django.db import transaction
+
+from .. import permissions as perms
+from ..actors import as_actor
+from ..errors import DomainError, invalid
+from ..models import AuditLog, Borrower
+from ._common import lock_visible_case, require_text
+from .events import event_write
+
+REVEALABLE = ("name", "national_id", "phones", "email", "address", "contacts")
+
+
+def pii_reveal(*, actor=None, reason, fields=REVEALABLE, case_id=None, borrower_id=None):
+    """Return the borrower's real values for `fields` and record who looked, at what and why.
+
+    With `case_id` the borrower is reached through the actor's case scope, and the look goes on the
+    case's timeline too."""
+    actor = as_actor(actor)
+    if not perms.may_reveal_pii(actor):
+        raise DomainError("permission_denied")
+    reason = require_text(reason, "reason", max_length=500)
+    fields = list(dict.fromkeys(fields))
+    unknown = [f for f in fields if f not in REVEALABLE]
+    if unknown or not fields:
+        raise invalid("fields", "Choose among: " + ", ".join(REVEALABLE))
+    with transaction.atomic():
+        case = None
+        if case_id is not None:
+            case = lock_visible_case(case_id, actor)
+            borrower = case.borrower
+        else:
+            if not actor.sees_everything:
+                raise DomainError("not_found")
+            borrower = Borrower.objects.filter(pk=borrower_id).first()
+            if borrower is None:
+                raise DomainError("not_found")
+        AuditLog.objects.create(actor=actor.label, actor_user=actor.user, action=AuditLog.Action.REVEAL,
+                                borrower=borrower, case=case, fields=fields, reason=reason)
+        if case is not None:
+            event_write(case, "pii_revealed", actor, reason=reason, payload={"fields": fields})
+    values = {}
+    for field in fields:
+        if field == "contacts":
+            values[field] = [{"name": c.name, "relation": c.relation, "phone": c.phone} for c in borrower.contacts.all()]
+        else:
+            values[field] = getattr(borrower, field)
+    return values

@@ -1,0 +1,68 @@
+import os
+
+import pytest
+
+from collections_app import roles as r
+from collections_app.actors import actor_for_client
+
+from .factories import QueueFactory, UserFactory
+
+# Playwright's sync API runs an event loop in the test thread (PITFALLS.md).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def collector(db):
+    return UserFactory(username="collector", roles=[r.COLLECTOR])
+
+
+@pytest.fixture
+def other_collector(db):
+    return UserFactory(username="collector2", roles=[r.COLLECTOR])
+
+
+@pytest.fixture
+def field_agent(db):
+    return UserFactory(username="field_agent", roles=[r.FIELD_AGENT])
+
+
+@pytest.fixture
+def field_agent2(db):
+    return UserFactory(username="field_agent2", roles=[r.FIELD_AGENT])
+
+
+@pytest.fixture
+def supervisor(db):
+    return UserFactory(username="supervisor", roles=[r.SUPERVISOR])
+
+
+@pytest.fixture
+def legal_officer(db):
+    return UserFactory(username="legal_officer", roles=[r.LEGAL_OFFICER])
+
+
+@pytest.fixture
+def auditor(db):
+    return UserFactory(username="auditor", roles=[r.AUDITOR])
+
+
+@pytest.fixture
+def queue(db, collector):
+    q = QueueFactory(name="M1 calls")
+    q.members.add(collector)
+    return q
+
+
+@pytest.fixture
+def api_client_readonly():
+    return actor_for_client("bi", [r.SCOPE_CASES_READ])
+
+
+@pytest.fixture
+def api_client_writer():
+    return actor_for_client("dialler", [r.SCOPE_CASES_READ, r.SCOPE_CASES_WRITE])
+
+
+@pytest.fixture
+def api_client_manager():
+    return actor_for_client("loan-system", [r.SCOPE_CASES_READ, r.SCOPE_CASES_MANAGE, r.SCOPE_PAYMENTS_WRITE])
