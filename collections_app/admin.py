@@ -1,0 +1,182 @@
+"""The admin, for operators: read-mostly. State changes go through the services, via actions."""
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from . import services
+from .errors import DomainError
+from .masking import mask_name, mask_national_id, mask_phone
+from .models import (
+    AuditLog, Borrower, BorrowerContact, Bucket, Case, CaseEvent, ContactAttempt, Hold, Instalment, LegalReferral,
+    Loan, Payment, PromiseToPay, Queue, Visit,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows are written by the services; the admin shows them."""
+
+    show_full_result_count = False  # counting a million rows costs a second a page
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class InstalmentInline(ReadOnlyInline):
+    model = Instalment
+    fields = ("number", "due_date", "amount_due", "amount_paid")
+
+
+class CaseEventInline(ReadOnlyInline):
+    model = CaseEvent
+    fields = ("at", "kind", "actor", "from_state", "to_state", "reason", "payload")
+    ordering = ("-at", "-id")
+
+
+class ContactInline(ReadOnlyInline):
+    model = BorrowerContact
+    fields = ("name", "relation", "phone")
+
+
+@admin.register(Borrower)
+class BorrowerAdmin(ReadOnlyAdmin):
+    # Lists show masked personal data; the change page is for operators with view permission.
+    list_display = ("external_id", "masked_name", "masked_national_id", "masked_phone", "city", "time_zone")
+    search_fields = ("external_id",)
+    inlines = [ContactInline]
+    exclude = ("name", "national_id", "phones", "email", "address")
+    readonly_fields = ("masked_name", "masked_national_id", "masked_phone")
+
+    @admin.display(description=_("name"))
+    def masked_name(self, obj):
+        return mask_name(obj.name)
+
+    @admin.display(description=_("national id"))
+    def masked_national_id(self, obj):
+        return mask_national_id(obj.national_id)
+
+    @admin.display(description=_("phone"))
+    def masked_phone(self, obj):
+        return mask_phone(obj.primary_phone)
+
+
+@admin.register(Loan)
+class LoanAdmin(ReadOnlyAdmin):
+    list_display = ("external_id", "borrower", "product", "principal", "currency", "disbursed_on")
+    list_select_related = ("borrower",)
+    search_fields = ("external_id", "borrower__external_id")
+    list_filter = ("product",)
+    inlines = [InstalmentInline]
+
+
+def _transition_action(name, label):
+    def action(modeladmin, request, queryset):
+        done, refused = 0, []
+        for case_id in queryset.values_list("pk", flat=True)[:500]:
+            try:
+                services.case_transition(case_id=case_id, transition=name, actor=request.user,
+                                         reason=str(_("from the admin")))
+                done += 1
+            except DomainError as error:
+                refused.append(f"{case_id}: {error.message}")
+        if done:
+            modeladmin.message_user(request, _("%(n)d cases: %(t)s done.") % {"n": done, "t": name}, messages.SUCCESS)
+        for line in refused[:20]:
+            modeladmin.message_user(request, line, messages.WARNING)
+
+    action.__name__ = f"action_{name}"
+    action.short_description = label
+    return action
+
+
+@admin.register(Case)
+class CaseAdmin(ReadOnlyAdmin):
+    list_display = ("id", "loan", "state", "oldest_unpaid_due_date", "amount_overdue", "assigned_to", "queue",
+                    "priority", "updated_at")
+    list_select_related = ("loan", "assigned_to", "queue")
+    list_filter = ("state", "queue")
+    search_fields = ("=id", "loan__external_id", "borrower__external_id")
+    inlines = [CaseEventInline]
+    actions = [
+        _transition_action("start_calls", _("Start calls")),
+        _transition_action("schedule_visit", _("Move to visit")),
+        _transition_action("de_escalate", _("De-escalate one stage")),
+    ]
+
+
+@admin.register(CaseEvent)
+class CaseEventAdmin(ReadOnlyAdmin):
+    list_display = ("id", "case", "kind", "actor", "from_state", "to_state", "at")
+    list_filter = ("kind",)
+    search_fields = ("=case__id", "actor")
+
+
+@admin.register(ContactAttempt)
+class ContactAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("id", "case", "channel", "direction", "outcome", "breach", "actor", "occurred_at")
+    list_filter = ("channel", "outcome", "breach")
+
+
+@admin.register(PromiseToPay)
+class PromiseToPayAdmin(ReadOnlyAdmin):
+    list_display = ("id", "case", "amount", "due_date", "status", "actor")
+    list_filter = ("status",)
+
+
+@admin.register(Visit)
+class VisitAdmin(ReadOnlyAdmin):
+    list_display = ("id", "case", "scheduled_for", "status", "outcome")
+    list_filter = ("status",)
+
+
+@admin.register(LegalReferral)
+class LegalReferralAdmin(ReadOnlyAdmin):
+    list_display = ("id", "case", "status", "requested_by", "decided_by", "requested_at")
+    list_filter = ("status",)
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdmin):
+    list_display = ("id", "borrower", "code", "source", "starts_at", "ends_at", "lifted_at", "placed_by_label")
+    list_filter = ("code", "source")
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ("external_id", "loan", "amount", "paid_at", "channel", "reversed_at")
+    list_select_related = ("loan",)
+    search_fields = ("external_id", "loan__external_id")
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    list_display = ("at", "actor", "action", "borrower", "case", "fields", "reason")
+    list_filter = ("action",)
+
+
+@admin.register(Queue)
+class QueueAdmin(admin.ModelAdmin):
+    # Queues are configuration, not case state: editable by supervisors.
+    list_display = ("name", "description")
+    filter_horizontal = ("members",)
+
+
+@admin.register(Bucket)
+class BucketAdmin(admin.ModelAdmin):
+    list_display = ("name", "min_dpd", "max_dpd")

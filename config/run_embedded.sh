@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Serve the app with a Celery worker and beat beside it; Ctrl-C stops all three.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+mkdir -p var/log
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+.venv/bin/celery -A config worker --loglevel=INFO --concurrency=2 >var/log/worker.log 2>&1 &
+pids+=($!)
+.venv/bin/celery -A config beat --loglevel=INFO --pidfile= --schedule=var/celerybeat-schedule >var/log/beat.log 2>&1 &
+pids+=($!)
+
+cat <<MSG
+
+  Collections is running at http://$HOST:$PORT/   (admin: http://$HOST:$PORT/admin/)
+  Demo log-ins (password demo12345): collector, field_agent, supervisor, legal_officer, auditor, admin
+  Worker and beat logs: var/log/worker.log, var/log/beat.log.  Ctrl-C stops everything.
+
+MSG
+$PY manage.py runserver "$HOST:$PORT" --noreload &
+pids+=($!)
+wait "${pids[-1]}"
