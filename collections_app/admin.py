@@ -96,7 +96,7 @@ def _transition_action(name, label):
             except DomainError as error:
                 refused.append(f"{case_id}: {error.message}")
         if done:
-            modeladmin.message_user(request, _("%(n)d cases: %(t)s done.") % {"n": done, "t": name}, messages.SUCCESS)
+            modeladmin.message_user(request, _("%(n)d cases: %(t)s done.") % {"n": done, "t": label}, messages.SUCCESS)
         for line in refused[:20]:
             modeladmin.message_user(request, line, messages.WARNING)
 

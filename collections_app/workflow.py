@@ -32,6 +32,15 @@ class CloseReason(models.TextChoices):
 
 # Transitions a request may name (resolve and reopen are run by the payment and loan services).
 REQUESTABLE_TRANSITIONS = ("start_calls", "schedule_visit", "refer_to_legal", "de_escalate", "close")
+TRANSITION_LABELS = {
+    "start_calls": _("Start calls"),
+    "schedule_visit": _("Move to visit"),
+    "refer_to_legal": _("Refer to legal"),
+    "de_escalate": _("De-escalate"),
+    "resolve": _("Resolve"),
+    "close": _("Close"),
+    "reopen": _("Reopen"),
+}
 # Transitions a hold stops.
 ESCALATIONS = ("start_calls", "schedule_visit", "refer_to_legal")
 

@@ -15,7 +15,9 @@ from ..permissions import visible_cases
 def lock_visible_case(case_id, actor):
     """Re-fetch the case under a row lock, or 404 if this actor may not see it."""
     try:
-        return visible_cases(actor, Case.objects.select_for_update()).select_related("loan", "borrower").get(pk=case_id)
+        # Lock the case row only: loan and borrower rows stay free for other cases' work.
+        locked = Case.objects.select_for_update(of=("self",)).select_related("loan", "borrower")
+        return visible_cases(actor, locked).get(pk=case_id)
     except (Case.DoesNotExist, ValueError, TypeError):
         raise DomainError("not_found") from None
 

@@ -17,7 +17,7 @@ from ..errors import DomainError, invalid
 from ..models import Case, Loan, Queue
 from ..selectors import loan_arrears
 from ..strategy import opening_stage
-from ..workflow import ESCALATIONS, OPEN_STATES, REQUESTABLE_TRANSITIONS, CloseReason, State
+from ..workflow import ESCALATIONS, OPEN_STATES, REQUESTABLE_TRANSITIONS, TRANSITION_LABELS, CloseReason, State
 from ._common import lock_visible_case, require_choice
 from .events import event_build, event_write, events_write
 
@@ -31,7 +31,7 @@ def _refuse_transition(case, actor, name, code="transition_not_allowed", message
     raise DomainError(
         code,
         message or _("“%(transition)s” is not allowed while the case is in “%(state)s”.")
-        % {"transition": name, "state": case.state},
+        % {"transition": TRANSITION_LABELS.get(name, name), "state": State(case.state).label},
         allowed_transitions=case.allowed_transitions(actor),
         state=case.state,
     )

@@ -14,7 +14,7 @@ from .. import roles as r
 from ..actors import as_actor, user_roles
 from ..calendar import lender_today
 from ..errors import DomainError, invalid
-from ..models import Case, ContactAttempt, Hold, Instalment, PromiseToPay, Visit
+from ..models import Borrower, ContactAttempt, Hold, Instalment, PromiseToPay, Visit
 from ..selectors import borrower_contact_facts, contact_counters
 from ..workflow import OPEN_STATES, State
 from ._common import lock_visible_case, parse_day, parse_moment, parse_money, require_choice, require_text
@@ -50,6 +50,9 @@ def contact_log(*, case_id, actor=None, channel, outcome, direction=ContactAttem
     if len(notes) > 4000:
         raise invalid("notes", _("At most 4000 characters."))
     with transaction.atomic():
+        if outcome == ContactAttempt.Outcome.DISPUTE_RAISED:
+            # hold_place locks borrower then cases: take the locks in that order here too.
+            _lock_borrower_of_case(case_id, actor)
         case = lock_visible_case(case_id, actor)
         if not perms.may_work_case(actor):
             raise DomainError("permission_denied")
@@ -71,6 +74,13 @@ def contact_log(*, case_id, actor=None, channel, outcome, direction=ContactAttem
             hold_place(borrower_id=borrower.pk, code=Hold.Code.DISPUTE, actor=actor,
                        reason=notes or _("Dispute raised during a contact"), _authorised=True)
     return contact
+
+
+def _lock_borrower_of_case(case_id, actor):
+    borrower_id = perms.visible_cases(actor).filter(pk=case_id).values_list("borrower_id", flat=True).first()
+    if borrower_id is None:
+        raise DomainError("not_found")
+    Borrower.objects.select_for_update().filter(pk=borrower_id).first()
 
 
 def _loan_outstanding(loan_id):
