@@ -45,7 +45,7 @@ def case_list(actor, *, state=None, loan=None, borrower=None, assigned_to=None, 
         qs = qs.filter(assigned_to__username=assigned_to)
     if queue:
         qs = qs.filter(queue__name=queue)
-    if dpd_min is not None:
+    if dpd_min is not None and int(dpd_min) > 0:
         qs = qs.filter(oldest_unpaid_due_date__lte=as_of - timedelta(days=int(dpd_min)))
     if dpd_max is not None:
         qs = qs.filter(Q(oldest_unpaid_due_date__isnull=True) | Q(oldest_unpaid_due_date__gte=as_of - timedelta(days=int(dpd_max))))
@@ -59,6 +59,17 @@ def case_worklist(actor):
     if actor.user is not None:
         qs = qs.filter(assigned_to=actor.user)
     return qs.order_by("-priority", F("next_action_at").asc(nulls_first=True), "id")
+
+
+def cases_awaiting_visit_plan(actor):
+    """The visit queue: cases in `visit` with no planned visit yet, oldest arrears first."""
+    from .models import Visit
+
+    planned = Visit.objects.filter(case=OuterRef("pk"), status=Visit.Status.PLANNED)
+    return (
+        case_queryset(actor).filter(state="visit").exclude(Exists(planned))
+        .order_by(F("oldest_unpaid_due_date").asc(nulls_last=True), "id")
+    )
 
 
 def case_detail(actor, case_id):
@@ -132,14 +143,15 @@ def borrower_contact_facts(borrower, at=None):
 
 
 def contact_counters(borrower, *, at, phone=""):
-    """Today's counters in the borrower's own calendar day (one query)."""
+    """Counters for the borrower's own calendar day of `at`, counting only what happened before `at`
+    (a call logged late is judged by the calls before it). One query."""
     zone = ZoneInfo(borrower.time_zone)
     local_day = at.astimezone(zone).date()
     start = datetime.combine(local_day, time(0), tzinfo=zone)
     end = start + timedelta(days=1)
     calls = ContactAttempt.objects.filter(
         borrower=borrower, channel=ContactAttempt.Channel.CALL,
-        direction=ContactAttempt.Direction.OUTBOUND, occurred_at__gte=start, occurred_at__lt=end,
+        direction=ContactAttempt.Direction.OUTBOUND, occurred_at__gte=start, occurred_at__lt=min(end, at),
     )
     counts = calls.aggregate(
         connected=Count("pk", filter=Q(outcome__in=ContactAttempt.CONNECTED)),

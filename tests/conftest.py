@@ -66,3 +66,31 @@ def api_client_writer():
 @pytest.fixture
 def api_client_manager():
     return actor_for_client("loan-system", [r.SCOPE_CASES_READ, r.SCOPE_CASES_MANAGE, r.SCOPE_PAYMENTS_WRITE])
+
+
+@pytest.fixture
+def admin_user(db):
+    """A member of the `admin` group (not a Django superuser)."""
+    return UserFactory(username="admin", roles=[r.ADMIN])
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def api_client_payments():
+    return actor_for_client("bank-feed", [r.SCOPE_PAYMENTS_WRITE])
+
+
+@pytest.fixture
+def actor_named(request):
+    """Look an actor up by fixture name; `system` is the system actor (None)."""
+
+    def get(name):
+        if name == "system":
+            return None
+        return request.getfixturevalue(name)
+
+    return get

@@ -98,3 +98,59 @@ def overdue_case(*, days_overdue=10, actor=None, **kwargs):
 
     loan = loan_with_schedule(days_overdue=days_overdue, **kwargs)
     return case_open_for_loan(loan_id=loan.pk, actor=actor)
+
+
+# --- Cases in a given stage, built through the services -------------------------------------------
+
+# Days overdue that open a case at each stage (strategy thresholds: call 8, visit 31).
+DAYS_FOR_STAGE = {"reminder": 3, "call": 10, "visit": 40}
+
+
+def fresh(case):
+    """The case as the database has it now (a new instance, so no cached attributes)."""
+    from collections_app.models import Case
+
+    return Case.objects.get(pk=case.pk)
+
+
+def assigned_case(*, to, by, days_overdue=10, queue=None, **kwargs):
+    """An open case assigned (by the service, with `by` as the actor) to `to` and/or a queue."""
+    from collections_app.services import case_assign
+
+    case = overdue_case(days_overdue=days_overdue, **kwargs)
+    case_assign(case_ids=[case.pk], actor=by, assignee=to, queue=queue)
+    return fresh(case)
+
+
+def legal_case(*, by, to=None, **kwargs):
+    """A case in `legal`: opened in `visit`, referral requested and approved by `by` (a supervisor)."""
+    from collections_app.services import case_assign, legal_referral_decide, legal_referral_request
+
+    case = overdue_case(days_overdue=40, **kwargs)
+    if to is not None:
+        case_assign(case_ids=[case.pk], actor=by, assignee=to)
+    referral = legal_referral_request(case_id=case.pk, actor=by, reason="no contact after visits")
+    legal_referral_decide(referral_id=referral.pk, actor=by, approve=True, reason="file the claim")
+    return fresh(case)
+
+
+def case_in_state(state, *, supervisor, to=None):
+    """A case in any state, reached only through services. `to` assigns it (open states only)."""
+    from collections_app.services import case_transition, payment_record
+    from django.utils import timezone
+
+    if state == "legal":
+        return legal_case(by=supervisor, to=to)
+    if state in DAYS_FOR_STAGE:
+        if to is None:
+            return overdue_case(days_overdue=DAYS_FOR_STAGE[state])
+        return assigned_case(to=to, by=supervisor, days_overdue=DAYS_FOR_STAGE[state])
+    case = overdue_case(days_overdue=10) if to is None else assigned_case(to=to, by=supervisor, days_overdue=10)
+    if state == "closed":
+        case_transition(case_id=case.pk, transition="close", actor=supervisor, reason="written_off")
+    elif state == "resolved":
+        payment_record(external_id=f"P-resolve-{case.pk}", loan=case.loan, amount=case.amount_overdue,
+                       paid_at=timezone.now(), actor=supervisor)
+    else:
+        raise ValueError(state)
+    return fresh(case)

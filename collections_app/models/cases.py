@@ -71,6 +71,16 @@ class Case(CaseWorkflow):
 
         return Hold.objects.active().filter(borrower_id=self.borrower_id).exists()
 
+    @property
+    def active_hold_codes(self):
+        """Codes of the borrower's active holds (from the selectors' prefetch when present)."""
+        holds = getattr(self.borrower, "active_holds", None)
+        if holds is None:
+            from .borrowers import Hold
+
+            holds = Hold.objects.active().filter(borrower_id=self.borrower_id).order_by("starts_at")
+        return sorted({h.code for h in holds})
+
     def allowed_transitions(self, actor):
         """Names of the requestable transitions this actor may run now (holds and referrals included)."""
         from ..workflow import REQUESTABLE_TRANSITIONS

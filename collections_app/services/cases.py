@@ -49,10 +49,26 @@ def apply_transition(case, name, actor, *, reason="", payload=None, args=()):
         case.save()
     except ConcurrentTransition:
         raise DomainError("stale_version", state=from_state) from None
-    return event_write(
+    event = event_write(
         case, "transition", actor, from_state=from_state, to_state=case.state, reason=reason,
         payload={"transition": name, **(payload or {})},
     )
+    if from_state == State.VISIT and case.state != State.LEGAL:
+        _withdraw_pending_referrals(case, name)
+    return event
+
+
+def _withdraw_pending_referrals(case, transition_name):
+    """A referral asks to take a `visit` case to legal; once the case leaves `visit` another way,
+    it has nothing left to decide, so it is closed (rejected by the system) with the reason why."""
+    from ..models import LegalReferral
+
+    for referral in LegalReferral.objects.select_for_update().filter(case=case, status=LegalReferral.Status.REQUESTED):
+        reason = _("Withdrawn: the case left the visit stage (%s).") % transition_name
+        referral.status, referral.decided_by, referral.decided_at = LegalReferral.Status.REJECTED, "system", timezone.now()
+        referral.decision_reason = reason
+        referral.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+        event_write(case, "legal_referral_rejected", None, reason=reason, payload={"referral_id": referral.pk})
 
 
 def case_transition(*, case_id, transition, actor=None, reason="", expected_state=None, note=""):

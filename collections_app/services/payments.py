@@ -1,8 +1,10 @@
 """Money in and money back: payments apply to the oldest instalments first and move the case with
 them (resolve when nothing is overdue; reopen or re-age on a reversal), in one transaction."""
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
@@ -107,8 +109,9 @@ def _allocate(payment):
 def _settle_promises(case, actor):
     """A pending promise is kept once payments since it was made, up to its date, reach its amount."""
     for promise in case.promises.select_for_update().filter(status=PromiseToPay.Status.PENDING):
+        end_of_due_day = datetime.combine(promise.due_date + timedelta(days=1), time(0), tzinfo=settings.LENDER_TIME_ZONE)
         paid = Payment.objects.filter(
-            loan_id=case.loan_id, reversed_at__isnull=True, paid_at__gte=promise.created_at,
+            loan_id=case.loan_id, reversed_at__isnull=True, paid_at__gte=promise.created_at, paid_at__lt=end_of_due_day,
         ).aggregate(total=Sum("amount"))["total"] or Decimal("0")
         if paid >= promise.amount:
             promise.status, promise.settled_at = PromiseToPay.Status.KEPT, timezone.now()
