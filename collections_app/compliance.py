@@ -14,7 +14,7 @@ Both: holds stop collection contact (a notice the policy allows still goes); an 
 channel.
 """
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 CALL, SMS, EMAIL, VISIT = "call", "sms", "email", "visit"
@@ -140,11 +140,14 @@ def check_contact(*, facts, channel, at, counters=Counters(), policy=CHINA, purp
     zone = ZoneInfo(facts.time_zone)
     local_now = at.astimezone(zone)
     if purpose == COLLECTION and facts.active_hold_codes & CONTACT_STOPPING_HOLDS:
-        next_at = facts.holds_end_at.astimezone(zone) if facts.holds_end_at else None
+        next_at = (_later_of(facts.holds_end_at, zone, policy, facts.consent_after_hours)
+                   if facts.holds_end_at else None)
         return Decision(False, "case_on_hold", next_at)
     if (channel == SMS and not facts.consent_sms) or (channel == EMAIL and not facts.consent_email):
         return Decision(False, "channel_opted_out", None)
-    if to_third_party and policy.name == CHINA.name and not counters.borrower_unreachable:
+    # Contact persons only when the borrower is unreachable or deceased (CBA guideline).
+    if (to_third_party and policy.name == CHINA.name and not counters.borrower_unreachable
+            and "deceased" not in facts.active_hold_codes):
         return Decision(False, "third_party_not_allowed", None)
     if channel in policy.windowed_channels and not facts.consent_after_hours and not _in_window(local_now, policy):
         return Decision(False, "outside_contact_hours", next_window_start(local_now, policy))
@@ -163,12 +166,17 @@ def _check_call(local_now, zone, counters, policy, consent_after_hours):
     if policy.quiet_days_after_conversation and counters.last_conversation_at is not None:
         # The conversation's day is day 1: calls may resume on day quiet_days + 1.
         conversation_day = counters.last_conversation_at.astimezone(zone).date()
-        resume = _at_window_start(conversation_day + timedelta(days=policy.quiet_days_after_conversation), zone, policy)
+        resume_day = conversation_day + timedelta(days=policy.quiet_days_after_conversation)
+        resume = (datetime.combine(resume_day, time(0), tzinfo=zone) if consent_after_hours
+                  else _at_window_start(resume_day, zone, policy))
         if local_now < resume:
             return Decision(False, "seven_days_after_conversation", resume)
     if policy.max_call_attempts_per_7_days is not None:
-        window_start = local_now - timedelta(days=7)
-        recent = sorted(t for t in counters.call_attempts_7_days if t > window_start)
+        # Elapsed time, in UTC: wall-clock arithmetic would be an hour off across a DST change.
+        now_utc = local_now.astimezone(timezone.utc)
+        window_start = now_utc - timedelta(days=7)
+        recent = sorted(t.astimezone(timezone.utc) for t in counters.call_attempts_7_days)
+        recent = [t for t in recent if t > window_start]
         if len(recent) >= policy.max_call_attempts_per_7_days:
             # Allowed again once the oldest attempt that counts falls out of the 7-day window.
             oldest_counting = recent[len(recent) - policy.max_call_attempts_per_7_days]

@@ -4,7 +4,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q, Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Prefetch, Q, Sum
 
 from . import compliance
 from .actors import as_actor
@@ -142,19 +142,38 @@ def borrower_contact_facts(borrower, at=None):
     )
 
 
-def contact_counters(borrower, *, at, phone=""):
-    """Counters for the borrower's own calendar day of `at`, counting only what happened before `at`
-    (a call logged late is judged by the calls before it). One query."""
+def contact_counters(borrower, *, at, phone="", loan_id=None):
+    """What the contact rules count, as of `at` (only what happened before it, so a call logged late
+    is judged by the calls before it). Two queries.
+
+    Per borrower and local day: connected calls, dials to `phone`. Per debt (`loan_id`): call
+    attempts in the last 7 days and the last telephone conversation. Reachability: a borrower with
+    no conversation in 30 days despite at least six calls counts as unreachable."""
     zone = ZoneInfo(borrower.time_zone)
-    local_day = at.astimezone(zone).date()
-    start = datetime.combine(local_day, time(0), tzinfo=zone)
-    end = start + timedelta(days=1)
+    start = datetime.combine(at.astimezone(zone).date(), time(0), tzinfo=zone)
+    month_ago, week_ago = at - timedelta(days=30), at - timedelta(days=7)
     calls = ContactAttempt.objects.filter(
-        borrower=borrower, channel=ContactAttempt.Channel.CALL,
-        direction=ContactAttempt.Direction.OUTBOUND, occurred_at__gte=start, occurred_at__lt=min(end, at),
+        borrower=borrower, channel=ContactAttempt.Channel.CALL, occurred_at__gte=min(start, month_ago),
+        occurred_at__lt=at,
     )
+    outbound_today = Q(direction=ContactAttempt.Direction.OUTBOUND, occurred_at__gte=start)
+    this_debt = Q(case__loan_id=loan_id) if loan_id else Q(pk__in=[])
+    conversation = Q(outcome__in=ContactAttempt.CONVERSATION)
     counts = calls.aggregate(
-        connected=Count("pk", filter=Q(outcome__in=ContactAttempt.CONNECTED)),
-        dials=Count("pk", filter=Q(phone=phone)) if phone else Count("pk", filter=Q(pk__in=[])),
+        connected=Count("pk", filter=outbound_today & Q(outcome__in=ContactAttempt.CONNECTED)),
+        dials=Count("pk", filter=outbound_today & Q(phone=phone)) if phone else Count("pk", filter=Q(pk__in=[])),
+        last_conversation=Max("occurred_at", filter=this_debt & conversation & Q(occurred_at__gte=week_ago - timedelta(days=1))),
+        conversations_30=Count("pk", filter=conversation & Q(occurred_at__gte=month_ago)),
+        attempts_30=Count("pk", filter=Q(direction=ContactAttempt.Direction.OUTBOUND, occurred_at__gte=month_ago)),
     )
-    return compliance.Counters(connected_calls_today=counts["connected"], dials_to_number_today=counts["dials"])
+    attempts_7 = []
+    if loan_id:
+        attempts_7 = list(calls.filter(this_debt, direction=ContactAttempt.Direction.OUTBOUND, occurred_at__gte=week_ago)
+                          .values_list("occurred_at", flat=True))
+    return compliance.Counters(
+        connected_calls_today=counts["connected"],
+        dials_to_number_today=counts["dials"],
+        call_attempts_7_days=attempts_7,
+        last_conversation_at=counts["last_conversation"],
+        borrower_unreachable=counts["conversations_30"] == 0 and counts["attempts_30"] >= 6,
+    )

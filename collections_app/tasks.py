@@ -1,10 +1,13 @@
-"""Celery tasks: ids in, a service call per id, retries here and business rules in the services."""
+"""Celery tasks: ids or dates in, a service call, retries here and business rules in the services."""
 import logging
+from datetime import date
 
 from celery import shared_task
 
 from . import services
+from .calendar import lender_today
 from .errors import DomainError
+from .services import reminders, sweep
 
 log = logging.getLogger(__name__)
 
@@ -14,8 +17,6 @@ log = logging.getLogger(__name__)
 def cases_sync_with_loans_task(loan_ids, as_of=None):
     """Bring the cases of a chunk of loans in step with their instalments (after an import, say).
     Safe to rerun: a loan already in step changes nothing."""
-    from datetime import date
-
     day = date.fromisoformat(as_of) if as_of else None
     counts = {}
     for loan_id in loan_ids:
@@ -27,3 +28,68 @@ def cases_sync_with_loans_task(loan_ids, as_of=None):
             continue
         counts[result.action] = counts.get(result.action, 0) + 1
     return counts
+
+
+@shared_task(acks_late=True)
+def sweep_task(as_of=None, chunk_size=sweep.DEFAULT_CHUNK):
+    """The daily job: one chunk task per id range, then the reminder plan. Every chunk is atomic and
+    idempotent, so a rerun (or a redelivered chunk after a worker died) finishes what is missing."""
+    from .models import SweepRun
+
+    day = date.fromisoformat(as_of) if as_of else lender_today()
+    chunks = sweep.sweep_plan(day, chunk_size)
+    run = SweepRun.objects.create(as_of=day, chunks_total=len(chunks))
+    for kind, lo, hi in chunks:
+        sweep_chunk_task.delay(day.isoformat(), kind, lo, hi, run.pk)
+    reminders_plan_task.delay(day.isoformat())
+    return {"as_of": day.isoformat(), "chunks": len(chunks)}
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5,
+             soft_time_limit=600, time_limit=660)
+def sweep_chunk_task(as_of, kind, lo, hi, run_id=None):
+    from django.db import transaction
+
+    from .models import SweepRun
+
+    counts = sweep.sweep_chunk(as_of=date.fromisoformat(as_of), kind=kind, lo=lo, hi=hi)
+    if run_id:
+        with transaction.atomic():
+            run = SweepRun.objects.select_for_update().filter(pk=run_id).first()
+            if run:
+                merged = dict(run.counts)
+                for key, n in counts.items():
+                    merged[key] = merged.get(key, 0) + n
+                run.counts, run.chunks_done = merged, run.chunks_done + 1
+                from django.utils import timezone
+
+                if run.chunks_done >= run.chunks_total:
+                    run.finished_at = timezone.now()
+                run.save(update_fields=["counts", "chunks_done", "finished_at"])
+    return dict(counts)
+
+
+@shared_task(acks_late=True)
+def reminders_plan_task(as_of=None):
+    day = date.fromisoformat(as_of) if as_of else lender_today()
+    planned = reminders.reminders_plan(as_of=day)
+    return {"queued": planned.queued, "suppressed": planned.suppressed}
+
+
+@shared_task(acks_late=True, soft_time_limit=50, time_limit=58)
+def reminders_dispatch_task(max_batches=20):
+    """Send what is due, a batch at a time, until nothing is due or the budget is spent. Beat runs it
+    every minute: if Redis was down the rows simply wait in the outbox."""
+    totals = {}
+    for _ in range(max_batches):
+        done = reminders.reminders_dispatch()
+        for key, value in vars(done).items():
+            totals[key] = totals.get(key, 0) + value
+        if done.claimed == 0:
+            break
+    return totals
+
+
+@shared_task(acks_late=True)
+def reminders_requeue_stale_task():
+    return reminders.reminders_requeue_stale()

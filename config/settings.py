@@ -148,6 +148,23 @@ COLLECTIONS_CURRENCY = env_str("COLLECTIONS_CURRENCY", "CNY")
 # A resolved case comes back (reopen) when it falls overdue again within this many days.
 COLLECTIONS_REOPEN_WINDOW_DAYS = env_int("COLLECTIONS_REOPEN_WINDOW_DAYS", 30)
 
+# --- Messages (reminder outbox) -------------------------------------------------------------
+COLLECTIONS_CONTACT_POLICY = env_str("COLLECTIONS_CONTACT_POLICY", "china")
+if COLLECTIONS_CONTACT_POLICY not in ("china", "us"):
+    raise ImproperlyConfigured(f"COLLECTIONS_CONTACT_POLICY={COLLECTIONS_CONTACT_POLICY!r}: use china or us")
+COLLECTIONS_LENDER_NAME = env_str("COLLECTIONS_LENDER_NAME", "示例消费金融")
+COLLECTIONS_SMS_BACKEND = env_str("COLLECTIONS_SMS_BACKEND", "collections_app.gateways.ConsoleSmsBackend")
+COLLECTIONS_SMS_FILE = VAR_DIR / "sms.jsonl"
+COLLECTIONS_SMS_GATEWAY_URL = env_str("COLLECTIONS_SMS_GATEWAY_URL", "")
+COLLECTIONS_SMS_GATEWAY_KEY = env_str("COLLECTIONS_SMS_GATEWAY_KEY", "")
+COLLECTIONS_SMS_GATEWAY_TIMEOUT = env_int("COLLECTIONS_SMS_GATEWAY_TIMEOUT", 10)
+# Shared secret per SMS backend for delivery receipts at /hooks/sms/<backend>/.
+COLLECTIONS_SMS_RECEIPT_SECRETS = {"http": env_str("COLLECTIONS_SMS_RECEIPT_SECRET", "")}
+COLLECTIONS_MESSAGE_MAX_ATTEMPTS = env_int("COLLECTIONS_MESSAGE_MAX_ATTEMPTS", 5)
+COLLECTIONS_DISPATCH_BATCH = env_int("COLLECTIONS_DISPATCH_BATCH", 500)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "collections@example.com")
+
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -2,9 +2,12 @@ from .audit import AuditLog, CaseEvent
 from .borrowers import Borrower, BorrowerContact, Hold
 from .cases import Case, ContactAttempt, LegalReferral, PromiseToPay, Visit
 from .loans import Instalment, Loan, Payment, PaymentAllocation
+from .messages import OutboundMessage
 from .queues import Bucket, Queue
+from .strategy import MessageTemplate, MonthEndSnapshot, ReminderStep, Strategy, SweepRun
 
 __all__ = [
     "AuditLog", "Borrower", "BorrowerContact", "Bucket", "Case", "CaseEvent", "ContactAttempt", "Hold",
-    "Instalment", "LegalReferral", "Loan", "Payment", "PaymentAllocation", "PromiseToPay", "Queue", "Visit",
+    "Instalment", "LegalReferral", "Loan", "MessageTemplate", "MonthEndSnapshot", "OutboundMessage", "Payment",
+    "PaymentAllocation", "PromiseToPay", "Queue", "ReminderStep", "Strategy", "SweepRun", "Visit",
 ]

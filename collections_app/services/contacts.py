@@ -25,16 +25,29 @@ PROMISE_MAX_DAYS = getattr(settings, "COLLECTIONS_PROMISE_MAX_DAYS", 30)
 
 
 def contact_check(*, case, channel, at=None, phone=""):
-    """The compliance decision for an outbound contact on this case now (no writes)."""
+    """The compliance decision for an outbound contact on this case now (no writes). A number that
+    is not the borrower's is a contact person's: allowed only when the rules allow third parties."""
     require_choice(channel, ContactAttempt.Channel.choices, "channel")
     at = at or timezone.now()
     borrower = case.borrower
+    number = phone or borrower.primary_phone
     return compliance.check_contact(
         facts=borrower_contact_facts(borrower, at),
         channel=channel,
         at=at,
-        counters=contact_counters(borrower, at=at, phone=phone or borrower.primary_phone),
+        counters=contact_counters(borrower, at=at, phone=number, loan_id=case.loan_id),
+        policy=contact_policy_for(case.loan),
+        to_third_party=bool(channel == "call" and number and borrower.phones and number not in borrower.phones),
     )
+
+
+def contact_policy_for(loan):
+    """The contact policy of the loan's strategy (its product's, or the default)."""
+    from ..models import Strategy
+
+    strategies = {s.product: s for s in Strategy.objects.filter(product__in=[loan.product, ""])}
+    strategy = strategies.get(loan.product) or strategies.get("")
+    return compliance.policy_named(strategy.contact_policy if strategy else settings.COLLECTIONS_CONTACT_POLICY)
 
 
 def contact_log(*, case_id, actor=None, channel, outcome, direction=ContactAttempt.Direction.OUTBOUND,

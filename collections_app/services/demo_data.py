@@ -237,20 +237,27 @@ class _Table:
         self.total += len(rows)
         return rows
 
-    def write(self, cursor, pg, rows):
-        if not rows:
-            return
+    def encode(self, rows, pg):
+        """What the writer sends: CSV bytes for COPY (far smaller than the tuples), or the tuples."""
         if self.fill:
             fill = self.fill
             rows = [row + fill for row in rows]
+        if not pg or not rows:
+            return rows
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(rows)
+        return buf.getvalue().encode()
+
+    def write(self, cursor, pg, data):
+        if not data:
+            return
         qn = connection.ops.quote_name
         cols = ", ".join(qn(c) for c in self.columns)
         if pg:
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerows(rows)
-            buf.seek(0)
-            cursor.copy_expert(f"COPY {qn(self.table)} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
+            sql = f"COPY {qn(self.table)} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+            cursor.copy_expert(sql, io.BytesIO(data), size=1 << 20)
         else:
+            rows = data
             marks = ", ".join("?" * len(self.columns))
             cursor.executemany(f"INSERT INTO {qn(self.table)} ({cols}) VALUES ({marks})", rows)
 
@@ -1007,7 +1014,8 @@ class _Builder:
 
     def take(self):
         """The chunk just built, as [(table, rows)] in an order that satisfies the foreign keys."""
-        return [(table, table.take()) for table in self.t.values()]
+        pg = self.fmt.pg
+        return [(table, table.encode(table.take(), pg)) for table in self.t.values()]
 
     def last_ids(self):
         return {table.table: self.next_id[key] - 1 for key, table in self.t.items()}

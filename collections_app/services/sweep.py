@@ -1,0 +1,524 @@
+"""The daily escalation sweep: set-based and chunked.
+
+For an as-of date, per chunk of ids, each chunk in one transaction:
+1. open cases for newly overdue loans at the stage their DPD maps to (loan-id chunks);
+   loans whose case was resolved within the reopen window are reopened through the service;
+2. bring amounts in step with instalments that fell due (`amounts_changed`), resolve cases with
+   nothing overdue, escalate by the strategy's thresholds (never under an active hold; a case that
+   was held catches up one transition, one event, at a time), request legal review for visit
+   cases past the legal threshold, settle promises whose date passed (broken ones come forward in
+   the worklist);
+3. on a month's last day, write the month-end snapshot.
+On PostgreSQL each step is one statement: a writable CTE whose `UPDATE ... RETURNING` feeds the
+event insert. On SQLite (the embedded default) the same result comes from the ORM and the services,
+more slowly. Every step selects only rows still needing the change, so a rerun changes nothing and a
+worker killed mid-sweep leaves whole chunks that the rerun completes.
+"""
+import calendar as month_calendar
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Max, Min, Q, Sum
+from django.utils import timezone
+
+from ..models import (
+    Bucket, Case, CaseEvent, Hold, Instalment, LegalReferral, Loan, MonthEndSnapshot, Payment, PromiseToPay,
+    Strategy,
+)
+from ..strategy import DEFAULT_THRESHOLDS, opening_stage
+from ..workflow import OPEN_STATES, State
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK = 50_000
+SWEEP_REASON = "sweep"
+LEGAL_RETRY_DAYS = 30  # a rejected referral is not asked again for this long
+BROKEN_PROMISE_PRIORITY_BUMP = 20
+ESCALATION_STEPS = (  # (from, to, transition, threshold field)
+    (State.REMINDER, State.CALL, "start_calls", "call_at_dpd"),
+    (State.CALL, State.VISIT, "schedule_visit", "visit_at_dpd"),
+)
+
+
+@dataclass
+class SweepReport:
+    as_of: date
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, key, n):
+        if n:
+            self.counts[key] += n
+
+    def lines(self):
+        c = self.counts
+        return [
+            f"sweep for {self.as_of.isoformat()}",
+            f"  opened: {c['opened']}  reopened: {c['reopened']}",
+            f"  escalated: to call {c['escalated_call']}, to visit {c['escalated_visit']}",
+            f"  legal referrals requested: {c['legal_requested']}",
+            f"  amounts changed: {c['amounts_changed']}  resolved: {c['resolved']}",
+            f"  promises broken: {c['promises_broken']}  kept: {c['promises_kept']}",
+            f"  month-end snapshot rows: {c['snapshot']}",
+            f"  reminders planned: {c['reminders_planned']}  suppressed: {c['reminders_suppressed']}",
+        ]
+
+
+def _is_postgres():
+    return connection.vendor == "postgresql"
+
+
+def is_month_end(day):
+    return day.day == month_calendar.monthrange(day.year, day.month)[1]
+
+
+def _ranges(lo, hi, size):
+    if lo is None:
+        return []
+    return [(start, min(start + size - 1, hi)) for start in range(lo, hi + 1, size)]
+
+
+def sweep_plan(as_of, chunk_size=DEFAULT_CHUNK):
+    """The chunks of a sweep: ("loans", lo, hi) for opening, ("cases", lo, hi) for the rest."""
+    loans = Loan.objects.aggregate(lo=Min("id"), hi=Max("id"))
+    cases = Case.objects.filter(state__in=OPEN_STATES).aggregate(lo=Min("id"), hi=Max("id"))
+    return [("loans", lo, hi) for lo, hi in _ranges(loans["lo"], loans["hi"], chunk_size)] + [
+        ("cases", lo, hi) for lo, hi in _ranges(cases["lo"], cases["hi"], chunk_size)
+    ]
+
+
+def sweep_chunk(*, as_of, kind, lo, hi):
+    """One chunk, atomic. Returns a Counter of what it changed."""
+    counts = Counter()
+    with transaction.atomic():
+        if kind == "loans":
+            counts.update(_open_cases(as_of, lo, hi))
+        else:
+            steps = _PgSteps(as_of, lo, hi) if _is_postgres() else _OrmSteps(as_of, lo, hi)
+            counts["amounts_changed"] += steps.refresh_amounts()
+            counts["resolved"] += steps.resolve_paid()
+            for from_state, to_state, name, threshold in ESCALATION_STEPS:
+                counts[f"escalated_{to_state}"] += steps.escalate(from_state, to_state, name, threshold)
+            counts["legal_requested"] += steps.request_legal()
+            kept, broken = steps.settle_promises()
+            counts["promises_kept"] += kept
+            counts["promises_broken"] += broken
+            if is_month_end(as_of):
+                counts["snapshot"] += steps.snapshot()
+    # The reopen path goes through the service, in its own transactions.
+    if kind == "loans":
+        counts["reopened"] += _reopen_recently_resolved(as_of, lo, hi)
+    return +counts
+
+
+def sweep_run(*, as_of=None, chunk_size=DEFAULT_CHUNK, plan_reminders=True, on_chunk=None):
+    """Run a whole sweep in this process (the `sweep` command; the Celery path runs chunk tasks)."""
+    from .reminders import reminders_plan
+
+    as_of = as_of or _lender_today()
+    report = SweepReport(as_of)
+    for kind, lo, hi in sweep_plan(as_of, chunk_size):
+        done = sweep_chunk(as_of=as_of, kind=kind, lo=lo, hi=hi)
+        report.counts.update(done)
+        if on_chunk:
+            on_chunk(kind, lo, hi, done)
+    if plan_reminders:
+        planned = reminders_plan(as_of=as_of)
+        report.add("reminders_planned", planned.queued)
+        report.add("reminders_suppressed", planned.suppressed)
+    return report
+
+
+def _lender_today():
+    from ..calendar import lender_today
+
+    return lender_today()
+
+
+def _now():
+    return timezone.now()
+
+
+def _reopen_window_start(as_of):
+    start_day = as_of - timedelta(days=settings.COLLECTIONS_REOPEN_WINDOW_DAYS)
+    return datetime.combine(start_day, time(0), tzinfo=settings.LENDER_TIME_ZONE)
+
+
+# --- opening --------------------------------------------------------------------------------
+
+
+def _open_cases(as_of, lo, hi):
+    if _is_postgres():
+        return Counter(opened=_pg_open_cases(as_of, lo, hi))
+    return Counter(opened=_orm_open_cases(as_of, lo, hi))
+
+
+def _overdue_loans_without_case(as_of, lo, hi):
+    """Loans in [lo, hi] with something past due, no open case and no case resolved within the
+    reopen window (those are reopened instead)."""
+    recent = _reopen_window_start(as_of)
+    return (
+        Loan.objects.filter(id__gte=lo, id__lte=hi)
+        .filter(instalments__due_date__lt=as_of, instalments__amount_paid__lt=F("instalments__amount_due"))
+        .exclude(cases__state__in=OPEN_STATES)
+        .exclude(cases__state=State.RESOLVED, cases__resolved_at__gte=recent)
+        .distinct()
+    )
+
+
+def _orm_open_cases(as_of, lo, hi):
+    from .cases import case_sync_with_loan
+
+    opened = 0
+    for loan_id in _overdue_loans_without_case(as_of, lo, hi).values_list("id", flat=True):
+        if case_sync_with_loan(loan_id=loan_id, as_of=as_of, cause=SWEEP_REASON).action == "opened":
+            opened += 1
+    return opened
+
+
+def _reopen_recently_resolved(as_of, lo, hi):
+    from .cases import case_sync_with_loan
+
+    recent = _reopen_window_start(as_of)
+    loan_ids = (
+        Loan.objects.filter(id__gte=lo, id__lte=hi, cases__state=State.RESOLVED, cases__resolved_at__gte=recent)
+        .filter(instalments__due_date__lt=as_of, instalments__amount_paid__lt=F("instalments__amount_due"))
+        .exclude(cases__state__in=OPEN_STATES)
+        .values_list("id", flat=True).distinct()
+    )
+    return sum(
+        case_sync_with_loan(loan_id=loan_id, as_of=as_of, cause=SWEEP_REASON).action == "reopened"
+        for loan_id in loan_ids
+    )
+
+
+def _tables():
+    t = {m.__name__: m._meta.db_table for m in (
+        Case, CaseEvent, Hold, Instalment, LegalReferral, Loan, MonthEndSnapshot, Payment, PromiseToPay, Strategy,
+        Bucket,
+    )}
+    t["open_states"] = "('reminder', 'call', 'visit', 'legal')"
+    return t
+
+
+_ACTIVE_HOLD_SQL = """EXISTS (SELECT 1 FROM {Hold} h WHERE h.borrower_id = {alias}.borrower_id
+    AND h.lifted_at IS NULL AND h.starts_at <= %(now)s AND (h.ends_at IS NULL OR h.ends_at > %(now)s))"""
+
+
+def _threshold_sql(field_name):
+    default = getattr(DEFAULT_THRESHOLDS, field_name.replace("_at_dpd", ""))
+    return f"COALESCE(s.{field_name}, ds.{field_name}, {int(default)})"
+
+
+_STRATEGY_JOIN = """JOIN {Loan} l ON l.id = {alias}.loan_id
+    LEFT JOIN {Strategy} s ON s.product = l.product AND s.product <> ''
+    LEFT JOIN {Strategy} ds ON ds.product = ''"""
+
+
+def _sql(template, alias="c"):
+    t = _tables()
+    text = template.replace("{ACTIVE_HOLD}", _ACTIVE_HOLD_SQL.replace("{alias}", alias))
+    text = text.replace("{STRATEGY_JOIN}", _STRATEGY_JOIN.replace("{alias}", alias))
+    return text.format(**t)
+
+
+def _execute(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _pg_open_cases(as_of, lo, hi):
+    sql = _sql("""
+WITH arrears AS (
+    SELECT i.loan_id, MIN(i.due_date) AS oldest, SUM(i.amount_due - i.amount_paid) AS amount
+    FROM {Instalment} i
+    WHERE i.loan_id BETWEEN %(lo)s AND %(hi)s AND i.due_date < %(as_of)s AND i.amount_paid < i.amount_due
+    GROUP BY i.loan_id
+), candidates AS (
+    SELECT c.loan_id, c.borrower_id, c.oldest, c.amount, (%(as_of)s::date - c.oldest) AS dpd,
+           """ + _threshold_sql("call_at_dpd") + """ AS call_at,
+           """ + _threshold_sql("visit_at_dpd") + """ AS visit_at,
+           {ACTIVE_HOLD} AS on_hold
+    FROM (SELECT a.*, l0.borrower_id FROM arrears a JOIN {Loan} l0 ON l0.id = a.loan_id) c
+    {STRATEGY_JOIN}
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {Case} k WHERE k.loan_id = c.loan_id
+        AND (k.state IN {open_states} OR (k.state = 'resolved' AND k.resolved_at >= %(recent)s)))
+), opened AS (
+    INSERT INTO {Case} (loan_id, borrower_id, state, oldest_unpaid_due_date, amount_overdue, priority,
+                        opened_at, updated_at, close_reason)
+    SELECT loan_id, borrower_id,
+           CASE WHEN on_hold THEN 'reminder' WHEN dpd >= visit_at THEN 'visit'
+                WHEN dpd >= call_at THEN 'call' ELSE 'reminder' END,
+           oldest, amount, 0, %(now)s, %(now)s, ''
+    FROM candidates
+    ORDER BY loan_id
+    ON CONFLICT (loan_id) WHERE state IN {open_states} DO NOTHING
+    RETURNING id, state, oldest_unpaid_due_date, amount_overdue
+)
+INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
+SELECT id, 'opened', 'system', '', state, %(reason)s,
+       jsonb_build_object('dpd', %(as_of)s::date - oldest_unpaid_due_date,
+                          'amount_overdue', amount_overdue::text,
+                          'oldest_unpaid_due_date', oldest_unpaid_due_date::text),
+       %(now)s
+FROM opened
+""")
+    return _execute(sql, {"lo": lo, "hi": hi, "as_of": as_of, "now": _now(), "recent": _reopen_window_start(as_of),
+                          "reason": SWEEP_REASON})
+
+
+# --- case chunks ----------------------------------------------------------------------------
+
+
+class _PgSteps:
+    """Each step one statement; `UPDATE ... RETURNING` feeds the event insert in the same statement."""
+
+    def __init__(self, as_of, lo, hi):
+        self.params = {"as_of": as_of, "lo": lo, "hi": hi, "now": _now(), "reason": SWEEP_REASON,
+                       "tz": str(settings.LENDER_TIME_ZONE)}
+
+    def run(self, template, **extra):
+        return _execute(_sql(template), {**self.params, **extra})
+
+    def refresh_amounts(self):
+        return self.run("""
+WITH current AS (
+    SELECT c.id, c.amount_overdue AS before, c.oldest_unpaid_due_date AS oldest_before,
+           a.oldest, COALESCE(a.amount, 0) AS amount
+    FROM {Case} c
+    LEFT JOIN LATERAL (
+        SELECT MIN(i.due_date) AS oldest, SUM(i.amount_due - i.amount_paid) AS amount
+        FROM {Instalment} i
+        WHERE i.loan_id = c.loan_id AND i.due_date < %(as_of)s AND i.amount_paid < i.amount_due
+    ) a ON TRUE
+    WHERE c.id BETWEEN %(lo)s AND %(hi)s AND c.state IN {open_states}
+), changed AS (
+    UPDATE {Case} c SET amount_overdue = cur.amount, oldest_unpaid_due_date = cur.oldest, updated_at = %(now)s
+    FROM current cur
+    WHERE c.id = cur.id
+      AND (c.amount_overdue <> cur.amount OR c.oldest_unpaid_due_date IS DISTINCT FROM cur.oldest)
+    RETURNING c.id, cur.before, cur.amount, cur.oldest
+)
+INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
+SELECT id, 'amounts_changed', 'system', '', '', %(reason)s,
+       jsonb_build_object('amount_overdue_before', before::text, 'amount_overdue', amount::text,
+                          'oldest_unpaid_due_date', oldest::text),
+       %(now)s
+FROM changed
+""")
+
+    def resolve_paid(self):
+        return self.run("""
+WITH before AS (
+    SELECT id, state FROM {Case}
+    WHERE id BETWEEN %(lo)s AND %(hi)s AND state IN {open_states} AND amount_overdue = 0
+), resolved AS (
+    UPDATE {Case} c SET state = 'resolved', resolved_at = %(now)s, oldest_unpaid_due_date = NULL, updated_at = %(now)s
+    FROM before b WHERE c.id = b.id AND c.state = b.state
+    RETURNING c.id, b.state AS from_state
+)
+INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
+SELECT id, 'transition', 'system', from_state, 'resolved', %(reason)s,
+       '{{"transition": "resolve", "amount_overdue": "0.00"}}'::jsonb, %(now)s
+FROM resolved
+""")
+
+    def escalate(self, from_state, to_state, name, threshold):
+        return self.run("""
+WITH moved AS (
+    UPDATE {Case} c SET state = %(to_state)s, updated_at = %(now)s
+    FROM {Case} c0 {STRATEGY_JOIN}
+    WHERE c.id = c0.id AND c0.id BETWEEN %(lo)s AND %(hi)s AND c0.state = %(from_state)s
+      AND c0.oldest_unpaid_due_date <= %(as_of)s::date - """ + _threshold_sql(threshold) + """
+      AND NOT """ + _ACTIVE_HOLD_SQL.replace("{alias}", "c0") + """
+    RETURNING c.id, (%(as_of)s::date - c.oldest_unpaid_due_date) AS dpd
+)
+INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
+SELECT id, 'transition', 'system', %(from_state)s, %(to_state)s, %(reason)s,
+       jsonb_build_object('transition', %(name)s::text, 'dpd', dpd), %(now)s
+FROM moved
+""".replace("{STRATEGY_JOIN}", _STRATEGY_JOIN.replace("{alias}", "c0")),
+            from_state=str(from_state), to_state=str(to_state), name=name)
+
+    def request_legal(self):
+        return self.run("""
+WITH requested AS (
+    INSERT INTO {LegalReferral} (case_id, status, reason, requested_by, requested_at, decided_by, decision_reason)
+    SELECT c.id, 'requested', 'DPD reached legal review', 'system', %(now)s, '', ''
+    FROM {Case} c {STRATEGY_JOIN}
+    WHERE c.id BETWEEN %(lo)s AND %(hi)s AND c.state = 'visit'
+      AND c.oldest_unpaid_due_date <= %(as_of)s::date - """ + _threshold_sql("legal_at_dpd") + """
+      AND NOT {ACTIVE_HOLD}
+      AND NOT EXISTS (SELECT 1 FROM {LegalReferral} r WHERE r.case_id = c.id
+                      AND (r.status = 'requested' OR r.requested_at >= %(retry_after)s))
+    ORDER BY c.id
+    ON CONFLICT (case_id) WHERE status = 'requested' DO NOTHING
+    RETURNING id, case_id
+)
+INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
+SELECT case_id, 'legal_referral_requested', 'system', '', '', 'DPD reached legal review',
+       jsonb_build_object('referral_id', id), %(now)s
+FROM requested
+""", retry_after=_now() - timedelta(days=LEGAL_RETRY_DAYS))
+
+    def settle_promises(self):
+        counts = {}
+        for status in ("kept", "broken"):
+            counts[status] = self.run("""
+WITH due AS (
+    SELECT p.id, p.case_id, p.amount,
+           COALESCE((SELECT SUM(pay.amount) FROM {Payment} pay
+                     WHERE pay.loan_id = c.loan_id AND pay.reversed_at IS NULL AND pay.paid_at >= p.created_at
+                       AND pay.paid_at < ((p.due_date + 1)::timestamp AT TIME ZONE %(tz)s)), 0) AS paid
+    FROM {PromiseToPay} p JOIN {Case} c ON c.id = p.case_id
+    WHERE p.case_id BETWEEN %(lo)s AND %(hi)s AND p.status = 'pending' AND p.due_date < %(as_of)s
+), settled AS (
+    UPDATE {PromiseToPay} p SET status = %(status)s, settled_at = %(now)s
+    FROM due d WHERE p.id = d.id AND p.status = 'pending'
+      AND (CASE WHEN d.paid >= d.amount THEN 'kept' ELSE 'broken' END) = %(status)s
+    RETURNING p.id, p.case_id, p.amount
+), forward AS (
+    UPDATE {Case} c SET priority = LEAST(c.priority + %(bump)s, 100), next_action_at = %(now)s, updated_at = %(now)s
+    FROM (SELECT DISTINCT case_id FROM settled) s
+    WHERE c.id = s.case_id AND %(status)s = 'broken' AND c.state IN {open_states}
+    RETURNING c.id
+)
+INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
+SELECT case_id, 'promise_' || %(status)s, 'system', '', '', %(reason)s,
+       jsonb_build_object('promise_id', id, 'amount', amount::text), %(now)s
+FROM settled
+""", status=status, bump=BROKEN_PROMISE_PRIORITY_BUMP)
+        return counts["kept"], counts["broken"]
+
+    def snapshot(self):
+        return self.run("""
+INSERT INTO {MonthEndSnapshot} (month_end, case_id, state, dpd, bucket, amount_overdue)
+SELECT %(as_of)s, c.id, c.state, GREATEST(COALESCE(%(as_of)s::date - c.oldest_unpaid_due_date, 0), 0),
+       COALESCE((SELECT b.name FROM {Bucket} b
+                 WHERE GREATEST(COALESCE(%(as_of)s::date - c.oldest_unpaid_due_date, 0), 0) >= b.min_dpd
+                   AND (b.max_dpd IS NULL
+                        OR GREATEST(COALESCE(%(as_of)s::date - c.oldest_unpaid_due_date, 0), 0) <= b.max_dpd)
+                 ORDER BY b.min_dpd LIMIT 1), ''),
+       c.amount_overdue
+FROM {Case} c
+WHERE c.id BETWEEN %(lo)s AND %(hi)s AND c.state IN {open_states}
+ON CONFLICT (month_end, case_id) DO NOTHING
+""")
+
+
+class _OrmSteps:
+    """The embedded-SQLite path: the same results through the ORM and the services."""
+
+    def __init__(self, as_of, lo, hi):
+        self.as_of, self.lo, self.hi = as_of, lo, hi
+        self.now = _now()
+
+    def _open_cases(self):
+        return Case.objects.filter(id__gte=self.lo, id__lte=self.hi, state__in=OPEN_STATES)
+
+    def refresh_amounts(self):
+        from ..selectors import loan_arrears
+        from .events import event_build, events_write
+
+        events = []
+        for case in self._open_cases():
+            oldest, amount = loan_arrears(case.loan_id, self.as_of)
+            if (case.oldest_unpaid_due_date, case.amount_overdue) == (oldest, amount):
+                continue
+            events.append(event_build(case, "amounts_changed", None, reason=SWEEP_REASON, at=self.now, payload={
+                "amount_overdue_before": str(case.amount_overdue), "amount_overdue": str(amount),
+                "oldest_unpaid_due_date": oldest.isoformat() if oldest else None,
+            }))
+            Case.objects.filter(pk=case.pk).update(oldest_unpaid_due_date=oldest, amount_overdue=amount, updated_at=self.now)
+        events_write(events)
+        return len(events)
+
+    def resolve_paid(self):
+        from .cases import apply_transition
+
+        resolved = 0
+        for case in self._open_cases().filter(amount_overdue=0).select_for_update():
+            case.oldest_unpaid_due_date = None
+            apply_transition(case, "resolve", None, reason=SWEEP_REASON, payload={"amount_overdue": "0.00"})
+            resolved += 1
+        return resolved
+
+    def _thresholds(self):
+        strategies = {s.product: s for s in Strategy.objects.all()}
+        default = strategies.get("")
+        return lambda product: getattr(strategies.get(product) or default, "thresholds", None) or DEFAULT_THRESHOLDS
+
+    def escalate(self, from_state, to_state, name, threshold):
+        from .cases import apply_transition
+
+        thresholds = self._thresholds()
+        held = set(Hold.objects.active(self.now).values_list("borrower_id", flat=True))
+        moved = 0
+        for case in self._open_cases().filter(state=from_state).select_related("loan").select_for_update():
+            limit = getattr(thresholds(case.loan.product), threshold.replace("_at_dpd", ""))
+            dpd = case.dpd(self.as_of)
+            if case.borrower_id in held or case.oldest_unpaid_due_date is None or dpd < limit:
+                continue
+            case.active_hold_exists = False
+            apply_transition(case, name, None, reason=SWEEP_REASON, payload={"dpd": dpd})
+            moved += 1
+        return moved
+
+    def request_legal(self):
+        from .events import event_write
+
+        thresholds = self._thresholds()
+        held = set(Hold.objects.active(self.now).values_list("borrower_id", flat=True))
+        retry_after = self.now - timedelta(days=LEGAL_RETRY_DAYS)
+        requested = 0
+        for case in self._open_cases().filter(state=State.VISIT).select_related("loan"):
+            if case.borrower_id in held or case.dpd(self.as_of) < thresholds(case.loan.product).legal:
+                continue
+            if case.legal_referrals.filter(Q(status="requested") | Q(requested_at__gte=retry_after)).exists():
+                continue
+            referral = LegalReferral.objects.create(case=case, reason="DPD reached legal review", requested_by="system",
+                                                    requested_at=self.now)
+            event_write(case, "legal_referral_requested", None, reason="DPD reached legal review", at=self.now,
+                        payload={"referral_id": referral.pk})
+            requested += 1
+        return requested
+
+    def settle_promises(self):
+        from .events import event_write
+
+        kept = broken = 0
+        due = PromiseToPay.objects.filter(case_id__gte=self.lo, case_id__lte=self.hi, status="pending",
+                                          due_date__lt=self.as_of).select_related("case")
+        for promise in due.select_for_update():
+            end = datetime.combine(promise.due_date + timedelta(days=1), time(0), tzinfo=settings.LENDER_TIME_ZONE)
+            paid = Payment.objects.filter(loan_id=promise.case.loan_id, reversed_at__isnull=True,
+                                          paid_at__gte=promise.created_at, paid_at__lt=end).aggregate(t=Sum("amount"))["t"] or 0
+            status = "kept" if paid >= promise.amount else "broken"
+            PromiseToPay.objects.filter(pk=promise.pk).update(status=status, settled_at=self.now)
+            if status == "broken" and promise.case.state in OPEN_STATES:
+                Case.objects.filter(pk=promise.case_id).update(
+                    priority=min(promise.case.priority + BROKEN_PROMISE_PRIORITY_BUMP, 100), next_action_at=self.now,
+                    updated_at=self.now)
+            event_write(promise.case, f"promise_{status}", None, reason=SWEEP_REASON, at=self.now,
+                        payload={"promise_id": promise.pk, "amount": str(promise.amount)})
+            kept, broken = kept + (status == "kept"), broken + (status == "broken")
+        return kept, broken
+
+    def snapshot(self):
+        from ..selectors import bucket_for, bucket_list
+
+        buckets = bucket_list()
+        done = set(MonthEndSnapshot.objects.filter(month_end=self.as_of, case_id__gte=self.lo, case_id__lte=self.hi)
+                   .values_list("case_id", flat=True))
+        rows = []
+        for case in self._open_cases().exclude(pk__in=done):
+            dpd = case.dpd(self.as_of)
+            rows.append(MonthEndSnapshot(month_end=self.as_of, case=case, state=case.state, dpd=dpd,
+                                         bucket=bucket_for(dpd, buckets) or "", amount_overdue=case.amount_overdue))
+        MonthEndSnapshot.objects.bulk_create(rows, ignore_conflicts=True)
+        return len(rows)
