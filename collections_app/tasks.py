@@ -32,16 +32,18 @@ def cases_sync_with_loans_task(loan_ids, as_of=None):
 
 @shared_task(acks_late=True)
 def sweep_task(as_of=None, chunk_size=sweep.DEFAULT_CHUNK):
-    """The daily job: one chunk task per id range, then the reminder plan. Every chunk is atomic and
-    idempotent, so a rerun (or a redelivered chunk after a worker died) finishes what is missing."""
+    """The daily job: a chain of chunk tasks (openings first, then the cases, then the reminder plan).
+    Every chunk is atomic and idempotent, so a redelivered chunk after a worker died, or a rerun of
+    the whole sweep, finishes what is missing and repeats nothing."""
+    from celery import chain
+
     from .models import SweepRun
 
     day = date.fromisoformat(as_of) if as_of else lender_today()
     chunks = sweep.sweep_plan(day, chunk_size)
     run = SweepRun.objects.create(as_of=day, chunks_total=len(chunks))
-    for kind, lo, hi in chunks:
-        sweep_chunk_task.delay(day.isoformat(), kind, lo, hi, run.pk)
-    reminders_plan_task.delay(day.isoformat())
+    steps = [sweep_chunk_task.si(day.isoformat(), kind, lo, hi, run.pk) for kind, lo, hi in chunks]
+    chain(*steps, reminders_plan_task.si(day.isoformat())).delay()
     return {"as_of": day.isoformat(), "chunks": len(chunks)}
 
 

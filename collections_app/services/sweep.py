@@ -81,12 +81,20 @@ def _ranges(lo, hi, size):
     return [(start, min(start + size - 1, hi)) for start in range(lo, hi + 1, size)]
 
 
+MAX_ID = 2**63 - 1
+
+
 def sweep_plan(as_of, chunk_size=DEFAULT_CHUNK):
-    """The chunks of a sweep: ("loans", lo, hi) for opening, ("cases", lo, hi) for the rest."""
+    """The chunks of a sweep, in the order they must run: ("loans", lo, hi) chunks open cases, then
+    ("cases", lo, hi) chunks do the rest. The last case chunk is open-ended, so cases opened by this
+    very sweep are escalated and referred by it too."""
     loans = Loan.objects.aggregate(lo=Min("id"), hi=Max("id"))
     cases = Case.objects.filter(state__in=OPEN_STATES).aggregate(lo=Min("id"), hi=Max("id"))
+    case_ranges = _ranges(cases["lo"], cases["hi"], chunk_size)
+    last_seen = Case.objects.aggregate(hi=Max("id"))["hi"] or 0
+    case_ranges.append((max(last_seen, cases["hi"] or 0) + 1, MAX_ID))
     return [("loans", lo, hi) for lo, hi in _ranges(loans["lo"], loans["hi"], chunk_size)] + [
-        ("cases", lo, hi) for lo, hi in _ranges(cases["lo"], cases["hi"], chunk_size)
+        ("cases", lo, hi) for lo, hi in case_ranges
     ]
 
 
@@ -282,8 +290,8 @@ class _PgSteps:
         self.params = {"as_of": as_of, "lo": lo, "hi": hi, "now": _now(), "reason": SWEEP_REASON,
                        "tz": str(settings.LENDER_TIME_ZONE)}
 
-    def run(self, template, **extra):
-        return _execute(_sql(template), {**self.params, **extra})
+    def run(self, template, alias="c", **extra):
+        return _execute(_sql(template, alias), {**self.params, **extra})
 
     def refresh_amounts(self):
         return self.run("""
@@ -335,15 +343,14 @@ WITH moved AS (
     FROM {Case} c0 {STRATEGY_JOIN}
     WHERE c.id = c0.id AND c0.id BETWEEN %(lo)s AND %(hi)s AND c0.state = %(from_state)s
       AND c0.oldest_unpaid_due_date <= %(as_of)s::date - """ + _threshold_sql(threshold) + """
-      AND NOT """ + _ACTIVE_HOLD_SQL.replace("{alias}", "c0") + """
+      AND NOT {ACTIVE_HOLD}
     RETURNING c.id, (%(as_of)s::date - c.oldest_unpaid_due_date) AS dpd
 )
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
 SELECT id, 'transition', 'system', %(from_state)s, %(to_state)s, %(reason)s,
        jsonb_build_object('transition', %(name)s::text, 'dpd', dpd), %(now)s
 FROM moved
-""".replace("{STRATEGY_JOIN}", _STRATEGY_JOIN.replace("{alias}", "c0")),
-            from_state=str(from_state), to_state=str(to_state), name=name)
+""", alias="c0", from_state=str(from_state), to_state=str(to_state), name=name)
 
     def request_legal(self):
         return self.run("""

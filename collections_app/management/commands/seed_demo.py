@@ -27,9 +27,13 @@ class Command(BaseCommand):
         if not password:
             raise CommandError("--password cannot be empty")
 
+        shown = {"at": 0.0}
+
         def progress(done, total, seconds):
-            if verbosity >= 1 and total > chunk_size:
-                self.stderr.write(f"  {done:,}/{total:,} cases, {seconds:.1f}s, {done / seconds:,.0f} cases/s")
+            # Large runs only, about every ten seconds, on stderr (stdout keeps the summary).
+            if verbosity >= 1 and total > chunk_size and (seconds - shown["at"] >= 10 or done == total):
+                shown["at"] = seconds
+                self.stderr.write(f"  {done:,}/{total:,} cases, {seconds:.0f}s, {done / seconds:,.0f} cases/s")
 
         report = demo_data.seed_demo(cases=cases, password=password, if_empty=if_empty, seed=seed,
                                      chunk_size=chunk_size, progress=progress)
