@@ -1,4 +1,5 @@
 """The admin, for operators: read-mostly. State changes go through the services, via actions."""
+from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
@@ -7,7 +8,8 @@ from .errors import DomainError
 from .masking import mask_name, mask_national_id, mask_phone
 from .models import (
     AuditLog, Borrower, BorrowerContact, Bucket, Case, CaseEvent, ContactAttempt, Hold, Instalment, LegalReferral,
-    Loan, Payment, PromiseToPay, Queue, Visit,
+    Loan, MessageTemplate, MonthEndSnapshot, OutboundMessage, Payment, PromiseToPay, Queue, ReminderStep, Strategy,
+    SweepRun, Visit,
 )
 
 
@@ -180,3 +182,61 @@ class QueueAdmin(admin.ModelAdmin):
 @admin.register(Bucket)
 class BucketAdmin(admin.ModelAdmin):
     list_display = ("name", "min_dpd", "max_dpd")
+
+
+class ReminderStepInline(admin.TabularInline):
+    model = ReminderStep
+    extra = 0
+
+
+@admin.register(Strategy)
+class StrategyAdmin(admin.ModelAdmin):
+    """Strategies are data a supervisor edits: thresholds, contact policy, the reminder plan."""
+
+    list_display = ("name", "product", "call_at_dpd", "visit_at_dpd", "legal_at_dpd", "contact_policy", "send_at")
+    inlines = [ReminderStepInline]
+
+
+class MessageTemplateForm(forms.ModelForm):
+    class Meta:
+        model = MessageTemplate
+        fields = "__all__"
+
+    def clean_body(self):
+        from .services.reminders import TEMPLATE_VARIABLES, template_problems
+
+        body = self.cleaned_data["body"]
+        unknown = template_problems(body)
+        if unknown:
+            raise forms.ValidationError(
+                _("Unknown variables: %(bad)s. Use: %(ok)s.")
+                % {"bad": ", ".join(unknown), "ok": ", ".join("{%s}" % v for v in sorted(TEMPLATE_VARIABLES))}
+            )
+        return body
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    form = MessageTemplateForm
+    list_display = ("code", "channel", "language", "subject")
+    list_filter = ("channel", "language")
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(ReadOnlyAdmin):
+    list_display = ("id", "channel", "template_code", "status", "reason", "not_before", "attempts", "sent_at",
+                    "delivery_status")
+    list_filter = ("status", "channel", "reason")
+    search_fields = ("idempotency_key", "provider_message_id")
+    exclude = ("to_address",)
+
+
+@admin.register(MonthEndSnapshot)
+class MonthEndSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ("month_end", "case", "state", "dpd", "bucket", "amount_overdue")
+    list_filter = ("month_end", "bucket")
+
+
+@admin.register(SweepRun)
+class SweepRunAdmin(ReadOnlyAdmin):
+    list_display = ("as_of", "started_at", "finished_at", "chunks_done", "chunks_total", "counts")

@@ -45,7 +45,11 @@ class Instalment(models.Model):
                 name="instalment_paid_within_due",
             ),
         ]
-        indexes = [models.Index(fields=["loan", "due_date"], name="instalment_loan_due_idx")]
+        indexes = [
+            models.Index(fields=["loan", "due_date"], name="instalment_loan_due_idx"),
+            # The sweep and the reminder planner look up instalments by due date.
+            models.Index(fields=["due_date"], name="instalment_due_idx"),
+        ]
 
     def __str__(self):
         return f"{self.loan_id}#{self.number}"

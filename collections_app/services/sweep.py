@@ -35,6 +35,7 @@ from ..workflow import OPEN_STATES, State
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 50_000
+REFRESH_LOOKBACK_DAYS = 7
 SWEEP_REASON = "sweep"
 LEGAL_RETRY_DAYS = 30  # a rejected referral is not asked again for this long
 BROKEN_PROMISE_PRIORITY_BUMP = 20
@@ -98,14 +99,19 @@ def sweep_plan(as_of, chunk_size=DEFAULT_CHUNK):
     ]
 
 
-def sweep_chunk(*, as_of, kind, lo, hi):
-    """One chunk, atomic. Returns a Counter of what it changed."""
+def sweep_chunk(*, as_of, kind, lo, hi, full_refresh=False):
+    """One chunk, atomic. Returns a Counter of what it changed.
+
+    Amounts change through the services the moment money or a schedule moves; what the sweep adds
+    is instalments falling due, so it re-reads only loans with an instalment due in the last
+    REFRESH_LOOKBACK_DAYS (a week of missed runs is caught up). `full_refresh` re-reads every loan."""
     counts = Counter()
     with transaction.atomic():
         if kind == "loans":
             counts.update(_open_cases(as_of, lo, hi))
         else:
-            steps = _PgSteps(as_of, lo, hi) if _is_postgres() else _OrmSteps(as_of, lo, hi)
+            since = None if full_refresh else as_of - timedelta(days=REFRESH_LOOKBACK_DAYS)
+            steps = (_PgSteps if _is_postgres() else _OrmSteps)(as_of, lo, hi, since)
             counts["amounts_changed"] += steps.refresh_amounts()
             counts["resolved"] += steps.resolve_paid()
             for from_state, to_state, name, threshold in ESCALATION_STEPS:
@@ -122,14 +128,14 @@ def sweep_chunk(*, as_of, kind, lo, hi):
     return +counts
 
 
-def sweep_run(*, as_of=None, chunk_size=DEFAULT_CHUNK, plan_reminders=True, on_chunk=None):
+def sweep_run(*, as_of=None, chunk_size=DEFAULT_CHUNK, plan_reminders=True, on_chunk=None, full_refresh=False):
     """Run a whole sweep in this process (the `sweep` command; the Celery path runs chunk tasks)."""
     from .reminders import reminders_plan
 
     as_of = as_of or _lender_today()
     report = SweepReport(as_of)
     for kind, lo, hi in sweep_plan(as_of, chunk_size):
-        done = sweep_chunk(as_of=as_of, kind=kind, lo=lo, hi=hi)
+        done = sweep_chunk(as_of=as_of, kind=kind, lo=lo, hi=hi, full_refresh=full_refresh)
         report.counts.update(done)
         if on_chunk:
             on_chunk(kind, lo, hi, done)
@@ -286,9 +292,9 @@ FROM opened
 class _PgSteps:
     """Each step one statement; `UPDATE ... RETURNING` feeds the event insert in the same statement."""
 
-    def __init__(self, as_of, lo, hi):
+    def __init__(self, as_of, lo, hi, since=None):
         self.params = {"as_of": as_of, "lo": lo, "hi": hi, "now": _now(), "reason": SWEEP_REASON,
-                       "tz": str(settings.LENDER_TIME_ZONE)}
+                       "tz": str(settings.LENDER_TIME_ZONE), "since": since, "full": since is None}
 
     def run(self, template, alias="c", **extra):
         return _execute(_sql(template, alias), {**self.params, **extra})
@@ -305,6 +311,8 @@ WITH current AS (
         WHERE i.loan_id = c.loan_id AND i.due_date < %(as_of)s AND i.amount_paid < i.amount_due
     ) a ON TRUE
     WHERE c.id BETWEEN %(lo)s AND %(hi)s AND c.state IN {open_states}
+      AND (%(full)s OR EXISTS (SELECT 1 FROM {Instalment} n WHERE n.loan_id = c.loan_id
+                               AND n.due_date >= %(since)s AND n.due_date < %(as_of)s))
 ), changed AS (
     UPDATE {Case} c SET amount_overdue = cur.amount, oldest_unpaid_due_date = cur.oldest, updated_at = %(now)s
     FROM current cur
@@ -421,8 +429,8 @@ ON CONFLICT (month_end, case_id) DO NOTHING
 class _OrmSteps:
     """The embedded-SQLite path: the same results through the ORM and the services."""
 
-    def __init__(self, as_of, lo, hi):
-        self.as_of, self.lo, self.hi = as_of, lo, hi
+    def __init__(self, as_of, lo, hi, since=None):
+        self.as_of, self.lo, self.hi, self.since = as_of, lo, hi, since
         self.now = _now()
 
     def _open_cases(self):
@@ -433,7 +441,11 @@ class _OrmSteps:
         from .events import event_build, events_write
 
         events = []
-        for case in self._open_cases():
+        cases = self._open_cases()
+        if self.since is not None:
+            cases = cases.filter(loan__instalments__due_date__gte=self.since,
+                                 loan__instalments__due_date__lt=self.as_of).distinct()
+        for case in cases:
             oldest, amount = loan_arrears(case.loan_id, self.as_of)
             if (case.oldest_unpaid_due_date, case.amount_overdue) == (oldest, amount):
                 continue
