@@ -26,6 +26,7 @@ seed: migrate
 	$(PY) manage.py seed_demo --if-empty
 
 run: seed
+	$(PY) manage.py sweep
 	HOST=$(HOST) PORT=$(PORT) bash config/run_embedded.sh
 
 test: install

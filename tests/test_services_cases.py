@@ -145,15 +145,13 @@ def test_a_closed_case_does_not_block_a_new_open_case_for_the_loan(supervisor):
     assert Case.objects.filter(loan=case.loan).count() == 2
 
 
-def test_opening_after_close_opens_a_new_case(supervisor):
+def test_opening_after_close_does_not_reopen_the_written_off_arrears(supervisor):
     case = overdue_case(days_overdue=10)
     services.case_transition(case_id=case.pk, transition="close", actor=supervisor, reason="written_off")
 
-    new = services.case_open_for_loan(loan_id=case.loan_id)
-
-    assert new.pk != case.pk
-    assert new.state == "call"
+    assert services.case_open_for_loan(loan_id=case.loan_id) is None
     assert fresh(case).state == "closed"
+    assert Case.objects.filter(loan=case.loan).count() == 1
 
 
 # --- case_assign --------------------------------------------------------------------------------------
@@ -354,3 +352,23 @@ def test_loan_system_hold_upsert_sets_its_own_holds_and_leaves_staff_holds(super
     assert active == {("staff", "complaint"), ("loan_system", "bankruptcy"), ("loan_system", "complaint")}
     with refused("validation_error", field="holds"):
         services.holds_set_from_loan_system(borrower_id=case.borrower_id, codes=["holiday"])
+
+
+def test_a_closed_case_is_not_reopened_for_the_arrears_it_covered_but_a_new_miss_opens_a_case(supervisor):
+    from datetime import timedelta
+
+    from collections_app.calendar import lender_today
+    from collections_app.models import Instalment
+    from collections_app.services import case_sync_with_loan, case_transition
+    from collections_app.services.sweep import sweep_run
+
+    case = overdue_case(days_overdue=40, instalments=3)  # due 40 and 10 days ago, and in 20 days
+    case_transition(case_id=case.pk, transition="close", reason="written_off", actor=supervisor)
+
+    assert case_sync_with_loan(loan_id=case.loan_id).action == "closed"
+    assert sweep_run(as_of=lender_today(), plan_reminders=False).counts["opened"] == 0
+
+    third = Instalment.objects.get(loan=case.loan, number=3)
+    later = third.due_date + timedelta(days=2)
+    assert sweep_run(as_of=later, plan_reminders=False).counts["opened"] == 1
+    assert Case.objects.filter(loan=case.loan, state__in=["reminder", "call", "visit", "legal"]).count() == 1

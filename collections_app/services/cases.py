@@ -134,11 +134,26 @@ def case_sync_with_loan(*, loan_id, actor=None, as_of=None, cause=""):
         if amount <= 0:
             return LoanSyncResult(None, "none")
         latest = Case.objects.select_for_update().filter(loan=loan).order_by("-opened_at", "-id").first()
+        if latest is not None and latest.state == State.CLOSED and _covered_by_close(latest, as_of):
+            return LoanSyncResult(None, "closed")
         window_start = as_of - timezone.timedelta(days=settings.COLLECTIONS_REOPEN_WINDOW_DAYS)
         if (latest is not None and latest.state == State.RESOLVED and latest.resolved_at
                 and lender_date_of(latest.resolved_at) >= window_start):
             return _reopen(latest, oldest, amount, as_of, actor, cause)
         return _open(loan, oldest, amount, as_of, actor, cause)
+
+
+def _covered_by_close(closed_case, as_of):
+    """A closed (settled or written-off) case ends collection of the arrears it covered: a new case
+    opens only for an instalment that fell due after the close and is unpaid."""
+    from django.db.models import F, Max
+
+    from ..models import Instalment
+
+    newest = Instalment.objects.filter(
+        loan_id=closed_case.loan_id, due_date__lt=as_of, amount_paid__lt=F("amount_due")
+    ).aggregate(newest=Max("due_date"))["newest"]
+    return newest is not None and newest <= lender_date_of(closed_case.closed_at)
 
 
 def case_open_for_loan(*, loan_id, actor=None, as_of=None):

@@ -41,7 +41,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.color import no_style
 from django.db import connection, transaction
 from django.db.models import NOT_PROVIDED, Max
 from django.utils import timezone
@@ -382,11 +381,10 @@ class _Pools:
 
 
 class _Borrower:
-    __slots__ = ("id", "en", "tz", "phones", "lang", "hold_at", "hold_id", "hold_code", "cases", "first_day")
+    __slots__ = ("id", "en", "tz", "phones", "lang", "hold_at", "hold_id", "hold_code", "first_day")
 
     def __init__(self, bid):
         self.id = bid
-        self.cases = 0
         self.first_day = None
         self.hold_at = None
         self.hold_id = None
@@ -579,13 +577,11 @@ class _Builder:
         self.last_channel = channel
         return pid
 
-    def _on_time_payments(self, loan_id, dues, amt, inst0, upto, after=0):
+    def _on_time_payments(self, loan_id, dues, amt, inst0, upto):
         """Instalments [0, upto) paid in full on or a little before their due dates (one payment each)."""
         clock, rnd = self.clock, self.rnd
         for i in range(upto):
             t = clock.midnight(None, dues[i] - rnd.randint(0, 3)) + rnd.randint(9 * 3600, 20 * 3600)
-            if t <= after:
-                t = after + rnd.randint(600, 3600)
             self._pay(loan_id, t, amt, "system", [(inst0 + i, amt)])
 
     def _instalments(self, loan_id, dues, amt, inst0, paid):
@@ -675,13 +671,12 @@ class _Builder:
             if t < end:
                 ev.append((t, "transition", "system", "call", "visit", "", '{"transition": "schedule_visit"}'))
                 entries.append((t, "visit"))
-        referral = None
         if (peak >= 3 or pending_referral) and len(entries) == 3:
-            referral = self._referral(ev, entries, case_id, d0, end, approve=peak >= 3, sweep=sweep)
+            self._referral(ev, entries, case_id, d0, end, approve=peak >= 3, sweep=sweep)
 
         # 3. Queue and collector on each stage entry (the strategy's distribution, by the system).
         assignee, queue = None, None
-        assigned_at = []  # (from_t, collector) per stage entry
+        assigned_at = []  # (since, collector or None, stage) per stage entry
         for t, stage in entries:
             who = self._collector(stage)
             q = STAGE_QUEUE[stage]
@@ -791,9 +786,11 @@ class _Builder:
 
         # 5. Contacts (and the promise's), before a hold and while the case is worked.
         if call_start is not None:
-            span_days = (contacts_end - call_start) // 86400
-            count = min(span_days + 1, rnd.randint(*{1: (1, 4), 2: (2, 6), 3: (2, 6)}[STAGE_RANK.get(
-                entries[-1][1], 1)]) if target in OPEN else rnd.randint(1, 3))
+            if target not in OPEN:
+                count = rnd.randint(1, 3)
+            else:
+                count = rnd.randint(1, 4) if state == "call" else rnd.randint(2, 6)
+            count = min(count, (contacts_end - call_start) // 86400 + 1)
             moments = self._contact_days(b, call_start, contacts_end, count, taken_days)
             for t in moments:
                 self._contact(ev, b, case_id, t, _pick(rnd, self.outcomes), assigned_at)
@@ -836,7 +833,6 @@ class _Builder:
         ts = clock.ts
         for j, (t, kind, actor, fs, tos, reason, payload) in enumerate(ev):
             rows.append((first + j, case_id, kind, actor, who[actor], fs, tos, reason, payload, ts(t)))
-        b.cases += 1
 
     def _payment_events(self, ev, t, actor, pid, cents):
         ev.append((t, "payment_recorded", actor, "", "", "", (
@@ -896,7 +892,8 @@ class _Builder:
             return None
         recent = target != "closed" and rnd.random() < 0.5
         lo = max(call_start, now - 5 * 86400) if recent else call_start
-        hi = min(end, now - 3600) if target != "closed" else end - 10 * 86400
+        # A closed case's promise falls due (and breaks) before any settlement, which comes in its last 5 days.
+        hi = min(end, now - 3600) if target != "closed" else end - 14 * 86400
         moments = self._contact_days(b, lo, hi, 1, taken)
         if not moments:
             return None

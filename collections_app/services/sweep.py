@@ -248,12 +248,12 @@ def _execute(sql, params):
 def _pg_open_cases(as_of, lo, hi):
     sql = _sql("""
 WITH arrears AS (
-    SELECT i.loan_id, MIN(i.due_date) AS oldest, SUM(i.amount_due - i.amount_paid) AS amount
+    SELECT i.loan_id, MIN(i.due_date) AS oldest, MAX(i.due_date) AS newest, SUM(i.amount_due - i.amount_paid) AS amount
     FROM {Instalment} i
     WHERE i.loan_id BETWEEN %(lo)s AND %(hi)s AND i.due_date < %(as_of)s AND i.amount_paid < i.amount_due
     GROUP BY i.loan_id
 ), candidates AS (
-    SELECT c.loan_id, c.borrower_id, c.oldest, c.amount, (%(as_of)s::date - c.oldest) AS dpd,
+    SELECT c.loan_id, c.borrower_id, c.oldest, c.newest, c.amount, (%(as_of)s::date - c.oldest) AS dpd,
            """ + _threshold_sql("call_at_dpd") + """ AS call_at,
            """ + _threshold_sql("visit_at_dpd") + """ AS visit_at,
            {ACTIVE_HOLD} AS on_hold
@@ -262,6 +262,11 @@ WITH arrears AS (
     WHERE NOT EXISTS (
         SELECT 1 FROM {Case} k WHERE k.loan_id = c.loan_id
         AND (k.state IN {open_states} OR (k.state = 'resolved' AND k.resolved_at >= %(recent)s)))
+      -- a close (settled, written off) covers the arrears due up to its day; see _covered_by_close
+      AND NOT EXISTS (
+        SELECT 1 FROM {Case} k WHERE k.loan_id = c.loan_id AND k.state = 'closed'
+        AND (k.closed_at AT TIME ZONE %(tz)s)::date >= c.newest
+        AND k.id = (SELECT MAX(k2.id) FROM {Case} k2 WHERE k2.loan_id = c.loan_id))
 ), opened AS (
     INSERT INTO {Case} (loan_id, borrower_id, state, oldest_unpaid_due_date, amount_overdue, priority,
                         opened_at, updated_at, close_reason)
@@ -283,7 +288,7 @@ SELECT id, 'opened', 'system', '', state, %(reason)s,
 FROM opened
 """)
     return _execute(sql, {"lo": lo, "hi": hi, "as_of": as_of, "now": _now(), "recent": _reopen_window_start(as_of),
-                          "reason": SWEEP_REASON})
+                          "reason": SWEEP_REASON, "tz": str(settings.LENDER_TIME_ZONE)})
 
 
 # --- case chunks ----------------------------------------------------------------------------

@@ -1,0 +1,187 @@
+"""`manage.py seed_demo`: demo log-ins, and a bulk-loaded portfolio that is what the services would
+have written (amounts match the instalments, one open case per loan, a coherent timeline)."""
+from collections import Counter, defaultdict
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db.models import Sum
+
+from collections_app import roles as r
+from collections_app.calendar import lender_today
+from collections_app.models import (
+    Borrower, Case, CaseEvent, ContactAttempt, Instalment, LegalReferral, Loan, Payment, PaymentAllocation,
+    PromiseToPay, Queue, Visit,
+)
+from collections_app.services.demo_data import DEMO_USERS
+from collections_app.workflow import OPEN_STATES, State
+
+pytestmark = pytest.mark.django_db
+
+CASES = 60
+ROLE_USERS = ("collector", "field_agent", "supervisor", "legal_officer", "auditor", "admin")
+
+
+def seed(*args):
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+@pytest.fixture
+def seeded(db):
+    output = seed("--cases", str(CASES), "--seed", "7")
+    return output
+
+
+def test_role_users_can_log_in_with_the_password(seeded):
+    User = get_user_model()
+    for username in ROLE_USERS:
+        user = User.objects.get(username=username)
+        assert user.check_password("demo12345"), username
+        assert user.is_staff and user.is_active
+        assert list(user.groups.values_list("name", flat=True)) == [username]
+        assert f"{username}" in seeded
+    assert User.objects.get(username="admin").is_superuser
+    assert not User.objects.get(username="collector").is_superuser
+    for username, role in DEMO_USERS:
+        assert User.objects.get(username=username).groups.filter(name=role).exists()
+    assert "demo12345" in seeded and "cases/s" in seeded
+
+
+def test_queues_have_members(seeded):
+    members = {q.name: set(q.members.values_list("username", flat=True)) for q in Queue.objects.all()}
+    assert "collector" in members["M1 calls"]
+    assert {"field_agent", "field_agent2"} <= members["M2 visits"]
+    assert "legal_officer" in members["Legal review"]
+    assert members["Early reminders"]
+
+
+def test_running_twice_does_not_duplicate_users(seeded):
+    output = seed("--cases", "10", "--password", "another-pass1", "--seed", "8")
+    User = get_user_model()
+    names = [u for u, _ in DEMO_USERS]
+    assert User.objects.filter(username__in=names).count() == len(names)
+    assert all(u.check_password("another-pass1") for u in User.objects.filter(username__in=names))
+    assert all(u.groups.count() == 1 for u in User.objects.filter(username__in=names))
+    # The second run adds to the portfolio with fresh keys.
+    assert Case.objects.count() == CASES + 10
+    assert Borrower.objects.values("external_id").distinct().count() == Borrower.objects.count()
+    assert Loan.objects.values("external_id").distinct().count() == Loan.objects.count()
+    assert Payment.objects.values("external_id").distinct().count() == Payment.objects.count()
+    assert "another-pass1" in output
+
+
+def test_if_empty_leaves_a_seeded_portfolio_alone_but_ensures_users(seeded):
+    User = get_user_model()
+    collector = User.objects.get(username="collector")
+    collector.set_password("changed-1234")
+    collector.groups.clear()
+    collector.save()
+    before = (Case.objects.count(), CaseEvent.objects.count(), Loan.objects.count())
+    output = seed("--cases", "50", "--if-empty")
+    assert (Case.objects.count(), CaseEvent.objects.count(), Loan.objects.count()) == before
+    collector.refresh_from_db()
+    assert collector.check_password("demo12345")
+    assert collector.groups.filter(name=r.COLLECTOR).exists()
+    assert "already exist" in output
+
+
+def test_if_empty_seeds_an_empty_database(db):
+    seed("--cases", "12", "--if-empty", "--seed", "3")
+    assert Case.objects.count() == 12
+
+
+def test_cases_exist_in_every_state(seeded):
+    states = Counter(Case.objects.values_list("state", flat=True))
+    assert sum(states.values()) == CASES
+    assert set(states) == {s.value for s in State}, states
+
+
+def test_every_case_matches_its_instalments(seeded):
+    today = lender_today()
+    instalments = defaultdict(list)
+    for i in Instalment.objects.order_by("number"):
+        instalments[i.loan_id].append(i)
+    for case in Case.objects.select_related("loan"):
+        assert case.borrower_id == case.loan.borrower_id
+        past_due = [i for i in instalments[case.loan_id] if i.due_date < today]
+        unpaid = [i for i in past_due if i.amount_paid < i.amount_due]
+        amount = sum((i.amount_due - i.amount_paid for i in past_due), Decimal("0"))
+        if case.state == State.RESOLVED:
+            assert amount == 0 and case.amount_overdue == 0, case
+            assert case.oldest_unpaid_due_date is None and case.resolved_at is not None, case
+            continue
+        assert case.amount_overdue == amount, case
+        assert case.oldest_unpaid_due_date == (unpaid[0].due_date if unpaid else None), case
+        if case.state in OPEN_STATES:
+            assert amount > 0 and case.dpd(today) >= 1, case
+        if case.state == State.CLOSED:
+            assert case.closed_at and case.close_reason in ("settled", "written_off"), case
+        # Everything before the oldest unpaid instalment is paid.
+        first_unpaid = unpaid[0].number
+        assert all(i.amount_paid == i.amount_due for i in instalments[case.loan_id] if i.number < first_unpaid)
+
+
+def test_payments_are_allocated_exactly(seeded):
+    paid = dict(Instalment.objects.values_list("id", "amount_paid"))
+    allocated = defaultdict(Decimal)
+    for instalment_id, amount in PaymentAllocation.objects.values_list("instalment_id", "amount"):
+        allocated[instalment_id] += amount
+    assert all(allocated[i] == amount for i, amount in paid.items())
+    for payment in Payment.objects.annotate(total=Sum("allocations__amount")):
+        assert payment.total == payment.amount
+
+
+def test_at_most_one_open_case_per_loan(seeded):
+    open_loans = Counter(Case.objects.filter(state__in=OPEN_STATES).values_list("loan_id", flat=True))
+    assert open_loans and max(open_loans.values()) == 1
+
+
+def test_each_case_has_an_opened_event_and_a_coherent_timeline(seeded):
+    events = defaultdict(list)
+    for event in CaseEvent.objects.order_by("at", "id"):
+        events[event.case_id].append(event)
+    for case in Case.objects.all():
+        timeline = events[case.pk]
+        assert [e.kind for e in timeline].count("opened") == 1, case
+        assert timeline[0].kind == "opened" and timeline[0].to_state == State.REMINDER, case
+        assert timeline[0].at == case.opened_at
+        state = None
+        for event in timeline:
+            if event.to_state:
+                assert state is None or event.from_state == state, (case, event.kind, state, event.from_state)
+                state = event.to_state
+        assert state == case.state, case
+        transitions = [e for e in timeline if e.kind == "transition"]
+        assert all(e.payload.get("transition") for e in transitions)
+        if case.state == State.LEGAL:
+            assert LegalReferral.objects.filter(case=case, status="approved").exists()
+            assert {"legal_referral_requested", "legal_referral_approved"} <= {e.kind for e in timeline}
+        if case.state == State.CLOSED:
+            close = transitions[-1]
+            assert close.payload["transition"] == "close" and close.actor == "user:supervisor"
+            assert close.actor_user.username == "supervisor"
+
+
+def test_work_records_are_consistent(seeded):
+    for contact in ContactAttempt.objects.select_related("case"):
+        assert contact.breach == ""
+        assert contact.borrower_id == contact.case.borrower_id
+        assert contact.actor.startswith("user:collector") and contact.actor_user_id
+    assert ContactAttempt.objects.exists()
+    assert CaseEvent.objects.filter(kind="contact_logged").count() == ContactAttempt.objects.count()
+    assert CaseEvent.objects.filter(kind="promise_recorded").count() == PromiseToPay.objects.count()
+    assert PromiseToPay.objects.filter(status="pending").values("case").distinct().count() == \
+        PromiseToPay.objects.filter(status="pending").count()
+    for visit in Visit.objects.all():
+        assert sorted(visit.agents.values_list("username", flat=True)) == ["field_agent", "field_agent2"]
+        assert visit.case.state == State.VISIT
+    for case in Case.objects.filter(state__in=("call", "visit", "legal")):
+        assert case.queue is not None
+    reminder = Case.objects.filter(state=State.REMINDER)
+    assert all(c.assigned_to_id is None and c.queue.name == "Early reminders" for c in reminder)
+    # JSON columns hold real JSON.
+    assert all(isinstance(b.phones, list) and b.phones for b in Borrower.objects.all())
