@@ -15,6 +15,8 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.utils.module_loading import import_string
 
+from .masking import mask_phone
+
 log = logging.getLogger(__name__)
 
 
@@ -40,8 +42,8 @@ class ConsoleSmsBackend:
 
     def send(self, messages):
         for m in messages:
-            log.info("SMS to %s [%s]: %s", m.to, m.key, m.text)
-            print(f"[sms] to={m.to} key={m.key} {m.text}", flush=True)
+            # Development output: the number is masked like everywhere else people can read it.
+            print(f"[sms] to={mask_phone(m.to)} key={m.key} {m.text}", flush=True)
         return [Result(m.key, True, provider_id=f"console-{m.key}") for m in messages]
 
 
