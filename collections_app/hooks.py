@@ -5,16 +5,18 @@ import json
 from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from .services.reminders import receipts_apply
 
 
 @csrf_exempt
-@require_POST
 def sms_receipts(request, backend):
     """Body: {"receipts": [{"provider_id", "status": "delivered"|"failed", "error"}]}; header
     `X-Receipt-Secret` must equal the backend's shared secret (COLLECTIONS_SMS_RECEIPT_SECRET)."""
+    if request.method != "POST":
+        response = JsonResponse({"code": "method_not_allowed", "detail": "Use POST."}, status=405)
+        response["Allow"] = "POST"
+        return response
     secret = settings.COLLECTIONS_SMS_RECEIPT_SECRETS.get(backend, "")
     given = request.headers.get("X-Receipt-Secret", "")
     if not secret or not hmac.compare_digest(secret.encode(), given.encode()):

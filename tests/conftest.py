@@ -94,3 +94,8 @@ def actor_named(request):
         return request.getfixturevalue(name)
 
     return get
+
+
+# The fake SMS gateway (tests/fake_gateway.py): `sms_gateway` alone, or `http_sms` with the HTTP
+# backend pointed at it.
+from .fake_gateway import http_sms, sms_gateway  # noqa: E402,F401

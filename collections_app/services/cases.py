@@ -16,7 +16,7 @@ from ..calendar import lender_date_of, lender_today
 from ..errors import DomainError, invalid
 from ..models import Case, Loan, Queue
 from ..selectors import loan_arrears
-from ..strategy import opening_stage
+from ..strategy import DEFAULT_THRESHOLDS, opening_stage
 from ..workflow import ESCALATIONS, OPEN_STATES, REQUESTABLE_TRANSITIONS, TRANSITION_LABELS, CloseReason, State
 from ._common import lock_visible_case, require_choice
 from .events import event_build, event_write, events_write
@@ -58,13 +58,17 @@ def apply_transition(case, name, actor, *, reason="", payload=None, args=()):
     return event
 
 
+# Stored, so in one language whoever's request caused it (pages translate the event kind).
+WITHDRAWN_REASON = "Withdrawn: the case left the visit stage (%s)."
+
+
 def _withdraw_pending_referrals(case, transition_name):
     """A referral asks to take a `visit` case to legal; once the case leaves `visit` another way,
     it has nothing left to decide, so it is closed (rejected by the system) with the reason why."""
     from ..models import LegalReferral
 
     for referral in LegalReferral.objects.select_for_update().filter(case=case, status=LegalReferral.Status.REQUESTED):
-        reason = _("Withdrawn: the case left the visit stage (%s).") % transition_name
+        reason = WITHDRAWN_REASON % transition_name
         referral.status, referral.decided_by, referral.decided_at = LegalReferral.Status.REJECTED, "system", timezone.now()
         referral.decision_reason = reason
         referral.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
@@ -179,16 +183,19 @@ def _sync_open_case(case, oldest, amount, actor, cause):
     return LoanSyncResult(case, "updated")
 
 
-def _stage_for(oldest, as_of, borrower_id):
-    from ..models import Hold
+def _stage_for(loan, oldest, as_of):
+    from ..models import Hold, Strategy
 
-    on_hold = Hold.objects.active().filter(borrower_id=borrower_id).exists()
+    on_hold = Hold.objects.active().filter(borrower_id=loan.borrower_id).exists()
     dpd = (as_of - oldest).days if oldest else 0
-    return opening_stage(dpd, on_hold=on_hold), dpd
+    strategies = {s.product: s for s in Strategy.objects.filter(product__in=[loan.product, ""])}
+    strategy = strategies.get(loan.product) or strategies.get("")
+    thresholds = strategy.thresholds if strategy else DEFAULT_THRESHOLDS
+    return opening_stage(dpd, on_hold=on_hold, thresholds=thresholds), dpd
 
 
 def _reopen(case, oldest, amount, as_of, actor, cause):
-    stage, dpd = _stage_for(oldest, as_of, case.borrower_id)
+    stage, dpd = _stage_for(case.loan, oldest, as_of)
     case.oldest_unpaid_due_date, case.amount_overdue = oldest, amount
     try:
         with transaction.atomic():
@@ -199,7 +206,7 @@ def _reopen(case, oldest, amount, as_of, actor, cause):
 
 
 def _open(loan, oldest, amount, as_of, actor, cause):
-    stage, dpd = _stage_for(oldest, as_of, loan.borrower_id)
+    stage, dpd = _stage_for(loan, oldest, as_of)
     now = timezone.now()
     case = Case(
         loan=loan, borrower_id=loan.borrower_id, oldest_unpaid_due_date=oldest, amount_overdue=amount,

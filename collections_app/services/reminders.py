@@ -276,6 +276,16 @@ def _send_time_decision(message, now, holds):
     return compliance.check_contact(facts=facts, channel=message.channel, at=now, policy=_policy_for(strategy))
 
 
+def _no_longer_owed(message):
+    """A reminder about money already paid, or a case already ended, must not go out."""
+    instalment = message.instalment
+    if instalment is not None and instalment.amount_paid >= instalment.amount_due:
+        return "instalment_paid"
+    if message.case is not None and message.case.state not in OPEN_STATES:
+        return "case_not_open"
+    return ""
+
+
 def reminders_dispatch(*, limit=None):
     """Claim and send one batch of due messages. Returns what happened to them."""
     limit = limit or settings.COLLECTIONS_DISPATCH_BATCH
@@ -290,6 +300,11 @@ def reminders_dispatch(*, limit=None):
     outgoing = {"sms": [], "email": []}
     finished = []  # (message, fields) decided before sending
     for message in claimed:
+        no_longer_owed = _no_longer_owed(message)
+        if no_longer_owed:
+            finished.append((message, {"status": "suppressed", "reason": no_longer_owed}))
+            result.suppressed += 1
+            continue
         decision = _send_time_decision(message, now, holds)
         if not decision.allowed:
             if decision.code == "outside_contact_hours" and decision.next_allowed_at:

@@ -31,6 +31,7 @@ from ..models import (
 )
 from ..strategy import DEFAULT_THRESHOLDS, opening_stage
 from ..workflow import OPEN_STATES, State
+from .cases import WITHDRAWN_REASON
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,10 @@ def sweep_plan(as_of, chunk_size=DEFAULT_CHUNK):
     ("cases", lo, hi) chunks do the rest. The last case chunk is open-ended, so cases opened by this
     very sweep are escalated and referred by it too."""
     loans = Loan.objects.aggregate(lo=Min("id"), hi=Max("id"))
-    cases = Case.objects.filter(state__in=OPEN_STATES).aggregate(lo=Min("id"), hi=Max("id"))
+    # Cases resolved within the reopen window may be reopened by the loan chunks: cover their ids too.
+    cases = Case.objects.filter(
+        Q(state__in=OPEN_STATES) | Q(state=State.RESOLVED, resolved_at__gte=_reopen_window_start(as_of))
+    ).aggregate(lo=Min("id"), hi=Max("id"))
     case_ranges = _ranges(cases["lo"], cases["hi"], chunk_size)
     last_seen = Case.objects.aggregate(hi=Max("id"))["hi"] or 0
     case_ranges.append((max(last_seen, cases["hi"] or 0) + 1, MAX_ID))
@@ -308,7 +312,7 @@ class _PgSteps:
         return self.run("""
 WITH current AS (
     SELECT c.id, c.amount_overdue AS before, c.oldest_unpaid_due_date AS oldest_before,
-           a.oldest, COALESCE(a.amount, 0) AS amount
+           a.oldest, COALESCE(a.amount, 0.00) AS amount
     FROM {Case} c
     LEFT JOIN LATERAL (
         SELECT MIN(i.due_date) AS oldest, SUM(i.amount_due - i.amount_paid) AS amount
@@ -342,12 +346,21 @@ WITH before AS (
     UPDATE {Case} c SET state = 'resolved', resolved_at = %(now)s, oldest_unpaid_due_date = NULL, updated_at = %(now)s
     FROM before b WHERE c.id = b.id AND c.state = b.state
     RETURNING c.id, b.state AS from_state
+), withdrawn AS (
+    UPDATE {LegalReferral} r SET status = 'rejected', decided_by = 'system', decided_at = %(now)s,
+                                 decision_reason = %(withdrawn)s
+    FROM resolved x WHERE r.case_id = x.id AND x.from_state = 'visit' AND r.status = 'requested'
+    RETURNING r.id, r.case_id
 )
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
 SELECT id, 'transition', 'system', from_state, 'resolved', %(reason)s,
        '{{"transition": "resolve", "amount_overdue": "0.00"}}'::jsonb, %(now)s
 FROM resolved
-""")
+UNION ALL
+SELECT case_id, 'legal_referral_rejected', 'system', '', '', %(withdrawn)s,
+       jsonb_build_object('referral_id', id), %(now)s
+FROM withdrawn
+""", withdrawn=WITHDRAWN_REASON % "resolve")
 
     def escalate(self, from_state, to_state, name, threshold):
         return self.run("""
