@@ -30,7 +30,7 @@ run: seed
 	HOST=$(HOST) PORT=$(PORT) bash config/run_embedded.sh
 
 test: install
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -c config/pytest.ini --rootdir . $(ARGS)
 
 clean:
 	rm -rf var
