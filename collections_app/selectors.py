@@ -1,10 +1,12 @@
 """The shared reads. Every list or page of cases goes through here, and here the actor's row scope
 (permissions.visible_cases) is always applied. Each selector runs a fixed number of queries."""
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Prefetch, Q, Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Prefetch, Q, Subquery, Sum, TextField
+from django.db.models.functions import Cast
 
 from . import compliance
 from .actors import as_actor
@@ -70,6 +72,89 @@ def cases_awaiting_visit_plan(actor):
         case_queryset(actor).filter(state="visit").exclude(Exists(planned))
         .order_by(F("oldest_unpaid_due_date").asc(nulls_last=True), "id")
     )
+
+
+@dataclass(frozen=True)
+class WorklistFilters:
+    stage: str = ""
+    bucket: str = ""
+    promise_due: bool = False
+    never_contacted: bool = False
+    search: str = ""
+
+
+@dataclass(frozen=True)
+class WorklistCursor:
+    """Keyset position in the worklist order (priority desc, next action asc nulls first, id)."""
+
+    priority: int
+    next_action_at: datetime | None
+    id: int
+
+    def encode(self):
+        stamp = self.next_action_at.isoformat() if self.next_action_at else ""
+        return f"{self.priority}|{stamp}|{self.id}"
+
+    @classmethod
+    def decode(cls, text):
+        try:
+            priority, stamp, pk = text.split("|")
+            return cls(int(priority), datetime.fromisoformat(stamp) if stamp else None, int(pk))
+        except (ValueError, AttributeError):
+            raise DomainError("validation_error", fields={"after": ["Bad position in the list."]}) from None
+
+    def after_q(self):
+        later = Q(priority__lt=self.priority)
+        if self.next_action_at is None:
+            same_priority = Q(next_action_at__isnull=False) | Q(next_action_at__isnull=True, id__gt=self.id)
+        else:
+            same_priority = Q(next_action_at__gt=self.next_action_at) | Q(next_action_at=self.next_action_at, id__gt=self.id)
+        return later | (Q(priority=self.priority) & same_priority)
+
+
+def case_worklist_page(actor, filters=WorklistFilters(), *, after=None, limit=50, as_of=None):
+    """One page of the worklist with what its rows show (promise due today, last contact), in one
+    query; paged by keyset, never by counting. Returns (rows, cursor of the next page or None)."""
+    from .models import PromiseToPay
+
+    as_of = as_of or lender_today()
+    qs = case_worklist(actor).annotate(
+        promise_due_today=Exists(PromiseToPay.objects.filter(
+            case=OuterRef("pk"), status=PromiseToPay.Status.PENDING, due_date=as_of)),
+        last_contact_at=Subquery(ContactAttempt.objects.filter(case=OuterRef("pk"))
+                                 .order_by("-occurred_at").values("occurred_at")[:1]),
+    )
+    if filters.stage:
+        qs = qs.filter(state=filters.stage)
+    if filters.bucket:
+        bucket = Bucket.objects.filter(name=filters.bucket).first()
+        if bucket is None:
+            raise DomainError("validation_error", fields={"bucket": ["Unknown bucket."]})
+        qs = qs.filter(oldest_unpaid_due_date__lte=as_of - timedelta(days=bucket.min_dpd))
+        if bucket.max_dpd is not None:
+            qs = qs.filter(oldest_unpaid_due_date__gte=as_of - timedelta(days=bucket.max_dpd))
+    if filters.promise_due:
+        qs = qs.filter(promise_due_today=True)
+    if filters.never_contacted:
+        qs = qs.exclude(Exists(ContactAttempt.objects.filter(case=OuterRef("pk"))))
+    term = filters.search.strip()
+    if term:
+        qs = qs.annotate(phones_text=Cast("borrower__phones", TextField())).filter(_search_q(term))
+    if after is not None:
+        qs = qs.filter(after.after_q())
+    rows = list(qs[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = WorklistCursor(rows[-1].priority, rows[-1].next_action_at, rows[-1].id) if more else None
+    return rows, cursor
+
+
+def _search_q(term):
+    """Loan number, the last four digits of a phone, or the start of the borrower's name."""
+    if term.isdigit() and len(term) == 4:
+        # phones is a JSON list: its text holds each number followed by a quote.
+        return Q(phones_text__contains=f'{term}"')
+    return Q(loan__external_id__iexact=term) | Q(borrower__name__startswith=term)
 
 
 def case_detail(actor, case_id):
@@ -177,3 +262,168 @@ def contact_counters(borrower, *, at, phone="", loan_id=None):
         last_conversation_at=counts["last_conversation"],
         borrower_unreachable=counts["conversations_30"] == 0 and counts["attempts_30"] >= 6,
     )
+
+
+# --- supervisors' pages ---
+# Reads for /queues/, /queues/assign/, /approvals/ and /holds/. Each is one query (plus the
+# prefetches named), whatever the number of rows, and applies the actor's row scope.
+
+
+def _users_in_roles(*names):
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    in_role = User.groups.through.objects.filter(user_id=OuterRef("pk"), group__name__in=names)
+    return User.objects.filter(Exists(in_role), is_active=True)
+
+
+def collector_loads(actor):
+    """Each collector's load: open cases assigned to them and the amount overdue on them.
+
+    Active members of the collector group, plus anyone else who holds open cases (a supervisor who
+    took some), with their queues prefetched. One query for the users, one for their queues."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import DecimalField, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    from . import roles as r
+
+    User = get_user_model()
+    open_assigned = visible_cases(actor, Case.objects.filter(assigned_to=OuterRef("pk"), state__in=OPEN_STATES))
+    per_user = open_assigned.order_by().values("assigned_to")
+    is_collector = Exists(User.groups.through.objects.filter(user_id=OuterRef("pk"), group__name=r.COLLECTOR))
+    return (
+        User.objects.filter((Q(is_active=True) & is_collector) | Exists(open_assigned))
+        .annotate(
+            open_cases=Coalesce(Subquery(per_user.annotate(n=Count("pk")).values("n")[:1]), Value(0)),
+            amount_overdue=Coalesce(
+                Subquery(per_user.annotate(total=Sum("amount_overdue")).values("total")[:1]),
+                Value(Decimal("0")), output_field=DecimalField(max_digits=14, decimal_places=2),
+            ),
+        )
+        .prefetch_related(Prefetch("collection_queues", queryset=Queue.objects.order_by("name")))
+        .order_by("-open_cases", "username")
+    )
+
+
+def queue_overview(actor):
+    """queue_summary with each queue's collectors (Queue.members in the collector group) prefetched."""
+    from . import roles as r
+
+    collectors = _users_in_roles(r.COLLECTOR).order_by("username")
+    return queue_summary(actor).prefetch_related(Prefetch("members", queryset=collectors, to_attr="collectors"))
+
+
+def assign_candidates():
+    """People cases can be assigned to (services.case_assign accepts these roles)."""
+    from . import roles as r
+
+    return _users_in_roles(r.COLLECTOR, r.FIELD_AGENT, r.SUPERVISOR).order_by("username")
+
+
+def case_assign_list(actor, *, queue_id=None, state=None, assigned_to=None, bucket=None, loan=None,
+                     after=None, limit=50, as_of=None):
+    """Open cases for the assignment page, in id order, `limit` at a time (keyset: pass the last id
+    seen as `after`). Returns (cases, next_after); next_after is None on the last page. No COUNT.
+
+    `assigned_to` is a username or "unassigned"; `bucket` a Bucket (its DPD range becomes a range on
+    the stored oldest unpaid due date); `loan` an exact loan external id."""
+    as_of = as_of or lender_today()
+    qs = case_queryset(actor).filter(state__in=[state] if state else OPEN_STATES)
+    if queue_id:
+        qs = qs.filter(queue_id=queue_id)
+    if assigned_to == "unassigned":
+        qs = qs.filter(assigned_to__isnull=True)
+    elif assigned_to:
+        qs = qs.filter(assigned_to__username=assigned_to)
+    if bucket is not None:
+        if bucket.min_dpd > 0:
+            qs = qs.filter(oldest_unpaid_due_date__lte=as_of - timedelta(days=bucket.min_dpd))
+        if bucket.max_dpd is not None:
+            qs = qs.filter(oldest_unpaid_due_date__gte=as_of - timedelta(days=bucket.max_dpd))
+    if loan:
+        qs = qs.filter(loan__external_id=loan)
+    if after:
+        qs = qs.filter(pk__gt=after)
+    rows = list(qs.order_by("pk")[: limit + 1])
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].pk
+    return rows, None
+
+
+def _referrals_in_scope(actor):
+    from .models import LegalReferral
+
+    actor = as_actor(actor)
+    qs = LegalReferral.objects.select_related(
+        "case", "case__loan", "case__borrower", "requested_by_user", "decided_by_user"
+    )
+    if actor.sees_everything:
+        return qs
+    scope = Q(case__in=visible_cases(actor).values("pk"))
+    if actor.user is not None:
+        scope |= Q(decided_by_user=actor.user)
+    return qs.filter(scope)
+
+
+def legal_referrals_pending(actor, *, limit=100):
+    """Referrals waiting for a decision, oldest request first (one query)."""
+    from .models import LegalReferral
+
+    return list(
+        _referrals_in_scope(actor).filter(status=LegalReferral.Status.REQUESTED)
+        .order_by("requested_at", "pk")[:limit]
+    )
+
+
+def legal_referrals_decided(actor, *, limit=20):
+    """The latest decisions, newest first (one query)."""
+    from .models import LegalReferral
+
+    return list(
+        _referrals_in_scope(actor).exclude(status=LegalReferral.Status.REQUESTED)
+        .order_by(F("decided_at").desc(nulls_last=True), "-pk")[:limit]
+    )
+
+
+def _holds_in_scope(actor, qs):
+    actor = as_actor(actor)
+    if actor.sees_everything:
+        return qs
+    return qs.filter(Exists(visible_cases(actor).filter(borrower_id=OuterRef("borrower_id"))))
+
+
+def disputes_to_review(actor, *, limit=100):
+    """Active dispute holds a person placed by logging a `dispute_raised` contact (services.contact_log),
+    oldest first: they wait for a supervisor to look at them. One query."""
+    raised = ContactAttempt.objects.filter(
+        borrower_id=OuterRef("borrower_id"), outcome=ContactAttempt.Outcome.DISPUTE_RAISED,
+        actor=OuterRef("placed_by_label"),
+    )
+    qs = Hold.objects.active().filter(
+        code=Hold.Code.DISPUTE, source=Hold.Source.STAFF, placed_by_label__startswith="user:",
+    ).filter(Exists(raised))
+    return list(_holds_in_scope(actor, qs).select_related("borrower", "placed_by").order_by("placed_at", "pk")[:limit])
+
+
+def holds_active(actor, *, exclude_ids=(), before=None, limit=100):
+    """Active holds, newest first, `limit` at a time (keyset on id: pass the last id as `before`).
+    Returns (holds, next_before). One query."""
+    qs = Hold.objects.active().exclude(pk__in=list(exclude_ids))
+    if before:
+        qs = qs.filter(pk__lt=before)
+    rows = list(_holds_in_scope(actor, qs).select_related("borrower", "placed_by").order_by("-pk")[: limit + 1])
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].pk
+    return rows, None
+
+
+def contact_breaches(actor, *, days=30, limit=100, now=None):
+    """Contacts recorded in the last `days` days that broke a contact rule, newest first (one query)."""
+    from django.utils import timezone
+
+    since = (now or timezone.now()) - timedelta(days=days)
+    qs = ContactAttempt.objects.filter(occurred_at__gte=since).exclude(breach="")
+    if not as_actor(actor).sees_everything:
+        qs = qs.filter(case__in=visible_cases(actor).values("pk"))
+    return list(qs.select_related("case", "borrower", "actor_user").order_by("-occurred_at", "-pk")[:limit])

@@ -46,3 +46,14 @@ def pii_reveal(*, actor=None, reason, fields=REVEALABLE, case_id=None, borrower_
         else:
             values[field] = getattr(borrower, field)
     return values
+
+
+def pii_log_visit_addresses(*, actor, visits):
+    """A field agent's visit list shows the address of each visit assigned to them: one audit entry
+    per visit shown, written before the page is."""
+    actor = as_actor(actor)
+    AuditLog.objects.bulk_create([
+        AuditLog(actor=actor.label, actor_user=actor.user, action=AuditLog.Action.REVEAL, borrower=v.case.borrower,
+                 case=v.case, fields=["address"], reason="assigned visit")
+        for v in visits
+    ])

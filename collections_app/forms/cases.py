@@ -1,0 +1,82 @@
+"""Forms of the collector's pages: they check the shape of input; the services decide the rest."""
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from ..models import Bucket, ContactAttempt, Visit
+from ..workflow import OPEN_STATES, CloseReason, State
+
+
+class WorklistFilterForm(forms.Form):
+    stage = forms.ChoiceField(label=_("Stage"), required=False,
+                              choices=[("", _("All stages"))] + [(s.value, s.label) for s in State if s in OPEN_STATES])
+    bucket = forms.ChoiceField(label=_("DPD bucket"), required=False, choices=[])
+    promise_due = forms.BooleanField(label=_("Promise due today"), required=False)
+    never_contacted = forms.BooleanField(label=_("Never contacted"), required=False)
+    q = forms.CharField(label=_("Search"), required=False, max_length=64,
+                        help_text=_("Name, loan number or a phone's last four digits"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["bucket"].choices = [("", _("All buckets"))] + [(b.name, b.name) for b in Bucket.objects.all()]
+
+
+class ContactForm(forms.Form):
+    channel = forms.ChoiceField(label=_("Channel"), choices=ContactAttempt.Channel.choices, initial="call")
+    direction = forms.ChoiceField(label=_("Direction"), choices=ContactAttempt.Direction.choices, initial="outbound")
+    outcome = forms.ChoiceField(label=_("Outcome"), choices=ContactAttempt.Outcome.choices)
+    occurred_at = forms.DateTimeField(label=_("When (leave empty for now)"), required=False,
+                                      widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    notes = forms.CharField(label=_("Notes"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class PromiseForm(forms.Form):
+    amount = forms.DecimalField(label=_("Amount (CNY)"), max_digits=14, decimal_places=2, min_value=0.01)
+    due_date = forms.DateField(label=_("Promised date"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(label=_("Note"), max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class MessageForm(forms.Form):
+    template = forms.ChoiceField(label=_("Template"), choices=[])
+    schedule = forms.ChoiceField(label=_("When"), choices=[("now", _("Now")), ("next_allowed", _("Next allowed time"))])
+
+    def __init__(self, *args, templates=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].choices = [(code, code) for code in templates]
+
+
+class LegalReferralForm(forms.Form):
+    reason = forms.CharField(label=_("Why legal action"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class TransitionForm(forms.Form):
+    transition = forms.CharField(max_length=40)
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000)
+    note = forms.CharField(label=_("Note"), required=False, max_length=2000)
+    expected_state = forms.CharField(required=False, max_length=20)
+
+
+class CloseForm(forms.Form):
+    reason = forms.ChoiceField(label=_("Reason"), choices=CloseReason.choices)
+    note = forms.CharField(label=_("Note"), required=False, max_length=2000)
+
+
+class RevealForm(forms.Form):
+    reason = forms.CharField(label=_("Why you need to see it"), max_length=500)
+
+
+class VisitScheduleForm(forms.Form):
+    scheduled_for = forms.DateTimeField(label=_("When"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    agents = forms.MultipleChoiceField(label=_("Field agents (two or more)"), choices=[],
+                                       widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, agents=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agents"].choices = [(a, a) for a in agents]
+
+
+class VisitRecordForm(forms.Form):
+    outcome = forms.ChoiceField(label=_("Outcome"), choices=Visit.Outcome.choices)
+    notes = forms.CharField(label=_("Notes"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))

@@ -1,0 +1,79 @@
+"""How timeline events read to people: a translated title and a one-line detail per kind."""
+from django.utils.translation import gettext_lazy as _
+
+from .errors import REASONS
+from .models import ContactAttempt
+from .workflow import TRANSITION_LABELS, State
+
+KIND_LABELS = {
+    "opened": _("Case opened"),
+    "transition": _("Stage changed"),
+    "amounts_changed": _("Amount overdue changed"),
+    "assigned": _("Assigned"),
+    "contact_logged": _("Contact"),
+    "promise_recorded": _("Promise to pay"),
+    "promise_kept": _("Promise kept"),
+    "promise_broken": _("Promise broken"),
+    "payment_recorded": _("Payment"),
+    "payment_reversed": _("Payment reversed"),
+    "hold_placed": _("Hold placed"),
+    "hold_lifted": _("Hold lifted"),
+    "legal_referral_requested": _("Legal referral requested"),
+    "legal_referral_approved": _("Legal referral approved"),
+    "legal_referral_rejected": _("Legal referral rejected"),
+    "visit_scheduled": _("Visit planned"),
+    "visit_recorded": _("Visit recorded"),
+    "note_added": _("Note"),
+    "pii_revealed": _("Personal data revealed"),
+    "message_requested": _("Message requested"),
+    "message_sent": _("Message sent"),
+    "message_failed": _("Message failed"),
+    "message_suppressed": _("Message not sent"),
+}
+_OUTCOMES = dict(ContactAttempt.Outcome.choices)
+_CHANNELS = dict(ContactAttempt.Channel.choices)
+_STATES = dict(State.choices)
+
+
+def _state(value):
+    return str(_STATES.get(value, value or "—"))
+
+
+def describe(event):
+    """(title, detail) for one CaseEvent."""
+    p = event.payload or {}
+    title = str(KIND_LABELS.get(event.kind, event.kind))
+    kind = event.kind
+    if kind == "transition":
+        name = p.get("transition", "")
+        title = f"{TRANSITION_LABELS.get(name, name)}: {_state(event.from_state)} → {_state(event.to_state)}"
+        detail = event.reason
+    elif kind == "opened":
+        detail = f"{_state(event.to_state)} · DPD {p.get('dpd', '')} · {p.get('amount_overdue', '')}"
+    elif kind == "contact_logged":
+        detail = f"{_CHANNELS.get(p.get('channel'), p.get('channel'))} · {_OUTCOMES.get(p.get('outcome'), p.get('outcome'))}"
+        if p.get("breach"):
+            detail += f" · ⚠ {REASONS.get(p['breach'], (0, p['breach']))[1]}"
+        if event.reason:
+            detail += f" — {event.reason}"
+    elif kind in ("promise_recorded", "promise_kept", "promise_broken"):
+        detail = " · ".join(x for x in (p.get("amount", ""), p.get("due_date", "")) if x)
+    elif kind in ("payment_recorded", "payment_reversed"):
+        detail = f"{p.get('amount', '')} · {p.get('external_id', '')}" + (f" — {event.reason}" if event.reason else "")
+    elif kind == "assigned":
+        detail = f"{p.get('from_user') or '—'} → {p.get('to_user') or '—'}"
+        if p.get("from_queue") != p.get("to_queue"):
+            detail += f" · {p.get('from_queue') or '—'} → {p.get('to_queue') or '—'}"
+    elif kind in ("hold_placed", "hold_lifted"):
+        detail = f"{p.get('code', '')}" + (f" — {event.reason}" if event.reason else "")
+    elif kind == "amounts_changed":
+        detail = f"{p.get('amount_overdue_before', '')} → {p.get('amount_overdue', '')}"
+    elif kind == "visit_scheduled":
+        detail = ", ".join(p.get("agents", []))
+    elif kind in ("message_sent", "message_failed", "message_suppressed", "message_requested"):
+        detail = " · ".join(str(x) for x in (p.get("channel"), p.get("template"), p.get("reason")) if x)
+    elif kind == "pii_revealed":
+        detail = ", ".join(p.get("fields", [])) + (f" — {event.reason}" if event.reason else "")
+    else:
+        detail = event.reason
+    return title, detail

@@ -1,0 +1,70 @@
+"""What every page shares: who is asking, role guards, and turning a refusal into a message."""
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect
+
+from .. import roles as r
+from ..actors import actor_for_user
+from ..errors import REASONS, DomainError
+
+
+def actor_of(request):
+    actor = getattr(request, "_collections_actor", None)
+    if actor is None:
+        actor = request._collections_actor = actor_for_user(request.user)
+    return actor
+
+
+def roles_required(*names):
+    """A page for some roles only: others get 404 (the page does not exist for them)."""
+
+    def decorate(view):
+        @login_required
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            actor = actor_of(request)
+            if not (actor.is_superuser or actor.has_role(*names)):
+                raise Http404
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+STAFF = (r.COLLECTOR, r.FIELD_AGENT, r.SUPERVISOR, r.LEGAL_OFFICER, r.AUDITOR, r.ADMIN)
+MANAGERS = (r.SUPERVISOR, r.ADMIN)
+
+
+def refusal_text(error):
+    """A refusal for people: the reason's own message, the fields that were wrong, when next."""
+    parts = [str(error.message)]
+    for field, msgs in error.fields.items():
+        parts.append(f"{field}: {' '.join(str(m) for m in msgs)}")
+    return " ".join(parts)
+
+
+def form_errors_from(error, form):
+    """Put a service's field errors on the form fields they name (or on the form)."""
+    if not error.fields:
+        form.add_error(None, str(error.message))
+        return
+    for field, msgs in error.fields.items():
+        for msg in msgs:
+            form.add_error(field if field in form.fields else None, msg)
+
+
+def back_with_refusal(request, error, to):
+    messages.error(request, refusal_text(error))
+    return redirect(to)
+
+
+def is_htmx(request):
+    return request.headers.get("HX-Request") == "true"
+
+
+__all__ = ["DomainError", "REASONS", "actor_of", "back_with_refusal", "form_errors_from", "is_htmx",
+           "refusal_text", "roles_required"]
