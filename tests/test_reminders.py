@@ -544,6 +544,8 @@ def test_a_requested_message_is_sent_by_the_dispatcher(supervisor):
     message = fresh_message(message)
     assert message.status == "sent"
     assert "1,000.00" in message.rendered and message.rendered.endswith(OPT_OUT_EN)
+    sent = CaseEvent.objects.get(case=case, kind="message_sent")
+    assert (sent.actor, sent.payload["message_id"], sent.payload["template"]) == ("system", message.pk, "overdue")
 
 
 def test_outside_contact_hours_now_is_refused_with_the_next_allowed_time(supervisor):

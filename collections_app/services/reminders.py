@@ -346,13 +346,27 @@ def reminders_dispatch(*, limit=None):
     return result
 
 
+_FINAL = {"sent": "message_sent", "failed": "message_failed", "suppressed": "message_suppressed"}
+
+
 def _record(finished):
-    """Write each message's outcome; only rows still claimed (`sending`) are touched."""
+    """Write each message's outcome (only rows still claimed, `sending`, are touched) and put the
+    final ones on their case's timeline, in the same transaction."""
+    from .events import event_build, events_write
+
     now = timezone.now()
+    events = []
     with transaction.atomic():
         for message, fields in finished:
-            OutboundMessage.objects.filter(pk=message.pk, status=OutboundMessage.Status.SENDING).update(
+            changed = OutboundMessage.objects.filter(pk=message.pk, status=OutboundMessage.Status.SENDING).update(
                 updated_at=now, **fields)
+            kind = _FINAL.get(fields["status"])
+            if changed and kind and message.case_id:
+                events.append(event_build(message.case_id, kind, None, at=now, payload={
+                    "message_id": message.pk, "channel": message.channel, "template": message.template_code,
+                    "reason": fields.get("reason") or None,
+                }))
+        events_write(events)
 
 
 def reminders_requeue_stale(*, older_than_minutes=STALE_CLAIM_MINUTES):
