@@ -1,12 +1,265 @@
-"""Supervisors' pages: queues and assignment, approvals, holds. (Being built.)"""
-from django.http import HttpResponse
+"""Supervisors' pages: queues and assignment, legal approvals, holds and flagged breaches.
 
-from .common import MANAGERS, roles_required
+Reads go through selectors (row scope, fixed query counts), writes through services; a refusal is
+shown in place with its reason, never as a 500. Pages answer 404 to other roles; action URLs are
+POST only (405 otherwise) and CSRF-protected.
+"""
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from .. import roles as r
+from .. import selectors
+from ..calendar import lender_today
+from ..errors import REASONS, DomainError
+from ..forms.supervisor import (
+    MAX_CASES_PER_ACTION, AssignActionForm, AssignFilterForm, DecideReferralForm, HoldLiftForm, HoldPlaceForm,
+)
+from ..masking import mask_name
+from ..models import Borrower, Queue
+from ..services import case_assign, hold_lift, hold_place, legal_referral_decide
+from ..services.assignment import case_distribute_evenly
+from .common import MANAGERS, actor_of, form_errors_from, refusal_text, roles_required
+
+DECIDERS = (r.SUPERVISOR, r.LEGAL_OFFICER, r.ADMIN)
+
+
+def _render(request, template, context):
+    context.setdefault("currency", settings.COLLECTIONS_CURRENCY)
+    return render(request, f"collections_app/supervisor/{template}", context)
+
+
+def _mark_case(case, today, buckets):
+    """What a case row shows beyond its fields: masked borrower name, DPD and bucket (no queries)."""
+    case.masked_name = mask_name(case.borrower.name)
+    case.dpd_today = case.dpd(today)
+    case.bucket_name = selectors.bucket_for(case.dpd_today, buckets) if buckets is not None else None
+    return case
+
+
+# --- Queues ---------------------------------------------------------------------------------
 
 
 @roles_required(*MANAGERS)
+@require_GET
 def queues(request):
-    return HttpResponse("queues")
+    actor = actor_of(request)
+    queue_rows = list(selectors.queue_overview(actor))
+    loads = list(selectors.collector_loads(actor))
+    totals = {
+        "open_cases": sum(q.open_cases for q in queue_rows),
+        "amount_overdue": sum((q.amount_overdue for q in queue_rows), start=0),
+        "unassigned": sum(q.unassigned for q in queue_rows),
+    }
+    return _render(request, "queues.html", {
+        "queues": queue_rows, "loads": loads, "totals": totals,
+    })
 
 
-assign = distribute = approvals = decide_referral = holds = place_hold = lift_hold = queues
+@roles_required(*MANAGERS)
+@require_POST
+def distribute(request, queue_id):
+    queue = get_object_or_404(Queue, pk=queue_id)
+    try:
+        shares = case_distribute_evenly(queue=queue, actor=actor_of(request))
+    except DomainError as error:
+        messages.error(request, refusal_text(error))
+        return redirect("collections:queues")
+    if not shares:
+        messages.info(request, _("Queue “%(queue)s” has no unassigned open cases.") % {"queue": queue.name})
+    else:
+        total = sum(shares.values())
+        detail = ", ".join(f"{name} +{n}" for name, n in shares.items())
+        messages.success(request, ngettext(
+            "%(count)d case of “%(queue)s” distributed: %(detail)s.",
+            "%(count)d cases of “%(queue)s” distributed: %(detail)s.", total,
+        ) % {"count": total, "queue": queue.name, "detail": detail})
+    return redirect("collections:queues")
+
+
+# --- Assign ---------------------------------------------------------------------------------
+
+
+@roles_required(*MANAGERS)
+@require_http_methods(["GET", "POST"])
+def assign(request):
+    actor = actor_of(request)
+    queue_list = list(Queue.objects.order_by("name"))
+    buckets = selectors.bucket_list()
+    people = list(selectors.assign_candidates())
+    filters = AssignFilterForm(request.GET, queues=queue_list, buckets=buckets)
+    refusal = None
+    if request.method == "POST":
+        action = AssignActionForm(request.POST, queues=queue_list, assignees=people)
+        if action.is_valid():
+            arguments = action.service_arguments()
+            try:
+                changed = case_assign(actor=actor, **arguments)
+            except DomainError as error:
+                form_errors_from(error, action)
+                refusal = refusal_text(error)
+            else:
+                selected = len(arguments["case_ids"])
+                text = ngettext("%(count)d case assigned.", "%(count)d cases assigned.", changed) % {"count": changed}
+                if changed < selected:
+                    text += " " + ngettext(
+                        "%(count)d already had that assignment.", "%(count)d already had that assignment.",
+                        selected - changed,
+                    ) % {"count": selected - changed}
+                messages.success(request, text)
+                # Back to the same list: the POST went to this page's URL with its filters.
+                return redirect(request.get_full_path())
+    else:
+        action = AssignActionForm(queues=queue_list, assignees=people)
+
+    rows, next_after = [], None
+    if filters.is_valid():
+        data = filters.cleaned_data
+        rows, next_after = selectors.case_assign_list(
+            actor, queue_id=data["queue"], state=data["state"] or None, assigned_to=data["assigned_to"],
+            bucket=data["bucket"], loan=data["loan"], after=data["after"],
+        )
+    today = lender_today()
+    for case in rows:
+        _mark_case(case, today, buckets)
+    # After a refusal the same boxes stay ticked.
+    selected = set(request.POST.getlist("cases")) if request.method == "POST" else set()
+    return _render(request, "assign.html", {
+        "filters": filters, "action": action, "cases": rows, "next_after": next_after,
+        "refusal": refusal, "selected": selected, "people": people,
+        "max_cases": MAX_CASES_PER_ACTION, "paged": bool(filters.is_valid() and filters.cleaned_data["after"]),
+    })
+
+
+# --- Approvals ------------------------------------------------------------------------------
+
+
+def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None):
+    actor = actor_of(request)
+    pending = selectors.legal_referrals_pending(actor)
+    decided = selectors.legal_referrals_decided(actor)
+    today = lender_today()
+    for referral in pending + decided:
+        _mark_case(referral.case, today, None)
+    for referral in pending:
+        if referral.pk == failed_id:
+            referral.form, referral.refusal = failed_form, refusal
+        else:
+            referral.form = DecideReferralForm(auto_id=f"id_referral{referral.pk}_%s")
+    # A refusal about a referral no longer in the list (decided meanwhile) is shown above it.
+    orphan = refusal if refusal and failed_id not in {p.pk for p in pending} else None
+    return _render(request, "approvals.html", {
+        "pending": pending, "decided": decided, "refusal": orphan,
+    })
+
+
+@roles_required(*DECIDERS)
+@require_GET
+def approvals(request):
+    return _render_approvals(request)
+
+
+@roles_required(*DECIDERS)
+@require_POST
+def decide_referral(request, referral_id):
+    form = DecideReferralForm(request.POST, auto_id=f"id_referral{referral_id}_%s")
+    refusal = None
+    if form.is_valid():
+        try:
+            referral = legal_referral_decide(
+                referral_id=referral_id, actor=actor_of(request), approve=form.approve,
+                reason=form.cleaned_data["reason"],
+            )
+        except DomainError as error:
+            form_errors_from(error, form)
+            refusal = refusal_text(error)
+        else:
+            if form.approve:
+                text = _("Referral approved: case %(case)d moved to legal.")
+            else:
+                text = _("Referral rejected: case %(case)d stays in its stage.")
+            messages.success(request, text % {"case": referral.case_id})
+            return redirect("collections:approvals")
+    return _render_approvals(request, failed_id=referral_id, failed_form=form, refusal=refusal)
+
+
+# --- Holds ----------------------------------------------------------------------------------
+
+
+def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, refusal=None):
+    actor = actor_of(request)
+    disputes = selectors.disputes_to_review(actor)
+    try:
+        before = max(int(request.GET.get("before", "")), 1)
+    except ValueError:
+        before = None
+    others, next_before = selectors.holds_active(actor, exclude_ids=[h.pk for h in disputes], before=before)
+    breaches = selectors.contact_breaches(actor)
+    for hold in disputes + others:
+        hold.masked_name = mask_name(hold.borrower.name)
+        if hold.pk == failed_id:
+            hold.form, hold.refusal = lift_form, refusal
+        else:
+            hold.form = HoldLiftForm(auto_id=f"id_hold{hold.pk}_%s")
+    for contact in breaches:
+        contact.masked_name = mask_name(contact.borrower.name)
+        contact.breach_message = REASONS[contact.breach][1] if contact.breach in REASONS else contact.breach
+    orphan = refusal if refusal and failed_id is not None and failed_id not in {h.pk for h in disputes + others} else None
+    return _render(request, "holds.html", {
+        "disputes": disputes, "holds": others, "next_before": next_before, "paged": before is not None,
+        "breaches": breaches, "place_form": place_form or HoldPlaceForm(), "refusal": orphan,
+    })
+
+
+@roles_required(*MANAGERS)
+@require_GET
+def holds(request):
+    return _render_holds(request)
+
+
+@roles_required(*MANAGERS)
+@require_POST
+def place_hold(request):
+    form = HoldPlaceForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        borrower_id = Borrower.objects.filter(external_id=data["borrower"]).values_list("pk", flat=True).first()
+        if borrower_id is None:
+            form.add_error("borrower", _("No borrower with this number."))
+        else:
+            started = timezone.now()
+            try:
+                hold = hold_place(borrower_id=borrower_id, code=data["code"], actor=actor_of(request),
+                                  reason=data["reason"], ends_at=form.ends_at_moment)
+            except DomainError as error:
+                form_errors_from(error, form)
+            else:
+                if hold.placed_at >= started:
+                    messages.success(request, _("Hold “%(code)s” placed on borrower %(borrower)s.") % {
+                        "code": hold.get_code_display(), "borrower": data["borrower"]})
+                else:
+                    messages.info(request, _("Borrower %(borrower)s already has an active “%(code)s” hold.") % {
+                        "code": hold.get_code_display(), "borrower": data["borrower"]})
+                return redirect("collections:holds")
+    return _render_holds(request, place_form=form)
+
+
+@roles_required(*MANAGERS)
+@require_POST
+def lift_hold(request, hold_id):
+    form = HoldLiftForm(request.POST, auto_id=f"id_hold{hold_id}_%s")
+    refusal = None
+    if form.is_valid():
+        try:
+            hold = hold_lift(hold_id=hold_id, actor=actor_of(request), reason=form.cleaned_data["reason"])
+        except DomainError as error:
+            form_errors_from(error, form)
+            refusal = refusal_text(error)
+        else:
+            messages.success(request, _("Hold “%(code)s” lifted.") % {"code": hold.get_code_display()})
+            return redirect("collections:holds")
+    return _render_holds(request, failed_id=hold_id, lift_form=form, refusal=refusal)
