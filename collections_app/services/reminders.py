@@ -350,22 +350,35 @@ _FINAL = {"sent": "message_sent", "failed": "message_failed", "suppressed": "mes
 
 
 def _record(finished):
-    """Write each message's outcome (only rows still claimed, `sending`, are touched) and put the
-    final ones on their case's timeline, in the same transaction."""
+    """Write each message's outcome and put the final ones on their case's timeline, in one
+    transaction and a few statements per batch. Only rows still claimed (`sending`) are written:
+    a row requeued meanwhile as stale belongs to another dispatcher now."""
     from .events import event_build, events_write
 
     now = timezone.now()
-    events = []
     with transaction.atomic():
+        still_claimed = set(
+            OutboundMessage.objects.select_for_update()
+            .filter(pk__in=[m.pk for m, _ in finished], status=OutboundMessage.Status.SENDING)
+            .values_list("pk", flat=True)
+        )
+        changed, columns, events = [], {"updated_at"}, []
         for message, fields in finished:
-            changed = OutboundMessage.objects.filter(pk=message.pk, status=OutboundMessage.Status.SENDING).update(
-                updated_at=now, **fields)
+            if message.pk not in still_claimed:
+                continue
+            for name, value in fields.items():
+                setattr(message, name, value)
+            message.updated_at = now
+            columns.update(fields)
+            changed.append(message)
             kind = _FINAL.get(fields["status"])
-            if changed and kind and message.case_id:
+            if kind and message.case_id:
                 events.append(event_build(message.case_id, kind, None, at=now, payload={
                     "message_id": message.pk, "channel": message.channel, "template": message.template_code,
                     "reason": fields.get("reason") or None,
                 }))
+        if changed:
+            OutboundMessage.objects.bulk_update(changed, sorted(columns), batch_size=500)
         events_write(events)
 
 

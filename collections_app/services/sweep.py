@@ -226,20 +226,36 @@ _ACTIVE_HOLD_SQL = """EXISTS (SELECT 1 FROM {Hold} h WHERE h.borrower_id = {alia
     AND h.lifted_at IS NULL AND h.starts_at <= %(now)s AND (h.ends_at IS NULL OR h.ends_at > %(now)s))"""
 
 
-def _threshold_sql(field_name):
-    default = getattr(DEFAULT_THRESHOLDS, field_name.replace("_at_dpd", ""))
-    return f"COALESCE(s.{field_name}, ds.{field_name}, {int(default)})"
+class _StrategySql:
+    """How a statement learns each case's thresholds. With only the default strategy (the common
+    case) they are literals and no join is needed; with product strategies, loan and strategy are
+    joined (a chunk then also reads those rows)."""
+
+    def __init__(self):
+        strategies = {st.product: st for st in Strategy.objects.all()}
+        default = strategies.pop("", None)
+        self.by_product = bool(strategies)
+        base = default.thresholds if default else DEFAULT_THRESHOLDS
+        self.defaults = {"call_at_dpd": base.call, "visit_at_dpd": base.visit, "legal_at_dpd": base.legal}
+
+    def join(self, alias):
+        if not self.by_product:
+            return ""
+        return f"""JOIN {{Loan}} l ON l.id = {alias}.loan_id
+    LEFT JOIN {{Strategy}} s ON s.product = l.product AND s.product <> ''"""
+
+    def threshold(self, field_name):
+        default = int(self.defaults[field_name])
+        return f"COALESCE(s.{field_name}, {default})" if self.by_product else str(default)
 
 
-_STRATEGY_JOIN = """JOIN {Loan} l ON l.id = {alias}.loan_id
-    LEFT JOIN {Strategy} s ON s.product = l.product AND s.product <> ''
-    LEFT JOIN {Strategy} ds ON ds.product = ''"""
-
-
-def _sql(template, alias="c"):
+def _sql(template, alias="c", strategy=None):
     t = _tables()
     text = template.replace("{ACTIVE_HOLD}", _ACTIVE_HOLD_SQL.replace("{alias}", alias))
-    text = text.replace("{STRATEGY_JOIN}", _STRATEGY_JOIN.replace("{alias}", alias))
+    if strategy is not None:
+        text = text.replace("{STRATEGY_JOIN}", strategy.join(alias))
+        for name in ("call_at_dpd", "visit_at_dpd", "legal_at_dpd"):
+            text = text.replace("{" + name.upper() + "}", strategy.threshold(name))
     return text.format(**t)
 
 
@@ -250,6 +266,7 @@ def _execute(sql, params):
 
 
 def _pg_open_cases(as_of, lo, hi):
+    strategy = _StrategySql()
     sql = _sql("""
 WITH arrears AS (
     SELECT i.loan_id, MIN(i.due_date) AS oldest, MAX(i.due_date) AS newest, SUM(i.amount_due - i.amount_paid) AS amount
@@ -258,19 +275,19 @@ WITH arrears AS (
     GROUP BY i.loan_id
 ), candidates AS (
     SELECT c.loan_id, c.borrower_id, c.oldest, c.newest, c.amount, (%(as_of)s::date - c.oldest) AS dpd,
-           """ + _threshold_sql("call_at_dpd") + """ AS call_at,
-           """ + _threshold_sql("visit_at_dpd") + """ AS visit_at,
-           {ACTIVE_HOLD} AS on_hold
-    FROM (SELECT a.*, l0.borrower_id FROM arrears a JOIN {Loan} l0 ON l0.id = a.loan_id) c
+           {CALL_AT_DPD} AS call_at, {VISIT_AT_DPD} AS visit_at, {ACTIVE_HOLD} AS on_hold
+    FROM (SELECT a.*, l0.borrower_id FROM arrears a JOIN {Loan} l0 ON l0.id = a.loan_id
+          WHERE l0.id BETWEEN %(lo)s AND %(hi)s) c
     {STRATEGY_JOIN}
     WHERE NOT EXISTS (
-        SELECT 1 FROM {Case} k WHERE k.loan_id = c.loan_id
+        SELECT 1 FROM {Case} k WHERE k.loan_id = c.loan_id AND k.loan_id BETWEEN %(lo)s AND %(hi)s
         AND (k.state IN {open_states} OR (k.state = 'resolved' AND k.resolved_at >= %(recent)s)))
       -- a close (settled, written off) covers the arrears due up to its day; see _covered_by_close
       AND NOT EXISTS (
-        SELECT 1 FROM {Case} k WHERE k.loan_id = c.loan_id AND k.state = 'closed'
-        AND (k.closed_at AT TIME ZONE %(tz)s)::date >= c.newest
-        AND k.id = (SELECT MAX(k2.id) FROM {Case} k2 WHERE k2.loan_id = c.loan_id))
+        SELECT 1 FROM {Case} k WHERE k.loan_id = c.loan_id AND k.loan_id BETWEEN %(lo)s AND %(hi)s
+        AND k.state = 'closed' AND (k.closed_at AT TIME ZONE %(tz)s)::date >= c.newest
+        AND k.id = (SELECT MAX(k2.id) FROM {Case} k2 WHERE k2.loan_id = c.loan_id
+                    AND k2.loan_id BETWEEN %(lo)s AND %(hi)s))
 ), opened AS (
     INSERT INTO {Case} (loan_id, borrower_id, state, oldest_unpaid_due_date, amount_overdue, priority,
                         opened_at, updated_at, close_reason)
@@ -290,7 +307,7 @@ SELECT id, 'opened', 'system', '', state, %(reason)s,
                           'oldest_unpaid_due_date', oldest_unpaid_due_date::text),
        %(now)s
 FROM opened
-""")
+""", strategy=strategy)
     return _execute(sql, {"lo": lo, "hi": hi, "as_of": as_of, "now": _now(), "recent": _reopen_window_start(as_of),
                           "reason": SWEEP_REASON, "tz": str(settings.LENDER_TIME_ZONE)})
 
@@ -304,9 +321,10 @@ class _PgSteps:
     def __init__(self, as_of, lo, hi, since=None):
         self.params = {"as_of": as_of, "lo": lo, "hi": hi, "now": _now(), "reason": SWEEP_REASON,
                        "tz": str(settings.LENDER_TIME_ZONE), "since": since, "full": since is None}
+        self.strategy = _StrategySql()
 
     def run(self, template, alias="c", **extra):
-        return _execute(_sql(template, alias), {**self.params, **extra})
+        return _execute(_sql(template, alias, self.strategy), {**self.params, **extra})
 
     def refresh_amounts(self):
         return self.run("""
@@ -325,7 +343,7 @@ WITH current AS (
 ), changed AS (
     UPDATE {Case} c SET amount_overdue = cur.amount, oldest_unpaid_due_date = cur.oldest, updated_at = %(now)s
     FROM current cur
-    WHERE c.id = cur.id
+    WHERE c.id = cur.id AND c.id BETWEEN %(lo)s AND %(hi)s
       AND (c.amount_overdue <> cur.amount OR c.oldest_unpaid_due_date IS DISTINCT FROM cur.oldest)
     RETURNING c.id, cur.before, cur.amount, cur.oldest
 )
@@ -344,7 +362,7 @@ WITH before AS (
     WHERE id BETWEEN %(lo)s AND %(hi)s AND state IN {open_states} AND amount_overdue = 0
 ), resolved AS (
     UPDATE {Case} c SET state = 'resolved', resolved_at = %(now)s, oldest_unpaid_due_date = NULL, updated_at = %(now)s
-    FROM before b WHERE c.id = b.id AND c.state = b.state
+    FROM before b WHERE c.id = b.id AND c.state = b.state AND c.id BETWEEN %(lo)s AND %(hi)s
     RETURNING c.id, b.state AS from_state
 ), withdrawn AS (
     UPDATE {LegalReferral} r SET status = 'rejected', decided_by = 'system', decided_at = %(now)s,
@@ -367,8 +385,9 @@ FROM withdrawn
 WITH moved AS (
     UPDATE {Case} c SET state = %(to_state)s, updated_at = %(now)s
     FROM {Case} c0 {STRATEGY_JOIN}
-    WHERE c.id = c0.id AND c0.id BETWEEN %(lo)s AND %(hi)s AND c0.state = %(from_state)s
-      AND c0.oldest_unpaid_due_date <= %(as_of)s::date - """ + _threshold_sql(threshold) + """
+    WHERE c.id = c0.id AND c.id BETWEEN %(lo)s AND %(hi)s AND c0.id BETWEEN %(lo)s AND %(hi)s
+      AND c0.state = %(from_state)s
+      AND c0.oldest_unpaid_due_date <= %(as_of)s::date - {THRESHOLD}
       AND NOT {ACTIVE_HOLD}
     RETURNING c.id, (%(as_of)s::date - c.oldest_unpaid_due_date) AS dpd
 )
@@ -376,7 +395,8 @@ INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, pay
 SELECT id, 'transition', 'system', %(from_state)s, %(to_state)s, %(reason)s,
        jsonb_build_object('transition', %(name)s::text, 'dpd', dpd), %(now)s
 FROM moved
-""", alias="c0", from_state=str(from_state), to_state=str(to_state), name=name)
+""".replace("{THRESHOLD}", "{" + threshold.upper() + "}"), alias="c0", from_state=str(from_state),
+            to_state=str(to_state), name=name)
 
     def request_legal(self):
         return self.run("""
@@ -385,7 +405,7 @@ WITH requested AS (
     SELECT c.id, 'requested', 'DPD reached legal review', 'system', %(now)s, '', ''
     FROM {Case} c {STRATEGY_JOIN}
     WHERE c.id BETWEEN %(lo)s AND %(hi)s AND c.state = 'visit'
-      AND c.oldest_unpaid_due_date <= %(as_of)s::date - """ + _threshold_sql("legal_at_dpd") + """
+      AND c.oldest_unpaid_due_date <= %(as_of)s::date - {LEGAL_AT_DPD}
       AND NOT {ACTIVE_HOLD}
       AND NOT EXISTS (SELECT 1 FROM {LegalReferral} r WHERE r.case_id = c.id
                       AND (r.status = 'requested' OR r.requested_at >= %(retry_after)s))
