@@ -99,3 +99,17 @@ def actor_named(request):
 # The fake SMS gateway (tests/fake_gateway.py): `sms_gateway` alone, or `http_sms` with the HTTP
 # backend pointed at it.
 from .fake_gateway import http_sms, sms_gateway  # noqa: E402,F401
+
+
+@pytest.fixture
+def reference_data(db):
+    """Roles, buckets, the default strategy and templates, as the data migrations create them.
+
+    Transactional tests (live server, threads) end with a flush that wipes migration-made rows;
+    tests that need them after such a flush ask for this fixture."""
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    for name in ("0002_roles_and_buckets", "0004_default_strategy_and_schedules"):
+        importlib.import_module(f"collections_app.migrations.{name}").forwards(django_apps, None)

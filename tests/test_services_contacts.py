@@ -511,7 +511,8 @@ def test_contact_check_under_an_open_ended_hold_has_no_next_time(case, superviso
 
 
 def test_contact_check_under_a_dated_hold_answers_its_end_in_the_borrowers_zone(case, supervisor):
-    ends = timezone.now() + timedelta(days=3)
+    # Noon, three days on, in the borrower's zone: inside the contact window, so the end is the answer.
+    ends = datetime.combine(lender_today() + timedelta(days=3), time(12), tzinfo=ZoneInfo("Asia/Shanghai"))
     services.hold_place(borrower_id=case.borrower_id, code="complaint", actor=supervisor, reason="x", ends_at=ends)
     decision = services.contact_check(case=case, channel="call")
     assert decision.code == "case_on_hold"

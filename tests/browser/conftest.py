@@ -37,6 +37,11 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1366, "height": 768}, "locale": "en-US"}
 
 
+@pytest.fixture(autouse=True)
+def _reference_data(reference_data):
+    """Roles and buckets exist whatever transactional test ran before (see tests/conftest.py)."""
+
+
 @pytest.fixture
 def shot(page):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,8 @@ from collections_app.models import ContactAttempt, PromiseToPay
 
 from ..factories import BorrowerFactory, assigned_case
 
-# Transactional (the live server is another thread); serialized_rollback restores the roles, buckets
-# and default strategy that migrations create, which a flush would wipe.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# Transactional: the live server answers from another thread.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_collector_finds_a_case_by_phone_digits_logs_a_call_and_a_promise(page, live_server, login, shot,
