@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from .. import roles as r
 from .. import selectors
@@ -26,6 +26,7 @@ from ..services.assignment import case_distribute_evenly
 from .common import MANAGERS, actor_of, form_errors_from, refusal_text, roles_required
 
 DECIDERS = (r.SUPERVISOR, r.LEGAL_OFFICER, r.ADMIN)
+PENDING_SHOWN = 100  # oldest requests first; the rest appear as these are decided
 
 
 def _render(request, template, context):
@@ -45,19 +46,9 @@ def _mark_case(case, today, buckets):
 
 
 @roles_required(*MANAGERS)
-@require_GET
+@require_safe
 def queues(request):
-    actor = actor_of(request)
-    queue_rows = list(selectors.queue_overview(actor))
-    loads = list(selectors.collector_loads(actor))
-    totals = {
-        "open_cases": sum(q.open_cases for q in queue_rows),
-        "amount_overdue": sum((q.amount_overdue for q in queue_rows), start=0),
-        "unassigned": sum(q.unassigned for q in queue_rows),
-    }
-    return _render(request, "queues.html", {
-        "queues": queue_rows, "loads": loads, "totals": totals,
-    })
+    return _render(request, "queues.html", selectors.queue_floor(actor_of(request)))
 
 
 @roles_required(*MANAGERS)
@@ -65,19 +56,21 @@ def queues(request):
 def distribute(request, queue_id):
     queue = get_object_or_404(Queue, pk=queue_id)
     try:
-        shares = case_distribute_evenly(queue=queue, actor=actor_of(request))
+        result = case_distribute_evenly(queue=queue, actor=actor_of(request))
     except DomainError as error:
         messages.error(request, refusal_text(error))
         return redirect("collections:queues")
-    if not shares:
+    if not result.shares:
         messages.info(request, _("Queue “%(queue)s” has no unassigned open cases.") % {"queue": queue.name})
     else:
-        total = sum(shares.values())
-        detail = ", ".join(f"{name} +{n}" for name, n in shares.items())
-        messages.success(request, ngettext(
+        detail = ", ".join(f"{name} +{n}" for name, n in result.shares.items())
+        text = ngettext(
             "%(count)d case of “%(queue)s” distributed: %(detail)s.",
-            "%(count)d cases of “%(queue)s” distributed: %(detail)s.", total,
-        ) % {"count": total, "queue": queue.name, "detail": detail})
+            "%(count)d cases of “%(queue)s” distributed: %(detail)s.", result.total,
+        ) % {"count": result.total, "queue": queue.name, "detail": detail}
+        if result.more_left:
+            text += " " + _("More unassigned cases remain: press “Distribute evenly” again to continue.")
+        messages.success(request, text)
     return redirect("collections:queues")
 
 
@@ -94,7 +87,7 @@ def assign(request):
     filters = AssignFilterForm(request.GET, queues=queue_list, buckets=buckets)
     refusal = None
     if request.method == "POST":
-        action = AssignActionForm(request.POST, queues=queue_list, assignees=people)
+        action = AssignActionForm(request.POST, queues=queue_list, assignees=people, auto_id="action_%s")
         if action.is_valid():
             arguments = action.service_arguments()
             try:
@@ -114,7 +107,7 @@ def assign(request):
                 # Back to the same list: the POST went to this page's URL with its filters.
                 return redirect(request.get_full_path())
     else:
-        action = AssignActionForm(queues=queue_list, assignees=people)
+        action = AssignActionForm(queues=queue_list, assignees=people, auto_id="action_%s")
 
     rows, next_after = [], None
     if filters.is_valid():
@@ -140,7 +133,8 @@ def assign(request):
 
 def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None):
     actor = actor_of(request)
-    pending = selectors.legal_referrals_pending(actor)
+    pending = selectors.legal_referrals_pending(actor, limit=PENDING_SHOWN + 1)
+    more_pending, pending = len(pending) > PENDING_SHOWN, pending[:PENDING_SHOWN]
     decided = selectors.legal_referrals_decided(actor)
     today = lender_today()
     for referral in pending + decided:
@@ -153,12 +147,12 @@ def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None
     # A refusal about a referral no longer in the list (decided meanwhile) is shown above it.
     orphan = refusal if refusal and failed_id not in {p.pk for p in pending} else None
     return _render(request, "approvals.html", {
-        "pending": pending, "decided": decided, "refusal": orphan,
+        "pending": pending, "more_pending": more_pending, "decided": decided, "refusal": orphan,
     })
 
 
 @roles_required(*DECIDERS)
-@require_GET
+@require_safe
 def approvals(request):
     return _render_approvals(request)
 
@@ -216,7 +210,7 @@ def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, r
 
 
 @roles_required(*MANAGERS)
-@require_GET
+@require_safe
 def holds(request):
     return _render_holds(request)
 
