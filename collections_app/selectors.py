@@ -5,8 +5,10 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Prefetch, Q, Subquery, Sum, TextField
-from django.db.models.functions import Cast
+from django.db.models import (
+    Count, DecimalField, Exists, F, Max, Min, OuterRef, Prefetch, Q, Subquery, Sum, TextField, Value,
+)
+from django.db.models.functions import Cast, Coalesce
 
 from . import compliance
 from .actors import as_actor
@@ -177,17 +179,19 @@ def case_timeline(actor, case_id, *, before_id=None, limit=50):
 
 
 def queue_summary(actor):
-    """Each queue with its open cases, amount overdue and unassigned count, in one query."""
-    open_cases = Q(cases__state__in=OPEN_STATES)
-    scoped = visible_cases(actor).filter(state__in=OPEN_STATES).values("pk")
-    in_scope = open_cases & Q(cases__in=scoped)
-    return (
-        Queue.objects.annotate(
-            open_cases=Count("cases", filter=in_scope),
-            amount_overdue=Sum("cases__amount_overdue", filter=in_scope, default=Decimal("0")),
-            unassigned=Count("cases", filter=in_scope & Q(cases__assigned_to__isnull=True)),
-        ).order_by("name")
-    )
+    """Each queue with its open cases, amount overdue and unassigned count, in one query.
+
+    The scoped open cases are grouped by queue in a subquery and joined to the queues; filtering the
+    queues' reverse relation by `cases__in=<scoped cases>` instead made PostgreSQL re-scan the case
+    table per row at a million cases (see queue_floor)."""
+    scoped = visible_cases(actor, Case.objects.filter(state__in=OPEN_STATES)).filter(queue_id=OuterRef("pk")).order_by()
+    per_queue = scoped.values("queue_id")
+    return Queue.objects.annotate(
+        open_cases=Coalesce(Subquery(per_queue.annotate(n=Count("pk")).values("n")[:1]), 0),
+        amount_overdue=Coalesce(Subquery(per_queue.annotate(a=Sum("amount_overdue")).values("a")[:1]),
+                                Value(Decimal("0.00")), output_field=DecimalField(max_digits=14, decimal_places=2)),
+        unassigned=Coalesce(Subquery(per_queue.filter(assigned_to__isnull=True).annotate(n=Count("pk")).values("n")[:1]), 0),
+    ).order_by("name")
 
 
 def loan_arrears(loan_id, as_of):
