@@ -1,3 +1,4 @@
+from .api import ApiClient, IdempotencyRecord
 from .audit import AuditLog, CaseEvent
 from .borrowers import Borrower, BorrowerContact, Hold
 from .cases import Case, ContactAttempt, LegalReferral, PromiseToPay, Visit
@@ -7,7 +8,7 @@ from .queues import Bucket, Queue
 from .strategy import MessageTemplate, MonthEndSnapshot, ReminderStep, Strategy, SweepRun
 
 __all__ = [
-    "AuditLog", "Borrower", "BorrowerContact", "Bucket", "Case", "CaseEvent", "ContactAttempt", "Hold",
+    "ApiClient", "IdempotencyRecord", "AuditLog", "Borrower", "BorrowerContact", "Bucket", "Case", "CaseEvent", "ContactAttempt", "Hold",
     "Instalment", "LegalReferral", "Loan", "MessageTemplate", "MonthEndSnapshot", "OutboundMessage", "Payment",
     "PaymentAllocation", "PromiseToPay", "Queue", "ReminderStep", "Strategy", "SweepRun", "Visit",
 ]

@@ -19,11 +19,16 @@ class CaseEvent(models.Model):
     reason = models.TextField(_("reason"), blank=True)
     payload = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(default=timezone.now)
+    # Set by a database trigger on insert (see Case.change_position).
+    change_position = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("case event")
         verbose_name_plural = _("case events")
-        indexes = [models.Index(fields=["case", "-at", "-id"], name="event_case_timeline_idx")]
+        indexes = [
+            models.Index(fields=["case", "-at", "-id"], name="event_case_timeline_idx"),
+            models.Index(fields=["change_position", "id"], name="event_change_position_idx"),
+        ]
 
     def __str__(self):
         return f"{self.case_id} {self.kind} by {self.actor}"

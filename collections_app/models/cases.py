@@ -33,6 +33,9 @@ class Case(CaseWorkflow):
     close_reason = models.CharField(max_length=20, choices=CloseReason.choices, blank=True)
     # Moves when state, assignment, amounts, holds or promises change; not when DPD ages.
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    # Set by a database trigger whenever updated_at moves (docs/api.md, "Sync"): on PostgreSQL the
+    # id of the writing transaction, on SQLite a counter. Never set from Python.
+    change_position = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("case")
@@ -47,6 +50,7 @@ class Case(CaseWorkflow):
             models.Index(fields=["queue", "state"], name="case_queue_state_idx"),
             models.Index(fields=["state", "oldest_unpaid_due_date"], name="case_state_due_idx"),
             models.Index(fields=["updated_at", "id"], name="case_updated_idx"),
+            models.Index(fields=["change_position", "id"], name="case_change_position_idx"),
             models.Index(fields=["borrower", "state"], name="case_borrower_state_idx"),
         ]
 

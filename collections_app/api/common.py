@@ -1,0 +1,119 @@
+"""What every endpoint shares: the actor, scope checks, representation helpers, idempotent POSTs."""
+import base64
+import hashlib
+import json
+from functools import wraps
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import permissions
+from rest_framework.response import Response
+
+from ..actors import actor_for_user
+from ..errors import DomainError
+from ..models import IdempotencyRecord
+from .auth import ClientPrincipal
+
+IDEMPOTENCY_TTL = timezone.timedelta(hours=24)
+
+
+def api_actor(request):
+    user = request.user
+    if isinstance(user, ClientPrincipal):
+        return user.actor
+    actor = getattr(request, "_collections_actor", None)
+    if actor is None:
+        actor = request._collections_actor = actor_for_user(user)
+    return actor
+
+
+class ScopePermission(permissions.BasePermission):
+    """Clients need the scope the view names for the action (`required_scopes`); people need a role
+    (what they may do is then their role's and row scope's, decided by the services)."""
+
+    message = "Your token lacks the scope this needs."
+
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return False
+        actor = api_actor(request)
+        if actor.is_client:
+            needed = view.required_scope(request)
+            return needed is None or actor.has_scope(needed)
+        return bool(actor.roles) or actor.is_superuser
+
+
+def iso(moment):
+    return timezone.localtime(moment).isoformat() if moment else None
+
+
+def money(value):
+    return f"{value:.2f}" if value is not None else None
+
+
+def encode_cursor(position, pk):
+    raw = json.dumps([position, pk], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text, field="after"):
+    try:
+        padded = text + "=" * (-len(text) % 4)
+        position, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return int(position), int(pk)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise DomainError("validation_error", fields={field: ["Not a cursor this API gave out."]}) from None
+
+
+def idempotent(view_method):
+    """`Idempotency-Key` on a POST: the first answer (refusals included) is kept per client or user
+    for 24 hours and replayed for the same key and body; another body with that key is 409
+    `idempotency_conflict`. A placeholder row taken first makes a concurrent duplicate wait its turn
+    as a conflict instead of running twice. The answer is stored in its own transaction."""
+
+    @wraps(view_method)
+    def wrapper(self, request, *args, **kwargs):
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            return view_method(self, request, *args, **kwargs)
+        if len(key) > 200:
+            raise DomainError("validation_error", fields={"Idempotency-Key": ["At most 200 characters."]})
+        owner = api_actor(request).label
+        digest = hashlib.sha256(request.body or b"").hexdigest()
+        record = _claim(owner, key, digest)
+        if record is not None:
+            if record.request_hash != digest or record.status_code == 0:
+                raise DomainError("idempotency_conflict")
+            response = Response(record.body, status=record.status_code)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        try:
+            response = view_method(self, request, *args, **kwargs)
+        except DomainError as refusal:
+            response = Response(refusal.as_dict(), status=refusal.http_status)
+        except Exception:
+            IdempotencyRecord.objects.filter(owner=owner, key=key, status_code=0).delete()
+            raise
+        IdempotencyRecord.objects.filter(owner=owner, key=key).update(
+            status_code=response.status_code, body=response.data)
+        return response
+
+    return wrapper
+
+
+def _claim(owner, key, digest):
+    """None when this request may run (a placeholder is now stored); else the existing record."""
+    for _ in range(2):
+        try:
+            with transaction.atomic():
+                IdempotencyRecord.objects.create(owner=owner, key=key, request_hash=digest, status_code=0, body=None)
+            return None
+        except IntegrityError:
+            existing = IdempotencyRecord.objects.filter(owner=owner, key=key).first()
+            if existing is None:
+                continue
+            if existing.created_at < timezone.now() - IDEMPOTENCY_TTL:
+                existing.delete()
+                continue
+            return existing
+    raise DomainError("idempotency_conflict")

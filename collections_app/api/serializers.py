@@ -1,0 +1,94 @@
+"""Input serializers (shape and types only; the services decide the rest) and output schemas."""
+from rest_framework import serializers
+
+from ..workflow import REQUESTABLE_TRANSITIONS, State
+
+
+class StrictSerializer(serializers.Serializer):
+    """Unknown fields are an error naming them, not silently ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class CaseFilterSerializer(StrictSerializer):
+    state = serializers.ChoiceField(choices=State.choices, required=False)
+    loan = serializers.CharField(required=False, max_length=64)
+    borrower = serializers.CharField(required=False, max_length=64)
+    assigned_to = serializers.CharField(required=False, max_length=150)
+    queue = serializers.CharField(required=False, max_length=100)
+    dpd_min = serializers.IntegerField(required=False, min_value=0, max_value=100000)
+    dpd_max = serializers.IntegerField(required=False, min_value=0, max_value=100000)
+    updated_after = serializers.DateTimeField(required=False)
+    after = serializers.CharField(required=False, max_length=200)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500)
+
+    def validate(self, data):
+        if data.get("updated_after") and data["updated_after"].tzinfo is None:
+            raise serializers.ValidationError({"updated_after": ["Give the time with its offset."]})
+        return data
+
+
+class FeedFilterSerializer(StrictSerializer):
+    after = serializers.CharField(required=False, max_length=200)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+
+
+class LookupSerializer(StrictSerializer):
+    loans = serializers.ListField(child=serializers.CharField(max_length=64), min_length=1, max_length=1000)
+
+
+class TransitionSerializer(StrictSerializer):
+    transition = serializers.ChoiceField(choices=[(t, t) for t in REQUESTABLE_TRANSITIONS])
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    expected_state = serializers.ChoiceField(choices=State.choices, required=False)
+
+
+class BorrowerRefSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    name = serializers.CharField(help_text="Masked (张*) without the pii:read scope.")
+
+
+class CaseSerializer(serializers.Serializer):
+    """Documentation of the case shape; the API builds it with api.representation.case_dict."""
+
+    id = serializers.IntegerField()
+    loan = serializers.CharField()
+    borrower = BorrowerRefSerializer()
+    state = serializers.ChoiceField(choices=State.choices)
+    dpd = serializers.IntegerField()
+    bucket = serializers.CharField(allow_null=True)
+    amount_overdue = serializers.CharField(help_text="Decimal string, two places.")
+    currency = serializers.CharField()
+    assigned_to = serializers.CharField(allow_null=True)
+    queue = serializers.CharField(allow_null=True)
+    priority = serializers.IntegerField()
+    next_action_at = serializers.DateTimeField(allow_null=True)
+    hold = serializers.ListField(child=serializers.CharField())
+    opened_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+    allowed_transitions = serializers.ListField(child=serializers.CharField())
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    case = serializers.IntegerField()
+    kind = serializers.CharField()
+    actor = serializers.CharField()
+    from_state = serializers.CharField(allow_blank=True)
+    to_state = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(allow_blank=True)
+    payload = serializers.JSONField()
+    at = serializers.DateTimeField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)

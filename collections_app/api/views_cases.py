@@ -1,0 +1,196 @@
+"""Case endpoints: list and sync, detail with ETag, lookup, timeline, the events feed, transitions."""
+from django.db import connection
+from django.db.models import Q
+from django.http import HttpResponseNotModified
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers as drf
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from .. import roles as r
+from .. import selectors, services
+from ..calendar import lender_today
+from ..errors import DomainError
+from ..models import CaseEvent, ContactAttempt, PromiseToPay
+from ..permissions import visible_cases
+from .common import ScopePermission, api_actor, decode_cursor, encode_cursor, idempotent, iso, money
+from .representation import audit_unmasked, case_dict, etag_for
+from .serializers import (
+    CaseFilterSerializer, CaseSerializer, ErrorSerializer, EventSerializer, FeedFilterSerializer, LookupSerializer,
+    TransitionSerializer,
+)
+
+PAGE = 100
+
+
+def settled_below():
+    """Positions a reader may be served: below every transaction still running (PostgreSQL), so a
+    slow writer that commits late can never land behind a client's cursor. SQLite writes one at a
+    time, in commit order: everything is settled."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return cursor.fetchone()[0]
+
+
+def _page_by_position(qs, after, limit):
+    horizon = settled_below()
+    qs = qs.filter(change_position__isnull=False)
+    if horizon is not None:
+        qs = qs.filter(change_position__lt=horizon)
+    if after is not None:
+        position, pk = after
+        qs = qs.filter(Q(change_position__gt=position) | Q(change_position=position, id__gt=pk))
+    rows = list(qs.order_by("change_position", "id")[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def _validated(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class _ScopedView(APIView):
+    permission_classes = [ScopePermission]
+    read_scope = r.SCOPE_CASES_READ
+    write_scope = r.SCOPE_CASES_READ
+
+    def required_scope(self, request):
+        return self.read_scope if request.method in ("GET", "HEAD", "OPTIONS") else self.write_scope
+
+
+class CaseListView(_ScopedView):
+    @extend_schema(
+        parameters=[CaseFilterSerializer],
+        responses={200: inline_serializer("CasePage", {
+            "results": CaseSerializer(many=True), "next": drf.URLField(), "has_more": drf.BooleanField()}),
+            400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer},
+        description="Cases in change order. Follow `next` to page and, later, to pick up every change "
+                    "since: nothing is missed or repeated; a case changed again reappears later.",
+    )
+    def get(self, request):
+        actor = api_actor(request)
+        params = _validated(CaseFilterSerializer, request.query_params.dict())
+        as_of = lender_today()
+        qs = selectors.case_list(actor, state=params.get("state"), loan=params.get("loan"),
+                                 borrower=params.get("borrower"), assigned_to=params.get("assigned_to"),
+                                 queue=params.get("queue"), dpd_min=params.get("dpd_min"),
+                                 dpd_max=params.get("dpd_max"), as_of=as_of)
+        if params.get("updated_after"):
+            qs = qs.filter(updated_at__gt=params["updated_after"])
+        after = decode_cursor(params["after"]) if params.get("after") else None
+        limit = params.get("limit", PAGE)
+        rows, more = _page_by_position(qs, after, limit)
+        buckets = selectors.bucket_list()
+        audit_unmasked(actor, rows, "api case list")
+        query = request.query_params.copy()
+        cursor = (rows[-1].change_position, rows[-1].pk) if rows else after
+        if cursor is not None:
+            query["after"] = encode_cursor(*cursor)
+        next_url = reverse("api:case-list", request=request) + ("?" + query.urlencode() if query else "")
+        return Response({
+            "results": [case_dict(c, actor, as_of=as_of, buckets=buckets) for c in rows],
+            "next": next_url, "has_more": more,
+        })
+
+
+class CaseDetailView(_ScopedView):
+    @extend_schema(responses={200: CaseSerializer, 304: None, 404: ErrorSerializer})
+    def get(self, request, case_id):
+        actor = api_actor(request)
+        case = selectors.case_detail(actor, case_id)
+        body = case_dict(case, actor, as_of=lender_today(), buckets=selectors.bucket_list())
+        promise = case.promises.filter(status=PromiseToPay.Status.PENDING).values("amount", "due_date").first()
+        contact = ContactAttempt.objects.filter(case=case).order_by("-occurred_at").values(
+            "channel", "outcome", "occurred_at").first()
+        body["open_promise"] = ({"amount": money(promise["amount"]), "due_date": promise["due_date"].isoformat()}
+                                if promise else None)
+        body["last_contact"] = ({"channel": contact["channel"], "outcome": contact["outcome"],
+                                 "occurred_at": iso(contact["occurred_at"])} if contact else None)
+        tag = etag_for(body)
+        if request.headers.get("If-None-Match") == tag:
+            response = HttpResponseNotModified()
+            response["ETag"] = tag
+            return response
+        audit_unmasked(actor, [case], "api case detail")
+        response = Response(body)
+        response["ETag"] = tag
+        response["Cache-Control"] = "private, no-cache"
+        return response
+
+
+class CaseLookupView(_ScopedView):
+    @extend_schema(request=LookupSerializer, responses={200: inline_serializer("LookupResult", {
+        "results": drf.ListField(child=inline_serializer("LookupRow", {
+            "loan": drf.CharField(), "case": CaseSerializer(allow_null=True)}))})})
+    @idempotent
+    def post(self, request):
+        actor = api_actor(request)
+        loans = _validated(LookupSerializer, request.data)["loans"]
+        cases = {c.loan.external_id: c for c in selectors.case_queryset(actor).filter(
+            loan__external_id__in=loans, state__in=["reminder", "call", "visit", "legal"])}
+        as_of, buckets = lender_today(), selectors.bucket_list()
+        audit_unmasked(actor, list(cases.values()), "api lookup")
+        return Response({"results": [
+            {"loan": loan, "case": case_dict(cases[loan], actor, as_of=as_of, buckets=buckets) if loan in cases else None}
+            for loan in loans
+        ]})
+
+
+def event_dict(event):
+    return {"id": event.pk, "case": event.case_id, "kind": event.kind, "actor": event.actor,
+            "from_state": event.from_state, "to_state": event.to_state, "reason": event.reason,
+            "payload": event.payload, "at": iso(event.at)}
+
+
+class CaseEventsView(_ScopedView):
+    @extend_schema(parameters=[OpenApiParameter("before", int)], responses={200: inline_serializer("CaseTimeline", {
+        "results": EventSerializer(many=True), "next": drf.URLField(allow_null=True)})})
+    def get(self, request, case_id):
+        actor = api_actor(request)
+        before = request.query_params.get("before")
+        if before is not None and not before.isdigit():
+            raise DomainError("validation_error", fields={"before": ["An event id."]})
+        events = selectors.case_timeline(actor, case_id, before_id=int(before) if before else None, limit=PAGE + 1)
+        more = len(events) > PAGE
+        events = events[:PAGE]
+        next_url = (reverse("api:case-events", args=[case_id], request=request) + f"?before={events[-1].pk}"
+                    if more else None)
+        return Response({"results": [event_dict(e) for e in events], "next": next_url})
+
+
+class EventFeedView(_ScopedView):
+    @extend_schema(parameters=[FeedFilterSerializer], responses={200: inline_serializer("EventFeed", {
+        "results": EventSerializer(many=True), "next": drf.URLField(), "has_more": drf.BooleanField()})},
+        description="Every event the caller may see, in change order; keep the `next` link to resume.")
+    def get(self, request):
+        actor = api_actor(request)
+        params = _validated(FeedFilterSerializer, request.query_params.dict())
+        after = decode_cursor(params["after"]) if params.get("after") else None
+        qs = CaseEvent.objects.all()
+        if not actor.sees_everything:
+            qs = qs.filter(case__in=visible_cases(actor).values("pk"))
+        rows, more = _page_by_position(qs, after, params.get("limit", PAGE))
+        cursor = (rows[-1].change_position, rows[-1].pk) if rows else after
+        next_url = reverse("api:event-feed", request=request)
+        if cursor is not None:
+            next_url += "?after=" + encode_cursor(*cursor)
+        return Response({"results": [event_dict(e) for e in rows], "next": next_url, "has_more": more})
+
+
+class CaseTransitionView(_ScopedView):
+    write_scope = None  # the transition's own permission decides (cases:write or cases:manage)
+
+    @extend_schema(request=TransitionSerializer, responses={
+        200: CaseSerializer, 400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
+    @idempotent
+    def post(self, request, case_id):
+        actor = api_actor(request)
+        data = _validated(TransitionSerializer, request.data)
+        services.case_transition(case_id=case_id, transition=data["transition"], actor=actor, reason=data["reason"],
+                                 expected_state=data.get("expected_state"), note=data["note"])
+        case = selectors.case_detail(actor, case_id)
+        return Response(case_dict(case, actor, as_of=lender_today(), buckets=selectors.bucket_list()))

@@ -1,0 +1,52 @@
+"""API clients: created, rotated and revoked here (the command, the admin and tests call these)."""
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..errors import invalid
+from ..models import ApiClient
+from ..models.api import hash_key
+from ..roles import ALL_SCOPES
+
+
+def _new_token():
+    prefix = secrets.token_hex(4)
+    return prefix, f"{prefix}.{secrets.token_urlsafe(32)}"
+
+
+def _clean_scopes(scopes):
+    scopes = sorted({s.strip() for s in scopes if s and s.strip()})
+    unknown = [s for s in scopes if s not in ALL_SCOPES]
+    if unknown:
+        raise invalid("scopes", _("Unknown scopes: %(bad)s. Known: %(ok)s.")
+                      % {"bad": ", ".join(unknown), "ok": ", ".join(ALL_SCOPES)})
+    if not scopes:
+        raise invalid("scopes", _("Give at least one scope."))
+    return scopes
+
+
+def api_client_create(*, name, scopes, rate_per_minute=600):
+    """Returns (client, token). The token is not stored: show it once."""
+    scopes = _clean_scopes(scopes)
+    if ApiClient.objects.filter(name=name).exists():
+        raise invalid("name", _("An API client named “%s” exists.") % name)
+    prefix, token = _new_token()
+    client = ApiClient.objects.create(name=name, key_prefix=prefix, key_hash=hash_key(token), scopes=scopes,
+                                      rate_per_minute=rate_per_minute)
+    return client, token
+
+
+def api_client_rotate(*, client_id):
+    """A new token; the old one stops working at once."""
+    with transaction.atomic():
+        client = ApiClient.objects.select_for_update().get(pk=client_id)
+        prefix, token = _new_token()
+        client.key_prefix, client.key_hash, client.rotated_at = prefix, hash_key(token), timezone.now()
+        client.save(update_fields=["key_prefix", "key_hash", "rotated_at"])
+    return client, token
+
+
+def api_client_revoke(*, client_id):
+    ApiClient.objects.filter(pk=client_id, revoked_at__isnull=True).update(is_active=False, revoked_at=timezone.now())

@@ -1,0 +1,199 @@
+"""The case endpoints as an integrating engineer uses them: tokens, scopes, shapes, sync."""
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from collections_app import services
+from collections_app.models import AuditLog, Case
+from collections_app.services.api_clients import api_client_create, api_client_revoke
+
+from .factories import assigned_case, loan_with_schedule, overdue_case
+
+# Transactional: on PostgreSQL the sync serves only changes of finished transactions, so each
+# service call in these tests must commit, as it does in production.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _reference(reference_data):
+    """Roles, buckets and the default strategy survive earlier flushes (tests/conftest.py)."""
+
+
+@pytest.fixture
+def api(client):
+    def make(*scopes, name="loan-system"):
+        _client, token = api_client_create(name=name, scopes=list(scopes))
+
+        class Caller:
+            def get(self, path, **kw):
+                return client.get(path, HTTP_AUTHORIZATION=f"Token {token}", **kw)
+
+            def post(self, path, body, **kw):
+                return client.post(path, body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}", **kw)
+
+        return Caller()
+
+    return make
+
+
+def test_api_client_create_prints_the_token_alone_on_its_last_line(capsys):
+    call_command("api_client_create", "bi", "--scopes", "cases:read,pii:read")
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "." in token and " " not in token
+
+
+def test_no_token_is_401_with_the_error_shape(client):
+    response = client.get("/api/v1/cases/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_a_revoked_token_stops_working(client):
+    api_client, token = api_client_create(name="old", scopes=["cases:read"])
+    api_client_revoke(client_id=api_client.pk)
+    assert client.get("/api/v1/cases/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 401
+
+
+def test_a_client_without_the_scope_gets_403(api):
+    overdue_case(days_overdue=10)
+    response = api("payments:write").get("/api/v1/cases/")
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+
+
+def test_case_list_shape_with_masked_name(api):
+    case = overdue_case(days_overdue=10)
+    body = api("cases:read").get("/api/v1/cases/").json()
+    [row] = body["results"]
+    assert row["id"] == case.pk and row["state"] == "call" and row["dpd"] == 10 and row["bucket"] == "8-30"
+    assert row["amount_overdue"] == "1000.00" and row["currency"] == "CNY"
+    assert row["borrower"]["name"] != case.borrower.name and row["borrower"]["name"].endswith("*")
+    assert row["updated_at"].endswith("+08:00")
+    assert set(row) >= {"loan", "assigned_to", "queue", "priority", "next_action_at", "hold", "opened_at",
+                        "closed_at", "allowed_transitions"}
+    assert row["allowed_transitions"] == []  # cases:read alone may run nothing
+
+
+def test_pii_read_unmasks_and_is_audited(api):
+    case = overdue_case(days_overdue=10)
+    row = api("cases:read", "pii:read").get("/api/v1/cases/").json()["results"][0]
+    assert row["borrower"]["name"] == case.borrower.name
+    assert AuditLog.objects.filter(actor="client:loan-system", borrower=case.borrower).count() == 1
+
+
+def test_unknown_filter_and_bad_cursor_are_400_naming_the_field(api):
+    caller = api("cases:read")
+    response = caller.get("/api/v1/cases/", data={"colour": "red"})
+    assert response.status_code == 400 and "colour" in response.json()["fields"]
+    response = caller.get("/api/v1/cases/", data={"after": "not-a-cursor"})
+    assert response.status_code == 400 and "after" in response.json()["fields"]
+
+
+def test_sync_pages_every_change_once_and_a_changed_case_reappears(api, supervisor, django_assert_max_num_queries):
+    cases = [overdue_case(days_overdue=10) for _ in range(5)]
+    caller = api("cases:read")
+    first = caller.get("/api/v1/cases/", data={"limit": 3}).json()
+    assert [r["id"] for r in first["results"]] == [c.pk for c in cases[:3]] and first["has_more"]
+    second = caller.get(first["next"]).json()
+    assert [r["id"] for r in second["results"]] == [c.pk for c in cases[3:]] and not second["has_more"]
+
+    services.case_transition(case_id=cases[0].pk, transition="close", reason="settled", actor=supervisor)
+    with django_assert_max_num_queries(8):
+        later = caller.get(second["next"]).json()
+    assert [r["id"] for r in later["results"]] == [cases[0].pk]
+    assert later["results"][0]["state"] == "closed"
+    assert caller.get(later["next"]).json()["results"] == []
+
+
+def test_ageing_alone_does_not_move_a_case_in_the_sync(api):
+    overdue_case(days_overdue=10)
+    caller = api("cases:read")
+    first = caller.get("/api/v1/cases/").json()
+    Case.objects.update(oldest_unpaid_due_date=timezone.localdate() - timezone.timedelta(days=11))  # no updated_at
+    assert caller.get(first["next"]).json()["results"] == []
+
+
+def test_detail_has_etag_and_if_none_match_answers_304(api):
+    case = overdue_case(days_overdue=10)
+    caller = api("cases:read")
+    response = caller.get(f"/api/v1/cases/{case.pk}/")
+    assert response.status_code == 200 and response.json()["open_promise"] is None
+    tag = response["ETag"]
+    assert caller.get(f"/api/v1/cases/{case.pk}/", HTTP_IF_NONE_MATCH=tag).status_code == 304
+
+
+def test_the_etag_differs_between_masked_and_unmasked_callers(api):
+    case = overdue_case(days_overdue=10)
+    masked = api("cases:read", name="bi").get(f"/api/v1/cases/{case.pk}/")["ETag"]
+    unmasked = api("cases:read", "pii:read", name="ops").get(f"/api/v1/cases/{case.pk}/")["ETag"]
+    assert masked != unmasked
+
+
+def test_lookup_answers_in_the_order_asked(api):
+    case = overdue_case(days_overdue=10)
+    loan = loan_with_schedule(days_overdue=-5)
+    body = api("cases:read").post("/api/v1/cases/lookup/", {"loans": [loan.external_id, case.loan.external_id, "X"]}).json()
+    assert [(r["loan"], r["case"] and r["case"]["id"]) for r in body["results"]] == [
+        (loan.external_id, None), (case.loan.external_id, case.pk), ("X", None)]
+
+
+def test_transition_by_scope_and_refusals(api):
+    case = overdue_case(days_overdue=3)
+    writer = api("cases:read", "cases:write", name="dialler")
+    response = writer.post(f"/api/v1/cases/{case.pk}/transitions/", {"transition": "start_calls", "reason": "dialler"})
+    assert response.status_code == 200 and response.json()["state"] == "call"
+    again = writer.post(f"/api/v1/cases/{case.pk}/transitions/", {"transition": "start_calls"})
+    assert again.status_code == 409 and again.json()["code"] == "transition_not_allowed"
+    assert "schedule_visit" in again.json()["allowed_transitions"]
+    stale = writer.post(f"/api/v1/cases/{case.pk}/transitions/", {"transition": "schedule_visit", "expected_state": "reminder"})
+    assert stale.status_code == 409 and stale.json()["code"] == "stale_version"
+    closing = writer.post(f"/api/v1/cases/{case.pk}/transitions/", {"transition": "close", "reason": "settled"})
+    assert closing.status_code == 403
+    assert case.events.filter(kind="transition", actor="client:dialler").count() == 1
+
+
+def test_malformed_json_is_400_not_500(client):
+    _c, token = api_client_create(name="x", scopes=["cases:read", "cases:write"])
+    case = overdue_case(days_overdue=3)
+    response = client.post(f"/api/v1/cases/{case.pk}/transitions/", "{not json", content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Token {token}")
+    assert response.status_code == 400 and response.json()["code"] == "validation_error"
+
+
+def test_idempotency_key_replays_the_answer_and_refuses_another_body(api):
+    case = overdue_case(days_overdue=3)
+    writer = api("cases:read", "cases:write")
+    url = f"/api/v1/cases/{case.pk}/transitions/"
+    first = writer.post(url, {"transition": "start_calls"}, HTTP_IDEMPOTENCY_KEY="k1")
+    replay = writer.post(url, {"transition": "start_calls"}, HTTP_IDEMPOTENCY_KEY="k1")
+    assert (first.status_code, replay.status_code) == (200, 200) and replay["Idempotent-Replayed"] == "true"
+    assert replay.json() == first.json()
+    assert case.events.filter(kind="transition").count() == 1
+    other = writer.post(url, {"transition": "schedule_visit"}, HTTP_IDEMPOTENCY_KEY="k1")
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
+
+
+def test_staff_session_uses_role_and_row_scope(client, collector, other_collector, supervisor):
+    mine = assigned_case(to=collector, by=supervisor, days_overdue=10)
+    theirs = assigned_case(to=other_collector, by=supervisor, days_overdue=10)
+    client.force_login(collector)
+    ids = [r["id"] for r in client.get("/api/v1/cases/").json()["results"]]
+    assert mine.pk in ids and theirs.pk not in ids
+    assert client.get(f"/api/v1/cases/{theirs.pk}/").status_code == 404
+
+
+def test_events_feed_and_case_timeline(api, supervisor):
+    case = overdue_case(days_overdue=3)
+    services.case_transition(case_id=case.pk, transition="start_calls", actor=supervisor)
+    caller = api("cases:read")
+    feed = caller.get("/api/v1/events/").json()
+    assert [e["kind"] for e in feed["results"]] == ["opened", "transition"]
+    assert caller.get(feed["next"]).json()["results"] == []
+    timeline = caller.get(f"/api/v1/cases/{case.pk}/events/").json()
+    assert [e["kind"] for e in timeline["results"]] == ["transition", "opened"]
+
+
+def test_the_schema_and_docs_are_served(client):
+    assert client.get("/api/v1/schema/").status_code == 200
+    docs = client.get("/api/v1/docs/")
+    assert docs.status_code == 200 and b"swagger" in docs.content.lower()
