@@ -240,3 +240,6 @@ class MonthEndSnapshotAdmin(ReadOnlyAdmin):
 @admin.register(SweepRun)
 class SweepRunAdmin(ReadOnlyAdmin):
     list_display = ("as_of", "started_at", "finished_at", "chunks_done", "chunks_total", "counts")
+
+
+from . import admin_webhooks  # noqa: E402,F401  (registers the webhook models)

@@ -1,0 +1,1 @@
+"""Admin for webhook subscriptions and deliveries (imported by admin.py). Being built."""

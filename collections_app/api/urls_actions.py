@@ -1,0 +1,2 @@
+"""Routes of the action endpoints (contacts, promises, messages, visits, payments). Being built."""
+urlpatterns = []

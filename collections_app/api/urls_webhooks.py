@@ -1,0 +1,2 @@
+"""Routes of the webhook subscription endpoints. Being built."""
+urlpatterns = []
