@@ -7,7 +7,7 @@ from . import services
 from .errors import DomainError
 from .masking import mask_name, mask_national_id, mask_phone
 from .models import (
-    AuditLog, Borrower, BorrowerContact, Bucket, Case, CaseEvent, ContactAttempt, Hold, Instalment, LegalReferral,
+    ApiClient, AuditLog, Borrower, BorrowerContact, Bucket, Case, CaseEvent, ContactAttempt, Hold, Instalment, LegalReferral,
     Loan, MessageTemplate, MonthEndSnapshot, OutboundMessage, Payment, PromiseToPay, Queue, ReminderStep, Strategy,
     SweepRun, Visit,
 )
@@ -243,3 +243,42 @@ class SweepRunAdmin(ReadOnlyAdmin):
 
 
 from . import admin_webhooks  # noqa: E402,F401  (registers the webhook models)
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin):
+    """Clients are created, rotated and revoked through the services; the token is shown once."""
+
+    list_display = ("name", "scopes", "is_active", "rate_per_minute", "created_at", "rotated_at", "revoked_at",
+                    "last_used_at")
+    readonly_fields = ("key_prefix", "created_at", "rotated_at", "revoked_at", "last_used_at")
+    exclude = ("key_hash",)
+    actions = ["rotate_token", "revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        from .services.api_clients import api_client_create
+
+        client, token = api_client_create(name=obj.name, scopes=obj.scopes, rate_per_minute=obj.rate_per_minute)
+        obj.pk = client.pk
+        self.message_user(request, _("Token for %(name)s (shown once): %(token)s") % {"name": client.name, "token": token},
+                          messages.WARNING)
+
+    @admin.action(description=_("Rotate the token (the old one stops working)"))
+    def rotate_token(self, request, queryset):
+        from .services.api_clients import api_client_rotate
+
+        for client in queryset:
+            _client, token = api_client_rotate(client_id=client.pk)
+            self.message_user(request, _("New token for %(name)s (shown once): %(token)s")
+                              % {"name": client.name, "token": token}, messages.WARNING)
+
+    @admin.action(description=_("Revoke"))
+    def revoke(self, request, queryset):
+        from .services.api_clients import api_client_revoke
+
+        for client in queryset:
+            api_client_revoke(client_id=client.pk)
+        self.message_user(request, _("Revoked."), messages.SUCCESS)

@@ -113,3 +113,12 @@ def reference_data(db):
 
     for name in ("0002_roles_and_buckets", "0004_default_strategy_and_schedules"):
         importlib.import_module(f"collections_app.migrations.{name}").forwards(django_apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and other cached values never leak from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -197,3 +197,33 @@ def test_the_schema_and_docs_are_served(client):
     assert client.get("/api/v1/schema/").status_code == 200
     docs = client.get("/api/v1/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_each_client_has_its_own_rate_limit(client):
+    from django.core.cache import cache
+
+    cache.clear()
+    _slow, slow_token = api_client_create(name="slow", scopes=["cases:read"], rate_per_minute=2)
+    _fast, fast_token = api_client_create(name="fast", scopes=["cases:read"], rate_per_minute=100)
+    answers = [client.get("/api/v1/cases/", HTTP_AUTHORIZATION=f"Token {slow_token}").status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
+    limited = client.get("/api/v1/cases/", HTTP_AUTHORIZATION=f"Token {slow_token}")
+    assert limited.json()["code"] == "throttled" and int(limited["Retry-After"]) > 0
+    assert client.get("/api/v1/cases/", HTTP_AUTHORIZATION=f"Token {fast_token}").status_code == 200
+
+
+def test_admin_creates_a_client_through_the_service_and_shows_the_token_once(client):
+    from django.contrib.auth import get_user_model
+
+    from collections_app.models import ApiClient
+
+    admin_user = get_user_model().objects.create_superuser("root", password="pw-12345")
+    client.force_login(admin_user)
+    response = client.post("/admin/collections_app/apiclient/add/", {
+        "name": "dialler", "scopes": '["cases:read", "cases:write"]', "is_active": "on", "rate_per_minute": "600",
+    }, follow=True)
+    created = ApiClient.objects.get(name="dialler")
+    assert created.key_hash and created.scopes == ["cases:read", "cases:write"]
+    shown = [str(m) for m in response.context["messages"]]
+    token = shown[0].rsplit(" ", 1)[-1]
+    assert created.key_matches(token)
