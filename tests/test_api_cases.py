@@ -227,3 +227,68 @@ def test_admin_creates_a_client_through_the_service_and_shows_the_token_once(cli
     shown = [str(m) for m in response.context["messages"]]
     token = shown[0].rsplit(" ", 1)[-1]
     assert created.key_matches(token)
+
+
+def test_a_portfolio_changed_while_paging_misses_nothing_and_repeats_nothing(api, supervisor):
+    cases = [overdue_case(days_overdue=10) for _ in range(6)]
+    caller = api("cases:read")
+    first = caller.get("/api/v1/cases/", data={"limit": 3}).json()
+    served = [r["id"] for r in first["results"]]
+    # While the client pages: one case it already has changes, one it has not reached yet changes too.
+    services.case_transition(case_id=cases[0].pk, transition="close", reason="settled", actor=supervisor)
+    services.case_transition(case_id=cases[4].pk, transition="close", reason="settled", actor=supervisor)
+    rest, url = [], first["next"]
+    while True:
+        page = caller.get(url).json()
+        rest += [r["id"] for r in page["results"]]
+        url = page["next"]
+        if not page["has_more"]:
+            break
+    assert sorted(set(served + rest)) == sorted(c.pk for c in cases)  # nothing missed
+    assert rest.count(cases[4].pk) == 1  # nothing repeated within the pass
+    assert rest.count(cases[0].pk) == 1  # a case changed after it was served comes back once, changed
+
+
+def test_detail_runs_a_fixed_number_of_queries(api, django_assert_max_num_queries):
+    case = overdue_case(days_overdue=10)
+    caller = api("cases:read")
+    with django_assert_max_num_queries(9):
+        assert caller.get(f"/api/v1/cases/{case.pk}/").status_code == 200
+
+
+@pytest.mark.postgres
+def test_a_change_committed_behind_a_running_transaction_waits_until_it_settles(api, supervisor):
+    """On PostgreSQL positions are transaction ids: a write that commits after a later transaction
+    must not land behind a cursor already given out, so nothing at or above the oldest running
+    transaction is served."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL change positions")
+    slow, fast = overdue_case(days_overdue=10), overdue_case(days_overdue=10)
+    caller = api("cases:read")
+    start = caller.get("/api/v1/cases/").json()["next"]
+    holding, release = threading.Event(), threading.Event()
+
+    def slow_writer():
+        try:
+            with transaction.atomic():
+                Case.objects.filter(pk=slow.pk).update(updated_at=timezone.now(), priority=50)  # takes its xid now
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    holding.wait(10)
+    Case.objects.filter(pk=fast.pk).update(updated_at=timezone.now(), priority=60)  # commits first, later xid
+    while_running = caller.get(start).json()
+    release.set()
+    thread.join()
+    after = caller.get(start).json()
+
+    assert while_running["results"] == []  # the fast change waits behind the running transaction
+    assert [r["id"] for r in after["results"]] == [slow.pk, fast.pk]  # then both, in change order
