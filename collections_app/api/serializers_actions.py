@@ -1,0 +1,164 @@
+"""Input and output shapes of the action endpoints (contacts, contact check, promises, messages,
+visits, payments). Inputs check shape and types only and pass loose values (amounts, times) through
+raw: the services parse them and name the field when they cannot, so every door refuses alike."""
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import ContactAttempt, PromiseToPay, ReminderStep, Visit
+from .serializers import StrictSerializer
+
+AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
+
+
+@extend_schema_field({"type": "string", "pattern": AMOUNT_PATTERN, "example": "500.00",
+                      "description": "A decimal string with at most two places (a JSON integer is accepted; "
+                                     "a JSON floating-point number is refused)."})
+class AmountField(serializers.Field):
+    """Passes a string or an integer through untouched for the service to parse; a JSON float is
+    refused here, since binary floating point cannot carry an exact amount."""
+
+    default_error_messages = {
+        "float": "Send amounts as strings or decimals, not floating point.",
+        "invalid": "Send the amount as a decimal string, e.g. \"500.00\".",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, float):
+            self.fail("float")
+        if isinstance(data, bool) or not isinstance(data, (str, int)):
+            self.fail("invalid")
+        if isinstance(data, str) and len(data) > 32:
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return f"{value:.2f}"
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class RawDateTimeField(serializers.CharField):
+    """ISO 8601 with an offset, handed to the service as given (it refuses a naive time, naming the field)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+class ContactInSerializer(StrictSerializer):
+    channel = serializers.ChoiceField(choices=ContactAttempt.Channel.choices)
+    direction = serializers.ChoiceField(choices=ContactAttempt.Direction.choices, required=False,
+                                        default=ContactAttempt.Direction.OUTBOUND)
+    outcome = serializers.ChoiceField(choices=ContactAttempt.Outcome.choices)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=32, default="",
+                                  help_text="The number used; default the borrower's first phone.")
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
+    occurred_at = RawDateTimeField(required=False, allow_null=True, default=None,
+                                   help_text="When it happened (ISO 8601 with offset); default now.")
+
+
+class ContactCheckQuerySerializer(StrictSerializer):
+    channel = serializers.ChoiceField(choices=ContactAttempt.Channel.choices)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=32, default="",
+                                  help_text="The number about to be dialled; default the borrower's first phone.")
+
+
+class PromiseInSerializer(StrictSerializer):
+    amount = AmountField()
+    due_date = serializers.DateField(input_formats=["%Y-%m-%d"])
+
+
+class MessageInSerializer(StrictSerializer):
+    channel = serializers.ChoiceField(choices=ReminderStep.Channel.choices)
+    template = serializers.CharField(max_length=50)
+    schedule = serializers.ChoiceField(choices=[("now", "now"), ("next_allowed", "next_allowed")],
+                                       required=False, default="now")
+
+
+class VisitInSerializer(StrictSerializer):
+    scheduled_for = RawDateTimeField()
+    agents = serializers.ListField(child=serializers.CharField(max_length=150), max_length=20,
+                                   help_text="Usernames of the field agents (two at least under the China preset).")
+
+
+class PaymentInSerializer(StrictSerializer):
+    external_id = serializers.CharField(max_length=64)
+    loan = serializers.CharField(max_length=64, help_text="The loan's external id.")
+    amount = AmountField()
+    paid_at = RawDateTimeField()
+    channel = serializers.CharField(max_length=32, required=False, default="bank_transfer")
+
+
+class ReversalInSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+# --- outputs (documentation; the views build the dicts) ---------------------------------------
+
+
+class ContactOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    case = serializers.IntegerField()
+    channel = serializers.ChoiceField(choices=ContactAttempt.Channel.choices)
+    direction = serializers.ChoiceField(choices=ContactAttempt.Direction.choices)
+    outcome = serializers.ChoiceField(choices=ContactAttempt.Outcome.choices)
+    phone = serializers.CharField(allow_blank=True, help_text="Masked (138****8000) without the pii:read scope.")
+    notes = serializers.CharField(allow_blank=True)
+    breach = serializers.CharField(allow_null=True, help_text="The reason code of the rule it broke, or null.")
+    occurred_at = serializers.DateTimeField()
+
+
+class ContactCheckSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    code = serializers.CharField(allow_null=True)
+    next_allowed_at = serializers.DateTimeField(allow_null=True, help_text="In the borrower's offset.")
+
+
+class PromiseOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    case = serializers.IntegerField()
+    amount = serializers.CharField(help_text="Decimal string, two places.")
+    due_date = serializers.DateField()
+    status = serializers.ChoiceField(choices=PromiseToPay.Status.choices)
+
+
+class MessageOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    not_before = serializers.DateTimeField(help_text="Not sent before this time (the borrower's offset).")
+
+
+class VisitOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    case = serializers.IntegerField()
+    scheduled_for = serializers.DateTimeField()
+    agents = serializers.ListField(child=serializers.CharField())
+    status = serializers.ChoiceField(choices=Visit.Status.choices)
+
+
+class CaseRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+
+
+class PaymentOutSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    loan = serializers.CharField()
+    amount = serializers.CharField(help_text="Decimal string, two places.")
+    paid_at = serializers.DateTimeField()
+    channel = serializers.CharField()
+    unapplied_amount = serializers.CharField(help_text="What was left over after the instalments (kept, never lost).")
+    reversed_at = serializers.DateTimeField(allow_null=True)
+    case = CaseRefSerializer(allow_null=True, help_text="The loan's case after the payment (or reversal), or null.")
+
+
+class RefusalSerializer(serializers.Serializer):
+    """A compliance refusal: the error shape plus when the action would be allowed."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    next_allowed_at = serializers.DateTimeField(allow_null=True)

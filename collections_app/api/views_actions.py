@@ -1,0 +1,243 @@
+"""Action endpoints: what happened on a contact, the check before one, promises, messages, visits,
+payments in and their reversal. Each is a thin door onto a service: the services decide who may
+do what (scope or role, row scope) and refuse with a reason code; these views shape input and output.
+
+Every POST honours `Idempotency-Key` (common.idempotent). Bad input found here is raised as the same
+DomainError the services raise, so a refusal for bad input is kept and replayed like any other.
+"""
+from zoneinfo import ZoneInfo
+
+from django.db.models import Exists, OuterRef
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from .. import roles as r
+from .. import services
+from ..errors import DomainError
+from ..masking import mask_phone
+from ..models import AuditLog, Case, CaseEvent
+from ..permissions import visible_cases
+from ..services.reminders import message_request
+from ..workflow import OPEN_STATES
+from .common import api_actor, idempotent, iso, money
+from .errors import _flatten
+from .representation import sees_pii
+from .serializers import ErrorSerializer
+from .serializers_actions import (
+    ContactCheckQuerySerializer, ContactCheckSerializer, ContactInSerializer, ContactOutSerializer,
+    MessageInSerializer, MessageOutSerializer, PaymentInSerializer, PaymentOutSerializer, PromiseInSerializer,
+    PromiseOutSerializer, RefusalSerializer, ReversalInSerializer, VisitInSerializer, VisitOutSerializer,
+)
+from .views_cases import _ScopedView
+
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+
+
+def _validated(serializer_class, data):
+    """Validated input, or a `validation_error` DomainError naming the fields (so `idempotent`
+    stores and replays it like any other refusal)."""
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise DomainError("validation_error", fields=_flatten(serializer.errors))
+    return serializer.validated_data
+
+
+def _body(request):
+    """The JSON body as a dict (a list or a scalar is bad input, not a 500)."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise DomainError("validation_error", fields={"non_field_errors": ["Send a JSON object."]})
+    return data
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+def contact_dict(contact, actor):
+    return {
+        "id": contact.pk,
+        "case": contact.case_id,
+        "channel": contact.channel,
+        "direction": contact.direction,
+        "outcome": contact.outcome,
+        "phone": contact.phone if sees_pii(actor) else mask_phone(contact.phone),
+        "notes": contact.notes,
+        "breach": contact.breach or None,
+        "occurred_at": iso(contact.occurred_at),
+    }
+
+
+class CaseContactsView(_ScopedView):
+    write_scope = r.SCOPE_CASES_WRITE
+
+    @extend_schema(
+        request=ContactInSerializer,
+        responses={201: ContactOutSerializer, **ERRORS},
+        description="Record a contact that took place (a call made, an SMS sent, a visit). Always 201: a "
+                    "contact that broke a rule is recorded with the rule's reason code in `breach` for "
+                    "supervisors to follow up, never refused. `dispute_raised` places a dispute hold.",
+    )
+    @idempotent
+    def post(self, request, case_id):
+        actor = api_actor(request)
+        data = _validated(ContactInSerializer, _body(request))
+        contact = services.contact_log(
+            case_id=case_id, actor=actor, channel=data["channel"], direction=data["direction"],
+            outcome=data["outcome"], phone=data["phone"], notes=data["notes"], occurred_at=data["occurred_at"],
+        )
+        if sees_pii(actor) and contact.phone:
+            AuditLog.objects.create(actor=actor.label, actor_user=actor.user, action=AuditLog.Action.REVEAL,
+                                    borrower_id=contact.borrower_id, case_id=contact.case_id, fields=["phones"],
+                                    reason="api contact logged")
+        return Response(contact_dict(contact, actor), status=status.HTTP_201_CREATED)
+
+
+class CaseContactCheckView(_ScopedView):
+    read_scope = r.SCOPE_CASES_READ
+
+    @extend_schema(
+        parameters=[ContactCheckQuerySerializer],
+        responses={200: ContactCheckSerializer, **ERRORS},
+        description="May an outbound contact on this channel (and number) happen now? Ask before dialling. "
+                    "`next_allowed_at` is in the borrower's offset, null when no time is known.",
+    )
+    def get(self, request, case_id):
+        actor = api_actor(request)
+        params = _validated(ContactCheckQuerySerializer, request.query_params.dict())
+        case = visible_cases(actor, Case.objects.select_related("loan", "borrower")).filter(pk=case_id).first()
+        if case is None:
+            raise DomainError("not_found")
+        decision = services.contact_check(case=case, channel=params["channel"], phone=params["phone"])
+        return Response(decision.as_dict())
+
+
+# --- promises, messages, visits -------------------------------------------------------------
+
+
+class CasePromisesView(_ScopedView):
+    write_scope = r.SCOPE_CASES_WRITE
+
+    @extend_schema(request=PromiseInSerializer, responses={201: PromiseOutSerializer, 409: ErrorSerializer, **ERRORS})
+    @idempotent
+    def post(self, request, case_id):
+        actor = api_actor(request)
+        data = _validated(PromiseInSerializer, _body(request))
+        promise = services.promise_record(case_id=case_id, actor=actor, amount=data["amount"],
+                                          due_date=data["due_date"])
+        return Response({"id": promise.pk, "case": promise.case_id, "amount": money(promise.amount),
+                         "due_date": promise.due_date.isoformat(), "status": promise.status},
+                        status=status.HTTP_201_CREATED)
+
+
+class CaseMessagesView(_ScopedView):
+    write_scope = r.SCOPE_CASES_WRITE
+
+    @extend_schema(
+        request=MessageInSerializer,
+        responses={202: MessageOutSerializer, 409: ErrorSerializer,
+                   422: OpenApiResponse(RefusalSerializer, description="Not allowed now: the reason code and "
+                                        "`next_allowed_at` (borrower's offset; null when no time is known)."),
+                   **ERRORS},
+        description="Ask for a templated SMS or e-mail. `now`: queued now or refused (422) with the reason and "
+                    "`next_allowed_at`; `next_allowed`: queued for the next allowed time.",
+    )
+    @idempotent
+    def post(self, request, case_id):
+        actor = api_actor(request)
+        data = _validated(MessageInSerializer, _body(request))
+        message = message_request(case_id=case_id, actor=actor, channel=data["channel"], template=data["template"],
+                                  schedule=data["schedule"])
+        not_before = message.not_before.astimezone(ZoneInfo(message.borrower.time_zone))
+        return Response({"id": message.pk, "status": message.status, "not_before": not_before.isoformat()},
+                        status=status.HTTP_202_ACCEPTED)
+
+
+class CaseVisitsView(_ScopedView):
+    write_scope = r.SCOPE_CASES_MANAGE
+
+    @extend_schema(
+        request=VisitInSerializer,
+        responses={201: VisitOutSerializer, 409: ErrorSerializer,
+                   422: OpenApiResponse(ErrorSerializer, description="`visit_needs_two_agents`."), **ERRORS},
+        description="Plan a home visit on a case in the visit stage, with two field agents at least.",
+    )
+    @idempotent
+    def post(self, request, case_id):
+        actor = api_actor(request)
+        data = _validated(VisitInSerializer, _body(request))
+        visit = services.visit_schedule(case_id=case_id, actor=actor, scheduled_for=data["scheduled_for"],
+                                        agents=data["agents"])
+        agents = list(visit.agents.order_by("username").values_list("username", flat=True))
+        return Response({"id": visit.pk, "case": visit.case_id, "scheduled_for": iso(visit.scheduled_for),
+                         "agents": agents, "status": visit.status}, status=status.HTTP_201_CREATED)
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+def _case_of_payment(payment):
+    """The loan's case this payment (or its reversal) was booked on, most recent first; else the
+    loan's open case (a case the payment's own sync opened); else None."""
+    about_payment = CaseEvent.objects.filter(
+        case=OuterRef("pk"), kind__in=("payment_recorded", "payment_reversed"),
+        payload__external_id=payment.external_id,
+    )
+    row = (Case.objects.filter(loan_id=payment.loan_id).filter(Exists(about_payment))
+           .order_by("-opened_at", "-id").values("id", "state").first())
+    if row is None:
+        row = Case.objects.filter(loan_id=payment.loan_id, state__in=OPEN_STATES).values("id", "state").first()
+    return row
+
+
+def payment_dict(payment):
+    return {
+        "external_id": payment.external_id,
+        "loan": payment.loan.external_id,
+        "amount": money(payment.amount),
+        "paid_at": iso(payment.paid_at),
+        "channel": payment.channel,
+        "unapplied_amount": money(payment.unapplied_amount),
+        "reversed_at": iso(payment.reversed_at),
+        "case": _case_of_payment(payment),
+    }
+
+
+class PaymentsView(_ScopedView):
+    write_scope = r.SCOPE_PAYMENTS_WRITE
+
+    @extend_schema(
+        request=PaymentInSerializer,
+        responses={201: PaymentOutSerializer,
+                   200: OpenApiResponse(PaymentOutSerializer, description="A replay with the same data: the original."),
+                   409: OpenApiResponse(ErrorSerializer, description="`idempotency_conflict`: the external id was "
+                                        "used with other data."), **ERRORS},
+        description="Record a payment, idempotent by `external_id`. It applies to the oldest instalments first "
+                    "and resolves the case when nothing is left overdue, in one transaction.",
+    )
+    @idempotent
+    def post(self, request):
+        actor = api_actor(request)
+        data = _validated(PaymentInSerializer, _body(request))
+        result = services.payment_record(external_id=data["external_id"], loan=data["loan"], amount=data["amount"],
+                                         paid_at=data["paid_at"], channel=data["channel"], actor=actor)
+        return Response(payment_dict(result.payment),
+                        status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class PaymentReversalView(_ScopedView):
+    write_scope = r.SCOPE_PAYMENTS_WRITE
+
+    @extend_schema(
+        request=ReversalInSerializer, responses={200: PaymentOutSerializer, **ERRORS},
+        description="Undo a payment (a bounced transfer): the case is reopened or re-aged. Reversing a "
+                    "reversed payment answers it again.",
+    )
+    @idempotent
+    def post(self, request, external_id):
+        actor = api_actor(request)
+        data = _validated(ReversalInSerializer, _body(request))
+        if len(external_id) > 64 or "\x00" in external_id:  # no such payment can exist (and PostgreSQL refuses NUL)
+            raise DomainError("not_found")
+        result = services.payment_reverse(external_id=external_id, actor=actor, reason=data["reason"])
+        return Response(payment_dict(result.payment))
