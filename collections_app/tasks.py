@@ -95,3 +95,27 @@ def reminders_dispatch_task(max_batches=20):
 @shared_task(acks_late=True)
 def reminders_requeue_stale_task():
     return reminders.reminders_requeue_stale()
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True, soft_time_limit=150, time_limit=160)
+def webhooks_dispatch_task(max_batches=200, budget_seconds=45):
+    """Send due webhook deliveries a batch at a time, until nothing is due or the budget is spent.
+    Beat runs it every minute and a commit that queued deliveries nudges it; two running at once
+    claim different rows. First puts back the claims of workers that died."""
+    import time
+
+    from .services import webhooks
+
+    started = time.monotonic()
+    totals = {"requeued": webhooks.webhooks_requeue_stale()}
+    for _ in range(max_batches):
+        done = webhooks.webhooks_dispatch()
+        for key, value in vars(done).items():
+            totals[key] = totals.get(key, 0) + value
+        if done.claimed == 0 or time.monotonic() - started > budget_seconds:
+            break
+    return totals
+

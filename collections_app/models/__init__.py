@@ -6,9 +6,11 @@ from .loans import Instalment, Loan, Payment, PaymentAllocation
 from .messages import OutboundMessage
 from .queues import Bucket, Queue
 from .strategy import MessageTemplate, MonthEndSnapshot, ReminderStep, Strategy, SweepRun
+from .webhooks import WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ApiClient", "IdempotencyRecord", "AuditLog", "Borrower", "BorrowerContact", "Bucket", "Case", "CaseEvent", "ContactAttempt", "Hold",
     "Instalment", "LegalReferral", "Loan", "MessageTemplate", "MonthEndSnapshot", "OutboundMessage", "Payment",
     "PaymentAllocation", "PromiseToPay", "Queue", "ReminderStep", "Strategy", "SweepRun", "Visit",
+    "WebhookDelivery", "WebhookSubscription",
 ]

@@ -1,10 +1,14 @@
-"""Writing the case timeline: every service records its change here, in its own transaction."""
+"""Writing the case timeline: every service records its change here, in its own transaction.
+
+The webhook outbox joins here: events of a kind subscribers may want (services/webhooks.py) queue
+their deliveries in the same transaction as the event."""
 from django.db import transaction
 from django.utils import timezone
 
 from ..actors import as_actor
 from ..models import CaseEvent
 from ..signals import case_events_committed
+from .webhooks import outbox_for_events
 
 
 def _announce(event_ids):
@@ -29,14 +33,18 @@ def event_build(case, kind, actor, *, from_state="", to_state="", reason="", pay
 
 def event_write(case, kind, actor, **fields):
     event = event_build(case, kind, actor, **fields)
-    event.save(force_insert=True)
+    with transaction.atomic(savepoint=False):
+        event.save(force_insert=True)
+        outbox_for_events([event])
     _announce([event.pk])
     return event
 
 
 def events_write(events):
     """Insert many built events at once (bulk assignment, holds across a borrower's cases)."""
-    created = CaseEvent.objects.bulk_create(events)
+    with transaction.atomic(savepoint=False):
+        created = CaseEvent.objects.bulk_create(events)
+        outbox_for_events(created)
     ids = [e.pk for e in created if e.pk is not None]
     _announce(ids)
     return created

@@ -32,6 +32,7 @@ from ..models import (
 from ..strategy import DEFAULT_THRESHOLDS, opening_stage
 from ..workflow import OPEN_STATES, State
 from .cases import WITHDRAWN_REASON
+from .webhooks import pg_outbox_cte
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,9 @@ class _StrategySql:
 def _sql(template, alias="c", strategy=None):
     t = _tables()
     text = template.replace("{ACTIVE_HOLD}", _ACTIVE_HOLD_SQL.replace("{alias}", alias))
+    if "{WEBHOOKS" in text:  # the webhook outbox, fed by the `ev` CTE in the same statement
+        text = text.replace("{WEBHOOKS_OPENED}", pg_outbox_cte("ev", cases="opened"))
+        text = text.replace("{WEBHOOKS}", pg_outbox_cte("ev"))
     if strategy is not None:
         text = text.replace("{STRATEGY_JOIN}", strategy.join(alias))
         for name in ("call_at_dpd", "visit_at_dpd", "legal_at_dpd"):
@@ -260,8 +264,12 @@ def _sql(template, alias="c", strategy=None):
 
 
 def _execute(sql, params):
+    """Runs one statement; returns the rows it wrote, or the count a statement selects last (one
+    whose event insert is a CTE feeding the webhook outbox ends `SELECT count(*) FROM ev`)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        if cursor.description is not None:
+            return cursor.fetchone()[0]
         return cursor.rowcount
 
 
@@ -298,8 +306,8 @@ WITH arrears AS (
     FROM candidates
     ORDER BY loan_id
     ON CONFLICT (loan_id) WHERE state IN {open_states} DO NOTHING
-    RETURNING id, state, oldest_unpaid_due_date, amount_overdue
-)
+    RETURNING id, loan_id, state, oldest_unpaid_due_date, amount_overdue
+), ev AS (
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
 SELECT id, 'opened', 'system', '', state, %(reason)s,
        jsonb_build_object('dpd', %(as_of)s::date - oldest_unpaid_due_date,
@@ -307,6 +315,9 @@ SELECT id, 'opened', 'system', '', state, %(reason)s,
                           'oldest_unpaid_due_date', oldest_unpaid_due_date::text),
        %(now)s
 FROM opened
+RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
+), {WEBHOOKS_OPENED}
+SELECT count(*) FROM ev
 """, strategy=strategy)
     return _execute(sql, {"lo": lo, "hi": hi, "as_of": as_of, "now": _now(), "recent": _reopen_window_start(as_of),
                           "reason": SWEEP_REASON, "tz": str(settings.LENDER_TIME_ZONE)})
@@ -316,7 +327,8 @@ FROM opened
 
 
 class _PgSteps:
-    """Each step one statement; `UPDATE ... RETURNING` feeds the event insert in the same statement."""
+    """Each step one statement; `UPDATE ... RETURNING` feeds the event insert in the same statement,
+    and the event insert's RETURNING feeds the webhook outbox (`{WEBHOOKS}`, services/webhooks.py)."""
 
     def __init__(self, as_of, lo, hi, since=None):
         self.params = {"as_of": as_of, "lo": lo, "hi": hi, "now": _now(), "reason": SWEEP_REASON,
@@ -369,7 +381,7 @@ WITH before AS (
                                  decision_reason = %(withdrawn)s
     FROM resolved x WHERE r.case_id = x.id AND x.from_state = 'visit' AND r.status = 'requested'
     RETURNING r.id, r.case_id
-)
+), ev AS (
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
 SELECT id, 'transition', 'system', from_state, 'resolved', %(reason)s,
        '{{"transition": "resolve", "amount_overdue": "0.00"}}'::jsonb, %(now)s
@@ -378,6 +390,9 @@ UNION ALL
 SELECT case_id, 'legal_referral_rejected', 'system', '', '', %(withdrawn)s,
        jsonb_build_object('referral_id', id), %(now)s
 FROM withdrawn
+RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
+), {WEBHOOKS}
+SELECT count(*) FROM ev
 """, withdrawn=WITHDRAWN_REASON % "resolve")
 
     def escalate(self, from_state, to_state, name, threshold):
@@ -390,11 +405,14 @@ WITH moved AS (
       AND c0.oldest_unpaid_due_date <= %(as_of)s::date - {THRESHOLD}
       AND NOT {ACTIVE_HOLD}
     RETURNING c.id, (%(as_of)s::date - c.oldest_unpaid_due_date) AS dpd
-)
+), ev AS (
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
 SELECT id, 'transition', 'system', %(from_state)s, %(to_state)s, %(reason)s,
        jsonb_build_object('transition', %(name)s::text, 'dpd', dpd), %(now)s
 FROM moved
+RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
+), {WEBHOOKS}
+SELECT count(*) FROM ev
 """.replace("{THRESHOLD}", "{" + threshold.upper() + "}"), alias="c0", from_state=str(from_state),
             to_state=str(to_state), name=name)
 
@@ -440,11 +458,14 @@ WITH due AS (
     FROM (SELECT DISTINCT case_id FROM settled) s
     WHERE c.id = s.case_id AND %(status)s = 'broken' AND c.state IN {open_states}
     RETURNING c.id
-)
+), ev AS (
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
 SELECT case_id, 'promise_' || %(status)s, 'system', '', '', %(reason)s,
        jsonb_build_object('promise_id', id, 'amount', amount::text), %(now)s
 FROM settled
+RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
+), {WEBHOOKS}
+SELECT count(*) FROM ev
 """, status=status, bump=BROKEN_PROMISE_PRIORITY_BUMP)
         return counts["kept"], counts["broken"]
 

@@ -1,0 +1,206 @@
+"""Webhook subscriptions and their delivery log (scope `webhooks:manage`; people: the admin role).
+
+What is sent, how it is signed and retried: services/webhooks.py."""
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers as drf
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from .. import roles as r
+from ..errors import DomainError
+from ..models import WebhookDelivery, WebhookSubscription
+from ..models.webhooks import WEBHOOK_EVENT_TYPES
+from ..services import webhooks as service
+from .common import api_actor, idempotent, iso
+from .serializers import ErrorSerializer, StrictSerializer
+from .views_cases import _ScopedView, _validated
+
+PAGE = 100
+TAGS = ["webhooks"]
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+
+
+# --- shapes ---------------------------------------------------------------------------------
+
+
+class SubscriptionCreateSerializer(StrictSerializer):
+    url = drf.CharField(max_length=500, help_text="http or https; the receiver of the POSTs.")
+    event_types = drf.ListField(child=drf.ChoiceField(choices=WEBHOOK_EVENT_TYPES), min_length=1, max_length=10)
+    description = drf.CharField(required=False, allow_blank=True, max_length=200, default="")
+    is_active = drf.BooleanField(required=False, default=True)
+    secret = drf.CharField(required=False, min_length=16, max_length=200,
+                           help_text="Optional: by default a secret is made and returned once.")
+
+
+class SubscriptionUpdateSerializer(StrictSerializer):
+    url = drf.CharField(required=False, max_length=500)
+    event_types = drf.ListField(child=drf.ChoiceField(choices=WEBHOOK_EVENT_TYPES), min_length=1, max_length=10,
+                                required=False)
+    description = drf.CharField(required=False, allow_blank=True, max_length=200)
+    is_active = drf.BooleanField(required=False)
+    rotate_secret = drf.BooleanField(required=False, default=False,
+                                     help_text="Make a new secret (returned once); the old one stops at once.")
+
+
+class SubscriptionSerializer(drf.Serializer):
+    """Documentation of the subscription shape (built by `subscription_dict`)."""
+
+    id = drf.IntegerField()
+    url = drf.CharField()
+    event_types = drf.ListField(child=drf.ChoiceField(choices=WEBHOOK_EVENT_TYPES))
+    is_active = drf.BooleanField()
+    description = drf.CharField(allow_blank=True)
+    secret_hint = drf.CharField(help_text="The secret's first and last characters, to tell secrets apart.")
+    disabled_reason = drf.CharField(allow_blank=True, help_text="Set when the system switched it off (410 Gone).")
+    created_by = drf.CharField()
+    created_at = drf.DateTimeField()
+    updated_at = drf.DateTimeField()
+
+
+class SubscriptionWithSecretSerializer(SubscriptionSerializer):
+    secret = drf.CharField(help_text="Shown once: keep it to verify X-Collections-Signature.")
+
+
+class DeliverySerializer(drf.Serializer):
+    id = drf.IntegerField()
+    subscription = drf.IntegerField()
+    event_type = drf.CharField(help_text="One of the subscription's event types.")
+    event_id = drf.CharField(help_text="The body's `id`.")
+    status = drf.ChoiceField(choices=WebhookDelivery.Status.choices)
+    attempts = drf.IntegerField()
+    next_attempt_at = drf.DateTimeField(allow_null=True, help_text="When queued: the next try.")
+    last_attempt_at = drf.DateTimeField(allow_null=True)
+    last_status_code = drf.IntegerField(allow_null=True)
+    last_error = drf.CharField(allow_blank=True)
+    delivered_at = drf.DateTimeField(allow_null=True)
+    redeliveries = drf.IntegerField()
+    created_at = drf.DateTimeField()
+    body = drf.JSONField(help_text='What is POSTed: {"id", "type", "created_at", "data"}.')
+
+
+class DeliveryFilterSerializer(StrictSerializer):
+    status = drf.ChoiceField(choices=WebhookDelivery.Status.choices, required=False)
+    before = drf.IntegerField(required=False, min_value=1)
+    limit = drf.IntegerField(required=False, min_value=1, max_value=500)
+
+
+def subscription_dict(s, secret=None):
+    body = {"id": s.pk, "url": s.url, "event_types": list(s.event_types), "is_active": s.is_active,
+            "description": s.description, "secret_hint": s.secret_hint, "disabled_reason": s.disabled_reason,
+            "created_by": s.created_by, "created_at": iso(s.created_at), "updated_at": iso(s.updated_at)}
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def delivery_dict(d):
+    queued = d.status == WebhookDelivery.Status.QUEUED
+    return {"id": d.pk, "subscription": d.subscription_id, "event_type": d.event_type, "event_id": d.event_key,
+            "status": d.status, "attempts": d.attempts, "next_attempt_at": iso(d.next_attempt_at) if queued else None,
+            "last_attempt_at": iso(d.last_attempt_at), "last_status_code": d.last_status_code,
+            "last_error": d.last_error, "delivered_at": iso(d.delivered_at), "redeliveries": d.redeliveries,
+            "created_at": iso(d.created_at), "body": d.payload}
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+class _WebhookView(_ScopedView):
+    read_scope = write_scope = r.SCOPE_WEBHOOKS_MANAGE
+
+    def manager(self, request):
+        """Clients pass on the scope; people need the admin role (or superuser)."""
+        actor = api_actor(request)
+        if not service.may_manage_webhooks(actor):
+            raise DomainError("permission_denied")
+        return actor
+
+    def subscription(self, subscription_id):
+        found = WebhookSubscription.objects.filter(pk=subscription_id).first()
+        if found is None:
+            raise DomainError("not_found")
+        return found
+
+
+class SubscriptionListView(_WebhookView):
+    @extend_schema(tags=TAGS, operation_id="webhooks_list", responses={200: inline_serializer("WebhookSubscriptionList", {
+        "results": SubscriptionSerializer(many=True)}), **ERRORS})
+    def get(self, request):
+        self.manager(request)
+        return Response({"results": [subscription_dict(s) for s in WebhookSubscription.objects.order_by("id")]})
+
+    @extend_schema(tags=TAGS, operation_id="webhooks_create", request=SubscriptionCreateSerializer,
+                   responses={201: SubscriptionWithSecretSerializer, **ERRORS},
+                   description="Subscribe a URL to event types. The answer carries the secret, once.")
+    @idempotent
+    def post(self, request):
+        actor = self.manager(request)
+        data = _validated(SubscriptionCreateSerializer, request.data)
+        subscription, secret = service.webhook_subscription_create(
+            url=data["url"], event_types=data["event_types"], actor=actor, secret=data.get("secret"),
+            description=data["description"], is_active=data["is_active"])
+        response = Response(subscription_dict(subscription, secret), status=201)
+        response["Location"] = reverse("api:webhook-detail", args=[subscription.pk], request=request)
+        return response
+
+
+class SubscriptionDetailView(_WebhookView):
+    @extend_schema(tags=TAGS, operation_id="webhooks_retrieve", responses={200: SubscriptionSerializer, **ERRORS})
+    def get(self, request, subscription_id):
+        self.manager(request)
+        return Response(subscription_dict(self.subscription(subscription_id)))
+
+    @extend_schema(tags=TAGS, operation_id="webhooks_partial_update", request=SubscriptionUpdateSerializer,
+                   responses={200: SubscriptionWithSecretSerializer, **ERRORS},
+                   description="Change what is given. `secret` is in the answer only when `rotate_secret` was true.")
+    def patch(self, request, subscription_id):
+        actor = self.manager(request)
+        data = _validated(SubscriptionUpdateSerializer, request.data)
+        subscription, secret = service.webhook_subscription_update(
+            subscription_id=subscription_id, actor=actor, url=data.get("url"), event_types=data.get("event_types"),
+            is_active=data.get("is_active"), description=data.get("description"),
+            rotate_secret=data.get("rotate_secret", False))
+        return Response(subscription_dict(subscription, secret))
+
+    @extend_schema(tags=TAGS, operation_id="webhooks_destroy", responses={204: None, **ERRORS},
+                   description="The subscription and its delivery log go; nothing queued for it is sent.")
+    def delete(self, request, subscription_id):
+        actor = self.manager(request)
+        service.webhook_subscription_delete(subscription_id=subscription_id, actor=actor)
+        return Response(status=204)
+
+
+class DeliveryListView(_WebhookView):
+    @extend_schema(tags=TAGS, operation_id="webhooks_deliveries_list", parameters=[DeliveryFilterSerializer], responses={200: inline_serializer(
+        "WebhookDeliveryPage", {"results": DeliverySerializer(many=True), "next": drf.URLField(allow_null=True)}),
+        **ERRORS}, description="The subscription's delivery log, newest first; `next` pages back.")
+    def get(self, request, subscription_id):
+        self.manager(request)
+        params = _validated(DeliveryFilterSerializer, request.query_params.dict())
+        subscription = self.subscription(subscription_id)
+        qs = WebhookDelivery.objects.filter(subscription=subscription)
+        if params.get("status"):
+            qs = qs.filter(status=params["status"])
+        if params.get("before"):
+            qs = qs.filter(id__lt=params["before"])
+        limit = params.get("limit", PAGE)
+        rows = list(qs.order_by("-id")[: limit + 1])
+        more, rows = len(rows) > limit, rows[:limit]
+        next_url = None
+        if more:
+            query = request.query_params.copy()
+            query["before"] = str(rows[-1].pk)
+            next_url = reverse("api:webhook-deliveries", args=[subscription.pk], request=request) + "?" + query.urlencode()
+        return Response({"results": [delivery_dict(d) for d in rows], "next": next_url})
+
+
+class RedeliverView(_WebhookView):
+    @extend_schema(tags=TAGS, operation_id="webhooks_deliveries_redeliver", request=None,
+                   responses={202: DeliverySerializer, **ERRORS},
+                   description="Send the delivery again with the same body (new time and signature), now.")
+    @idempotent
+    def post(self, request, delivery_id):
+        actor = self.manager(request)
+        delivery = service.webhook_redeliver(delivery_id=delivery_id, actor=actor)
+        delivery.refresh_from_db()  # the nudge may have sent it already
+        return Response(delivery_dict(delivery), status=202)

@@ -1,0 +1,546 @@
+"""Webhooks out: subscriptions, the outbox written with the change, and the signed delivery.
+
+Writing. Every case event goes through services/events.py, which calls `outbox_for_events` in the
+same transaction: one WebhookDelivery per active subscription wanting the event's type, with the
+whole body rendered now. The sweep's set-based statements on PostgreSQL insert the same rows in the
+same statement as their events (`pg_outbox_cte`). Event kinds and the types they become:
+
+    transition, opened   -> case.state_changed
+    assigned             -> case.assigned
+    payment_recorded     -> payment.recorded
+    promise_broken       -> promise.broken
+
+Body: {"id": "evt_<CaseEvent id>", "type", "created_at", "data"}; times are UTC, ISO 8601 with
+microseconds and a `Z`. `data` always has `event` (the CaseEvent id, as in /api/v1/events/),
+`case`, `loan` (external id), `actor` and `at`, plus per type:
+    case.state_changed  from_state (null when the case was opened), to_state, transition
+                        ("open" when opened), reason
+    case.assigned       from_user, to_user, from_queue, to_queue, reason
+    payment.recorded    payment (external id), amount, channel, paid_at, unapplied
+    promise.broken      promise (id), amount
+
+Sending. `webhooks_dispatch` claims due rows (select_for_update(skip_locked) plus a conditional
+update), POSTs them a few at a time in threads, signed per CONTRACT.md:
+    X-Collections-Event: <type>
+    X-Collections-Signature: t=<unix seconds at send time>,v1=<hex HMAC-SHA256("<t>.<raw body>", secret)>
+The raw body is the stored body as compact JSON with sorted keys, the same bytes on every attempt.
+Outcome: any 2xx is delivered. 410 Gone fails the delivery and switches the subscription off
+(`disabled_reason` says why; queued rows wait until someone switches it on again). Anything else
+(other statuses, 3xx included since redirects are not followed, timeouts, refused connections) is
+retried with exponential backoff: 1, 2, 4 ... minutes after each attempt (a larger `Retry-After`
+is honoured, capped), until COLLECTIONS_WEBHOOK_MAX_ATTEMPTS (8) attempts, then failed. A failed
+or delivered row can be sent again by hand (`webhook_redeliver`). Rows of an inactive subscription
+are not sent. A row claimed by a worker that died goes back to the queue after
+STALE_CLAIM_MINUTES (the receiver may then see it twice: receivers dedupe by the body's `id`).
+"""
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import secrets
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta, timezone as dt_timezone
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import roles as r
+from ..actors import as_actor
+from ..errors import DomainError, invalid
+from ..models import Case, Loan, WebhookDelivery, WebhookSubscription
+from ..models.webhooks import WEBHOOK_EVENT_TYPES
+
+log = logging.getLogger(__name__)
+
+# CaseEvent kind -> webhook event type.
+KIND_TO_TYPE = {
+    "transition": "case.state_changed",
+    "opened": "case.state_changed",
+    "assigned": "case.assigned",
+    "payment_recorded": "payment.recorded",
+    "promise_broken": "promise.broken",
+}
+STALE_CLAIM_MINUTES = 5
+USER_AGENT = "collections-webhooks/1"
+SECRET_PREFIX = "whsec_"
+
+
+def _knob(name, default):
+    return getattr(settings, name, default)
+
+
+def max_attempts():
+    return int(_knob("COLLECTIONS_WEBHOOK_MAX_ATTEMPTS", 8))
+
+
+def backoff(attempts):
+    """How long to wait after the `attempts`-th failed attempt: 1, 2, 4 ... minutes, capped."""
+    base = float(_knob("COLLECTIONS_WEBHOOK_BACKOFF_SECONDS", 60))
+    cap = float(_knob("COLLECTIONS_WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600))
+    return timedelta(seconds=min(base * (2 ** max(attempts - 1, 0)), cap))
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+def utc_text(moment):
+    return moment.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_id(case_event_id):
+    return f"evt_{case_event_id}"
+
+
+def event_data(event, event_type, loan_external_id):
+    """The `data` of a timeline event (`event` is a saved CaseEvent). Mirrored in SQL by
+    `pg_outbox_cte`: change both together."""
+    payload = event.payload or {}
+    data = {"event": event.pk, "case": event.case_id, "loan": loan_external_id, "actor": event.actor,
+            "at": utc_text(event.at)}
+    if event_type == "case.state_changed":
+        data.update(from_state=event.from_state or None, to_state=event.to_state,
+                    transition=payload.get("transition") or ("open" if event.kind == "opened" else None),
+                    reason=event.reason)
+    elif event_type == "case.assigned":
+        data.update(from_user=payload.get("from_user"), to_user=payload.get("to_user"),
+                    from_queue=payload.get("from_queue"), to_queue=payload.get("to_queue"), reason=event.reason)
+    elif event_type == "payment.recorded":
+        data.update(payment=payload.get("external_id"), amount=payload.get("amount"), channel=payload.get("channel"),
+                    paid_at=payload.get("paid_at"), unapplied=payload.get("unapplied"))
+    elif event_type == "promise.broken":
+        data.update(promise=payload.get("promise_id"), amount=payload.get("amount"))
+    return data
+
+
+def envelope(key, event_type, at, data):
+    return {"id": key, "type": event_type, "created_at": utc_text(at), "data": data}
+
+
+def body_bytes(payload):
+    """The raw body sent and signed: compact, sorted keys, UTF-8. The same bytes every attempt."""
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def sign(secret, timestamp, raw_body):
+    """CONTRACT.md: hex HMAC-SHA256 of "<t>.<raw body>" with the subscription secret."""
+    message = str(int(timestamp)).encode() + b"." + raw_body
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def signature_header(secret, timestamp, raw_body):
+    return f"t={int(timestamp)},v1={sign(secret, timestamp, raw_body)}"
+
+
+# --- the outbox -----------------------------------------------------------------------------
+
+
+def _subscribers():
+    """{event type: [subscription id, ...]} of the active subscriptions (a small table)."""
+    wanted = {}
+    for pk, types in WebhookSubscription.objects.filter(is_active=True).values_list("pk", "event_types"):
+        for event_type in types or ():
+            wanted.setdefault(event_type, []).append(pk)
+    return wanted
+
+
+def outbox_for_events(events):
+    """Queue a delivery per subscription for each saved case event that maps to a webhook type.
+    Called by services/events.py inside the transaction that wrote the events. Returns how many."""
+    typed = [(e, KIND_TO_TYPE[e.kind]) for e in events if e.kind in KIND_TO_TYPE and e.pk is not None]
+    if not typed:
+        return 0
+    wanted = _subscribers()
+    typed = [(e, t) for e, t in typed if wanted.get(t)]
+    if not typed:
+        return 0
+    loans = dict(Case.objects.filter(pk__in={e.case_id for e, _t in typed}).values_list("pk", "loan__external_id"))
+    now = timezone.now()
+    rows = []
+    for event, event_type in typed:
+        key = event_id(event.pk)
+        payload = envelope(key, event_type, event.at, event_data(event, event_type, loans.get(event.case_id)))
+        rows.extend(
+            WebhookDelivery(subscription_id=sid, event_type=event_type, event_key=key, payload=payload,
+                            next_attempt_at=now, created_at=now)
+            for sid in wanted[event_type]
+        )
+    WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    nudge_on_commit()
+    return len(rows)
+
+
+def webhook_emit(*, event_type, data, key=None, at=None):
+    """Queue an event that is not on a case's timeline (a generated id). Call it inside the
+    transaction of the change it reports. Returns the number of deliveries queued."""
+    if event_type not in WEBHOOK_EVENT_TYPES:
+        raise ValueError(f"unknown webhook event type {event_type!r}")
+    key = key or f"evt_{uuid.uuid4().hex}"
+    at = at or timezone.now()
+    ids = _subscribers().get(event_type, [])
+    if not ids:
+        return 0
+    payload = envelope(key, event_type, at, data)
+    WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(subscription_id=sid, event_type=event_type, event_key=key, payload=payload,
+                         next_attempt_at=at, created_at=at) for sid in ids],
+        ignore_conflicts=True)
+    nudge_on_commit()
+    return len(ids)
+
+
+def _kick_dispatcher():
+    """After commit: ask a worker to send now rather than at beat's next minute. Never fails the
+    caller: with the broker down the rows wait in the outbox for beat."""
+    try:
+        from ..tasks import webhooks_dispatch_task
+
+        webhooks_dispatch_task.delay()
+    except Exception:  # noqa: BLE001 - a nudge is best effort by design
+        log.warning("webhook dispatcher not nudged; beat will pick the deliveries up", exc_info=True)
+
+
+def nudge_on_commit():
+    if not _knob("COLLECTIONS_WEBHOOK_NUDGE", True):
+        return
+    pending = getattr(connection, "run_on_commit", None) or []
+    if any(len(entry) > 1 and entry[1] is _kick_dispatcher for entry in pending):
+        return  # once per transaction
+    transaction.on_commit(_kick_dispatcher)
+
+
+# Kinds of the sweep's statements -> types, as SQL rows.
+_SQL_KIND_TYPES = ", ".join(f"('{kind}', '{event_type}')" for kind, event_type in KIND_TO_TYPE.items())
+_SQL_UTC = "to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+
+def pg_outbox_cte(events="ev", cases=None):
+    """A writable CTE (PostgreSQL) that queues deliveries for the events another CTE inserted.
+
+    `events` names a CTE whose `INSERT INTO caseevent ... RETURNING id, case_id, kind, actor,
+    from_state, to_state, reason, payload, at`; `cases` a relation with `id` and `loan_id` for
+    their cases (default the case table; a statement that inserts the cases passes its own CTE,
+    which the table cannot show yet). The body is the one `event_data` and `envelope` build.
+    Contains no braces and no bare percent signs, so it can sit in a str.format template; it uses
+    the `%(now)s` parameter."""
+    cases = cases or Case._meta.db_table
+    at = _SQL_UTC.format(col="ev.at")
+    return f"""webhooks AS (
+    INSERT INTO {WebhookDelivery._meta.db_table} (subscription_id, event_type, event_key, payload, status, attempts,
+        next_attempt_at, last_error, redeliveries, created_at)
+    SELECT s.id, wt.event_type, 'evt_' || ev.id,
+           jsonb_build_object('id', 'evt_' || ev.id, 'type', wt.event_type, 'created_at', {at},
+               'data', jsonb_build_object('event', ev.id, 'case', ev.case_id, 'loan', wl.external_id,
+                                          'actor', ev.actor, 'at', {at})
+                       || CASE wt.event_type
+                          WHEN 'case.state_changed' THEN jsonb_build_object(
+                              'from_state', NULLIF(ev.from_state, ''), 'to_state', ev.to_state,
+                              'transition', COALESCE(NULLIF(ev.payload->>'transition', ''),
+                                                     CASE WHEN ev.kind = 'opened' THEN 'open' END),
+                              'reason', ev.reason)
+                          WHEN 'case.assigned' THEN jsonb_build_object(
+                              'from_user', ev.payload->'from_user', 'to_user', ev.payload->'to_user',
+                              'from_queue', ev.payload->'from_queue', 'to_queue', ev.payload->'to_queue',
+                              'reason', ev.reason)
+                          WHEN 'payment.recorded' THEN jsonb_build_object(
+                              'payment', ev.payload->'external_id', 'amount', ev.payload->'amount',
+                              'channel', ev.payload->'channel', 'paid_at', ev.payload->'paid_at',
+                              'unapplied', ev.payload->'unapplied')
+                          WHEN 'promise.broken' THEN jsonb_build_object(
+                              'promise', ev.payload->'promise_id', 'amount', ev.payload->'amount')
+                          ELSE jsonb_build_object() END),
+           'queued', 0, %(now)s, '', 0, %(now)s
+    FROM {events} ev
+    JOIN (VALUES {_SQL_KIND_TYPES}) AS wt(kind, event_type) ON wt.kind = ev.kind
+    JOIN {WebhookSubscription._meta.db_table} s ON s.is_active AND s.event_types @> jsonb_build_array(wt.event_type)
+    JOIN {cases} wc ON wc.id = ev.case_id
+    JOIN {Loan._meta.db_table} wl ON wl.id = wc.loan_id
+    ORDER BY ev.id, s.id
+    ON CONFLICT (subscription_id, event_key) DO NOTHING
+)"""
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+def may_manage_webhooks(actor):
+    actor = as_actor(actor)
+    if actor.is_system or actor.is_superuser:
+        return True
+    if actor.is_client:
+        return actor.has_scope(r.SCOPE_WEBHOOKS_MANAGE)
+    return actor.has_role(r.ADMIN)
+
+
+def _require_manager(actor):
+    if not may_manage_webhooks(actor):
+        raise DomainError("permission_denied")
+
+
+def _clean_url(url):
+    url = (url or "").strip()
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise invalid("url", _("An http or https URL.")) from None
+    if len(url) > 500:
+        raise invalid("url", _("At most 500 characters."))
+    if urlsplit(url).username or urlsplit(url).password:
+        raise invalid("url", _("No user name or password in the URL: the signature authenticates us."))
+    return url
+
+
+def _clean_types(event_types):
+    if isinstance(event_types, str) or not isinstance(event_types, (list, tuple, set)):
+        raise invalid("event_types", _("A list of event types."))
+    types = sorted({str(t).strip() for t in event_types if str(t).strip()})
+    unknown = [t for t in types if t not in WEBHOOK_EVENT_TYPES]
+    if unknown:
+        raise invalid("event_types", _("Unknown event types: %(bad)s. Known: %(ok)s.")
+                      % {"bad": ", ".join(unknown), "ok": ", ".join(WEBHOOK_EVENT_TYPES)})
+    if not types:
+        raise invalid("event_types", _("Choose at least one event type."))
+    return types
+
+
+def _clean_secret(secret):
+    secret = (secret or "").strip()
+    if not 16 <= len(secret) <= 200:
+        raise invalid("secret", _("Between 16 and 200 characters."))
+    return secret
+
+
+def new_secret():
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def webhook_subscription_create(*, url, event_types, actor=None, secret=None, description="", is_active=True):
+    """Returns (subscription, secret): the secret is shown to whoever created it, once."""
+    actor = as_actor(actor)
+    _require_manager(actor)
+    url, types = _clean_url(url), _clean_types(event_types)
+    secret = _clean_secret(secret) if secret else new_secret()
+    subscription = WebhookSubscription.objects.create(
+        url=url, event_types=types, secret=secret, description=(description or "").strip()[:200],
+        is_active=bool(is_active), created_by=actor.label)
+    return subscription, secret
+
+
+def _locked_subscription(subscription_id, *, deleting=False):
+    # NO KEY UPDATE for a change: it does not wait for transactions that are queueing deliveries
+    # (their foreign keys hold KEY SHARE on the row); a delete has to.
+    subscription = (WebhookSubscription.objects.select_for_update(no_key=not deleting)
+                    .filter(pk=subscription_id).first())
+    if subscription is None:
+        raise DomainError("not_found")
+    return subscription
+
+
+def webhook_subscription_update(*, subscription_id, actor=None, url=None, event_types=None, is_active=None,
+                                description=None, secret=None, rotate_secret=False):
+    """Change what is given (None leaves a field as it is). A new secret (given, or made by
+    `rotate_secret`) is returned once: (subscription, secret or None). Switching a subscription on
+    clears the reason it was switched off."""
+    _require_manager(actor)
+    with transaction.atomic():
+        subscription = _locked_subscription(subscription_id)
+        if url is not None:
+            subscription.url = _clean_url(url)
+        if event_types is not None:
+            subscription.event_types = _clean_types(event_types)
+        if description is not None:
+            subscription.description = description.strip()[:200]
+        if is_active is not None:
+            subscription.is_active = bool(is_active)
+            if subscription.is_active:
+                subscription.disabled_reason = ""
+        shown = None
+        if secret:
+            subscription.secret = shown = _clean_secret(secret)
+        elif rotate_secret:
+            subscription.secret = shown = new_secret()
+        subscription.updated_at = timezone.now()
+        subscription.save()
+    if is_active:
+        nudge_on_commit()  # a backlog waiting for it goes out now
+    return subscription, shown
+
+
+def webhook_subscription_delete(*, subscription_id, actor=None):
+    """The subscription and its delivery log go; queued deliveries are not sent."""
+    _require_manager(actor)
+    with transaction.atomic():
+        _locked_subscription(subscription_id, deleting=True).delete()
+
+
+def webhook_redeliver(*, delivery_id, actor=None):
+    """Send a delivery again, now, with the body it had (a fresh signature and time): for a receiver
+    that lost it or failed past the retries. Attempts start again from zero."""
+    _require_manager(actor)
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+        if delivery is None:
+            raise DomainError("not_found")
+        if delivery.status == WebhookDelivery.Status.SENDING:
+            raise invalid("delivery", _("This delivery is being sent right now; look again in a minute."))
+        now = timezone.now()
+        delivery.status, delivery.next_attempt_at, delivery.attempts = WebhookDelivery.Status.QUEUED, now, 0
+        delivery.redeliveries = min(delivery.redeliveries + 1, 32767)
+        delivery.save(update_fields=["status", "next_attempt_at", "attempts", "redeliveries"])
+        nudge_on_commit()
+    return delivery
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+@dataclass
+class DispatchResult:
+    claimed: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    disabled: int = 0
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int | None  # HTTP status, None when no answer came
+    error: str = ""
+    retry_after: int | None = None
+
+
+def _retry_after(value):
+    value = str(value or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _post(url, secret, event_type, delivery_id, payload, timeout):
+    """One signed POST. http.client rather than urllib: the header names go out exactly as
+    CONTRACT.md spells them, and a redirect is an answer (3xx), not a place to send a signed body."""
+    raw = body_bytes(payload)
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": USER_AGENT,
+        "X-Collections-Event": event_type,
+        "X-Collections-Delivery": str(delivery_id),
+        "X-Collections-Signature": signature_header(secret, time.time(), raw),
+    }
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = None
+    try:
+        conn = connection_class(parts.hostname, parts.port, timeout=timeout)
+        conn.request("POST", target, body=raw, headers=headers)
+        response = conn.getresponse()
+        text = response.read(2000).decode("utf-8", "replace")
+        if 200 <= response.status < 300:
+            return _Answer(response.status)
+        return _Answer(response.status, f"HTTP {response.status}: {text}".strip()[:500],
+                       _retry_after(response.getheader("Retry-After")))
+    except (OSError, http.client.HTTPException, ValueError) as error:  # refused, DNS, timeout, TLS, garbage
+        return _Answer(None, f"{type(error).__name__}: {error}"[:500])
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def _claim(limit):
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=WebhookDelivery.Status.QUEUED, next_attempt_at__lte=now, subscription__is_active=True)
+            .order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        WebhookDelivery.objects.filter(id__in=ids, status=WebhookDelivery.Status.QUEUED).update(
+            status=WebhookDelivery.Status.SENDING, claimed_at=now, last_attempt_at=now, attempts=F("attempts") + 1)
+    return list(WebhookDelivery.objects.filter(id__in=ids, status=WebhookDelivery.Status.SENDING, claimed_at=now)
+                .select_related("subscription").order_by("id"))
+
+
+def _send_all(deliveries):
+    timeout = float(_knob("COLLECTIONS_WEBHOOK_TIMEOUT", 10))
+    workers = max(1, min(int(_knob("COLLECTIONS_WEBHOOK_CONCURRENCY", 8)), len(deliveries)))
+
+    def send(d):
+        return _post(d.subscription.url, d.subscription.secret, d.event_type, d.pk, d.payload, timeout)
+
+    if workers == 1:
+        return [(d, send(d)) for d in deliveries]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
+        return list(zip(deliveries, pool.map(send, deliveries)))
+
+
+def webhooks_dispatch(*, limit=None):
+    """Claim and send one batch of due deliveries; record each answer. Returns the counts."""
+    limit = limit or int(_knob("COLLECTIONS_WEBHOOK_BATCH", 50))
+    result = DispatchResult()
+    claimed = _claim(limit)
+    result.claimed = len(claimed)
+    if claimed:
+        _record(_send_all(claimed), result)
+    return result
+
+
+def _record(answers, result):
+    now = timezone.now()
+    cap = timedelta(seconds=float(_knob("COLLECTIONS_WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600)))
+    gone = set()
+    with transaction.atomic():
+        # Only rows still ours: one requeued as stale meanwhile belongs to another dispatcher now.
+        still_claimed = set(
+            WebhookDelivery.objects.select_for_update()
+            .filter(pk__in=[d.pk for d, _a in answers], status=WebhookDelivery.Status.SENDING)
+            .values_list("pk", flat=True))
+        changed = []
+        for delivery, answer in answers:
+            if delivery.pk not in still_claimed:
+                continue
+            delivery.last_status_code, delivery.claimed_at = answer.status, None
+            if answer.status is not None and 200 <= answer.status < 300:
+                delivery.status, delivery.delivered_at, delivery.last_error = "delivered", now, ""
+                result.delivered += 1
+            elif answer.status == 410:
+                delivery.status, delivery.last_error = "failed", answer.error or "HTTP 410: Gone"
+                gone.add(delivery.subscription_id)
+                result.failed += 1
+            elif delivery.attempts < max_attempts():
+                wait = backoff(delivery.attempts)
+                if answer.retry_after:
+                    wait = min(max(wait, timedelta(seconds=answer.retry_after)), cap)
+                delivery.status, delivery.next_attempt_at = "queued", now + wait
+                delivery.last_error = answer.error or f"HTTP {answer.status}"
+                result.retried += 1
+            else:
+                delivery.status = "failed"
+                delivery.last_error = (answer.error or f"HTTP {answer.status}") + f" (after {delivery.attempts} attempts)"
+                result.failed += 1
+            changed.append(delivery)
+        WebhookDelivery.objects.bulk_update(changed, ["status", "delivered_at", "next_attempt_at", "last_status_code",
+                                                      "last_error", "claimed_at"])
+        if gone:
+            result.disabled = WebhookSubscription.objects.filter(pk__in=gone, is_active=True).update(
+                is_active=False, disabled_reason=_("The receiver answered 410 Gone on %s.") % now.date().isoformat(),
+                updated_at=now)
+    for subscription_id in gone:
+        log.warning("webhook subscription %s switched off: its receiver answered 410 Gone", subscription_id)
+
+
+def webhooks_requeue_stale(*, older_than_minutes=STALE_CLAIM_MINUTES):
+    """Deliveries claimed by a worker that died go back to the queue (the attempt counts)."""
+    cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
+    return WebhookDelivery.objects.filter(status=WebhookDelivery.Status.SENDING, claimed_at__lt=cutoff).update(
+        status=WebhookDelivery.Status.QUEUED, next_attempt_at=timezone.now(), claimed_at=None)
