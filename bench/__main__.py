@@ -1,4 +1,4 @@
-"""python -m bench {sweep,reminders} [options]   (run from the project root with the venv's python)"""
+"""python -m bench {sweep,reminders,pages,api} [options]   (run from the project root with the venv's python)"""
 import argparse
 import sys
 
@@ -11,13 +11,15 @@ def main(argv=None):
         from .child import main as child_main
 
         return child_main(argv[1:])
-    from . import reminders, sweep
+    from . import api, pages, reminders, sweep
 
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, module, summary in (
         ("sweep", sweep, "the daily escalation sweep vs bare SQL and the per-case loop"),
         ("reminders", reminders, "reminder planning and dispatch vs one-row-at-a-time"),
+        ("pages", pages, "worklist, case page and dashboard server time vs their bare SQL"),
+        ("api", api, "the REST API under gunicorn vs a constant and a minimal DRF detail view"),
     ):
         sub = commands.add_parser(name, help=summary, description=module.__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -119,3 +119,9 @@ def webhooks_dispatch_task(max_batches=200, budget_seconds=45):
             break
     return totals
 
+
+
+# Tasks of file imports and exports live in their own modules; imported here so that the worker's
+# autodiscovery (which reads tasks.py) registers them.
+from .tasks_exports import *  # noqa: E402,F401,F403
+from .tasks_imports import *  # noqa: E402,F401,F403

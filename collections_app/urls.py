@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import hooks
 from .views import cases, dashboard, desk, health, supervisor, visits
@@ -33,6 +33,8 @@ urlpatterns = [
     path("holds/<int:hold_id>/lift/", supervisor.lift_hold, name="hold-lift"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/<slug:table>.csv", dashboard.dashboard_csv, name="dashboard-csv"),
+    path("", include("collections_app.urls_imports")),
+    path("", include("collections_app.urls_exports")),
     path("healthz", health.healthz, name="healthz"),
     path("hooks/sms/<slug:backend>/", hooks.sms_receipts, name="sms-receipts"),
 ]

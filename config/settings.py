@@ -153,6 +153,10 @@ COLLECTIONS_CURRENCY = env_str("COLLECTIONS_CURRENCY", "CNY")
 # A resolved case comes back (reopen) when it falls overdue again within this many days.
 COLLECTIONS_REOPEN_WINDOW_DAYS = env_int("COLLECTIONS_REOPEN_WINDOW_DAYS", 30)
 
+# --- Files: uploads to import and exports to download (web and worker must share this directory) --
+COLLECTIONS_FILES_DIR = Path(env_str("COLLECTIONS_FILES_DIR", str(VAR_DIR / "files"))).resolve()
+COLLECTIONS_IMPORT_MAX_UPLOAD_MB = env_int("COLLECTIONS_IMPORT_MAX_UPLOAD_MB", 512)
+
 # --- Messages (reminder outbox) -------------------------------------------------------------
 COLLECTIONS_CONTACT_POLICY = env_str("COLLECTIONS_CONTACT_POLICY", "china")
 if COLLECTIONS_CONTACT_POLICY not in ("china", "us"):

@@ -14,6 +14,7 @@ urlpatterns = [
     path("events/", views_cases.EventFeedView.as_view(), name="event-feed"),
     path("", include("collections_app.api.urls_actions")),
     path("", include("collections_app.api.urls_webhooks")),
+    path("", include("collections_app.api.urls_book")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

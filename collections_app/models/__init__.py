@@ -2,6 +2,7 @@ from .api import ApiClient, IdempotencyRecord
 from .audit import AuditLog, CaseEvent
 from .borrowers import Borrower, BorrowerContact, Hold
 from .cases import Case, ContactAttempt, LegalReferral, PromiseToPay, Visit
+from .jobs import FileJob
 from .loans import Instalment, Loan, Payment, PaymentAllocation
 from .messages import OutboundMessage
 from .queues import Bucket, Queue
@@ -9,8 +10,8 @@ from .strategy import MessageTemplate, MonthEndSnapshot, ReminderStep, Strategy,
 from .webhooks import WebhookDelivery, WebhookSubscription
 
 __all__ = [
-    "ApiClient", "IdempotencyRecord", "AuditLog", "Borrower", "BorrowerContact", "Bucket", "Case", "CaseEvent", "ContactAttempt", "Hold",
-    "Instalment", "LegalReferral", "Loan", "MessageTemplate", "MonthEndSnapshot", "OutboundMessage", "Payment",
-    "PaymentAllocation", "PromiseToPay", "Queue", "ReminderStep", "Strategy", "SweepRun", "Visit",
-    "WebhookDelivery", "WebhookSubscription",
+    "ApiClient", "AuditLog", "Borrower", "BorrowerContact", "Bucket", "Case", "CaseEvent", "ContactAttempt",
+    "FileJob", "Hold", "IdempotencyRecord", "Instalment", "LegalReferral", "Loan", "MessageTemplate",
+    "MonthEndSnapshot", "OutboundMessage", "Payment", "PaymentAllocation", "PromiseToPay", "Queue", "ReminderStep",
+    "Strategy", "SweepRun", "Visit", "WebhookDelivery", "WebhookSubscription",
 ]

@@ -1,0 +1,1 @@
+"""Celery tasks of exports (issue 6). Being built."""

@@ -1,0 +1,1 @@
+"""Celery tasks of file imports (issue 6). Being built."""

@@ -1,0 +1,2 @@
+"""Routes of the import pages (/imports/), issue 6. Being built."""
+urlpatterns = []
