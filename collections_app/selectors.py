@@ -3,18 +3,19 @@
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from django.db.models import (
-    Count, DecimalField, Exists, F, Max, Min, OuterRef, Prefetch, Q, Subquery, Sum, TextField, Value,
+    Count, DecimalField, Exists, F, JSONField, Max, Min, OuterRef, Prefetch, Q, Subquery, Sum, TextField, Value,
 )
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, JSONObject
 
 from . import compliance
 from .actors import as_actor
 from .calendar import lender_today
 from .errors import DomainError
-from .models import Bucket, Case, CaseEvent, ContactAttempt, Hold, Instalment, Queue
+from .models import Bucket, Case, CaseEvent, ContactAttempt, Hold, Instalment, PromiseToPay, Queue
 from .permissions import visible_cases
 from .workflow import OPEN_STATES
 
@@ -33,12 +34,58 @@ def case_queryset(actor):
     return visible_cases(actor, qs)
 
 
+# What the API's case shape reads of the related rows (api/representation.case_dict): loading only
+# these keeps the per-request ORM work of the detail and list near that of a bare case row.
+_API_RELATED_FIELDS = ("loan__external_id", "loan__currency", "borrower__external_id", "borrower__name",
+                       "assigned_to__username", "queue__name")
+
+
+def case_api_queryset(actor):
+    """Cases the actor may see, for the API's case shape: one query, holds attached afterwards by
+    `attach_active_holds` (one more query, and only when a borrower on the page is on hold)."""
+    qs = (
+        Case.objects.select_related("loan", "borrower", "assigned_to", "queue")
+        .only(*(f.name for f in Case._meta.concrete_fields), *_API_RELATED_FIELDS)
+        .annotate(active_hold_exists=Exists(Hold.objects.active().filter(borrower_id=OuterRef("borrower_id"))))
+    )
+    return visible_cases(actor, qs)
+
+
+def attach_active_holds(cases):
+    """Give each case's borrower its active holds (`active_holds`, as the prefetch would)."""
+    on_hold = {c.borrower_id for c in cases if c.__dict__.get("active_hold_exists")}
+    holds = {}
+    if on_hold:
+        for hold in Hold.objects.active().filter(borrower_id__in=on_hold).order_by("starts_at"):
+            holds.setdefault(hold.borrower_id, []).append(hold)
+    for case in cases:
+        case.borrower.active_holds = holds.get(case.borrower_id, [])
+    return cases
+
+
+def case_api_detail(actor, case_id):
+    """One case for the API with its open promise and last contact folded into the same query
+    (`x_promise`, `x_contact`: dicts or None)."""
+    promise = (PromiseToPay.objects.filter(case_id=OuterRef("pk"), status=PromiseToPay.Status.PENDING)
+               .order_by("pk").values(j=JSONObject(amount=Cast("amount", TextField()), due_date="due_date"))[:1])
+    contact = (ContactAttempt.objects.filter(case_id=OuterRef("pk")).order_by("-occurred_at", "-id")
+               .values(j=JSONObject(channel="channel", outcome="outcome", occurred_at="occurred_at"))[:1])
+    qs = case_api_queryset(actor).annotate(
+        x_promise=Subquery(promise, output_field=JSONField()), x_contact=Subquery(contact, output_field=JSONField()))
+    try:
+        case = qs.get(pk=case_id)
+    except (Case.DoesNotExist, ValueError, TypeError):
+        raise DomainError("not_found") from None
+    attach_active_holds([case])
+    return case
+
+
 def case_list(actor, *, state=None, loan=None, borrower=None, assigned_to=None, queue=None,
               dpd_min=None, dpd_max=None, as_of=None):
     """Filtered cases (filters by the external ids clients know). DPD filters become date ranges on
     the stored oldest unpaid due date, so they use the index and need no per-row arithmetic."""
     as_of = as_of or lender_today()
-    qs = case_queryset(actor)
+    qs = case_api_queryset(actor)
     if state:
         qs = qs.filter(state=state)
     if loan:
@@ -206,8 +253,24 @@ def loan_arrears(loan_id, as_of):
     return row["oldest"], Decimal(row["amount"] or 0).quantize(Decimal("0.01"))
 
 
+_BUCKETS_TTL_SECONDS = 10.0
+_buckets_cache = {}
+
+
 def bucket_list():
-    return list(Bucket.objects.order_by("min_dpd"))
+    """The DPD buckets, kept a few seconds in the process: every case answer needs them and they
+    change about never (a change is seen at once here and within the TTL in other processes)."""
+    now = monotonic()
+    cached = _buckets_cache.get("rows")
+    if cached is not None and _buckets_cache["until"] > now:
+        return cached
+    rows = list(Bucket.objects.order_by("min_dpd"))
+    _buckets_cache.update(rows=rows, until=now + _BUCKETS_TTL_SECONDS)
+    return rows
+
+
+def bucket_list_forget(**_kwargs):
+    _buckets_cache.clear()
 
 
 def bucket_for(dpd, buckets):

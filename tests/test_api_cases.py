@@ -252,8 +252,29 @@ def test_a_portfolio_changed_while_paging_misses_nothing_and_repeats_nothing(api
 def test_detail_runs_a_fixed_number_of_queries(api, django_assert_max_num_queries):
     case = overdue_case(days_overdue=10)
     caller = api("cases:read")
-    with django_assert_max_num_queries(9):
+    # The token lookup and its last-used stamp, then the case with its promise and last contact.
+    with django_assert_max_num_queries(4):
         assert caller.get(f"/api/v1/cases/{case.pk}/").status_code == 200
+
+
+def test_detail_shows_the_open_promise_the_last_contact_and_the_holds(api, supervisor):
+    case = overdue_case(days_overdue=10)
+    due = timezone.localdate() + timezone.timedelta(days=3)
+    services.promise_record(case_id=case.pk, actor=supervisor, amount="120.5", due_date=due.isoformat())
+    earlier = timezone.now() - timezone.timedelta(hours=3)
+    services.contact_log(case_id=case.pk, actor=supervisor, channel="call", outcome="no_answer", occurred_at=earlier)
+    services.contact_log(case_id=case.pk, actor=supervisor, channel="call", outcome="promise_made",
+                         occurred_at=earlier + timezone.timedelta(hours=1))
+    services.hold_place(borrower_id=case.borrower_id, code="complaint", actor=supervisor, reason="complaint filed")
+
+    body = api("cases:read").get(f"/api/v1/cases/{case.pk}/").json()
+
+    assert body["open_promise"] == {"amount": "120.50", "due_date": due.isoformat()}
+    assert body["last_contact"]["outcome"] == "promise_made"
+    shown = timezone.datetime.fromisoformat(body["last_contact"]["occurred_at"])
+    assert shown.utcoffset() is not None
+    assert abs(shown - (earlier + timezone.timedelta(hours=1))) < timezone.timedelta(seconds=1)
+    assert body["hold"] == ["complaint"]
 
 
 @pytest.mark.postgres

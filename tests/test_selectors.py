@@ -56,7 +56,7 @@ def test_case_list_runs_a_fixed_number_of_queries(n, who, portfolio, actor_named
     actor = actor_for_user(actor_named(who))
 
     with django_assert_num_queries(CASE_LIST_QUERIES):
-        rows = list(selectors.case_list(actor))
+        rows = selectors.attach_active_holds(list(selectors.case_list(actor)))
         seen = touch_every_row(rows, actor)
 
     assert len(rows) == n
@@ -86,7 +86,7 @@ def test_case_list_with_a_user_object_asks_for_roles_at_most_once(portfolio, col
     portfolio(6)
     collector = type(collector).objects.get(pk=collector.pk)  # no roles cached on this instance
     with django_assert_num_queries(CASE_LIST_QUERIES + 1):
-        touch_every_row(list(selectors.case_list(collector)), collector)
+        touch_every_row(selectors.attach_active_holds(list(selectors.case_list(collector))), collector)
 
 
 def test_case_detail_runs_a_fixed_number_of_queries(portfolio, supervisor, django_assert_num_queries):

@@ -1,7 +1,11 @@
 """Case endpoints: list and sync, detail with ETag, lookup, timeline, the events feed, transitions."""
+from datetime import timezone as dt_timezone
+from decimal import Decimal
+
 from django.db import connection
 from django.db.models import Q
 from django.http import HttpResponseNotModified
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers as drf
 from rest_framework.response import Response
@@ -84,6 +88,7 @@ class CaseListView(_ScopedView):
         after = decode_cursor(params["after"]) if params.get("after") else None
         limit = params.get("limit", PAGE)
         rows, more = _page_by_position(qs, after, limit)
+        selectors.attach_active_holds(rows)
         buckets = selectors.bucket_list()
         audit_unmasked(actor, rows, "api case list")
         query = request.query_params.copy()
@@ -97,19 +102,24 @@ class CaseListView(_ScopedView):
         })
 
 
+def _db_time(text):
+    """A timestamp read back from JSON built in SQL: PostgreSQL writes the offset, SQLite stores UTC
+    without one."""
+    moment = parse_datetime(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt_timezone.utc)
+
+
 class CaseDetailView(_ScopedView):
     @extend_schema(responses={200: CaseSerializer, 304: None, 404: ErrorSerializer})
     def get(self, request, case_id):
         actor = api_actor(request)
-        case = selectors.case_detail(actor, case_id)
+        case = selectors.case_api_detail(actor, case_id)
         body = case_dict(case, actor, as_of=lender_today(), buckets=selectors.bucket_list())
-        promise = case.promises.filter(status=PromiseToPay.Status.PENDING).values("amount", "due_date").first()
-        contact = ContactAttempt.objects.filter(case=case).order_by("-occurred_at").values(
-            "channel", "outcome", "occurred_at").first()
-        body["open_promise"] = ({"amount": money(promise["amount"]), "due_date": promise["due_date"].isoformat()}
+        promise, contact = case.x_promise, case.x_contact
+        body["open_promise"] = ({"amount": money(Decimal(promise["amount"])), "due_date": promise["due_date"]}
                                 if promise else None)
         body["last_contact"] = ({"channel": contact["channel"], "outcome": contact["outcome"],
-                                 "occurred_at": iso(contact["occurred_at"])} if contact else None)
+                                 "occurred_at": iso(_db_time(contact["occurred_at"]))} if contact else None)
         tag = etag_for(body)
         if request.headers.get("If-None-Match") == tag:
             response = HttpResponseNotModified()
@@ -130,8 +140,8 @@ class CaseLookupView(_ScopedView):
     def post(self, request):
         actor = api_actor(request)
         loans = _validated(LookupSerializer, request.data)["loans"]
-        cases = {c.loan.external_id: c for c in selectors.case_queryset(actor).filter(
-            loan__external_id__in=loans, state__in=["reminder", "call", "visit", "legal"])}
+        cases = {c.loan.external_id: c for c in selectors.attach_active_holds(list(selectors.case_api_queryset(
+            actor).filter(loan__external_id__in=loans, state__in=["reminder", "call", "visit", "legal"])))}
         as_of, buckets = lender_today(), selectors.bucket_list()
         audit_unmasked(actor, list(cases.values()), "api lookup")
         return Response({"results": [
