@@ -10,8 +10,12 @@ class CollectionsAppConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete, post_save
 
-        from .models import Bucket
+        from .models import ApiClient, Bucket
         from .selectors import bucket_list_forget
+        from .services.api_clients import api_clients_changed
 
         post_save.connect(bucket_list_forget, sender=Bucket, dispatch_uid="bucket_list_forget_save")
         post_delete.connect(bucket_list_forget, sender=Bucket, dispatch_uid="bucket_list_forget_delete")
+        # Scopes, rate or state changed in the admin: no process keeps the old client.
+        post_save.connect(api_clients_changed, sender=ApiClient, dispatch_uid="api_clients_changed_save")
+        post_delete.connect(api_clients_changed, sender=ApiClient, dispatch_uid="api_clients_changed_delete")

@@ -120,8 +120,10 @@ def _fresh_cache():
     """Rate-limit counters and other cached values never leak from one test to the next."""
     from django.core.cache import cache
 
+    from collections_app.api import auth
     from collections_app.selectors import bucket_list_forget
 
     cache.clear()
     bucket_list_forget()
+    auth._clients.clear()
     yield

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from collections_app import services
 from collections_app.models import AuditLog, Case
-from collections_app.services.api_clients import api_client_create, api_client_revoke
+from collections_app.services.api_clients import api_client_create, api_client_revoke, api_client_rotate
 
 from .factories import assigned_case, loan_with_schedule, overdue_case
 
@@ -52,6 +52,20 @@ def test_a_revoked_token_stops_working(client):
     api_client, token = api_client_create(name="old", scopes=["cases:read"])
     api_client_revoke(client_id=api_client.pk)
     assert client.get("/api/v1/cases/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 401
+
+
+def test_a_rotated_token_and_changed_scopes_take_effect_at_once(client):
+    api_client, token = api_client_create(name="dialler", scopes=["cases:read"])
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    assert client.get("/api/v1/cases/", **auth).status_code == 200  # now kept by the process
+
+    api_client.scopes = ["payments:write"]
+    api_client.save()  # as the admin does
+    assert client.get("/api/v1/cases/", **auth).status_code == 403
+
+    _same, new_token = api_client_rotate(client_id=api_client.pk)
+    assert client.get("/api/v1/cases/", **auth).status_code == 401
+    assert client.get("/api/v1/cases/", HTTP_AUTHORIZATION=f"Token {new_token}").status_code == 403
 
 
 def test_a_client_without_the_scope_gets_403(api):

@@ -1,6 +1,7 @@
 """API clients: created, rotated and revoked here (the command, the admin and tests call these)."""
 import secrets
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -9,6 +10,27 @@ from ..errors import invalid
 from ..models import ApiClient
 from ..models.api import hash_key
 from ..roles import ALL_SCOPES
+
+
+# Bumped on every change of a client; the token authentication keeps clients in the process only
+# while this number is unchanged (api/auth.py).
+GENERATION_KEY = "collections:api-clients-generation"
+
+
+def api_clients_generation():
+    return cache.get(GENERATION_KEY, 0)
+
+
+def _bump_generation():
+    try:
+        cache.incr(GENERATION_KEY)
+    except ValueError:  # not set yet (or evicted)
+        cache.set(GENERATION_KEY, api_clients_generation() + 1, timeout=None)
+
+
+def api_clients_changed(**_kwargs):
+    """Every process forgets the clients it kept, once the change is committed."""
+    transaction.on_commit(_bump_generation)
 
 
 def _new_token():
@@ -45,8 +67,10 @@ def api_client_rotate(*, client_id):
         prefix, token = _new_token()
         client.key_prefix, client.key_hash, client.rotated_at = prefix, hash_key(token), timezone.now()
         client.save(update_fields=["key_prefix", "key_hash", "rotated_at"])
+        api_clients_changed()
     return client, token
 
 
 def api_client_revoke(*, client_id):
     ApiClient.objects.filter(pk=client_id, revoked_at__isnull=True).update(is_active=False, revoked_at=timezone.now())
+    api_clients_changed()
