@@ -379,3 +379,31 @@ def test_visit_queue_lists_visit_cases_until_a_visit_is_planned(supervisor, fiel
                             agents=[field_agent.username, field_agent2.username])
 
     assert [c.pk for c in cases_awaiting_visit_plan(supervisor)] == [waiting.pk]
+
+
+def test_the_prepared_api_detail_reads_what_the_scoped_path_reads(collector, supervisor, queue):
+    """API clients get the case detail from a query compiled once per process; a collector gets it
+    through the row scope. Both must load the same case."""
+    from collections_app.actors import actor_for_client
+
+    case = assigned_case(to=collector, by=supervisor, days_overdue=12, queue=queue)
+    services.promise_record(case_id=case.pk, actor=collector, amount="99.9",
+                            due_date=(lender_today() + timedelta(days=2)).isoformat())
+    services.contact_log(case_id=case.pk, actor=collector, channel="call", outcome="promise_made")
+    services.hold_place(borrower_id=case.borrower_id, code="complaint", actor=supervisor, reason="complaint")
+    client = actor_for_client("bi", ["cases:read"])
+
+    def seen(actor):
+        c = selectors.case_api_detail(actor, case.pk)
+        return ({f.attname: getattr(c, f.attname) for f in Case._meta.concrete_fields},
+                c.loan.external_id, c.loan.currency, c.borrower.external_id, c.borrower.name,
+                c.assigned_to.username, c.queue.name, c.borrower_on_hold, c.active_hold_codes,
+                c.x_promise, c.x_contact)
+
+    prepared, scoped = seen(client), seen(actor_for_user(collector))
+    assert prepared == scoped
+    assert prepared[-2]["amount"] in ("99.90", "99.9") and prepared[-1]["outcome"] == "promise_made"
+    assert prepared[-4] is True and prepared[-3] == ["complaint"]
+    with pytest.raises(Exception) as refused_:
+        selectors.case_api_detail(client, case.pk + 1000)
+    assert getattr(refused_.value, "code", None) == "not_found"
