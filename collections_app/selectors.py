@@ -115,6 +115,17 @@ def _case_from_row(row):
     return case
 
 
+def active_hold_codes(borrower_ids):
+    """{borrower id: sorted codes of its active holds} for the borrowers given (one query; none
+    when the set is empty)."""
+    codes = {}
+    if borrower_ids:
+        for borrower_id, code in (Hold.objects.active().filter(borrower_id__in=set(borrower_ids))
+                                  .values_list("borrower_id", "code")):
+            codes.setdefault(borrower_id, set()).add(code)
+    return {borrower_id: sorted(found) for borrower_id, found in codes.items()}
+
+
 def case_api_detail(actor, case_id):
     """One case for the API with its open promise and last contact folded into the same query
     (`x_promise`, `x_contact`: dicts or None). For an actor who sees every case (an API client),

@@ -327,3 +327,28 @@ def test_a_change_committed_behind_a_running_transaction_waits_until_it_settles(
 
     assert while_running["results"] == []  # the fast change waits behind the running transaction
     assert [r["id"] for r in after["results"]] == [slow.pk, fast.pk]  # then both, in change order
+
+
+@pytest.mark.parametrize("scopes", [("cases:read",), ("cases:read", "cases:write", "cases:manage", "pii:read")])
+def test_a_list_row_reads_exactly_as_the_case_detail(api, supervisor, collector, scopes):
+    """The list builds its rows from plain values (no model per row) and shares allowed transitions
+    between rows alike; every row must still equal the detail of its case."""
+    from .factories import case_in_state
+
+    cases = [case_in_state(state, supervisor=supervisor, to=collector if i % 2 else None)
+             for i, state in enumerate(["reminder", "call", "visit", "legal", "call", "resolved", "closed", "call"])]
+    services.hold_place(borrower_id=cases[4].borrower_id, code="complaint", actor=supervisor, reason="complaint")
+    services.hold_place(borrower_id=cases[1].borrower_id, code="deceased", actor=supervisor, reason="estate")
+    caller = api(*scopes)
+
+    listed = {row["id"]: row for row in caller.get("/api/v1/cases/?limit=50").json()["results"]}
+
+    assert set(listed) == {c.pk for c in cases}
+    for case in cases:
+        detail = caller.get(f"/api/v1/cases/{case.pk}/").json()
+        detail.pop("open_promise"), detail.pop("last_contact")
+        assert listed[case.pk] == detail
+    assert listed[cases[4].pk]["hold"] == ["complaint"]
+    if "cases:write" in scopes:  # a call case moves on to visits, unless its borrower is on hold
+        assert "schedule_visit" in listed[cases[7].pk]["allowed_transitions"]
+        assert "schedule_visit" not in listed[cases[1].pk]["allowed_transitions"]

@@ -43,8 +43,11 @@ class ScopePermission(permissions.BasePermission):
         return bool(actor.roles) or actor.is_superuser
 
 
-def iso(moment):
-    return timezone.localtime(moment).isoformat() if moment else None
+def iso(moment, zone=None):
+    """ISO 8601 in `zone` (default the current time zone; pass it in when formatting many)."""
+    if not moment:
+        return None
+    return moment.astimezone(zone or timezone.get_current_timezone()).isoformat()
 
 
 def money(value):

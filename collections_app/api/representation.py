@@ -4,8 +4,10 @@ written to the audit log."""
 import hashlib
 import json
 
+from django.utils import timezone
+
 from ..masking import mask_name
-from ..models import AuditLog
+from ..models import AuditLog, Case
 from ..selectors import bucket_for
 from .common import iso, money
 
@@ -14,38 +16,95 @@ def sees_pii(actor):
     return actor.is_client and actor.has_scope("pii:read")
 
 
-def case_dict(case, actor, *, as_of, buckets):
-    dpd = case.dpd(as_of)
-    name = case.borrower.name if sees_pii(actor) else mask_name(case.borrower.name)
+# What a case answer reads, as values() names: a list page reads these and no model instances.
+CASE_VALUES = (
+    "id", "state", "oldest_unpaid_due_date", "amount_overdue", "priority", "next_action_at", "opened_at",
+    "closed_at", "updated_at", "change_position", "borrower_id", "loan__external_id", "loan__currency",
+    "borrower__external_id", "borrower__name", "assigned_to__username", "queue__name", "active_hold_exists",
+)
+
+
+class AllowedTransitions:
+    """`Case.allowed_transitions` for rows read as values. The workflow's conditions read only the
+    state, whether the borrower is on hold and an approved legal referral (which no row read here
+    carries), so rows alike in the first two share one answer: asked once per pair, not per row.
+    Keep this in step with the conditions in workflow.py (tests compare it with the model's)."""
+
+    def __init__(self, actor):
+        self.actor, self._known = actor, {}
+
+    def __call__(self, state, on_hold):
+        key = (state, bool(on_hold))
+        if key not in self._known:
+            probe = Case(state=state)
+            probe.__dict__["active_hold_exists"] = bool(on_hold)
+            self._known[key] = probe.allowed_transitions(self.actor)
+        return list(self._known[key])
+
+
+def case_body(row, actor, *, as_of, buckets, hold_codes, allowed_transitions, zone=None):
+    """The case shape of CONTRACT.md from a row of CASE_VALUES."""
+    zone = zone or timezone.get_current_timezone()
+    oldest = row["oldest_unpaid_due_date"]
+    dpd = (as_of - oldest).days if oldest is not None and oldest < as_of else 0
+    name = row["borrower__name"] if sees_pii(actor) else mask_name(row["borrower__name"])
     return {
-        "id": case.pk,
-        "loan": case.loan.external_id,
-        "borrower": {"external_id": case.borrower.external_id, "name": name},
-        "state": case.state,
+        "id": row["id"],
+        "loan": row["loan__external_id"],
+        "borrower": {"external_id": row["borrower__external_id"], "name": name},
+        "state": row["state"],
         "dpd": dpd,
         "bucket": bucket_for(dpd, buckets),
-        "amount_overdue": money(case.amount_overdue),
-        "currency": case.loan.currency,
-        "assigned_to": case.assigned_to.get_username() if case.assigned_to_id else None,
-        "queue": case.queue.name if case.queue_id else None,
-        "priority": case.priority,
-        "next_action_at": iso(case.next_action_at),
-        "hold": case.active_hold_codes,
-        "opened_at": iso(case.opened_at),
-        "closed_at": iso(case.closed_at),
-        "updated_at": iso(case.updated_at),
-        "allowed_transitions": case.allowed_transitions(actor),
+        "amount_overdue": money(row["amount_overdue"]),
+        "currency": row["loan__currency"],
+        "assigned_to": row["assigned_to__username"],
+        "queue": row["queue__name"],
+        "priority": row["priority"],
+        "next_action_at": iso(row["next_action_at"], zone),
+        "hold": hold_codes,
+        "opened_at": iso(row["opened_at"], zone),
+        "closed_at": iso(row["closed_at"], zone),
+        "updated_at": iso(row["updated_at"], zone),
+        "allowed_transitions": allowed_transitions,
     }
 
 
+def case_bodies(rows, actor, *, as_of, buckets, hold_codes):
+    """Bodies of many rows of CASE_VALUES; `hold_codes` maps borrower id to its active hold codes."""
+    zone, transitions = timezone.get_current_timezone(), AllowedTransitions(actor)
+    return [
+        case_body(row, actor, as_of=as_of, buckets=buckets, zone=zone,
+                  hold_codes=hold_codes.get(row["borrower_id"], []),
+                  allowed_transitions=transitions(row["state"], row["active_hold_exists"]))
+        for row in rows
+    ]
+
+
+def case_dict(case, actor, *, as_of, buckets):
+    """The same shape from a loaded Case (its own conditions, referral included, decide the transitions)."""
+    row = {
+        "id": case.pk, "state": case.state, "oldest_unpaid_due_date": case.oldest_unpaid_due_date,
+        "amount_overdue": case.amount_overdue, "priority": case.priority, "next_action_at": case.next_action_at,
+        "opened_at": case.opened_at, "closed_at": case.closed_at, "updated_at": case.updated_at,
+        "loan__external_id": case.loan.external_id, "loan__currency": case.loan.currency,
+        "borrower__external_id": case.borrower.external_id, "borrower__name": case.borrower.name,
+        "assigned_to__username": case.assigned_to.get_username() if case.assigned_to_id else None,
+        "queue__name": case.queue.name if case.queue_id else None,
+    }
+    return case_body(row, actor, as_of=as_of, buckets=buckets, hold_codes=case.active_hold_codes,
+                     allowed_transitions=case.allowed_transitions(actor))
+
+
 def audit_unmasked(actor, cases, reason):
-    """One audit row per borrower whose name went out unmasked (one query for a whole page)."""
+    """One audit row per borrower whose name went out unmasked (one query for a whole page).
+    `cases`: Case instances or rows with `id` and `borrower_id`."""
     if not sees_pii(actor) or not cases:
         return
+    pairs = [(c["borrower_id"], c["id"]) if isinstance(c, dict) else (c.borrower_id, c.pk) for c in cases]
     AuditLog.objects.bulk_create([
-        AuditLog(actor=actor.label, action=AuditLog.Action.REVEAL, borrower_id=c.borrower_id, case_id=c.pk,
+        AuditLog(actor=actor.label, action=AuditLog.Action.REVEAL, borrower_id=borrower_id, case_id=case_id,
                  fields=["name"], reason=reason)
-        for c in cases
+        for borrower_id, case_id in pairs
     ])
 
 

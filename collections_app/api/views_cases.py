@@ -19,7 +19,7 @@ from ..errors import DomainError
 from ..models import CaseEvent, ContactAttempt, PromiseToPay
 from ..permissions import visible_cases
 from .common import ScopePermission, api_actor, decode_cursor, encode_cursor, idempotent, iso, money
-from .representation import audit_unmasked, case_dict, etag_for
+from .representation import CASE_VALUES, audit_unmasked, case_bodies, case_dict, etag_for
 from .serializers import (
     CaseFilterSerializer, CaseSerializer, ErrorSerializer, EventSerializer, FeedFilterSerializer, LookupSerializer,
     TransitionSerializer,
@@ -87,17 +87,16 @@ class CaseListView(_ScopedView):
             qs = qs.filter(updated_at__gt=params["updated_after"])
         after = decode_cursor(params["after"]) if params.get("after") else None
         limit = params.get("limit", PAGE)
-        rows, more = _page_by_position(qs, after, limit)
-        selectors.attach_active_holds(rows)
-        buckets = selectors.bucket_list()
+        rows, more = _page_by_position(qs.values(*CASE_VALUES), after, limit)
+        hold_codes = selectors.active_hold_codes([r["borrower_id"] for r in rows if r["active_hold_exists"]])
         audit_unmasked(actor, rows, "api case list")
         query = request.query_params.copy()
-        cursor = (rows[-1].change_position, rows[-1].pk) if rows else after
+        cursor = (rows[-1]["change_position"], rows[-1]["id"]) if rows else after
         if cursor is not None:
             query["after"] = encode_cursor(*cursor)
         next_url = reverse("api:case-list", request=request) + ("?" + query.urlencode() if query else "")
         return Response({
-            "results": [case_dict(c, actor, as_of=as_of, buckets=buckets) for c in rows],
+            "results": case_bodies(rows, actor, as_of=as_of, buckets=selectors.bucket_list(), hold_codes=hold_codes),
             "next": next_url, "has_more": more,
         })
 
