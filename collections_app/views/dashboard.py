@@ -1,5 +1,6 @@
-"""The portfolio dashboard (`/dashboard/`) and the CSV download of each of its tables
-(`/dashboard/<table>.csv`), for supervisors, auditors and admins (others get 404).
+"""The portfolio dashboard (`/dashboard/`), for supervisors, auditors and admins (others get 404).
+Each table downloads as CSV or XLSX through the exports (services/exports/dashboard.py), which
+read these same `Dashboard` tables and write the download to the audit log.
 
 The figures come from `selectors_dashboard` (their exact definitions are in its docstring), one
 aggregate query each. Here they become tables — the same rows for the page and for the CSV, so the
@@ -7,14 +8,13 @@ two always agree — and server-side SVG charts (`charts.py`). The page runs a f
 whatever the size of the portfolio (tests/test_dashboard.py pins it); a CSV runs only the queries
 of its table.
 """
-import csv
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
 
 from django.conf import settings
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -69,22 +69,6 @@ def page_cell(value):
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
-
-
-def csv_cell(value):
-    """Plain values for spreadsheets: 1234.50, 25.0 (percent), 2026-10-31; nothing for no value."""
-    if value is None:
-        return ""
-    if isinstance(value, Rate):
-        pct = charts.percent_value(value.fraction)
-        return "" if pct is None else str(pct)
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, date):
-        return value.isoformat()
-    text = str(value)
-    # A text cell a spreadsheet would run as a formula (a username like "-1+2" or "@x") is quoted.
-    return "'" + text if text[:1] in FORMULA_STARTS else text
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -481,34 +465,3 @@ def dashboard(request):
         "figures": figures,
     })
     return render(request, "collections_app/dashboard/page.html", context)
-
-
-class _Echo:
-    """csv.writer writes into this and gets the line back, for streaming."""
-
-    def write(self, value):
-        return value
-
-
-@roles_required(*DASHBOARD_ROLES)
-def dashboard_csv(request, table):
-    """One table of the page as CSV: UTF-8 with a byte-order mark (Excel then reads Chinese right),
-    a header row, then the rows the page shows, streamed."""
-    sel.require_portfolio_view(actor_of(request))
-    if table not in Dashboard.TABLES:
-        raise Http404
-    period, error = _period_or_error(request)
-    if error:
-        return HttpResponse(error, status=400, content_type="text/plain; charset=utf-8")
-    data = Dashboard(period).table(table)
-    lines = [[str(c) for c in data.columns]] + [[csv_cell(v) for v in row] for row in data.all_rows()]
-
-    def stream():
-        writer = csv.writer(_Echo())
-        yield "\ufeff"
-        for line in lines:
-            yield writer.writerow(line)
-
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="dashboard-{table}-{period.key}.csv"'
-    return response

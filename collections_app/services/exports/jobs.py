@@ -1,0 +1,106 @@
+"""Large exports: a FileJob row, a Celery task that writes the file under COLLECTIONS_FILES_DIR
+(`exports/<job id>-<name>`), and the download, for the person who asked only."""
+import logging
+import os
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone, translation
+
+from ...actors import actor_for_user
+from ...errors import DomainError
+from ...models import FileJob
+from .limits import chunk_size
+from .registry import kind_named
+from .writers import write_csv, write_xlsx
+
+log = logging.getLogger(__name__)
+EXPORTS_SUBDIR = "exports"
+
+
+def files_dir():
+    return Path(settings.COLLECTIONS_FILES_DIR)
+
+
+def export_job_create(*, actor, kind, fmt, params, filename):
+    """The job row; the task is enqueued when the transaction commits."""
+    from ...tasks_exports import export_run_task
+
+    job = FileJob.objects.create(
+        direction=FileJob.Direction.EXPORT, kind=kind.name, file_format=fmt, requested_by=actor.user,
+        actor=actor.label, params=params, source_name=filename,
+        # The worker writes the headers in the language the person asked in.
+        summary={"language": translation.get_language() or settings.LANGUAGE_CODE},
+    )
+    transaction.on_commit(lambda: export_run_task.delay(job.pk))
+    return job
+
+
+def export_job_run(job_id):
+    """Write the job's file. Safe to rerun (a redelivered task): a finished job is left alone, an
+    interrupted one is written again from the start into a part file that then replaces the file."""
+    claimed = FileJob.objects.filter(
+        pk=job_id, direction=FileJob.Direction.EXPORT, status__in=[FileJob.Status.QUEUED, FileJob.Status.RUNNING],
+    ).update(status=FileJob.Status.RUNNING, started_at=timezone.now(), processed_rows=0, error="")
+    if not claimed:
+        return None
+    job = FileJob.objects.select_related("requested_by").get(pk=job_id)
+    relative = f"{EXPORTS_SUBDIR}/{job.pk}-{job.source_name or job.kind + '.' + job.file_format}"
+    target = files_dir() / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A part file of this run's own: a duplicate delivery running at the same time writes its own,
+    # and whichever finishes last replaces the file with a complete one.
+    part = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part")
+    step = chunk_size()
+
+    def progress(n):
+        if n % step == 0:
+            FileJob.objects.filter(pk=job.pk).update(processed_rows=n)
+
+    try:
+        if job.requested_by is None or not job.requested_by.is_active:
+            raise DomainError("permission_denied")
+        actor = actor_for_user(job.requested_by)
+        kind = kind_named(job.kind)
+        kind.check(actor, job.params)
+        with translation.override((job.summary or {}).get("language") or settings.LANGUAGE_CODE):
+            header, rows = kind.open(actor, job.params)
+            if job.file_format == "xlsx":
+                with open(part, "wb") as out:
+                    count = write_xlsx(out, header, rows, title=kind.name, progress=progress)
+            else:
+                with open(part, "w", encoding="utf-8", newline="") as out:
+                    count = write_csv(out, header, rows, progress=progress)
+        os.replace(part, target)
+    except Exception as error:  # the person sees why on the job page; the worker log has the trace
+        log.exception("export job %s failed", job_id)
+        part.unlink(missing_ok=True)
+        FileJob.objects.filter(pk=job.pk).update(status=FileJob.Status.FAILED, finished_at=timezone.now(),
+                                                 error=str(getattr(error, "message", error))[:2000])
+        return None
+    FileJob.objects.filter(pk=job.pk).update(
+        status=FileJob.Status.DONE, finished_at=timezone.now(), file_path=relative, processed_rows=count,
+        total_rows=count,
+    )
+    return relative
+
+
+def export_job_for(user, job_id):
+    """The user's own export job, or not_found (another person's job does not exist for them)."""
+    job = FileJob.objects.filter(pk=job_id, direction=FileJob.Direction.EXPORT, requested_by=user).first()
+    if job is None or user is None or not user.is_authenticated:
+        raise DomainError("not_found")
+    return job
+
+
+def export_job_file(job):
+    """The path of a finished job's file, checked to lie inside the files directory."""
+    if job.status != FileJob.Status.DONE or not job.file_path:
+        raise DomainError("not_found")
+    root = files_dir().resolve()
+    path = (root / job.file_path).resolve()
+    if root not in path.parents or not path.is_file():
+        raise DomainError("not_found")
+    return path
