@@ -154,3 +154,32 @@ def case_in_state(state, *, supervisor, to=None):
     else:
         raise ValueError(state)
     return fresh(case)
+
+
+# --- The loan book (issue 6): request bodies for services/book.py and the book API -------------------
+
+
+def book_loan_data(*, borrower, first_due_days_ago=10, instalments=3, amount="1000.00", principal="3000.00"):
+    """A loan body (the API and service shape) whose first instalment fell due `first_due_days_ago`
+    days ago (negative: in the future), then one every 30 days."""
+    first_due = lender_today() - timedelta(days=first_due_days_ago)
+    return {
+        "borrower": borrower, "product": "consumer", "principal": principal, "currency": "CNY",
+        "disbursed_on": (first_due - timedelta(days=30)).isoformat(),
+        "instalments": [
+            {"number": n, "due_date": (first_due + timedelta(days=30 * (n - 1))).isoformat(), "amount_due": amount}
+            for n in range(1, instalments + 1)
+        ],
+    }
+
+
+def book_borrower_data(**overrides):
+    """A borrower body in the CONTRACT.md shape."""
+    data = {
+        "name": "王小明", "national_id": "110101199003071234", "phones": ["13812348000"],
+        "email": "wxm@example.com", "address": "北京市朝阳区建国路1号", "city": "北京", "time_zone": "Asia/Shanghai",
+        "language": "zh-hans", "consents": {"after_hours": False, "sms": True, "email": True}, "holds": [],
+        "contacts": [{"name": "王大明", "relation": "brother", "phone": "13700001111"}],
+    }
+    data.update(overrides)
+    return data

@@ -34,7 +34,7 @@ def token(db):
     overdue_case(days_overdue=12)
     _client, token = api_client_create(name=f"fuzz-{uuid.uuid4().hex[:8]}",
                                        scopes=["cases:read", "cases:write", "cases:manage", "payments:write",
-                                               "pii:read", "webhooks:manage"])
+                                               "loans:write", "pii:read", "webhooks:manage"])
     return token
 
 

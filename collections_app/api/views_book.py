@@ -1,0 +1,172 @@
+"""Loan book endpoints (issue 6): PUT/GET a borrower, PUT/GET a loan, POST up to 1,000 loans.
+
+Thin doors onto services/book.py, which validates every field and refuses with the field named.
+Scopes: writing needs `loans:write` (a person: supervisor or admin); reading needs `loans:write` or
+`cases:read` (a person: a role that sees every case: supervisor, auditor, admin). A borrower's
+personal data is masked without `pii:read`, and every unmasked answer is written to the audit log.
+Every PUT and POST honours `Idempotency-Key` (common.idempotent).
+"""
+from django.db import transaction
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from .. import roles as r
+from ..calendar import lender_today
+from ..errors import DomainError
+from ..models import AuditLog, Borrower, Case, Hold, Loan
+from ..services import book
+from .common import ScopePermission, api_actor, idempotent
+from .representation import sees_pii
+from .serializers import ErrorSerializer
+from .serializers_book import (
+    BORROWER_PII_FIELDS, BorrowerInSerializer, BorrowerOutSerializer, BulkLoansInSerializer, BulkLoansOutSerializer,
+    LoanInSerializer, LoanOutSerializer, borrower_dict, bulk_result_dict, loan_dict,
+)
+from .views_cases import _ScopedView
+
+BULK_LIMIT = 1000
+READ_ERRORS = {401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+WRITE_ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer,
+                409: OpenApiResponse(ErrorSerializer, description="`idempotency_conflict`, or `stale_version` "
+                                     "when the record changed while being saved (retry).")}
+
+
+class BookPermission(ScopePermission):
+    """Clients: reads need `loans:write` or `cases:read`, writes `loans:write`. People: reads need a
+    role that sees every case, writes a supervisor or admin (the service checks that again)."""
+
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return False
+        actor = api_actor(request)
+        reading = request.method in ("GET", "HEAD", "OPTIONS")
+        if actor.is_client:
+            if reading:
+                return actor.has_scope(r.SCOPE_LOANS_WRITE) or actor.has_scope(r.SCOPE_CASES_READ)
+            return actor.has_scope(r.SCOPE_LOANS_WRITE)
+        return actor.sees_everything if reading else book.book_may_write(actor)
+
+
+class _BookView(_ScopedView):
+    permission_classes = [BookPermission]
+
+
+def _body(request):
+    data = request.data
+    if not isinstance(data, dict):
+        raise DomainError("validation_error", fields={"non_field_errors": [_("Send a JSON object.")]})
+    return data
+
+
+def _addressable(external_id):
+    """An id no row can have (too long, NUL, which PostgreSQL refuses in text) is simply not found."""
+    if len(external_id) > 64 or "\x00" in external_id:
+        raise DomainError("not_found")
+    return external_id
+
+
+def _audit_borrower(actor, borrower, reason):
+    if sees_pii(actor):
+        AuditLog.objects.create(actor=actor.label, actor_user=actor.user, action=AuditLog.Action.REVEAL,
+                                borrower=borrower, fields=BORROWER_PII_FIELDS, reason=reason)
+
+
+def _borrower_answer(actor, borrower, reason):
+    holds = list(Hold.objects.active().filter(borrower=borrower).order_by("starts_at", "id"))
+    contacts = list(borrower.contacts.order_by("id"))
+    _audit_borrower(actor, borrower, reason)
+    return borrower_dict(borrower, actor, holds=holds, contacts=contacts)
+
+
+def _loan_answer(loan):
+    instalments = list(loan.instalments.order_by("number"))
+    case = Case.objects.filter(loan=loan).order_by("-opened_at", "-id").values("id", "state").first()
+    return loan_dict(loan, instalments=instalments, case=case, as_of=lender_today())
+
+
+class BorrowerView(_BookView):
+    @extend_schema(responses={200: BorrowerOutSerializer, **READ_ERRORS},
+                   description="The borrower as stored, with every active hold. Personal data is masked "
+                               "without `pii:read`; an unmasked answer is written to the audit log.")
+    def get(self, request, external_id):
+        actor = api_actor(request)
+        borrower = Borrower.objects.filter(external_id=_addressable(external_id)).first()
+        if borrower is None:
+            raise DomainError("not_found")
+        return Response(_borrower_answer(actor, borrower, "api borrower read"))
+
+    @extend_schema(
+        request=BorrowerInSerializer,
+        responses={201: BorrowerOutSerializer,
+                   200: OpenApiResponse(BorrowerOutSerializer, description="Updated, or unchanged."),
+                   **WRITE_ERRORS},
+        description="Create (201) or update (200) the borrower. Absent keys are left as stored; `name` is "
+                    "required on create. `holds` sets the loan system's active holds; `contacts` replaces "
+                    "the list. Every bad field is named in `fields` and nothing is written.",
+    )
+    @idempotent
+    def put(self, request, external_id):
+        actor = api_actor(request)
+        with transaction.atomic():
+            result = book.borrower_upsert(external_id=external_id, data=_body(request), actor=actor)
+            body = _borrower_answer(actor, result.obj, "api borrower upsert")
+        return Response(body, status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
+                        headers={"X-Upsert-Status": result.status})
+
+
+class LoanView(_BookView):
+    @extend_schema(responses={200: LoanOutSerializer, **READ_ERRORS},
+                   description="The loan as stored: its schedule with paid amounts, and its most recent case.")
+    def get(self, request, external_id):
+        loan = Loan.objects.select_related("borrower").filter(external_id=_addressable(external_id)).first()
+        if loan is None:
+            raise DomainError("not_found")
+        return Response(_loan_answer(loan))
+
+    @extend_schema(
+        request=LoanInSerializer,
+        responses={201: LoanOutSerializer,
+                   200: OpenApiResponse(LoanOutSerializer, description="Updated, or unchanged."),
+                   **WRITE_ERRORS},
+        description="Create (201) or update (200) the loan. `instalments` is the full schedule, matched by "
+                    "`number`: paid amounts are kept, and a schedule that would drop or shrink an instalment "
+                    "below what was paid on it is refused. Without `instalments` the schedule is left as it "
+                    "is. The loan's case follows in the same transaction (opened when something is overdue "
+                    "as of today, resolved when nothing is).",
+    )
+    @idempotent
+    def put(self, request, external_id):
+        actor = api_actor(request)
+        result = book.loan_upsert(external_id=external_id, data=_body(request), actor=actor)
+        loan = Loan.objects.select_related("borrower").get(pk=result.obj.pk)
+        return Response(_loan_answer(loan),
+                        status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
+                        headers={"X-Upsert-Status": result.status})
+
+
+class LoanBulkView(_BookView):
+    @extend_schema(
+        request=BulkLoansInSerializer,
+        responses={200: BulkLoansOutSerializer, **WRITE_ERRORS},
+        description="Up to 1,000 loans, each applied or refused on its own (its own transaction), answered "
+                    "in the order given: `created`, `updated`, `unchanged` or `error` with `errors` naming the "
+                    "fields. 400 for more than 1,000 loans or a malformed envelope.",
+    )
+    @idempotent
+    def post(self, request):
+        actor = api_actor(request)
+        body = _body(request)
+        unknown = sorted(book.printable(k) for k in body if k != "loans")
+        if unknown:
+            raise DomainError("validation_error", fields={k: [_("Unknown field.")] for k in unknown})
+        loans = body.get("loans")
+        if not isinstance(loans, list) or not loans:
+            raise DomainError("validation_error",
+                              fields={"loans": [_("Send a list of 1 to %(n)d loans.") % {"n": BULK_LIMIT}]})
+        if len(loans) > BULK_LIMIT:
+            raise DomainError("validation_error",
+                              fields={"loans": [_("At most %(n)d loans in one call.") % {"n": BULK_LIMIT}]})
+        results = book.loan_upsert_many(items=loans, actor=actor)
+        return Response({"results": [bulk_result_dict(x) for x in results]})
