@@ -1,4 +1,4 @@
-"""python -m bench {sweep,reminders,pages,api} [options]   (run from the project root with the venv's python)"""
+"""python -m bench {sweep,reminders,pages,api,imports} [options]   (run from the project root with the venv's python)"""
 import argparse
 import sys
 
@@ -11,7 +11,7 @@ def main(argv=None):
         from .child import main as child_main
 
         return child_main(argv[1:])
-    from . import api, pages, reminders, sweep
+    from . import api, imports, pages, reminders, sweep
 
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -20,6 +20,7 @@ def main(argv=None):
         ("reminders", reminders, "reminder planning and dispatch vs one-row-at-a-time"),
         ("pages", pages, "worklist, case page and dashboard server time vs their bare SQL"),
         ("api", api, "the REST API under gunicorn vs a constant and a minimal DRF detail view"),
+        ("imports", imports, "a million CSV instalment rows imported vs PostgreSQL's COPY into a bare table"),
     ):
         sub = commands.add_parser(name, help=summary, description=module.__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)

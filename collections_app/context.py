@@ -13,6 +13,9 @@ NAV = [
     ("collections:approvals", _("Approvals"), {r.SUPERVISOR, r.LEGAL_OFFICER, r.ADMIN}),
     ("collections:holds", _("Holds"), {r.SUPERVISOR, r.ADMIN}),
     ("collections:dashboard", _("Dashboard"), {r.SUPERVISOR, r.AUDITOR, r.ADMIN}),
+    ("collections:imports", _("Imports"), {r.SUPERVISOR, r.ADMIN}),
+    ("collections:audit-log", _("Audit log"), {r.AUDITOR, r.ADMIN}),
+    ("collections:exports", _("My exports"), {r.SUPERVISOR, r.AUDITOR, r.ADMIN}),
 ]
 
 

@@ -1,2 +1,11 @@
-"""Routes of the import pages (/imports/), issue 6. Being built."""
-urlpatterns = []
+"""Routes of the import pages (/imports/), issue 6."""
+from django.urls import path
+
+from .views import imports
+
+urlpatterns = [
+    path("imports/", imports.imports_page, name="imports"),
+    path("imports/<int:job_id>/", imports.import_job, name="import-job"),
+    path("imports/<int:job_id>/progress/", imports.import_progress, name="import-progress"),
+    path("imports/<int:job_id>/report.csv", imports.import_report, name="import-report"),
+]
