@@ -25,6 +25,8 @@ KIND_LABELS = {
     "visit_recorded": _("Visit recorded"),
     "note_added": _("Note"),
     "pii_revealed": _("Personal data revealed"),
+    "borrower_updated": _("Borrower details updated"),
+    "loan_updated": _("Loan updated"),
     "message_requested": _("Message requested"),
     "message_sent": _("Message sent"),
     "message_failed": _("Message failed"),
@@ -72,6 +74,8 @@ def describe(event):
         detail = ", ".join(p.get("agents", []))
     elif kind in ("message_sent", "message_failed", "message_suppressed", "message_requested"):
         detail = " · ".join(str(x) for x in (p.get("channel"), p.get("template"), p.get("reason")) if x)
+    elif kind in ("borrower_updated", "loan_updated"):
+        detail = ", ".join(p.get("fields", []))
     elif kind == "pii_revealed":
         detail = ", ".join(p.get("fields", [])) + (f" — {event.reason}" if event.reason else "")
     else:

@@ -185,6 +185,10 @@ def test_idempotency_key_replays_the_answer_and_refuses_another_body(api):
     assert case.events.filter(kind="transition").count() == 1
     other = writer.post(url, {"transition": "schedule_visit"}, HTTP_IDEMPOTENCY_KEY="k1")
     assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
+    elsewhere = overdue_case(days_overdue=3)  # the same key and body for another case is another request
+    moved = writer.post(f"/api/v1/cases/{elsewhere.pk}/transitions/", {"transition": "start_calls"},
+                        HTTP_IDEMPOTENCY_KEY="k1")
+    assert moved.status_code == 409 and elsewhere.events.filter(kind="transition").count() == 0
 
 
 def test_staff_session_uses_role_and_row_scope(client, collector, other_collector, supervisor):

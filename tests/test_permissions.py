@@ -127,7 +127,8 @@ def test_collector_works_own_case(collector, supervisor):
     services.note_add(case_id=case.pk, actor=collector, text="will call back")
     services.promise_record(case_id=case.pk, actor=collector, amount="100.00",
                             due_date=lender_today() + timedelta(days=2))
-    kinds = list(CaseEvent.objects.filter(case=case, actor="user:collector").values_list("kind", flat=True))
+    events = CaseEvent.objects.filter(case=case, actor="user:collector").order_by("id")
+    kinds = list(events.values_list("kind", flat=True))
     assert kinds == ["transition", "contact_logged", "note_added", "promise_recorded"]
 
 

@@ -70,8 +70,8 @@ def decode_cursor(text, field="after"):
 
 def idempotent(view_method):
     """`Idempotency-Key` on a POST: the first answer (refusals included) is kept per client or user
-    for 24 hours and replayed for the same key and body; another body with that key is 409
-    `idempotency_conflict`. A placeholder row taken first makes a concurrent duplicate wait its turn
+    for 24 hours and replayed for the same key, address and body; the key with another body or
+    address is 409 `idempotency_conflict`. A placeholder row taken first makes a concurrent duplicate wait its turn
     as a conflict instead of running twice. The answer is stored in its own transaction."""
 
     @wraps(view_method)
@@ -82,7 +82,8 @@ def idempotent(view_method):
         if len(key) > 200:
             raise DomainError("validation_error", fields={"Idempotency-Key": ["At most 200 characters."]})
         owner = api_actor(request).label
-        digest = hashlib.sha256(request.body or b"").hexdigest()
+        # The address is part of what is replayed: the same key and body sent elsewhere is another request.
+        digest = hashlib.sha256(f"{request.method} {request.path}\n".encode() + (request.body or b"")).hexdigest()
         record = _claim(owner, key, digest)
         if record is not None:
             if record.request_hash != digest or record.status_code == 0:

@@ -16,11 +16,12 @@ def sees_pii(actor):
     return actor.is_client and actor.has_scope("pii:read")
 
 
-# What a case answer reads, as values() names: a list page reads these and no model instances.
+# What a case answer reads, as values() names: a list page reads these and no model instances
+# (plus `active_hold_exists`, which the list sets from the page's hold codes).
 CASE_VALUES = (
     "id", "state", "oldest_unpaid_due_date", "amount_overdue", "priority", "next_action_at", "opened_at",
     "closed_at", "updated_at", "change_position", "borrower_id", "loan__external_id", "loan__currency",
-    "borrower__external_id", "borrower__name", "assigned_to__username", "queue__name", "active_hold_exists",
+    "borrower__external_id", "borrower__name", "assigned_to__username", "queue__name",
 )
 
 

@@ -46,7 +46,10 @@ def _page_by_position(qs, after, limit):
         qs = qs.filter(change_position__lt=horizon)
     if after is not None:
         position, pk = after
-        qs = qs.filter(Q(change_position__gt=position) | Q(change_position=position, id__gt=pk))
+        # The redundant `>=` bound lets the index start at the cursor; the OR alone is only a filter,
+        # and a page deep in the portfolio would first read and drop every entry before it.
+        qs = qs.filter(change_position__gte=position).filter(
+            Q(change_position__gt=position) | Q(change_position=position, id__gt=pk))
     rows = list(qs.order_by("change_position", "id")[: limit + 1])
     return rows[:limit], len(rows) > limit
 
@@ -88,7 +91,11 @@ class CaseListView(_ScopedView):
         after = decode_cursor(params["after"]) if params.get("after") else None
         limit = params.get("limit", PAGE)
         rows, more = _page_by_position(qs.values(*CASE_VALUES), after, limit)
-        hold_codes = selectors.active_hold_codes([r["borrower_id"] for r in rows if r["active_hold_exists"]])
+        # One indexed look-up of the page's borrowers, rather than an EXISTS per case (which the
+        # planner turns into a scan of every active hold on every page).
+        hold_codes = selectors.active_hold_codes([r["borrower_id"] for r in rows])
+        for row in rows:
+            row["active_hold_exists"] = row["borrower_id"] in hold_codes
         audit_unmasked(actor, rows, "api case list")
         query = request.query_params.copy()
         cursor = (rows[-1]["change_position"], rows[-1]["id"]) if rows else after
