@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class FileJob(models.Model):
@@ -12,10 +13,11 @@ class FileJob(models.Model):
         EXPORT = "export", _("Export")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
+        # Contexts: the same words label outbound messages, in other terms in Chinese.
+        QUEUED = "queued", pgettext_lazy("file job", "Queued")
+        RUNNING = "running", pgettext_lazy("file job", "Running")
+        DONE = "done", pgettext_lazy("file job", "Done")
+        FAILED = "failed", pgettext_lazy("file job", "Failed")
 
     direction = models.CharField(_("direction"), max_length=6, choices=Direction.choices)
     # What is imported (borrowers, loans, instalments, payments) or exported (worklist, queue, ...).
