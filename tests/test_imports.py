@@ -527,3 +527,15 @@ def test_collector_gets_404_on_imports(client, collector, name):
 def test_anonymous_is_sent_to_login(client):
     response = client.get(reverse("collections:imports"))
     assert response.status_code == 302 and "/accounts/login/" in response.url
+
+
+def test_the_upload_page_refuses_a_file_over_the_size_limit(client, supervisor, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.COLLECTIONS_FILES_DIR = tmp_path / "files"
+    settings.COLLECTIONS_IMPORT_MAX_UPLOAD_MB = 0
+    client.force_login(supervisor)
+    upload = SimpleUploadedFile("book.csv", b"loan,number,due_date,amount_due\nL1,1,2026-01-31,100\n")
+    response = client.post("/imports/", {"kind": "instalments", "file": upload})
+    assert response.status_code == 200 and "larger than 0 MB" in response.content.decode()
+    assert not FileJob.objects.exists()

@@ -32,6 +32,10 @@ class ImportForm(forms.Form):
         upload = self.cleaned_data["file"]
         if not upload.name.lower().endswith(UPLOAD_SUFFIXES):
             raise forms.ValidationError(_("Upload a .csv, .tsv, .txt or .xlsx file."))
+        limit_mb = settings.COLLECTIONS_IMPORT_MAX_UPLOAD_MB
+        if upload.size > limit_mb * 1024 * 1024:
+            raise forms.ValidationError(_("The file is larger than %(mb)s MB; split it, or run manage.py "
+                                          "import_book on the server.") % {"mb": limit_mb})
         return upload
 
 
