@@ -16,6 +16,7 @@ from collections_app.calendar import lender_today
 from collections_app.models import Borrower, Case, FileJob, Instalment, Loan, Payment
 from collections_app.services import book
 from collections_app.services.imports import import_file
+from collections_app.workflow import OPEN_STATES
 
 from .factories import BorrowerFactory, InstalmentFactory, LoanFactory
 
@@ -539,3 +540,34 @@ def test_the_upload_page_refuses_a_file_over_the_size_limit(client, supervisor, 
     response = client.post("/imports/", {"kind": "instalments", "file": upload})
     assert response.status_code == 200 and "larger than 0 MB" in response.content.decode()
     assert not FileJob.objects.exists()
+
+
+@needs_book
+def test_the_example_book_imported_comes_back_out_in_the_exports(tmp_path, client, supervisor):
+    """Round trip: the documented example files go in; the portfolio the dashboard exports holds
+    exactly their loans and overdue amounts, and the case timeline export shows the opening."""
+    examples = Path(__file__).resolve().parent.parent / "docs" / "examples"
+    for kind in ("borrowers", "loans", "instalments", "payments"):
+        result = run(examples / f"{kind}.csv", kind)
+        assert result.refused == 0 and not result.file_refused, (kind, errors(result))
+    today = lender_today()
+    overdue = {}
+    for loan, due, paid in Instalment.objects.filter(due_date__lt=today).values_list(
+            "loan__external_id", "amount_due", "amount_paid"):
+        overdue[loan] = overdue.get(loan, Decimal("0")) + due - paid
+    overdue = {loan: amount for loan, amount in overdue.items() if amount > 0}
+    assert overdue, "the example book has arrears"
+    assert set(Case.objects.filter(state__in=OPEN_STATES).values_list("loan__external_id", flat=True)) == set(overdue)
+
+    client.force_login(supervisor)
+    response = client.get(reverse("collections:export-dashboard", args=["portfolio", "csv"]))
+    assert response.status_code == 200
+    rows = list(csv.reader(b"".join(response.streaming_content).decode("utf-8-sig").splitlines()))
+    header, total = rows[0], rows[-1]
+    assert (header[-2:], total[0]) == (["Total cases", "Total amount overdue"], "Total")
+    assert (int(total[-2]), Decimal(total[-1])) == (len(overdue), sum(overdue.values()))
+
+    case = Case.objects.filter(state__in=OPEN_STATES).first()
+    timeline = client.get(reverse("collections:export-timeline", args=[case.pk, "csv"]))
+    text = b"".join(timeline.streaming_content).decode("utf-8-sig")
+    assert "Case opened" in text
