@@ -121,6 +121,14 @@ def webhooks_dispatch_task(max_batches=200, budget_seconds=45):
 
 
 
+@shared_task(acks_late=True, soft_time_limit=600, time_limit=630)
+def dashboard_warm_task():
+    """Recompute the current month's dashboard figures into the cache (beat, every few minutes)."""
+    from .dashboard import Dashboard
+
+    return str(Dashboard.warm().computed_at)
+
+
 # Tasks of file imports and exports live in their own modules; imported here so that the worker's
 # autodiscovery (which reads tasks.py) registers them.
 from .tasks_exports import *  # noqa: E402,F401,F403

@@ -155,6 +155,9 @@ COLLECTIONS_REOPEN_WINDOW_DAYS = env_int("COLLECTIONS_REOPEN_WINDOW_DAYS", 30)
 # Seconds a process keeps a token's API client (0: look it up on every request). A change of a client
 # is seen at once where the cache is shared (Redis); see collections_app/api/auth.py.
 COLLECTIONS_API_TOKEN_CACHE_SECONDS = env_int("COLLECTIONS_API_TOKEN_CACHE_SECONDS", 30)
+# Seconds the dashboard's figures are kept in the cache (0: computed on every view); beat recomputes
+# the current month's more often than this, so the page never waits for the aggregates.
+COLLECTIONS_DASHBOARD_CACHE_SECONDS = env_int("COLLECTIONS_DASHBOARD_CACHE_SECONDS", 600)
 
 # --- Files: uploads to import and exports to download (web and worker must share this directory) --
 COLLECTIONS_FILES_DIR = Path(env_str("COLLECTIONS_FILES_DIR", str(VAR_DIR / "files"))).resolve()

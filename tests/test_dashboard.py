@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -517,8 +518,36 @@ def test_the_page_runs_a_fixed_number_of_queries(client, supervisor, collector, 
         snapshot(PAST.month_end, case, "31-60", "100.00")
         contact_log(case_id=case.pk, actor=supervisor, channel="call", outcome="right_party_contact")
         promise_record(case_id=case.pk, actor=supervisor, amount="10.00", due_date=lender_today())
+    cache.clear()  # the figures read above are kept for minutes: count them computed afresh
     count_queries(client, django_assert_num_queries, PAGE_QUERIES_PAST_MONTH, PAST.key)
     count_queries(client, django_assert_num_queries, PAGE_QUERIES_CURRENT_MONTH + 1)  # now with a cure rate
+
+
+def test_the_figures_are_kept_a_few_minutes_and_the_page_says_since_when(client, supervisor, settings,
+                                                                         django_assert_num_queries):
+    def portfolio_table(response):
+        html = response.content.decode()
+        start = html.index('data-testid="table-portfolio"')
+        return html[start:html.index("</table>", start)]
+
+    overdue_case(days_overdue=12)
+    client.force_login(supervisor)
+    first = client.get("/dashboard/")
+    assert first.status_code == 200 and b'data-testid="computed-at"' in first.content
+    overdue_case(days_overdue=40)  # a new case: not in the kept figures yet
+    with django_assert_num_queries(3):  # session, user, groups: the figures come from the cache
+        again = client.get("/dashboard/")
+    assert portfolio_table(again) == portfolio_table(first)
+
+    from collections_app.tasks import dashboard_warm_task
+
+    dashboard_warm_task()  # beat's job recomputes them (here: the cache was still warm, so it keeps them)
+    cache.clear()
+    fresh = client.get("/dashboard/")
+    assert portfolio_table(fresh) != portfolio_table(first)  # the new case counts now
+
+    settings.COLLECTIONS_DASHBOARD_CACHE_SECONDS = 0
+    assert b'data-testid="computed-at"' not in client.get("/dashboard/").content
 
 
 def test_a_csv_runs_only_its_own_queries(client, supervisor, django_assert_num_queries):
@@ -549,3 +578,11 @@ def test_charts_escape_labels_and_label_their_axes():
     empty = charts.bar_chart([], title="T", value_label="V", category_label="C")
     assert "No data for this period." in empty
     assert charts.percent(D("0.3335")) == "33.4%" and charts.percent(None) == "—"
+
+
+def test_beat_keeps_the_current_month_warm_more_often_than_the_figures_expire(settings):
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="collections_app.tasks.dashboard_warm_task")
+    assert task.enabled and task.interval.every * {"seconds": 1, "minutes": 60}[task.interval.period] < (
+        settings.COLLECTIONS_DASHBOARD_CACHE_SECONDS)

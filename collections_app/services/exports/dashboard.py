@@ -10,7 +10,7 @@ from .registry import ExportKind, register
 
 def _board_and_table(params):
     # The tables are built by the dashboard page's module (one definition for page, CSV and XLSX).
-    from ...views.dashboard import Dashboard, Rate
+    from ...dashboard import Dashboard, Rate
 
     if params.get("table") not in Dashboard.TABLES:
         raise DomainError("not_found")
@@ -25,7 +25,7 @@ class DashboardExport(ExportKind):
     always_inline = True  # a handful of aggregate rows
 
     def check(self, actor, params):
-        from ...views.dashboard import Dashboard
+        from ...dashboard import Dashboard
 
         sel.require_portfolio_view(actor)
         if params.get("table") not in Dashboard.TABLES:
