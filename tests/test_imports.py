@@ -548,7 +548,7 @@ def test_the_example_book_imported_comes_back_out_in_the_exports(tmp_path, clien
     exactly their loans and overdue amounts, and the case timeline export shows the opening."""
     examples = Path(__file__).resolve().parent.parent / "docs" / "examples"
     for kind in ("borrowers", "loans", "instalments", "payments"):
-        result = run(examples / f"{kind}.csv", kind)
+        result = run(examples / f"{kind}.csv", kind, report_path=tmp_path / f"{kind}.report.csv")
         assert result.refused == 0 and not result.file_refused, (kind, errors(result))
     today = lender_today()
     overdue = {}
