@@ -77,7 +77,9 @@ def imports_page(request):
         )
         transaction.on_commit(lambda: import_file_task.delay(job.pk))
         return redirect("collections:import-job", job_id=job.pk)
-    jobs = FileJob.objects.filter(direction=FileJob.Direction.IMPORT).select_related("requested_by")[:RECENT]
+    jobs = list(FileJob.objects.filter(direction=FileJob.Direction.IMPORT).select_related("requested_by")[:RECENT])
+    for job in jobs:
+        job.kind_label = KIND_LABELS.get(job.kind, job.kind)
     return render(request, "collections_app/imports/imports.html", {"form": form, "jobs": jobs})
 
 
@@ -86,8 +88,8 @@ def _job(job_id):
 
 
 def _context(job):
-    return {"job": job, "summary": job.summary or {}, "finished": job.status in (FileJob.Status.DONE,
-                                                                                 FileJob.Status.FAILED)}
+    return {"job": job, "kind_label": KIND_LABELS.get(job.kind, job.kind), "summary": job.summary or {},
+            "finished": job.status in (FileJob.Status.DONE, FileJob.Status.FAILED)}
 
 
 @roles_required(*MANAGERS)
