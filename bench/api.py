@@ -59,7 +59,6 @@ CLIENT_RATE = 2_000_000_000  # requests per minute: never reached, so nothing is
 RATIO_TARGET, LIST_MS_TARGET = 0.80, 10.0
 LIST_MAX_QUERIES = 4
 SETTINGS_MODULE = "bench.api_settings"
-EXPERIMENT_SETTINGS = "bench.api_settings_experiment"
 SCENARIOS = [  # (scenario, kinds it records, label of each kind)
     ("constant", [("constant", "constant: DRF APIView, no auth")]),
     ("minimal", [("minimal", "minimal detail: ModelSerializer, 1 query, no auth")]),
@@ -186,7 +185,7 @@ def _summary(times):
     return {"median": ordered[len(ordered) // 2], "p95": api_load.percentile(ordered, 0.95), "n": len(ordered)}
 
 
-def child_inprocess(tokens, labels, id_min, id_max, requests, warmup, profile, profile_requests, seed, experiment):
+def child_inprocess(tokens, labels, id_min, id_max, requests, warmup, profile, profile_requests, seed):
     """Server time and queries of each request in this process (no network, no gunicorn)."""
     import random
 
@@ -249,47 +248,7 @@ def child_inprocess(tokens, labels, id_min, id_max, requests, warmup, profile, p
         list_urls = [second] * max(requests, 20)
         answer["list_breakdown"] = _breakdown(client, list_urls, auth, "list")
         answer["list_profile"] = _profile(client, list_urls, auth)
-    if experiment:  # last: it patches this process for good
-        detail_plan = by_key["detail"]
-        answer["experiment"] = _experiment(client, {"HTTP_AUTHORIZATION": f"Token {tokens['detail']}"},
-                                           [f"/api/v1/cases/{rng.randint(id_min, id_max)}/" for _ in range(n)],
-                                           warmup, detail_plan)
     return answer
-
-
-def _experiment(client, headers, urls, warmup, before):
-    """bench.api_experiment in this process: the same sampled cases answered before and after it
-    (body and ETag must not change), then its server time and queries like the detail's above."""
-    from collections_app.models import Case, Hold, PromiseToPay
-
-    sample = sorted(set(
-        list(PromiseToPay.objects.filter(status=PromiseToPay.Status.PENDING).order_by("case_id")
-             .values_list("case_id", flat=True)[:5])
-        + list(Case.objects.filter(borrower__in=Hold.objects.active().values("borrower_id")).order_by("id")
-               .values_list("id", flat=True)[:5])
-        + [int(url.rstrip("/").rsplit("/", 1)[1]) for url in urls[:20]]))
-
-    def answers():
-        got = {}
-        for case_id in sample:
-            response = client.get(f"/api/v1/cases/{case_id}/", **headers)
-            got[case_id] = (response.status_code, response.content, response.get("ETag"))
-        return got
-
-    old = answers()
-    from . import api_experiment  # noqa: F401  (applies it)
-
-    new = answers()
-    differ = [case_id for case_id in sample if old[case_id] != new[case_id]]
-    times, statuses = _time_gets(client, urls[warmup:], warmup, headers)
-    _response, queries = _capture(client, urls[-1], headers)
-    split = _breakdown(client, urls, headers, "detail")
-    with_promise = sum(1 for case_id in sample if b'"open_promise":{' in old[case_id][1])
-    on_hold = sum(1 for case_id in sample if b'"hold":["' in old[case_id][1])
-    return {**_summary(times), "statuses": statuses, "queries": queries, "sample": len(sample),
-            "identical": len(sample) - len(differ), "differ": differ[:5], "with_promise": with_promise,
-            "on_hold": on_hold, "before_median": before["median"], "before_queries": len(before["queries"]),
-            "split": split}
 
 
 def _targets(kind):
@@ -509,9 +468,7 @@ def add_arguments(parser):
     parser.add_argument("--max-requests", type=int, default=DEFAULT_MAX_REQUESTS,
                         help="at most this many requests per slice (the generator also stops at the deadline)")
     parser.add_argument("--profile", action="store_true",
-                        help="profile the detail view and run the experiment even if the detail meets its target")
-    parser.add_argument("--no-experiment", action="store_true",
-                        help="skip the one-query detail experiment (bench/api_experiment.py) when below target")
+                        help="profile the detail and list views even if they meet their targets")
     parser.add_argument("--reuse", action="store_true", help="reuse a template database built by an earlier run")
     parser.add_argument("--keep", action="store_true", help="keep the template database afterwards")
 
@@ -743,32 +700,12 @@ def command(opts):
         ratio = _rps(run["load"], "detail") / _rps(run["load"], "minimal") if _rps(run["load"], "minimal") else 0.0
         run["ratio"] = ratio
         profile = opts.profile or ratio < RATIO_TARGET
-        experiment = profile and not opts.no_experiment
-        if experiment:
-            gunicorn = Gunicorn(copy_url, var_dir, opts.workers, settings=EXPERIMENT_SETTINGS, tag="experiment")
-            gunicorn.start()
-            ctx["port"] = gunicorn.port
-            meter_args = (gunicorn.proc.pid, backends)
-            pair = ["minimal", "detail"]
-            print(f"  experiment (bench/api_experiment.py) under gunicorn on {api_load.HOST}:{gunicorn.port}: "
-                  f"{' and '.join(pair)}, {opts.rounds} x {per_slice:g} s each ...", flush=True)
-            for i, scenario in enumerate(pair):
-                if opts.warmup > 0:
-                    _slice(scenario, ctx, opts.warmup, opts, 500 + i, meter_args)
-            parts = {scenario: [] for scenario in pair}
-            for round_no in range(opts.rounds):
-                for scenario in (pair if round_no % 2 == 0 else list(reversed(pair))):
-                    seed = 5000 + 1000 * (round_no + 1) + order.index(scenario)
-                    parts[scenario].append(_slice(scenario, ctx, per_slice, opts, seed, meter_args))
-            gunicorn.stop()
-            run["experiment"] = {"load": {k: _merge_slices(v) for k, v in parts.items()}, "log": gunicorn.log_lines()}
         print(f"  in-process measurements (gunicorn stopped){' + cProfile of the detail view' if profile else ''} ...",
               flush=True)
         run["inprocess"] = run_api_child(
             "api_inprocess", copy_url, var_dir, {"DJANGO_ALLOWED_HOSTS": "127.0.0.1,testserver"},
             tokens=setup["tokens"], labels=setup["labels"], id_min=setup["id_min"], id_max=setup["id_max"],
-            requests=opts.requests, warmup=3, profile=profile, profile_requests=PROFILE_REQUESTS, seed=11,
-            experiment=experiment)
+            requests=opts.requests, warmup=3, profile=profile, profile_requests=PROFILE_REQUESTS, seed=11)
         run["load_avg_end"] = report.load()
     finally:
         if gunicorn is not None:
@@ -920,8 +857,6 @@ def render(run, total_s):
         out.extend(render_breakdown(inproc["minimal_breakdown"], "the minimal view, the same way"))
         out.extend(render_profile(inproc["detail_profile"], "detail view"))
         out.extend(render_suggestion(inproc, ratio))
-        if "experiment" in inproc:
-            out.extend(render_experiment(run))
     if "list_breakdown" in inproc:
         out.append("")
         out.extend(render_breakdown(inproc["list_breakdown"], "where the list page's time goes (page 2)"))
@@ -988,8 +923,6 @@ def render_suggestion(inproc, ratio):
             saved += costs[key]
             out.append(f"  - {remedy} (now ~{costs[key]:.2f} ms/request, of which SQL execution {sql[key]:.2f} ms)")
     estimate = detail["median_ms"] - saved
-    if "experiment" in inproc:
-        return out
     out.append(f"  together about {saved:.2f} ms: the detail near {estimate:.2f} ms in process, "
                f"{minimal['median_ms'] / estimate:.2f} x the minimal view (an estimate: the subqueries make the case "
                "query itself somewhat dearer). gunicorn, the middleware and the connection per request are the same "
@@ -1036,45 +969,6 @@ def render_plans(inproc):
                      "Index Cond and every page cost the same")
     out.extend(f"  finding: {h}" for h in hints)
     return out
-
-
-def render_experiment(run):
-    x = run["inprocess"]["experiment"]
-    minimal = next(r for r in run["inprocess"]["results"] if r["key"] == "minimal")
-    out = [f"experiment, measured (bench/api_experiment.py, throwaway, not in the app: the detail from one statement "
-           f"with the hold codes, open promise and last contact as subqueries; token lookup and buckets kept "
-           f"{_experiment_ttl():g} s per process):"]
-    out.append(f"  in process: detail {ms(x['before_median'])} -> {ms(x['median'])} ms median (p95 {ms(x['p95'])}), "
-               f"{x['before_queries']} -> {len(x['queries'])} queries; detail/minimal in process "
-               f"{minimal['median'] / x['before_median']:.2f} -> {minimal['median'] / x['median']:.2f}; body and ETag "
-               f"identical on {x['identical']}/{x['sample']} sampled cases ({x['with_promise']} with an open promise, "
-               f"{x['on_hold']} on hold)" + (f"; DIFFERENT: {x['differ']}" if x["differ"] else ""))
-    split = x["split"]
-    sql_ms = sum(q["ms"] for q in split["sql"])
-    view = _part(split, "CaseDetailView.get")
-    out.append(f"  where its {split['mean_ms']:.2f} ms (mean) go: the view {view:.2f} ms, of which its statement's "
-               f"execution {sql_ms:.2f} ms and Python (ORM compiling the query and building rows, case_dict, ETag) "
-               f"{view - sql_ms:.2f} ms; token auth {_part(split, 'token auth'):.2f} ms (cached); the rest "
-               f"(middleware, DRF, rendering, test client) {split['mean_ms'] - view - _part(split, 'token auth'):.2f} ms; "
-               f"the minimal view's whole request {run['inprocess']['minimal_breakdown']['mean_ms']:.2f} ms")
-    if "experiment" in run:
-        load = run["experiment"]["load"]
-        m, d = _rps(load, "minimal"), _rps(load, "detail")
-        errors = sum(r.errors for data in load.values() for r in data["results"].values())
-        lat = sorted(load["detail"]["results"]["detail"].latencies)
-        out.append(f"  under gunicorn (a second server on the same copy, minimal and detail again, interleaved): minimal "
-                   f"{m:,.0f} req/s, detail {d:,.0f} req/s (p50 {ms(api_load.percentile(lat, 0.5))} ms, p99 "
-                   f"{ms(api_load.percentile(lat, 0.99))} ms), errors {errors}: detail/minimal {run['ratio']:.2f} -> "
-                   f"{d / m if m else 0:.2f} (target {RATIO_TARGET:.2f})")
-    return out
-
-
-def _experiment_ttl():
-    text = (PROJECT_DIR / "bench" / "api_experiment.py").read_text(encoding="utf-8")
-    for line in text.splitlines():
-        if line.startswith("TTL_S = "):
-            return float(line.split("=", 1)[1])
-    return 0.0
 
 
 def render_profile(p, title):
