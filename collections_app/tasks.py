@@ -31,7 +31,7 @@ def cases_sync_with_loans_task(loan_ids, as_of=None):
 
 
 @shared_task(acks_late=True)
-def sweep_task(as_of=None, chunk_size=sweep.DEFAULT_CHUNK):
+def sweep_task(as_of=None, chunk_size=sweep.DEFAULT_CHUNK, full_refresh=False):
     """The daily job: a chain of chunk tasks (openings first, then the cases, then the reminder plan).
     Every chunk is atomic and idempotent, so a redelivered chunk after a worker died, or a rerun of
     the whole sweep, finishes what is missing and repeats nothing."""
@@ -42,19 +42,19 @@ def sweep_task(as_of=None, chunk_size=sweep.DEFAULT_CHUNK):
     day = date.fromisoformat(as_of) if as_of else lender_today()
     chunks = sweep.sweep_plan(day, chunk_size)
     run = SweepRun.objects.create(as_of=day, chunks_total=len(chunks))
-    steps = [sweep_chunk_task.si(day.isoformat(), kind, lo, hi, run.pk) for kind, lo, hi in chunks]
+    steps = [sweep_chunk_task.si(day.isoformat(), kind, lo, hi, run.pk, full_refresh) for kind, lo, hi in chunks]
     chain(*steps, reminders_plan_task.si(day.isoformat())).delay()
     return {"as_of": day.isoformat(), "chunks": len(chunks)}
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5,
              soft_time_limit=600, time_limit=660)
-def sweep_chunk_task(as_of, kind, lo, hi, run_id=None):
+def sweep_chunk_task(as_of, kind, lo, hi, run_id=None, full_refresh=False):
     from django.db import transaction
 
     from .models import SweepRun
 
-    counts = sweep.sweep_chunk(as_of=date.fromisoformat(as_of), kind=kind, lo=lo, hi=hi)
+    counts = sweep.sweep_chunk(as_of=date.fromisoformat(as_of), kind=kind, lo=lo, hi=hi, full_refresh=full_refresh)
     if run_id:
         with transaction.atomic():
             run = SweepRun.objects.select_for_update().filter(pk=run_id).first()

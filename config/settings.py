@@ -162,6 +162,9 @@ COLLECTIONS_DASHBOARD_CACHE_SECONDS = env_int("COLLECTIONS_DASHBOARD_CACHE_SECON
 # --- Files: uploads to import and exports to download (web and worker must share this directory) --
 COLLECTIONS_FILES_DIR = Path(env_str("COLLECTIONS_FILES_DIR", str(VAR_DIR / "files"))).resolve()
 COLLECTIONS_IMPORT_MAX_UPLOAD_MB = env_int("COLLECTIONS_IMPORT_MAX_UPLOAD_MB", 512)
+# Past this many loans touched by an instalments import, their cases follow through today's sweep
+# (set-based, full amount refresh) rather than loan by loan (services/imports/run.py).
+COLLECTIONS_IMPORT_SWEEP_THRESHOLD = env_int("COLLECTIONS_IMPORT_SWEEP_THRESHOLD", 5000)
 
 # --- Messages (reminder outbox) -------------------------------------------------------------
 COLLECTIONS_CONTACT_POLICY = env_str("COLLECTIONS_CONTACT_POLICY", "china")

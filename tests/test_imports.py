@@ -278,6 +278,38 @@ def test_instalments_make_the_case_follow(tmp_path, loans):
     assert case.state == "resolved"
 
 
+@pytest.mark.parametrize("mode", ["per_loan", "sweep"])
+def test_a_large_import_makes_the_cases_follow_through_the_sweep_alike(tmp_path, loans, settings, mode):
+    """Past the threshold the touched loans' cases follow through today's sweep (set-based): the
+    same cases come out as loan by loan."""
+    settings.COLLECTIONS_IMPORT_SWEEP_THRESHOLD = 0 if mode == "sweep" else 10_000
+    overdue = (lender_today() - timedelta(days=12)).isoformat()
+    result = run(write(tmp_path, f"loan,number,due_date,amount_due\nL1,1,{overdue},300\nL2,1,{day(20)},300\n"),
+                 "instalments")
+    assert counts(result) == (2, 0, 0, 0)
+    assert all(key.startswith("sweep_") for key in result.cases) == (mode == "sweep")
+    case = Case.objects.get(loan__external_id="L1")
+    assert (case.state, case.amount_overdue) == ("call", Decimal("300.00"))
+    assert not Case.objects.filter(loan__external_id="L2").exists()
+    # An older instalment changed: the full refresh re-reads it (the daily sweep's would not).
+    run(write(tmp_path, f"loan,number,due_date,amount_due\nL1,1,{overdue},450\n", name="more.csv"), "instalments")
+    case.refresh_from_db()
+    assert case.amount_overdue == Decimal("450.00")
+
+
+def test_a_large_import_from_the_page_queues_one_sweep(tmp_path, loans, settings, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    settings.COLLECTIONS_IMPORT_SWEEP_THRESHOLD = 0
+    overdue = (lender_today() - timedelta(days=12)).isoformat()
+    with mock.patch("collections_app.tasks.sweep_task.delay") as delay, django_capture_on_commit_callbacks(
+            execute=True):
+        result = run(write(tmp_path, f"loan,number,due_date,amount_due\nL1,1,{overdue},300\n"), "instalments",
+                     follow_cases="tasks")
+    assert result.cases == {"sweep_queued": 1}
+    delay.assert_called_once_with(full_refresh=True)
+
+
 # --- payments --------------------------------------------------------------------------------
 
 

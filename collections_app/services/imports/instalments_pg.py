@@ -273,6 +273,11 @@ FROM c""", params)
         finally:
             cursor.close()
 
+    def touched_count(self):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {self.touched}")
+            return cursor.fetchone()[0]
+
     def touched_loans(self, chunk=1000):
         """The loans whose instalments changed, in chunks of ids (keyset, never all in memory)."""
         last = 0
