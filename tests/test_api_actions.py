@@ -351,6 +351,35 @@ def test_an_idempotency_key_replays_bad_input_refusals_too(bank):
     assert IdempotencyRecord.objects.get(key="p-x").status_code == 400
 
 
+def test_a_replayed_answer_with_personal_data_is_audited_and_needs_pii_read_still(api):
+    from collections_app.models import ApiClient
+
+    case = day_case()
+    caller = api("cases:read", "cases:write", "pii:read", name="crm")
+    url, body = f"/api/v1/cases/{case.pk}/contacts/", {"channel": "call", "outcome": "busy", "phone": "13812348000"}
+    first = caller.post(url, body, HTTP_IDEMPOTENCY_KEY="c-1")
+    replay = caller.post(url, body, HTTP_IDEMPOTENCY_KEY="c-1")
+    assert replay["Idempotent-Replayed"] == "true" and replay.json() == first.json()
+    assert replay.json()["phone"] == "13812348000" and ContactAttempt.objects.count() == 1
+    assert AuditLog.objects.filter(actor="client:crm", reason__startswith="api replay").count() == 1
+
+    crm = ApiClient.objects.get(name="crm")
+    crm.scopes = ["cases:read", "cases:write"]
+    crm.save()
+    refused = caller.post(url, body, HTTP_IDEMPOTENCY_KEY="c-1")
+    assert refused.status_code == 403 and "13812348000" not in refused.content.decode()
+
+
+def test_a_key_left_by_a_request_that_died_is_free_again_after_a_while(dialler):
+    case = day_case()
+    url = f"/api/v1/cases/{case.pk}/contacts/"
+    owner = "client:dialler"
+    IdempotencyRecord.objects.create(owner=owner, key="k-dead", request_hash="x", status_code=0, body=None)
+    assert dialler.post(url, {"channel": "call", "outcome": "busy"}, HTTP_IDEMPOTENCY_KEY="k-dead").status_code == 409
+    IdempotencyRecord.objects.filter(key="k-dead").update(created_at=timezone.now() - timedelta(minutes=6))
+    assert dialler.post(url, {"channel": "call", "outcome": "busy"}, HTTP_IDEMPOTENCY_KEY="k-dead").status_code == 201
+
+
 # --- visits -----------------------------------------------------------------------------------
 
 

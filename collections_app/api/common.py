@@ -6,12 +6,13 @@ from functools import wraps
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import permissions
 from rest_framework.response import Response
 
 from ..actors import actor_for_user
 from ..errors import DomainError
-from ..models import IdempotencyRecord
+from ..models import AuditLog, IdempotencyRecord
 from .auth import ClientPrincipal
 
 IDEMPOTENCY_TTL = timezone.timedelta(hours=24)
@@ -68,6 +69,16 @@ def decode_cursor(text, field="after"):
         raise DomainError("validation_error", fields={field: ["Not a cursor this API gave out."]}) from None
 
 
+def sees_pii(actor):
+    """Unmasked personal data goes only to API clients holding `pii:read` (staff are always masked)."""
+    return actor.is_client and actor.has_scope("pii:read")
+
+
+# A placeholder older than this belongs to a request that died without answering (a worker killed
+# by its timeout): the key may be used again.
+IDEMPOTENCY_ABANDONED = timezone.timedelta(minutes=5)
+
+
 def idempotent(view_method):
     """`Idempotency-Key` on a POST: the first answer (refusals included) is kept per client or user
     for 24 hours and replayed for the same key, address and body; the key with another body or
@@ -81,28 +92,42 @@ def idempotent(view_method):
             return view_method(self, request, *args, **kwargs)
         if len(key) > 200:
             raise DomainError("validation_error", fields={"Idempotency-Key": ["At most 200 characters."]})
-        owner = api_actor(request).label
+        actor = api_actor(request)
+        owner = actor.label
         # The address is part of what is replayed: the same key and body sent elsewhere is another request.
         digest = hashlib.sha256(f"{request.method} {request.path}\n".encode() + (request.body or b"")).hexdigest()
         record = _claim(owner, key, digest)
         if record is not None:
             if record.request_hash != digest or record.status_code == 0:
                 raise DomainError("idempotency_conflict")
-            response = Response(record.body, status=record.status_code)
-            response["Idempotent-Replayed"] = "true"
-            return response
+            return _replay(record, actor, request)
         try:
             response = view_method(self, request, *args, **kwargs)
         except DomainError as refusal:
             response = Response(refusal.as_dict(), status=refusal.http_status)
-        except Exception:
+        except BaseException:  # a worker's timeout (SystemExit) too: the key is free again
             IdempotencyRecord.objects.filter(owner=owner, key=key, status_code=0).delete()
             raise
         IdempotencyRecord.objects.filter(owner=owner, key=key).update(
-            status_code=response.status_code, body=response.data)
+            status_code=response.status_code, body={"pii": sees_pii(actor), "data": response.data})
         return response
 
     return wrapper
+
+
+def _replay(record, actor, request):
+    """The first answer again. One that showed personal data is shown again only to a client that
+    may still read it, and the look is audited like the first."""
+    stored = record.body or {}
+    if stored.get("pii"):
+        if not sees_pii(actor):
+            raise DomainError("permission_denied", _("The first answer holds personal data this client may no "
+                                                     "longer read."))
+        AuditLog.objects.create(actor=actor.label, action=AuditLog.Action.REVEAL, fields=["replayed answer"],
+                                reason=f"api replay of {request.method} {request.path}")
+    response = Response(stored.get("data"), status=record.status_code)
+    response["Idempotent-Replayed"] = "true"
+    return response
 
 
 def _claim(owner, key, digest):
@@ -116,7 +141,8 @@ def _claim(owner, key, digest):
             existing = IdempotencyRecord.objects.filter(owner=owner, key=key).first()
             if existing is None:
                 continue
-            if existing.created_at < timezone.now() - IDEMPOTENCY_TTL:
+            age = timezone.now() - existing.created_at
+            if age > IDEMPOTENCY_TTL or (existing.status_code == 0 and age > IDEMPOTENCY_ABANDONED):
                 existing.delete()
                 continue
             return existing
