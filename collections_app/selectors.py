@@ -267,7 +267,7 @@ def case_worklist_page(actor, filters=WorklistFilters(), *, after=None, limit=50
 
 def _search_q(term):
     """Loan number, the last four digits of a phone, or the start of the borrower's name."""
-    if term.isdigit() and len(term) == 4:
+    if term.isascii() and term.isdigit() and len(term) == 4:
         # phones is a JSON list: its text holds each number followed by a quote.
         return Q(phones_text__contains=f'{term}"')
     return Q(loan__external_id__iexact=term) | Q(borrower__name__startswith=term)

@@ -158,6 +158,9 @@ COLLECTIONS_API_TOKEN_CACHE_SECONDS = env_int("COLLECTIONS_API_TOKEN_CACHE_SECON
 # Seconds the dashboard's figures are kept in the cache (0: computed on every view); beat recomputes
 # the current month's more often than this, so the page never waits for the aggregates.
 COLLECTIONS_DASHBOARD_CACHE_SECONDS = env_int("COLLECTIONS_DASHBOARD_CACHE_SECONDS", 600)
+# Webhook receivers on this machine or at link-local addresses (cloud metadata) are refused unless
+# this is set (a receiver next to the app in development, the tests' receiver on 127.0.0.1).
+COLLECTIONS_WEBHOOK_ALLOW_LOCAL = env_bool("COLLECTIONS_WEBHOOK_ALLOW_LOCAL", False)
 
 # --- Files: uploads to import and exports to download (web and worker must share this directory) --
 COLLECTIONS_FILES_DIR = Path(env_str("COLLECTIONS_FILES_DIR", str(VAR_DIR / "files"))).resolve()

@@ -503,3 +503,27 @@ def test_concurrent_schedule_changes_of_one_loan_do_not_interleave(_postgres_onl
     count = Instalment.objects.filter(loan=loan).count()
     assert len(amounts) == 1  # one writer's whole schedule, never a mix
     assert count == 2 + int(amounts.pop() / 100)
+
+
+def test_an_update_keeps_instalments_after_the_stored_disbursement(reference_data):
+    """Whichever of the two dates an update brings, no instalment falls due before the loan was paid out."""
+    from collections_app.errors import DomainError
+    from collections_app.services import book
+
+    from .factories import BorrowerFactory
+
+    BorrowerFactory(external_id="B-d")
+    book.loan_upsert(external_id="L-d", data={"borrower": "B-d", "principal": "1000", "disbursed_on": "2026-03-01",
+                                              "instalments": [{"number": 1, "due_date": "2026-04-01",
+                                                               "amount_due": "500"}]})
+    with pytest.raises(DomainError) as early:
+        book.loan_upsert(external_id="L-d", data={"instalments": [{"number": 1, "due_date": "2026-02-01",
+                                                                   "amount_due": "500"}]})
+    assert "instalments[0].due_date" in early.value.fields
+    with pytest.raises(DomainError) as late:
+        book.loan_upsert(external_id="L-d", data={"disbursed_on": "2026-05-01"})
+    assert "disbursed_on" in late.value.fields
+    with pytest.raises(DomainError) as odd:
+        book.loan_upsert(external_id="L-d", data={"instalments": [{"number": "²", "due_date": "2026-04-01",
+                                                                   "amount_due": "500"}]})
+    assert "instalments[0].number" in odd.value.fields

@@ -20,6 +20,7 @@ from collections_app import roles as r
 from collections_app import services
 from collections_app.actors import actor_for_client
 from collections_app.calendar import lender_today
+from collections_app.errors import DomainError
 from collections_app.models import CaseEvent, WebhookDelivery, WebhookSubscription
 from collections_app.services import webhooks
 from collections_app.services.api_clients import api_client_create
@@ -114,6 +115,13 @@ class Receiver:
     def bodies(self):
         with self.lock:
             return [json.loads(r["raw"]) for r in self.requests]
+
+
+@pytest.fixture(autouse=True)
+def _local_receivers_allowed(settings):
+    """The test receiver listens on 127.0.0.1, which production refuses (tests/test_webhooks.py
+    test_local_receivers_are_refused_unless_allowed)."""
+    settings.COLLECTIONS_WEBHOOK_ALLOW_LOCAL = True
 
 
 @pytest.fixture
@@ -223,7 +231,7 @@ def test_assignment_payment_and_opening_have_their_shapes(supervisor, collector,
     assert payment["data"] == {
         "event": event.pk, "case": case.pk, "loan": case.loan.external_id, "actor": "user:supervisor",
         "at": utc(event.at), "payment": "P-1", "amount": "400.00", "channel": "bank_transfer",
-        "paid_at": paid_at.isoformat(), "unapplied": "0.00"}
+        "paid_at": utc(paid_at), "unapplied": "0.00"}
     assert set(by_type) == {"case.state_changed", "case.assigned", "payment.recorded"}
     assert {d.subscription_id for d in WebhookDelivery.objects.all()} == {subscription.pk}
 
@@ -765,3 +773,21 @@ if webhook_schema is not None:
 
         case.call_and_validate(headers={"Authorization": f"Token {manage_token}"},
                                checks=[not_a_server_error, response_schema_conformance])
+
+
+def test_local_receivers_are_refused_unless_allowed(settings, supervisor, receiver, no_nudge):
+    settings.COLLECTIONS_WEBHOOK_ALLOW_LOCAL = False
+    for url in ("http://127.0.0.1:9/x", "http://localhost/x", "http://169.254.169.254/latest/meta-data/",
+                "http://[::1]:5432/"):
+        with pytest.raises(DomainError) as refused:
+            webhooks.webhook_subscription_create(url=url, event_types=["case.state_changed"])
+        assert "url" in refused.value.fields
+    # A name that resolves to this machine is caught when sending, and nothing is sent.
+    settings.COLLECTIONS_WEBHOOK_ALLOW_LOCAL = True
+    subscribe(url=receiver.url.replace("127.0.0.1", "localhost"))
+    settings.COLLECTIONS_WEBHOOK_ALLOW_LOCAL = False
+    overdue_case(days_overdue=12)
+    webhooks.webhooks_dispatch()
+    assert receiver.requests == []
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "queued" and "local address" in delivery.last_error

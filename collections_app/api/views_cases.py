@@ -168,7 +168,7 @@ class CaseEventsView(_ScopedView):
     def get(self, request, case_id):
         actor = api_actor(request)
         before = request.query_params.get("before")
-        if before is not None and not before.isdigit():
+        if before is not None and not (before.isascii() and before.isdigit() and len(before) < 19):
             raise DomainError("validation_error", fields={"before": ["An event id."]})
         events = selectors.case_timeline(actor, case_id, before_id=int(before) if before else None, limit=PAGE + 1)
         more = len(events) > PAGE

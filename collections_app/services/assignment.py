@@ -42,7 +42,7 @@ DISTRIBUTED_REASON = "Distributed evenly across the queue %s."
 def _resolve_queue(queue):
     if isinstance(queue, Queue):
         return queue
-    lookup = {"pk": queue} if isinstance(queue, int) or str(queue).isdigit() else {"name": queue}
+    lookup = {"pk": queue} if isinstance(queue, int) or (str(queue).isascii() and str(queue).isdigit()) else {"name": queue}
     found = Queue.objects.filter(**lookup).first()
     if found is None:
         raise DomainError("not_found", fields={"queue": [_("No such queue.")]})

@@ -23,6 +23,7 @@ upsert with a field error (silently dropping or shrinking paid money would lose 
 allocation; the lender must reverse the payment first or keep the instalment). Without the key
 `instalments` the stored schedule is left untouched (the file import of loans does that).
 """
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -46,6 +47,8 @@ from ..workflow import OPEN_STATES
 from .cases import case_sync_with_loan
 from .events import event_build, events_write
 from .holds import holds_set_from_loan_system
+
+log = logging.getLogger(__name__)
 
 MAX_PHONES = 10
 MAX_CONTACTS = 20
@@ -228,7 +231,7 @@ def _day(value, field, problems):
 def _number(value, field, problems):
     if isinstance(value, bool):
         return problems.add(field, _("Enter a whole number from 1 to 100000."))
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 6:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 6:
         value = int(value.strip())
     if not isinstance(value, int) or not 1 <= value <= 100000:
         return problems.add(field, _("Enter a whole number from 1 to 100000."))
@@ -542,6 +545,8 @@ def loan_upsert(*, external_id, data, actor=None, as_of=None):
                 if key not in fields:
                     problems.add(key, _("This field is required."))
         borrower_id = _borrower_id(fields, loan, problems)
+        if loan is not None:
+            _dates_against_stored(loan, fields, schedule, problems)
         problems.refuse_if_any()
         values = {k: v for k, v in fields.items() if k != "borrower"}
         created = False
@@ -551,6 +556,22 @@ def loan_upsert(*, external_id, data, actor=None, as_of=None):
                 raise DomainError("validation_error",
                                   fields={"borrower": [_("A loan cannot move to another borrower.")]})
         return _loan_apply(loan, created, values, schedule, actor, as_of)
+
+
+def _dates_against_stored(loan, fields, schedule, problems):
+    """No instalment falls due before the loan was disbursed, whichever of the two this update
+    brings (the request alone is checked in _clean_loan)."""
+    if "disbursed_on" not in fields and isinstance(schedule, list):
+        for line in schedule:
+            if line.due_date < loan.disbursed_on:
+                problems.add(f"instalments[{line.index}].due_date",
+                             _("Falls before the loan was disbursed (%(day)s).") % {"day": loan.disbursed_on.isoformat()})
+    disbursed = fields.get("disbursed_on")
+    if isinstance(disbursed, date) and schedule is None:
+        first = Instalment.objects.filter(loan=loan).order_by("due_date").values_list("due_date", flat=True).first()
+        if first is not None and first < disbursed:
+            problems.add("disbursed_on", _("Falls after the first instalment's due date (%(day)s).")
+                         % {"day": first.isoformat()})
 
 
 def _borrower_id(fields, loan, problems):
@@ -655,6 +676,10 @@ def loan_upsert_many(*, items, actor=None, as_of=None):
             errors = {k: [str(m) for m in v] for k, v in refusal.fields.items()} or {
                 "non_field_errors": [str(refusal.message)]}
             results.append(BulkItemResult(shown, "error", errors))
+        except Exception:  # each item is its own transaction: the rest still get their answers
+            log.exception("bulk loan upsert failed for %r", shown)
+            results.append(BulkItemResult(shown, "error", {"non_field_errors": [
+                _("This loan could not be applied (an unexpected error, logged); nothing of it was written.")]}))
         else:
             results.append(BulkItemResult(shown, result.status, {}, result.obj))
     return results

@@ -36,9 +36,11 @@ STALE_CLAIM_MINUTES (the receiver may then see it twice: receivers dedupe by the
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +54,7 @@ from django.core.validators import URLValidator
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from .. import roles as r
@@ -115,8 +118,9 @@ def event_data(event, event_type, loan_external_id):
         data.update(from_user=payload.get("from_user"), to_user=payload.get("to_user"),
                     from_queue=payload.get("from_queue"), to_queue=payload.get("to_queue"), reason=event.reason)
     elif event_type == "payment.recorded":
+        paid_at = parse_datetime(payload["paid_at"]) if payload.get("paid_at") else None
         data.update(payment=payload.get("external_id"), amount=payload.get("amount"), channel=payload.get("channel"),
-                    paid_at=payload.get("paid_at"), unapplied=payload.get("unapplied"))
+                    paid_at=utc_text(paid_at) if paid_at else None, unapplied=payload.get("unapplied"))
     elif event_type == "promise.broken":
         data.update(promise=payload.get("promise_id"), amount=payload.get("amount"))
     return data
@@ -253,7 +257,8 @@ def pg_outbox_cte(events="ev", cases=None):
                               'reason', ev.reason)
                           WHEN 'payment.recorded' THEN jsonb_build_object(
                               'payment', ev.payload->'external_id', 'amount', ev.payload->'amount',
-                              'channel', ev.payload->'channel', 'paid_at', ev.payload->'paid_at',
+                              'channel', ev.payload->'channel',
+                              'paid_at', {_SQL_UTC.format(col="(ev.payload->>'paid_at')::timestamptz")},
                               'unapplied', ev.payload->'unapplied')
                           WHEN 'promise.broken' THEN jsonb_build_object(
                               'promise', ev.payload->'promise_id', 'amount', ev.payload->'amount')
@@ -296,7 +301,48 @@ def _clean_url(url):
         raise invalid("url", _("At most 500 characters."))
     if urlsplit(url).username or urlsplit(url).password:
         raise invalid("url", _("No user name or password in the URL: the signature authenticates us."))
+    reason = _local_literal(urlsplit(url).hostname or "")
+    if reason:
+        raise invalid("url", reason)
     return url
+
+
+def _is_local(ip):
+    """This machine, link-local (cloud metadata lives at 169.254.169.254) and the like. Private
+    ranges are allowed: a lender's receivers live on its own network."""
+    return ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip.is_reserved
+
+
+def _local_literal(host):
+    """Why a receiver named by a literal address (or `localhost`) is refused, or ''."""
+    if _knob("COLLECTIONS_WEBHOOK_ALLOW_LOCAL", False):
+        return ""
+    if host.lower().rstrip(".") == "localhost" or host.lower().endswith(".localhost"):
+        return _("A receiver on this machine is refused (set COLLECTIONS_WEBHOOK_ALLOW_LOCAL to allow it).")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return ""
+    if _is_local(ip):
+        return _("A receiver at a local or link-local address is refused (set COLLECTIONS_WEBHOOK_ALLOW_LOCAL to "
+                 "allow it).")
+    return ""
+
+
+def _local_resolved(host, port):
+    """The local address a receiver's name resolves to now (checked before each send, since a
+    name can be pointed anywhere after it was accepted), or ''."""
+    if _knob("COLLECTIONS_WEBHOOK_ALLOW_LOCAL", False):
+        return ""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return ""  # the connection attempt reports it
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if _is_local(ip):
+            return str(ip)
+    return ""
 
 
 def _clean_types(event_types):
@@ -421,7 +467,7 @@ class _Answer:
 
 def _retry_after(value):
     value = str(value or "").strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _post(url, secret, event_type, delivery_id, payload, timeout):
@@ -438,6 +484,9 @@ def _post(url, secret, event_type, delivery_id, payload, timeout):
         "X-Collections-Signature": signature_header(secret, time.time(), raw),
     }
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    local = _local_resolved(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    if local:
+        return _Answer(None, f"refused: the receiver's name resolves to the local address {local}")
     conn = None
     try:
         conn = connection_class(parts.hostname, parts.port, timeout=timeout)
@@ -446,7 +495,11 @@ def _post(url, secret, event_type, delivery_id, payload, timeout):
         text = response.read(2000).decode("utf-8", "replace")
         if 200 <= response.status < 300:
             return _Answer(response.status)
-        return _Answer(response.status, f"HTTP {response.status}: {text}".strip()[:500],
+        # The receiver's text goes to the log, not to the delivery log the API shows: whoever
+        # subscribes must not read what an address answers through us.
+        log.info("webhook delivery %s: %s answered HTTP %s: %s", delivery_id, parts.hostname, response.status,
+                 text[:500])
+        return _Answer(response.status, f"HTTP {response.status} {response.reason}".strip()[:200],
                        _retry_after(response.getheader("Retry-After")))
     except (OSError, http.client.HTTPException, ValueError) as error:  # refused, DNS, timeout, TLS, garbage
         return _Answer(None, f"{type(error).__name__}: {error}"[:500])
@@ -501,10 +554,11 @@ def _record(answers, result):
     gone = set()
     with transaction.atomic():
         # Only rows still ours: one requeued as stale meanwhile belongs to another dispatcher now.
-        still_claimed = set(
+        claims = dict(
             WebhookDelivery.objects.select_for_update()
             .filter(pk__in=[d.pk for d, _a in answers], status=WebhookDelivery.Status.SENDING)
-            .values_list("pk", flat=True))
+            .values_list("pk", "claimed_at"))
+        still_claimed = {d.pk for d, _a in answers if d.pk in claims and claims[d.pk] == d.claimed_at}
         changed = []
         for delivery, answer in answers:
             if delivery.pk not in still_claimed:
