@@ -4,7 +4,7 @@ from celery import shared_task
 __all__ = ["export_run_task"]
 
 
-@shared_task(acks_late=True, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 60)
+@shared_task(acks_late=True, soft_time_limit=3300, time_limit=3400)  # under the broker's hour (jobs.py)
 def export_run_task(job_id):
     """Write the file of an export FileJob. Takes the id; safe to rerun (a finished job is skipped,
     an interrupted one is written again)."""

@@ -15,7 +15,12 @@ __all__ = ["import_file_task"]
 PROGRESS_SECONDS = 0.5  # at most two progress writes a second
 
 
-@shared_task(acks_late=True, soft_time_limit=3600, time_limit=3700)
+# Under the broker's visibility timeout (an hour): a task still running is never handed to a second
+# worker; one whose worker died is, and its job (RUNNING, started longer ago than this) is claimed again.
+TIME_LIMIT = 3400
+
+
+@shared_task(acks_late=True, soft_time_limit=TIME_LIMIT - 100, time_limit=TIME_LIMIT)
 def import_file_task(job_id):
     """Run the import of FileJob `job_id`. Safe to redeliver: a job already done or failed is left
     as it is, and the import itself upserts (a rerun changes nothing)."""
@@ -23,9 +28,13 @@ def import_file_task(job_id):
     from .models import FileJob
     from .services.imports import import_file
 
-    claimed = FileJob.objects.filter(pk=job_id, direction=FileJob.Direction.IMPORT,
-                                     status__in=[FileJob.Status.QUEUED, FileJob.Status.RUNNING]).update(
-        status=FileJob.Status.RUNNING, started_at=timezone.now(), processed_rows=0)
+    from django.db.models import Q
+
+    abandoned = timezone.now() - timezone.timedelta(seconds=TIME_LIMIT)
+    claimed = FileJob.objects.filter(
+        Q(status=FileJob.Status.QUEUED) | Q(status=FileJob.Status.RUNNING, started_at__lt=abandoned),
+        pk=job_id, direction=FileJob.Direction.IMPORT,
+    ).update(status=FileJob.Status.RUNNING, started_at=timezone.now(), processed_rows=0)
     if not claimed:
         log.info("import job %s: nothing to do", job_id)
         return None
@@ -51,6 +60,9 @@ def import_file_task(job_id):
         FileJob.objects.filter(pk=job.pk).update(status=FileJob.Status.FAILED, error=str(error)[:2000],
                                                  finished_at=timezone.now())
         return None
+    finally:
+        # The upload holds the book's personal data: once read, it is not kept (the report stays).
+        (root / job.file_path).unlink(missing_ok=True)
     summary = result.as_summary()
     FileJob.objects.filter(pk=job.pk).update(
         status=FileJob.Status.FAILED if result.file_refused else FileJob.Status.DONE,

@@ -441,3 +441,23 @@ def test_queue_pages_link_their_exports(client, supervisor, my_cases, queue):
     assert url("export-queue", queue.pk, "xlsx") in client.get(url("queues")).content.decode()
     page = client.get(url("assign"), {"queue": queue.pk, "assigned_to": "unassigned"}).content.decode()
     assert url("export-queue", queue.pk, "csv") + f"?queue={queue.pk}&amp;assigned_to=unassigned" in page
+
+
+def test_a_note_with_a_control_character_does_not_break_the_xlsx(client, collector, my_cases):
+    case = my_cases[0]
+    contact_log(case_id=case.pk, actor=collector, channel="call", outcome="no_answer", notes="dial\x0bled twice")
+    client.force_login(collector)
+    response = client.get(url("export-timeline", case.pk, "xlsx"))
+    assert response.status_code == 200 and read_file(response, "xlsx")[0][:2] == ["At", "Event"]
+
+
+def test_the_audit_log_service_refuses_who_is_not_an_auditor(supervisor, auditor):
+    from collections_app.actors import actor_for_user
+    from collections_app.errors import DomainError
+    from collections_app.services.exports.registry import kind_named
+
+    kind = kind_named("audit-log")
+    kind.check(actor_for_user(auditor), {})
+    with pytest.raises(DomainError) as refused:
+        kind.check(actor_for_user(supervisor), {})
+    assert refused.value.code == "permission_denied"

@@ -9,11 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from collections_app.calendar import lender_today
-from collections_app.models import Borrower, Case, FileJob, Instalment, Loan, Payment
+from collections_app.models import AuditLog, Borrower, Case, FileJob, Instalment, Loan, Payment
 from collections_app.services import book
 from collections_app.services.imports import import_file
 from collections_app.workflow import OPEN_STATES
@@ -52,7 +53,7 @@ def run(path, kind, **kwargs):
 
 
 def report_rows(result):
-    with open(result.report_path, encoding="utf-8", newline="") as f:
+    with open(result.report_path, encoding="utf-8-sig", newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -505,6 +506,26 @@ def test_supervisor_uploads_and_the_job_runs(client, supervisor, loans, tmp_path
     assert report.status_code == 200 and "5,error,loan,L9,No loan with this external id." in body
     listing = client.get(reverse("collections:imports")).content.decode()
     assert f'data-job="{job.pk}"' in listing and "book.csv" in listing
+    # The upload (the book's personal data) is not kept once read; taking the report is audited.
+    assert not (Path(settings.COLLECTIONS_FILES_DIR) / job.file_path).exists()
+    assert AuditLog.objects.filter(actor="user:supervisor", action="export", fields=["import report"]).exists()
+
+
+def test_the_report_keeps_formulas_inert_and_dates_strict(tmp_path, loans):
+    result = run(write(tmp_path, 'loan,number,due_date,amount_due\n"=HYPERLINK(""http://x"")",1,2026-W01-1,10\n'),
+                 "instalments")
+    raw = Path(result.report_path).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a byte-order mark: Excel reads the reasons as UTF-8
+    rows = report_rows(result)
+    assert [r["value"] for r in rows if r["column"] == "loan"] == ["'=HYPERLINK(\"http://x\")"]
+    assert [r["reason"] for r in rows if r["column"] == "due_date"] == ["Enter a date as YYYY-MM-DD."]
+
+
+def test_a_damaged_workbook_is_refused_not_a_crash(tmp_path, loans):
+    path = tmp_path / "book.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    result = run(path, "instalments")
+    assert result.file_refused and "workbook" in result.file_refused
 
 
 def test_running_job_partial_polls(client, supervisor):
@@ -603,3 +624,8 @@ def test_the_example_book_imported_comes_back_out_in_the_exports(tmp_path, clien
     timeline = client.get(reverse("collections:export-timeline", args=[case.pk, "csv"]))
     text = b"".join(timeline.streaming_content).decode("utf-8-sig")
     assert "Case opened" in text
+
+
+def test_no_break_and_ideographic_spaces_around_cells_are_trimmed_alike_on_both_paths(tmp_path, loans):
+    result = run(write(tmp_path, "loan,number,due_date,amount_due\nL1\u00a0,1,2026-01-31\u3000,10.00\n"), "instalments")
+    assert counts(result) == (1, 0, 0, 0), errors(result)

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_safe
 
-from ..models import FileJob
+from ..models import AuditLog, FileJob
 from ..services.imports import KIND_NAMES
 from .common import MANAGERS, actor_of, roles_required
 
@@ -114,5 +114,9 @@ def import_report(request, job_id):
     path = (root / job.report_path).resolve()
     if root not in path.parents or not path.is_file():
         raise Http404
+    # The report echoes refused cells of the uploaded file, personal data among them: who took it is kept.
+    actor = actor_of(request)
+    AuditLog.objects.create(actor=actor.label, actor_user=actor.user, action=AuditLog.Action.EXPORT,
+                            fields=["import report"], reason=f"import #{job.pk} ({job.kind}) report downloaded")
     return FileResponse(open(path, "rb"), as_attachment=True, filename=f"import-{job.pk}-{job.kind}-report.csv",
                         content_type="text/csv; charset=utf-8")

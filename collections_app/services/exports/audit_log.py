@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from ... import roles as r
+from ...errors import DomainError
 from ...masking import mask_name
 from ...models import AuditLog
 from .limits import chunk_size, more_than
@@ -47,6 +49,11 @@ class AuditLogExport(ExportKind):
     name = "audit-log"
     title = gettext_lazy("Audit log")
     pii_fields = ("name",)
+
+    def check(self, actor, params):
+        # The service guards it too (a queued job checks again when it runs): auditors and admins only.
+        if not (actor.is_superuser or actor.has_role(r.AUDITOR, r.ADMIN)):
+            raise DomainError("permission_denied")
 
     def header(self, params):
         return [_("At"), _("Actor"), _("Action"), _("Borrower"), _("Borrower name"), _("Case"), _("Fields"), _("Reason")]

@@ -55,6 +55,7 @@ def xlsx_cell(sheet, value, words=None):
     """A value for openpyxl's write-only `append`: plain values as they are, WriteOnlyCell where a
     format or a forced text type is needed."""
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     if value is None or isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float):
         return value
@@ -74,7 +75,9 @@ def xlsx_cell(sheet, value, words=None):
         cell = WriteOnlyCell(sheet, value=value)
         cell.number_format = DATE_FORMAT
         return cell
-    text = str(value)
+    # Control characters are not allowed in the file format (openpyxl refuses them): a note typed
+    # with one must not fail the whole export.
+    text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(value))
     if text.startswith("="):
         # openpyxl would store it as a formula: keep it text.
         cell = WriteOnlyCell(sheet, value=text)

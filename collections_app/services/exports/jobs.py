@@ -3,10 +3,12 @@
 import logging
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 
 from ...actors import actor_for_user
@@ -18,6 +20,7 @@ from .writers import write_csv, write_xlsx
 
 log = logging.getLogger(__name__)
 EXPORTS_SUBDIR = "exports"
+JOB_TIME_LIMIT = 3400  # seconds: tasks_exports.export_run_task's hard limit
 
 
 def files_dir():
@@ -41,8 +44,12 @@ def export_job_create(*, actor, kind, fmt, params, filename):
 def export_job_run(job_id):
     """Write the job's file. Safe to rerun (a redelivered task): a finished job is left alone, an
     interrupted one is written again from the start into a part file that then replaces the file."""
+    # A RUNNING job is claimed again only when its run must have ended (the task's time limit, under
+    # the broker's visibility timeout, has passed): a worker that died, not one still writing.
+    abandoned = timezone.now() - timedelta(seconds=JOB_TIME_LIMIT)
     claimed = FileJob.objects.filter(
-        pk=job_id, direction=FileJob.Direction.EXPORT, status__in=[FileJob.Status.QUEUED, FileJob.Status.RUNNING],
+        Q(status=FileJob.Status.QUEUED) | Q(status=FileJob.Status.RUNNING, started_at__lt=abandoned),
+        pk=job_id, direction=FileJob.Direction.EXPORT,
     ).update(status=FileJob.Status.RUNNING, started_at=timezone.now(), processed_rows=0, error="")
     if not claimed:
         return None

@@ -3,6 +3,7 @@ keyset pages through `case_assign_list`; names masked."""
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from ... import roles as r
 from ...calendar import lender_today
 from ...errors import DomainError
 from ...masking import mask_name
@@ -25,6 +26,8 @@ class QueueExport(ExportKind):
                 _("Currency"), _("On hold"), _("Assigned to"), _("Queue")]
 
     def check(self, actor, params):
+        if not (actor.is_superuser or actor.has_role(*r.MANAGER_ROLES)):
+            raise DomainError("permission_denied")
         if not Queue.objects.filter(pk=params.get("queue_id")).exists():
             raise DomainError("not_found")
 

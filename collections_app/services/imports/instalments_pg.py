@@ -181,6 +181,7 @@ class PgInstalments:
         table, loans = Instalment._meta.db_table, Loan._meta.db_table
         m = v.messages()
         params = {f"m_{k}": str(text) for k, text in m.items()}
+        params["trim"] = v.TRIM
         with connection.cursor() as cursor:
             # Hashes and sorts of a big file in memory: this transaction only.
             cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
@@ -188,8 +189,9 @@ class PgInstalments:
             cursor.execute(f"CREATE TEMP TABLE {self.touched} (loan_id bigint)")
             cursor.execute(f"""
 WITH t AS (
-    SELECT line, NULLIF(shape, '') AS shape, btrim(COALESCE(loan, '')) AS loan_t, btrim(COALESCE(number, '')) AS num_t,
-           btrim(COALESCE(due_date, '')) AS due_t, btrim(COALESCE(amount_due, '')) AS amt_t
+    SELECT line, NULLIF(shape, '') AS shape, btrim(COALESCE(loan, ''), %(trim)s) AS loan_t,
+           btrim(COALESCE(number, ''), %(trim)s) AS num_t, btrim(COALESCE(due_date, ''), %(trim)s) AS due_t,
+           btrim(COALESCE(amount_due, ''), %(trim)s) AS amt_t
     FROM {self.stage}
 ), v AS MATERIALIZED (
     SELECT t.*, l.id AS loan_id,

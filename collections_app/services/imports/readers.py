@@ -3,6 +3,7 @@ sniffed from the header line) and XLSX (first sheet, openpyxl read-only). Never 
 memory. Line numbers: the header is line 1; a CSV record's number is the line it ends on."""
 import codecs
 import csv
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,7 +143,7 @@ class XlsxSource:
         self.path, self.kind = path, kind
         try:
             self.book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except (InvalidFileException, KeyError, OSError, ValueError) as error:
+        except (InvalidFileException, KeyError, OSError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile) as error:
             raise FileRefused(_("The Excel workbook cannot be read: %(error)s") % {"error": error}) from None
         self.sheet = self.book.worksheets[0]
         first = next(self.sheet.iter_rows(min_row=1, max_row=1, values_only=True), ())

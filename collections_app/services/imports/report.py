@@ -45,22 +45,31 @@ class ImportResult:
         return out
 
 
+def _inert(text):
+    """The report echoes cells of an uploaded file: one a spreadsheet would run as a formula
+    (=, +, -, @ ...) is kept text, as in the exports (services/exports/cells.py)."""
+    from ..exports.cells import csv_text
+
+    return csv_text(text)
+
+
 class ReportWriter:
     """Appends report lines to a CSV file opened once; `close()` flushes it."""
 
     def __init__(self, path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.file = open(path, "w", encoding="utf-8", newline="")
+        # A byte-order mark, so spreadsheet programs read the (translated) reasons as UTF-8.
+        self.file = open(path, "w", encoding="utf-8-sig", newline="")
         self.writer = csv.writer(self.file)
         self.writer.writerow(REPORT_HEADER)
 
     def error(self, line, column, value, reason):
         value = "" if value is None else str(value)
-        self.writer.writerow([line, "error", column, value[:MAX_VALUE], str(reason)])
+        self.writer.writerow([line, "error", _inert(column), _inert(value[:MAX_VALUE]), _inert(str(reason))])
 
     def warning(self, line, column, reason):
-        self.writer.writerow([line, "warning", column, "", str(reason)])
+        self.writer.writerow([line, "warning", _inert(column), "", _inert(str(reason))])
 
     def row_refused(self, line, problems):
         for column, value, reason in problems:

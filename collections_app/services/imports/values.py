@@ -12,6 +12,10 @@ from django.conf import settings
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
+# What is trimmed around a cell's text, by both paths (the PostgreSQL one passes it to btrim):
+# spaces, tabs, line ends, and the no-break and ideographic spaces spreadsheets leave behind.
+TRIM = " \t\r\n\x0b\x0c\u00a0\u3000"
+DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 TRUE = {"true", "yes", "y", "1", "t"}
 FALSE = {"false", "no", "n", "0", "f"}
 
@@ -41,7 +45,7 @@ def messages():
 
 
 def text(value, *, required=False, max_length=None):
-    value = (value or "").strip()
+    value = (value or "").strip(TRIM)
     if required and not value:
         raise ValueError(messages()["required"])
     if max_length and len(value) > max_length:
@@ -59,7 +63,7 @@ def whole_number(value):
 def day(value):
     value = text(value, required=True)
     parsed = None
-    if len(value) == 10:
+    if DAY_RE.fullmatch(value):  # parse_date alone would take ISO week dates (2026-W01-1) too
         try:
             parsed = parse_date(value)
         except ValueError:
