@@ -160,5 +160,10 @@ def cell_text(value, kind="text"):
     if isinstance(value, float):
         if value.is_integer():
             return str(int(value))
+        # A number Excel computed (12.3 * 3 = 36.900000000000006) is the two-decimal amount it
+        # shows; a value that is not that close keeps all its digits, to be refused as it is.
+        cents = round(value * 100)
+        if abs(value * 100 - cents) < 1e-6:
+            return f"{Decimal(cents) / 100:.2f}"
         return repr(value)
     return str(value)
