@@ -256,7 +256,7 @@ def _targets(kind):
     from rest_framework.renderers import JSONRenderer
 
     from collections_app import selectors
-    from collections_app.api import auth, common, representation, throttling, views_cases
+    from collections_app.api import auth, common, throttling, views_cases
     from collections_app.models import Case
 
     shared = [(auth.ApiTokenAuthentication, "authenticate", "token auth (ApiClient lookup + hash)"),

@@ -137,7 +137,6 @@ FROM c LEFT JOIN r USING (i)
 
 def _activity_sql(as_of):
     """One row per contact / note / message on a case (worked cases only)."""
-    T = _d(as_of)
     return f"""
 CREATE TEMP TABLE bench_act AS
 SELECT row_number() OVER (ORDER BY x.at, x.i, x.seq) AS id, x.*
@@ -229,7 +228,6 @@ def _inserts(as_of, collectors):
     names = {state: name for name, state in QUEUES}
     queue_of = ("CASE {s} WHEN 'reminder' THEN q_reminder WHEN 'call' THEN q_call WHEN 'visit' THEN q_visit "
                 "ELSE q_legal END")
-    coll = f"'user:' || 'collector' || lpad((p.collector + 1)::text, 4, '0')"
     cuid = f"({COLLECTOR_BASE} + p.collector)"
     first_holder = f"CASE WHEN p.reassigned THEN (p.collector + 1) % {int(collectors)} ELSE p.collector END"
 

@@ -19,6 +19,7 @@ from . import charts
 from . import roles as r
 from . import selectors_dashboard as sel
 from .calendar import lender_today
+from .errors import DomainError
 from .workflow import State
 
 DASHBOARD_ROLES = (r.SUPERVISOR, r.AUDITOR, r.ADMIN)
@@ -319,7 +320,7 @@ class Dashboard:
         try:
             return self.TABLES[slug](self)
         except KeyError:
-            raise Http404 from None
+            raise DomainError("not_found") from None
 
     # --- the page: charts beside the tables ----------------------------------------------------
 

@@ -127,3 +127,34 @@ def _fresh_cache():
     bucket_list_forget()
     auth._clients.clear()
     yield
+
+
+@pytest.fixture
+def api(client):
+    """`api(*scopes, name=...)`: a caller holding a new API client's token, as an integration calls:
+    JSON bodies (a dict or list is encoded; a str or bytes goes as it is)."""
+    from collections_app.services.api_clients import api_client_create
+
+    def make(*scopes, name="loan-system"):
+        _client, token = api_client_create(name=name, scopes=list(scopes))
+        auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+
+        class Caller:
+            def get(self, path, **kw):
+                return client.get(path, **auth, **kw)
+
+            def post(self, path, body=None, **kw):
+                return client.post(path, {} if body is None else body, content_type="application/json", **auth, **kw)
+
+            def put(self, path, body, **kw):
+                return client.put(path, body, content_type="application/json", **auth, **kw)
+
+            def patch(self, path, body, **kw):
+                return client.patch(path, body, content_type="application/json", **auth, **kw)
+
+            def delete(self, path, **kw):
+                return client.delete(path, **auth, **kw)
+
+        return Caller()
+
+    return make

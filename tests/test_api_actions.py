@@ -13,7 +13,6 @@ from collections_app.models import (
     AuditLog, CaseEvent, ContactAttempt, Hold, IdempotencyRecord, Instalment, OutboundMessage, Payment,
     PaymentAllocation, PromiseToPay, Visit,
 )
-from collections_app.services.api_clients import api_client_create
 
 from .factories import BorrowerFactory, assigned_case, fresh, loan_with_schedule, overdue_case
 
@@ -31,24 +30,6 @@ PAYMENT_REPLAY_MAX_QUERIES = 7
 @pytest.fixture(autouse=True)
 def _reference(reference_data):
     """Roles, buckets, the default strategy and templates survive earlier flushes (tests/conftest.py)."""
-
-
-@pytest.fixture
-def api(client):
-    def make(*scopes, name="dialler"):
-        _client, token = api_client_create(name=name, scopes=list(scopes))
-
-        class Caller:
-            def get(self, path, **kw):
-                return client.get(path, HTTP_AUTHORIZATION=f"Token {token}", **kw)
-
-            def post(self, path, body, **kw):
-                return client.post(path, body, content_type="application/json",
-                                   HTTP_AUTHORIZATION=f"Token {token}", **kw)
-
-        return Caller()
-
-    return make
 
 
 @pytest.fixture

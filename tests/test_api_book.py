@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from collections_app.calendar import lender_today
 from collections_app.models import AuditLog, Borrower, Case, Instalment, Loan
-from collections_app.services.api_clients import api_client_create
 
 from .factories import BorrowerFactory, book_borrower_data, book_loan_data, loan_with_schedule
 
@@ -26,29 +25,6 @@ LOAN_GET_QUERIES = 5
 @pytest.fixture(autouse=True)
 def _reference(reference_data):
     """Roles, buckets and the default strategy survive earlier flushes (tests/conftest.py)."""
-
-
-@pytest.fixture
-def api(client):
-    def make(*scopes, name="loan-system"):
-        _client, token = api_client_create(name=name, scopes=list(scopes))
-        auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
-
-        class Caller:
-            def get(self, path, **kw):
-                return client.get(path, **auth, **kw)
-
-            def put(self, path, body, **kw):
-                data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-                return client.put(path, data, content_type="application/json", **auth, **kw)
-
-            def post(self, path, body, **kw):
-                data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-                return client.post(path, data, content_type="application/json", **auth, **kw)
-
-        return Caller()
-
-    return make
 
 
 @pytest.fixture

@@ -19,23 +19,6 @@ def _reference(reference_data):
     """Roles, buckets and the default strategy survive earlier flushes (tests/conftest.py)."""
 
 
-@pytest.fixture
-def api(client):
-    def make(*scopes, name="loan-system"):
-        _client, token = api_client_create(name=name, scopes=list(scopes))
-
-        class Caller:
-            def get(self, path, **kw):
-                return client.get(path, HTTP_AUTHORIZATION=f"Token {token}", **kw)
-
-            def post(self, path, body, **kw):
-                return client.post(path, body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}", **kw)
-
-        return Caller()
-
-    return make
-
-
 def test_api_client_create_prints_the_token_alone_on_its_last_line(capsys):
     call_command("api_client_create", "bi", "--scopes", "cases:read,pii:read")
     token = capsys.readouterr().out.strip().splitlines()[-1]

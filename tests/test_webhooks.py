@@ -478,30 +478,6 @@ def test_beat_runs_the_dispatcher_every_minute():
 # --- the API --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def api(client):
-    def make(*scopes, name="loan-system"):
-        _client, token = api_client_create(name=name, scopes=list(scopes))
-        auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
-
-        class Caller:
-            def get(self, path, **kw):
-                return client.get(path, **auth, **kw)
-
-            def post(self, path, body=None, **kw):
-                return client.post(path, body or {}, content_type="application/json", **auth, **kw)
-
-            def patch(self, path, body, **kw):
-                return client.patch(path, body, content_type="application/json", **auth, **kw)
-
-            def delete(self, path, **kw):
-                return client.delete(path, **auth, **kw)
-
-        return Caller()
-
-    return make
-
-
 def test_without_webhooks_manage_every_endpoint_is_403(api, admin_user, collector, client, no_nudge):
     subscription, _s = subscribe()
     caller = api("cases:read", "cases:manage")

@@ -132,7 +132,7 @@ def _replay(record, actor, request):
 
 def _claim(owner, key, digest):
     """None when this request may run (a placeholder is now stored); else the existing record."""
-    for _ in range(2):
+    for _attempt in range(2):
         try:
             with transaction.atomic():
                 IdempotencyRecord.objects.create(owner=owner, key=key, request_hash=digest, status_code=0, body=None)

@@ -16,7 +16,7 @@ from .. import roles as r
 from .. import selectors, services
 from ..calendar import lender_today
 from ..errors import DomainError
-from ..models import CaseEvent, ContactAttempt, PromiseToPay
+from ..models import CaseEvent
 from ..permissions import visible_cases
 from .common import ScopePermission, api_actor, decode_cursor, encode_cursor, idempotent, iso, money
 from .representation import CASE_VALUES, audit_unmasked, case_bodies, case_dict, etag_for

@@ -4,7 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..workflow import OPEN_STATES, CaseWorkflow, CloseReason, State
+from ..workflow import OPEN_STATES, CaseWorkflow, CloseReason
 from .loans import MONEY
 
 

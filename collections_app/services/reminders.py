@@ -25,7 +25,7 @@ from .. import permissions as perms
 from ..actors import as_actor
 from ..errors import DomainError
 from ..gateways import Outgoing, backend_for
-from ..models import Borrower, Hold, Instalment, MessageTemplate, OutboundMessage, ReminderStep, Strategy
+from ..models import Hold, Instalment, MessageTemplate, OutboundMessage, ReminderStep, Strategy
 from ..workflow import OPEN_STATES
 from ._common import lock_visible_case, require_choice
 from .contacts import contact_policy_for

@@ -29,7 +29,7 @@ from ..models import (
     Bucket, Case, CaseEvent, Hold, Instalment, LegalReferral, Loan, MonthEndSnapshot, Payment, PromiseToPay,
     Strategy,
 )
-from ..strategy import DEFAULT_THRESHOLDS, opening_stage
+from ..strategy import DEFAULT_THRESHOLDS
 from ..workflow import OPEN_STATES, State
 from .cases import WITHDRAWN_REASON
 from .webhooks import pg_outbox_cte
