@@ -403,3 +403,23 @@ def test_hold_model_is_untouched_by_refused_hold_place(collector):
         services.hold_place(borrower_id=case.borrower_id, code="dispute", actor=collector, reason="x")
     assert not Hold.objects.exists()
     assert not LegalReferral.objects.exists()
+
+
+def test_my_assigned_cases_are_the_rule_narrowed_to_me(collector, other_collector, supervisor, field_agent):
+    """`visible_cases(..., assigned_to_me=True)` (the worklist) is exactly the rule's cases that are
+    assigned to me, for every role: the shortcut it takes for collectors changes no answer."""
+    from collections_app.actors import actor_for_user
+    from collections_app.permissions import visible_cases
+
+    from .factories import assigned_case, overdue_case
+
+    assigned_case(to=collector, by=supervisor)
+    assigned_case(to=other_collector, by=supervisor)
+    overdue_case(days_overdue=12)
+    assigned_case(to=field_agent, by=supervisor)  # assigned to a field agent, who sees no such case
+    for user in (collector, other_collector, supervisor, field_agent):
+        actor = actor_for_user(user)
+        narrowed = set(visible_cases(actor, assigned_to_me=True).values_list("pk", flat=True))
+        expected = set(visible_cases(actor).filter(assigned_to=user).values_list("pk", flat=True))
+        assert narrowed == expected, user.username
+    assert visible_cases(actor_for_user(collector), assigned_to_me=True).count() == 1
