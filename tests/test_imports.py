@@ -629,3 +629,14 @@ def test_the_example_book_imported_comes_back_out_in_the_exports(tmp_path, clien
 def test_no_break_and_ideographic_spaces_around_cells_are_trimmed_alike_on_both_paths(tmp_path, loans):
     result = run(write(tmp_path, "loan,number,due_date,amount_due\nL1\u00a0,1,2026-01-31\u3000,10.00\n"), "instalments")
     assert counts(result) == (1, 0, 0, 0), errors(result)
+
+
+def test_a_dry_run_rolls_back_in_blocks_and_writes_nothing(tmp_path, loan_due, monkeypatch):
+    from collections_app.services.imports import run as run_module
+
+    monkeypatch.setattr(run_module, "DRY_RUN_CHUNK", 2)
+    paid = (lender_today() - timedelta(days=1)).isoformat() + "T10:00:00+08:00"
+    lines = "".join(f"P-{i},L1,10.00,{paid},bank_transfer\n" for i in range(5))
+    result = run(write(tmp_path, "external_id,loan,amount,paid_at,channel\n" + lines), "payments", dry_run=True)
+    assert (result.rows, result.created, result.refused) == (5, 5, 0)
+    assert not Payment.objects.exists()
