@@ -640,3 +640,18 @@ def test_a_dry_run_rolls_back_in_blocks_and_writes_nothing(tmp_path, loan_due, m
     result = run(write(tmp_path, "external_id,loan,amount,paid_at,channel\n" + lines), "payments", dry_run=True)
     assert (result.rows, result.created, result.refused) == (5, 5, 0)
     assert not Payment.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["instalments", "payments"])
+def test_a_bad_byte_far_down_refuses_the_file_before_any_row_is_applied(tmp_path, loans, kind):
+    """Checked in the first pass over the file, so no path has applied a batch when it is found."""
+    if kind == "instalments":
+        header, line = "loan,number,due_date,amount_due", "L1,{n},2026-01-31,10"
+    else:
+        header, line = "external_id,loan,amount,paid_at,channel", "P-{n},L1,1.00,2026-01-31T10:00:00+08:00,bank"
+    body = "\n".join(line.format(n=n) for n in range(1, 2501)).encode()
+    path = tmp_path / "big.csv"
+    path.write_bytes(header.encode() + b"\n" + body + b"\nL1,9999,2026-01-31,1\xe9\n")
+    result = run(path, kind)
+    assert result.file_refused == "The file is not UTF-8 text (near line 2502)."
+    assert not Instalment.objects.exists() and not Payment.objects.exists()

@@ -88,12 +88,24 @@ class CsvSource:
         self.layout = layout_of(kind, raw)
 
     def count_rows(self):
-        """Data lines (newlines after the header; a last line without one counts too)."""
+        """Data lines (newlines after the header; a last line without one counts too). The same pass
+        checks the whole file is UTF-8, so a bad byte far down refuses the file before any row of
+        it is applied (one path writes in batches as it reads)."""
         lines, last = 0, b"\n"
+        decoder = codecs.getincrementaldecoder("utf-8")()
         with open(self.path, "rb") as f:
             while chunk := f.read(COUNT_CHUNK):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as error:
+                    line = lines + chunk[:error.start].count(b"\n") + 1
+                    raise FileRefused(_("The file is not UTF-8 text (near line %(line)d).") % {"line": line}) from None
                 lines += chunk.count(b"\n")
                 last = chunk[-1:]
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise FileRefused(_("The file is not UTF-8 text (near line %(line)d).") % {"line": lines + 1}) from None
         if last != b"\n":
             lines += 1
         return max(lines - 1, 0)
