@@ -121,6 +121,14 @@ def webhooks_dispatch_task(max_batches=200, budget_seconds=45):
 
 
 
+@shared_task(acks_late=True)
+def file_jobs_purge_task():
+    """Delete the import reports and export files older than the retention, with their jobs."""
+    from .services.file_retention import file_jobs_purge
+
+    return file_jobs_purge()
+
+
 @shared_task(acks_late=True, soft_time_limit=600, time_limit=630)
 def dashboard_warm_task():
     """Recompute the current month's dashboard figures into the cache (beat, every few minutes)."""

@@ -165,6 +165,8 @@ COLLECTIONS_WEBHOOK_ALLOW_LOCAL = env_bool("COLLECTIONS_WEBHOOK_ALLOW_LOCAL", Fa
 # --- Files: uploads to import and exports to download (web and worker must share this directory) --
 COLLECTIONS_FILES_DIR = Path(env_str("COLLECTIONS_FILES_DIR", str(VAR_DIR / "files"))).resolve()
 COLLECTIONS_IMPORT_MAX_UPLOAD_MB = env_int("COLLECTIONS_IMPORT_MAX_UPLOAD_MB", 512)
+# Days an import's report or an export's file is kept (with its job) before beat deletes them.
+COLLECTIONS_FILES_RETENTION_DAYS = env_int("COLLECTIONS_FILES_RETENTION_DAYS", 30)
 # Past this many loans touched by an instalments import, their cases follow through today's sweep
 # (set-based, full amount refresh) rather than loan by loan (services/imports/run.py).
 COLLECTIONS_IMPORT_SWEEP_THRESHOLD = env_int("COLLECTIONS_IMPORT_SWEEP_THRESHOLD", 5000)

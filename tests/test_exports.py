@@ -461,3 +461,36 @@ def test_the_audit_log_service_refuses_who_is_not_an_auditor(supervisor, auditor
     with pytest.raises(DomainError) as refused:
         kind.check(actor_for_user(supervisor), {})
     assert refused.value.code == "permission_denied"
+
+
+def test_old_import_reports_and_export_files_go_with_their_jobs(settings, tmp_path, supervisor):
+    from datetime import timedelta as td
+
+    from django.utils import timezone as tz
+    from django_celery_beat.models import PeriodicTask
+
+    from collections_app.models import FileJob
+    from collections_app.tasks import file_jobs_purge_task
+
+    settings.COLLECTIONS_FILES_DIR = tmp_path / "files"
+    settings.COLLECTIONS_FILES_RETENTION_DAYS = 30
+    (tmp_path / "files" / "exports").mkdir(parents=True)
+    outside = tmp_path / "outside.csv"
+    for name in ("old.csv", "new.csv"):
+        (tmp_path / "files" / "exports" / name).write_text("x")
+    outside.write_text("keep me")
+    long_ago = tz.now() - td(days=31)
+    old = FileJob.objects.create(direction="export", kind="worklist", status="done", file_path="exports/old.csv",
+                                 requested_by=supervisor, finished_at=long_ago)
+    FileJob.objects.filter(pk=old.pk).update(created_at=long_ago)
+    odd = FileJob.objects.create(direction="import", kind="loans", status="done", report_path="../outside.csv",
+                                 finished_at=long_ago)
+    new = FileJob.objects.create(direction="export", kind="worklist", status="done", file_path="exports/new.csv",
+                                 requested_by=supervisor, finished_at=tz.now())
+
+    assert file_jobs_purge_task() == 2
+    assert list(FileJob.objects.values_list("pk", flat=True)) == [new.pk]
+    assert not (tmp_path / "files" / "exports" / "old.csv").exists()
+    assert (tmp_path / "files" / "exports" / "new.csv").exists() and outside.exists()
+    assert odd.pk not in FileJob.objects.values_list("pk", flat=True)
+    assert PeriodicTask.objects.get(task="collections_app.tasks.file_jobs_purge_task").enabled

@@ -1,0 +1,35 @@
+"""How long the files of imports and exports are kept. They hold personal data (a report echoes
+refused cells; an export holds masked rows and ids), so they go after COLLECTIONS_FILES_RETENTION_DAYS
+with the job that made them; beat runs `file_jobs_purge` daily."""
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from ..models import FileJob
+
+
+def _remove(root, relative):
+    if not relative:
+        return
+    path = (root / relative).resolve()
+    if root in path.parents:  # never outside the files directory, whatever a row says
+        path.unlink(missing_ok=True)
+
+
+def file_jobs_purge(*, now=None):
+    """Delete the jobs finished (or abandoned) more than the retention ago, with their files.
+    Returns how many jobs went."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.COLLECTIONS_FILES_RETENTION_DAYS)
+    root = Path(settings.COLLECTIONS_FILES_DIR).resolve()
+    old = FileJob.objects.filter(Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, created_at__lt=cutoff))
+    purged = 0
+    for job in old.iterator(chunk_size=500):
+        _remove(root, job.file_path)
+        _remove(root, job.report_path)
+        job.delete()
+        purged += 1
+    return purged
