@@ -61,6 +61,10 @@ class SubscriptionWithSecretSerializer(SubscriptionSerializer):
     secret = drf.CharField(help_text="Shown once: keep it to verify X-Collections-Signature.")
 
 
+class SubscriptionChangedSerializer(SubscriptionSerializer):
+    secret = drf.CharField(required=False, help_text="Only when `rotate_secret` was true: the new secret, shown once.")
+
+
 class DeliverySerializer(drf.Serializer):
     id = drf.IntegerField()
     subscription = drf.IntegerField()
@@ -151,7 +155,7 @@ class SubscriptionDetailView(_WebhookView):
         return Response(subscription_dict(self.subscription(subscription_id)))
 
     @extend_schema(tags=TAGS, operation_id="webhooks_partial_update", request=SubscriptionUpdateSerializer,
-                   responses={200: SubscriptionWithSecretSerializer, **ERRORS},
+                   responses={200: SubscriptionChangedSerializer, **ERRORS},
                    description="Change what is given. `secret` is in the answer only when `rotate_secret` was true.")
     def patch(self, request, subscription_id):
         actor = self.manager(request)
