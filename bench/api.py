@@ -421,16 +421,9 @@ CHILD_TASKS = {"api_build": child_build, "api_setup": child_setup, "api_inproces
 
 def _child_main(argv):
     """`python -m bench.api _child TASK JSON_ARGS RESULT_PATH` (as bench.child, with these tasks)."""
-    task, raw_args, result_path = argv
-    import django
+    from .child import run_task
 
-    django.setup()
-    from .child import memory_kb
-
-    answer = CHILD_TASKS[task](**json.loads(raw_args))
-    answer.setdefault("rss_peak_kb", memory_kb("VmHWM"))
-    with open(result_path, "w", encoding="utf-8") as out:
-        json.dump(answer, out, default=str)
+    run_task(lambda: CHILD_TASKS, argv)
 
 
 # --- parent ---------------------------------------------------------------------------------
@@ -476,14 +469,9 @@ def add_arguments(parser):
 def _build(server, url, template, opts, as_of, var_dir):
     signature = {"bench": "api", "version": BUILD_VERSION, "cases": opts.cases, "as_of": as_of.isoformat(),
                  "migrations": schema_signature()}
-    if opts.reuse and server.exists(template):
-        try:
-            stored = json.loads(server.comment(template) or "{}")
-        except ValueError:
-            stored = {}
-        if stored.get("signature") == signature:
-            stored["reused"] = True
-            return stored
+    stored = server.stored_build(template, signature) if opts.reuse else None
+    if stored is not None:
+        return stored
     server.create(template)
     built = run_api_child("api_build", with_name(url, template), var_dir, cases=opts.cases, as_of=as_of.isoformat())
     built.update(signature=signature, size_bytes=server.size(template), reused=False)

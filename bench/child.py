@@ -61,22 +61,31 @@ class Clock:
         return {"seconds": self.seconds, "client_cpu": self.client_cpu, "server_cpu": self.server_cpu}
 
 
-def main(argv):
+def run_task(load_tasks, argv):
+    """Run one task as a child: `argv` is TASK JSON_ARGS RESULT_PATH; `load_tasks()` (called after
+    django.setup()) gives the tasks by name. The answer, plus this process's memory figures, is
+    written as JSON to RESULT_PATH."""
     task, raw_args, result_path = argv
-    args = json.loads(raw_args)
     assert os.environ["DATABASE_URL"], "DATABASE_URL must be set before django.setup()"
     import django
 
     django.setup()
     startup_kb = memory_kb("VmRSS")
-    from . import reminders, sweep
-
-    tasks = {**sweep.CHILD_TASKS, **reminders.CHILD_TASKS}
-    answer = tasks[task](**args)
+    answer = load_tasks()[task](**json.loads(raw_args))
     answer.setdefault("rss_startup_kb", startup_kb)
     answer.setdefault("rss_peak_kb", memory_kb("VmHWM"))
     with open(result_path, "w", encoding="utf-8") as out:
         json.dump(answer, out, default=str)
+
+
+def _sweep_and_reminder_tasks():
+    from . import reminders, sweep
+
+    return {**sweep.CHILD_TASKS, **reminders.CHILD_TASKS}
+
+
+def main(argv):
+    run_task(_sweep_and_reminder_tasks, argv)
 
 
 if __name__ == "__main__":

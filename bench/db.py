@@ -113,6 +113,20 @@ class Server:
     def comment(self, name):
         return self.scalar("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name])
 
+    def stored_build(self, name, signature):
+        """What an earlier run recorded of building template `name` (its comment), when it was built
+        for the same `signature`; else None (the template is built again)."""
+        if not self.exists(name):
+            return None
+        try:
+            stored = json.loads(self.comment(name) or "{}")
+        except ValueError:
+            return None
+        if stored.get("signature") != signature:
+            return None
+        stored["reused"] = True
+        return stored
+
     def set_comment(self, name, text):
         with self.conn.cursor() as cursor:
             cursor.execute(f"COMMENT ON DATABASE {_ident(name)} IS %s", [text])

@@ -224,18 +224,10 @@ CHILD_TASKS = {"build": child_build, "copy": child_copy, "write_floor": child_wr
 
 
 def _child_main(argv):
-    task, raw_args, result_path = argv
-    import django
+    """`python -m bench.imports _child TASK JSON_ARGS RESULT_PATH` (as bench.child, with these tasks)."""
+    from .child import run_task
 
-    django.setup()
-    from .child import memory_kb
-
-    startup = memory_kb("VmRSS")
-    answer = CHILD_TASKS[task](**json.loads(raw_args))
-    answer.setdefault("rss_startup_kb", startup)
-    answer.setdefault("rss_peak_kb", memory_kb("VmHWM"))
-    with open(result_path, "w", encoding="utf-8") as out:
-        json.dump(answer, out, default=str)
+    run_task(lambda: CHILD_TASKS, argv)
 
 
 def run_child(task, url, **args):

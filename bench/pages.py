@@ -385,18 +385,9 @@ CHILD_TASKS = {"pages_build": child_build, "pages_measure": child_measure}
 
 def _child_main(argv):
     """`python -m bench.pages _child TASK JSON_ARGS RESULT_PATH` (as bench.child, with these tasks)."""
-    task, raw_args, result_path = argv
-    import django
+    from .child import run_task
 
-    django.setup()
-    from .child import memory_kb
-
-    startup_kb = memory_kb("VmRSS")
-    answer = CHILD_TASKS[task](**json.loads(raw_args))
-    answer.setdefault("rss_startup_kb", startup_kb)
-    answer.setdefault("rss_peak_kb", memory_kb("VmHWM"))
-    with open(result_path, "w", encoding="utf-8") as out:
-        json.dump(answer, out, default=str)
+    run_task(lambda: CHILD_TASKS, argv)
 
 
 # --- parent ---------------------------------------------------------------------------------
@@ -436,14 +427,9 @@ def add_arguments(parser):
 def _build(server, url, template, opts, as_of):
     signature = {"bench": "pages", "version": _read_build_version(), "cases": opts.cases, "per_collector": opts.per_collector,
                  "as_of": as_of.isoformat(), "migrations": schema_signature()}
-    if opts.reuse and server.exists(template):
-        try:
-            stored = json.loads(server.comment(template) or "{}")
-        except ValueError:
-            stored = {}
-        if stored.get("signature") == signature:
-            stored["reused"] = True
-            return stored
+    stored = server.stored_build(template, signature) if opts.reuse else None
+    if stored is not None:
+        return stored
     server.create(template)
     built = run_pages_child("pages_build", with_name(url, template), cases=opts.cases, as_of=as_of.isoformat(),
                             per_collector=opts.per_collector)

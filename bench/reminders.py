@@ -195,14 +195,9 @@ def add_arguments(parser):
 def _build(server, url, template, opts, as_of):
     signature = {"bench": "reminders", "version": BUILD_VERSION, "messages": opts.messages,
                  "background": opts.background, "as_of": as_of.isoformat(), "migrations": schema_signature()}
-    if opts.reuse and server.exists(template):
-        try:
-            stored = json.loads(server.comment(template) or "{}")
-        except ValueError:
-            stored = {}
-        if stored.get("signature") == signature:
-            stored["reused"] = True
-            return stored
+    stored = server.stored_build(template, signature) if opts.reuse else None
+    if stored is not None:
+        return stored
     server.create(template)
     built = run_child("reminders_build", with_name(url, template), messages=opts.messages,
                       background=opts.background, as_of=as_of.isoformat())

@@ -274,14 +274,9 @@ def add_arguments(parser):
 def _build(server, url, template, size, as_of, reuse):
     signature = {"bench": "sweep", "version": BUILD_VERSION, "cases": size, "as_of": as_of.isoformat(),
                  "migrations": schema_signature()}
-    if reuse and server.exists(template):
-        try:
-            stored = json.loads(server.comment(template) or "{}")
-        except ValueError:
-            stored = {}
-        if stored.get("signature") == signature:
-            stored["reused"] = True
-            return stored
+    stored = server.stored_build(template, signature) if reuse else None
+    if stored is not None:
+        return stored
     server.create(template)
     built = run_child("sweep_build", with_name(url, template), cases=size, as_of=as_of.isoformat())
     built.update(signature=signature, size_bytes=server.size(template), reused=False)

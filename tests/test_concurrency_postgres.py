@@ -14,6 +14,7 @@ from collections_app.errors import DomainError
 from collections_app.models import Case, CaseEvent, ContactAttempt, Hold, Instalment, Payment, PaymentAllocation
 
 from .factories import loan_with_schedule
+from .helpers import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -28,34 +29,13 @@ def _needs_postgresql():
         pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
 
 
-def race(fn, threads=2):
-    """Run `fn` in `threads` threads released together; return each thread's result or exception."""
-    barrier = threading.Barrier(threads)
-    results = [None] * threads
-
-    def run(i):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = ("ok", fn())
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            results[i] = ("error", exc)
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=30)
-    assert not any(w.is_alive() for w in workers), "a thread is stuck (deadlock?)"
-    return results
 
 
 def test_concurrent_start_calls_exactly_one_succeeds():
     loan = loan_with_schedule(days_overdue=3)
     case = services.case_open_for_loan(loan_id=loan.pk)
 
-    results = race(lambda: services.case_transition(case_id=case.pk, transition="start_calls", actor=WRITER))
+    results = race(lambda _i: services.case_transition(case_id=case.pk, transition="start_calls", actor=WRITER))
 
     oks = [value for kind, value in results if kind == "ok"]
     errors = [value for kind, value in results if kind == "error"]
@@ -71,7 +51,7 @@ def test_concurrent_start_calls_with_expected_state_exactly_one_succeeds():
     loan = loan_with_schedule(days_overdue=3)
     case = services.case_open_for_loan(loan_id=loan.pk)
 
-    results = race(lambda: services.case_transition(case_id=case.pk, transition="start_calls", actor=WRITER,
+    results = race(lambda _i: services.case_transition(case_id=case.pk, transition="start_calls", actor=WRITER,
                                                     expected_state="reminder"), threads=4)
 
     kinds = sorted(kind for kind, _ in results)
@@ -85,7 +65,7 @@ def test_concurrent_payments_with_the_same_external_id_apply_once():
     case = services.case_open_for_loan(loan_id=loan.pk)
     paid_at = timezone.now()
 
-    results = race(lambda: services.payment_record(external_id="P-race", loan=loan.external_id, amount="1500.00",
+    results = race(lambda _i: services.payment_record(external_id="P-race", loan=loan.external_id, amount="1500.00",
                                                    paid_at=paid_at, actor=BANK))
 
     assert [kind for kind, _ in results] == ["ok", "ok"], results
@@ -104,7 +84,7 @@ def test_concurrent_full_payments_with_different_ids_resolve_once():
     counter = iter(range(100))
     lock = threading.Lock()
 
-    def pay():
+    def pay(_i):
         with lock:
             n = next(counter)
         return services.payment_record(external_id=f"P-{n}", loan=loan.external_id, amount="2000.00",
@@ -122,7 +102,7 @@ def test_concurrent_full_payments_with_different_ids_resolve_once():
 def test_concurrent_case_open_for_loan_opens_one_case():
     loan = loan_with_schedule(days_overdue=10)
 
-    results = race(lambda: services.case_open_for_loan(loan_id=loan.pk), threads=3)
+    results = race(lambda _i: services.case_open_for_loan(loan_id=loan.pk), threads=3)
 
     assert all(kind == "ok" for kind, _ in results), results
     assert len({value.pk for _, value in results}) == 1
@@ -138,7 +118,7 @@ def test_concurrent_disputes_on_two_cases_of_one_borrower_place_one_hold_without
     ids = iter([case_a.pk, case_b.pk])
     lock = threading.Lock()
 
-    def dispute():
+    def dispute(_i):
         with lock:
             case_id = next(ids)
         return services.contact_log(case_id=case_id, actor=WRITER, channel="call", outcome="dispute_raised",
@@ -167,7 +147,7 @@ def test_dispute_racing_a_staff_hold_does_not_deadlock():
     ])
     lock = threading.Lock()
 
-    def run_one():
+    def run_one(_i):
         with lock:
             job = next(jobs)
         return job()

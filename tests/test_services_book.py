@@ -1,6 +1,5 @@
 """The loan book write path (services/book.py): borrowers and loans by external id, every validation
 rule with its message, schedules that keep paid money, the case following the loan."""
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -18,6 +17,7 @@ from collections_app.models import Borrower, BorrowerContact, Case, CaseEvent, H
 from collections_app.services.book import borrower_upsert, loan_upsert, loan_upsert_many
 
 from .factories import BorrowerFactory, book_loan_data, loan_with_schedule, overdue_case
+from .helpers import race
 
 D = Decimal
 LOANS = actor_for_client("loan-system", [r.SCOPE_LOANS_WRITE])
@@ -435,26 +435,6 @@ def test_bulk_applies_each_loan_on_its_own_in_order():
 # --- PostgreSQL: concurrency ------------------------------------------------------------------
 
 
-def race(fn, threads=2):
-    barrier = threading.Barrier(threads)
-    results = [None] * threads
-
-    def run(i):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = ("ok", fn(i))
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            results[i] = ("error", exc)
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=30)
-    assert not any(w.is_alive() for w in workers), "a thread is stuck (deadlock?)"
-    return results
 
 
 @pytest.fixture
