@@ -151,6 +151,22 @@ def case_api_detail(actor, case_id):
     return case
 
 
+def loan_case_ref(actor, loan_id, *, payment_external_id=None):
+    """`{"id", "state"}` of the loan's case that an answer about the loan may name, or None: the
+    case the payment `payment_external_id` (or its reversal) was booked on, else the loan's most
+    recent case — among the cases this actor may see (a client without `cases:read` sees none)."""
+    cases = visible_cases(actor, Case.objects.filter(loan_id=loan_id)).order_by("-opened_at", "-id")
+    if payment_external_id is not None:
+        about_payment = CaseEvent.objects.filter(
+            case=OuterRef("pk"), kind__in=("payment_recorded", "payment_reversed"),
+            payload__external_id=payment_external_id)
+        row = cases.filter(Exists(about_payment)).values("id", "state").first()
+        if row is not None:
+            return row
+        cases = cases.filter(state__in=OPEN_STATES)
+    return cases.values("id", "state").first()
+
+
 def case_list(actor, *, state=None, loan=None, borrower=None, assigned_to=None, queue=None,
               dpd_min=None, dpd_max=None, as_of=None):
     """Filtered cases (filters by the external ids clients know). DPD filters become date ranges on

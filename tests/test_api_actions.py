@@ -39,7 +39,8 @@ def dialler(api):
 
 @pytest.fixture
 def bank(api):
-    return api("payments:write", name="bank-feed")
+    """A bank feed that also reads cases (it is told which case a payment settled)."""
+    return api("payments:write", "cases:read", name="bank-feed")
 
 
 def zone_at_local_hour(hour):
@@ -476,6 +477,17 @@ def test_payments_need_payments_write(api, bank):
     assert writer.post("/api/v1/payments/BANK-5/reversal/", {"reason": "bounced"}).status_code == 403
     assert not Payment.objects.exists()
     assert bank.post("/api/v1/payments/", body).status_code == 201
+
+
+def test_a_payment_answer_names_the_case_only_to_a_client_that_may_see_cases(api):
+    case = overdue_case(days_overdue=10)
+    feed_only = api("payments:write", name="feed-only")
+    body = {"external_id": "P-scope", "loan": case.loan.external_id, "amount": "10.00",
+            "paid_at": timezone.now().isoformat()}
+    answer = feed_only.post("/api/v1/payments/", body)
+    assert answer.status_code == 201 and answer.json()["case"] is None
+    assert api("payments:write", "cases:read", name="feed-reader").post("/api/v1/payments/", body).json()["case"] == {
+        "id": case.pk, "state": case.state}
 
 
 def test_a_reversal_reopens_the_case(bank):

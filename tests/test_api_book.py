@@ -29,7 +29,8 @@ def _reference(reference_data):
 
 @pytest.fixture
 def lender(api):
-    return api("loans:write", name="loan-system")
+    """The lender's loan system: it writes the book and reads the cases that follow from it."""
+    return api("loans:write", "cases:read", name="loan-system")
 
 
 # --- borrowers --------------------------------------------------------------------------------
@@ -145,13 +146,15 @@ def test_put_loan_opens_its_case_as_of_today_and_a_payment_resolves_it(lender, a
     case = Case.objects.get(loan__external_id="L1")
     assert case.dpd(lender_today()) == 12
 
-    paid = api("payments:write", name="bank").post("/api/v1/payments/", {
+    paid = api("payments:write", "cases:read", name="bank").post("/api/v1/payments/", {
         "external_id": "P1", "loan": "L1", "amount": "1000.00", "paid_at": timezone.now().isoformat()})
     assert paid.status_code == 201, paid.json()
 
     after = lender.get("/api/v1/loans/L1/").json()
     assert after["case"] == {"id": case.pk, "state": "resolved"}
     assert after["amount_overdue"] == "0.00"
+    # A client that writes the book but may not see cases is not told about them.
+    assert api("loans:write", name="book-only").get("/api/v1/loans/L1/").json()["case"] is None
     assert after["instalments"][0]["amount_paid"] == "1000.00"
 
 
@@ -175,7 +178,7 @@ def test_a_changed_schedule_keeps_what_was_paid(lender, api):
     borrower = BorrowerFactory()
     data = book_loan_data(borrower=borrower.external_id, first_due_days_ago=40)
     lender.put("/api/v1/loans/L1/", data)
-    api("payments:write", name="bank").post("/api/v1/payments/", {
+    api("payments:write", "cases:read", name="bank").post("/api/v1/payments/", {
         "external_id": "P1", "loan": "L1", "amount": "1200.00", "paid_at": timezone.now().isoformat()})
 
     data["instalments"][1]["amount_due"] = "900.00"

@@ -12,7 +12,9 @@ from rest_framework.response import Response
 
 from ..actors import actor_for_user
 from ..errors import DomainError
-from ..models import AuditLog, IdempotencyRecord
+from ..models import IdempotencyRecord
+from ..roles import SCOPE_PII_READ
+from ..services.pii import pii_log_unmasked
 from .auth import ClientPrincipal
 
 IDEMPOTENCY_TTL = timezone.timedelta(hours=24)
@@ -71,7 +73,7 @@ def decode_cursor(text, field="after"):
 
 def sees_pii(actor):
     """Unmasked personal data goes only to API clients holding `pii:read` (staff are always masked)."""
-    return actor.is_client and actor.has_scope("pii:read")
+    return actor.is_client and actor.has_scope(SCOPE_PII_READ)
 
 
 # A placeholder older than this belongs to a request that died without answering (a worker killed
@@ -123,8 +125,8 @@ def _replay(record, actor, request):
         if not sees_pii(actor):
             raise DomainError("permission_denied", _("The first answer holds personal data this client may no "
                                                      "longer read."))
-        AuditLog.objects.create(actor=actor.label, action=AuditLog.Action.REVEAL, fields=["replayed answer"],
-                                reason=f"api replay of {request.method} {request.path}")
+        pii_log_unmasked(actor=actor, reads=[(None, None, ["replayed answer"])],
+                         reason=f"api replay of {request.method} {request.path}")
     response = Response(stored.get("data"), status=record.status_code)
     response["Idempotent-Replayed"] = "true"
     return response

@@ -7,7 +7,8 @@ import json
 from django.utils import timezone
 
 from ..masking import mask_name
-from ..models import AuditLog, Case
+from ..models import Case
+from ..services.pii import pii_log_unmasked
 from ..selectors import bucket_for
 from .common import iso, money, sees_pii  # noqa: F401  (sees_pii: imported from here too)
 
@@ -99,12 +100,9 @@ def audit_unmasked(actor, cases, reason):
     `cases`: Case instances or rows with `id` and `borrower_id`."""
     if not sees_pii(actor) or not cases:
         return
-    pairs = [(c["borrower_id"], c["id"]) if isinstance(c, dict) else (c.borrower_id, c.pk) for c in cases]
-    AuditLog.objects.bulk_create([
-        AuditLog(actor=actor.label, action=AuditLog.Action.REVEAL, borrower_id=borrower_id, case_id=case_id,
-                 fields=["name"], reason=reason)
-        for borrower_id, case_id in pairs
-    ])
+    pii_log_unmasked(actor=actor, reason=reason, reads=[
+        (c["borrower_id"], c["id"], ["name"]) if isinstance(c, dict) else (c.borrower_id, c.pk, ["name"])
+        for c in cases])
 
 
 def etag_for(body):

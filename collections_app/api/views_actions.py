@@ -7,19 +7,16 @@ DomainError the services raise, so a refusal for bad input is kept and replayed 
 """
 from zoneinfo import ZoneInfo
 
-from django.db.models import Exists, OuterRef
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from .. import roles as r
-from .. import services
+from .. import selectors, services
 from ..errors import DomainError
 from ..masking import mask_phone
-from ..models import AuditLog, Case, CaseEvent
-from ..permissions import visible_cases
 from ..services.reminders import message_request
-from ..workflow import OPEN_STATES
+from ..services.pii import pii_log_unmasked
 from .common import api_actor, idempotent, iso, money
 from .errors import _flatten
 from .representation import sees_pii
@@ -87,9 +84,8 @@ class CaseContactsView(_ScopedView):
             outcome=data["outcome"], phone=data["phone"], notes=data["notes"], occurred_at=data["occurred_at"],
         )
         if sees_pii(actor) and contact.phone:
-            AuditLog.objects.create(actor=actor.label, actor_user=actor.user, action=AuditLog.Action.REVEAL,
-                                    borrower_id=contact.borrower_id, case_id=contact.case_id, fields=["phones"],
-                                    reason="api contact logged")
+            pii_log_unmasked(actor=actor, reads=[(contact.borrower_id, contact.case_id, ["phones"])],
+                             reason="api contact logged")
         return Response(contact_dict(contact, actor), status=status.HTTP_201_CREATED)
 
 
@@ -105,9 +101,7 @@ class CaseContactCheckView(_ScopedView):
     def get(self, request, case_id):
         actor = api_actor(request)
         params = _validated(ContactCheckQuerySerializer, request.query_params.dict())
-        case = visible_cases(actor, Case.objects.select_related("loan", "borrower")).filter(pk=case_id).first()
-        if case is None:
-            raise DomainError("not_found")
+        case = selectors.case_detail(actor, case_id)
         decision = services.contact_check(case=case, channel=params["channel"], phone=params["phone"])
         return Response(decision.as_dict())
 
@@ -176,21 +170,7 @@ class CaseVisitsView(_ScopedView):
 # --- payments -------------------------------------------------------------------------------
 
 
-def _case_of_payment(payment):
-    """The loan's case this payment (or its reversal) was booked on, most recent first; else the
-    loan's open case (a case the payment's own sync opened); else None."""
-    about_payment = CaseEvent.objects.filter(
-        case=OuterRef("pk"), kind__in=("payment_recorded", "payment_reversed"),
-        payload__external_id=payment.external_id,
-    )
-    row = (Case.objects.filter(loan_id=payment.loan_id).filter(Exists(about_payment))
-           .order_by("-opened_at", "-id").values("id", "state").first())
-    if row is None:
-        row = Case.objects.filter(loan_id=payment.loan_id, state__in=OPEN_STATES).values("id", "state").first()
-    return row
-
-
-def payment_dict(payment):
+def payment_dict(payment, actor):
     return {
         "external_id": payment.external_id,
         "loan": payment.loan.external_id,
@@ -199,7 +179,8 @@ def payment_dict(payment):
         "channel": payment.channel,
         "unapplied_amount": money(payment.unapplied_amount),
         "reversed_at": iso(payment.reversed_at),
-        "case": _case_of_payment(payment),
+        # The case, only when this client may see cases (a bank feed with payments:write alone does not).
+        "case": selectors.loan_case_ref(actor, payment.loan_id, payment_external_id=payment.external_id),
     }
 
 
@@ -221,7 +202,7 @@ class PaymentsView(_ScopedView):
         data = _validated(PaymentInSerializer, _body(request))
         result = services.payment_record(external_id=data["external_id"], loan=data["loan"], amount=data["amount"],
                                          paid_at=data["paid_at"], channel=data["channel"], actor=actor)
-        return Response(payment_dict(result.payment),
+        return Response(payment_dict(result.payment, actor),
                         status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
@@ -240,4 +221,4 @@ class PaymentReversalView(_ScopedView):
         if len(external_id) > 64 or "\x00" in external_id:  # no such payment can exist (and PostgreSQL refuses NUL)
             raise DomainError("not_found")
         result = services.payment_reverse(external_id=external_id, actor=actor, reason=data["reason"])
-        return Response(payment_dict(result.payment))
+        return Response(payment_dict(result.payment, actor))

@@ -13,10 +13,12 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from .. import roles as r
+from .. import selectors
 from ..calendar import lender_today
 from ..errors import DomainError
-from ..models import AuditLog, Borrower, Case, Hold, Loan
+from ..models import Borrower, Hold, Loan
 from ..services import book
+from ..services.pii import pii_log_unmasked
 from .common import ScopePermission, api_actor, idempotent
 from .representation import sees_pii
 from .serializers import ErrorSerializer
@@ -69,8 +71,7 @@ def _addressable(external_id):
 
 def _audit_borrower(actor, borrower, reason):
     if sees_pii(actor):
-        AuditLog.objects.create(actor=actor.label, actor_user=actor.user, action=AuditLog.Action.REVEAL,
-                                borrower=borrower, fields=BORROWER_PII_FIELDS, reason=reason)
+        pii_log_unmasked(actor=actor, reads=[(borrower.pk, None, BORROWER_PII_FIELDS)], reason=reason)
 
 
 def _borrower_answer(actor, borrower, reason):
@@ -80,9 +81,9 @@ def _borrower_answer(actor, borrower, reason):
     return borrower_dict(borrower, actor, holds=holds, contacts=contacts)
 
 
-def _loan_answer(loan):
+def _loan_answer(loan, actor):
     instalments = list(loan.instalments.order_by("number"))
-    case = Case.objects.filter(loan=loan).order_by("-opened_at", "-id").values("id", "state").first()
+    case = selectors.loan_case_ref(actor, loan.pk)  # only a case this caller may see
     return loan_dict(loan, instalments=instalments, case=case, as_of=lender_today())
 
 
@@ -123,7 +124,7 @@ class LoanView(_BookView):
         loan = Loan.objects.select_related("borrower").filter(external_id=_addressable(external_id)).first()
         if loan is None:
             raise DomainError("not_found")
-        return Response(_loan_answer(loan))
+        return Response(_loan_answer(loan, api_actor(request)))
 
     @extend_schema(
         request=LoanInSerializer,
@@ -141,7 +142,7 @@ class LoanView(_BookView):
         actor = api_actor(request)
         result = book.loan_upsert(external_id=external_id, data=_body(request), actor=actor)
         loan = Loan.objects.select_related("borrower").get(pk=result.obj.pk)
-        return Response(_loan_answer(loan),
+        return Response(_loan_answer(loan, actor),
                         status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
                         headers={"X-Upsert-Status": result.status})
 
