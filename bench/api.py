@@ -281,7 +281,7 @@ def _targets(kind):
                 (JSONRenderer, "render", "JSON rendering")]
     return shared + [
         (views_cases.CaseListView, "get", "CaseListView.get, all of it"),
-        (views_cases, "_validated", "  filter validation (CaseFilterSerializer)"),
+        (views_cases, "validated", "  filter validation (CaseFilterSerializer)"),
         (selectors, "case_list", "  selectors.case_list (building the queryset)"),
         (views_cases, "_page_by_position", "  _page_by_position: snapshot query + page query + holds prefetch"),
         (views_cases, "settled_below", "    settled_below (pg_snapshot_xmin query)"),

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,17 @@ def import_file_task(job_id):
         last[0] = now
         FileJob.objects.filter(pk=job.pk).update(processed_rows=done, total_rows=total)
 
+    language = (job.summary or {}).get("language") or settings.LANGUAGE_CODE
     try:
-        result = import_file(root / job.file_path, job.kind, dry_run=job.dry_run, actor=actor,
-                             report_path=report_path, source_name=job.source_name, on_progress=progress,
-                             follow_cases="tasks")
-    except Exception as error:  # the page shows it; the worker log has the traceback
+        with translation.override(language):
+            result = import_file(root / job.file_path, job.kind, dry_run=job.dry_run, actor=actor,
+                                 report_path=report_path, source_name=job.source_name, on_progress=progress,
+                                 follow_cases="tasks")
+    except Exception:  # the worker log has the traceback; the page a sentence
         log.exception("import job %s failed", job_id)
-        FileJob.objects.filter(pk=job.pk).update(status=FileJob.Status.FAILED, error=str(error)[:2000],
+        with translation.override(language):
+            shown = str(_("The import failed unexpectedly; it has been logged for the operators."))
+        FileJob.objects.filter(pk=job.pk).update(status=FileJob.Status.FAILED, error=shown,
                                                  finished_at=timezone.now())
         return None
     finally:

@@ -144,6 +144,7 @@ def test_queue_export_has_its_open_cases_only(client, supervisor, my_cases, queu
 def test_queue_export_is_for_managers(client, collector, my_cases, queue):
     client.force_login(collector)
     assert client.get(url("export-queue", queue.pk, "csv")).status_code == 404
+    assert exports_logged(collector) == [] and not FileJob.objects.exists()
 
 
 def test_queue_export_of_an_unknown_queue_is_404(client, supervisor):
@@ -166,6 +167,8 @@ def test_timeline_export_lists_the_events_in_shanghai_time(client, collector, my
     assert rows[0][:2] == ["At", "Event"]
     kinds = [r[4] for r in rows[1:]]
     assert "opened" in kinds and "assigned" in kinds and "contact_logged" in kinds
+    opened = next(r for r in rows[1:] if r[4] == "opened")
+    assert opened[6] in ("Reminder", "Call") and opened[1] == "Case opened"  # stage labels, not codes
     first_at = rows[1][0]
     if fmt == "csv":
         assert first_at.endswith("+08:00")
@@ -320,7 +323,9 @@ def test_a_job_page_polls_while_the_file_is_written(client, collector, my_cases,
     partial = client.get(url("export-job", job.pk), HTTP_HX_REQUEST="true").content.decode()
     assert 'hx-trigger="every 2s"' in partial
     assert client.get(url("export-job-download", job.pk)).status_code == 404
-    assert "Waiting" in client.get(url("exports")).content.decode() or job.source_name in client.get(url("exports")).content.decode()
+    listing = client.get(url("exports")).content.decode()
+    assert job.source_name in listing and "Queued" in listing
+    assert url("export-job-download", job.pk) not in listing  # nothing to download yet
 
 
 def test_large_audit_log_export_runs_as_a_task(client, auditor, reveals, small_threshold,
@@ -448,7 +453,9 @@ def test_a_note_with_a_control_character_does_not_break_the_xlsx(client, collect
     contact_log(case_id=case.pk, actor=collector, channel="call", outcome="no_answer", notes="dial\x0bled twice")
     client.force_login(collector)
     response = client.get(url("export-timeline", case.pk, "xlsx"))
-    assert response.status_code == 200 and read_file(response, "xlsx")[0][:2] == ["At", "Event"]
+    rows = read_file(response, "xlsx")
+    assert response.status_code == 200 and rows[0][:2] == ["At", "Event"]
+    assert any("dial\ufffdled twice" in str(cell) for row in rows[1:] for cell in row)  # kept, made legal
 
 
 def test_the_audit_log_service_refuses_who_is_not_an_auditor(supervisor, auditor):
@@ -494,3 +501,19 @@ def test_old_import_reports_and_export_files_go_with_their_jobs(settings, tmp_pa
     assert (tmp_path / "files" / "exports" / "new.csv").exists() and outside.exists()
     assert odd.pk not in FileJob.objects.values_list("pk", flat=True)
     assert PeriodicTask.objects.get(task="collections_app.tasks.file_jobs_purge_task").enabled
+
+
+def test_a_search_term_goes_into_the_audit_log_masked(client, collector, my_cases):
+    client.force_login(collector)
+    read_csv(client.get(url("export-worklist", "csv"), {"q": "张三"}))
+    [entry] = exports_logged(collector)
+    assert json.loads(entry.reason)["filters"] == {"q": "张*"} and "张三" not in entry.reason
+
+
+@pytest.mark.parametrize("query", [{"date_from": "0001-01-01"}, {"date_to": "9999-12-31"}])
+def test_far_dates_on_the_audit_log_are_refused_not_a_500(client, auditor, query):
+    client.force_login(auditor)
+    page = client.get(url("audit-log"), query)
+    assert page.status_code == 400 and "Choose a day from 2000-01-01 to today." in page.content.decode()
+    export = client.get(url("export-audit-log", "csv"), query)
+    assert export.status_code == 400 and not exports_logged(auditor)

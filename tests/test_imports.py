@@ -566,6 +566,7 @@ def test_upload_refuses_other_file_types(client, supervisor):
     upload = SimpleUploadedFile("b.pdf", b"%PDF", content_type="application/pdf")
     response = client.post(reverse("collections:imports"), {"kind": "instalments", "file": upload})
     assert response.status_code == 200 and not FileJob.objects.exists()
+    assert "Upload a .csv, .tsv, .txt or .xlsx file." in response.content.decode()
 
 
 @pytest.mark.parametrize("name", ["collections:imports"])
@@ -655,3 +656,25 @@ def test_a_bad_byte_far_down_refuses_the_file_before_any_row_is_applied(tmp_path
     result = run(path, kind)
     assert result.file_refused == "The file is not UTF-8 text (near line 2502)."
     assert not Instalment.objects.exists() and not Payment.objects.exists()
+
+
+def test_refused_personal_data_goes_into_the_report_masked(tmp_path):
+    result = run(write(tmp_path, "external_id,name,national_id,phones,time_zone\n"
+                                 "B1,王小明,110101199003071234,13800138000;12,Mars/Base\n"), "borrowers")
+    text = Path(result.report_path).read_text(encoding="utf-8-sig")
+    assert result.refused == 1 and "Mars/Base" in text  # a value that is no personal data, as typed
+    assert "13800138000" not in text and "110101199003071234" not in text
+
+
+def test_an_uploaded_import_reports_in_the_uploaders_language(client, supervisor, loans,
+                                                               django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(supervisor)
+    upload = SimpleUploadedFile("book.csv", b"loan,number,due_date,amount_due\nL9,1,2026-01-01,5\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("collections:imports"), {"kind": "instalments", "file": upload},
+                    HTTP_ACCEPT_LANGUAGE="zh-hans")
+    job = FileJob.objects.get()
+    report = b"".join(client.get(reverse("collections:import-report", args=[job.pk])).streaming_content).decode()
+    assert "No loan with this external id." not in report and job.summary["refused"] == 1

@@ -71,6 +71,25 @@ def decode_cursor(text, field="after"):
         raise DomainError("validation_error", fields={field: ["Not a cursor this API gave out."]}) from None
 
 
+def validated(serializer_class, data):
+    """Validated input, or a `validation_error` DomainError naming the fields (so `idempotent`
+    stores and replays it like any other refusal)."""
+    from .errors import _flatten
+
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise DomainError("validation_error", fields=_flatten(serializer.errors))
+    return serializer.validated_data
+
+
+def json_object(request):
+    """The JSON body as a dict (a list or a scalar is bad input, not a 500)."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise DomainError("validation_error", fields={"non_field_errors": [_("Send a JSON object.")]})
+    return data
+
+
 def sees_pii(actor):
     """Unmasked personal data goes only to API clients holding `pii:read` (staff are always masked)."""
     return actor.is_client and actor.has_scope(SCOPE_PII_READ)

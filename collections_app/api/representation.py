@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from ..masking import mask_name
 from ..models import Case
+from ..models.cases import days_past_due
 from ..services.pii import pii_log_unmasked
 from ..selectors import bucket_for
 from .common import iso, money, sees_pii  # noqa: F401  (sees_pii: imported from here too)
@@ -45,8 +46,7 @@ class AllowedTransitions:
 def case_body(row, actor, *, as_of, buckets, hold_codes, allowed_transitions, zone=None):
     """The case shape of CONTRACT.md from a row of CASE_VALUES."""
     zone = zone or timezone.get_current_timezone()
-    oldest = row["oldest_unpaid_due_date"]
-    dpd = (as_of - oldest).days if oldest is not None and oldest < as_of else 0
+    dpd = days_past_due(row["oldest_unpaid_due_date"], as_of)
     name = row["borrower__name"] if sees_pii(actor) else mask_name(row["borrower__name"])
     return {
         "id": row["id"],

@@ -3,6 +3,7 @@ visits, payments). Inputs check shape and types only and pass loose values (amou
 raw: the services parse them and name the field when they cannot, so every door refuses alike."""
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from ..models import ContactAttempt, PromiseToPay, ReminderStep, Visit
@@ -19,8 +20,8 @@ class AmountField(serializers.Field):
     refused here, since binary floating point cannot carry an exact amount."""
 
     default_error_messages = {
-        "float": "Send amounts as strings or decimals, not floating point.",
-        "invalid": "Send the amount as a decimal string, e.g. \"500.00\".",
+        "float": gettext_lazy("Send amounts as strings or decimals, not floating point."),
+        "invalid": gettext_lazy("Send the amount as a decimal string, e.g. \"500.00\"."),
     }
 
     def to_internal_value(self, data):

@@ -17,8 +17,7 @@ from ..errors import DomainError
 from ..masking import mask_phone
 from ..services.reminders import message_request
 from ..services.pii import pii_log_unmasked
-from .common import api_actor, idempotent, iso, money
-from .errors import _flatten
+from .common import api_actor, idempotent, iso, json_object, money, validated
 from .representation import sees_pii
 from .serializers import ErrorSerializer
 from .serializers_actions import (
@@ -29,23 +28,6 @@ from .serializers_actions import (
 from .views_cases import _ScopedView
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
-
-
-def _validated(serializer_class, data):
-    """Validated input, or a `validation_error` DomainError naming the fields (so `idempotent`
-    stores and replays it like any other refusal)."""
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        raise DomainError("validation_error", fields=_flatten(serializer.errors))
-    return serializer.validated_data
-
-
-def _body(request):
-    """The JSON body as a dict (a list or a scalar is bad input, not a 500)."""
-    data = request.data
-    if not isinstance(data, dict):
-        raise DomainError("validation_error", fields={"non_field_errors": ["Send a JSON object."]})
-    return data
 
 
 # --- contacts -------------------------------------------------------------------------------
@@ -78,7 +60,7 @@ class CaseContactsView(_ScopedView):
     @idempotent
     def post(self, request, case_id):
         actor = api_actor(request)
-        data = _validated(ContactInSerializer, _body(request))
+        data = validated(ContactInSerializer, json_object(request))
         contact = services.contact_log(
             case_id=case_id, actor=actor, channel=data["channel"], direction=data["direction"],
             outcome=data["outcome"], phone=data["phone"], notes=data["notes"], occurred_at=data["occurred_at"],
@@ -100,7 +82,7 @@ class CaseContactCheckView(_ScopedView):
     )
     def get(self, request, case_id):
         actor = api_actor(request)
-        params = _validated(ContactCheckQuerySerializer, request.query_params.dict())
+        params = validated(ContactCheckQuerySerializer, request.query_params.dict())
         case = selectors.case_detail(actor, case_id)
         decision = services.contact_check(case=case, channel=params["channel"], phone=params["phone"])
         return Response(decision.as_dict())
@@ -116,7 +98,7 @@ class CasePromisesView(_ScopedView):
     @idempotent
     def post(self, request, case_id):
         actor = api_actor(request)
-        data = _validated(PromiseInSerializer, _body(request))
+        data = validated(PromiseInSerializer, json_object(request))
         promise = services.promise_record(case_id=case_id, actor=actor, amount=data["amount"],
                                           due_date=data["due_date"])
         return Response({"id": promise.pk, "case": promise.case_id, "amount": money(promise.amount),
@@ -139,7 +121,7 @@ class CaseMessagesView(_ScopedView):
     @idempotent
     def post(self, request, case_id):
         actor = api_actor(request)
-        data = _validated(MessageInSerializer, _body(request))
+        data = validated(MessageInSerializer, json_object(request))
         message = message_request(case_id=case_id, actor=actor, channel=data["channel"], template=data["template"],
                                   schedule=data["schedule"])
         not_before = message.not_before.astimezone(ZoneInfo(message.borrower.time_zone))
@@ -159,7 +141,7 @@ class CaseVisitsView(_ScopedView):
     @idempotent
     def post(self, request, case_id):
         actor = api_actor(request)
-        data = _validated(VisitInSerializer, _body(request))
+        data = validated(VisitInSerializer, json_object(request))
         visit = services.visit_schedule(case_id=case_id, actor=actor, scheduled_for=data["scheduled_for"],
                                         agents=data["agents"])
         agents = list(visit.agents.order_by("username").values_list("username", flat=True))
@@ -199,7 +181,7 @@ class PaymentsView(_ScopedView):
     @idempotent
     def post(self, request):
         actor = api_actor(request)
-        data = _validated(PaymentInSerializer, _body(request))
+        data = validated(PaymentInSerializer, json_object(request))
         result = services.payment_record(external_id=data["external_id"], loan=data["loan"], amount=data["amount"],
                                          paid_at=data["paid_at"], channel=data["channel"], actor=actor)
         return Response(payment_dict(result.payment, actor),
@@ -217,7 +199,7 @@ class PaymentReversalView(_ScopedView):
     @idempotent
     def post(self, request, external_id):
         actor = api_actor(request)
-        data = _validated(ReversalInSerializer, _body(request))
+        data = validated(ReversalInSerializer, json_object(request))
         if len(external_id) > 64 or "\x00" in external_id:  # no such payment can exist (and PostgreSQL refuses NUL)
             raise DomainError("not_found")
         result = services.payment_reverse(external_id=external_id, actor=actor, reason=data["reason"])

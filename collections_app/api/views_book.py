@@ -19,7 +19,7 @@ from ..errors import DomainError
 from ..models import Borrower, Hold, Loan
 from ..services import book
 from ..services.pii import pii_log_unmasked
-from .common import ScopePermission, api_actor, idempotent
+from .common import ScopePermission, api_actor, idempotent, json_object
 from .representation import sees_pii
 from .serializers import ErrorSerializer
 from .serializers_book import (
@@ -53,13 +53,6 @@ class BookPermission(ScopePermission):
 
 class _BookView(_ScopedView):
     permission_classes = [BookPermission]
-
-
-def _body(request):
-    data = request.data
-    if not isinstance(data, dict):
-        raise DomainError("validation_error", fields={"non_field_errors": [_("Send a JSON object.")]})
-    return data
 
 
 def _addressable(external_id):
@@ -111,7 +104,7 @@ class BorrowerView(_BookView):
     def put(self, request, external_id):
         actor = api_actor(request)
         with transaction.atomic():
-            result = book.borrower_upsert(external_id=external_id, data=_body(request), actor=actor)
+            result = book.borrower_upsert(external_id=external_id, data=json_object(request), actor=actor)
             body = _borrower_answer(actor, result.obj, "api borrower upsert")
         return Response(body, status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
                         headers={"X-Upsert-Status": result.status})
@@ -140,7 +133,7 @@ class LoanView(_BookView):
     @idempotent
     def put(self, request, external_id):
         actor = api_actor(request)
-        result = book.loan_upsert(external_id=external_id, data=_body(request), actor=actor)
+        result = book.loan_upsert(external_id=external_id, data=json_object(request), actor=actor)
         loan = Loan.objects.select_related("borrower").get(pk=result.obj.pk)
         return Response(_loan_answer(loan, actor),
                         status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
@@ -158,7 +151,7 @@ class LoanBulkView(_BookView):
     @idempotent
     def post(self, request):
         actor = api_actor(request)
-        body = _body(request)
+        body = json_object(request)
         unknown = sorted(book.printable(k) for k in body if k != "loans")
         if unknown:
             raise DomainError("validation_error", fields={k: [_("Unknown field.")] for k in unknown})

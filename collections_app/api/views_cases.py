@@ -18,7 +18,7 @@ from ..calendar import lender_today
 from ..errors import DomainError
 from ..models import CaseEvent
 from ..permissions import visible_cases
-from .common import ScopePermission, api_actor, decode_cursor, encode_cursor, idempotent, iso, money
+from .common import ScopePermission, api_actor, decode_cursor, encode_cursor, idempotent, iso, money, validated
 from .representation import CASE_VALUES, audit_unmasked, case_bodies, case_dict, etag_for
 from .serializers import (
     CaseFilterSerializer, CaseSerializer, ErrorSerializer, EventSerializer, FeedFilterSerializer, LookupSerializer,
@@ -54,12 +54,6 @@ def _page_by_position(qs, after, limit):
     return rows[:limit], len(rows) > limit
 
 
-def _validated(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class _ScopedView(APIView):
     permission_classes = [ScopePermission]
     read_scope = r.SCOPE_CASES_READ
@@ -80,7 +74,7 @@ class CaseListView(_ScopedView):
     )
     def get(self, request):
         actor = api_actor(request)
-        params = _validated(CaseFilterSerializer, request.query_params.dict())
+        params = validated(CaseFilterSerializer, request.query_params.dict())
         as_of = lender_today()
         qs = selectors.case_list(actor, state=params.get("state"), loan=params.get("loan"),
                                  borrower=params.get("borrower"), assigned_to=params.get("assigned_to"),
@@ -145,7 +139,7 @@ class CaseLookupView(_ScopedView):
     @idempotent
     def post(self, request):
         actor = api_actor(request)
-        loans = _validated(LookupSerializer, request.data)["loans"]
+        loans = validated(LookupSerializer, request.data)["loans"]
         cases = {c.loan.external_id: c for c in selectors.attach_active_holds(list(selectors.case_api_queryset(
             actor).filter(loan__external_id__in=loans, state__in=["reminder", "call", "visit", "legal"])))}
         as_of, buckets = lender_today(), selectors.bucket_list()
@@ -184,7 +178,7 @@ class EventFeedView(_ScopedView):
         description="Every event the caller may see, in change order; keep the `next` link to resume.")
     def get(self, request):
         actor = api_actor(request)
-        params = _validated(FeedFilterSerializer, request.query_params.dict())
+        params = validated(FeedFilterSerializer, request.query_params.dict())
         after = decode_cursor(params["after"]) if params.get("after") else None
         qs = CaseEvent.objects.all()
         if not actor.sees_everything:
@@ -205,7 +199,7 @@ class CaseTransitionView(_ScopedView):
     @idempotent
     def post(self, request, case_id):
         actor = api_actor(request)
-        data = _validated(TransitionSerializer, request.data)
+        data = validated(TransitionSerializer, request.data)
         services.case_transition(case_id=case_id, transition=data["transition"], actor=actor, reason=data["reason"],
                                  expected_state=data.get("expected_state"), note=data["note"])
         case = selectors.case_detail(actor, case_id)

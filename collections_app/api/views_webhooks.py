@@ -11,9 +11,9 @@ from ..errors import DomainError
 from ..models import WebhookDelivery, WebhookSubscription
 from ..models.webhooks import WEBHOOK_EVENT_TYPES
 from ..services import webhooks as service
-from .common import api_actor, idempotent, iso
+from .common import api_actor, idempotent, iso, validated
 from .serializers import ErrorSerializer, StrictSerializer
-from .views_cases import _ScopedView, _validated
+from .views_cases import _ScopedView
 
 PAGE = 100
 TAGS = ["webhooks"]
@@ -139,7 +139,7 @@ class SubscriptionListView(_WebhookView):
     @idempotent
     def post(self, request):
         actor = self.manager(request)
-        data = _validated(SubscriptionCreateSerializer, request.data)
+        data = validated(SubscriptionCreateSerializer, request.data)
         subscription, secret = service.webhook_subscription_create(
             url=data["url"], event_types=data["event_types"], actor=actor, secret=data.get("secret"),
             description=data["description"], is_active=data["is_active"])
@@ -159,7 +159,7 @@ class SubscriptionDetailView(_WebhookView):
                    description="Change what is given. `secret` is in the answer only when `rotate_secret` was true.")
     def patch(self, request, subscription_id):
         actor = self.manager(request)
-        data = _validated(SubscriptionUpdateSerializer, request.data)
+        data = validated(SubscriptionUpdateSerializer, request.data)
         subscription, secret = service.webhook_subscription_update(
             subscription_id=subscription_id, actor=actor, url=data.get("url"), event_types=data.get("event_types"),
             is_active=data.get("is_active"), description=data.get("description"),
@@ -180,7 +180,7 @@ class DeliveryListView(_WebhookView):
         **ERRORS}, description="The subscription's delivery log, newest first; `next` pages back.")
     def get(self, request, subscription_id):
         self.manager(request)
-        params = _validated(DeliveryFilterSerializer, request.query_params.dict())
+        params = validated(DeliveryFilterSerializer, request.query_params.dict())
         subscription = self.subscription(subscription_id)
         qs = WebhookDelivery.objects.filter(subscription=subscription)
         if params.get("status"):

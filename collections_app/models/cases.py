@@ -8,6 +8,13 @@ from ..workflow import OPEN_STATES, CaseWorkflow, CloseReason
 from .loans import MONEY
 
 
+def days_past_due(oldest_unpaid_due_date, as_of):
+    """Days past due as of a day: 0 when nothing is overdue (an instalment due on `as_of` is not yet)."""
+    if oldest_unpaid_due_date is None or oldest_unpaid_due_date >= as_of:
+        return 0
+    return (as_of - oldest_unpaid_due_date).days
+
+
 class Case(CaseWorkflow):
     """One collection case per overdue loan; at most one open at a time (database constraint).
 
@@ -62,9 +69,7 @@ class Case(CaseWorkflow):
         return self.state in OPEN_STATES
 
     def dpd(self, as_of):
-        if self.oldest_unpaid_due_date is None or self.oldest_unpaid_due_date >= as_of:
-            return 0
-        return (as_of - self.oldest_unpaid_due_date).days
+        return days_past_due(self.oldest_unpaid_due_date, as_of)
 
     @property
     def borrower_on_hold(self):

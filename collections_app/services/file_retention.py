@@ -27,9 +27,11 @@ def file_jobs_purge(*, now=None):
     root = Path(settings.COLLECTIONS_FILES_DIR).resolve()
     old = FileJob.objects.filter(Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, created_at__lt=cutoff))
     purged = 0
-    for job in old.iterator(chunk_size=500):
-        _remove(root, job.file_path)
-        _remove(root, job.report_path)
-        job.delete()
-        purged += 1
-    return purged
+    while True:  # 500 jobs at a time: their files, then one DELETE
+        batch = list(old.order_by("pk").values_list("pk", "file_path", "report_path")[:500])
+        if not batch:
+            return purged
+        for _pk, file_path, report_path in batch:
+            _remove(root, file_path)
+            _remove(root, report_path)
+        purged += FileJob.objects.filter(pk__in=[pk for pk, _f, _r in batch]).delete()[0]

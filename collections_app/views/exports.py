@@ -6,7 +6,7 @@ scope, writes the audit entry, and either streams the file now (CSV streamed as 
 built in a spooled temporary file, then streamed) or, above the inline limit, creates a FileJob
 that a worker writes: the person is sent to the job's page, which polls (HTMX) until the file is
 ready. Only the person who asked may see or download a job (others get 404)."""
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django import forms
 from django.core.exceptions import PermissionDenied
@@ -150,6 +150,11 @@ class AuditLogFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        earliest, today = date(2000, 1, 1), lender_today()
+        for name in ("date_from", "date_to"):
+            day = data.get(name)
+            if day is not None and not earliest <= day <= today:
+                self.add_error(name, _("Choose a day from %(first)s to today.") % {"first": earliest.isoformat()})
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", _("The end of the range is before its start."))
         return data

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -74,6 +75,8 @@ def imports_page(request):
             dry_run=form.cleaned_data["dry_run"], requested_by=request.user, actor=actor.label,
             source_name=upload.name[:255], file_path=_save_upload(upload),
             params={"dry_run": form.cleaned_data["dry_run"]},
+            # The worker writes the report's reasons in the language of whoever uploaded the file.
+            summary={"language": translation.get_language() or settings.LANGUAGE_CODE},
         )
         transaction.on_commit(lambda: import_file_task.delay(job.pk))
         return redirect("collections:import-job", job_id=job.pk)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from ...actors import actor_for_user
 from ...errors import DomainError
@@ -84,8 +85,10 @@ def export_job_run(job_id):
     except Exception as error:  # the person sees why on the job page; the worker log has the trace
         log.exception("export job %s failed", job_id)
         part.unlink(missing_ok=True)
+        shown = error.message if isinstance(error, DomainError) else _(
+            "The export failed unexpectedly; it has been logged for the operators.")
         FileJob.objects.filter(pk=job.pk).update(status=FileJob.Status.FAILED, finished_at=timezone.now(),
-                                                 error=str(getattr(error, "message", error))[:2000])
+                                                 error=str(shown)[:2000])
         return None
     FileJob.objects.filter(pk=job.pk).update(
         status=FileJob.Status.DONE, finished_at=timezone.now(), file_path=relative, processed_rows=count,

@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ...actors import as_actor
 from ...errors import DomainError, invalid
@@ -31,7 +32,7 @@ def export_start(*, actor, kind, fmt, params):
     The audit entry is written first, in both cases."""
     actor = as_actor(actor)
     if fmt not in FORMATS:
-        raise invalid("format", "Choose csv or xlsx.")
+        raise invalid("format", _("Choose csv or xlsx."))
     export = kind_named(kind)
     export.check(actor, params)
     stamp = timezone.localtime(timezone.now()).strftime("%Y%m%d-%H%M%S")

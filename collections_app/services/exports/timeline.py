@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy
 
 from ...selectors import case_detail, case_timeline
 from ...timeline import describe
+from ...workflow import State
 from .limits import chunk_size
 from .registry import ExportKind, register
 
@@ -16,7 +17,8 @@ class TimelineExport(ExportKind):
     always_inline = True  # one case's events: bounded by nature
 
     def header(self, params):
-        return [_("At"), _("Event"), _("Detail"), _("Actor"), _("Kind"), _("From stage"), _("To stage")]
+        # "Kind" stays the stable code (a key to sort and count by); the stages read as on the page.
+        return [_("At"), _("Event"), _("Detail"), _("Actor"), _("Kind (code)"), _("From stage"), _("To stage")]
 
     def check(self, actor, params):
         case_detail(actor, params["case_id"])
@@ -29,12 +31,14 @@ class TimelineExport(ExportKind):
 
     def rows(self, actor, params):
         before, size = None, chunk_size()
+        stages = {value: str(label) for value, label in State.choices}
         while True:
             events = case_timeline(actor, params["case_id"], before_id=before, limit=size + 1)
             more = len(events) > size
             for event in events[:size]:
                 title, detail = describe(event)
-                yield [event.at, title, detail, event.actor, event.kind, event.from_state, event.to_state]
+                yield [event.at, title, detail, event.actor, event.kind, stages.get(event.from_state, event.from_state),
+                       stages.get(event.to_state, event.to_state)]
             if not more:
                 return
             before = events[size - 1].pk

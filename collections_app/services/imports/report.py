@@ -1,6 +1,7 @@
 """The report of an import: counts, and a CSV of every refused row (line, column, value, reason)
 and every warning, written as the import goes (never held in memory)."""
 import csv
+import re
 from dataclasses import dataclass, field
 
 REPORT_HEADER = ["line", "level", "column", "value", "reason"]
@@ -45,6 +46,19 @@ class ImportResult:
         return out
 
 
+def _masked(column, value):
+    """A refused cell of personal data goes into the report masked, as the pages show it: the report
+    is for finding the row, and any supervisor may download it."""
+    from ...masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
+
+    field = re.sub(r"\[\d+\]", "", column or "").split(".")[-1]  # contacts[0].phone -> phone
+    if field in ("phones", "phone"):
+        return ";".join(mask_phone(part) for part in value.split(";"))
+    maskers = {"name": mask_name, "national_id": mask_national_id, "email": mask_email, "address": mask_address}
+    masker = maskers.get(field)
+    return masker(value) if masker and value else value
+
+
 def _inert(text):
     """The report echoes cells of an uploaded file: one a spreadsheet would run as a formula
     (=, +, -, @ ...) is kept text, as in the exports (services/exports/cells.py)."""
@@ -65,7 +79,7 @@ class ReportWriter:
         self.writer.writerow(REPORT_HEADER)
 
     def error(self, line, column, value, reason):
-        value = "" if value is None else str(value)
+        value = _masked(column, "" if value is None else str(value))
         self.writer.writerow([line, "error", _inert(column), _inert(value[:MAX_VALUE]), _inert(str(reason))])
 
     def warning(self, line, column, reason):

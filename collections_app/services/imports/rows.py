@@ -138,5 +138,6 @@ def apply_row(kind, row, actor):
         raise RowRefused(_refusal(error)) from None
     except (IntegrityError, ValidationError) as error:
         log.warning("import %s row refused by the database: %s", kind, error)
-        raise RowRefused([("", "", _("Refused by the database: %(error)s") % {"error": error})]) from None
+        raise RowRefused([("", "", _("Refused by the database (a value out of its range or a rule of the "
+                                     "book); the operators' log has the details."))]) from None
     raise ValueError(f"not a per-row kind: {kind}")
