@@ -11,13 +11,13 @@ from decimal import Decimal
 from functools import cached_property
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import charts
 from . import roles as r
 from . import selectors_dashboard as sel
+from . import shared_cache
 from .calendar import lender_today
 from .errors import DomainError
 from .workflow import State
@@ -116,10 +116,10 @@ class Dashboard:
         if ttl <= 0:
             return compute()
         key = f"dashboard:v1:{name}:{self.period.key}:{self.today.isoformat()}"
-        kept = cache.get(key)
+        kept = shared_cache.get(key)  # a miss when the cache is unreachable: computed here then
         if kept is None:
             kept = (timezone.now(), compute())
-            cache.set(key, kept, ttl)
+            shared_cache.set(key, kept, ttl)
         self._computed_at.append(kept[0])
         return kept[1]
 

@@ -96,8 +96,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and broker -----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
+# The cache is an optimisation (collections_app/shared_cache.py): with Redis unreachable, requests
+# fall back to the database. A connection that hangs gives up after this many seconds, and an outage
+# is not asked about again for COLLECTIONS_CACHE_RETRY_SECONDS.
+COLLECTIONS_CACHE_TIMEOUT_SECONDS = env_int("COLLECTIONS_CACHE_TIMEOUT_SECONDS", 2)
+COLLECTIONS_CACHE_RETRY_SECONDS = env_int("COLLECTIONS_CACHE_RETRY_SECONDS", 5)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "OPTIONS": {"socket_connect_timeout": COLLECTIONS_CACHE_TIMEOUT_SECONDS,
+                                      "socket_timeout": COLLECTIONS_CACHE_TIMEOUT_SECONDS}}}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:

@@ -4,7 +4,9 @@ A token's client is kept in the process for COLLECTIONS_API_TOKEN_CACHE_SECONDS 
 requests ask no query to authenticate. Any change of a client (rotate, revoke, scopes, rate) bumps a
 generation number in the shared cache (Redis), which every request reads: a revoked or rotated token
 stops at once. Without Redis (the embedded default: a per-process cache) another process's change
-is seen within the cache's seconds at most.
+is seen within the cache's seconds at most. With the shared cache unreachable (Redis down) the
+generation is unknown: every request then reads its client from the database and nothing is kept,
+so a revoked token still stops at once (collections_app/shared_cache.py).
 """
 import hashlib
 from time import monotonic
@@ -13,6 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from .. import shared_cache
 from ..actors import actor_for_client
 from ..models import ApiClient
 from ..services.api_clients import api_clients_generation
@@ -69,12 +72,17 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         token = header[1]
         digest = hashlib.sha256(token.encode("utf-8", "replace")).digest()
         generation = api_clients_generation()
-        client = _cached_client(digest, generation)
+        if generation is shared_cache.DOWN:
+            _clients.clear()  # kept before the outage: a change made during it bumped nothing
+            client = None
+        else:
+            client = _cached_client(digest, generation)
         if client is None:
             client = ApiClient.objects.filter(key_prefix=token.split(".", 1)[0]).first()
             if client is None or not client.is_active or client.revoked_at or not client.key_matches(token):
                 raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-            _remember(digest, generation, client)
+            if generation is not shared_cache.DOWN:
+                _remember(digest, generation, client)
         now = timezone.now()
         if client.last_used_at is None or (now - client.last_used_at).total_seconds() > 60:
             ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)  # at most once a minute

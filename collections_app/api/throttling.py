@@ -1,8 +1,10 @@
 """Per-client rate limits (DRF throttling): each API client's own `rate_per_minute`; people using
 the API with their session share a fixed rate per user. Counts live in the Django cache (Redis
-when REDIS_URL is set)."""
+when REDIS_URL is set); with the cache unreachable nothing is counted and every request passes
+(collections_app/shared_cache.py): a limit is not worth refusing every client for."""
 from rest_framework.throttling import SimpleRateThrottle
 
+from ..shared_cache import fallback_cache
 from .auth import ClientPrincipal
 
 STAFF_RATE_PER_MINUTE = 1200
@@ -10,6 +12,7 @@ STAFF_RATE_PER_MINUTE = 1200
 
 class ClientRateThrottle(SimpleRateThrottle):
     scope = "client"
+    cache = fallback_cache
 
     def get_rate(self):
         return f"{STAFF_RATE_PER_MINUTE}/min"

@@ -1,11 +1,11 @@
 """API clients: created, rotated and revoked here (the command, the admin and tests call these)."""
 import secrets
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import shared_cache
 from ..errors import invalid
 from ..models import ApiClient
 from ..models.api import hash_key
@@ -18,14 +18,18 @@ GENERATION_KEY = "collections:api-clients-generation"
 
 
 def api_clients_generation():
-    return cache.get(GENERATION_KEY, 0)
+    """The generation number; `shared_cache.DOWN` while the shared cache is unreachable (then no
+    process may rely on a client it kept: the token check reads the database every time)."""
+    return shared_cache.get(GENERATION_KEY, 0, if_down=shared_cache.DOWN)
 
 
 def _bump_generation():
     try:
-        cache.incr(GENERATION_KEY)
+        shared_cache.incr(GENERATION_KEY)
     except ValueError:  # not set yet (or evicted)
-        cache.set(GENERATION_KEY, api_clients_generation() + 1, timeout=None)
+        current = api_clients_generation()
+        if current is not shared_cache.DOWN:
+            shared_cache.set_forever(GENERATION_KEY, current + 1)
 
 
 def api_clients_changed(**_kwargs):
