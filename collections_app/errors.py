@@ -53,9 +53,8 @@ class DomainError(Exception):
         return REASONS[self.code][0]
 
     def as_dict(self):
-        body = {"code": self.code, "detail": str(self.message)}
-        if self.fields:
-            body["fields"] = {name: [str(m) for m in msgs] for name, msgs in self.fields.items()}
+        body = {"code": self.code, "detail": str(self.message),
+                "fields": {name: [str(m) for m in msgs] for name, msgs in self.fields.items()}}
         body.update(self.extra)
         return body
 

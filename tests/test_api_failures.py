@@ -1,5 +1,6 @@
 """The API when things go wrong (issue 9, points 7-11): Redis gone, errors in one JSON shape, input
 beyond what a parser may take, an answer that fails to be stored, reads beside a long transaction."""
+import json
 import logging
 from decimal import Decimal
 
@@ -90,3 +91,92 @@ def test_shared_cache_falls_back_and_comes_back(redis_down, caplog):
         shared_cache.set("k", 1, 10)
         assert shared_cache.get("k") == 1
         assert shared_cache.available()
+
+
+# --- 8. Every error in the contract's shape -------------------------------------------------------
+
+
+def _error_shape(response, status, code):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["code"] == code
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["fields"], dict)
+    return body
+
+
+@pytest.mark.parametrize("path", ["/api/v1/cases/abc/", "/api/v1/cases/abc/events/", "/api/v1/nothing-here/",
+                                  "/api/v2/cases/", "/api/"])
+def test_an_unknown_api_address_is_a_json_404(api, path):
+    _error_shape(api("cases:read").get(path), 404, "not_found")
+
+
+def test_a_missing_slash_is_named_in_the_404(api):
+    body = _error_shape(api("cases:read").get("/api/v1/cases"), 404, "not_found")
+    assert "/api/v1/cases/" in body["detail"]
+
+
+def test_a_wrong_method_is_a_json_405(api):
+    body = _error_shape(api("cases:read").patch("/api/v1/cases/", {}), 405, "method_not_allowed")
+    assert "PATCH" in body["detail"]
+
+
+def test_a_crash_is_a_json_500_with_a_request_id_and_no_trace(api, monkeypatch):
+    from django.test import Client
+
+    from collections_app import selectors
+
+    case = overdue_case(days_overdue=10)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(selectors, "case_api_detail", boom)
+    caller = api("cases:read")
+    response = caller.get(f"/api/v1/cases/{case.pk}/")
+    body = _error_shape(response, 500, "server_error")
+    assert body["request_id"] and response["X-Request-ID"] == body["request_id"]
+    assert "secret internals" not in response.content.decode() and "Traceback" not in response.content.decode()
+
+
+def test_a_crash_outside_rest_framework_on_an_api_path_is_json_too(rf):
+    from django.utils.module_loading import import_string
+
+    from config.urls import handler500
+
+    view = import_string(handler500)
+    request = rf.get("/api/v1/cases/")
+    request.request_id = "abc123"
+    response = view(request)
+    assert response.status_code == 500
+    body = json.loads(response.content)
+    assert body["code"] == "server_error" and body["request_id"] == "abc123"
+    assert response["X-Request-ID"] == "abc123"
+    page = view(rf.get("/cases/1/"))
+    assert page.status_code == 500 and not page["Content-Type"].startswith("application/json")
+
+
+def test_every_answer_carries_a_request_id(api):
+    response = api("cases:read").get("/api/v1/cases/", HTTP_X_REQUEST_ID="from-the-proxy-42")
+    assert response["X-Request-ID"] == "from-the-proxy-42"
+    other = api("cases:read", name="b").get("/api/v1/cases/", HTTP_X_REQUEST_ID="bad id\nwith newline")
+    assert other["X-Request-ID"] and other["X-Request-ID"] != "bad id\nwith newline"
+
+
+@pytest.mark.parametrize("depth", [33, 1000, 100_000])
+def test_json_nested_too_deep_is_400(api, depth):
+    case = overdue_case(days_overdue=10)
+    body = '{"channel": "call", "outcome": "no_answer", "notes": ' + "[" * depth + "]" * depth + "}"
+    response = api("cases:write").post(f"/api/v1/cases/{case.pk}/contacts/", body)
+    _error_shape(response, 400, "validation_error")
+    assert ContactAttempt.objects.count() == 0
+
+
+def test_json_nested_32_levels_is_parsed(api):
+    case = overdue_case(days_overdue=10)
+    nested = "[" * 30 + "]" * 30  # the object itself is level 1, `notes` 2 ... 31
+    body = '{"channel": "call", "outcome": "no_answer", "notes": {"a": ' + nested + "}}"
+    response = api("cases:write").post(f"/api/v1/cases/{case.pk}/contacts/", body)
+    assert response.status_code == 400  # notes must be text: a field error, not a nesting refusal
+    assert "notes" in response.json().get("fields", {})
