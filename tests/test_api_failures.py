@@ -180,3 +180,104 @@ def test_json_nested_32_levels_is_parsed(api):
     response = api("cases:write").post(f"/api/v1/cases/{case.pk}/contacts/", body)
     assert response.status_code == 400  # notes must be text: a field error, not a nesting refusal
     assert "notes" in response.json().get("fields", {})
+
+
+# --- 9. Parse bounds ------------------------------------------------------------------------------
+
+
+def _refused(response, field):
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "validation_error"
+    assert field in response.json()["fields"], response.json()
+
+
+@pytest.mark.parametrize("offset", ["-20:00", "+16:00", "-16:00"])
+def test_a_payment_with_an_offset_beyond_1559_is_400_naming_paid_at(api, offset):
+    loan = loan_with_schedule(days_overdue=10)
+    response = api("payments:write").post("/api/v1/payments/", {
+        "external_id": "P-OFF", "loan": loan.external_id, "amount": "10.00", "paid_at": f"2026-01-05T10:00:00{offset}"})
+    _refused(response, "paid_at")
+    assert not Payment.objects.exists()
+
+
+def test_offsets_up_to_1559_are_taken(api):
+    loan = loan_with_schedule(days_overdue=10)
+    response = api("payments:write").post("/api/v1/payments/", {
+        "external_id": "P-OK", "loan": loan.external_id, "amount": "10.00", "paid_at": "2026-01-05T10:00:00-15:59"})
+    assert response.status_code == 201, response.content
+
+
+def test_a_contact_at_plus_16_is_400_naming_occurred_at(api):
+    case = overdue_case(days_overdue=10)
+    response = api("cases:write").post(f"/api/v1/cases/{case.pk}/contacts/", {
+        "channel": "call", "outcome": "no_answer", "occurred_at": "2026-01-05T10:00:00+16:00"})
+    _refused(response, "occurred_at")
+    assert not ContactAttempt.objects.exists()
+
+
+def test_a_visit_at_plus_18_is_400_naming_scheduled_for(api, field_agent, field_agent2):
+    case = overdue_case(days_overdue=40)
+    assert case.state == "visit"
+    response = api("cases:read", "cases:manage").post(f"/api/v1/cases/{case.pk}/visits/", {
+        "scheduled_for": "2030-01-05T10:00:00+18:00", "agents": ["field_agent", "field_agent2"]})
+    _refused(response, "scheduled_for")
+
+
+@pytest.mark.parametrize("paid_at", ["0001-01-01T00:00:00+08:00", "1899-12-31T10:00:00+08:00",
+                                     "٢٠٢٦-01-05T10:00:00+08:00"])
+def test_a_payment_dated_outside_1900_to_2199_or_in_other_digits_is_400(api, paid_at):
+    loan = loan_with_schedule(days_overdue=10)
+    response = api("payments:write").post("/api/v1/payments/", {
+        "external_id": "P-OLD", "loan": loan.external_id, "amount": "10.00", "paid_at": paid_at})
+    _refused(response, "paid_at")
+
+
+@pytest.mark.parametrize("due", ["0001-01-01", "2200-01-01", "２０３０-01-01"])
+def test_a_promise_dated_outside_1900_to_2199_is_400(api, due):
+    case = overdue_case(days_overdue=10)
+    response = api("cases:write").post(f"/api/v1/cases/{case.pk}/promises/", {"amount": "10.00", "due_date": due})
+    _refused(response, "due_date")
+
+
+@pytest.mark.parametrize("amount", ["١٢٣", "１２３", "12٣.00"])
+def test_amounts_in_other_digits_than_ascii_are_400(api, amount):
+    loan = loan_with_schedule(days_overdue=10)
+    case = overdue_case(days_overdue=10)
+    caller = api("cases:write", "payments:write")
+    _refused(caller.post("/api/v1/payments/", {"external_id": "P-AR", "loan": loan.external_id, "amount": amount,
+                                               "paid_at": timezone.now().isoformat()}), "amount")
+    _refused(caller.post(f"/api/v1/cases/{case.pk}/promises/",
+                         {"amount": amount, "due_date": (timezone.localdate() + timezone.timedelta(days=3)).isoformat()}),
+             "amount")
+    assert not Payment.objects.exists()
+
+
+def test_a_loan_with_an_amount_in_other_digits_is_refused(api):
+    from .factories import BorrowerFactory, book_loan_data
+
+    borrower = BorrowerFactory()
+    response = api("loans:write").put("/api/v1/loans/L-AR/", book_loan_data(borrower=borrower.external_id,
+                                                                            principal="１０００"))
+    assert response.status_code == 400, response.content
+    assert "principal" in response.json()["fields"], response.json()
+
+
+@pytest.mark.parametrize("field,value", [("occurred_at", "2026-01-05T10:00+16:00"),
+                                         ("occurred_at", "0001-01-01T10:00")])
+def test_the_web_contact_form_refuses_offsets_and_years_out_of_bounds(client, supervisor, field, value):
+    case = overdue_case(days_overdue=10)
+    client.force_login(supervisor)
+    response = client.post(f"/cases/{case.pk}/contacts/", {"channel": "call", "direction": "outbound",
+                                                             "outcome": "no_answer", field: value})
+    assert response.status_code in (200, 302, 400), response.status_code
+    assert not ContactAttempt.objects.exists()
+
+
+def test_the_web_promise_form_refuses_other_digits(client, supervisor):
+    case = overdue_case(days_overdue=10)
+    client.force_login(supervisor)
+    due = (timezone.localdate() + timezone.timedelta(days=3)).isoformat()
+    client.post(f"/cases/{case.pk}/promises/", {"amount": "١٢٣", "due_date": due})
+    from collections_app.models import PromiseToPay
+
+    assert not PromiseToPay.objects.exists()

@@ -46,6 +46,16 @@ class RawDateTimeField(serializers.CharField):
         super().__init__(**kwargs)
 
 
+@extend_schema_field(OpenApiTypes.DATE)
+class RawDateField(serializers.CharField):
+    """YYYY-MM-DD, handed to the service as given (it refuses other digits than ASCII, days that do
+    not exist and years outside 1900-2199, naming the field)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 32)
+        super().__init__(**kwargs)
+
+
 # --- inputs ----------------------------------------------------------------------------------
 
 
@@ -69,7 +79,7 @@ class ContactCheckQuerySerializer(StrictSerializer):
 
 class PromiseInSerializer(StrictSerializer):
     amount = AmountField()
-    due_date = serializers.DateField(input_formats=["%Y-%m-%d"])
+    due_date = RawDateField()
 
 
 class MessageInSerializer(StrictSerializer):

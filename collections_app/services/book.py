@@ -44,6 +44,7 @@ from ..calendar import lender_today
 from ..errors import DomainError
 from ..models import Borrower, BorrowerContact, Case, Hold, Instalment, Loan
 from ..workflow import OPEN_STATES
+from ._common import FIRST_DAY, LAST_DAY, ascii_problem
 from .cases import case_sync_with_loan
 from .events import event_build, events_write
 from .holds import holds_set_from_loan_system
@@ -53,9 +54,9 @@ log = logging.getLogger(__name__)
 MAX_PHONES = 10
 MAX_CONTACTS = 20
 MAX_INSTALMENTS = 1200
+# Dates outside FIRST_DAY..LAST_DAY (services/_common.py) are typing errors, and date arithmetic
+# near year 9999 would overflow.
 MAX_AMOUNT = Decimal("1e12")  # DecimalField(max_digits=14, decimal_places=2)
-# Dates outside these are typing errors, and date arithmetic near year 9999 would overflow.
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
 _PHONE = re.compile(r"^\+?[0-9]{3,20}$")
 _PHONE_NOISE = re.compile(r"[\s\-().]")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -194,6 +195,8 @@ def _money(value, field, problems, *, positive=False):
         return problems.add(field, _("Enter an amount such as 500.00."))
     if isinstance(value, str) and _clean_characters(value, field, problems) is _BAD:
         return _BAD
+    if isinstance(value, str) and ascii_problem(value):
+        return problems.add(field, ascii_problem(value))
     try:
         amount = Decimal(value.strip() if isinstance(value, str) else value)
     except (InvalidOperation, TypeError, ValueError):
