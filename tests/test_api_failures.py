@@ -168,7 +168,7 @@ def test_every_answer_carries_a_request_id(api):
 def test_json_nested_too_deep_is_400(api, depth):
     case = overdue_case(days_overdue=10)
     body = '{"channel": "call", "outcome": "no_answer", "notes": ' + "[" * depth + "]" * depth + "}"
-    response = api("cases:write").post(f"/api/v1/cases/{case.pk}/contacts/", body)
+    response = api("cases:read", "cases:write").post(f"/api/v1/cases/{case.pk}/contacts/", body)
     _error_shape(response, 400, "validation_error")
     assert ContactAttempt.objects.count() == 0
 
@@ -177,7 +177,7 @@ def test_json_nested_32_levels_is_parsed(api):
     case = overdue_case(days_overdue=10)
     nested = "[" * 30 + "]" * 30  # the object itself is level 1, `notes` 2 ... 31
     body = '{"channel": "call", "outcome": "no_answer", "notes": {"a": ' + nested + "}}"
-    response = api("cases:write").post(f"/api/v1/cases/{case.pk}/contacts/", body)
+    response = api("cases:read", "cases:write").post(f"/api/v1/cases/{case.pk}/contacts/", body)
     assert response.status_code == 400  # notes must be text: a field error, not a nesting refusal
     assert "notes" in response.json().get("fields", {})
 
@@ -209,7 +209,7 @@ def test_offsets_up_to_1559_are_taken(api):
 
 def test_a_contact_at_plus_16_is_400_naming_occurred_at(api):
     case = overdue_case(days_overdue=10)
-    response = api("cases:write").post(f"/api/v1/cases/{case.pk}/contacts/", {
+    response = api("cases:read", "cases:write").post(f"/api/v1/cases/{case.pk}/contacts/", {
         "channel": "call", "outcome": "no_answer", "occurred_at": "2026-01-05T10:00:00+16:00"})
     _refused(response, "occurred_at")
     assert not ContactAttempt.objects.exists()
@@ -235,7 +235,7 @@ def test_a_payment_dated_outside_1900_to_2199_or_in_other_digits_is_400(api, pai
 @pytest.mark.parametrize("due", ["0001-01-01", "2200-01-01", "２０３０-01-01"])
 def test_a_promise_dated_outside_1900_to_2199_is_400(api, due):
     case = overdue_case(days_overdue=10)
-    response = api("cases:write").post(f"/api/v1/cases/{case.pk}/promises/", {"amount": "10.00", "due_date": due})
+    response = api("cases:read", "cases:write").post(f"/api/v1/cases/{case.pk}/promises/", {"amount": "10.00", "due_date": due})
     _refused(response, "due_date")
 
 
@@ -243,7 +243,7 @@ def test_a_promise_dated_outside_1900_to_2199_is_400(api, due):
 def test_amounts_in_other_digits_than_ascii_are_400(api, amount):
     loan = loan_with_schedule(days_overdue=10)
     case = overdue_case(days_overdue=10)
-    caller = api("cases:write", "payments:write")
+    caller = api("cases:read", "cases:write", "payments:write")
     _refused(caller.post("/api/v1/payments/", {"external_id": "P-AR", "loan": loan.external_id, "amount": amount,
                                                "paid_at": timezone.now().isoformat()}), "amount")
     _refused(caller.post(f"/api/v1/cases/{case.pk}/promises/",
@@ -281,3 +281,82 @@ def test_the_web_promise_form_refuses_other_digits(client, supervisor):
     from collections_app.models import PromiseToPay
 
     assert not PromiseToPay.objects.exists()
+
+
+# --- 10. The idempotent answer is stored with the action --------------------------------------------
+
+
+@pytest.fixture
+def store_fails_once(monkeypatch):
+    """Storing an answer (the update of the key's placeholder with its status) fails once."""
+    from django.db.models.query import QuerySet
+
+    from collections_app.models import IdempotencyRecord
+
+    real_update = QuerySet.update
+    state = {"failed": 0}
+
+    def update(self, **kwargs):
+        if self.model is IdempotencyRecord and kwargs.get("status_code") and not state["failed"]:
+            state["failed"] += 1
+            raise RuntimeError("the answer could not be stored")
+        return real_update(self, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "update", update)
+    return state
+
+
+def test_a_contact_whose_answer_failed_to_be_stored_is_not_recorded_twice(api, store_fails_once):
+    case = overdue_case(days_overdue=10)
+    caller = api("cases:read", "cases:write")
+    url = f"/api/v1/cases/{case.pk}/contacts/"
+    body = {"channel": "call", "outcome": "no_answer", "notes": "first try"}
+    first = caller.post(url, body, HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == 500 and store_fails_once["failed"] == 1
+    retry = caller.post(url, body, HTTP_IDEMPOTENCY_KEY="k-1")
+    assert retry.status_code == 201, retry.content  # its real result, not "used with a different request"
+    assert ContactAttempt.objects.filter(case=case).count() == 1
+    replay = caller.post(url, body, HTTP_IDEMPOTENCY_KEY="k-1")
+    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
+    assert replay.json() == retry.json()
+    assert ContactAttempt.objects.filter(case=case).count() == 1
+
+
+def test_a_payment_that_answered_500_after_the_service_answers_its_real_result_on_retry(api, monkeypatch):
+    from collections_app.api import views_actions
+    from collections_app.models import CaseEvent, PaymentAllocation
+
+    case = overdue_case(days_overdue=10)
+    real = views_actions.payment_dict
+    calls = {"n": 0}
+
+    def payment_dict(payment, actor):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the answer could not be built")
+        return real(payment, actor)
+
+    monkeypatch.setattr(views_actions, "payment_dict", payment_dict)
+    bank = api("payments:write", "cases:read")
+    body = {"external_id": "P-500", "loan": case.loan.external_id, "amount": "100.00",
+            "paid_at": timezone.now().isoformat()}
+    first = bank.post("/api/v1/payments/", body, HTTP_IDEMPOTENCY_KEY="pay-1")
+    assert first.status_code == 500
+    events = CaseEvent.objects.filter(case=case).count()
+    retry = bank.post("/api/v1/payments/", body, HTTP_IDEMPOTENCY_KEY="pay-1")
+    assert retry.status_code == 201, retry.content  # created now: the first attempt left nothing behind
+    assert Payment.objects.filter(external_id="P-500").count() == 1
+    assert PaymentAllocation.objects.filter(payment__external_id="P-500").count() >= 1
+    assert CaseEvent.objects.filter(case=case).count() >= events
+    assert retry.json()["amount"] == "100.00"
+
+
+def test_a_refusal_is_stored_after_the_rollback_and_replayed(api):
+    case = overdue_case(days_overdue=10)
+    writer = api("cases:read", "cases:write")
+    url = f"/api/v1/cases/{case.pk}/transitions/"
+    first = writer.post(url, {"transition": "refer_to_legal"}, HTTP_IDEMPOTENCY_KEY="t-1")
+    assert first.status_code in (403, 409)
+    replay = writer.post(url, {"transition": "refer_to_legal"}, HTTP_IDEMPOTENCY_KEY="t-1")
+    assert replay.status_code == first.status_code and replay.json() == first.json()
+    assert replay["Idempotent-Replayed"] == "true"

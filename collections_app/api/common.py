@@ -103,8 +103,14 @@ IDEMPOTENCY_ABANDONED = timezone.timedelta(minutes=5)
 def idempotent(view_method):
     """`Idempotency-Key` on a POST: the first answer (refusals included) is kept per client or user
     for 24 hours and replayed for the same key, address and body; the key with another body or
-    address is 409 `idempotency_conflict`. A placeholder row taken first makes a concurrent duplicate wait its turn
-    as a conflict instead of running twice. The answer is stored in its own transaction."""
+    address is 409 `idempotency_conflict`. A placeholder row taken first (in its own transaction)
+    makes a concurrent duplicate wait its turn as a conflict instead of running twice.
+
+    A success's answer is stored in the action's own transaction (CONTRACT.md "Retries"): the view
+    runs inside one atomic block that ends with storing the answer, so the action and its answer
+    commit together or not at all. If anything fails after the action (building the answer, storing
+    it), the action is rolled back with it and the placeholder freed: a retry acts once, for real.
+    A refusal's answer is stored after its rollback."""
 
     @wraps(view_method)
     def wrapper(self, request, *args, **kwargs):
@@ -123,17 +129,24 @@ def idempotent(view_method):
                 raise DomainError("idempotency_conflict")
             return _replay(record, actor, request)
         try:
-            response = view_method(self, request, *args, **kwargs)
-        except DomainError as refusal:
-            response = Response(refusal.as_dict(), status=refusal.http_status)
-        except BaseException:  # a worker's timeout (SystemExit) too: the key is free again
+            try:
+                with transaction.atomic():
+                    response = view_method(self, request, *args, **kwargs)
+                    _store(owner, key, actor, response)
+            except DomainError as refusal:  # rolled back: only the refusal's answer is kept
+                response = Response(refusal.as_dict(), status=refusal.http_status)
+                _store(owner, key, actor, response)
+        except BaseException:  # a worker's timeout (SystemExit) too: nothing was done, the key is free again
             IdempotencyRecord.objects.filter(owner=owner, key=key, status_code=0).delete()
             raise
-        IdempotencyRecord.objects.filter(owner=owner, key=key).update(
-            status_code=response.status_code, body={"pii": sees_pii(actor), "data": response.data})
         return response
 
     return wrapper
+
+
+def _store(owner, key, actor, response):
+    IdempotencyRecord.objects.filter(owner=owner, key=key).update(
+        status_code=response.status_code, body={"pii": sees_pii(actor), "data": response.data})
 
 
 def _replay(record, actor, request):
