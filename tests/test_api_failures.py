@@ -360,3 +360,80 @@ def test_a_refusal_is_stored_after_the_rollback_and_replayed(api):
     replay = writer.post(url, {"transition": "refer_to_legal"}, HTTP_IDEMPOTENCY_KEY="t-1")
     assert replay.status_code == first.status_code and replay.json() == first.json()
     assert replay["Idempotent-Replayed"] == "true"
+
+
+# --- 11. Plain reads are not held back by the change feed's horizon ----------------------------------
+
+
+def test_feed_pages_say_whether_they_are_held_back(api):
+    overdue_case(days_overdue=10)
+    caller = api("cases:read")
+    since = (timezone.now() - timezone.timedelta(days=1)).isoformat()
+    assert caller.get("/api/v1/cases/", data={"updated_after": since}).json()["held_back"] is False
+    assert caller.get("/api/v1/events/").json()["held_back"] is False
+
+
+@pytest.fixture
+def open_transaction_elsewhere():
+    """A transaction held open on another connection (a backup, a report, a sweep chunk): it has
+    taken a transaction id, so the snapshot xmin stays at or below it until it ends."""
+    import psycopg2
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL snapshots")
+    params = connection.get_connection_params()
+    other = psycopg2.connect(**{k: v for k, v in params.items() if k in (
+        "dbname", "database", "user", "password", "host", "port")})
+    cursor = other.cursor()  # psycopg2 opens a transaction (BEGIN) at the first statement
+    cursor.execute("SELECT txid_current()")
+    cursor.fetchone()
+    holder = {"connection": other}
+    yield holder
+    if not other.closed:
+        other.rollback()
+        other.close()
+
+
+def _until(predicate, seconds=15):
+    """Other test runs on this server may hold the horizon back for a moment too."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.3)
+
+
+@pytest.mark.postgres
+def test_plain_reads_serve_what_is_committed_now_while_the_feed_waits(api, open_transaction_elsewhere):
+    caller = api("cases:read", name="bi")
+    since = (timezone.now() - timezone.timedelta(days=1)).isoformat()
+    case = overdue_case(days_overdue=10)  # committed after the other transaction began
+    loan = case.loan.external_id
+
+    by_loan = caller.get("/api/v1/cases/", data={"loan": loan}).json()
+    assert [r["id"] for r in by_loan["results"]] == [case.pk]
+    assert by_loan["held_back"] is False
+    assert [r["id"] for r in caller.get("/api/v1/cases/", data={"state": "call"}).json()["results"]] == [case.pk]
+    assert caller.get(f"/api/v1/cases/{case.pk}/").status_code == 200
+    looked_up = caller.post("/api/v1/cases/lookup/", {"loans": [loan]}).json()["results"]
+    assert looked_up[0]["case"]["id"] == case.pk
+    assert caller.get(f"/api/v1/cases/{case.pk}/events/").json()["results"]
+    plain_next = caller.get("/api/v1/cases/").json()["next"]
+
+    feed = caller.get("/api/v1/cases/", data={"updated_after": since}).json()
+    assert feed["results"] == [] and feed["held_back"] is True
+    events = caller.get("/api/v1/events/").json()
+    assert events["results"] == [] and events["held_back"] is True
+
+    open_transaction_elsewhere["connection"].rollback()
+    open_transaction_elsewhere["connection"].close()
+
+    settled = _until(lambda: caller.get("/api/v1/cases/", data={"updated_after": since}).json()["results"])
+    assert [r["id"] for r in settled] == [case.pk]
+    assert _until(lambda: caller.get("/api/v1/events/").json()["held_back"] is False)
+    # The plain page's `next` never skips what was above the horizon when it was served.
+    assert case.pk in [r["id"] for r in caller.get(plain_next).json()["results"]]

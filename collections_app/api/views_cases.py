@@ -26,12 +26,14 @@ from .serializers import (
 )
 
 PAGE = 100
+HELD_BACK_HELP = ("A feed page: true when changes newer than the transactions still running exist for this "
+                  "filter (they are served once those finish: poll again soon). Always false on a plain read.")
 
 
 def settled_below():
-    """Positions a reader may be served: below every transaction still running (PostgreSQL), so a
-    slow writer that commits late can never land behind a client's cursor. SQLite writes one at a
-    time, in commit order: everything is settled."""
+    """The change feed's horizon: positions a feed reader may be served are below every transaction
+    still running (PostgreSQL), so a slow writer that commits late can never land behind a client's
+    cursor. SQLite writes one at a time, in commit order: everything is settled (None)."""
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
@@ -39,19 +41,38 @@ def settled_below():
         return cursor.fetchone()[0]
 
 
-def _page_by_position(qs, after, limit):
+# Past every id: a cursor (horizon - 1, _PAST_ANY_ID) resumes at the first position of the horizon.
+_PAST_ANY_ID = 2**63 - 1
+
+
+def _page_by_position(qs, after, limit, *, feed=True):
+    """One page in change order and the cursor after it: (rows, more, next cursor, held_back).
+
+    A feed page (a cursor or `updated_after` given; the events feed always) serves only positions
+    below the horizon and says `held_back` when this filter has rows at or above it. A plain read
+    (CONTRACT.md "Sync") serves what is committed now; its next cursor stops at the horizon, so a
+    client that goes on to follow it as a feed misses nothing (a row above the horizon may come
+    again)."""
     horizon = settled_below()
     qs = qs.filter(change_position__isnull=False)
-    if horizon is not None:
-        qs = qs.filter(change_position__lt=horizon)
+    served = qs.filter(change_position__lt=horizon) if feed and horizon is not None else qs
     if after is not None:
         position, pk = after
         # The redundant `>=` bound lets the index start at the cursor; the OR alone is only a filter,
         # and a page deep in the portfolio would first read and drop every entry before it.
-        qs = qs.filter(change_position__gte=position).filter(
+        served = served.filter(change_position__gte=position).filter(
             Q(change_position__gt=position) | Q(change_position=position, id__gt=pk))
-    rows = list(qs.order_by("change_position", "id")[: limit + 1])
-    return rows[:limit], len(rows) > limit
+    rows = list(served.order_by("change_position", "id")[: limit + 1])
+    rows, more = rows[:limit], len(rows) > limit
+    if rows:
+        last = rows[-1]
+        cursor = (last["change_position"], last["id"]) if isinstance(last, dict) else (last.change_position, last.pk)
+        if horizon is not None and cursor[0] >= horizon:
+            cursor = (horizon - 1, _PAST_ANY_ID)
+    else:
+        cursor = after
+    held_back = bool(feed and horizon is not None and qs.filter(change_position__gte=horizon).exists())
+    return rows, more, cursor, held_back
 
 
 class _ScopedView(APIView):
@@ -67,10 +88,12 @@ class CaseListView(_ScopedView):
     @extend_schema(
         parameters=[CaseFilterSerializer],
         responses={200: inline_serializer("CasePage", {
-            "results": CaseSerializer(many=True), "next": drf.URLField(), "has_more": drf.BooleanField()}),
+            "results": CaseSerializer(many=True), "next": drf.URLField(), "has_more": drf.BooleanField(),
+            "held_back": drf.BooleanField(help_text=HELD_BACK_HELP)}),
             400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer},
-        description="Cases in change order. Follow `next` to page and, later, to pick up every change "
-                    "since: nothing is missed or repeated; a case changed again reappears later.",
+        description="Cases in change order. Without `updated_after` or `after` this is a plain read: what is "
+                    "committed now. With either it is the change feed: follow `next` to page and, later, to pick "
+                    "up every change since: nothing is missed; a case changed again reappears later.",
     )
     def get(self, request):
         actor = api_actor(request)
@@ -84,7 +107,8 @@ class CaseListView(_ScopedView):
             qs = qs.filter(updated_at__gt=params["updated_after"])
         after = decode_cursor(params["after"]) if params.get("after") else None
         limit = params.get("limit", PAGE)
-        rows, more = _page_by_position(qs.values(*CASE_VALUES), after, limit)
+        feed = after is not None or bool(params.get("updated_after"))
+        rows, more, cursor, held_back = _page_by_position(qs.values(*CASE_VALUES), after, limit, feed=feed)
         # One indexed look-up of the page's borrowers, rather than an EXISTS per case (which the
         # planner turns into a scan of every active hold on every page).
         hold_codes = selectors.active_hold_codes([r["borrower_id"] for r in rows])
@@ -92,13 +116,12 @@ class CaseListView(_ScopedView):
             row["active_hold_exists"] = row["borrower_id"] in hold_codes
         audit_unmasked(actor, rows, "api case list")
         query = request.query_params.copy()
-        cursor = (rows[-1]["change_position"], rows[-1]["id"]) if rows else after
         if cursor is not None:
             query["after"] = encode_cursor(*cursor)
         next_url = reverse("api:case-list", request=request) + ("?" + query.urlencode() if query else "")
         return Response({
             "results": case_bodies(rows, actor, as_of=as_of, buckets=selectors.bucket_list(), hold_codes=hold_codes),
-            "next": next_url, "has_more": more,
+            "next": next_url, "has_more": more, "held_back": held_back,
         })
 
 
@@ -174,7 +197,8 @@ class CaseEventsView(_ScopedView):
 
 class EventFeedView(_ScopedView):
     @extend_schema(parameters=[FeedFilterSerializer], responses={200: inline_serializer("EventFeed", {
-        "results": EventSerializer(many=True), "next": drf.URLField(), "has_more": drf.BooleanField()})},
+        "results": EventSerializer(many=True), "next": drf.URLField(), "has_more": drf.BooleanField(),
+        "held_back": drf.BooleanField(help_text=HELD_BACK_HELP)})},
         description="Every event the caller may see, in change order; keep the `next` link to resume.")
     def get(self, request):
         actor = api_actor(request)
@@ -183,12 +207,12 @@ class EventFeedView(_ScopedView):
         qs = CaseEvent.objects.all()
         if not actor.sees_everything:
             qs = qs.filter(case__in=visible_cases(actor).values("pk"))
-        rows, more = _page_by_position(qs, after, params.get("limit", PAGE))
-        cursor = (rows[-1].change_position, rows[-1].pk) if rows else after
+        rows, more, cursor, held_back = _page_by_position(qs, after, params.get("limit", PAGE))
         next_url = reverse("api:event-feed", request=request)
         if cursor is not None:
             next_url += "?after=" + encode_cursor(*cursor)
-        return Response({"results": [event_dict(e) for e in rows], "next": next_url, "has_more": more})
+        return Response({"results": [event_dict(e) for e in rows], "next": next_url, "has_more": more,
+                         "held_back": held_back})
 
 
 class CaseTransitionView(_ScopedView):
