@@ -437,3 +437,26 @@ def test_plain_reads_serve_what_is_committed_now_while_the_feed_waits(api, open_
     assert _until(lambda: caller.get("/api/v1/events/").json()["held_back"] is False)
     # The plain page's `next` never skips what was above the horizon when it was served.
     assert case.pk in [r["id"] for r in caller.get(plain_next).json()["results"]]
+
+
+# --- 18 (API part). The schema: the token scheme, unique operation ids and enum names ------------------
+
+
+@pytest.mark.django_db
+def test_the_schema_generates_without_a_warning_and_documents_the_token_scheme(client):
+    from drf_spectacular.checks import schema_check
+    from drf_spectacular.drainage import GENERATOR_STATS
+
+    GENERATOR_STATS.reset()
+    assert [str(w.msg) for w in schema_check(None)] == []  # what `manage.py check --deploy` reports
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    assert schema["components"]["securitySchemes"]["tokenAuth"] == {
+        "type": "apiKey", "in": "header", "name": "Authorization",
+        "description": schema["components"]["securitySchemes"]["tokenAuth"]["description"]}
+    assert {"tokenAuth": []} in schema["paths"]["/api/v1/cases/"]["get"]["security"]
+    ids = [op["operationId"] for path in schema["paths"].values() for op in path.values() if "operationId" in op]
+    assert len(ids) == len(set(ids)) and "cases_list" in ids
+    enums = schema["components"]["schemas"]
+    assert {"CaseStateEnum", "ContactChannelEnum", "MessageChannelEnum"} <= set(enums)
+    assert not any(name.startswith("Channel") and name[7:10].isalnum() and name.endswith("Enum") and name != "ChannelEnum"
+                   for name in enums)

@@ -61,6 +61,7 @@ class ClientPrincipal:
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
+    # Documented for the OpenAPI schema by api/schema.py (ApiTokenScheme).
     keyword = "Token"
 
     def authenticate(self, request):
@@ -91,3 +92,6 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+from . import schema as _schema  # noqa: E402,F401 - registers the token scheme with drf-spectacular

@@ -86,6 +86,7 @@ class _ScopedView(APIView):
 
 class CaseListView(_ScopedView):
     @extend_schema(
+        operation_id="cases_list",
         parameters=[CaseFilterSerializer],
         responses={200: inline_serializer("CasePage", {
             "results": CaseSerializer(many=True), "next": drf.URLField(), "has_more": drf.BooleanField(),
