@@ -2,7 +2,6 @@
 beyond what a parser may take, an answer that fails to be stored, reads beside a long transaction."""
 import json
 import logging
-from decimal import Decimal
 
 import pytest
 from django.test import override_settings
@@ -58,13 +57,10 @@ def test_the_api_answers_with_redis_down(api, redis_down, caplog):
     assert "unavailable" in warnings[0].getMessage()
 
 
-def test_a_revoked_token_stops_at_once_with_redis_down(api, redis_down):
+def test_a_revoked_token_stops_at_once_with_redis_down(client, redis_down):
     from collections_app.services.api_clients import api_client_create, api_client_revoke
 
     api_client, token = api_client_create(name="old", scopes=["cases:read"])
-    from django.test import Client
-
-    client = Client()
     auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
     assert client.get("/api/v1/cases/", **auth).status_code == 200
     api_client_revoke(client_id=api_client.pk)  # the generation cannot be bumped: Redis is gone
@@ -235,7 +231,8 @@ def test_a_payment_dated_outside_1900_to_2199_or_in_other_digits_is_400(api, pai
 @pytest.mark.parametrize("due", ["0001-01-01", "2200-01-01", "２０３０-01-01"])
 def test_a_promise_dated_outside_1900_to_2199_is_400(api, due):
     case = overdue_case(days_overdue=10)
-    response = api("cases:read", "cases:write").post(f"/api/v1/cases/{case.pk}/promises/", {"amount": "10.00", "due_date": due})
+    response = api("cases:read", "cases:write").post(f"/api/v1/cases/{case.pk}/promises/",
+                                                     {"amount": "10.00", "due_date": due})
     _refused(response, "due_date")
 
 
@@ -246,9 +243,8 @@ def test_amounts_in_other_digits_than_ascii_are_400(api, amount):
     caller = api("cases:read", "cases:write", "payments:write")
     _refused(caller.post("/api/v1/payments/", {"external_id": "P-AR", "loan": loan.external_id, "amount": amount,
                                                "paid_at": timezone.now().isoformat()}), "amount")
-    _refused(caller.post(f"/api/v1/cases/{case.pk}/promises/",
-                         {"amount": amount, "due_date": (timezone.localdate() + timezone.timedelta(days=3)).isoformat()}),
-             "amount")
+    due = (timezone.localdate() + timezone.timedelta(days=3)).isoformat()
+    _refused(caller.post(f"/api/v1/cases/{case.pk}/promises/", {"amount": amount, "due_date": due}), "amount")
     assert not Payment.objects.exists()
 
 
@@ -458,5 +454,4 @@ def test_the_schema_generates_without_a_warning_and_documents_the_token_scheme(c
     assert len(ids) == len(set(ids)) and "cases_list" in ids
     enums = schema["components"]["schemas"]
     assert {"CaseStateEnum", "ContactChannelEnum", "MessageChannelEnum"} <= set(enums)
-    assert not any(name.startswith("Channel") and name[7:10].isalnum() and name.endswith("Enum") and name != "ChannelEnum"
-                   for name in enums)
+    assert not [name for name in enums if name.startswith("Channel") and name.endswith("Enum")]  # Channel3beEnum
