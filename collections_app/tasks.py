@@ -32,43 +32,38 @@ def cases_sync_with_loans_task(loan_ids, as_of=None):
 
 @shared_task(acks_late=True)
 def sweep_task(as_of=None, chunk_size=sweep.DEFAULT_CHUNK, full_refresh=False):
-    """The daily job: a chain of chunk tasks (openings first, then the cases, then the reminder plan).
-    Every chunk is atomic and idempotent, so a redelivered chunk after a worker died, or a rerun of
-    the whole sweep, finishes what is missing and repeats nothing."""
-    from celery import chain
-
-    from .models import SweepRun
-
+    """The daily job: records a run and its chunks, then chunk tasks claim them one after the other
+    (openings first, then the cases), and the last plans the reminders. A chunk is claimed with a
+    lease: a worker that dies leaves it to `sweep_requeue_task`, which hands it on within minutes."""
     day = date.fromisoformat(as_of) if as_of else lender_today()
-    chunks = sweep.sweep_plan(day, chunk_size)
-    run = SweepRun.objects.create(as_of=day, chunks_total=len(chunks))
-    steps = [sweep_chunk_task.si(day.isoformat(), kind, lo, hi, run.pk, full_refresh) for kind, lo, hi in chunks]
-    chain(*steps, reminders_plan_task.si(day.isoformat())).delay()
-    return {"as_of": day.isoformat(), "chunks": len(chunks)}
+    run = sweep.sweep_start(as_of=day, chunk_size=chunk_size, full_refresh=full_refresh)
+    sweep_chunk_task.delay(run.pk)
+    return {"as_of": day.isoformat(), "chunks": run.chunks_total}
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5,
              soft_time_limit=600, time_limit=660)
-def sweep_chunk_task(as_of, kind, lo, hi, run_id=None, full_refresh=False):
-    from django.db import transaction
+def sweep_chunk_task(run_id):
+    """Claim and run the run's next chunk, then pass the baton: the next chunk task, or the reminder
+    plan after the last. A redelivered message finds its chunk done (or claimed) and repeats nothing."""
+    done = sweep.sweep_chunk_next(run_id=run_id)
+    if done.outcome == "ran":
+        sweep_chunk_task.delay(run_id)
+    elif done.outcome == "finished":
+        from .models import SweepRun
 
-    from .models import SweepRun
+        reminders_plan_task.delay(SweepRun.objects.get(pk=run_id).as_of.isoformat())
+    return {"outcome": done.outcome, "chunk": done.chunk_id, "counts": done.counts}
 
-    counts = sweep.sweep_chunk(as_of=date.fromisoformat(as_of), kind=kind, lo=lo, hi=hi, full_refresh=full_refresh)
-    if run_id:
-        with transaction.atomic():
-            run = SweepRun.objects.select_for_update().filter(pk=run_id).first()
-            if run:
-                merged = dict(run.counts)
-                for key, n in counts.items():
-                    merged[key] = merged.get(key, 0) + n
-                run.counts, run.chunks_done = merged, run.chunks_done + 1
-                from django.utils import timezone
 
-                if run.chunks_done >= run.chunks_total:
-                    run.finished_at = timezone.now()
-                run.save(update_fields=["counts", "chunks_done", "finished_at"])
-    return dict(counts)
+@shared_task(acks_late=True)
+def sweep_requeue_task():
+    """Beat, every minute: hand the runs whose worker died (lease expired) or whose next message was
+    lost to a new chunk task."""
+    run_ids = sweep.sweep_requeue()
+    for run_id in run_ids:
+        sweep_chunk_task.delay(run_id)
+    return run_ids
 
 
 @shared_task(acks_late=True)

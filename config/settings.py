@@ -161,6 +161,9 @@ COLLECTIONS_DASHBOARD_CACHE_SECONDS = env_int("COLLECTIONS_DASHBOARD_CACHE_SECON
 # Webhook receivers on this machine or at link-local addresses (cloud metadata) are refused unless
 # this is set (a receiver next to the app in development, the tests' receiver on 127.0.0.1).
 COLLECTIONS_WEBHOOK_ALLOW_LOCAL = env_bool("COLLECTIONS_WEBHOOK_ALLOW_LOCAL", False)
+# Seconds a worker holds a claimed sweep chunk; a chunk whose worker died is handed to another by
+# beat's `sweep_requeue_task` (every minute) once this lease has expired. Longer than a chunk takes.
+COLLECTIONS_SWEEP_LEASE_SECONDS = env_int("COLLECTIONS_SWEEP_LEASE_SECONDS", 600)
 
 # --- Files: uploads to import and exports to download (web and worker must share this directory) --
 COLLECTIONS_FILES_DIR = Path(env_str("COLLECTIONS_FILES_DIR", str(VAR_DIR / "files"))).resolve()
