@@ -181,6 +181,9 @@ if COLLECTIONS_CONTACT_POLICY not in ("china", "us"):
 COLLECTIONS_LENDER_NAME = env_str("COLLECTIONS_LENDER_NAME", "示例消费金融")
 COLLECTIONS_SMS_BACKEND = env_str("COLLECTIONS_SMS_BACKEND", "collections_app.gateways.ConsoleSmsBackend")
 COLLECTIONS_SMS_FILE = VAR_DIR / "sms.jsonl"
+# The console and file backends note each key they sent here and skip keys already sent, so a
+# message requeued after a worker died is not shown twice (empty: no ledger).
+COLLECTIONS_SMS_LEDGER = env_str("COLLECTIONS_SMS_LEDGER", str(VAR_DIR / "sms-ledger.txt"))
 COLLECTIONS_SMS_GATEWAY_URL = env_str("COLLECTIONS_SMS_GATEWAY_URL", "")
 COLLECTIONS_SMS_GATEWAY_KEY = env_str("COLLECTIONS_SMS_GATEWAY_KEY", "")
 COLLECTIONS_SMS_GATEWAY_TIMEOUT = env_int("COLLECTIONS_SMS_GATEWAY_TIMEOUT", 10)
