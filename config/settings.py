@@ -161,6 +161,9 @@ COLLECTIONS_DASHBOARD_CACHE_SECONDS = env_int("COLLECTIONS_DASHBOARD_CACHE_SECON
 # Webhook receivers on this machine or at link-local addresses (cloud metadata) are refused unless
 # this is set (a receiver next to the app in development, the tests' receiver on 127.0.0.1).
 COLLECTIONS_WEBHOOK_ALLOW_LOCAL = env_bool("COLLECTIONS_WEBHOOK_ALLOW_LOCAL", False)
+# Seconds a webhook receiver has to answer a delivery (the whole exchange). Each subscription is sent
+# by its own lane task, so a receiver that hangs costs its own lane this long, nobody else's.
+COLLECTIONS_WEBHOOK_TIMEOUT = env_int("COLLECTIONS_WEBHOOK_TIMEOUT", 5)
 # Seconds a worker holds a claimed sweep chunk; a chunk whose worker died is handed to another by
 # beat's `sweep_requeue_task` (every minute) once this lease has expired. Longer than a chunk takes.
 COLLECTIONS_SWEEP_LEASE_SECONDS = env_int("COLLECTIONS_SWEEP_LEASE_SECONDS", 600)

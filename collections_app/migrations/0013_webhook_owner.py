@@ -1,6 +1,6 @@
 """Webhook subscriptions belong to the API client that made them (issue 9, point 4). Existing rows
 made over the API (`created_by` = "client:NAME") get that client as owner; rows made by operators
-keep no owner."""
+keep no owner. `lane_until`: the lease of the one task sending to a receiver (point 14)."""
 import django.db.models.deletion
 from django.db import migrations, models
 
@@ -26,6 +26,11 @@ class Migration(migrations.Migration):
             model_name='webhooksubscription',
             name='owner',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='webhook_subscriptions', to='collections_app.apiclient', verbose_name='owner'),
+        ),
+        migrations.AddField(
+            model_name='webhooksubscription',
+            name='lane_until',
+            field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.RunPython(forwards, migrations.RunPython.noop),
     ]

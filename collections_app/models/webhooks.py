@@ -36,6 +36,8 @@ class WebhookSubscription(models.Model):
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     # Why it stopped, when the system (not a person) switched it off: the receiver answered 410 Gone.
     disabled_reason = models.CharField(_("disabled because"), max_length=200, blank=True)
+    # Held by the one lane task sending to this receiver now (services/webhooks.py webhook_lane_claim).
+    lane_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("webhook subscription")

@@ -39,8 +39,10 @@ import http.client
 import ipaddress
 import json
 import logging
+import queue
 import secrets
 import socket
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -52,7 +54,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -456,6 +458,7 @@ class DispatchResult:
     retried: int = 0
     failed: int = 0
     disabled: int = 0
+    stopped: int = 0
 
 
 @dataclass(frozen=True)
@@ -487,12 +490,20 @@ def _post(url, secret, event_type, delivery_id, payload, timeout):
     local = _local_resolved(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
     if local:
         return _Answer(None, f"refused: the receiver's name resolves to the local address {local}")
-    conn = None
+    conn = watchdog = None
+    expired = []
     try:
+        # `timeout` bounds the whole exchange, not each socket operation: a receiver dripping its
+        # answer a byte at a time is cut off too (the watchdog shuts the socket at the deadline).
         conn = connection_class(parts.hostname, parts.port, timeout=timeout)
+        watchdog = threading.Timer(timeout, _cut_off, (conn, expired))
+        watchdog.daemon = True
+        watchdog.start()
         conn.request("POST", target, body=raw, headers=headers)
         response = conn.getresponse()
         text = response.read(2000).decode("utf-8", "replace")
+        if expired:
+            raise TimeoutError("timed out")
         if 200 <= response.status < 300:
             return _Answer(response.status)
         # The receiver's text goes to the log, not to the delivery log the API shows: whoever
@@ -502,18 +513,36 @@ def _post(url, secret, event_type, delivery_id, payload, timeout):
         return _Answer(response.status, f"HTTP {response.status} {response.reason}".strip()[:200],
                        _retry_after(response.getheader("Retry-After")))
     except (OSError, http.client.HTTPException, ValueError) as error:  # refused, DNS, timeout, TLS, garbage
+        if expired:
+            return _Answer(None, f"TimeoutError: timed out after {timeout:g} s (the whole answer)")
         return _Answer(None, f"{type(error).__name__}: {error}"[:500])
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         if conn is not None:
             conn.close()
 
 
-def _claim(limit):
+def _cut_off(conn, expired):
+    """The watchdog: the deadline passed; shut the socket so the blocked read returns now."""
+    expired.append(True)
+    sock = conn.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _claim(limit, subscription_id=None):
     now = timezone.now()
+    due = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.QUEUED, next_attempt_at__lte=now,
+                                         subscription__is_active=True)
+    if subscription_id is not None:
+        due = due.filter(subscription_id=subscription_id)
     with transaction.atomic():
         ids = list(
-            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=WebhookDelivery.Status.QUEUED, next_attempt_at__lte=now, subscription__is_active=True)
+            due.select_for_update(skip_locked=True, of=("self",))
             .order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit]
         )
         if not ids:
@@ -524,28 +553,115 @@ def _claim(limit):
                 .select_related("subscription").order_by("id"))
 
 
-def _send_all(deliveries):
-    timeout = float(_knob("COLLECTIONS_WEBHOOK_TIMEOUT", 10))
-    workers = max(1, min(int(_knob("COLLECTIONS_WEBHOOK_CONCURRENCY", 8)), len(deliveries)))
+def webhook_timeout():
+    return float(_knob("COLLECTIONS_WEBHOOK_TIMEOUT", 5))
 
-    def send(d):
-        return _post(d.subscription.url, d.subscription.secret, d.event_type, d.pk, d.payload, timeout)
+
+def _lane_stops(answer):
+    """A receiver that does not answer (timeout, refused) or says it is overloaded: the rest of its
+    lane waits for the next round instead of costing a timeout each."""
+    return answer.status is None or answer.status == 429 or answer.status >= 500
+
+
+def _lanes(deliveries):
+    """The claimed deliveries per subscription, in order: each subscription is a lane of its own."""
+    lanes = {}
+    for d in deliveries:
+        lanes.setdefault(d.subscription_id, []).append(d)
+    return list(lanes.values())
+
+
+def _send_lanes(deliveries, on_answer, on_stop):
+    """POST each lane's deliveries one after the other, the lanes side by side (threads, at most
+    COLLECTIONS_WEBHOOK_CONCURRENCY), and hand each answer to `on_answer` in this thread as soon as
+    it comes, so a hanging receiver delays nobody else's record. A lane whose receiver stops
+    answering hands the rest of its deliveries to `on_stop`."""
+    timeout = webhook_timeout()
+    lanes = _lanes(deliveries)
+    workers = max(1, min(int(_knob("COLLECTIONS_WEBHOOK_CONCURRENCY", 8)), len(lanes)))
+
+    def run(lane, emit):
+        for i, d in enumerate(lane):
+            answer = _post(d.subscription.url, d.subscription.secret, d.event_type, d.pk, d.payload, timeout)
+            emit(("answer", d, answer))
+            if _lane_stops(answer) and lane[i + 1:]:
+                emit(("stop", lane[i + 1:], answer))
+                break
+
+    def handle(item):
+        kind, what, answer = item
+        if kind == "answer":
+            on_answer(what, answer)
+        else:
+            on_stop(what, answer)
 
     if workers == 1:
-        return [(d, send(d)) for d in deliveries]
+        for lane in lanes:
+            run(lane, handle)
+        return
+    answers = queue.Queue()
+
+    def run_lane(lane):
+        try:
+            run(lane, answers.put)
+        finally:
+            answers.put(("done", None, None))
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
-        return list(zip(deliveries, pool.map(send, deliveries)))
+        for lane in lanes:
+            pool.submit(run_lane, lane)
+        running = len(lanes)
+        while running:
+            item = answers.get()
+            if item[0] == "done":
+                running -= 1
+            else:
+                handle(item)
 
 
-def webhooks_dispatch(*, limit=None):
-    """Claim and send one batch of due deliveries; record each answer. Returns the counts."""
+def webhooks_dispatch(*, limit=None, subscription_id=None):
+    """Claim and send one batch of due deliveries (of one subscription, or of all, each subscription
+    in its own lane); record each answer as it comes. Returns the counts (`stopped`: deliveries
+    handed back because their receiver stopped answering)."""
     limit = limit or int(_knob("COLLECTIONS_WEBHOOK_BATCH", 50))
     result = DispatchResult()
-    claimed = _claim(limit)
+    claimed = _claim(limit, subscription_id)
     result.claimed = len(claimed)
     if claimed:
-        _record(_send_all(claimed), result)
+        _send_lanes(claimed, lambda d, answer: _record([(d, answer)], result),
+                    lambda rest, answer: _hand_back(rest, result))
     return result
+
+
+def _hand_back(deliveries, result):
+    """Unsent claims of a lane whose receiver stopped answering go back to the queue, the attempt
+    not counted, due again after the first backoff (the lane pauses rather than spinning)."""
+    now = timezone.now()
+    for d in deliveries:
+        result.stopped += WebhookDelivery.objects.filter(
+            pk=d.pk, status=WebhookDelivery.Status.SENDING, claimed_at=d.claimed_at).update(
+            status=WebhookDelivery.Status.QUEUED, claimed_at=None, attempts=F("attempts") - 1,
+            next_attempt_at=now + backoff(1))
+
+
+def webhooks_lanes_due(*, now=None):
+    """Ids of the active subscriptions with deliveries due now: one lane task each."""
+    now = now or timezone.now()
+    return list(WebhookDelivery.objects.filter(status=WebhookDelivery.Status.QUEUED, next_attempt_at__lte=now,
+                                               subscription__is_active=True)
+                .order_by("subscription_id").values_list("subscription_id", flat=True).distinct())
+
+
+def webhook_lane_claim(*, subscription_id, seconds):
+    """Hold a subscription's lane (one conditional UPDATE), so that one task at a time sends to a
+    receiver: a slow one occupies one worker, never all. True if this caller holds it now."""
+    now = timezone.now()
+    return bool(WebhookSubscription.objects.filter(pk=subscription_id).filter(
+        Q(lane_until__isnull=True) | Q(lane_until__lt=now)).update(lane_until=now + timedelta(seconds=seconds)))
+
+
+def webhook_lane_release(*, subscription_id):
+    WebhookSubscription.objects.filter(pk=subscription_id).update(lane_until=None)
 
 
 def _record(answers, result):
