@@ -127,6 +127,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Celery closes the DB connection after each task unless told it may reuse it (PITFALLS.md).
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
+# A worker child whose memory grew past this (after a large import, say) is replaced once its task
+# ends, so one big job does not leave the worker holding its peak for good (0: never).
+COLLECTIONS_WORKER_MAX_MEMORY_MB = env_int("COLLECTIONS_WORKER_MAX_MEMORY_MB", 400)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = COLLECTIONS_WORKER_MAX_MEMORY_MB * 1024 or None  # KiB
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -171,6 +175,10 @@ COLLECTIONS_SWEEP_LEASE_SECONDS = env_int("COLLECTIONS_SWEEP_LEASE_SECONDS", 600
 # --- Files: uploads to import and exports to download (web and worker must share this directory) --
 COLLECTIONS_FILES_DIR = Path(env_str("COLLECTIONS_FILES_DIR", str(VAR_DIR / "files"))).resolve()
 COLLECTIONS_IMPORT_MAX_UPLOAD_MB = env_int("COLLECTIONS_IMPORT_MAX_UPLOAD_MB", 512)
+# An XLSX is refused before parsing when its zip directory says it unpacks to more than this many MB,
+# or its first sheet's dimension spans more than this many cells (a zip bomb: small upload, huge XML).
+COLLECTIONS_IMPORT_MAX_XLSX_UNPACKED_MB = env_int("COLLECTIONS_IMPORT_MAX_XLSX_UNPACKED_MB", 256)
+COLLECTIONS_IMPORT_MAX_XLSX_CELLS = env_int("COLLECTIONS_IMPORT_MAX_XLSX_CELLS", 10_000_000)
 # Days an import's report or an export's file is kept (with its job) before beat deletes them.
 COLLECTIONS_FILES_RETENTION_DAYS = env_int("COLLECTIONS_FILES_RETENTION_DAYS", 30)
 # Past this many loans touched by an instalments import, their cases follow through today's sweep
