@@ -371,25 +371,110 @@ def new_secret():
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
+# --- ownership: a client's subscriptions are its own; what their bodies carry follows its scopes ----
+
+# Which scopes see a body's fields (CONTRACT.md's scope table; the same reads the API gives them).
+# None in a set: no scope needed. Cases are seen with cases:read; a payment with cases:read (the
+# events feed) or payments:write (the payment answers); a loan's external id also with loans:write.
+_SEES_CASES = {r.SCOPE_CASES_READ}
+_FIELD_SCOPES = {
+    "event": _SEES_CASES, "case": _SEES_CASES, "actor": _SEES_CASES, "at": {None},
+    "loan": {r.SCOPE_CASES_READ, r.SCOPE_LOANS_WRITE, r.SCOPE_PAYMENTS_WRITE},
+    # case.state_changed, case.assigned, promise.broken
+    "from_state": _SEES_CASES, "to_state": _SEES_CASES, "transition": _SEES_CASES, "reason": _SEES_CASES,
+    "from_user": _SEES_CASES, "to_user": _SEES_CASES, "from_queue": _SEES_CASES, "to_queue": _SEES_CASES,
+    "promise": _SEES_CASES,
+    # payment.recorded ("amount" is also a broken promise's: seen by either)
+    "payment": {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE}, "amount": {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE},
+    "channel": {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE}, "paid_at": {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE},
+    "unapplied": {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE},
+}
+# The scopes that may subscribe to a type at all.
+TYPE_SCOPES = {
+    "case.state_changed": _SEES_CASES, "case.assigned": _SEES_CASES, "promise.broken": _SEES_CASES,
+    "payment.recorded": {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE},
+}
+
+
+def _client_name(actor):
+    return actor.label.split(":", 1)[1] if actor.is_client else None
+
+
+def _client_of(actor):
+    from ..models import ApiClient
+
+    return ApiClient.objects.filter(name=_client_name(actor)).first() if actor.is_client else None
+
+
+def webhook_subscriptions_for(actor):
+    """The subscriptions this actor sees and changes: a client its own, an operator all."""
+    actor = as_actor(actor)
+    subscriptions = WebhookSubscription.objects.all()
+    if actor.is_client:
+        subscriptions = subscriptions.filter(owner__name=_client_name(actor))
+    return subscriptions
+
+
+def _require_owner(actor, subscription):
+    """Another client's subscription does not exist for this one (404, not 403: no probing)."""
+    actor = as_actor(actor)
+    if actor.is_client and (subscription.owner_id is None or subscription.owner.name != _client_name(actor)):
+        raise DomainError("not_found")
+
+
+def _check_types_for(actor, types):
+    actor = as_actor(actor)
+    if not actor.is_client:
+        return
+    refused = [t for t in types if not (TYPE_SCOPES.get(t, set()) & set(actor.scopes))]
+    if refused:
+        raise invalid("event_types", _("Your scopes do not show %(types)s: ask for cases:read (or payments:write "
+                                       "for payment.recorded).") % {"types": ", ".join(refused)})
+
+
+def owner_scopes(subscription):
+    """The scopes whose view the bodies of this subscription follow: its owner's now (none once the
+    owner is revoked or switched off); None for an operator's subscription (everything)."""
+    owner = subscription.owner if subscription.owner_id else None
+    if owner is None:
+        return None
+    if not owner.is_active or owner.revoked_at is not None:
+        return frozenset()
+    return frozenset(owner.scopes or ())
+
+
+def body_for(payload, scopes):
+    """A delivery body as its subscription's owner may see it: `data` keeps only the fields the
+    owner's scopes show (scopes None: everything). The envelope (id, type, created_at) stays."""
+    if scopes is None:
+        return payload
+    data = {key: value for key, value in (payload.get("data") or {}).items()
+            if _FIELD_SCOPES.get(key, _SEES_CASES) & (set(scopes) | {None})}
+    return {**payload, "data": data}
+
+
 def webhook_subscription_create(*, url, event_types, actor=None, secret=None, description="", is_active=True):
-    """Returns (subscription, secret): the secret is shown to whoever created it, once."""
+    """Returns (subscription, secret): the secret is shown to whoever created it, once. A client's
+    subscription is its own (`owner`), for the event types its scopes show."""
     actor = as_actor(actor)
     _require_manager(actor)
     url, types = _clean_url(url), _clean_types(event_types)
+    _check_types_for(actor, types)
     secret = _clean_secret(secret) if secret else new_secret()
     subscription = WebhookSubscription.objects.create(
         url=url, event_types=types, secret=secret, description=(description or "").strip()[:200],
-        is_active=bool(is_active), created_by=actor.label)
+        is_active=bool(is_active), created_by=actor.label, owner=_client_of(actor))
     return subscription, secret
 
 
-def _locked_subscription(subscription_id, *, deleting=False):
+def _locked_subscription(subscription_id, *, actor=None, deleting=False):
     # NO KEY UPDATE for a change: it does not wait for transactions that are queueing deliveries
     # (their foreign keys hold KEY SHARE on the row); a delete has to.
-    subscription = (WebhookSubscription.objects.select_for_update(no_key=not deleting)
-                    .filter(pk=subscription_id).first())
+    subscription = (WebhookSubscription.objects.select_for_update(no_key=not deleting, of=("self",))
+                    .select_related("owner").filter(pk=subscription_id).first())
     if subscription is None:
         raise DomainError("not_found")
+    _require_owner(actor, subscription)
     return subscription
 
 
@@ -400,11 +485,12 @@ def webhook_subscription_update(*, subscription_id, actor=None, url=None, event_
     clears the reason it was switched off."""
     _require_manager(actor)
     with transaction.atomic():
-        subscription = _locked_subscription(subscription_id)
+        subscription = _locked_subscription(subscription_id, actor=actor)
         if url is not None:
             subscription.url = _clean_url(url)
         if event_types is not None:
             subscription.event_types = _clean_types(event_types)
+            _check_types_for(actor, subscription.event_types)
         if description is not None:
             subscription.description = description.strip()[:200]
         if is_active is not None:
@@ -427,7 +513,7 @@ def webhook_subscription_delete(*, subscription_id, actor=None):
     """The subscription and its delivery log go; queued deliveries are not sent."""
     _require_manager(actor)
     with transaction.atomic():
-        _locked_subscription(subscription_id, deleting=True).delete()
+        _locked_subscription(subscription_id, actor=actor, deleting=True).delete()
 
 
 def webhook_redeliver(*, delivery_id, actor=None):
@@ -435,9 +521,11 @@ def webhook_redeliver(*, delivery_id, actor=None):
     that lost it or failed past the retries. Attempts start again from zero."""
     _require_manager(actor)
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+        delivery = (WebhookDelivery.objects.select_for_update(of=("self",))
+                    .select_related("subscription__owner").filter(pk=delivery_id).first())
         if delivery is None:
             raise DomainError("not_found")
+        _require_owner(actor, delivery.subscription)
         if delivery.status == WebhookDelivery.Status.SENDING:
             raise invalid("delivery", _("This delivery is being sent right now; look again in a minute."))
         now = timezone.now()
@@ -550,7 +638,7 @@ def _claim(limit, subscription_id=None):
         WebhookDelivery.objects.filter(id__in=ids, status=WebhookDelivery.Status.QUEUED).update(
             status=WebhookDelivery.Status.SENDING, claimed_at=now, last_attempt_at=now, attempts=F("attempts") + 1)
     return list(WebhookDelivery.objects.filter(id__in=ids, status=WebhookDelivery.Status.SENDING, claimed_at=now)
-                .select_related("subscription").order_by("id"))
+                .select_related("subscription", "subscription__owner").order_by("id"))
 
 
 def webhook_timeout():
@@ -582,7 +670,8 @@ def _send_lanes(deliveries, on_answer, on_stop):
 
     def run(lane, emit):
         for i, d in enumerate(lane):
-            answer = _post(d.subscription.url, d.subscription.secret, d.event_type, d.pk, d.payload, timeout)
+            answer = _post(d.subscription.url, d.subscription.secret, d.event_type, d.pk,
+                           body_for(d.payload, owner_scopes(d.subscription)), timeout)
             emit(("answer", d, answer))
             if _lane_stops(answer) and lane[i + 1:]:
                 emit(("stop", lane[i + 1:], answer))
