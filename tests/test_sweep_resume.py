@@ -134,3 +134,28 @@ def test_the_requeue_leaves_superseded_and_finished_runs_alone():
     while sweep_chunk_next(run_id=new.pk).outcome == "ran":
         pass
     assert sweep_requeue(now=later) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_for_a_run_claim_one_chunk_between_them(reference_data):
+    from django.db import connection
+
+    from .helpers import race
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
+    as_of = lender_today()
+    loans_due(as_of)
+    run = sweep_start(as_of=as_of, chunk_size=2)
+
+    results = race(lambda _i: sweep_chunk_claim(run_id=run.pk)[1], threads=3)
+
+    assert sorted(value for _kind, value in results) == ["busy", "busy", "claimed"]
+    assert list(run.chunks.values_list("attempts", flat=True))[:2] == [1, 0]
+    run.chunks.filter(seq=0).update(lease_until=timezone.now() - timedelta(seconds=1))  # its worker died
+    while sweep_chunk_next(run_id=run.pk).outcome == "ran":
+        pass
+    run.refresh_from_db()
+    assert run.chunks_done == run.chunks_total and run.counts["opened"] == 5
+    assert CaseEvent.objects.filter(kind="opened").count() == 5
