@@ -133,3 +133,16 @@ def test_bodies_follow_the_owners_scopes_at_send_time(api, supervisor, receiver)
     assert bodies and all(set(b["data"]) <= {"at"} for b in bodies)
     assert all(b["type"] == "case.state_changed" and b["id"].startswith("evt_") for b in bodies)
     assert WebhookSubscription.objects.get(pk=sub["id"]).owner.name == "bi"
+
+
+def test_a_revoked_owners_receiver_is_told_nothing(api, supervisor, receiver):
+    bi = api("webhooks:manage", "cases:read", name="bi")
+    create(bi, receiver.url, ["case.state_changed"])
+    case = overdue_case(days_overdue=10)
+    services.case_transition(case_id=case.pk, transition="close", reason="settled", actor=supervisor)
+    ApiClient.objects.filter(name="bi").update(revoked_at=timezone.now(), is_active=False)
+
+    assert webhooks.webhooks_dispatch().claimed == 0
+    assert webhooks.webhooks_lanes_due() == []
+    assert receiver.requests == []
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"queued"}

@@ -622,10 +622,17 @@ def _cut_off(conn, expired):
             pass
 
 
+def _sendable(deliveries):
+    """Deliveries of active subscriptions whose owner (if any) is an active, unrevoked client: a
+    revoked client's receiver is told nothing (its rows wait, as for a subscription switched off)."""
+    return deliveries.filter(subscription__is_active=True).filter(
+        Q(subscription__owner__isnull=True)
+        | Q(subscription__owner__is_active=True, subscription__owner__revoked_at__isnull=True))
+
+
 def _claim(limit, subscription_id=None):
     now = timezone.now()
-    due = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.QUEUED, next_attempt_at__lte=now,
-                                         subscription__is_active=True)
+    due = _sendable(WebhookDelivery.objects.filter(status=WebhookDelivery.Status.QUEUED, next_attempt_at__lte=now))
     if subscription_id is not None:
         due = due.filter(subscription_id=subscription_id)
     with transaction.atomic():
@@ -736,8 +743,7 @@ def _hand_back(deliveries, result):
 def webhooks_lanes_due(*, now=None):
     """Ids of the active subscriptions with deliveries due now: one lane task each."""
     now = now or timezone.now()
-    return list(WebhookDelivery.objects.filter(status=WebhookDelivery.Status.QUEUED, next_attempt_at__lte=now,
-                                               subscription__is_active=True)
+    return list(_sendable(WebhookDelivery.objects.filter(status=WebhookDelivery.Status.QUEUED, next_attempt_at__lte=now))
                 .order_by("subscription_id").values_list("subscription_id", flat=True).distinct())
 
 
