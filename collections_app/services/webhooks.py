@@ -19,8 +19,12 @@ microseconds and a `Z`. `data` always has `event` (the CaseEvent id, as in /api/
     payment.recorded    payment (external id), amount, channel, paid_at, unapplied
     promise.broken      promise (id), amount
 
-Sending. `webhooks_dispatch` claims due rows (select_for_update(skip_locked) plus a conditional
-update), POSTs them a few at a time in threads, signed per CONTRACT.md:
+Sending. Each subscription is a lane of its own: `webhooks_dispatch_task` starts one lane task per
+subscription with rows due, which holds the subscription's lane (`lane_until`) and runs
+`webhooks_dispatch(subscription_id=...)`: it claims due rows (select_for_update(skip_locked) plus a
+conditional update), POSTs them in order with COLLECTIONS_WEBHOOK_TIMEOUT for the whole exchange,
+records each answer as it comes, and hands the rest of the lane back when the receiver stops
+answering. Bodies carry what the subscription owner's scopes show (`body_for`). Signed per CONTRACT.md:
     X-Collections-Event: <type>
     X-Collections-Signature: t=<unix seconds at send time>,v1=<hex HMAC-SHA256("<t>.<raw body>", secret)>
 The raw body is the stored body as compact JSON with sorted keys, the same bytes on every attempt.
