@@ -159,3 +159,14 @@ def test_workers_racing_for_a_run_claim_one_chunk_between_them(reference_data):
     run.refresh_from_db()
     assert run.chunks_done == run.chunks_total and run.counts["opened"] == 5
     assert CaseEvent.objects.filter(kind="opened").count() == 5
+
+
+def test_beat_hands_on_dead_sweeps_every_minute():
+    import importlib
+
+    from django.apps import apps as django_apps
+    from django_celery_beat.models import PeriodicTask
+
+    importlib.import_module("collections_app.migrations.0014_sweep_chunks").forwards(django_apps, None)
+    task = PeriodicTask.objects.get(task=sweep_requeue_task.name)
+    assert task.enabled and (task.interval.every, task.interval.period) == (60, "seconds")
