@@ -79,8 +79,9 @@ def emit(n):
         webhooks.webhook_emit(event_type="case.assigned", data={"case": i}, key=f"evt_lane_{i}")
 
 
-def test_a_hanging_receiver_does_not_delay_a_healthy_one(receivers):
-    slow, healthy = receivers(hang=3.0), receivers()
+def test_a_hanging_receiver_does_not_delay_a_healthy_one(receivers, settings):
+    settings.COLLECTIONS_WEBHOOK_TIMEOUT = 1.5  # margins for a busy machine
+    slow, healthy = receivers(hang=5.0), receivers()
     slow_sub, healthy_sub = subscribe(slow.url), subscribe(healthy.url)
     emit(3)
     started = timezone.now()
@@ -91,9 +92,9 @@ def test_a_hanging_receiver_does_not_delay_a_healthy_one(receivers):
     good = WebhookDelivery.objects.filter(subscription=healthy_sub)
     assert set(good.values_list("status", flat=True)) == {"delivered"}
     # Recorded as each answer came, long before the slow receiver's timeout ran out.
-    assert max((d - started).total_seconds() for d in good.values_list("delivered_at", flat=True)) < 0.45
+    assert max((d - started).total_seconds() for d in good.values_list("delivered_at", flat=True)) < 1.2
     # The slow lane cost one timeout: its first delivery waits for a retry, the rest were handed back.
-    assert took < 1.5
+    assert took < 3.5
     assert len(slow.hits) == 1
     bad = list(WebhookDelivery.objects.filter(subscription=slow_sub).order_by("id"))
     assert [(d.status, d.attempts) for d in bad] == [("queued", 1), ("queued", 0), ("queued", 0)]
@@ -103,14 +104,14 @@ def test_a_hanging_receiver_does_not_delay_a_healthy_one(receivers):
 
 
 def test_the_timeout_bounds_the_whole_answer_not_each_byte(receivers):
-    dripping = receivers(drip=0.1)  # ~2.6 s for the whole answer, each byte within the timeout
+    dripping = receivers(drip=0.3)  # ~8 s for the whole answer, each byte within the timeout
     subscribe(dripping.url)
     emit(1)
     started = time.monotonic()
 
     webhooks.webhooks_dispatch()
 
-    assert time.monotonic() - started < 1.2
+    assert time.monotonic() - started < 2.5
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.last_status_code) == ("queued", None)
     assert "timed out" in delivery.last_error.lower()
