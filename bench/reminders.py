@@ -158,8 +158,8 @@ def child_naive(as_of, sample, messages):
                 message.save()
                 continue
             text, subject = _Renderer().render(message)
-            answer = backend_for(message.channel).send([Outgoing(message.idempotency_key, message.to_address, text,
-                                                                 subject or "")])[0]
+            answer = list(backend_for(message.channel).send([Outgoing(message.idempotency_key, message.to_address,
+                                                                      text, subject or "")]))[0]
             message.status, message.sent_at, message.rendered = "sent", timezone.now(), text
             message.provider_message_id, message.attempts = answer.provider_id, message.attempts + 1
             message.save()

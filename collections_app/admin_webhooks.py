@@ -52,8 +52,9 @@ class WebhookSubscriptionForm(forms.ModelForm):
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
     form = WebhookSubscriptionForm
-    list_display = ("id", "url", "types", "is_active", "disabled_reason", "secret_hint", "created_by", "created_at",
-                    "deliveries_link")
+    list_display = ("id", "url", "types", "is_active", "disabled_reason", "secret_hint", "owner", "created_by",
+                    "created_at", "deliveries_link")
+    list_select_related = ("owner",)  # every subscription, each client's included: operators see all
     list_filter = ("is_active",)
     search_fields = ("url", "description")
     readonly_fields = ("secret_hint", "disabled_reason", "created_by", "created_at", "updated_at")

@@ -1,11 +1,15 @@
 """Channel backends: how an outbound message leaves the building.
 
-A backend takes a batch of `Outgoing` and answers one `Result` per message. SMS backends: console
-and file for development, and an HTTP gateway (batch JSON POST, bearer key, the message's
-idempotency key so a resend after a crash is not delivered twice). E-mail goes through Django's
-e-mail framework (EMAIL_BACKEND decides where)."""
+A backend takes a batch of `Outgoing` and answers one `Result` per message, yielding each as soon
+as it has it (the dispatcher records it at once). SMS backends: console and file for development,
+which keep a ledger of the keys already sent (COLLECTIONS_SMS_LEDGER) and skip them, and an HTTP
+gateway (one JSON POST per message, bearer key, the message's idempotency key both as the message
+id and as the `Idempotency-Key` header, so a resend after a crash is not delivered twice). E-mail
+goes through Django's e-mail framework (EMAIL_BACKEND decides where)."""
+import fcntl
 import json
 import logging
+from contextlib import contextmanager
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -37,33 +41,88 @@ class Result:
     retryable: bool = True
 
 
-class ConsoleSmsBackend:
-    name = "console"
+class _Ledger:
+    """The keys a development backend has already sent, one per line in COLLECTIONS_SMS_LEDGER
+    (empty: no ledger). Held under an exclusive file lock while a batch is sent, so two workers
+    never both send a key; a key is added right after its message went out."""
+
+    def __init__(self, path):
+        self.path = Path(path) if path else None
+        self.keys = set()
+        self._file = None
+
+    @contextmanager
+    def held(self):
+        if self.path is None:
+            yield self
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a+", encoding="utf-8") as ledger:
+            fcntl.flock(ledger, fcntl.LOCK_EX)
+            try:
+                ledger.seek(0)
+                self.keys = {line.strip() for line in ledger if line.strip()}
+                self._file = ledger
+                yield self
+            finally:
+                self._file = None
+                fcntl.flock(ledger, fcntl.LOCK_UN)
+
+    def seen(self, key):
+        return key in self.keys
+
+    def add(self, key):
+        self.keys.add(key)
+        if self._file is not None:
+            self._file.write(key + "\n")
+            self._file.flush()
+
+
+class _LedgerBackend:
+    """Sends each message not in the ledger and answers it at once; a key already sent is answered
+    accepted again (as a gateway that dedups by id would), without sending."""
+
+    name = ""
 
     def send(self, messages):
-        for m in messages:
-            # Development output: the number is masked like everywhere else people can read it.
-            print(f"[sms] to={mask_phone(m.to)} key={m.key} {m.text}", flush=True)
-        return [Result(m.key, True, provider_id=f"console-{m.key}") for m in messages]
+        with _Ledger(getattr(settings, "COLLECTIONS_SMS_LEDGER", "")).held() as ledger:
+            for m in messages:
+                if ledger.seen(m.key):
+                    log.info("sms %s already sent (ledger): skipped", m.key)
+                else:
+                    self.deliver(m)
+                    ledger.add(m.key)
+                yield Result(m.key, True, provider_id=f"{self.name}-{m.key}")
+
+    def deliver(self, message):
+        raise NotImplementedError
 
 
-class FileSmsBackend:
+class ConsoleSmsBackend(_LedgerBackend):
+    name = "console"
+
+    def deliver(self, m):
+        # Development output: the number is masked like everywhere else people can read it.
+        print(f"[sms] to={mask_phone(m.to)} key={m.key} {m.text}", flush=True)
+
+
+class FileSmsBackend(_LedgerBackend):
     """Appends one JSON line per message to a file (COLLECTIONS_SMS_FILE)."""
 
     name = "file"
 
-    def send(self, messages):
+    def deliver(self, m):
         path = Path(getattr(settings, "COLLECTIONS_SMS_FILE", settings.VAR_DIR / "sms.jsonl"))
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as out:
-            for m in messages:
-                out.write(json.dumps({"key": m.key, "to": m.to, "text": m.text}, ensure_ascii=False) + "\n")
-        return [Result(m.key, True, provider_id=f"file-{m.key}") for m in messages]
+            out.write(json.dumps({"key": m.key, "to": m.to, "text": m.text}, ensure_ascii=False) + "\n")
 
 
 class HttpSmsBackend:
-    """POST {url}/messages {"messages": [{"id", "to", "text"}]} with `Authorization: Bearer <key>`;
-    the gateway answers {"results": [{"id", "status": "accepted"|"rejected", "provider_id", "error"}]}.
+    """POST {url}/messages {"messages": [{"id", "to", "text"}]} with `Authorization: Bearer <key>`
+    and `Idempotency-Key: <the message's key>`, one message per request, so each answer is recorded
+    as soon as it comes; the gateway answers
+    {"results": [{"id", "status": "accepted"|"rejected", "provider_id", "error"}]}.
     Delivery receipts come back to /hooks/sms/http/."""
 
     name = "http"
@@ -74,10 +133,22 @@ class HttpSmsBackend:
         self.timeout = timeout or settings.COLLECTIONS_SMS_GATEWAY_TIMEOUT
 
     def send(self, messages):
+        down = None
+        for m in messages:
+            if down is not None:  # unreachable or failing: the rest wait for a retry, not a timeout each
+                yield Result(m.key, False, error=down.error, retryable=True)
+                continue
+            for result in self._post([m], idempotency_key=m.key):
+                if not result.ok and result.retryable:
+                    down = result
+                yield result
+
+    def _post(self, messages, idempotency_key):
         body = json.dumps({"messages": [{"id": m.key, "to": m.to, "text": m.text} for m in messages]}).encode()
         request = urllib.request.Request(
             f"{self.url}/messages", data=body, method="POST",
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.key}"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.key}",
+                     "Idempotency-Key": idempotency_key},
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -104,16 +175,15 @@ class DjangoEmailBackend:
     name = "email"
 
     def send(self, messages):
-        results = []
         with get_connection() as connection:
             for m in messages:
                 try:
                     EmailMessage(m.subject, m.text, settings.DEFAULT_FROM_EMAIL, [m.to], connection=connection,
                                  headers={"X-Message-Key": m.key}).send()
-                    results.append(Result(m.key, True, provider_id=f"email-{m.key}"))
+                    result = Result(m.key, True, provider_id=f"email-{m.key}")
                 except Exception as error:  # noqa: BLE001 - any SMTP failure is retried
-                    results.append(Result(m.key, False, error=f"e-mail failed: {error}", retryable=True))
-        return results
+                    result = Result(m.key, False, error=f"e-mail failed: {error}", retryable=True)
+                yield result
 
 
 def backend_for(channel):

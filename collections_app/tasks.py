@@ -32,43 +32,38 @@ def cases_sync_with_loans_task(loan_ids, as_of=None):
 
 @shared_task(acks_late=True)
 def sweep_task(as_of=None, chunk_size=sweep.DEFAULT_CHUNK, full_refresh=False):
-    """The daily job: a chain of chunk tasks (openings first, then the cases, then the reminder plan).
-    Every chunk is atomic and idempotent, so a redelivered chunk after a worker died, or a rerun of
-    the whole sweep, finishes what is missing and repeats nothing."""
-    from celery import chain
-
-    from .models import SweepRun
-
+    """The daily job: records a run and its chunks, then chunk tasks claim them one after the other
+    (openings first, then the cases), and the last plans the reminders. A chunk is claimed with a
+    lease: a worker that dies leaves it to `sweep_requeue_task`, which hands it on within minutes."""
     day = date.fromisoformat(as_of) if as_of else lender_today()
-    chunks = sweep.sweep_plan(day, chunk_size)
-    run = SweepRun.objects.create(as_of=day, chunks_total=len(chunks))
-    steps = [sweep_chunk_task.si(day.isoformat(), kind, lo, hi, run.pk, full_refresh) for kind, lo, hi in chunks]
-    chain(*steps, reminders_plan_task.si(day.isoformat())).delay()
-    return {"as_of": day.isoformat(), "chunks": len(chunks)}
+    run = sweep.sweep_start(as_of=day, chunk_size=chunk_size, full_refresh=full_refresh)
+    sweep_chunk_task.delay(run.pk)
+    return {"as_of": day.isoformat(), "chunks": run.chunks_total}
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5,
              soft_time_limit=600, time_limit=660)
-def sweep_chunk_task(as_of, kind, lo, hi, run_id=None, full_refresh=False):
-    from django.db import transaction
+def sweep_chunk_task(run_id):
+    """Claim and run the run's next chunk, then pass the baton: the next chunk task, or the reminder
+    plan after the last. A redelivered message finds its chunk done (or claimed) and repeats nothing."""
+    done = sweep.sweep_chunk_next(run_id=run_id)
+    if done.outcome == "ran":
+        sweep_chunk_task.delay(run_id)
+    elif done.outcome == "finished":
+        from .models import SweepRun
 
-    from .models import SweepRun
+        reminders_plan_task.delay(SweepRun.objects.get(pk=run_id).as_of.isoformat())
+    return {"outcome": done.outcome, "chunk": done.chunk_id, "counts": done.counts}
 
-    counts = sweep.sweep_chunk(as_of=date.fromisoformat(as_of), kind=kind, lo=lo, hi=hi, full_refresh=full_refresh)
-    if run_id:
-        with transaction.atomic():
-            run = SweepRun.objects.select_for_update().filter(pk=run_id).first()
-            if run:
-                merged = dict(run.counts)
-                for key, n in counts.items():
-                    merged[key] = merged.get(key, 0) + n
-                run.counts, run.chunks_done = merged, run.chunks_done + 1
-                from django.utils import timezone
 
-                if run.chunks_done >= run.chunks_total:
-                    run.finished_at = timezone.now()
-                run.save(update_fields=["counts", "chunks_done", "finished_at"])
-    return dict(counts)
+@shared_task(acks_late=True)
+def sweep_requeue_task():
+    """Beat, every minute: hand the runs whose worker died (lease expired) or whose next message was
+    lost to a new chunk task."""
+    run_ids = sweep.sweep_requeue()
+    for run_id in run_ids:
+        sweep_chunk_task.delay(run_id)
+    return run_ids
 
 
 @shared_task(acks_late=True)
@@ -100,25 +95,44 @@ def reminders_requeue_stale_task():
 # --- webhooks -------------------------------------------------------------------------------
 
 
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=70)
+def webhooks_dispatch_task():
+    """Beat (every minute) and a commit that queued deliveries run it: puts back the claims of
+    workers that died, then starts one lane task per subscription with deliveries due, so a receiver
+    that hangs delays only its own lane."""
+    from .services import webhooks
+
+    requeued = webhooks.webhooks_requeue_stale()
+    lanes = webhooks.webhooks_lanes_due()
+    for subscription_id in lanes:
+        webhook_lane_task.delay(subscription_id)
+    return {"requeued": requeued, "lanes": lanes}
+
+
 @shared_task(acks_late=True, soft_time_limit=150, time_limit=160)
-def webhooks_dispatch_task(max_batches=200, budget_seconds=45):
-    """Send due webhook deliveries a batch at a time, until nothing is due or the budget is spent.
-    Beat runs it every minute and a commit that queued deliveries nudges it; two running at once
-    claim different rows. First puts back the claims of workers that died."""
+def webhook_lane_task(subscription_id, max_batches=200, budget_seconds=45):
+    """Send one subscription's due deliveries a batch at a time, in order, until nothing is due, the
+    budget is spent, or its receiver stops answering (the rest wait for a later round). One lane
+    task per subscription at a time: another finds the lane held and leaves."""
     import time
 
     from .services import webhooks
 
+    hold = budget_seconds + 3 * webhooks.webhook_timeout() + 30
+    if not webhooks.webhook_lane_claim(subscription_id=subscription_id, seconds=hold):
+        return {"busy": True}
     started = time.monotonic()
-    totals = {"requeued": webhooks.webhooks_requeue_stale()}
-    for _ in range(max_batches):
-        done = webhooks.webhooks_dispatch()
-        for key, value in vars(done).items():
-            totals[key] = totals.get(key, 0) + value
-        if done.claimed == 0 or time.monotonic() - started > budget_seconds:
-            break
+    totals = {}
+    try:
+        for _ in range(max_batches):
+            done = webhooks.webhooks_dispatch(subscription_id=subscription_id)
+            for key, value in vars(done).items():
+                totals[key] = totals.get(key, 0) + value
+            if done.claimed == 0 or done.stopped or time.monotonic() - started > budget_seconds:
+                break
+    finally:
+        webhooks.webhook_lane_release(subscription_id=subscription_id)
     return totals
-
 
 
 @shared_task(acks_late=True)

@@ -135,6 +135,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Celery closes the DB connection after each task unless told it may reuse it (PITFALLS.md).
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
+# A worker child whose memory grew past this (after a large import, say) is replaced once its task
+# ends, so one big job does not leave the worker holding its peak for good (0: never).
+COLLECTIONS_WORKER_MAX_MEMORY_MB = env_int("COLLECTIONS_WORKER_MAX_MEMORY_MB", 400)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = COLLECTIONS_WORKER_MAX_MEMORY_MB * 1024 or None  # KiB
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -169,10 +173,20 @@ COLLECTIONS_DASHBOARD_CACHE_SECONDS = env_int("COLLECTIONS_DASHBOARD_CACHE_SECON
 # Webhook receivers on this machine or at link-local addresses (cloud metadata) are refused unless
 # this is set (a receiver next to the app in development, the tests' receiver on 127.0.0.1).
 COLLECTIONS_WEBHOOK_ALLOW_LOCAL = env_bool("COLLECTIONS_WEBHOOK_ALLOW_LOCAL", False)
+# Seconds a webhook receiver has to answer a delivery (the whole exchange). Each subscription is sent
+# by its own lane task, so a receiver that hangs costs its own lane this long, nobody else's.
+COLLECTIONS_WEBHOOK_TIMEOUT = env_int("COLLECTIONS_WEBHOOK_TIMEOUT", 5)
+# Seconds a worker holds a claimed sweep chunk; a chunk whose worker died is handed to another by
+# beat's `sweep_requeue_task` (every minute) once this lease has expired. Longer than a chunk takes.
+COLLECTIONS_SWEEP_LEASE_SECONDS = env_int("COLLECTIONS_SWEEP_LEASE_SECONDS", 600)
 
 # --- Files: uploads to import and exports to download (web and worker must share this directory) --
 COLLECTIONS_FILES_DIR = Path(env_str("COLLECTIONS_FILES_DIR", str(VAR_DIR / "files"))).resolve()
 COLLECTIONS_IMPORT_MAX_UPLOAD_MB = env_int("COLLECTIONS_IMPORT_MAX_UPLOAD_MB", 512)
+# An XLSX is refused before parsing when its zip directory says it unpacks to more than this many MB,
+# or its first sheet's dimension spans more than this many cells (a zip bomb: small upload, huge XML).
+COLLECTIONS_IMPORT_MAX_XLSX_UNPACKED_MB = env_int("COLLECTIONS_IMPORT_MAX_XLSX_UNPACKED_MB", 256)
+COLLECTIONS_IMPORT_MAX_XLSX_CELLS = env_int("COLLECTIONS_IMPORT_MAX_XLSX_CELLS", 10_000_000)
 # Days an import's report or an export's file is kept (with its job) before beat deletes them.
 COLLECTIONS_FILES_RETENTION_DAYS = env_int("COLLECTIONS_FILES_RETENTION_DAYS", 30)
 # Past this many loans touched by an instalments import, their cases follow through today's sweep
@@ -186,6 +200,9 @@ if COLLECTIONS_CONTACT_POLICY not in ("china", "us"):
 COLLECTIONS_LENDER_NAME = env_str("COLLECTIONS_LENDER_NAME", "示例消费金融")
 COLLECTIONS_SMS_BACKEND = env_str("COLLECTIONS_SMS_BACKEND", "collections_app.gateways.ConsoleSmsBackend")
 COLLECTIONS_SMS_FILE = VAR_DIR / "sms.jsonl"
+# The console and file backends note each key they sent here and skip keys already sent, so a
+# message requeued after a worker died is not shown twice (empty: no ledger).
+COLLECTIONS_SMS_LEDGER = env_str("COLLECTIONS_SMS_LEDGER", str(VAR_DIR / "sms-ledger.txt"))
 COLLECTIONS_SMS_GATEWAY_URL = env_str("COLLECTIONS_SMS_GATEWAY_URL", "")
 COLLECTIONS_SMS_GATEWAY_KEY = env_str("COLLECTIONS_SMS_GATEWAY_KEY", "")
 COLLECTIONS_SMS_GATEWAY_TIMEOUT = env_int("COLLECTIONS_SMS_GATEWAY_TIMEOUT", 10)

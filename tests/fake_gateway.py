@@ -19,7 +19,7 @@ class FakeSmsGateway:
     def __init__(self, key="gateway-test-key"):
         self.key = key
         self.lock = threading.Lock()
-        self.requests = []  # {"authorization", "messages", "answered"} per POST, in arrival order
+        self.requests = []  # {"authorization", "idempotency_key", "messages", "answered"} per POST, in order
         self.delivered = {}  # message id -> {"to", "text", "provider_id"}, each id once
         self.rejected_ids = set()
         self.fail_status = None
@@ -115,7 +115,8 @@ class FakeSmsGateway:
         except (ValueError, KeyError, TypeError):
             body, messages = None, []
         with self.lock:
-            record = {"path": handler.path, "authorization": authorization, "messages": messages, "answered": None}
+            record = {"path": handler.path, "authorization": authorization, "messages": messages, "answered": None,
+                      "idempotency_key": handler.headers.get("Idempotency-Key")}
             self.requests.append(record)
             if handler.path != "/messages":
                 record["answered"] = 404

@@ -312,6 +312,7 @@ def test_messages_reach_the_gateway_with_the_idempotency_key_as_id_and_the_beare
     assert result.sent == 1
     [request] = http_sms.requests
     assert request["path"] == "/messages"
+    assert request["idempotency_key"] == message.idempotency_key
     assert request["authorization"] == f"Bearer {http_sms.key}"
     assert request["messages"] == [{"id": message.idempotency_key, "to": anytime.phones[0],
                                     "text": fresh_message(message).rendered}]
@@ -355,7 +356,9 @@ def test_a_rejected_message_fails_with_the_gateways_reason(as_of, http_sms):
     blocked, ok = fresh_message(blocked), fresh_message(ok)
     assert (blocked.status, blocked.reason, blocked.error) == ("failed", "gateway_rejected", "number blocked by carrier")
     assert ok.status == "sent"
-    assert len(http_sms.requests) == 1  # one batch
+    # One request per message, each under its message's key (recorded as soon as it is answered).
+    assert sorted(r["idempotency_key"] for r in http_sms.requests) == sorted([ok.idempotency_key,
+                                                                               blocked.idempotency_key])
 
 
 def test_a_gateway_that_is_down_means_a_retry_later(as_of, anytime, http_sms):
@@ -447,7 +450,7 @@ def test_a_stale_claim_is_requeued_and_sent_once_through_the_gateways_dedup(as_o
     message = planned_sms(as_of, anytime)
     # A worker claimed the row, handed it to the gateway, and died before recording the answer.
     [claimed] = reminders._claim(10)
-    HttpSmsBackend().send([Outgoing(claimed.idempotency_key, claimed.to_address, "text of the dead worker")])
+    list(HttpSmsBackend().send([Outgoing(claimed.idempotency_key, claimed.to_address, "text of the dead worker")]))
     OutboundMessage.objects.filter(pk=message.pk).update(claimed_at=timezone.now() - timedelta(minutes=20))
     assert reminders_dispatch().claimed == 0  # still `sending`: nobody else takes it
 

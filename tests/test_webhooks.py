@@ -142,6 +142,14 @@ def subscribe(url="http://127.0.0.1:9/hooks", types=("case.state_changed",), act
     return subscription, secret
 
 
+def owned(subscription, name="loan-system"):
+    """Make `subscription` the API client `name`'s (a client sees and changes only its own)."""
+    from collections_app.models import ApiClient
+
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(owner=ApiClient.objects.get(name=name))
+    return subscription
+
+
 def utc(moment):
     return moment.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -452,12 +460,12 @@ def test_a_commit_nudges_the_dispatcher_once_and_a_broker_outage_fails_nothing(
 
 
 def test_a_claim_left_by_a_dead_worker_is_requeued(supervisor, receiver, no_nudge):
-    _sub, _secret, delivery = closed_case_delivery(supervisor, receiver)
+    sub, _secret, delivery = closed_case_delivery(supervisor, receiver)
     WebhookDelivery.objects.update(status="sending", claimed_at=timezone.now() - timedelta(minutes=10), attempts=1)
     assert webhooks.webhooks_requeue_stale() == 1
     from collections_app.tasks import webhooks_dispatch_task
 
-    assert webhooks_dispatch_task()["delivered"] == 1
+    assert webhooks_dispatch_task()["lanes"] == [sub.pk]  # its lane task ran (eager) and delivered it
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("delivered", 2)
 
@@ -498,7 +506,7 @@ def test_without_webhooks_manage_every_endpoint_is_403(api, admin_user, collecto
 
 
 def test_create_returns_the_secret_once_and_reads_mask_it(api, receiver, no_nudge):
-    caller = api("webhooks:manage")
+    caller = api("webhooks:manage", "cases:read")
     response = caller.post("/api/v1/webhooks/", {"url": receiver.url, "event_types": ["case.state_changed",
                                                                                      "promise.broken"],
                                                  "description": "loan system"})
@@ -519,7 +527,7 @@ def test_create_returns_the_secret_once_and_reads_mask_it(api, receiver, no_nudg
 
 
 def test_create_and_update_refuse_bad_input_naming_the_field(api):
-    caller = api("webhooks:manage")
+    caller = api("webhooks:manage", "cases:read")
     for payload, field in [
         ({"url": "ftp://example.com/x", "event_types": ["case.assigned"]}, "url"),
         ({"url": "not a url", "event_types": ["case.assigned"]}, "url"),
@@ -530,15 +538,16 @@ def test_create_and_update_refuse_bad_input_naming_the_field(api):
     ]:
         response = caller.post("/api/v1/webhooks/", payload)
         assert response.status_code == 400 and field in response.json()["fields"], payload
-    subscription, _s = subscribe()
+    subscription = owned(subscribe()[0])
     response = caller.patch(f"/api/v1/webhooks/{subscription.pk}/", {"url": "gopher://x"})
     assert response.status_code == 400 and "url" in response.json()["fields"]
     assert caller.get("/api/v1/webhooks/999999/").status_code == 404
 
 
 def test_patch_changes_what_is_given_and_rotates_the_secret(api, no_nudge):
-    caller = api("webhooks:manage")
+    caller = api("webhooks:manage", "cases:read")
     subscription, old_secret = subscribe(types=["case.assigned"])
+    owned(subscription)
     response = caller.patch(f"/api/v1/webhooks/{subscription.pk}/", {"event_types": ["payment.recorded"],
                                                                      "is_active": False})
     body = response.json()
@@ -552,7 +561,7 @@ def test_patch_changes_what_is_given_and_rotates_the_secret(api, no_nudge):
 
 def test_delete_removes_the_subscription_and_its_log(api, supervisor, no_nudge):
     caller = api("webhooks:manage")
-    subscription, _s = subscribe()
+    subscription = owned(subscribe()[0])
     case = overdue_case(days_overdue=10)
     services.case_transition(case_id=case.pk, transition="close", reason="settled", actor=supervisor)
     assert WebhookDelivery.objects.count() == 2
@@ -562,8 +571,8 @@ def test_delete_removes_the_subscription_and_its_log(api, supervisor, no_nudge):
 
 
 def test_the_delivery_log_pages_newest_first_and_filters_by_status(api, supervisor, receiver, no_nudge):
-    caller = api("webhooks:manage")
-    subscription, _s = subscribe(url=receiver.url)
+    caller = api("webhooks:manage", "cases:read")
+    subscription = owned(subscribe(url=receiver.url)[0])
     for _ in range(2):
         case = overdue_case(days_overdue=10)
         services.case_transition(case_id=case.pk, transition="close", reason="settled", actor=supervisor)
@@ -583,8 +592,9 @@ def test_the_delivery_log_pages_newest_first_and_filters_by_status(api, supervis
 
 
 def test_redeliver_sends_a_delivered_event_again(api, supervisor, receiver, no_nudge):
-    caller = api("webhooks:manage")
+    caller = api("webhooks:manage", "cases:read")
     _sub, secret, delivery = closed_case_delivery(supervisor, receiver)
+    owned(_sub)
     webhooks.webhooks_dispatch()
 
     response = caller.post(f"/api/v1/webhooks/deliveries/{delivery.pk}/redeliver/")
@@ -605,7 +615,7 @@ def test_redeliver_sends_a_delivered_event_again(api, supervisor, receiver, no_n
 @pytest.mark.django_db(transaction=True)
 def test_a_client_subscribes_moves_a_case_and_receives_the_signed_webhook(api, reference_data, receiver):
     """End to end, committed as in production: the commit nudges the (eager) task, which sends."""
-    manager = api("webhooks:manage", name="loan-system")
+    manager = api("webhooks:manage", "cases:read", name="loan-system")
     secret = manager.post("/api/v1/webhooks/", {"url": receiver.url, "event_types": ["case.state_changed"]}).json()[
         "secret"]
     case = overdue_case(days_overdue=3)  # opened: the first webhook

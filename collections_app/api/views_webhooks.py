@@ -79,7 +79,8 @@ class DeliverySerializer(drf.Serializer):
     delivered_at = drf.DateTimeField(allow_null=True)
     redeliveries = drf.IntegerField()
     created_at = drf.DateTimeField()
-    body = drf.JSONField(help_text='What is POSTed: {"id", "type", "created_at", "data"}.')
+    body = drf.JSONField(help_text='What is POSTed: {"id", "type", "created_at", "data"}; `data` carries only '
+                                   "what the subscription owner's scopes show.")
 
 
 class DeliveryFilterSerializer(StrictSerializer):
@@ -97,13 +98,14 @@ def subscription_dict(s, secret=None):
     return body
 
 
-def delivery_dict(d):
+def delivery_dict(d, scopes=None):
+    """`scopes`: the subscription owner's (service.owner_scopes): the body shown is the one sent."""
     queued = d.status == WebhookDelivery.Status.QUEUED
     return {"id": d.pk, "subscription": d.subscription_id, "event_type": d.event_type, "event_id": d.event_key,
             "status": d.status, "attempts": d.attempts, "next_attempt_at": iso(d.next_attempt_at) if queued else None,
             "last_attempt_at": iso(d.last_attempt_at), "last_status_code": d.last_status_code,
             "last_error": d.last_error, "delivered_at": iso(d.delivered_at), "redeliveries": d.redeliveries,
-            "created_at": iso(d.created_at), "body": d.payload}
+            "created_at": iso(d.created_at), "body": service.body_for(d.payload, scopes)}
 
 
 # --- views ----------------------------------------------------------------------------------
@@ -119,8 +121,9 @@ class _WebhookView(_ScopedView):
             raise DomainError("permission_denied")
         return actor
 
-    def subscription(self, subscription_id):
-        found = WebhookSubscription.objects.filter(pk=subscription_id).first()
+    def subscription(self, actor, subscription_id):
+        """One of the subscriptions this caller sees (a client: its own; another's is 404)."""
+        found = service.webhook_subscriptions_for(actor).select_related("owner").filter(pk=subscription_id).first()
         if found is None:
             raise DomainError("not_found")
         return found
@@ -130,8 +133,8 @@ class SubscriptionListView(_WebhookView):
     @extend_schema(tags=TAGS, operation_id="webhooks_list", responses={200: inline_serializer("WebhookSubscriptionList", {
         "results": SubscriptionSerializer(many=True)}), **ERRORS})
     def get(self, request):
-        self.manager(request)
-        return Response({"results": [subscription_dict(s) for s in WebhookSubscription.objects.order_by("id")]})
+        actor = self.manager(request)
+        return Response({"results": [subscription_dict(s) for s in service.webhook_subscriptions_for(actor).order_by("id")]})
 
     @extend_schema(tags=TAGS, operation_id="webhooks_create", request=SubscriptionCreateSerializer,
                    responses={201: SubscriptionWithSecretSerializer, **ERRORS},
@@ -151,8 +154,8 @@ class SubscriptionListView(_WebhookView):
 class SubscriptionDetailView(_WebhookView):
     @extend_schema(tags=TAGS, operation_id="webhooks_retrieve", responses={200: SubscriptionSerializer, **ERRORS})
     def get(self, request, subscription_id):
-        self.manager(request)
-        return Response(subscription_dict(self.subscription(subscription_id)))
+        actor = self.manager(request)
+        return Response(subscription_dict(self.subscription(actor, subscription_id)))
 
     @extend_schema(tags=TAGS, operation_id="webhooks_partial_update", request=SubscriptionUpdateSerializer,
                    responses={200: SubscriptionChangedSerializer, **ERRORS},
@@ -179,9 +182,9 @@ class DeliveryListView(_WebhookView):
         "WebhookDeliveryPage", {"results": DeliverySerializer(many=True), "next": drf.URLField(allow_null=True)}),
         **ERRORS}, description="The subscription's delivery log, newest first; `next` pages back.")
     def get(self, request, subscription_id):
-        self.manager(request)
+        actor = self.manager(request)
         params = validated(DeliveryFilterSerializer, request.query_params.dict())
-        subscription = self.subscription(subscription_id)
+        subscription = self.subscription(actor, subscription_id)
         qs = WebhookDelivery.objects.filter(subscription=subscription)
         if params.get("status"):
             qs = qs.filter(status=params["status"])
@@ -195,7 +198,8 @@ class DeliveryListView(_WebhookView):
             query = request.query_params.copy()
             query["before"] = str(rows[-1].pk)
             next_url = reverse("api:webhook-deliveries", args=[subscription.pk], request=request) + "?" + query.urlencode()
-        return Response({"results": [delivery_dict(d) for d in rows], "next": next_url})
+        scopes = service.owner_scopes(subscription)
+        return Response({"results": [delivery_dict(d, scopes) for d in rows], "next": next_url})
 
 
 class RedeliverView(_WebhookView):
@@ -207,4 +211,4 @@ class RedeliverView(_WebhookView):
         actor = self.manager(request)
         delivery = service.webhook_redeliver(delivery_id=delivery_id, actor=actor)
         delivery.refresh_from_db()  # the nudge may have sent it already
-        return Response(delivery_dict(delivery), status=202)
+        return Response(delivery_dict(delivery, service.owner_scopes(delivery.subscription)), status=202)

@@ -6,12 +6,12 @@ from .jobs import FileJob
 from .loans import Instalment, Loan, Payment, PaymentAllocation
 from .messages import OutboundMessage
 from .queues import Bucket, Queue
-from .strategy import MessageTemplate, MonthEndSnapshot, ReminderStep, Strategy, SweepRun
+from .strategy import MessageTemplate, MonthEndSnapshot, ReminderStep, Strategy, SweepChunk, SweepRun
 from .webhooks import WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ApiClient", "AuditLog", "Borrower", "BorrowerContact", "Bucket", "Case", "CaseEvent", "ContactAttempt",
     "FileJob", "Hold", "IdempotencyRecord", "Instalment", "LegalReferral", "Loan", "MessageTemplate",
     "MonthEndSnapshot", "OutboundMessage", "Payment", "PaymentAllocation", "PromiseToPay", "Queue", "ReminderStep",
-    "Strategy", "SweepRun", "Visit", "WebhookDelivery", "WebhookSubscription",
+    "Strategy", "SweepChunk", "SweepRun", "Visit", "WebhookDelivery", "WebhookSubscription",
 ]

@@ -123,8 +123,40 @@ class SweepRun(models.Model):
     counts = models.JSONField(default=dict)
     chunks_done = models.PositiveIntegerField(default=0)
     chunks_total = models.PositiveIntegerField(default=0)
+    full_refresh = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("sweep run")
         verbose_name_plural = _("sweep runs")
         ordering = ["-started_at"]
+
+
+class SweepChunk(models.Model):
+    """One chunk of a sweep run, claimed by one worker at a time with a lease: a worker that dies
+    leaves the chunk `running` with an expired lease, and `sweep_requeue` hands it to another within
+    minutes. A chunk's work and its `done` mark commit together, so it counts once per run."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    run = models.ForeignKey(SweepRun, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10)
+    lo = models.BigIntegerField()
+    hi = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sweep chunk")
+        verbose_name_plural = _("sweep chunks")
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="sweep_chunk_unique_seq")]
+        indexes = [models.Index(fields=["status", "lease_until"], name="sweep_chunk_lease_idx")]

@@ -28,10 +28,16 @@ class WebhookSubscription(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     description = models.CharField(_("description"), max_length=200, blank=True)
     created_by = models.CharField(_("created by"), max_length=160, default="system")
+    # The API client that made it: it alone sees and changes it over the API, and its scopes decide
+    # what the delivery bodies carry. Null: made by an operator in /admin/ (bodies carry everything).
+    owner = models.ForeignKey("collections_app.ApiClient", verbose_name=_("owner"), null=True, blank=True,
+                              on_delete=models.CASCADE, related_name="webhook_subscriptions")
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     # Why it stopped, when the system (not a person) switched it off: the receiver answered 410 Gone.
     disabled_reason = models.CharField(_("disabled because"), max_length=200, blank=True)
+    # Held by the one lane task sending to this receiver now (services/webhooks.py webhook_lane_claim).
+    lane_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("webhook subscription")

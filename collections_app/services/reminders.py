@@ -323,27 +323,44 @@ def reminders_dispatch(*, limit=None):
             continue
         message.rendered = text
         outgoing[message.channel].append((message, Outgoing(message.idempotency_key, message.to_address, text, subject)))
+    _record(finished)  # decided before sending: recorded before anything leaves
     for channel, pairs in outgoing.items():
-        if not pairs:
-            continue
-        answers = {r.key: r for r in backend_for(channel).send([o for _, o in pairs])}
-        for message, out in pairs:
-            answer = answers.get(out.key)
-            if answer is not None and answer.ok:
-                finished.append((message, {"status": "sent", "sent_at": timezone.now(), "rendered": message.rendered,
-                                           "provider_message_id": answer.provider_id, "reason": "", "error": ""}))
-                result.sent += 1
-            elif answer is not None and answer.retryable and message.attempts < settings.COLLECTIONS_MESSAGE_MAX_ATTEMPTS:
-                backoff = timedelta(minutes=2 ** message.attempts)
-                finished.append((message, {"status": "queued", "not_before": now + backoff, "error": answer.error}))
-                result.retried += 1
-            else:
-                error = answer.error if answer else "no answer from backend"
-                finished.append((message, {"status": "failed", "reason": "gateway_rejected" if answer and not answer.retryable
-                                           else "retries_exhausted", "error": error}))
-                result.failed += 1
-    _record(finished)
+        if pairs:
+            _send_and_record(channel, pairs, now, result)
     return result
+
+
+def _outcome(message, answer, now, result):
+    if answer is not None and answer.ok:
+        result.sent += 1
+        return {"status": "sent", "sent_at": timezone.now(), "rendered": message.rendered,
+                "provider_message_id": answer.provider_id, "reason": "", "error": ""}
+    if answer is not None and answer.retryable and message.attempts < settings.COLLECTIONS_MESSAGE_MAX_ATTEMPTS:
+        result.retried += 1
+        return {"status": "queued", "not_before": now + timedelta(minutes=2 ** message.attempts), "error": answer.error}
+    result.failed += 1
+    error = answer.error if answer else "no answer from backend"
+    return {"status": "failed", "reason": "gateway_rejected" if answer and not answer.retryable else "retries_exhausted",
+            "error": error}
+
+
+def _send_and_record(channel, pairs, now, result):
+    """Hand the messages to the channel's backend and record each answer as soon as the backend
+    gives it (a backend that yields answers one at a time gets each recorded at once; one that
+    answers a list gets the list recorded together). A worker killed after k answers leaves only
+    the rest `sending`, and the requeue sends only those; the backend gets each message's key, so a
+    message answered but not yet recorded is not delivered twice either."""
+    by_key = {out.key: message for message, out in pairs}
+    answers = backend_for(channel).send([out for _, out in pairs])
+    groups = [answers] if isinstance(answers, (list, tuple)) else ([answer] for answer in answers)
+    for group in groups:
+        done = []
+        for answer in group:
+            message = by_key.pop(answer.key, None)
+            if message is not None:
+                done.append((message, _outcome(message, answer, now, result)))
+        _record(done)
+    _record([(message, _outcome(message, None, now, result)) for message in by_key.values()])
 
 
 _FINAL = {"sent": "message_sent", "failed": "message_failed", "suppressed": "message_suppressed"}
@@ -355,6 +372,8 @@ def _record(finished):
     a row requeued meanwhile as stale belongs to another dispatcher now."""
     from .events import event_build, events_write
 
+    if not finished:
+        return
     now = timezone.now()
     with transaction.atomic():
         still_claimed = set(

@@ -3,10 +3,13 @@ sniffed from the header line) and XLSX (first sheet, openpyxl read-only). Never 
 memory. Line numbers: the header is line 1; a CSV record's number is the line it ends on."""
 import codecs
 import csv
+import posixpath
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from .columns import columns_of, normalise_header
@@ -144,6 +147,78 @@ class CsvSource:
                                   % {"line": physical[0], "error": error}) from None
 
 
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="\$?([A-Z]{1,3})\$?(\d+)(?::\$?([A-Z]{1,3})\$?(\d+))?"')
+_SHEET = re.compile(rb'<(?:\w+:)?sheet\b[^>]*?\br:id="([^"]+)"')
+_SHEET_ANY_ID = re.compile(rb'<(?:\w+:)?sheet\b[^>]*?\b\w+:id="([^"]+)"')
+DIMENSION_PEEK = 64 * 1024  # the dimension sits near the top of a sheet's XML
+
+
+def _column_number(letters):
+    number = 0
+    for ch in letters.decode():
+        number = number * 26 + (ord(ch) - 64)
+    return number
+
+
+def _first_sheet_path(book):
+    """The zip member of the workbook's first sheet (what openpyxl reads as worksheets[0])."""
+    try:
+        workbook = book.read("xl/workbook.xml")
+        rels = book.read("xl/_rels/workbook.xml.rels")
+    except KeyError:
+        return None
+    found = _SHEET.search(workbook) or _SHEET_ANY_ID.search(workbook)
+    if not found:
+        return None
+    rel_id = re.escape(found.group(1))
+    for rel in re.finditer(rb"<(?:\w+:)?Relationship\b[^>]*>", rels):
+        tag = rel.group(0)
+        if re.search(rb'\bId="' + rel_id + rb'"', tag):
+            target = re.search(rb'\bTarget="([^"]+)"', tag)
+            if target:
+                name = target.group(1).decode()
+                return name.lstrip("/") if name.startswith("/") else posixpath.normpath(posixpath.join("xl", name))
+    return None
+
+
+def xlsx_limits_check(path):
+    """Refuse a workbook before parsing it when its zip directory says it unpacks to more than
+    COLLECTIONS_IMPORT_MAX_XLSX_UNPACKED_MB, or its first sheet's dimension spans more than
+    COLLECTIONS_IMPORT_MAX_XLSX_CELLS cells (a zip bomb: small upload, huge XML). The declared sizes
+    bind: Python's zipfile never inflates a member past its declared size. A damaged zip is left to
+    openpyxl to refuse."""
+    max_mb = settings.COLLECTIONS_IMPORT_MAX_XLSX_UNPACKED_MB
+    max_cells = settings.COLLECTIONS_IMPORT_MAX_XLSX_CELLS
+    try:
+        book = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    with book:
+        unpacked = sum(info.file_size for info in book.infolist())
+        if unpacked > max_mb * 1024 * 1024:
+            raise FileRefused(
+                _("The Excel workbook unpacks to %(size)s MB, more than the %(limit)s MB allowed: split it, or "
+                  "save it as CSV.") % {"size": f"{unpacked / 1048576:,.0f}", "limit": f"{max_mb:,}"})
+        sheet = _first_sheet_path(book)
+        if sheet is None or sheet not in book.namelist():
+            return
+        with book.open(sheet) as xml:
+            head = xml.read(DIMENSION_PEEK)
+    found = _DIMENSION.search(head)
+    if not found:
+        return  # no dimension: the rows are counted as they are read (XlsxSource.rows)
+    first_col, first_row, last_col, last_row = found.groups()
+    last_col, last_row = last_col or first_col, last_row or first_row
+    cells = (abs(int(last_row) - int(first_row)) + 1) * (abs(_column_number(last_col) - _column_number(first_col)) + 1)
+    if cells > max_cells:
+        raise FileRefused(too_many_cells(cells, max_cells))
+
+
+def too_many_cells(cells, max_cells):
+    return (_("The Excel workbook's first sheet spans %(cells)s cells, more than the %(limit)s allowed: split it, "
+              "or save it as CSV.") % {"cells": f"{cells:,}", "limit": f"{max_cells:,}"})
+
+
 class XlsxSource:
     format = "xlsx"
     delimiter = None
@@ -153,6 +228,7 @@ class XlsxSource:
         from openpyxl.utils.exceptions import InvalidFileException
 
         self.path, self.kind = path, kind
+        xlsx_limits_check(path)
         try:
             self.book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except (InvalidFileException, KeyError, OSError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile) as error:
@@ -170,7 +246,12 @@ class XlsxSource:
         from .values import cell_text
 
         kinds = self.cell_kinds
+        max_cells = settings.COLLECTIONS_IMPORT_MAX_XLSX_CELLS
+        cells = len(self.layout.header)
         for line, values in enumerate(self.sheet.iter_rows(min_row=2, values_only=True), start=2):
+            cells += len(values or ())
+            if cells > max_cells:  # a sheet without a (true) dimension: stopped as it is read
+                raise FileRefused(too_many_cells(cells, max_cells))
             if not values or all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
                 continue
             values = list(values)
