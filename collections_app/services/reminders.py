@@ -175,7 +175,7 @@ def message_request(*, case_id, channel, template, schedule="now", actor=None, i
     now = timezone.now()
     with transaction.atomic():
         case = lock_visible_case(case_id, actor)
-        if not perms.may_work_case(actor):
+        if not perms.may(actor, perms.MESSAGE_SEND, case):
             raise DomainError("permission_denied")
         borrower = case.borrower
         address = borrower.primary_phone if channel == "sms" else borrower.email
