@@ -18,7 +18,7 @@ from ..forms.cases import (
     VisitScheduleForm,
 )
 from ..masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
-from ..models import LegalReferral, MessageTemplate, OutboundMessage, PromiseToPay
+from ..models import LegalReferral, MessageTemplate, PromiseToPay
 from ..selectors import WorklistCursor, bucket_for, bucket_list, case_detail, case_timeline, case_worklist
 from ..timeline import describe
 from .common import STAFF, actor_of, form_errors_from, refusal_text, roles_required
@@ -202,14 +202,13 @@ def send_message(request, case_id):
 @roles_required(*STAFF)
 @require_GET
 def message_preview(request, case_id):
-    """The SMS as the borrower would read it, in their language (nothing is written)."""
-    from ..services.reminders import _Renderer
+    """The SMS as the borrower would read it, in their language, with their name masked as this page
+    shows it (nothing is written; the dispatcher builds the real text when it sends)."""
+    from ..services.reminders import message_preview as preview
 
     actor = actor_of(request)
     case = _case_or_404(actor, case_id)
-    message = OutboundMessage(borrower=case.borrower, loan=case.loan, case=case, channel="sms",
-                              template_code=request.GET.get("template", ""))
-    text, _subject = _Renderer().render(message)
+    text = preview(case=case, template=request.GET.get("template", ""))
     return render(request, "collections_app/partials/message_preview.html", {"text": text})
 
 
