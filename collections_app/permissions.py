@@ -42,7 +42,8 @@ PLAN_CANCEL = "plan.cancel"
 VULNERABILITY_SET = "vulnerability.set"
 BOOK_IMPORT = "book.import"
 DASHBOARD_VIEW = "dashboard.view"
-EXPORT = "export"
+EXPORT_CASES = "export.cases"          # the worklist, a queue, a case's timeline
+EXPORT_REPORTS = "export.reports"      # the dashboard's tables, the audit log
 OPERATE = "operate"                     # webhooks, API clients, /admin/
 PAYMENT_RECORD = "payment.record"       # not in the contract's table: the loan system's door
 
@@ -83,7 +84,9 @@ ABILITIES = {
     VULNERABILITY_SET: {C: OWN, F: OWN, S: ALL, L: OWN, AD: ALL, BORROWER: OWN, SCOPE: r.SCOPE_CASES_WRITE},
     BOOK_IMPORT: {S: ALL, AD: ALL, SCOPE: r.SCOPE_LOANS_WRITE},
     DASHBOARD_VIEW: {S: ALL, A: ALL, AD: ALL},
-    EXPORT: {C: OWN, S: ALL, A: ALL, AD: ALL},
+    # "own worklist, own cases' timelines" for collectors; "dashboard, audit log" for auditors.
+    EXPORT_CASES: {C: OWN, S: ALL, AD: ALL},
+    EXPORT_REPORTS: {S: ALL, A: ALL, AD: ALL},
     OPERATE: {AD: ALL, SCOPE: r.SCOPE_WEBHOOKS_MANAGE},
     PAYMENT_RECORD: {S: ALL, AD: ALL, SYSTEM: True, SCOPE: r.SCOPE_PAYMENTS_WRITE},
 }
@@ -229,6 +232,7 @@ def case_abilities(actor, case):
         "plan_visit": can(VISIT_PLAN) and in_visit and not on_hold,
         "reveal": may(actor, PII_REVEAL, case),
         "assign": may(actor, ASSIGN, case),
+        "export": may(actor, EXPORT_CASES, case),
     }
     abilities["work"] = any(abilities[k] for k in ("record_contact", "add_note", "promise", "send_message"))
     abilities["stage"] = bool(abilities["transitions"] or abilities["close"] or abilities["request_legal"]

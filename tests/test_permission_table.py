@@ -65,7 +65,7 @@ ROW_ABILITIES = {
     "set a vulnerability marker": [perms.VULNERABILITY_SET],
     "import files": [perms.BOOK_IMPORT],
     "dashboard": [perms.DASHBOARD_VIEW],
-    "exports": [perms.EXPORT],
+    "exports": [perms.EXPORT_CASES, perms.EXPORT_REPORTS],
     "webhooks; API clients; `/admin/`": [perms.OPERATE],
 }
 # Cells that grant part of a row only (the contract's words, read once here).
@@ -74,6 +74,8 @@ PARTIAL = {
     ("`de_escalate`, assign, distribute", "system"): {perms.ASSIGN},      # "queue routing"
     # A collector's dispute hold is placed by the contact service on a `dispute_raised` outcome.
     ("place / lift a staff hold", r.COLLECTOR): set(),
+    ("exports", r.COLLECTOR): {perms.EXPORT_CASES},    # "own worklist, own cases' timelines"
+    ("exports", r.AUDITOR): {perms.EXPORT_REPORTS},    # "dashboard, audit log"
 }
 
 
@@ -254,3 +256,14 @@ def test_the_case_page_uses_the_abilities_not_role_names(visit_case, collector, 
     assert not any(v for k, v in can.items() if k != "reveal") and can["reveal"]
     can = perms.case_abilities(supervisor, fresh(visit_case))
     assert can["plan_visit"] and can["close"] and can["assign"]
+
+
+@pytest.mark.parametrize("who, status", [("collector", 200), ("supervisor", 200), ("field_agent", 403),
+                                         ("auditor", 403)])
+def test_timeline_exports_follow_the_table(who, status, client, actor_named, visit_case):
+    # Exports: "own worklist, own cases' timelines" for collectors, "dashboard, audit log" for auditors.
+    client.force_login(actor_named(who))
+    response = client.get(reverse("collections:export-timeline", args=[visit_case.pk, "csv"]))
+    assert response.status_code == status
+    page = client.get(reverse("collections:case", args=[visit_case.pk])).content.decode()
+    assert ('data-testid="timeline-exports"' in page) == (status == 200)
