@@ -1,11 +1,14 @@
-"""The admin, for operators: read-mostly. State changes go through the services, via actions."""
+"""The admin, for operators (the `admin` group only: admin_site.OperatorsAdminSite): read-mostly.
+State changes go through the services, via actions. Personal data (names, phones, national ids,
+e-mail, addresses, contact persons, rendered messages) shows masked, lists and detail pages alike, as
+on the pages: revealing it is the case page's audited action."""
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .errors import DomainError
-from .masking import mask_name, mask_national_id, mask_phone
+from .masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
 from .models import (
     ApiClient, AuditLog, Borrower, BorrowerContact, Bucket, Case, CaseEvent, ContactAttempt, Hold, Instalment, LegalReferral,
     Loan, MessageTemplate, MonthEndSnapshot, OutboundMessage, Payment, PromiseToPay, Queue, ReminderStep, Strategy,
@@ -53,7 +56,17 @@ class CaseEventInline(ReadOnlyInline):
 
 class ContactInline(ReadOnlyInline):
     model = BorrowerContact
-    fields = ("name", "relation", "phone")
+    fields = ("masked_name", "relation", "masked_phone")
+    readonly_fields = ("masked_name", "masked_phone")
+    show_change_link = False
+
+    @admin.display(description=_("name"))
+    def masked_name(self, obj):
+        return mask_name(obj.name)
+
+    @admin.display(description=_("phone"))
+    def masked_phone(self, obj):
+        return mask_phone(obj.phone)
 
 
 @admin.register(Borrower)
@@ -63,7 +76,7 @@ class BorrowerAdmin(ReadOnlyAdmin):
     search_fields = ("external_id",)
     inlines = [ContactInline]
     exclude = ("name", "national_id", "phones", "email", "address")
-    readonly_fields = ("masked_name", "masked_national_id", "masked_phone")
+    readonly_fields = ("masked_name", "masked_national_id", "masked_phone", "masked_email", "masked_address")
 
     @admin.display(description=_("name"))
     def masked_name(self, obj):
@@ -73,9 +86,17 @@ class BorrowerAdmin(ReadOnlyAdmin):
     def masked_national_id(self, obj):
         return mask_national_id(obj.national_id)
 
-    @admin.display(description=_("phone"))
+    @admin.display(description=_("phones"))
     def masked_phone(self, obj):
-        return mask_phone(obj.primary_phone)
+        return ", ".join(mask_phone(p) for p in obj.phones or [])
+
+    @admin.display(description=_("e-mail"))
+    def masked_email(self, obj):
+        return mask_email(obj.email)
+
+    @admin.display(description=_("address"))
+    def masked_address(self, obj):
+        return mask_address(obj.address)
 
 
 @admin.register(Loan)
@@ -133,6 +154,12 @@ class CaseEventAdmin(ReadOnlyAdmin):
 class ContactAttemptAdmin(ReadOnlyAdmin):
     list_display = ("id", "case", "channel", "direction", "outcome", "breach", "actor", "occurred_at")
     list_filter = ("channel", "outcome", "breach")
+    exclude = ("phone",)
+    readonly_fields = ("masked_phone",)
+
+    @admin.display(description=_("number used"))
+    def masked_phone(self, obj):
+        return mask_phone(obj.phone)
 
 
 @admin.register(PromiseToPay)
@@ -228,7 +255,7 @@ class OutboundMessageAdmin(ReadOnlyAdmin):
                     "delivery_status")
     list_filter = ("status", "channel", "reason")
     search_fields = ("idempotency_key", "provider_message_id")
-    exclude = ("to_address",)
+    exclude = ("to_address", "rendered")  # the rendered text carries the borrower's name
 
 
 @admin.register(MonthEndSnapshot)

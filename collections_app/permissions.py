@@ -1,42 +1,173 @@
-"""Who may do what, and which cases they may see: pure predicates over an `Actor`.
+"""Who may do what, and which cases they may see: the one table of abilities and one question.
 
-The transition predicates are django-fsm `permission=` callables: (case, actor) -> bool.
+`ABILITIES` is CONTRACT.md's "Who may do what" as data: for each ability, a cell per role (people),
+one for the system, one for a borrower on their self-service page and the API scope a client needs.
+`may(actor, ability, obj=None)` is the only question every door and service asks:
+
+- without `obj`: does the actor have the ability anywhere (a role, the system, a scope)?
+- with `obj` (a case, a visit, a borrower): also on that row. "own" cells are the row scope of
+  `visible_cases` (a collector's own and queue cases, a field agent's visit cases, a legal officer's
+  legal cases); for a visit, "own" means the actor is one of its agents.
+
+The transition predicates below are django-fsm `permission=` callables, (case, actor) -> bool, and
+the older `may_*` predicates are thin wrappers over `may()` so callers keep working.
 Visibility is separate (`visible_cases`): a service first finds the case through the actor's
-scope (404 otherwise), then asks whether the actor may act on it.
+scope (404 otherwise), then asks whether the actor may act on it. `case_abilities(actor, case)`
+answers the case page: what this actor may do on this case now.
 """
 from django.db.models import Exists, OuterRef, Q
 
 from . import roles as r
 from .actors import as_actor
 
+# --- the abilities --------------------------------------------------------------------------------
+SEE_CASE = "case.see"
+CONTACT_RECORD = "contact.record"
+NOTE_ADD = "note.add"
+PROMISE_RECORD = "promise.record"
+MESSAGE_SEND = "message.send"
+ESCALATE = "case.escalate"              # start_calls, schedule_visit
+LEGAL_REQUEST = "legal.request"
+LEGAL_DECIDE = "legal.decide"           # refer_to_legal through an approved referral
+VISIT_PLAN = "visit.plan"
+VISIT_RECORD = "visit.record"
+DE_ESCALATE = "case.de_escalate"
+ASSIGN = "case.assign"                  # assign, distribute evenly
+CASE_CLOSE = "case.close"
+HOLD_PLACE = "hold.place"               # place or lift a staff hold
+PII_REVEAL = "pii.reveal"
+PLAN_PROPOSE = "plan.propose"
+PLAN_DECIDE = "plan.decide"
+PLAN_CANCEL = "plan.cancel"
+VULNERABILITY_SET = "vulnerability.set"
+BOOK_IMPORT = "book.import"
+DASHBOARD_VIEW = "dashboard.view"
+EXPORT_CASES = "export.cases"          # the worklist, a queue, a case's timeline
+EXPORT_REPORTS = "export.reports"      # the dashboard's tables, the audit log
+OPERATE = "operate"                     # webhooks, API clients, /admin/
+PAYMENT_RECORD = "payment.record"       # not in the contract's table: the loan system's door
 
-def _writer(actor):
-    return not actor.is_read_only
+# Cell values. People: ALL (every row they may see) or OWN (within their row scope); a missing
+# cell is no. SYSTEM and BORROWER cells are True or OWN; SCOPE is the scope string.
+ALL = "all"
+OWN = "own"
+SYSTEM = "system"
+BORROWER = "borrower"
+SCOPE = "scope"
 
+C, F, S, L, A, AD = r.COLLECTOR, r.FIELD_AGENT, r.SUPERVISOR, r.LEGAL_OFFICER, r.AUDITOR, r.ADMIN
+
+ABILITIES = {
+    SEE_CASE: {C: OWN, F: OWN, S: ALL, L: OWN, A: ALL, AD: ALL, SYSTEM: True, BORROWER: OWN,
+               SCOPE: r.SCOPE_CASES_READ},
+    # Legal officers add notes but do not record contacts ("notes" in the contract's cell).
+    CONTACT_RECORD: {C: OWN, F: OWN, S: ALL, AD: ALL, SCOPE: r.SCOPE_CASES_WRITE},
+    NOTE_ADD: {C: OWN, F: OWN, S: ALL, L: OWN, AD: ALL, SCOPE: r.SCOPE_CASES_WRITE},
+    PROMISE_RECORD: {C: OWN, S: ALL, AD: ALL, BORROWER: OWN, SCOPE: r.SCOPE_CASES_WRITE},
+    MESSAGE_SEND: {C: OWN, S: ALL, AD: ALL, SYSTEM: True, SCOPE: r.SCOPE_CASES_WRITE},
+    ESCALATE: {C: OWN, S: ALL, AD: ALL, SYSTEM: True, SCOPE: r.SCOPE_CASES_WRITE},
+    LEGAL_REQUEST: {C: OWN, S: ALL, AD: ALL, SYSTEM: True, SCOPE: r.SCOPE_CASES_WRITE},
+    LEGAL_DECIDE: {S: ALL, L: OWN, AD: ALL, SCOPE: r.SCOPE_CASES_MANAGE},
+    VISIT_PLAN: {S: ALL, AD: ALL, SCOPE: r.SCOPE_CASES_MANAGE},
+    VISIT_RECORD: {F: OWN, S: ALL, AD: ALL, SCOPE: r.SCOPE_CASES_WRITE},
+    # The contract's row "de_escalate, assign, distribute": the system's "queue routing" is assignment.
+    DE_ESCALATE: {S: ALL, AD: ALL, SCOPE: r.SCOPE_CASES_MANAGE},
+    ASSIGN: {S: ALL, AD: ALL, SYSTEM: True, SCOPE: r.SCOPE_CASES_MANAGE},
+    CASE_CLOSE: {S: ALL, AD: ALL, SYSTEM: True, SCOPE: r.SCOPE_CASES_MANAGE},
+    # A collector places a dispute hold only through a contact's `dispute_raised` outcome (the
+    # contact service places it on their behalf), so the cell is blank here.
+    HOLD_PLACE: {S: ALL, L: OWN, AD: ALL, BORROWER: OWN, SCOPE: r.SCOPE_CASES_MANAGE},
+    PII_REVEAL: {C: OWN, F: OWN, S: ALL, L: OWN, A: ALL, AD: ALL, SCOPE: r.SCOPE_PII_READ},
+    PLAN_PROPOSE: {C: OWN, S: ALL, L: OWN, AD: ALL, BORROWER: OWN, SCOPE: r.SCOPE_CASES_WRITE},
+    PLAN_DECIDE: {C: OWN, S: ALL, L: OWN, AD: ALL, SYSTEM: True, SCOPE: r.SCOPE_PLANS_DECIDE},
+    PLAN_CANCEL: {C: OWN, S: ALL, L: OWN, AD: ALL, SYSTEM: True, SCOPE: r.SCOPE_CASES_WRITE},
+    VULNERABILITY_SET: {C: OWN, F: OWN, S: ALL, L: OWN, AD: ALL, BORROWER: OWN, SCOPE: r.SCOPE_CASES_WRITE},
+    BOOK_IMPORT: {S: ALL, AD: ALL, SCOPE: r.SCOPE_LOANS_WRITE},
+    DASHBOARD_VIEW: {S: ALL, A: ALL, AD: ALL},
+    # "own worklist, own cases' timelines" for collectors; "dashboard, audit log" for auditors.
+    EXPORT_CASES: {C: OWN, S: ALL, AD: ALL},
+    EXPORT_REPORTS: {S: ALL, A: ALL, AD: ALL},
+    OPERATE: {AD: ALL, SCOPE: r.SCOPE_WEBHOOKS_MANAGE},
+    PAYMENT_RECORD: {S: ALL, AD: ALL, SYSTEM: True, SCOPE: r.SCOPE_PAYMENTS_WRITE},
+}
+
+
+def _in_scope(actor, obj):
+    """Is `obj` within the actor's row scope? A case a service locked through `visible_cases` for
+    this actor carries that answer already (no query)."""
+    from .models import Borrower, Case, Visit
+
+    if isinstance(obj, Case):
+        if getattr(obj, "_visible_to", None) == actor.label:
+            return True
+        return visible_cases(actor).filter(pk=obj.pk).exists()
+    if isinstance(obj, Visit):
+        return actor.user is not None and obj.agents.filter(pk=actor.user.pk).exists()
+    if isinstance(obj, Borrower):
+        return visible_cases(actor).filter(borrower_id=obj.pk).exists()
+    raise TypeError(f"may() does not know rows of type {type(obj).__name__}")
+
+
+def may(actor, ability, obj=None):
+    """May this actor do `ability` (one of ABILITIES), to `obj` if given?"""
+    actor = as_actor(actor)
+    try:
+        row = ABILITIES[ability]
+    except KeyError:
+        raise ValueError(f"Unknown ability {ability!r}") from None
+    if actor.is_system:
+        return bool(row.get(SYSTEM))
+    if actor.is_client:
+        # A client's rows are all-or-nothing (cases:read); the service's lookup applies that.
+        return bool(row.get(SCOPE)) and actor.has_scope(row[SCOPE])
+    if actor.is_borrower:
+        if not row.get(BORROWER):
+            return False
+        return obj is None or _borrower_owns(actor, obj)
+    cells = {row.get(role) for role in actor.roles} - {None}
+    if not cells:
+        return False
+    if ALL in cells or obj is None:
+        return True
+    return _in_scope(actor, obj)
+
+
+def _borrower_owns(actor, obj):
+    from .models import Borrower, Case
+
+    external_id = actor.label.split(":", 1)[1]
+    if isinstance(obj, Case):
+        return obj.borrower.external_id == external_id
+    if isinstance(obj, Borrower):
+        return obj.external_id == external_id
+    return False
+
+
+def abilities_of(actor):
+    """Every ability the actor has somewhere (for documentation pages and tests)."""
+    return {name for name in ABILITIES if may(actor, name)}
+
+
+# --- thin wrappers: the django-fsm permission callables and the older predicates ------------------
+
+# django-fsm asks these about a case the caller already reached through `visible_cases` (a
+# service's locked case, a selector's row), so they ask for the ability, not the row again: listing
+# allowed transitions for a page of cases stays one query.
 
 def may_escalate(case, actor):
-    actor = as_actor(actor)
-    if actor.is_system or actor.is_superuser:
-        return True
-    if actor.is_client:
-        return actor.has_scope(r.SCOPE_CASES_WRITE)
-    return _writer(actor) and actor.has_role(r.COLLECTOR, r.SUPERVISOR, r.ADMIN)
+    return may(actor, ESCALATE)
 
 
 def may_refer_to_legal(case, actor):
-    actor = as_actor(actor)
-    if actor.is_superuser:
-        return True
-    return actor.is_person and actor.has_role(r.SUPERVISOR, r.LEGAL_OFFICER, r.ADMIN)
+    return may(actor, LEGAL_DECIDE)
 
 
 def may_manage(case, actor):
-    actor = as_actor(actor)
-    if actor.is_superuser:
-        return True
-    if actor.is_client:
-        return actor.has_scope(r.SCOPE_CASES_MANAGE)
-    return actor.has_role(*r.MANAGER_ROLES)
+    return may(actor, DE_ESCALATE)
+
+
+def may_close(case, actor):
+    return may(actor, CASE_CLOSE)
 
 
 def system_only(case, actor):
@@ -44,48 +175,69 @@ def system_only(case, actor):
 
 
 def may_work_case(actor):
-    """Log contacts, record promises, add notes, request a legal referral."""
-    actor = as_actor(actor)
-    if actor.is_system or actor.is_superuser:
-        return True
-    if actor.is_client:
-        return actor.has_scope(r.SCOPE_CASES_WRITE)
-    return _writer(actor) and actor.has_role(r.COLLECTOR, r.FIELD_AGENT, r.SUPERVISOR, r.ADMIN)
+    """Record contacts on a case (the narrowest "working" ability; promises, messages and legal
+    referral requests each have their own)."""
+    return may(actor, CONTACT_RECORD)
 
 
 def may_decide_legal_referral(actor):
-    actor = as_actor(actor)
-    return actor.is_superuser or (actor.is_person and actor.has_role(r.SUPERVISOR, r.LEGAL_OFFICER, r.ADMIN))
+    return may(actor, LEGAL_DECIDE)
 
 
 def may_place_hold(actor):
-    actor = as_actor(actor)
-    if actor.is_system or actor.is_superuser:
-        return True
-    if actor.is_client:
-        return actor.has_scope(r.SCOPE_LOANS_WRITE) or actor.has_scope(r.SCOPE_CASES_MANAGE)
-    return actor.has_role(*r.MANAGER_ROLES)
+    return may(actor, HOLD_PLACE)
 
 
 def may_assign(actor, queue=None):
     """Assigning work is a supervisor's job (or a client with cases:manage)."""
-    return may_manage(None, actor)
+    return may(actor, ASSIGN)
 
 
 def may_record_payment(actor):
-    actor = as_actor(actor)
-    if actor.is_system or actor.is_superuser:
-        return True
-    if actor.is_client:
-        return actor.has_scope(r.SCOPE_PAYMENTS_WRITE)
-    return actor.has_role(*r.MANAGER_ROLES)
+    return may(actor, PAYMENT_RECORD)
 
 
 def may_reveal_pii(actor):
+    return may(actor, PII_REVEAL)
+
+
+def case_abilities(actor, case):
+    """What this actor may do on this case now, for the case page (a template asks this dict, never
+    role names). Mirrors what the services would refuse: a form is offered only when sending it
+    could succeed (no second promise while one is pending, no legal referral while one waits, none
+    on a closed case or under a hold where a hold stops it)."""
+    from .models import LegalReferral, PromiseToPay
+    from .workflow import State
+
     actor = as_actor(actor)
-    if actor.is_client:
-        return actor.has_scope(r.SCOPE_PII_READ)
-    return actor.is_system or actor.is_superuser or bool(actor.roles)
+    is_open = case.is_open
+
+    def can(ability):
+        return is_open and may(actor, ability, case)
+
+    allowed = case.allowed_transitions(actor) if is_open else []
+    in_visit = case.state == State.VISIT
+    on_hold = in_visit and case.borrower_on_hold
+    promise = can(PROMISE_RECORD) and not case.promises.filter(status=PromiseToPay.Status.PENDING).exists()
+    request_legal = (can(LEGAL_REQUEST) and in_visit and not on_hold
+                     and not case.legal_referrals.filter(status=LegalReferral.Status.REQUESTED).exists())
+    abilities = {
+        "record_contact": can(CONTACT_RECORD),
+        "add_note": can(NOTE_ADD),
+        "promise": promise,
+        "send_message": can(MESSAGE_SEND),
+        "transitions": [t for t in allowed if t != "close"],
+        "close": "close" in allowed,
+        "request_legal": request_legal,
+        "plan_visit": can(VISIT_PLAN) and in_visit and not on_hold,
+        "reveal": may(actor, PII_REVEAL, case),
+        "assign": may(actor, ASSIGN, case),
+        "export": may(actor, EXPORT_CASES, case),
+    }
+    abilities["work"] = any(abilities[k] for k in ("record_contact", "add_note", "promise", "send_message"))
+    abilities["stage"] = bool(abilities["transitions"] or abilities["close"] or abilities["request_legal"]
+                              or abilities["plan_visit"])
+    return abilities
 
 
 def visible_cases(actor, queryset=None, *, assigned_to_me=False):

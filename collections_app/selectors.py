@@ -15,6 +15,7 @@ from . import compliance
 from .actors import as_actor
 from .calendar import lender_today
 from .errors import DomainError
+from .masking import mask_name
 from .models import Bucket, Case, CaseEvent, ContactAttempt, Hold, Instalment, PromiseToPay, Queue
 from .permissions import visible_cases
 from .prepared import PLACEHOLDER, PreparedQuery
@@ -302,18 +303,35 @@ def case_worklist_page(actor, filters=WorklistFilters(), *, after=None, limit=50
 
 
 def _search_q(term):
-    """Loan number, the last four digits of a phone, or the start of the borrower's name."""
+    """Loan number, the last four digits of a phone (shown in the masked number), or a name as the
+    searcher sees it: masked (docs/privacy.md)."""
     if term.isascii() and term.isdigit() and len(term) == 4:
         # phones is a JSON list: its text holds each number followed by a quote.
         return Q(phones_text__contains=f'{term}"')
-    return Q(loan__external_id__iexact=term) | Q(borrower__name__startswith=term)
+    return Q(loan__external_id__iexact=term) | masked_name_q(term)
+
+
+def masked_name_q(term, field="borrower__name"):
+    """Names that match `term` only as far as the searcher can see them: by their masked form.
+
+    A list shows `王**` for 王小明, so a name term is masked the same way and compared with the masked
+    names: `王小明`, `王大明` and `王**` all find every three-character name starting with 王, and a
+    guess of the full name tells nothing the list did not. One character finds the names starting
+    with it. Latin names keep each part's first letter and length (`J*** S****`), case-insensitively."""
+    term = " ".join(term.split())
+    if len(term) == 1:
+        return Q(**{f"{field}__istartswith": term})
+    pattern = "".join("." if c == "*" else c if (c.isalnum() or c == " ") else "\\" + c for c in mask_name(term))
+    return Q(**{f"{field}__iregex": f"^{pattern}$"})
 
 
 def case_detail(actor, case_id):
     try:
-        return case_queryset(actor).get(pk=case_id)
+        case = case_queryset(actor).get(pk=case_id)
     except (Case.DoesNotExist, ValueError, TypeError):
         raise DomainError("not_found") from None
+    case._visible_to = as_actor(actor).label  # reached through the row scope: may() need not ask again
+    return case
 
 
 def case_timeline(actor, case_id, *, before_id=None, limit=50):

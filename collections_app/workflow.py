@@ -90,7 +90,7 @@ class CaseWorkflow(ConcurrentTransitionMixin, models.Model):
     def resolve(self):
         self.resolved_at = timezone.now()
 
-    @transition(field=state, source=list(OPEN_STATES), target=State.CLOSED, permission=perms.may_manage)
+    @transition(field=state, source=list(OPEN_STATES), target=State.CLOSED, permission=perms.may_close)
     def close(self, reason):
         self.close_reason = reason
         self.closed_at = timezone.now()

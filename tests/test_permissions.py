@@ -380,12 +380,14 @@ def test_predicates_for_holds_and_payments_by_scope():
     manage = actor_for_client("m", [r.SCOPE_CASES_MANAGE])
     write = actor_for_client("w", [r.SCOPE_CASES_WRITE])
     pay = actor_for_client("p", [r.SCOPE_PAYMENTS_WRITE])
-    assert perms.may_place_hold(loans) and perms.may_place_hold(manage)
+    # CONTRACT.md's table: staff holds need cases:manage; loans:write sets the loan system's own
+    # holds through the borrower upsert only.
+    assert perms.may_place_hold(manage) and not perms.may_place_hold(loans)
     assert not perms.may_place_hold(write)
     assert perms.may_record_payment(pay)
     assert not perms.may_record_payment(manage)
     assert perms.may_assign(manage) and not perms.may_assign(write)
-    assert not perms.may_decide_legal_referral(manage)
+    assert perms.may_decide_legal_referral(manage) and not perms.may_decide_legal_referral(write)
 
 
 def test_no_role_user_sees_nothing_and_may_not_work():

@@ -443,7 +443,7 @@ def test_approving_a_referral_moves_the_case_to_legal(visit_case, collector, leg
     assert kinds == ["legal_referral_approved", "transition"]
 
 
-@pytest.mark.parametrize("who", ["collector", "field_agent", "auditor", "api_client_manager", "system"])
+@pytest.mark.parametrize("who", ["collector", "field_agent", "auditor", "api_client_writer", "system"])
 def test_only_supervisors_and_legal_officers_decide_referrals(who, actor_named, visit_case, collector):
     referral = services.legal_referral_request(case_id=visit_case.pk, actor=collector)
     with refused("permission_denied"):

@@ -51,7 +51,10 @@ class BorrowerContact(models.Model):
         verbose_name_plural = _("contact persons")
 
     def __str__(self):
-        return f"{self.name} ({self.relation})"
+        # Masked: a contact person's name is personal data wherever a row prints itself (the admin).
+        from ..masking import mask_name
+
+        return f"{mask_name(self.name)} ({self.relation})"
 
 
 class HoldQuerySet(models.QuerySet):

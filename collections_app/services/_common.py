@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from ..errors import DomainError, invalid
 from ..models import Case
+from ..actors import as_actor
 from ..permissions import visible_cases
 
 
@@ -17,9 +18,11 @@ def lock_visible_case(case_id, actor):
     try:
         # Lock the case row only: loan and borrower rows stay free for other cases' work.
         locked = Case.objects.select_for_update(of=("self",)).select_related("loan", "borrower")
-        return visible_cases(actor, locked).get(pk=case_id)
+        case = visible_cases(actor, locked).get(pk=case_id)
     except (Case.DoesNotExist, ValueError, TypeError):
         raise DomainError("not_found") from None
+    case._visible_to = as_actor(actor).label  # permissions.may() need not ask the row scope again
+    return case
 
 
 # Bounds of what the parsers take (every door: API, pages, imports, the loan book). Business dates

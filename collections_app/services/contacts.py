@@ -67,7 +67,7 @@ def contact_log(*, case_id, actor=None, channel, outcome, direction=ContactAttem
             # hold_place locks borrower then cases: take the locks in that order here too.
             _lock_borrower_of_case(case_id, actor)
         case = lock_visible_case(case_id, actor)
-        if not perms.may_work_case(actor):
+        if not perms.may(actor, perms.CONTACT_RECORD, case):
             raise DomainError("permission_denied")
         borrower = case.borrower
         number = (phone or "").strip() or borrower.primary_phone
@@ -116,7 +116,7 @@ def promise_record(*, case_id, actor=None, amount, due_date, contact_id=None):
         raise invalid("due_date", _("The promised date must be within %d days.") % PROMISE_MAX_DAYS)
     with transaction.atomic():
         case = lock_visible_case(case_id, actor)
-        if not perms.may_work_case(actor):
+        if not perms.may(actor, perms.PROMISE_RECORD, case):
             raise DomainError("permission_denied")
         if case.state not in OPEN_STATES:
             raise DomainError("transition_not_allowed", _("Promises are taken on open cases only."))
@@ -145,7 +145,7 @@ def note_add(*, case_id, actor=None, text):
     text = require_text(text, "text", max_length=4000)
     with transaction.atomic():
         case = lock_visible_case(case_id, actor)
-        if not perms.may_work_case(actor):
+        if not perms.may(actor, perms.NOTE_ADD, case):
             raise DomainError("permission_denied")
         return event_write(case, "note_added", actor, reason=text)
 
@@ -168,7 +168,7 @@ def visit_schedule(*, case_id, actor=None, scheduled_for, agents):
         raise DomainError("visit_needs_two_agents", fields={"agents": [_("Name at least two field agents.")]})
     with transaction.atomic():
         case = lock_visible_case(case_id, actor)
-        if not perms.may_manage(case, actor):
+        if not perms.may(actor, perms.VISIT_PLAN, case):
             raise DomainError("permission_denied")
         if case.state != State.VISIT:
             raise DomainError("transition_not_allowed", _("Visits are planned for cases in the visit stage."),
@@ -202,8 +202,7 @@ def visit_record(*, visit_id, actor=None, outcome, notes=""):
         if visit is None:
             raise DomainError("not_found")
         case = lock_visible_case(visit.case_id, actor)
-        is_agent = actor.user is not None and visit.agents.filter(pk=actor.user.pk).exists()
-        if not (is_agent or perms.may_manage(case, actor)):
+        if not perms.may(actor, perms.VISIT_RECORD, visit):
             raise DomainError("permission_denied")
         if visit.status != Visit.Status.PLANNED:
             raise invalid("visit", _("This visit is already recorded."))

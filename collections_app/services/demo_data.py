@@ -140,8 +140,8 @@ class SeedReport:
 # --- Users and queues -------------------------------------------------------------------------
 
 def ensure_demo_users(password=DEFAULT_PASSWORD):
-    """Create or update the demo users (never duplicated): staff, in their role's group, with this
-    password; `admin` is also a superuser. Returns [(username, role)]."""
+    """Create or update the demo users (never duplicated): in their role's group, with this password;
+    `admin` alone is staff and a superuser. Returns [(username, role)]."""
     if not password:
         raise ValueError("the demo password cannot be empty")
     User = get_user_model()
@@ -151,7 +151,8 @@ def ensure_demo_users(password=DEFAULT_PASSWORD):
         for username, role in DEMO_USERS:
             user = User.objects.filter(username=username).first() or User(username=username)
             user.password = hashed
-            user.is_staff, user.is_active, user.is_superuser = True, True, role == r.ADMIN
+            # Only operators reach /admin/ (CONTRACT.md): only the admin user is staff.
+            user.is_staff, user.is_active, user.is_superuser = role == r.ADMIN, True, role == r.ADMIN
             if not user.email:
                 user.email = f"{username}@example.com"
             if not user.first_name:

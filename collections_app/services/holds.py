@@ -46,6 +46,8 @@ def hold_place(*, borrower_id, code, actor=None, reason="", starts_at=None, ends
         borrower = Borrower.objects.select_for_update().filter(pk=borrower_id).first()
         if borrower is None:
             raise DomainError("not_found")
+        if not (_authorised or perms.may(actor, perms.HOLD_PLACE, borrower)):
+            raise DomainError("not_found")  # a borrower outside the actor's row scope
         existing = Hold.objects.active(now).filter(borrower=borrower, code=code, source=source).first()
         if existing is not None:
             return existing
@@ -57,13 +59,14 @@ def hold_place(*, borrower_id, code, actor=None, reason="", starts_at=None, ends
     return hold
 
 
-def hold_lift(*, hold_id, actor=None, reason=""):
+def hold_lift(*, hold_id, actor=None, reason="", _authorised=False):
+    """Lift a hold. `_authorised`: the loan system's own holds, cleared by its borrower upsert."""
     actor = as_actor(actor)
-    if not perms.may_place_hold(actor):
+    if not (_authorised or perms.may_place_hold(actor)):
         raise DomainError("permission_denied")
     with transaction.atomic():
         hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
-        if hold is None:
+        if hold is None or not (_authorised or perms.may(actor, perms.HOLD_PLACE, hold.borrower)):
             raise DomainError("not_found")
         if hold.source == Hold.Source.STAFF or not actor.is_client:
             reason = require_text(reason, "reason")
@@ -89,4 +92,5 @@ def holds_set_from_loan_system(*, borrower_id, codes, actor=None):
             hold_place(borrower_id=borrower_id, code=code, actor=actor, source=Hold.Source.LOAN_SYSTEM,
                        reason=_("Set by the loan system"), _authorised=True)
         for code in sorted(active.keys() - wanted):
-            hold_lift(hold_id=active[code].pk, actor=actor, reason=_("Cleared by the loan system"))
+            hold_lift(hold_id=active[code].pk, actor=actor, reason=_("Cleared by the loan system"),
+                      _authorised=True)

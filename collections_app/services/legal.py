@@ -19,7 +19,7 @@ def legal_referral_request(*, case_id, actor=None, reason=""):
     reason = (reason or "").strip()
     with transaction.atomic():
         case = lock_visible_case(case_id, actor)
-        if not perms.may_work_case(actor):
+        if not perms.may(actor, perms.LEGAL_REQUEST, case):
             raise DomainError("permission_denied")
         if case.state != State.VISIT:
             raise DomainError("transition_not_allowed", _("A legal referral is requested for cases in the visit stage."),
@@ -52,6 +52,8 @@ def legal_referral_decide(*, referral_id, actor=None, approve, reason=""):
         if referral is None:
             raise DomainError("not_found")
         case = lock_visible_case(referral.case_id, actor)
+        if not perms.may(actor, perms.LEGAL_DECIDE, case):
+            raise DomainError("permission_denied")
         referral = LegalReferral.objects.select_for_update().get(pk=referral_id)
         if referral.status != LegalReferral.Status.REQUESTED:
             raise DomainError("stale_version", _("This referral was already decided."), state=case.state)

@@ -1,4 +1,6 @@
 """Revealing personal data: an audited action, written before the data is handed out."""
+import json
+
 from django.db import transaction
 
 from .. import permissions as perms
@@ -63,11 +65,22 @@ def pii_log_unmasked(*, actor, reads, reason, action=AuditLog.Action.REVEAL):
 
 
 def pii_log_visit_addresses(*, actor, visits):
-    """A field agent's visit list shows the address of each visit assigned to them: one audit entry
-    per visit shown, written before the page is."""
+    """A field agent's visit list shows the address of each visit assigned to them: ONE audit entry
+    per page view, written before the page is, listing what was shown (`reason` is JSON:
+    {"page": "visits", "why": "assigned visits", "shown": [{"visit", "case", "borrower"}, ...]}).
+    The entry names the borrower and case when the page showed only one."""
     actor = as_actor(actor)
-    AuditLog.objects.bulk_create([
-        AuditLog(actor=actor.label, actor_user=actor.user, action=AuditLog.Action.REVEAL, borrower=v.case.borrower,
-                 case=v.case, fields=["address"], reason="assigned visit")
-        for v in visits
-    ])
+    if not visits:
+        return None
+    shown = [{"visit": v.pk, "case": v.case_id, "borrower": v.case.borrower_id} for v in visits]
+    borrowers = {s["borrower"] for s in shown}
+    cases = {s["case"] for s in shown}
+    entry = AuditLog(
+        actor=actor.label, actor_user=actor.user, action=AuditLog.Action.REVEAL,
+        borrower_id=next(iter(borrowers)) if len(borrowers) == 1 else None,
+        case_id=next(iter(cases)) if len(cases) == 1 else None,
+        fields=["address"],
+        reason=json.dumps({"page": "visits", "why": "assigned visits", "shown": shown}, sort_keys=True),
+    )
+    entry.save(force_insert=True)
+    return entry

@@ -25,6 +25,7 @@ from .. import permissions as perms
 from ..actors import as_actor
 from ..errors import DomainError
 from ..gateways import Outgoing, backend_for
+from ..masking import mask_name
 from ..models import Hold, Instalment, MessageTemplate, OutboundMessage, ReminderStep, Strategy
 from ..workflow import OPEN_STATES
 from ._common import lock_visible_case, require_choice
@@ -175,7 +176,7 @@ def message_request(*, case_id, channel, template, schedule="now", actor=None, i
     now = timezone.now()
     with transaction.atomic():
         case = lock_visible_case(case_id, actor)
-        if not perms.may_work_case(actor):
+        if not perms.may(actor, perms.MESSAGE_SEND, case):
             raise DomainError("permission_denied")
         borrower = case.borrower
         address = borrower.primary_phone if channel == "sms" else borrower.email
@@ -229,6 +230,16 @@ def _claim(limit):
     )
 
 
+def message_preview(*, case, template, channel="sms"):
+    """A templated message on a case as the borrower would read it, in their language, but with
+    their name masked as the case page shows it: a preview reveals nothing the page does not (and so
+    writes no audit row). Nothing is stored; the dispatcher builds the real text when it sends."""
+    message = OutboundMessage(borrower=case.borrower, loan=case.loan, case=case, channel=channel,
+                              template_code=template or "")
+    text, _subject = _Renderer().render(message, masked=True)
+    return text
+
+
 class _Renderer:
     def __init__(self):
         self.templates = {}
@@ -240,7 +251,9 @@ class _Renderer:
             self.templates[key] = found.get(language) or found.get("zh-hans") or found.get("en")
         return self.templates[key]
 
-    def render(self, message):
+    def render(self, message, *, masked=False):
+        """The message's text and subject. `masked`: the borrower's name as the pages show it (a
+        preview for staff); the dispatcher renders the real text at send time."""
         borrower = message.borrower
         language = borrower.language if borrower.language in HOW_TO_PAY else "zh-hans"
         template = self.template(message.template_code, message.channel, language)
@@ -249,7 +262,7 @@ class _Renderer:
         instalment = message.instalment
         amount_overdue = message.case.amount_overdue if message.case else Decimal("0.00")
         values = {
-            "name": borrower.name, "loan": message.loan.external_id if message.loan else "",
+            "name": mask_name(borrower.name) if masked else borrower.name, "loan": message.loan.external_id if message.loan else "",
             "amount_overdue": f"{amount_overdue:,.2f}",
             "amount_due": f"{(instalment.amount_due - instalment.amount_paid):,.2f}" if instalment else "",
             "due_date": instalment.due_date.isoformat() if instalment else "",

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import roles as r
 from .. import services
+from ..permissions import case_abilities
 from ..calendar import lender_today
 from ..errors import DomainError
 from ..forms.cases import (
@@ -17,10 +18,9 @@ from ..forms.cases import (
     VisitScheduleForm,
 )
 from ..masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
-from ..models import MessageTemplate, OutboundMessage, PromiseToPay
+from ..models import LegalReferral, MessageTemplate, PromiseToPay
 from ..selectors import WorklistCursor, bucket_for, bucket_list, case_detail, case_timeline, case_worklist
 from ..timeline import describe
-from ..workflow import State
 from .common import STAFF, actor_of, form_errors_from, refusal_text, roles_required
 
 TIMELINE_PAGE = 50
@@ -72,12 +72,12 @@ def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
         call_check = services.contact_check(case=case, channel="call")
     except DomainError:
         call_check = None
-    allowed = case.allowed_transitions(actor)
+    can = case_abilities(actor, case)
     forms = {
         "contact_form": ContactForm(), "promise_form": PromiseForm(), "note_form": NoteForm(),
-        "message_form": MessageForm(templates=_sms_templates()), "legal_form": LegalReferralForm(),
-        "close_form": CloseForm(), "reveal_form": RevealForm(),
-        "visit_form": VisitScheduleForm(agents=_field_agents()) if actor.has_role(r.SUPERVISOR, r.ADMIN) else None,
+        "message_form": MessageForm(templates=_sms_templates()) if can["send_message"] else None,
+        "legal_form": LegalReferralForm(), "close_form": CloseForm(), "reveal_form": RevealForm(),
+        "visit_form": VisitScheduleForm(agents=_field_agents()) if can["plan_visit"] else None,
     }
     forms.update(bound_forms)
     context = {
@@ -92,12 +92,10 @@ def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
         "instalments": list(case.loan.instalments.order_by("number")),
         "payments": list(case.loan.payments.order_by("-paid_at")[:20]),
         "pending_promise": case.promises.filter(status=PromiseToPay.Status.PENDING).first(),
+        "pending_referral": case.legal_referrals.filter(status=LegalReferral.Status.REQUESTED).first(),
         "visits": list(case.visits.prefetch_related("agents").order_by("-scheduled_for")[:5]),
         "events": events, "older": older, "check": _check_view(call_check),
-        "allowed": [t for t in allowed if t != "close"], "can_close": "close" in allowed,
-        "can_work": not actor.is_read_only and case.is_open,
-        "can_request_legal": case.state == State.VISIT and not actor.is_read_only,
-        "is_manager": actor.has_role(r.SUPERVISOR, r.ADMIN) or actor.is_superuser,
+        "can": can,
         **forms,
     }
     return render(request, "collections_app/case.html", context, status=status)
@@ -204,14 +202,13 @@ def send_message(request, case_id):
 @roles_required(*STAFF)
 @require_GET
 def message_preview(request, case_id):
-    """The SMS as the borrower would read it, in their language (nothing is written)."""
-    from ..services.reminders import _Renderer
+    """The SMS as the borrower would read it, in their language, with their name masked as this page
+    shows it (nothing is written; the dispatcher builds the real text when it sends)."""
+    from ..services.reminders import message_preview as preview
 
     actor = actor_of(request)
     case = _case_or_404(actor, case_id)
-    message = OutboundMessage(borrower=case.borrower, loan=case.loan, case=case, channel="sms",
-                              template_code=request.GET.get("template", ""))
-    text, _subject = _Renderer().render(message)
+    text = preview(case=case, template=request.GET.get("template", ""))
     return render(request, "collections_app/partials/message_preview.html", {"text": text})
 
 

@@ -40,11 +40,13 @@ MANAGERS = (r.SUPERVISOR, r.ADMIN)
 
 
 def refusal_text(error):
-    """A refusal for people: the reason's own message, the fields that were wrong, when next."""
-    parts = [str(error.message)]
-    for field, msgs in error.fields.items():
-        parts.append(f"{field}: {' '.join(str(m) for m in msgs)}")
-    return " ".join(parts)
+    """A refusal for people: what was wrong, in sentences. Field names are for machines (the API's
+    `fields`): a page shows the messages alone, and for a validation error only them, since
+    "Some fields are not valid." says nothing the messages do not."""
+    details = [str(m) for msgs in error.fields.values() for m in msgs]
+    if details and error.code == "validation_error":
+        return " ".join(details)
+    return " ".join([str(error.message), *details])
 
 
 def form_errors_from(error, form):

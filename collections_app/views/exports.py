@@ -65,7 +65,12 @@ def _deliver(request, kind, fmt, params):
 
 
 def _bad_form(form):
-    text = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
+    """The form's errors for people: each under its field's label (never the field's name)."""
+    def line(field, errors):
+        label = form.fields[field].label if field in form.fields else None
+        return f"{label}: {' '.join(errors)}" if label else " ".join(errors)
+
+    text = "; ".join(line(field, errors) for field, errors in form.errors.items())
     return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
 
 

@@ -22,7 +22,8 @@ from .common import actor_of, refusal_text, roles_required
 @roles_required(r.FIELD_AGENT, r.SUPERVISOR, r.ADMIN)
 def my_visits(request):
     """Planned visits of this agent from today to a week ahead. The address is shown because the
-    visit is assigned to them, and each showing is written to the audit log."""
+    visit is assigned to them; the page view is written to the audit log as one entry listing the
+    visits, cases and borrowers shown."""
     actor = actor_of(request)
     today = lender_today()
     start = datetime.combine(today, time(0), tzinfo=settings.LENDER_TIME_ZONE)

@@ -3,6 +3,8 @@ keyset pages through `case_timeline` (which applies the row scope: an invisible 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from ... import permissions as perms
+from ...errors import DomainError
 from ...selectors import case_detail, case_timeline
 from ...timeline import describe
 from ...workflow import State
@@ -21,7 +23,9 @@ class TimelineExport(ExportKind):
         return [_("At"), _("Event"), _("Detail"), _("Actor"), _("Kind (code)"), _("From stage"), _("To stage")]
 
     def check(self, actor, params):
-        case_detail(actor, params["case_id"])
+        case = case_detail(actor, params["case_id"])
+        if not perms.may(actor, perms.EXPORT_CASES, case):
+            raise DomainError("permission_denied")
 
     def audit_case_id(self, params):
         return params["case_id"]
