@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from .. import roles as r
 from .. import services
 from ..calendar import lender_today
+from ..context import may_open
 from ..errors import DomainError
 from ..forms.cases import (
     CloseForm, ContactForm, LegalReferralForm, MessageForm, NoteForm, PromiseForm, RevealForm, TransitionForm,
@@ -277,4 +278,4 @@ def next_case(request, case_id):
     if following:
         return redirect("collections:case", following)
     messages.info(request, _("That was the last case in your worklist."))
-    return redirect("collections:worklist")
+    return redirect("collections:worklist" if may_open(request.user, "collections:worklist") else "collections:desk")
