@@ -30,6 +30,7 @@ def test_worklist_and_case_page_fit_a_phone(language, page, live_server, login, 
     page.goto(f"{live_server.url}/worklist/")
     worklist = page.get_by_test_id("worklist")
     expect(worklist).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", language)
     shot(f"phone-worklist-{language}")
     assert page_width(page) <= PHONE["width"]
     # Rows are cards: no header row shown, each cell labelled, one card under the other.
