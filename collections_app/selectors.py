@@ -571,11 +571,14 @@ def _referrals_in_scope(actor):
         "case", "case__loan", "case__borrower", "requested_by_user", "decided_by_user"
     )
     if actor.sees_everything:
-        return qs
-    scope = Q(case__in=visible_cases(actor).values("pk"))
+        return qs.annotate(case_visible=Value(True))
+    # A referral this person decided stays in their list after its case leaves their scope (an approved
+    # case moved on, a rejected one went back): `case_visible` says whether to link the case.
+    visible = visible_cases(actor)
+    scope = Q(case__in=visible.values("pk"))
     if actor.user is not None:
         scope |= Q(decided_by_user=actor.user)
-    return qs.filter(scope)
+    return qs.filter(scope).annotate(case_visible=Exists(visible.filter(pk=OuterRef("case_id"))))
 
 
 def legal_referrals_pending(actor, *, limit=100):

@@ -7,6 +7,10 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 mkdir -p var/log
 
+# DEBUG is off unless DJANGO_DEBUG=1: whitenoise serves the static files collected here (hashed and
+# compressed; the manifest must exist before the server starts).
+$PY manage.py collectstatic --noinput --verbosity 0
+
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; pkill -P $$ 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM

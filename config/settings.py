@@ -3,6 +3,7 @@
 With nothing set, the system runs embedded: SQLite under var/ and kombu's filesystem broker, so
 `make run` needs no server. DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
 """
+import os
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,14 +17,60 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("COLLECTIONS_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+# Off unless asked for (DJANGO_DEBUG=1 in development): the debug pages list every URL and setting.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+
+def _stored_secret_key(path):
+    """The key made on this machine's first start and kept under var/ (0600), so sessions survive a
+    restart without a fixed key in the code. Several servers behind one site set DJANGO_SECRET_KEY."""
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        return key
+    from django.core.management.utils import get_random_secret_key
+
+    key = get_random_secret_key()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process (worker, beat) made it first: use theirs
+        return path.read_text().strip() or key
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key
+
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "") or _stored_secret_key(VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# --- HTTPS ----------------------------------------------------------------------------------
+# Off by default so a plain-HTTP demo can log in; on for every real deployment (docs/deployment.md).
+COLLECTIONS_HTTPS = env_bool("COLLECTIONS_HTTPS", False)
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (and strips it from clients).
+COLLECTIONS_TRUST_X_FORWARDED_PROTO = env_bool("COLLECTIONS_TRUST_X_FORWARDED_PROTO", False)
+if COLLECTIONS_TRUST_X_FORWARDED_PROTO:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = COLLECTIONS_HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a load balancer's plain-HTTP health probe
+SESSION_COOKIE_SECURE = COLLECTIONS_HTTPS
+CSRF_COOKIE_SECURE = COLLECTIONS_HTTPS
+SECURE_HSTS_SECONDS = env_int("COLLECTIONS_HSTS_SECONDS", 31536000) if COLLECTIONS_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("COLLECTIONS_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("COLLECTIONS_HSTS_PRELOAD", True)
+# Without COLLECTIONS_HTTPS, `check --deploy` keeps warning: a deployment should turn it on. With it,
+# an operator who turns a part of HSTS off on purpose has answered the check that warns about it.
+SILENCED_SYSTEM_CHECKS = []
+if COLLECTIONS_HTTPS:
+    SILENCED_SYSTEM_CHECKS += [
+        check for check, chosen_off in (
+            ("security.W004", not SECURE_HSTS_SECONDS),
+            ("security.W005", SECURE_HSTS_SECONDS and not SECURE_HSTS_INCLUDE_SUBDOMAINS),
+            ("security.W021", SECURE_HSTS_SECONDS and not SECURE_HSTS_PRELOAD),
+        ) if chosen_off
+    ]
 
 INSTALLED_APPS = [
     "collections_app.admin_site.CollectionsAdminConfig",  # django.contrib.admin, operators only
@@ -220,6 +267,8 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # With DEBUG off, `collectstatic` (config/run_embedded.sh, docs/deployment.md) writes hashed,
+    # compressed files to STATIC_ROOT and whitenoise serves them with far-future caching.
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG

@@ -1,10 +1,12 @@
 """`manage.py seed_demo`: demo log-ins, and a bulk-loaded portfolio that is what the services would
 have written (amounts match the instalments, one open case per loan, a coherent timeline)."""
 from collections import Counter, defaultdict
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db.models import Sum
@@ -185,3 +187,68 @@ def test_work_records_are_consistent(seeded):
     assert all(c.assigned_to_id is None and c.queue.name == "Early reminders" for c in reminder)
     # JSON columns hold real JSON.
     assert all(isinstance(b.phones, list) and b.phones for b in Borrower.objects.all())
+
+
+def _month_ends_before(today, count):
+    first = today.replace(day=1)
+    ends = []
+    for _ in range(count):
+        end = first - timedelta(days=1)
+        ends.append(end)
+        first = end.replace(day=1)
+    return ends
+
+
+def test_past_month_end_snapshots_are_what_the_sweep_would_have_written(seeded):
+    """Each past month's last day holds one row per case open at that day's sweep, with the stage the
+    timeline gives then, and DPD, bucket and amount from the instalments and payments of that day."""
+    from collections_app.models import Bucket, MonthEndSnapshot
+
+    today = lender_today()
+    buckets = list(Bucket.objects.order_by("min_dpd"))
+    checked = 0
+    for month_end in _month_ends_before(today, 4):
+        cut = datetime.combine(month_end, time(0, 15), tzinfo=settings.LENDER_TIME_ZONE)  # after the sweep
+        rows = {s.case_id: s for s in MonthEndSnapshot.objects.filter(month_end=month_end)}
+        for case in Case.objects.prefetch_related("events").select_related("loan"):
+            opened = case.opened_at <= cut
+            ended = any(e.to_state in ("resolved", "closed") and e.at <= cut for e in case.events.all())
+            if not opened or ended:
+                assert case.pk not in rows, (month_end, case.pk)
+                continue
+            snap = rows.pop(case.pk, None)
+            assert snap is not None, (month_end, case.pk)
+            states = [e for e in sorted(case.events.all(), key=lambda e: (e.at, e.pk)) if e.to_state and e.at <= cut]
+            assert snap.state == states[-1].to_state, (month_end, case.pk)
+            dues = list(Instalment.objects.filter(loan=case.loan_id, due_date__lt=month_end).order_by("number"))
+            paid = {}
+            for alloc in PaymentAllocation.objects.filter(payment__loan=case.loan_id, payment__paid_at__lte=cut):
+                paid[alloc.instalment_id] = paid.get(alloc.instalment_id, Decimal(0)) + alloc.amount
+            unpaid = [i for i in dues if paid.get(i.pk, Decimal(0)) < i.amount_due]
+            assert snap.amount_overdue == sum(i.amount_due - paid.get(i.pk, Decimal(0)) for i in unpaid)
+            assert snap.dpd == ((month_end - unpaid[0].due_date).days if unpaid else 0)
+            assert snap.bucket == next((b.name for b in buckets if b.contains(snap.dpd)), "")
+            checked += 1
+        assert not rows, (month_end, sorted(rows))
+    assert checked > CASES // 2
+
+
+def test_a_fresh_demo_dashboard_shows_roll_and_cure_rates(seeded, client):
+    from collections_app.dashboard import Dashboard
+    from collections_app.selectors_dashboard import period_for
+
+    today = lender_today()
+    current = Dashboard(period_for("", today=today), today)
+    assert current.has_start_snapshot
+    cure = current.figure_cure()
+    assert not cure.missing and cure.tables[0].rows
+    previous = Dashboard(period_for("", today=today).previous, today)
+    assert previous.has_start_snapshot and previous.has_end_snapshot
+    roll = previous.figure_roll()
+    assert not roll.missing and roll.tables[0].rows
+    client.login(username="supervisor", password="demo12345")
+    page = client.get("/dashboard/").content.decode()
+    assert 'data-testid="missing-cure-rate"' not in page and 'data-testid="missing-roll-rates"' not in page
+    assert "There is no month-end snapshot" not in page and 'class="check no"' not in page
+    # This month's roll rates come on its last day; until then the page links the latest whole month.
+    assert "is not written yet" in page and f'href="?month={previous.period.key}#roll-rates"' in page

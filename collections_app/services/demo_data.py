@@ -16,7 +16,10 @@ The data is nevertheless what the services would have written, as if the system 
   of closed cases matured before the close, so their amounts stay true as days pass;
 * contacts happen 09:00-20:00 in the borrower's zone, one a day at most (eight days apart for US
   borrowers, Regulation F), never under a hold, so none breaks a rule (``breach`` empty);
-* a hold stops escalation: a case whose borrower went on hold stays at the stage it had then.
+* a hold stops escalation: a case whose borrower went on hold stays at the stage it had then;
+* each past month's last day has the month-end snapshot the sweep of that day would have written
+  (``MonthEndSnapshot``: one row per case open at that sweep, with its stage then and the DPD, bucket
+  and amount overdue of that day), so the dashboard's roll and cure rates show on a fresh demo.
 
 Columns the generator does not know (a field added later) are filled with the field's default, or
 left to the database when it has a ``db_default``; a required field with neither stops the load.
@@ -24,6 +27,7 @@ left to the database when it has a ``db_default``; a required field with neither
 from __future__ import annotations
 
 import csv
+from bisect import bisect_left
 import io
 import json
 import random
@@ -48,8 +52,8 @@ from django.utils import timezone
 from .. import roles as r
 from ..calendar import lender_today
 from ..models import (
-    Borrower, BorrowerContact, Case, CaseEvent, ContactAttempt, Hold, Instalment, LegalReferral, Loan, Payment,
-    PaymentAllocation, PromiseToPay, Queue, Visit,
+    Borrower, BorrowerContact, Bucket, Case, CaseEvent, ContactAttempt, Hold, Instalment, LegalReferral, Loan,
+    MonthEndSnapshot, Payment, PaymentAllocation, PromiseToPay, Queue, Visit,
 )
 
 DEFAULT_PASSWORD = "demo12345"
@@ -91,6 +95,8 @@ STATE_WEIGHTS = (("reminder", 25), ("call", 30), ("visit", 15), ("legal", 5), ("
 OPEN = ("reminder", "call", "visit", "legal")
 STAGE_RANK = {"reminder": 0, "call": 1, "visit": 2, "legal": 3}
 CALL_DAY, VISIT_DAY, LEGAL_DAY = 8, 31, 61
+# Past month ends given a snapshot: more than the oldest case's life (opened up to ~390 days ago).
+SNAPSHOT_MONTHS = 14
 
 PRODUCTS = (("consumer", 40), ("cash_loan", 30), ("phone_instalment", 20), ("education", 10))
 PAY_CHANNELS = (("bank_transfer", 60), ("alipay", 25), ("wechat_pay", 15))
@@ -449,7 +455,14 @@ class _Builder:
                 "decided_by_user", "decided_at", "decision_reason"], f),
             "event": _Table(CaseEvent, [
                 "id", "case", "kind", "actor", "actor_user", "from_state", "to_state", "reason", "payload", "at"], f),
+            "snapshot": _Table(MonthEndSnapshot, [
+                "id", "month_end", "case", "state", "dpd", "bucket", "amount_overdue"], f),
         }
+        # Month-end snapshots: the last days of the past months the portfolio's history reaches (the
+        # oldest case opens about 13 months ago), and the buckets (data) as the sweep maps DPD to them.
+        first_of_month = date.fromordinal(clock.today).replace(day=1).toordinal()
+        self.month_ends = sorted(add_months(first_of_month, -j) - 1 for j in range(SNAPSHOT_MONTHS))
+        self.buckets = [(bk.min_dpd, bk.max_dpd, bk.name) for bk in Bucket.objects.order_by("min_dpd")]
         self.next_id = {}
         for key, table in self.t.items():
             top = table.model._default_manager.aggregate(m=Max("pk"))["m"] or 0
@@ -722,8 +735,10 @@ class _Builder:
                 f'{{"amount_overdue_before": "{money(after - amt)}", "amount_overdue": "{money(after)}", '
                 f'"oldest_unpaid_due_date": "{clock.ds(dues[k])}"}}')))
 
+        pays = []  # (moment, {instalment index: cents}) of the payments made while the case is open
         if partial:
             t, cents, actor = partial
+            pays.append((t, {k: cents}))
             before = overdue(t - 1)
             pid = self._pay(loan_id, t, cents, actor, [(inst0 + k, cents)])
             paid[k] = cents
@@ -773,6 +788,7 @@ class _Builder:
                         paid[i] += take
                         left -= take
                 pid = self._pay(loan_id, t, cents, actor, allocs)
+                pays.append((t, {a - inst0: c for a, c in allocs}))
                 self._payment_events(ev, t, actor, pid, cents)
                 oldest = next(i for i in range(k, n) if paid[i] < amt)
                 ev.append((t, "amounts_changed", actor, "", "", f"payment DP{pid:07d}", (
@@ -829,11 +845,39 @@ class _Builder:
             self.uid[assignee] if assignee else f.null, self.qid[queue], priority, next_action,
             clock.ts(opened_at), resolved_ts, closed_ts, close_reason, clock.ts(updated)))
         self._instalments(loan_id, dues, amt, inst0, paid)
+        self._snapshots(case_id, opened_at, resolved_at or closed_at, entries, dues, k, amt, pays, sweep)
         rows, first = self.t["event"].rows, self._ids("event", len(ev))
         who = self.user_of_label
         ts = clock.ts
         for j, (t, kind, actor, fs, tos, reason, payload) in enumerate(ev):
             rows.append((first + j, case_id, kind, actor, who[actor], fs, tos, reason, payload, ts(t)))
+
+    def _snapshots(self, case_id, opened_at, ended_at, entries, dues, k, amt, pays, sweep):
+        """The rows the sweep of each past month's last day wrote for this case while it was open: its
+        stage at that sweep, and DPD, bucket and amount overdue as of that day (instalments due before
+        it, less the payments made by then), as `_SqlSteps.snapshot` computes them."""
+        clock, rows = self.clock, self.t["snapshot"].rows
+        n = len(dues)
+        for me in self.month_ends[bisect_left(self.month_ends, clock.lender_day(opened_at)):]:
+            t = sweep(me)
+            if t < opened_at:
+                continue
+            if ended_at is not None and t >= ended_at:
+                break
+            stage = entries[0][1]
+            for at, entered in entries:
+                if at <= t:
+                    stage = entered
+            paid = [0] * n
+            for at, alloc in pays:
+                if at <= t:
+                    for i, cents in alloc.items():
+                        paid[i] += cents
+            unpaid = [i for i in range(k, n) if dues[i] < me and paid[i] < amt]
+            dpd = me - dues[unpaid[0]] if unpaid else 0
+            amount = sum(amt - paid[i] for i in unpaid)
+            bucket = next((name for lo, hi, name in self.buckets if dpd >= lo and (hi is None or dpd <= hi)), "")
+            rows.append((self._ids("snapshot"), clock.ds(me), case_id, stage, dpd, bucket, money(amount)))
 
     def _payment_events(self, ev, t, actor, pid, cents):
         ev.append((t, "payment_recorded", actor, "", "", "", (

@@ -12,6 +12,7 @@ from .. import roles as r
 from .. import services
 from ..permissions import case_abilities
 from ..calendar import lender_today
+from ..context import may_open
 from ..errors import DomainError
 from ..forms.cases import (
     CloseForm, ContactForm, LegalReferralForm, MessageForm, NoteForm, PromiseForm, RevealForm, TransitionForm,
@@ -274,4 +275,4 @@ def next_case(request, case_id):
     if following:
         return redirect("collections:case", following)
     messages.info(request, _("That was the last case in your worklist."))
-    return redirect("collections:worklist")
+    return redirect("collections:worklist" if may_open(request.user, "collections:worklist") else "collections:desk")

@@ -30,6 +30,8 @@ def roles_required(*names):
                 raise Http404
             return view(request, *args, **kwargs)
 
+        # Read by context.may_open: links are offered only to the roles the page admits.
+        wrapper.roles_allowed = frozenset(names)
         return wrapper
 
     return decorate

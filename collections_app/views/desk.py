@@ -4,31 +4,19 @@ from django.shortcuts import redirect, render
 
 from .. import roles as r
 from ..calendar import lender_today
+from ..context import landing_url_name
 from ..errors import DomainError
 from ..forms.cases import WorklistFilterForm
 from ..masking import mask_name
 from ..selectors import WorklistCursor, WorklistFilters, bucket_for, bucket_list, case_worklist_page
 from .common import actor_of, refusal_text, roles_required
 
-# Where `/` takes each role, most specific first.
-LANDING = [
-    (r.COLLECTOR, "collections:worklist"),
-    (r.FIELD_AGENT, "collections:visits"),
-    (r.SUPERVISOR, "collections:queues"),
-    (r.ADMIN, "collections:queues"),
-    (r.LEGAL_OFFICER, "collections:approvals"),
-    (r.AUDITOR, "collections:dashboard"),
-]
-
 
 @login_required
 def desk(request):
-    actor = actor_of(request)
-    for role, url in LANDING:
-        if actor.has_role(role):
-            return redirect(url)
-    if actor.is_superuser:
-        return redirect("collections:queues")
+    landing = landing_url_name(request.user)
+    if landing:
+        return redirect(landing)
     return render(request, "collections_app/no_role.html", status=403)
 
 
