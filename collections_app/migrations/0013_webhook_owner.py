@@ -18,7 +18,7 @@ def forwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('collections_app', '0011_file_jobs_purge_schedule'),
+        ('collections_app', '0012_admin_for_operators_only'),
     ]
 
     operations = [
