@@ -1,7 +1,7 @@
 """The shared reads. Every list or page of cases goes through here, and here the actor's row scope
 (permissions.visible_cases) is always applied. Each selector runs a fixed number of queries."""
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from time import monotonic
 from zoneinfo import ZoneInfo
@@ -217,6 +217,23 @@ class WorklistFilters:
     promise_due: bool = False
     never_contacted: bool = False
     search: str = ""
+    sort: str = ""  # "" (the priority order) or a key of WORKLIST_SORTS
+
+
+# The columns a person may sort the worklist by, on request (`?sort=`): key -> (column, descending).
+# "K" is ascending by what the column shows, "-K" descending. Nulls always come last; the case id
+# breaks ties, so every order is total and pages by keyset (SortCursor).
+WORKLIST_SORTS = {
+    "dpd": ("oldest_unpaid_due_date", True),  # fewest days past due first: the latest due date
+    "-dpd": ("oldest_unpaid_due_date", False),
+    "amount": ("amount_overdue", False),
+    "-amount": ("amount_overdue", True),
+    "next_action": ("next_action_at", False),
+    "-next_action": ("next_action_at", True),
+}
+
+# The worklist counts its matches exactly up to this many, then says "1,000+" (a LIMIT count).
+WORKLIST_COUNT_CAP = 1000
 
 
 @dataclass(frozen=True)
@@ -247,23 +264,74 @@ class WorklistCursor:
             same_priority = Q(next_action_at__gt=self.next_action_at) | Q(next_action_at=self.next_action_at, id__gt=self.id)
         return later | (Q(priority=self.priority) & same_priority)
 
+    @staticmethod
+    def of(case, sort=""):
+        if sort:
+            column = WORKLIST_SORTS[sort][0]
+            return SortCursor(sort, getattr(case, column), case.pk)
+        return WorklistCursor(case.priority, case.next_action_at, case.pk)
 
-def _worklist_order(qs):
+
+_SORT_VALUE_PARSERS = {
+    "oldest_unpaid_due_date": date.fromisoformat,
+    "amount_overdue": Decimal,
+    "next_action_at": datetime.fromisoformat,
+}
+
+
+@dataclass(frozen=True)
+class SortCursor:
+    """Keyset position in a worklist sorted by one column (nulls last), then id."""
+
+    sort: str
+    value: object
+    id: int
+
+    def encode(self):
+        value = "" if self.value is None else (self.value.isoformat() if hasattr(self.value, "isoformat") else str(self.value))
+        return f"{self.sort}|{value}|{self.id}"
+
+    @classmethod
+    def decode(cls, text, sort):
+        try:
+            key, value, pk = text.split("|")
+            if key != sort:
+                raise ValueError(key)
+            column = WORKLIST_SORTS[sort][0]
+            return cls(sort, _SORT_VALUE_PARSERS[column](value) if value else None, int(pk))
+        except (ValueError, AttributeError, KeyError, ArithmeticError):
+            raise DomainError("validation_error", fields={"after": ["Bad position in the list."]}) from None
+
+    def after_q(self):
+        column, descending = WORKLIST_SORTS[self.sort]
+        if self.value is None:
+            return Q(**{f"{column}__isnull": True, "id__gt": self.id})
+        beyond = Q(**{f"{column}__{'lt' if descending else 'gt'}": self.value})
+        return beyond | Q(**{column: self.value, "id__gt": self.id}) | Q(**{f"{column}__isnull": True})
+
+
+def worklist_cursor_decode(text, sort=""):
+    """The `after` parameter of a worklist page, for the page's order (a cursor of another order is
+    refused: a header click starts again at the first page)."""
+    if sort:
+        return SortCursor.decode(text, sort)
+    return WorklistCursor.decode(text)
+
+
+def _worklist_order(qs, sort=""):
+    if sort:
+        column, descending = WORKLIST_SORTS[sort]
+        key = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
+        return qs.order_by(key, "id")
     return qs.order_by("-priority", F("next_action_at").asc(nulls_first=True), "id")
 
 
-def case_worklist_page(actor, filters=WorklistFilters(), *, after=None, limit=50, as_of=None):
-    """One page of the worklist with what its rows show (promise due today, last contact); paged by
-    keyset, never by counting. Returns (rows, cursor of the next page or None).
-
-    Two steps, so each is planned for what it is: the page's ids from the actor's own cases, filtered
-    and ordered (no joins, no per-row subqueries); then those rows with their loan, borrower,
-    promise and last contact. Folded into one statement, PostgreSQL weighed the subqueries against
-    every case of the collector and hashed all of today's promises and holds for each page."""
+def _worklist_filtered(actor, filters, as_of):
+    """The actor's open worklist cases matching the filters: no joins beyond what a filter needs."""
     from .models import PromiseToPay
 
-    actor = as_actor(actor)
-    as_of = as_of or lender_today()
+    if filters.sort and filters.sort not in WORKLIST_SORTS:
+        raise DomainError("validation_error", fields={"sort": ["Unknown sort."]})
     due_today = PromiseToPay.objects.filter(case=OuterRef("pk"), status=PromiseToPay.Status.PENDING, due_date=as_of)
     if actor.user is None:
         qs = visible_cases(actor, Case.objects.all())
@@ -286,18 +354,49 @@ def case_worklist_page(actor, filters=WorklistFilters(), *, after=None, limit=50
     term = filters.search.strip()
     if term:
         qs = qs.annotate(phones_text=Cast("borrower__phones", TextField())).filter(_search_q(term))
+    return qs
+
+
+def case_worklist_count(actor, filters=WorklistFilters(), *, as_of=None, cap=None):
+    """How many cases the worklist's filters match, counted only up to `cap` + 1 (one
+    `SELECT COUNT(*) FROM (... LIMIT cap + 1)`): never a count over the whole portfolio.
+    Returns (count, more): `more` is True when there are more than `cap` (count is then `cap`)."""
+    actor = as_actor(actor)
+    cap = WORKLIST_COUNT_CAP if cap is None else cap
+    qs = _worklist_filtered(actor, filters, as_of or lender_today())
+    n = qs.order_by()[: cap + 1].count()
+    return min(n, cap), n > cap
+
+
+def case_worklist_page(actor, filters=WorklistFilters(), *, after=None, limit=50, as_of=None):
+    """One page of the worklist with what its rows show (promise due today, last contact); paged by
+    keyset, never by counting. Returns (rows, cursor of the next page or None). The order is the
+    priority order, or one column of WORKLIST_SORTS when `filters.sort` names it.
+
+    Two steps, so each is planned for what it is: the page's ids from the actor's own cases, filtered
+    and ordered (no joins, no per-row subqueries); then those rows with their loan, borrower,
+    promise and last contact. Folded into one statement, PostgreSQL weighed the subqueries against
+    every case of the collector and hashed all of today's promises and holds for each page."""
+    from .models import PromiseToPay
+
+    actor = as_actor(actor)
+    as_of = as_of or lender_today()
+    qs = _worklist_filtered(actor, filters, as_of)
     if after is not None:
+        if isinstance(after, SortCursor) != bool(filters.sort) or getattr(after, "sort", "") != filters.sort:
+            raise DomainError("validation_error", fields={"after": ["Bad position in the list."]})
         qs = qs.filter(after.after_q())
-    ids = list(_worklist_order(qs).values_list("pk", flat=True)[: limit + 1])
+    ids = list(_worklist_order(qs, filters.sort).values_list("pk", flat=True)[: limit + 1])
     more = len(ids) > limit
     ids = ids[:limit]
+    due_today = PromiseToPay.objects.filter(case=OuterRef("pk"), status=PromiseToPay.Status.PENDING, due_date=as_of)
     found = {c.pk: c for c in _case_rows().filter(pk__in=ids).annotate(
         promise_due_today=Exists(due_today),
         last_contact_at=Subquery(ContactAttempt.objects.filter(case=OuterRef("pk"))
                                  .order_by("-occurred_at").values("occurred_at")[:1]),
     )} if ids else {}
     rows = [found[pk] for pk in ids if pk in found]
-    cursor = WorklistCursor(rows[-1].priority, rows[-1].next_action_at, rows[-1].id) if more and rows else None
+    cursor = WorklistCursor.of(rows[-1], filters.sort) if more and rows else None
     return rows, cursor
 
 

@@ -3,6 +3,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Bucket, ContactAttempt, Visit
+from ..selectors import WORKLIST_SORTS
 from ..workflow import OPEN_STATES, CloseReason, State
 
 
@@ -14,6 +15,8 @@ class WorklistFilterForm(forms.Form):
     never_contacted = forms.BooleanField(label=_("Never contacted"), required=False)
     q = forms.CharField(label=_("Search"), required=False, max_length=64,
                         help_text=_("Name, loan number or a phone's last four digits"))
+    # A whitelist: the keys of selectors.WORKLIST_SORTS ("" is the priority order).
+    sort = forms.ChoiceField(required=False, choices=[("", "")] + [(k, k) for k in WORKLIST_SORTS])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
