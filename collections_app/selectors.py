@@ -720,3 +720,19 @@ def contact_breaches(actor, *, days=30, limit=100, now=None):
     if not as_actor(actor).sees_everything:
         qs = qs.filter(case__in=visible_cases(actor).values("pk"))
     return list(qs.select_related("case", "borrower", "actor_user").order_by("-occurred_at", "-pk")[:limit])
+
+
+def contact_policies_for(products):
+    """{product: its contact policy} (its strategy's, or the default strategy's, or the setting's), in
+    one query: for pages that show several loans' contact windows."""
+    from django.conf import settings
+
+    from .models import Strategy
+
+    strategies = {s.product: s for s in Strategy.objects.filter(product__in=[*set(products), ""])}
+    policies = {}
+    for product in set(products):
+        strategy = strategies.get(product) or strategies.get("")
+        policies[product] = compliance.policy_named(
+            strategy.contact_policy if strategy else settings.COLLECTIONS_CONTACT_POLICY)
+    return policies

@@ -159,3 +159,28 @@ def test_the_search_box_is_sized_to_its_placeholder(client, collector):
     placeholder = re.search(r'placeholder="([^"]*)"', field).group(1)
     size = int(re.search(r'size="(\d+)"', field).group(1))
     assert size >= len(placeholder.replace("&#x27;", "'"))
+
+
+def test_the_search_box_counts_wide_characters_twice(monkeypatch):
+    from collections_app.forms.cases import WorklistFilterForm
+
+    form = WorklistFilterForm()
+    form.fields["q"].help_text = "姓名、贷款编号或电话号码后四位"
+    assert form.search_size >= 2 * len("姓名、贷款编号或电话号码后四位")
+
+
+def test_the_visits_page_gives_the_browser_what_it_needs_to_warn(client, supervisor, field_agent, field_agent2):
+    from collections_app import services
+
+    from .factories import BorrowerFactory, overdue_case
+
+    case = overdue_case(days_overdue=40, borrower=BorrowerFactory(time_zone="America/New_York"))
+    when = timezone.now() + timedelta(hours=2)
+    services.visit_schedule(case_id=case.pk, actor=supervisor, scheduled_for=when, agents=[field_agent, field_agent2])
+    client.force_login(field_agent)
+    body = client.get("/visits/").content.decode()
+    assert "data-visit-warning" in body
+    assert f'data-scheduled-for="{when.isoformat()}"' in body
+    assert 'data-time-zone="America/New_York"' in body
+    assert 'data-window-start="08:00" data-window-end="22:00"' in body
+    assert 'data-after-hours="0"' in body
