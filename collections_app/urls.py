@@ -27,6 +27,7 @@ urlpatterns = [
     path("queues/assign/", supervisor.assign, name="assign"),
     path("queues/<int:queue_id>/distribute/", supervisor.distribute, name="distribute"),
     path("approvals/", supervisor.approvals, name="approvals"),
+    path("approvals/decide/", supervisor.decide_referrals, name="approvals-decide"),
     path("approvals/<int:referral_id>/decide/", supervisor.decide_referral, name="approval-decide"),
     path("holds/", supervisor.holds, name="holds"),
     path("holds/place/", supervisor.place_hold, name="hold-place"),

@@ -180,3 +180,22 @@ class HoldPlaceForm(forms.Form):
         if day is None:
             return None
         return datetime.combine(day + timedelta(days=1), time(0), tzinfo=settings.LENDER_TIME_ZONE)
+
+
+class ReferralIdsField(CaseIdsField):
+    """Many legal referral ids from the approvals page's checkboxes (at most MAX_CASES_PER_ACTION)."""
+
+    default_error_messages = {
+        "required": _("Select at least one referral."),
+        "invalid": _("Referral ids must be whole numbers."),
+        "too_many": _("You can decide at most %(max)d referrals at once; you selected %(n)d."),
+    }
+
+
+class DecideReferralsForm(DecideReferralForm):
+    """Decide several pending referrals at once, with one decision and one reason (required to reject)."""
+
+    referrals = ReferralIdsField(label=_("Referrals"))
+    decision = forms.ChoiceField(
+        label=_("Decision"), choices=[(DecideReferralForm.APPROVE, _("Approve")), (DecideReferralForm.REJECT, _("Reject"))],
+    )

@@ -17,7 +17,7 @@ from .. import selectors
 from ..calendar import lender_today
 from ..errors import REASONS, DomainError
 from ..forms.supervisor import (
-    MAX_CASES_PER_ACTION, AssignActionForm, AssignFilterForm, DecideReferralForm, HoldLiftForm, HoldPlaceForm,
+    MAX_CASES_PER_ACTION, AssignActionForm, AssignFilterForm, DecideReferralForm, DecideReferralsForm, HoldLiftForm, HoldPlaceForm,
 )
 from ..masking import mask_name
 from ..models import Borrower, Queue
@@ -131,7 +131,7 @@ def assign(request):
 # --- Approvals ------------------------------------------------------------------------------
 
 
-def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None):
+def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None, bulk_form=None):
     actor = actor_of(request)
     pending = selectors.legal_referrals_pending(actor, limit=PENDING_SHOWN + 1)
     more_pending, pending = len(pending) > PENDING_SHOWN, pending[:PENDING_SHOWN]
@@ -146,8 +146,12 @@ def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None
             referral.form = DecideReferralForm(auto_id=f"id_referral{referral.pk}_%s")
     # A refusal about a referral no longer in the list (decided meanwhile) is shown above it.
     orphan = refusal if refusal and failed_id not in {p.pk for p in pending} else None
+    checked = set(request.POST.getlist("referrals")) if bulk_form is not None else set()
+    for referral in pending:
+        referral.checked = str(referral.pk) in checked
     return _render(request, "approvals.html", {
         "pending": pending, "more_pending": more_pending, "decided": decided, "refusal": orphan,
+        "bulk_form": bulk_form or DecideReferralsForm(auto_id="id_bulk_%s"),
     })
 
 
@@ -179,6 +183,39 @@ def decide_referral(request, referral_id):
             messages.success(request, text % {"case": referral.case_id})
             return redirect("collections:approvals")
     return _render_approvals(request, failed_id=referral_id, failed_form=form, refusal=refusal)
+
+
+@roles_required(*DECIDERS)
+@require_POST
+def decide_referrals(request):
+    """Several pending referrals decided at once: the same service as one at a time, per referral,
+    each checked for permission and state on its own; those refused are named with the reason and stay
+    pending, the others are decided."""
+    form = DecideReferralsForm(request.POST, auto_id="id_bulk_%s")
+    if not form.is_valid():
+        return _render_approvals(request, bulk_form=form)
+    actor = actor_of(request)
+    done, refused = [], []
+    for referral_id in form.cleaned_data["referrals"]:
+        try:
+            referral = legal_referral_decide(referral_id=referral_id, actor=actor, approve=form.approve,
+                                             reason=form.cleaned_data["reason"])
+        except DomainError as error:
+            refused.append((referral_id, refusal_text(error)))
+        else:
+            done.append(referral.case_id)
+    if done:
+        cases = ", ".join(f"#{pk}" for pk in done)
+        if form.approve:
+            text = ngettext("%(count)d referral approved (%(cases)s): moved to legal.",
+                            "%(count)d referrals approved (%(cases)s): moved to legal.", len(done))
+        else:
+            text = ngettext("%(count)d referral rejected (%(cases)s).", "%(count)d referrals rejected (%(cases)s).",
+                            len(done))
+        messages.success(request, text % {"count": len(done), "cases": cases})
+    for referral_id, text in refused:
+        messages.error(request, _("Referral %(id)d not decided: %(reason)s") % {"id": referral_id, "reason": text})
+    return redirect("collections:approvals")
 
 
 # --- Holds ----------------------------------------------------------------------------------
