@@ -686,7 +686,7 @@ def _holds_in_scope(actor, qs):
     return qs.filter(Exists(visible_cases(actor).filter(borrower_id=OuterRef("borrower_id"))))
 
 
-def disputes_to_review(actor, *, limit=100):
+def disputes_to_review(actor, *, limit=100, code="", source=""):
     """Active dispute holds a person placed by logging a `dispute_raised` contact (services.contact_log),
     oldest first: they wait for a supervisor to look at them. One query."""
     raised = ContactAttempt.objects.filter(
@@ -696,13 +696,21 @@ def disputes_to_review(actor, *, limit=100):
     qs = Hold.objects.active().filter(
         code=Hold.Code.DISPUTE, source=Hold.Source.STAFF, placed_by_label__startswith="user:",
     ).filter(Exists(raised))
+    if code:
+        qs = qs.filter(code=code)
+    if source:
+        qs = qs.filter(source=source)
     return list(_holds_in_scope(actor, qs).select_related("borrower", "placed_by").order_by("placed_at", "pk")[:limit])
 
 
-def holds_active(actor, *, exclude_ids=(), before=None, limit=100):
-    """Active holds, newest first, `limit` at a time (keyset on id: pass the last id as `before`).
-    Returns (holds, next_before). One query."""
+def holds_active(actor, *, exclude_ids=(), before=None, limit=100, code="", source=""):
+    """Active holds, newest first, `limit` at a time (keyset on id: pass the last id as `before`),
+    optionally of one `code` and/or `source`. Returns (holds, next_before). One query."""
     qs = Hold.objects.active().exclude(pk__in=list(exclude_ids))
+    if code:
+        qs = qs.filter(code=code)
+    if source:
+        qs = qs.filter(source=source)
     if before:
         qs = qs.filter(pk__lt=before)
     rows = list(_holds_in_scope(actor, qs).select_related("borrower", "placed_by").order_by("-pk")[: limit + 1])
@@ -711,15 +719,50 @@ def holds_active(actor, *, exclude_ids=(), before=None, limit=100):
     return rows, None
 
 
-def contact_breaches(actor, *, days=30, limit=100, now=None):
-    """Contacts recorded in the last `days` days that broke a contact rule, newest first (one query)."""
+def contact_breaches(actor, *, days=30, limit=100, now=None, before=None):
+    """Contacts recorded in the last `days` days that broke a contact rule, newest first (one query).
+    `before` (a BreachCursor) pages on: with it, the answer is (rows, next cursor or None)."""
     from django.utils import timezone
 
     since = (now or timezone.now()) - timedelta(days=days)
     qs = ContactAttempt.objects.filter(occurred_at__gte=since).exclude(breach="")
     if not as_actor(actor).sees_everything:
         qs = qs.filter(case__in=visible_cases(actor).values("pk"))
-    return list(qs.select_related("case", "borrower", "actor_user").order_by("-occurred_at", "-pk")[:limit])
+    if before is not None and before is not BreachCursor.FIRST:
+        qs = qs.filter(Q(occurred_at__lt=before.occurred_at) | Q(occurred_at=before.occurred_at, pk__lt=before.id),
+                       occurred_at__lte=before.occurred_at)
+    rows = list(qs.select_related("case", "borrower", "actor_user").order_by("-occurred_at", "-pk")[: limit + (before is not None)])
+    if before is None:
+        return rows
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, BreachCursor(rows[-1].occurred_at, rows[-1].pk)
+    return rows, None
+
+
+@dataclass(frozen=True)
+class BreachCursor:
+    """Keyset position in the breaches list (occurred at desc, id desc); BreachCursor.FIRST starts it."""
+
+    occurred_at: datetime | None
+    id: int
+
+    def encode(self):
+        return f"{self.occurred_at.isoformat()}|{self.id}"
+
+    @classmethod
+    def decode(cls, text):
+        try:
+            stamp, pk = text.split("|")
+            at = datetime.fromisoformat(stamp)
+            if at.tzinfo is None:
+                raise ValueError(stamp)
+            return cls(at, int(pk))
+        except (ValueError, AttributeError):
+            raise DomainError("validation_error", fields={"breaches_before": ["Bad position in the list."]}) from None
+
+
+BreachCursor.FIRST = BreachCursor(None, 0)
 
 
 def contact_policies_for(products):

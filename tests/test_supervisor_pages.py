@@ -81,3 +81,76 @@ def test_approvals_rows_carry_checkboxes_of_the_bulk_form(client, supervisor):
     for _, referral in pairs:
         assert f'name="referrals" value="{referral.pk}" form="bulk-decide"' in html
     assert 'action="/approvals/decide/"' in html
+
+
+# --- Holds: breaches first, paging, filters -------------------------------------------------
+
+
+def test_breaches_come_first_on_the_holds_page(client, supervisor, collector):
+    from .test_views_supervisor import breach_contact
+    from .factories import assigned_case
+    breach_contact(collector, supervisor)
+    held = assigned_case(to=collector, by=supervisor)
+    hold_place(borrower_id=held.borrower_id, code="complaint", actor=supervisor, reason="complained")
+    client.force_login(supervisor)
+    html = client.get(url("collections:holds")).content.decode()
+    assert html.index('data-testid="breaches"') < html.index('data-testid="disputes"') < html.index('data-testid="holds"')
+
+
+def _holds(supervisor, n, code="complaint"):
+    from .factories import BorrowerFactory
+    return [hold_place(borrower_id=BorrowerFactory().pk, code=code, actor=supervisor, reason="r") for _ in range(n)]
+
+
+def test_holds_are_filtered_by_code_and_source(client, supervisor):
+    from collections_app.models import Hold
+    complaints = _holds(supervisor, 2)
+    bankrupt = _holds(supervisor, 1, code="bankruptcy")
+    from_loans = _holds(supervisor, 1, code="deceased")
+    Hold.objects.filter(pk=from_loans[0].pk).update(source="loan_system")
+    client.force_login(supervisor)
+    ids = lambda **q: sorted(h.pk for h in client.get(url("collections:holds"), q).context["holds"])  # noqa: E731
+    assert ids(code="complaint") == sorted(h.pk for h in complaints)
+    assert ids(code="bankruptcy") == [bankrupt[0].pk]
+    assert ids(source="loan_system") == [from_loans[0].pk]
+    assert ids(source="staff", code="deceased") == []
+    assert len(ids()) == 4
+    assert ids(code="nonsense") and True  # an unknown code is ignored, not a 500
+
+
+def test_holds_page_through_all_holds_keeping_the_filter(client, supervisor, monkeypatch):
+    from collections_app.views import supervisor as views
+    monkeypatch.setattr(views, "HOLDS_PAGE", 2)
+    holds = _holds(supervisor, 5)
+    _holds(supervisor, 2, code="bankruptcy")
+    client.force_login(supervisor)
+    seen, query = [], {"code": "complaint"}
+    for _ in range(5):
+        response = client.get(url("collections:holds"), query)
+        seen += [h.pk for h in response.context["holds"]]
+        if not response.context["next_before"]:
+            break
+        assert 'href="?code=complaint&amp;before=' in response.content.decode()
+        query = {"code": "complaint", "before": response.context["next_before"]}
+    assert seen == sorted((h.pk for h in holds), reverse=True)
+
+
+def test_breaches_page_through_every_breach_once(client, supervisor, collector, monkeypatch):
+    from .test_views_supervisor import breach_contact
+    from collections_app.views import supervisor as views
+    monkeypatch.setattr(views, "BREACHES_PAGE", 2)
+    contacts = [breach_contact(collector, supervisor)[1] for _ in range(5)]  # same minute: ties by id
+    client.force_login(supervisor)
+    seen, query = [], {}
+    for _ in range(5):
+        response = client.get(url("collections:holds"), query)
+        seen += [c.pk for c in response.context["breaches"]]
+        if not response.context["next_breaches"]:
+            break
+        query = {"breaches_before": response.context["next_breaches"]}
+    assert seen == sorted((c.pk for c in contacts), reverse=True)
+
+
+def test_a_bad_breaches_position_starts_again_not_a_500(client, supervisor):
+    client.force_login(supervisor)
+    assert client.get(url("collections:holds"), {"breaches_before": "junk"}).status_code == 200

@@ -199,3 +199,10 @@ class DecideReferralsForm(DecideReferralForm):
     decision = forms.ChoiceField(
         label=_("Decision"), choices=[(DecideReferralForm.APPROVE, _("Approve")), (DecideReferralForm.REJECT, _("Reject"))],
     )
+
+
+class HoldFilterForm(forms.Form):
+    """The filters of /holds/ (a GET form): a hold's code and source."""
+
+    code = forms.ChoiceField(label=_("Hold"), required=False, choices=[("", _("Any"))] + list(Hold.Code.choices))
+    source = forms.ChoiceField(label=_("Source"), required=False, choices=[("", _("Any"))] + list(Hold.Source.choices))

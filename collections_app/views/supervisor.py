@@ -17,7 +17,8 @@ from .. import selectors
 from ..calendar import lender_today
 from ..errors import REASONS, DomainError
 from ..forms.supervisor import (
-    MAX_CASES_PER_ACTION, AssignActionForm, AssignFilterForm, DecideReferralForm, DecideReferralsForm, HoldLiftForm, HoldPlaceForm,
+    MAX_CASES_PER_ACTION, AssignActionForm, AssignFilterForm, DecideReferralForm, DecideReferralsForm, HoldFilterForm,
+    HoldLiftForm, HoldPlaceForm,
 )
 from ..masking import mask_name
 from ..models import Borrower, Queue
@@ -221,15 +222,31 @@ def decide_referrals(request):
 # --- Holds ----------------------------------------------------------------------------------
 
 
+HOLDS_PAGE = 25  # active holds a page
+BREACHES_PAGE = 25  # flagged breaches a page
+
+
 def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, refusal=None):
+    """Breaches first (newest first, paged), then disputes to review and the other active holds
+    (newest first, paged, filtered by code and source), then the form to place a hold."""
     actor = actor_of(request)
-    disputes = selectors.disputes_to_review(actor)
+    filters = HoldFilterForm(request.GET)
+    code = source = ""
+    if filters.is_valid():
+        code, source = filters.cleaned_data["code"], filters.cleaned_data["source"]
+    disputes = selectors.disputes_to_review(actor, code=code, source=source)
     try:
         before = max(int(request.GET.get("before", "")), 1)
     except ValueError:
         before = None
-    others, next_before = selectors.holds_active(actor, exclude_ids=[h.pk for h in disputes], before=before)
-    breaches = selectors.contact_breaches(actor)
+    others, next_before = selectors.holds_active(actor, exclude_ids=[h.pk for h in disputes], before=before,
+                                                 limit=HOLDS_PAGE, code=code, source=source)
+    try:
+        breaches_after = selectors.BreachCursor.decode(request.GET["breaches_before"]) \
+            if request.GET.get("breaches_before") else selectors.BreachCursor.FIRST
+    except DomainError:
+        breaches_after = selectors.BreachCursor.FIRST
+    breaches, next_breaches = selectors.contact_breaches(actor, limit=BREACHES_PAGE, before=breaches_after)
     for hold in disputes + others:
         hold.masked_name = mask_name(hold.borrower.name)
         if hold.pk == failed_id:
@@ -242,7 +259,9 @@ def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, r
     orphan = refusal if refusal and failed_id is not None and failed_id not in {h.pk for h in disputes + others} else None
     return _render(request, "holds.html", {
         "disputes": disputes, "holds": others, "next_before": next_before, "paged": before is not None,
-        "breaches": breaches, "place_form": place_form or HoldPlaceForm(), "refusal": orphan,
+        "breaches": breaches, "next_breaches": next_breaches.encode() if next_breaches else None,
+        "breaches_paged": breaches_after is not selectors.BreachCursor.FIRST,
+        "place_form": place_form or HoldPlaceForm(), "refusal": orphan, "filters": filters,
     })
 
 
