@@ -607,10 +607,13 @@ def queue_floor(actor):
     return {"queues": queues, "unqueued": per_queue.get(None), "people": people, "totals": totals}
 
 
-def assign_candidates():
-    """People cases can be assigned to (services.case_assign accepts these roles)."""
+def assign_candidates(queue_id=None):
+    """People cases can be assigned to (services.case_assign accepts these roles); for one queue,
+    only that queue's collectors (its active members in the collector group). One query."""
     from . import roles as r
 
+    if queue_id:
+        return _users_in_roles(r.COLLECTOR).filter(collection_queues=queue_id).order_by("username")
     return _users_in_roles(r.COLLECTOR, r.FIELD_AGENT, r.SUPERVISOR).order_by("username")
 
 

@@ -154,3 +154,117 @@ def test_breaches_page_through_every_breach_once(client, supervisor, collector, 
 def test_a_bad_breaches_position_starts_again_not_a_500(client, supervisor):
     client.force_login(supervisor)
     assert client.get(url("collections:holds"), {"breaches_before": "junk"}).status_code == 200
+
+
+# --- Distribute evenly: preview, confirm, undo ----------------------------------------------
+
+
+@pytest.fixture
+def waiting(supervisor, collector, other_collector, queue):
+    from .factories import assigned_case
+    queue.members.add(other_collector)
+    assigned_case(to=collector, by=supervisor, queue=queue)  # collector starts one case ahead
+    return [assigned_case(to=None, by=supervisor, queue=queue) for _ in range(5)]
+
+
+def test_the_queues_page_asks_first_with_a_preview(client, supervisor, queue, waiting):
+    from collections_app.models import Case
+    client.force_login(supervisor)
+    html = client.get(url("collections:queues")).content.decode()
+    preview_url = url("collections:distribute-preview", queue.pk)
+    assert f'href="{preview_url}"' in html
+    assert f'action="{url("collections:distribute", queue.pk)}"' not in html  # no one-click distribution
+    response = client.get(preview_url)
+    assert response.status_code == 200
+    preview = response.context["preview"]
+    assert preview.total == 5 and preview.shares == {"collector": 2, "collector2": 3}
+    body = response.content.decode()
+    assert "5 unassigned cases will be assigned" in body and 'data-collector="collector2"' in body
+    assert Case.objects.filter(pk__in=[c.pk for c in waiting], assigned_to__isnull=True).count() == 5  # nothing moved
+
+
+def test_preview_is_for_managers_only_and_get_only(client, collector, supervisor, queue):
+    client.force_login(collector)
+    assert client.get(url("collections:distribute-preview", queue.pk)).status_code == 404
+    client.force_login(supervisor)
+    assert client.post(url("collections:distribute-preview", queue.pk)).status_code == 405
+    assert client.post(url("collections:distribute-undo")).status_code != 405
+
+
+def test_distribution_is_undone_within_the_minute_for_untouched_cases(client, supervisor, collector, queue, waiting):
+    from collections_app.models import Case, CaseEvent
+    from collections_app.services import case_assign, contact_log
+    client.force_login(supervisor)
+    client.post(url("collections:distribute", queue.pk))
+    assert not Case.objects.filter(pk__in=[c.pk for c in waiting], assigned_to__isnull=True).exists()
+    page = client.get(url("collections:queues"))
+    offer = page.context["undo_offer"]
+    assert offer and 'data-testid="undo-distribution"' in page.content.decode()
+    # Two cases are touched meanwhile: one reassigned by hand, one worked by its collector.
+    moved, worked = waiting[0], next(c for c in waiting[1:] if fresh(c).assigned_to == collector)
+    case_assign(case_ids=[moved.pk], actor=supervisor, assignee=collector if fresh(moved).assigned_to != collector else "collector2")
+    contact_log(case_id=worked.pk, actor=collector, channel="call", outcome="no_answer")
+    before = CaseEvent.objects.count()
+
+    response = client.post(url("collections:distribute-undo"), {"token": offer["token"]})
+
+    assert response.status_code == 302
+    back = [c.pk for c in waiting[1:] if c.pk != worked.pk]
+    assert Case.objects.filter(pk__in=back, assigned_to__isnull=True).count() == len(back) == 3
+    assert fresh(moved).assigned_to is not None and fresh(worked).assigned_to == collector
+    undo_events = CaseEvent.objects.filter(pk__gt=before, kind="assigned")
+    assert sorted(e.case_id for e in undo_events) == sorted(back)
+    assert all(e.payload["to_user"] is None and e.actor == "user:supervisor" for e in undo_events)
+    assert "3 cases are unassigned again" in flash(response)[-1] and "2 cases were changed since" in flash(response)[-1]
+    assert client.get(url("collections:queues")).context["undo_offer"] is None  # the offer is used up
+
+
+def test_an_undo_after_the_minute_is_refused(client, supervisor, queue, waiting, monkeypatch):
+    import time as clock
+    from collections_app.models import Case
+    from collections_app.services.assignment import case_distribute_evenly, case_distribution_undo
+    from .helpers import refused
+    result = case_distribute_evenly(queue=queue, actor=supervisor)
+    real = clock.time
+    monkeypatch.setattr(clock, "time", lambda: real() + 61)
+    with refused("validation_error"):
+        case_distribution_undo(token=result.undo_token, actor=supervisor)
+    assert not Case.objects.filter(pk__in=[c.pk for c in waiting], assigned_to__isnull=True).exists()
+
+
+def test_only_who_distributed_may_undo_and_a_forged_token_is_refused(supervisor, admin_user, queue, waiting):
+    from collections_app.services.assignment import case_distribute_evenly, case_distribution_undo
+    from .helpers import refused
+    result = case_distribute_evenly(queue=queue, actor=supervisor)
+    with refused("permission_denied"):
+        case_distribution_undo(token=result.undo_token, actor=admin_user)
+    with refused("validation_error"):
+        case_distribution_undo(token=result.undo_token + "x", actor=supervisor)
+    assert case_distribution_undo(token=result.undo_token, actor=supervisor).undone == 5
+
+
+# --- The assignee list of a queue ------------------------------------------------------------
+
+
+def test_assignee_list_of_a_queue_offers_only_its_collectors(client, supervisor, collector, other_collector, queue,
+                                                             field_agent):
+    from .factories import assigned_case
+    assigned_case(to=None, by=supervisor, queue=queue)
+    queue.members.add(field_agent)  # a member who is not a collector
+    client.force_login(supervisor)
+    response = client.get(url("collections:assign"), {"queue": queue.pk})
+    offered = [value for value, _ in response.context["action"].fields["assignee"].choices if value not in ("", "__none__")]
+    assert offered == ["collector"]
+    # Without a queue, everyone cases can go to.
+    everyone = client.get(url("collections:assign")).context["action"].fields["assignee"].choices
+    assert {"collector", "collector2", "field_agent", "supervisor"} <= {v for v, _ in everyone}
+
+
+def test_assigning_a_queues_case_to_a_collector_of_another_queue_is_refused_on_that_page(client, supervisor, collector,
+                                                                                        other_collector, queue):
+    from .factories import assigned_case
+    case = assigned_case(to=None, by=supervisor, queue=queue)
+    client.force_login(supervisor)
+    response = client.post(url("collections:assign") + f"?queue={queue.pk}", {"cases": [case.pk], "assignee": "collector2"})
+    assert response.status_code == 200 and "assignee" in response.context["action"].errors
+    assert fresh(case).assigned_to is None

@@ -4,6 +4,8 @@ Reads go through selectors (row scope, fixed query counts), writes through servi
 shown in place with its reason, never as a 500. Pages answer 404 to other roles; action URLs are
 POST only (405 otherwise) and CSRF-protected.
 """
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,11 +25,14 @@ from ..forms.supervisor import (
 from ..masking import mask_name
 from ..models import Borrower, Queue
 from ..services import case_assign, hold_lift, hold_place, legal_referral_decide
-from ..services.assignment import case_distribute_evenly
+from ..services.assignment import (
+    UNDO_SECONDS, case_distribute_evenly, case_distribution_preview, case_distribution_undo,
+)
 from .common import MANAGERS, actor_of, form_errors_from, refusal_text, roles_required
 
 DECIDERS = (r.SUPERVISOR, r.LEGAL_OFFICER, r.ADMIN)
 PENDING_SHOWN = 100  # oldest requests first; the rest appear as these are decided
+UNDO_SESSION_KEY = "collections.distribution_undo"
 
 
 def _render(request, template, context):
@@ -49,7 +54,22 @@ def _mark_case(case, today, buckets):
 @roles_required(*MANAGERS)
 @require_safe
 def queues(request):
-    return _render(request, "queues.html", selectors.queue_floor(actor_of(request)))
+    context = selectors.queue_floor(actor_of(request))
+    context["undo_offer"] = _undo_offer(request)
+    return _render(request, "queues.html", context)
+
+
+@roles_required(*MANAGERS)
+@require_safe
+def distribute_preview(request, queue_id):
+    """"Distribute evenly" asks first: how many cases would move, and to whom."""
+    queue = get_object_or_404(Queue, pk=queue_id)
+    try:
+        preview = case_distribution_preview(queue=queue, actor=actor_of(request))
+    except DomainError as error:
+        messages.error(request, refusal_text(error))
+        return redirect("collections:queues")
+    return _render(request, "distribute.html", {"queue": queue, "preview": preview, "undo_seconds": UNDO_SECONDS})
 
 
 @roles_required(*MANAGERS)
@@ -72,7 +92,47 @@ def distribute(request, queue_id):
         if result.more_left:
             text += " " + _("More unassigned cases remain: press “Distribute evenly” again to continue.")
         messages.success(request, text)
+        # The queues page offers the undo while it lasts (the token itself expires after UNDO_SECONDS).
+        request.session[UNDO_SESSION_KEY] = {
+            "token": result.undo_token, "queue": queue.name, "count": result.total,
+            "until": (timezone.now() + timedelta(seconds=UNDO_SECONDS)).isoformat(),
+        }
     return redirect("collections:queues")
+
+
+@roles_required(*MANAGERS)
+@require_POST
+def distribute_undo(request):
+    request.session.pop(UNDO_SESSION_KEY, None)
+    token = request.POST.get("token", "")
+    try:
+        result = case_distribution_undo(token=token, actor=actor_of(request))
+    except DomainError as error:
+        messages.error(request, refusal_text(error))
+        return redirect("collections:queues")
+    text = ngettext("Distribution undone: %(count)d case is unassigned again.",
+                    "Distribution undone: %(count)d cases are unassigned again.", result.undone) % {"count": result.undone}
+    if result.kept:
+        text += " " + ngettext("%(count)d case was changed since and keeps its collector.",
+                               "%(count)d cases were changed since and keep their collector.", result.kept) % {
+            "count": result.kept}
+    messages.success(request, text)
+    return redirect("collections:queues")
+
+
+def _undo_offer(request):
+    """The undo of the last distribution this person made, while it lasts (else None)."""
+    offer = request.session.get(UNDO_SESSION_KEY)
+    if not offer:
+        return None
+    try:
+        until = datetime.fromisoformat(offer["until"])
+    except (KeyError, TypeError, ValueError):
+        until = None
+    if until is None or until <= timezone.now():
+        request.session.pop(UNDO_SESSION_KEY, None)
+        return None
+    return {**offer, "seconds_left": int((until - timezone.now()).total_seconds())}
 
 
 # --- Assign ---------------------------------------------------------------------------------
@@ -84,8 +144,10 @@ def assign(request):
     actor = actor_of(request)
     queue_list = list(Queue.objects.order_by("name"))
     buckets = selectors.bucket_list()
-    people = list(selectors.assign_candidates())
     filters = AssignFilterForm(request.GET, queues=queue_list, buckets=buckets)
+    # Working one queue, the assignee list offers only that queue's collectors.
+    queue_id = filters.cleaned_data["queue"] if filters.is_valid() else None
+    people = list(selectors.assign_candidates(queue_id=queue_id))
     refusal = None
     if request.method == "POST":
         action = AssignActionForm(request.POST, queues=queue_list, assignees=people, auto_id="action_%s")
