@@ -2,6 +2,7 @@
 from django.utils.translation import gettext_lazy as _
 
 from .errors import REASONS
+from .labels import label
 from .models import ContactAttempt
 from .workflow import TRANSITION_LABELS, State
 
@@ -61,19 +62,23 @@ def describe(event):
     elif kind in ("promise_recorded", "promise_kept", "promise_broken"):
         detail = " · ".join(x for x in (p.get("amount", ""), p.get("due_date", "")) if x)
     elif kind in ("payment_recorded", "payment_reversed"):
-        detail = f"{p.get('amount', '')} · {p.get('external_id', '')}" + (f" — {event.reason}" if event.reason else "")
+        detail = " · ".join(x for x in (p.get("amount", ""), label("channel", p.get("channel")), p.get("external_id", "")) if x)
+        detail += f" — {event.reason}" if event.reason else ""
     elif kind == "assigned":
         detail = f"{p.get('from_user') or '—'} → {p.get('to_user') or '—'}"
         if p.get("from_queue") != p.get("to_queue"):
             detail += f" · {p.get('from_queue') or '—'} → {p.get('to_queue') or '—'}"
     elif kind in ("hold_placed", "hold_lifted"):
-        detail = f"{p.get('code', '')}" + (f" — {event.reason}" if event.reason else "")
+        detail = label("hold", p.get("code", "")) + (f" — {event.reason}" if event.reason else "")
     elif kind == "amounts_changed":
         detail = f"{p.get('amount_overdue_before', '')} → {p.get('amount_overdue', '')}"
     elif kind == "visit_scheduled":
         detail = ", ".join(p.get("agents", []))
     elif kind in ("message_sent", "message_failed", "message_suppressed", "message_requested"):
-        detail = " · ".join(str(x) for x in (p.get("channel"), p.get("template"), p.get("reason")) if x)
+        reason = p.get("reason")
+        reason = str(REASONS[reason][1]) if reason in REASONS else reason
+        detail = " · ".join(str(x) for x in (label("message_channel", p.get("channel")), label("template", p.get("template")),
+                                             reason) if x)
     elif kind in ("borrower_updated", "loan_updated"):
         detail = ", ".join(p.get("fields", []))
     elif kind == "pii_revealed":

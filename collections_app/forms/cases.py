@@ -5,6 +5,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Bucket, ContactAttempt, Visit
+from ..labels import label
 from ..selectors import WORKLIST_SORTS
 from ..workflow import OPEN_STATES, CloseReason, State
 
@@ -56,7 +57,7 @@ class MessageForm(forms.Form):
 
     def __init__(self, *args, templates=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["template"].choices = [(code, code) for code in templates]
+        self.fields["template"].choices = [(code, label("template", code)) for code in templates]
 
 
 class LegalReferralForm(forms.Form):

@@ -77,7 +77,7 @@ class AssignFilterForm(forms.Form):
     def __init__(self, *args, queues=(), buckets=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.buckets = {b.name: b for b in buckets}
-        self.fields["queue"].choices = [("", _("Any queue"))] + [(q.pk, q.name) for q in queues]
+        self.fields["queue"].choices = [("", _("Any queue"))] + [(q.pk, q.label) for q in queues]
         self.fields["state"].choices = _state_choices()
         self.fields["bucket"].choices = [("", _("Any"))] + [(b.name, b.name) for b in buckets]
 
@@ -108,7 +108,7 @@ class AssignActionForm(forms.Form):
             + [(u.username, u.username) for u in assignees]
         )
         self.fields["queue"].choices = (
-            [("", _("— keep as is —")), (NONE, _("No queue"))] + [(str(q.pk), q.name) for q in queues]
+            [("", _("— keep as is —")), (NONE, _("No queue"))] + [(str(q.pk), q.label) for q in queues]
         )
 
     def clean(self):

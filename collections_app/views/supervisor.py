@@ -82,19 +82,19 @@ def distribute(request, queue_id):
         messages.error(request, refusal_text(error))
         return redirect("collections:queues")
     if not result.shares:
-        messages.info(request, _("Queue “%(queue)s” has no unassigned open cases.") % {"queue": queue.name})
+        messages.info(request, _("Queue “%(queue)s” has no unassigned open cases.") % {"queue": queue.label})
     else:
         detail = ", ".join(f"{name} +{n}" for name, n in result.shares.items())
         text = ngettext(
             "%(count)d case of “%(queue)s” distributed: %(detail)s.",
             "%(count)d cases of “%(queue)s” distributed: %(detail)s.", result.total,
-        ) % {"count": result.total, "queue": queue.name, "detail": detail}
+        ) % {"count": result.total, "queue": queue.label, "detail": detail}
         if result.more_left:
             text += " " + _("More unassigned cases remain: press “Distribute evenly” again to continue.")
         messages.success(request, text)
         # The queues page offers the undo while it lasts (the token itself expires after UNDO_SECONDS).
         request.session[UNDO_SESSION_KEY] = {
-            "token": result.undo_token, "queue": queue.name, "count": result.total,
+            "token": result.undo_token, "queue": queue.label, "count": result.total,
             "until": (timezone.now() + timedelta(seconds=UNDO_SECONDS)).isoformat(),
         }
     return redirect("collections:queues")
