@@ -71,7 +71,7 @@ _cache = {}
 
 
 def labels_forget(**_kwargs):
-    """Forget the CodeLabel rows kept in this process (on save or delete of one; tests)."""
+    """Forget the CodeLabel and queue rows kept in this process (on save or delete of one; tests)."""
     _cache.clear()
 
 
@@ -83,6 +83,17 @@ def _overrides():
 
     rows = {(row.kind, row.code): row for row in CodeLabel.objects.filter(kind__in=EDITABLE_KINDS)}
     _cache.update(rows=rows, until=now + LABELS_TTL_SECONDS)
+    return rows
+
+
+def _queues_by_name():
+    now = monotonic()
+    if _cache.get("queues_until", 0) > now:
+        return _cache["queues"]
+    from .models import Queue
+
+    rows = {q.name: q for q in Queue.objects.only("name", "label_en", "label_zh_hans")}
+    _cache.update(queues=rows, queues_until=now + LABELS_TTL_SECONDS)
     return rows
 
 
@@ -107,6 +118,9 @@ def label(kind, code):
             text = (row.label_zh_hans if _zh() else row.label_en) or row.label_en or row.label_zh_hans
             if text:
                 return text
+    if kind == "queue":  # a queue by its name (as events store it)
+        queue = _queues_by_name().get(code)
+        return queue_label(queue) if queue is not None else code
     if kind == "event":
         from .timeline import KIND_LABELS
 

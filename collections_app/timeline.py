@@ -67,7 +67,7 @@ def describe(event):
     elif kind == "assigned":
         detail = f"{p.get('from_user') or '—'} → {p.get('to_user') or '—'}"
         if p.get("from_queue") != p.get("to_queue"):
-            detail += f" · {p.get('from_queue') or '—'} → {p.get('to_queue') or '—'}"
+            detail += f" · {label('queue', p.get('from_queue')) or '—'} → {label('queue', p.get('to_queue')) or '—'}"
     elif kind in ("hold_placed", "hold_lifted"):
         detail = label("hold", p.get("code", "")) + (f" — {event.reason}" if event.reason else "")
     elif kind == "amounts_changed":
