@@ -20,6 +20,13 @@ from .factories import QueueFactory, assigned_case
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _english_afterwards():
+    """A request in Chinese leaves Chinese active in this thread: later tests expect English."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 def render(text, **context):
     return Template("{% load collections_labels %}" + text).render(Context(context))
 
