@@ -288,7 +288,8 @@ class SortCursor:
     id: int
 
     def encode(self):
-        value = "" if self.value is None else (self.value.isoformat() if hasattr(self.value, "isoformat") else str(self.value))
+        value = self.value
+        value = "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
         return f"{self.sort}|{value}|{self.id}"
 
     @classmethod
@@ -734,7 +735,8 @@ def contact_breaches(actor, *, days=30, limit=100, now=None, before=None):
     if before is not None and before is not BreachCursor.FIRST:
         qs = qs.filter(Q(occurred_at__lt=before.occurred_at) | Q(occurred_at=before.occurred_at, pk__lt=before.id),
                        occurred_at__lte=before.occurred_at)
-    rows = list(qs.select_related("case", "borrower", "actor_user").order_by("-occurred_at", "-pk")[: limit + (before is not None)])
+    qs = qs.select_related("case", "borrower", "actor_user").order_by("-occurred_at", "-pk")
+    rows = list(qs[: limit + (before is not None)])
     if before is None:
         return rows
     if len(rows) > limit:

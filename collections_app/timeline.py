@@ -62,7 +62,8 @@ def describe(event):
     elif kind in ("promise_recorded", "promise_kept", "promise_broken"):
         detail = " · ".join(x for x in (p.get("amount", ""), p.get("due_date", "")) if x)
     elif kind in ("payment_recorded", "payment_reversed"):
-        detail = " · ".join(x for x in (p.get("amount", ""), label("channel", p.get("channel")), p.get("external_id", "")) if x)
+        parts = (p.get("amount", ""), label("channel", p.get("channel")), p.get("external_id", ""))
+        detail = " · ".join(x for x in parts if x)
         detail += f" — {event.reason}" if event.reason else ""
     elif kind == "assigned":
         detail = f"{p.get('from_user') or '—'} → {p.get('to_user') or '—'}"
@@ -77,8 +78,8 @@ def describe(event):
     elif kind in ("message_sent", "message_failed", "message_suppressed", "message_requested"):
         reason = p.get("reason")
         reason = str(REASONS[reason][1]) if reason in REASONS else reason
-        detail = " · ".join(str(x) for x in (label("message_channel", p.get("channel")), label("template", p.get("template")),
-                                             reason) if x)
+        parts = (label("message_channel", p.get("channel")), label("template", p.get("template")), reason)
+        detail = " · ".join(str(x) for x in parts if x)
     elif kind in ("borrower_updated", "loan_updated"):
         detail = ", ".join(p.get("fields", []))
     elif kind == "pii_revealed":

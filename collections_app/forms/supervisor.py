@@ -197,7 +197,8 @@ class DecideReferralsForm(DecideReferralForm):
 
     referrals = ReferralIdsField(label=_("Referrals"))
     decision = forms.ChoiceField(
-        label=_("Decision"), choices=[(DecideReferralForm.APPROVE, _("Approve")), (DecideReferralForm.REJECT, _("Reject"))],
+        label=_("Decision"),
+        choices=[(DecideReferralForm.APPROVE, _("Approve")), (DecideReferralForm.REJECT, _("Reject"))],
     )
 
 

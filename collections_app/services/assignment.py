@@ -168,7 +168,8 @@ def case_distribution_undo(*, token, actor=None):
             ).values_list("case_id", "payload")
         }
         later = CaseEvent.objects.filter(case_id=OuterRef("pk"), pk__gt=data["l"])
-        last_given = CaseEvent.objects.filter(pk__gte=data["f"], pk__lte=data["l"], case_id=OuterRef("pk")).values("at")[:1]
+        last_given = CaseEvent.objects.filter(
+            pk__gte=data["f"], pk__lte=data["l"], case_id=OuterRef("pk")).values("at")[:1]
         cases = list(
             perms.visible_cases(actor, Case.objects.select_for_update(of=("self",)))
             .filter(pk__in=list(given), queue_id=data["q"], state__in=OPEN_STATES)

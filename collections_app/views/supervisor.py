@@ -111,7 +111,8 @@ def distribute_undo(request):
         messages.error(request, refusal_text(error))
         return redirect("collections:queues")
     text = ngettext("Distribution undone: %(count)d case is unassigned again.",
-                    "Distribution undone: %(count)d cases are unassigned again.", result.undone) % {"count": result.undone}
+                    "Distribution undone: %(count)d cases are unassigned again.", result.undone) % {
+        "count": result.undone}
     if result.kept:
         text += " " + ngettext("%(count)d case was changed since and keeps its collector.",
                                "%(count)d cases were changed since and keep their collector.", result.kept) % {
