@@ -51,6 +51,8 @@ def describe(event):
         name = p.get("transition", "")
         title = f"{TRANSITION_LABELS.get(name, name)}: {_state(event.from_state)} → {_state(event.to_state)}"
         detail = event.reason
+        if name == "close":  # the reason of a close is a code (settled, written_off), the note free text
+            detail = label("close_reason", event.reason) + (f" — {p['note']}" if p.get("note") else "")
     elif kind == "opened":
         detail = f"{_state(event.to_state)} · DPD {p.get('dpd', '')} · {p.get('amount_overdue', '')}"
     elif kind == "contact_logged":

@@ -159,3 +159,11 @@ def test_chinese_pages_keep_thousands_separators(client, collector, my_case):
     assert "1,234.50" in html and "1234.50" not in html
     with translation.override("zh-hans"):
         assert render('{{ n|floatformat:"2g" }}', n=Decimal("1234567.5")) == "1,234,567.50"
+
+
+def test_a_closed_case_timeline_names_the_close_reason(client, supervisor, my_case):
+    from collections_app.services import case_transition
+    case_transition(case_id=my_case.pk, transition="close", actor=supervisor, reason="written_off", note="uncollectable")
+    client.force_login(supervisor)
+    html = client.get(reverse("collections:case", args=[my_case.pk])).content.decode()
+    assert "Written off — uncollectable" in html and "written_off" not in html
