@@ -51,6 +51,18 @@ _DEFAULTS = {
         "overdue": gettext_lazy("Overdue reminder"),
         "overdue_firm": gettext_lazy("Firm overdue reminder"),
     },
+    # Fields of a borrower or loan named by events (personal data revealed, details updated).
+    "field": {
+        "name": gettext_lazy("Name"),
+        "national_id": gettext_lazy("National id"),
+        "phones": gettext_lazy("Phones"),
+        "email": gettext_lazy("E-mail"),
+        "address": gettext_lazy("Address"),
+        "city": gettext_lazy("City"),
+        "time_zone": gettext_lazy("Time zone"),
+        "language": gettext_lazy("Language"),
+        "contacts": gettext_lazy("Contact persons"),
+    },
     "state": dict(State.choices),
     "transition": TRANSITION_LABELS,
     "close_reason": dict(CloseReason.choices),

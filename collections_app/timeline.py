@@ -83,9 +83,10 @@ def describe(event):
         parts = (label("message_channel", p.get("channel")), label("template", p.get("template")), reason)
         detail = " · ".join(str(x) for x in parts if x)
     elif kind in ("borrower_updated", "loan_updated"):
-        detail = ", ".join(p.get("fields", []))
+        detail = ", ".join(label("field", f) for f in p.get("fields", []))
     elif kind == "pii_revealed":
-        detail = ", ".join(p.get("fields", [])) + (f" — {event.reason}" if event.reason else "")
+        detail = ", ".join(label("field", f) for f in p.get("fields", []))
+        detail += f" — {event.reason}" if event.reason else ""
     else:
         detail = event.reason
     return title, detail

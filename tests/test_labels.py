@@ -167,3 +167,11 @@ def test_a_closed_case_timeline_names_the_close_reason(client, supervisor, my_ca
     client.force_login(supervisor)
     html = client.get(reverse("collections:case", args=[my_case.pk])).content.decode()
     assert "Written off — uncollectable" in html and "written_off" not in html
+
+
+def test_a_reveal_on_the_timeline_names_the_fields_in_words(client, collector, my_case):
+    from collections_app.services.pii import pii_reveal
+    pii_reveal(actor=collector, reason="borrower called back", fields=("national_id", "phones"), case_id=my_case.pk)
+    client.force_login(collector)
+    html = client.get(reverse("collections:case", args=[my_case.pk])).content.decode()
+    assert "National id, Phones — borrower called back" in html and "national_id" not in html
