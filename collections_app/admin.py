@@ -10,9 +10,9 @@ from . import services
 from .errors import DomainError
 from .masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
 from .models import (
-    ApiClient, AuditLog, Borrower, BorrowerContact, Bucket, Case, CaseEvent, ContactAttempt, Hold, Instalment, LegalReferral,
-    Loan, MessageTemplate, MonthEndSnapshot, OutboundMessage, Payment, PromiseToPay, Queue, ReminderStep, Strategy,
-    SweepRun, Visit,
+    ApiClient, AuditLog, Borrower, BorrowerContact, Bucket, Case, CaseEvent, CodeLabel, ContactAttempt, Hold, Instalment,
+    LegalReferral, Loan, MessageTemplate, MonthEndSnapshot, OutboundMessage, Payment, PromiseToPay, Queue, ReminderStep,
+    Strategy, SweepRun, Visit,
 )
 
 
@@ -202,7 +202,7 @@ class AuditLogAdmin(ReadOnlyAdmin):
 @admin.register(Queue)
 class QueueAdmin(admin.ModelAdmin):
     # Queues are configuration, not case state: editable by supervisors.
-    list_display = ("name", "description")
+    list_display = ("name", "label_en", "label_zh_hans", "description")
     filter_horizontal = ("members",)
 
 
@@ -309,3 +309,13 @@ class ApiClientAdmin(admin.ModelAdmin):
         for client in queryset:
             api_client_revoke(client_id=client.pk)
         self.message_user(request, _("Revoked."), messages.SUCCESS)
+
+
+@admin.register(CodeLabel)
+class CodeLabelAdmin(admin.ModelAdmin):
+    """Labels in both languages for codes operators or the loan system define (products, payment
+    channels, message templates): collections_app/labels.py reads them."""
+
+    list_display = ("kind", "code", "label_en", "label_zh_hans")
+    list_filter = ("kind",)
+    search_fields = ("code", "label_en", "label_zh_hans")

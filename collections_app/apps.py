@@ -19,3 +19,10 @@ class CollectionsAppConfig(AppConfig):
         # Scopes, rate or state changed in the admin: no process keeps the old client.
         post_save.connect(api_clients_changed, sender=ApiClient, dispatch_uid="api_clients_changed_save")
         post_delete.connect(api_clients_changed, sender=ApiClient, dispatch_uid="api_clients_changed_delete")
+        # A label edited in the admin is read at once here (within labels.LABELS_TTL_SECONDS elsewhere).
+        from .labels import labels_forget
+        from .models import CodeLabel, Queue
+
+        for model in (CodeLabel, Queue):
+            post_save.connect(labels_forget, sender=model, dispatch_uid=f"labels_forget_save_{model.__name__}")
+            post_delete.connect(labels_forget, sender=model, dispatch_uid=f"labels_forget_delete_{model.__name__}")

@@ -1,7 +1,7 @@
 """The shared reads. Every list or page of cases goes through here, and here the actor's row scope
 (permissions.visible_cases) is always applied. Each selector runs a fixed number of queries."""
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from time import monotonic
 from zoneinfo import ZoneInfo
@@ -218,6 +218,23 @@ class WorklistFilters:
     promise_due: bool = False
     never_contacted: bool = False
     search: str = ""
+    sort: str = ""  # "" (the priority order) or a key of WORKLIST_SORTS
+
+
+# The columns a person may sort the worklist by, on request (`?sort=`): key -> (column, descending).
+# "K" is ascending by what the column shows, "-K" descending. Nulls always come last; the case id
+# breaks ties, so every order is total and pages by keyset (SortCursor).
+WORKLIST_SORTS = {
+    "dpd": ("oldest_unpaid_due_date", True),  # fewest days past due first: the latest due date
+    "-dpd": ("oldest_unpaid_due_date", False),
+    "amount": ("amount_overdue", False),
+    "-amount": ("amount_overdue", True),
+    "next_action": ("next_action_at", False),
+    "-next_action": ("next_action_at", True),
+}
+
+# The worklist counts its matches exactly up to this many, then says "1,000+" (a LIMIT count).
+WORKLIST_COUNT_CAP = 1000
 
 
 @dataclass(frozen=True)
@@ -248,23 +265,75 @@ class WorklistCursor:
             same_priority = Q(next_action_at__gt=self.next_action_at) | Q(next_action_at=self.next_action_at, id__gt=self.id)
         return later | (Q(priority=self.priority) & same_priority)
 
+    @staticmethod
+    def of(case, sort=""):
+        if sort:
+            column = WORKLIST_SORTS[sort][0]
+            return SortCursor(sort, getattr(case, column), case.pk)
+        return WorklistCursor(case.priority, case.next_action_at, case.pk)
 
-def _worklist_order(qs):
+
+_SORT_VALUE_PARSERS = {
+    "oldest_unpaid_due_date": date.fromisoformat,
+    "amount_overdue": Decimal,
+    "next_action_at": datetime.fromisoformat,
+}
+
+
+@dataclass(frozen=True)
+class SortCursor:
+    """Keyset position in a worklist sorted by one column (nulls last), then id."""
+
+    sort: str
+    value: object
+    id: int
+
+    def encode(self):
+        value = self.value
+        value = "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+        return f"{self.sort}|{value}|{self.id}"
+
+    @classmethod
+    def decode(cls, text, sort):
+        try:
+            key, value, pk = text.split("|")
+            if key != sort:
+                raise ValueError(key)
+            column = WORKLIST_SORTS[sort][0]
+            return cls(sort, _SORT_VALUE_PARSERS[column](value) if value else None, int(pk))
+        except (ValueError, AttributeError, KeyError, ArithmeticError):
+            raise DomainError("validation_error", fields={"after": ["Bad position in the list."]}) from None
+
+    def after_q(self):
+        column, descending = WORKLIST_SORTS[self.sort]
+        if self.value is None:
+            return Q(**{f"{column}__isnull": True, "id__gt": self.id})
+        beyond = Q(**{f"{column}__{'lt' if descending else 'gt'}": self.value})
+        return beyond | Q(**{column: self.value, "id__gt": self.id}) | Q(**{f"{column}__isnull": True})
+
+
+def worklist_cursor_decode(text, sort=""):
+    """The `after` parameter of a worklist page, for the page's order (a cursor of another order is
+    refused: a header click starts again at the first page)."""
+    if sort:
+        return SortCursor.decode(text, sort)
+    return WorklistCursor.decode(text)
+
+
+def _worklist_order(qs, sort=""):
+    if sort:
+        column, descending = WORKLIST_SORTS[sort]
+        key = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
+        return qs.order_by(key, "id")
     return qs.order_by("-priority", F("next_action_at").asc(nulls_first=True), "id")
 
 
-def case_worklist_page(actor, filters=WorklistFilters(), *, after=None, limit=50, as_of=None):
-    """One page of the worklist with what its rows show (promise due today, last contact); paged by
-    keyset, never by counting. Returns (rows, cursor of the next page or None).
-
-    Two steps, so each is planned for what it is: the page's ids from the actor's own cases, filtered
-    and ordered (no joins, no per-row subqueries); then those rows with their loan, borrower,
-    promise and last contact. Folded into one statement, PostgreSQL weighed the subqueries against
-    every case of the collector and hashed all of today's promises and holds for each page."""
+def _worklist_filtered(actor, filters, as_of):
+    """The actor's open worklist cases matching the filters: no joins beyond what a filter needs."""
     from .models import PromiseToPay
 
-    actor = as_actor(actor)
-    as_of = as_of or lender_today()
+    if filters.sort and filters.sort not in WORKLIST_SORTS:
+        raise DomainError("validation_error", fields={"sort": ["Unknown sort."]})
     due_today = PromiseToPay.objects.filter(case=OuterRef("pk"), status=PromiseToPay.Status.PENDING, due_date=as_of)
     if actor.user is None:
         qs = visible_cases(actor, Case.objects.all())
@@ -287,18 +356,49 @@ def case_worklist_page(actor, filters=WorklistFilters(), *, after=None, limit=50
     term = filters.search.strip()
     if term:
         qs = qs.annotate(phones_text=Cast("borrower__phones", TextField())).filter(_search_q(term))
+    return qs
+
+
+def case_worklist_count(actor, filters=WorklistFilters(), *, as_of=None, cap=None):
+    """How many cases the worklist's filters match, counted only up to `cap` + 1 (one
+    `SELECT COUNT(*) FROM (... LIMIT cap + 1)`): never a count over the whole portfolio.
+    Returns (count, more): `more` is True when there are more than `cap` (count is then `cap`)."""
+    actor = as_actor(actor)
+    cap = WORKLIST_COUNT_CAP if cap is None else cap
+    qs = _worklist_filtered(actor, filters, as_of or lender_today())
+    n = qs.order_by()[: cap + 1].count()
+    return min(n, cap), n > cap
+
+
+def case_worklist_page(actor, filters=WorklistFilters(), *, after=None, limit=50, as_of=None):
+    """One page of the worklist with what its rows show (promise due today, last contact); paged by
+    keyset, never by counting. Returns (rows, cursor of the next page or None). The order is the
+    priority order, or one column of WORKLIST_SORTS when `filters.sort` names it.
+
+    Two steps, so each is planned for what it is: the page's ids from the actor's own cases, filtered
+    and ordered (no joins, no per-row subqueries); then those rows with their loan, borrower,
+    promise and last contact. Folded into one statement, PostgreSQL weighed the subqueries against
+    every case of the collector and hashed all of today's promises and holds for each page."""
+    from .models import PromiseToPay
+
+    actor = as_actor(actor)
+    as_of = as_of or lender_today()
+    qs = _worklist_filtered(actor, filters, as_of)
     if after is not None:
+        if isinstance(after, SortCursor) != bool(filters.sort) or getattr(after, "sort", "") != filters.sort:
+            raise DomainError("validation_error", fields={"after": ["Bad position in the list."]})
         qs = qs.filter(after.after_q())
-    ids = list(_worklist_order(qs).values_list("pk", flat=True)[: limit + 1])
+    ids = list(_worklist_order(qs, filters.sort).values_list("pk", flat=True)[: limit + 1])
     more = len(ids) > limit
     ids = ids[:limit]
+    due_today = PromiseToPay.objects.filter(case=OuterRef("pk"), status=PromiseToPay.Status.PENDING, due_date=as_of)
     found = {c.pk: c for c in _case_rows().filter(pk__in=ids).annotate(
         promise_due_today=Exists(due_today),
         last_contact_at=Subquery(ContactAttempt.objects.filter(case=OuterRef("pk"))
                                  .order_by("-occurred_at").values("occurred_at")[:1]),
     )} if ids else {}
     rows = [found[pk] for pk in ids if pk in found]
-    cursor = WorklistCursor(rows[-1].priority, rows[-1].next_action_at, rows[-1].id) if more and rows else None
+    cursor = WorklistCursor.of(rows[-1], filters.sort) if more and rows else None
     return rows, cursor
 
 
@@ -526,10 +626,13 @@ def queue_floor(actor):
     return {"queues": queues, "unqueued": per_queue.get(None), "people": people, "totals": totals}
 
 
-def assign_candidates():
-    """People cases can be assigned to (services.case_assign accepts these roles)."""
+def assign_candidates(queue_id=None):
+    """People cases can be assigned to (services.case_assign accepts these roles); for one queue,
+    only that queue's collectors (its active members in the collector group). One query."""
     from . import roles as r
 
+    if queue_id:
+        return _users_in_roles(r.COLLECTOR).filter(collection_queues=queue_id).order_by("username")
     return _users_in_roles(r.COLLECTOR, r.FIELD_AGENT, r.SUPERVISOR).order_by("username")
 
 
@@ -608,7 +711,7 @@ def _holds_in_scope(actor, qs):
     return qs.filter(Exists(visible_cases(actor).filter(borrower_id=OuterRef("borrower_id"))))
 
 
-def disputes_to_review(actor, *, limit=100):
+def disputes_to_review(actor, *, limit=100, code="", source=""):
     """Active dispute holds a person placed by logging a `dispute_raised` contact (services.contact_log),
     oldest first: they wait for a supervisor to look at them. One query."""
     raised = ContactAttempt.objects.filter(
@@ -618,13 +721,21 @@ def disputes_to_review(actor, *, limit=100):
     qs = Hold.objects.active().filter(
         code=Hold.Code.DISPUTE, source=Hold.Source.STAFF, placed_by_label__startswith="user:",
     ).filter(Exists(raised))
+    if code:
+        qs = qs.filter(code=code)
+    if source:
+        qs = qs.filter(source=source)
     return list(_holds_in_scope(actor, qs).select_related("borrower", "placed_by").order_by("placed_at", "pk")[:limit])
 
 
-def holds_active(actor, *, exclude_ids=(), before=None, limit=100):
-    """Active holds, newest first, `limit` at a time (keyset on id: pass the last id as `before`).
-    Returns (holds, next_before). One query."""
+def holds_active(actor, *, exclude_ids=(), before=None, limit=100, code="", source=""):
+    """Active holds, newest first, `limit` at a time (keyset on id: pass the last id as `before`),
+    optionally of one `code` and/or `source`. Returns (holds, next_before). One query."""
     qs = Hold.objects.active().exclude(pk__in=list(exclude_ids))
+    if code:
+        qs = qs.filter(code=code)
+    if source:
+        qs = qs.filter(source=source)
     if before:
         qs = qs.filter(pk__lt=before)
     rows = list(_holds_in_scope(actor, qs).select_related("borrower", "placed_by").order_by("-pk")[: limit + 1])
@@ -633,12 +744,64 @@ def holds_active(actor, *, exclude_ids=(), before=None, limit=100):
     return rows, None
 
 
-def contact_breaches(actor, *, days=30, limit=100, now=None):
-    """Contacts recorded in the last `days` days that broke a contact rule, newest first (one query)."""
+def contact_breaches(actor, *, days=30, limit=100, now=None, before=None):
+    """Contacts recorded in the last `days` days that broke a contact rule, newest first (one query).
+    `before` (a BreachCursor) pages on: with it, the answer is (rows, next cursor or None)."""
     from django.utils import timezone
 
     since = (now or timezone.now()) - timedelta(days=days)
     qs = ContactAttempt.objects.filter(occurred_at__gte=since).exclude(breach="")
     if not as_actor(actor).sees_everything:
         qs = qs.filter(case__in=visible_cases(actor).values("pk"))
-    return list(qs.select_related("case", "borrower", "actor_user").order_by("-occurred_at", "-pk")[:limit])
+    if before is not None and before is not BreachCursor.FIRST:
+        qs = qs.filter(Q(occurred_at__lt=before.occurred_at) | Q(occurred_at=before.occurred_at, pk__lt=before.id),
+                       occurred_at__lte=before.occurred_at)
+    qs = qs.select_related("case", "borrower", "actor_user").order_by("-occurred_at", "-pk")
+    rows = list(qs[: limit + (before is not None)])
+    if before is None:
+        return rows
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, BreachCursor(rows[-1].occurred_at, rows[-1].pk)
+    return rows, None
+
+
+@dataclass(frozen=True)
+class BreachCursor:
+    """Keyset position in the breaches list (occurred at desc, id desc); BreachCursor.FIRST starts it."""
+
+    occurred_at: datetime | None
+    id: int
+
+    def encode(self):
+        return f"{self.occurred_at.isoformat()}|{self.id}"
+
+    @classmethod
+    def decode(cls, text):
+        try:
+            stamp, pk = text.split("|")
+            at = datetime.fromisoformat(stamp)
+            if at.tzinfo is None:
+                raise ValueError(stamp)
+            return cls(at, int(pk))
+        except (ValueError, AttributeError):
+            raise DomainError("validation_error", fields={"breaches_before": ["Bad position in the list."]}) from None
+
+
+BreachCursor.FIRST = BreachCursor(None, 0)
+
+
+def contact_policies_for(products):
+    """{product: its contact policy} (its strategy's, or the default strategy's, or the setting's), in
+    one query: for pages that show several loans' contact windows."""
+    from django.conf import settings
+
+    from .models import Strategy
+
+    strategies = {s.product: s for s in Strategy.objects.filter(product__in=[*set(products), ""])}
+    policies = {}
+    for product in set(products):
+        strategy = strategies.get(product) or strategies.get("")
+        policies[product] = compliance.policy_named(
+            strategy.contact_policy if strategy else settings.COLLECTIONS_CONTACT_POLICY)
+    return policies

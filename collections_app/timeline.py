@@ -2,6 +2,7 @@
 from django.utils.translation import gettext_lazy as _
 
 from .errors import REASONS
+from .labels import label
 from .models import ContactAttempt
 from .workflow import TRANSITION_LABELS, State
 
@@ -50,6 +51,8 @@ def describe(event):
         name = p.get("transition", "")
         title = f"{TRANSITION_LABELS.get(name, name)}: {_state(event.from_state)} → {_state(event.to_state)}"
         detail = event.reason
+        if name == "close":  # the reason of a close is a code (settled, written_off), the note free text
+            detail = label("close_reason", event.reason) + (f" — {p['note']}" if p.get("note") else "")
     elif kind == "opened":
         detail = f"{_state(event.to_state)} · DPD {p.get('dpd', '')} · {p.get('amount_overdue', '')}"
     elif kind == "contact_logged":
@@ -61,23 +64,29 @@ def describe(event):
     elif kind in ("promise_recorded", "promise_kept", "promise_broken"):
         detail = " · ".join(x for x in (p.get("amount", ""), p.get("due_date", "")) if x)
     elif kind in ("payment_recorded", "payment_reversed"):
-        detail = f"{p.get('amount', '')} · {p.get('external_id', '')}" + (f" — {event.reason}" if event.reason else "")
+        parts = (p.get("amount", ""), label("channel", p.get("channel")), p.get("external_id", ""))
+        detail = " · ".join(x for x in parts if x)
+        detail += f" — {event.reason}" if event.reason else ""
     elif kind == "assigned":
         detail = f"{p.get('from_user') or '—'} → {p.get('to_user') or '—'}"
         if p.get("from_queue") != p.get("to_queue"):
-            detail += f" · {p.get('from_queue') or '—'} → {p.get('to_queue') or '—'}"
+            detail += f" · {label('queue', p.get('from_queue')) or '—'} → {label('queue', p.get('to_queue')) or '—'}"
     elif kind in ("hold_placed", "hold_lifted"):
-        detail = f"{p.get('code', '')}" + (f" — {event.reason}" if event.reason else "")
+        detail = label("hold", p.get("code", "")) + (f" — {event.reason}" if event.reason else "")
     elif kind == "amounts_changed":
         detail = f"{p.get('amount_overdue_before', '')} → {p.get('amount_overdue', '')}"
     elif kind == "visit_scheduled":
         detail = ", ".join(p.get("agents", []))
     elif kind in ("message_sent", "message_failed", "message_suppressed", "message_requested"):
-        detail = " · ".join(str(x) for x in (p.get("channel"), p.get("template"), p.get("reason")) if x)
+        reason = p.get("reason")
+        reason = str(REASONS[reason][1]) if reason in REASONS else reason
+        parts = (label("message_channel", p.get("channel")), label("template", p.get("template")), reason)
+        detail = " · ".join(str(x) for x in parts if x)
     elif kind in ("borrower_updated", "loan_updated"):
-        detail = ", ".join(p.get("fields", []))
+        detail = ", ".join(label("field", f) for f in p.get("fields", []))
     elif kind == "pii_revealed":
-        detail = ", ".join(p.get("fields", [])) + (f" — {event.reason}" if event.reason else "")
+        detail = ", ".join(label("field", f) for f in p.get("fields", []))
+        detail += f" — {event.reason}" if event.reason else ""
     else:
         detail = event.reason
     return title, detail

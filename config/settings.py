@@ -201,6 +201,8 @@ LANGUAGE_CODE = env_str("DJANGO_LANGUAGE_CODE", "en")
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "collections_app" / "locale"]
 USE_I18N = True
+# One date format per language on every page, and thousands separators in both (config/formats/).
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_TZ = True
 TIME_ZONE = env_str("COLLECTIONS_TIME_ZONE", "Asia/Shanghai")
 try:

@@ -121,10 +121,12 @@ def _fresh_cache():
     from django.core.cache import cache
 
     from collections_app.api import auth
+    from collections_app.labels import labels_forget
     from collections_app.selectors import bucket_list_forget
 
     cache.clear()
     bucket_list_forget()
+    labels_forget()
     auth._clients.clear()
     yield
 

@@ -43,7 +43,7 @@ def test_worklist_runs_a_fixed_number_of_queries(client, collector, supervisor, 
     for _ in range(12):
         assigned_case(to=collector, by=supervisor, days_overdue=9)
     client.force_login(collector)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):  # 8, plus the match count (a LIMIT 1001 count, issue 9 point 22)
         response = client.get(reverse("collections:worklist"))
     assert response.status_code == 200
     assert response.content.decode().count('href="/cases/') == 12

@@ -1,8 +1,12 @@
 """Forms of the collector's pages: they check the shape of input; the services decide the rest."""
+import unicodedata
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Bucket, ContactAttempt, Visit
+from ..labels import label
+from ..selectors import WORKLIST_SORTS
 from ..workflow import OPEN_STATES, CloseReason, State
 from .fields import AsciiDecimalField, BoundedDateField, BoundedDateTimeField
 
@@ -14,11 +18,20 @@ class WorklistFilterForm(forms.Form):
     promise_due = forms.BooleanField(label=_("Promise due today"), required=False)
     never_contacted = forms.BooleanField(label=_("Never contacted"), required=False)
     q = forms.CharField(label=_("Search"), required=False, max_length=64,
-                        help_text=_("Name, loan number or a phone's last four digits"))
+                        help_text=_("Name, loan no. or a phone's last 4 digits"))
+    # A whitelist: the keys of selectors.WORKLIST_SORTS ("" is the priority order).
+    sort = forms.ChoiceField(required=False, choices=[("", "")] + [(k, k) for k in WORKLIST_SORTS])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["bucket"].choices = [("", _("All buckets"))] + [(b.name, b.name) for b in Bucket.objects.all()]
+
+    @property
+    def search_size(self):
+        """The search box's `size` (in average character widths) that shows its whole placeholder in
+        the reader's language: a wide (CJK) character counts two."""
+        text = str(self.fields["q"].help_text)
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text) + 2
 
 
 class ContactForm(forms.Form):
@@ -45,7 +58,7 @@ class MessageForm(forms.Form):
 
     def __init__(self, *args, templates=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["template"].choices = [(code, code) for code in templates]
+        self.fields["template"].choices = [(code, label("template", code)) for code in templates]
 
 
 class LegalReferralForm(forms.Form):

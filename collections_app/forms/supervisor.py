@@ -77,7 +77,7 @@ class AssignFilterForm(forms.Form):
     def __init__(self, *args, queues=(), buckets=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.buckets = {b.name: b for b in buckets}
-        self.fields["queue"].choices = [("", _("Any queue"))] + [(q.pk, q.name) for q in queues]
+        self.fields["queue"].choices = [("", _("Any queue"))] + [(q.pk, q.label) for q in queues]
         self.fields["state"].choices = _state_choices()
         self.fields["bucket"].choices = [("", _("Any"))] + [(b.name, b.name) for b in buckets]
 
@@ -108,7 +108,7 @@ class AssignActionForm(forms.Form):
             + [(u.username, u.username) for u in assignees]
         )
         self.fields["queue"].choices = (
-            [("", _("— keep as is —")), (NONE, _("No queue"))] + [(str(q.pk), q.name) for q in queues]
+            [("", _("— keep as is —")), (NONE, _("No queue"))] + [(str(q.pk), q.label) for q in queues]
         )
 
     def clean(self):
@@ -180,3 +180,30 @@ class HoldPlaceForm(forms.Form):
         if day is None:
             return None
         return datetime.combine(day + timedelta(days=1), time(0), tzinfo=settings.LENDER_TIME_ZONE)
+
+
+class ReferralIdsField(CaseIdsField):
+    """Many legal referral ids from the approvals page's checkboxes (at most MAX_CASES_PER_ACTION)."""
+
+    default_error_messages = {
+        "required": _("Select at least one referral."),
+        "invalid": _("Referral ids must be whole numbers."),
+        "too_many": _("You can decide at most %(max)d referrals at once; you selected %(n)d."),
+    }
+
+
+class DecideReferralsForm(DecideReferralForm):
+    """Decide several pending referrals at once, with one decision and one reason (required to reject)."""
+
+    referrals = ReferralIdsField(label=_("Referrals"))
+    decision = forms.ChoiceField(
+        label=_("Decision"),
+        choices=[(DecideReferralForm.APPROVE, _("Approve")), (DecideReferralForm.REJECT, _("Reject"))],
+    )
+
+
+class HoldFilterForm(forms.Form):
+    """The filters of /holds/ (a GET form): a hold's code and source."""
+
+    code = forms.ChoiceField(label=_("Hold"), required=False, choices=[("", _("Any"))] + list(Hold.Code.choices))
+    source = forms.ChoiceField(label=_("Source"), required=False, choices=[("", _("Any"))] + list(Hold.Source.choices))

@@ -3,6 +3,7 @@ from .audit import AuditLog, CaseEvent
 from .borrowers import Borrower, BorrowerContact, Hold
 from .cases import Case, ContactAttempt, LegalReferral, PromiseToPay, Visit
 from .jobs import FileJob
+from .labels import CodeLabel
 from .loans import Instalment, Loan, Payment, PaymentAllocation
 from .messages import OutboundMessage
 from .queues import Bucket, Queue
@@ -10,7 +11,7 @@ from .strategy import MessageTemplate, MonthEndSnapshot, ReminderStep, Strategy,
 from .webhooks import WebhookDelivery, WebhookSubscription
 
 __all__ = [
-    "ApiClient", "AuditLog", "Borrower", "BorrowerContact", "Bucket", "Case", "CaseEvent", "ContactAttempt",
+    "ApiClient", "AuditLog", "Borrower", "BorrowerContact", "Bucket", "Case", "CaseEvent", "CodeLabel", "ContactAttempt",
     "FileJob", "Hold", "IdempotencyRecord", "Instalment", "LegalReferral", "Loan", "MessageTemplate",
     "MonthEndSnapshot", "OutboundMessage", "Payment", "PaymentAllocation", "PromiseToPay", "Queue", "ReminderStep",
     "Strategy", "SweepChunk", "SweepRun", "Visit", "WebhookDelivery", "WebhookSubscription",

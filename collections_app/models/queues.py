@@ -7,6 +7,9 @@ from django.utils.translation import gettext_lazy as _
 class Queue(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
     description = models.TextField(_("description"), blank=True)
+    # What people read for the queue in each language (the name when empty): labels.queue_label.
+    label_en = models.CharField(_("label (English)"), max_length=200, blank=True)
+    label_zh_hans = models.CharField(_("label (Simplified Chinese)"), max_length=200, blank=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="collection_queues")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -17,6 +20,12 @@ class Queue(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def label(self):
+        from ..labels import queue_label
+
+        return queue_label(self)
 
 
 class Bucket(models.Model):

@@ -1,6 +1,9 @@
 """My desk: where each role lands, and the collector's worklist."""
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import roles as r
 from ..calendar import lender_today
@@ -8,7 +11,9 @@ from ..context import landing_url_name
 from ..errors import DomainError
 from ..forms.cases import WorklistFilterForm
 from ..masking import mask_name
-from ..selectors import WorklistCursor, WorklistFilters, bucket_for, bucket_list, case_worklist_page
+from ..selectors import (
+    WorklistFilters, bucket_for, bucket_list, case_worklist_count, case_worklist_page, worklist_cursor_decode,
+)
 from .common import actor_of, refusal_text, roles_required
 
 
@@ -20,22 +25,54 @@ def desk(request):
     return render(request, "collections_app/no_role.html", status=403)
 
 
+# Sortable columns: column -> the sort its header asks for first (most urgent first).
+SORTABLE = {"dpd": "-dpd", "amount": "-amount", "next_action": "next_action"}
+
+
+def _sort_links(request, current):
+    """For each sortable header: the link that sorts by it (again: the other way) from the first page,
+    keeping the filters, and the direction it is sorted in now (for aria-sort)."""
+    links = {}
+    for column, first in SORTABLE.items():
+        query = request.GET.copy()
+        query.pop("after", None)
+        if current == column:
+            query["sort"], direction = f"-{column}", "ascending"
+        elif current == f"-{column}":
+            query["sort"], direction = column, "descending"
+        else:
+            query["sort"], direction = first, ""
+        links[column] = {"url": "?" + query.urlencode(), "direction": direction}
+    return links
+
+
+def _count_text(count, more):
+    if more:
+        return _("%(count)s+ cases match") % {"count": number_format(count, force_grouping=True)}
+    return ngettext("%(count)s case matches", "%(count)s cases match", count) % {
+        "count": number_format(count, force_grouping=True)}
+
+
 @roles_required(r.COLLECTOR, r.SUPERVISOR, r.ADMIN)
 def worklist(request):
     actor = actor_of(request)
     form = WorklistFilterForm(request.GET or None)
-    filters, error = WorklistFilters(), None
+    filters, error, status = WorklistFilters(), None, 200
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         filters = WorklistFilters(stage=data["stage"], bucket=data["bucket"], promise_due=data["promise_due"],
-                                  never_contacted=data["never_contacted"], search=data["q"])
-    rows, next_cursor = [], None
-    try:
-        after = WorklistCursor.decode(request.GET["after"]) if request.GET.get("after") else None
-        rows, next_cursor = case_worklist_page(actor, filters, after=after)
-    except DomainError as refusal:
-        error = refusal_text(refusal)
+                                  never_contacted=data["never_contacted"], search=data["q"], sort=data["sort"])
+    elif form.is_bound and "sort" in form.errors:
+        error, status = _("This list cannot be sorted that way."), 400
+    rows, next_cursor, count_text = [], None, ""
     today = lender_today()
+    if status == 200:
+        try:
+            after = worklist_cursor_decode(request.GET["after"], filters.sort) if request.GET.get("after") else None
+            rows, next_cursor = case_worklist_page(actor, filters, after=after, as_of=today)
+            count_text = _count_text(*case_worklist_count(actor, filters, as_of=today))
+        except DomainError as refusal:
+            error = refusal_text(refusal)
     buckets = bucket_list()
     for case in rows:
         case.dpd_today = case.dpd(today)
@@ -48,6 +85,6 @@ def worklist(request):
         query["after"] = next_cursor.encode()
         next_url = "?" + query.urlencode()
     return render(request, "collections_app/worklist.html", {
-        "form": form, "rows": rows, "next_url": next_url, "error": error,
-        "first_page": not request.GET.get("after"),
-    })
+        "form": form, "rows": rows, "next_url": next_url, "error": error, "count_text": count_text,
+        "first_page": not request.GET.get("after"), "sort_links": _sort_links(request, filters.sort),
+    }, status=status)

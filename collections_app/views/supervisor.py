@@ -4,6 +4,8 @@ Reads go through selectors (row scope, fixed query counts), writes through servi
 shown in place with its reason, never as a 500. Pages answer 404 to other roles; action URLs are
 POST only (405 otherwise) and CSRF-protected.
 """
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,16 +19,20 @@ from .. import selectors
 from ..calendar import lender_today
 from ..errors import REASONS, DomainError
 from ..forms.supervisor import (
-    MAX_CASES_PER_ACTION, AssignActionForm, AssignFilterForm, DecideReferralForm, HoldLiftForm, HoldPlaceForm,
+    MAX_CASES_PER_ACTION, AssignActionForm, AssignFilterForm, DecideReferralForm, DecideReferralsForm, HoldFilterForm,
+    HoldLiftForm, HoldPlaceForm,
 )
 from ..masking import mask_name
 from ..models import Borrower, Queue
 from ..services import case_assign, hold_lift, hold_place, legal_referral_decide
-from ..services.assignment import case_distribute_evenly
+from ..services.assignment import (
+    UNDO_SECONDS, case_distribute_evenly, case_distribution_preview, case_distribution_undo,
+)
 from .common import MANAGERS, actor_of, form_errors_from, refusal_text, roles_required
 
 DECIDERS = (r.SUPERVISOR, r.LEGAL_OFFICER, r.ADMIN)
 PENDING_SHOWN = 100  # oldest requests first; the rest appear as these are decided
+UNDO_SESSION_KEY = "collections.distribution_undo"
 
 
 def _render(request, template, context):
@@ -48,7 +54,22 @@ def _mark_case(case, today, buckets):
 @roles_required(*MANAGERS)
 @require_safe
 def queues(request):
-    return _render(request, "queues.html", selectors.queue_floor(actor_of(request)))
+    context = selectors.queue_floor(actor_of(request))
+    context["undo_offer"] = _undo_offer(request)
+    return _render(request, "queues.html", context)
+
+
+@roles_required(*MANAGERS)
+@require_safe
+def distribute_preview(request, queue_id):
+    """"Distribute evenly" asks first: how many cases would move, and to whom."""
+    queue = get_object_or_404(Queue, pk=queue_id)
+    try:
+        preview = case_distribution_preview(queue=queue, actor=actor_of(request))
+    except DomainError as error:
+        messages.error(request, refusal_text(error))
+        return redirect("collections:queues")
+    return _render(request, "distribute.html", {"queue": queue, "preview": preview, "undo_seconds": UNDO_SECONDS})
 
 
 @roles_required(*MANAGERS)
@@ -61,17 +82,58 @@ def distribute(request, queue_id):
         messages.error(request, refusal_text(error))
         return redirect("collections:queues")
     if not result.shares:
-        messages.info(request, _("Queue “%(queue)s” has no unassigned open cases.") % {"queue": queue.name})
+        messages.info(request, _("Queue “%(queue)s” has no unassigned open cases.") % {"queue": queue.label})
     else:
         detail = ", ".join(f"{name} +{n}" for name, n in result.shares.items())
         text = ngettext(
             "%(count)d case of “%(queue)s” distributed: %(detail)s.",
             "%(count)d cases of “%(queue)s” distributed: %(detail)s.", result.total,
-        ) % {"count": result.total, "queue": queue.name, "detail": detail}
+        ) % {"count": result.total, "queue": queue.label, "detail": detail}
         if result.more_left:
             text += " " + _("More unassigned cases remain: press “Distribute evenly” again to continue.")
         messages.success(request, text)
+        # The queues page offers the undo while it lasts (the token itself expires after UNDO_SECONDS).
+        request.session[UNDO_SESSION_KEY] = {
+            "token": result.undo_token, "queue": queue.label, "count": result.total,
+            "until": (timezone.now() + timedelta(seconds=UNDO_SECONDS)).isoformat(),
+        }
     return redirect("collections:queues")
+
+
+@roles_required(*MANAGERS)
+@require_POST
+def distribute_undo(request):
+    request.session.pop(UNDO_SESSION_KEY, None)
+    token = request.POST.get("token", "")
+    try:
+        result = case_distribution_undo(token=token, actor=actor_of(request))
+    except DomainError as error:
+        messages.error(request, refusal_text(error))
+        return redirect("collections:queues")
+    text = ngettext("Distribution undone: %(count)d case is unassigned again.",
+                    "Distribution undone: %(count)d cases are unassigned again.", result.undone) % {
+        "count": result.undone}
+    if result.kept:
+        text += " " + ngettext("%(count)d case was changed since and keeps its collector.",
+                               "%(count)d cases were changed since and keep their collector.", result.kept) % {
+            "count": result.kept}
+    messages.success(request, text)
+    return redirect("collections:queues")
+
+
+def _undo_offer(request):
+    """The undo of the last distribution this person made, while it lasts (else None)."""
+    offer = request.session.get(UNDO_SESSION_KEY)
+    if not offer:
+        return None
+    try:
+        until = datetime.fromisoformat(offer["until"])
+    except (KeyError, TypeError, ValueError):
+        until = None
+    if until is None or until <= timezone.now():
+        request.session.pop(UNDO_SESSION_KEY, None)
+        return None
+    return {**offer, "seconds_left": int((until - timezone.now()).total_seconds())}
 
 
 # --- Assign ---------------------------------------------------------------------------------
@@ -83,8 +145,10 @@ def assign(request):
     actor = actor_of(request)
     queue_list = list(Queue.objects.order_by("name"))
     buckets = selectors.bucket_list()
-    people = list(selectors.assign_candidates())
     filters = AssignFilterForm(request.GET, queues=queue_list, buckets=buckets)
+    # Working one queue, the assignee list offers only that queue's collectors.
+    queue_id = filters.cleaned_data["queue"] if filters.is_valid() else None
+    people = list(selectors.assign_candidates(queue_id=queue_id))
     refusal = None
     if request.method == "POST":
         action = AssignActionForm(request.POST, queues=queue_list, assignees=people, auto_id="action_%s")
@@ -131,7 +195,7 @@ def assign(request):
 # --- Approvals ------------------------------------------------------------------------------
 
 
-def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None):
+def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None, bulk_form=None):
     actor = actor_of(request)
     pending = selectors.legal_referrals_pending(actor, limit=PENDING_SHOWN + 1)
     more_pending, pending = len(pending) > PENDING_SHOWN, pending[:PENDING_SHOWN]
@@ -146,8 +210,12 @@ def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None
             referral.form = DecideReferralForm(auto_id=f"id_referral{referral.pk}_%s")
     # A refusal about a referral no longer in the list (decided meanwhile) is shown above it.
     orphan = refusal if refusal and failed_id not in {p.pk for p in pending} else None
+    checked = set(request.POST.getlist("referrals")) if bulk_form is not None else set()
+    for referral in pending:
+        referral.checked = str(referral.pk) in checked
     return _render(request, "approvals.html", {
         "pending": pending, "more_pending": more_pending, "decided": decided, "refusal": orphan,
+        "bulk_form": bulk_form or DecideReferralsForm(auto_id="id_bulk_%s"),
     })
 
 
@@ -181,18 +249,67 @@ def decide_referral(request, referral_id):
     return _render_approvals(request, failed_id=referral_id, failed_form=form, refusal=refusal)
 
 
+@roles_required(*DECIDERS)
+@require_POST
+def decide_referrals(request):
+    """Several pending referrals decided at once: the same service as one at a time, per referral,
+    each checked for permission and state on its own; those refused are named with the reason and stay
+    pending, the others are decided."""
+    form = DecideReferralsForm(request.POST, auto_id="id_bulk_%s")
+    if not form.is_valid():
+        return _render_approvals(request, bulk_form=form)
+    actor = actor_of(request)
+    done, refused = [], []
+    for referral_id in form.cleaned_data["referrals"]:
+        try:
+            referral = legal_referral_decide(referral_id=referral_id, actor=actor, approve=form.approve,
+                                             reason=form.cleaned_data["reason"])
+        except DomainError as error:
+            refused.append((referral_id, refusal_text(error)))
+        else:
+            done.append(referral.case_id)
+    if done:
+        cases = ", ".join(f"#{pk}" for pk in done)
+        if form.approve:
+            text = ngettext("%(count)d referral approved (%(cases)s): moved to legal.",
+                            "%(count)d referrals approved (%(cases)s): moved to legal.", len(done))
+        else:
+            text = ngettext("%(count)d referral rejected (%(cases)s).", "%(count)d referrals rejected (%(cases)s).",
+                            len(done))
+        messages.success(request, text % {"count": len(done), "cases": cases})
+    for referral_id, text in refused:
+        messages.error(request, _("Referral %(id)d not decided: %(reason)s") % {"id": referral_id, "reason": text})
+    return redirect("collections:approvals")
+
+
 # --- Holds ----------------------------------------------------------------------------------
 
 
+HOLDS_PAGE = 25  # active holds a page
+BREACHES_PAGE = 25  # flagged breaches a page
+
+
 def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, refusal=None):
+    """Breaches first (newest first, paged), then disputes to review and the other active holds
+    (newest first, paged, filtered by code and source), then the form to place a hold."""
     actor = actor_of(request)
-    disputes = selectors.disputes_to_review(actor)
+    filters = HoldFilterForm(request.GET)
+    code = source = ""
+    if filters.is_valid():
+        code, source = filters.cleaned_data["code"], filters.cleaned_data["source"]
+    disputes = selectors.disputes_to_review(actor, code=code, source=source)
     try:
         before = max(int(request.GET.get("before", "")), 1)
     except ValueError:
         before = None
-    others, next_before = selectors.holds_active(actor, exclude_ids=[h.pk for h in disputes], before=before)
-    breaches = selectors.contact_breaches(actor)
+    others, next_before = selectors.holds_active(actor, exclude_ids=[h.pk for h in disputes], before=before,
+                                                 limit=HOLDS_PAGE, code=code, source=source)
+    try:
+        breaches_after = selectors.BreachCursor.decode(request.GET["breaches_before"]) \
+            if request.GET.get("breaches_before") else selectors.BreachCursor.FIRST
+    except DomainError:
+        breaches_after = selectors.BreachCursor.FIRST
+    breaches, next_breaches = selectors.contact_breaches(actor, limit=BREACHES_PAGE, before=breaches_after)
     for hold in disputes + others:
         hold.masked_name = mask_name(hold.borrower.name)
         if hold.pk == failed_id:
@@ -205,7 +322,9 @@ def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, r
     orphan = refusal if refusal and failed_id is not None and failed_id not in {h.pk for h in disputes + others} else None
     return _render(request, "holds.html", {
         "disputes": disputes, "holds": others, "next_before": next_before, "paged": before is not None,
-        "breaches": breaches, "place_form": place_form or HoldPlaceForm(), "refusal": orphan,
+        "breaches": breaches, "next_breaches": next_breaches.encode() if next_breaches else None,
+        "breaches_paged": breaches_after is not selectors.BreachCursor.FIRST,
+        "place_form": place_form or HoldPlaceForm(), "refusal": orphan, "filters": filters,
     })
 
 

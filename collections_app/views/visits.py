@@ -5,6 +5,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -15,6 +17,7 @@ from ..errors import DomainError
 from ..forms.cases import VisitRecordForm
 from ..masking import mask_name
 from ..models import Visit
+from ..selectors import contact_policies_for
 from ..services.pii import pii_log_visit_addresses
 from .common import actor_of, refusal_text, roles_required
 
@@ -34,9 +37,17 @@ def my_visits(request):
     )
     if visits:
         pii_log_visit_addresses(actor=actor, visits=visits)
+    policies = contact_policies_for([v.case.loan.product for v in visits]) if visits else {}
     for v in visits:
         v.masked_name = mask_name(v.case.borrower.name)
         v.is_today = v.scheduled_for.astimezone(settings.LENDER_TIME_ZONE).date() == today
+        # What the browser needs to warn before a visit is recorded early or at night (app.js).
+        v.policy = policies[v.case.loan.product]
+        v.msg_early = _("This visit is planned for %(when)s, which is later than now. Record it anyway?") % {
+            "when": date_format(localtime(v.scheduled_for), "SHORT_DATETIME_FORMAT")}
+        v.msg_night = _("It is night where the borrower lives (contact is allowed %(start)s-%(end)s). "
+                        "Record a visit at this hour anyway?") % {
+            "start": v.policy.window_start.strftime("%H:%M"), "end": v.policy.window_end.strftime("%H:%M")}
     return render(request, "collections_app/visits.html", {"visits": visits, "form": VisitRecordForm()})
 
 

@@ -15,7 +15,7 @@ def worklist_filters(params):
     return WorklistFilters(
         stage=params.get("stage", ""), bucket=params.get("bucket", ""),
         promise_due=bool(params.get("promise_due")), never_contacted=bool(params.get("never_contacted")),
-        search=params.get("q", ""),
+        search=params.get("q", ""), sort=params.get("sort", ""),
     )
 
 

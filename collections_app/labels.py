@@ -1,0 +1,171 @@
+"""What people read for a stored code: one place, both languages.
+
+- Fixed codes (stages, holds, outcomes, reasons, channels of contact, close reasons) have translatable
+  labels here (the .po files translate them).
+- Codes the loan system or operators define (EDITABLE_KINDS: a loan product, a payment channel, a
+  message template) take their label from a CodeLabel row (kind, code, label_en, label_zh_hans) when
+  there is one, else from the defaults here, else the code made readable (`cash_loan` → "Cash loan").
+- Queues carry their own labels (Queue.label_en, Queue.label_zh_hans; the name when empty), so the pages
+  that list queues read them with the queue row, no query more.
+- Actor labels (`user:NAME`, `client:NAME`, `borrower:ID`, `system`) read as people say them (`actor`).
+
+Templates use the `collections_labels` library: `{{ loan.product|label:"product" }}`, `{{ event.actor|actor }}`.
+CodeLabel rows are read once and kept in the process for LABELS_TTL_SECONDS (a change is seen at once
+in this process, within the TTL in others); only EDITABLE_KINDS look at them, so a page that shows only
+fixed codes asks the database nothing.
+"""
+from time import monotonic
+
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .errors import REASONS
+from .models import ContactAttempt, Hold, Visit
+from .models.messages import OutboundMessage
+from .models.strategy import ReminderStep
+from .workflow import TRANSITION_LABELS, CloseReason, State
+
+EDITABLE_KINDS = ("product", "channel", "template")
+
+_DEFAULTS = {
+    # Loan products of the demo book and common ones; the loan system may send others (CodeLabel).
+    "product": {
+        "consumer": gettext_lazy("Consumer loan"),
+        "cash_loan": gettext_lazy("Cash loan"),
+        "phone_instalment": gettext_lazy("Phone instalments"),
+        "education": gettext_lazy("Education loan"),
+    },
+    # Payment channels.
+    "channel": {
+        "bank_transfer": gettext_lazy("Bank transfer"),
+        "alipay": gettext_lazy("Alipay"),
+        "wechat_pay": gettext_lazy("WeChat Pay"),
+        "unionpay": gettext_lazy("UnionPay"),
+        "cash": gettext_lazy("Cash"),
+        "card": gettext_lazy("Card"),
+    },
+    # Message templates (MessageTemplate.code).
+    "template": {
+        "pre_due": gettext_lazy("Reminder before the due date"),
+        "overdue": gettext_lazy("Overdue reminder"),
+        "overdue_firm": gettext_lazy("Firm overdue reminder"),
+    },
+    # Fields of a borrower or loan named by events (personal data revealed, details updated).
+    "field": {
+        "name": gettext_lazy("Name"),
+        "national_id": gettext_lazy("National id"),
+        "phones": gettext_lazy("Phones"),
+        "email": gettext_lazy("E-mail"),
+        "address": gettext_lazy("Address"),
+        "city": gettext_lazy("City"),
+        "time_zone": gettext_lazy("Time zone"),
+        "language": gettext_lazy("Language"),
+        "contacts": gettext_lazy("Contact persons"),
+    },
+    "state": dict(State.choices),
+    "transition": TRANSITION_LABELS,
+    "close_reason": dict(CloseReason.choices),
+    "hold": dict(Hold.Code.choices),
+    "hold_source": dict(Hold.Source.choices),
+    "contact_channel": dict(ContactAttempt.Channel.choices),
+    "direction": dict(ContactAttempt.Direction.choices),
+    "outcome": dict(ContactAttempt.Outcome.choices),
+    "visit_outcome": dict(Visit.Outcome.choices),
+    "message_channel": dict(ReminderStep.Channel.choices),
+    "message_status": dict(OutboundMessage.Status.choices),
+    "reason": {code: message for code, (_status, message) in REASONS.items()},
+}
+KINDS = (*_DEFAULTS, "event")
+
+LABELS_TTL_SECONDS = 30.0
+_cache = {}
+
+
+def labels_forget(**_kwargs):
+    """Forget the CodeLabel and queue rows kept in this process (on save or delete of one; tests)."""
+    _cache.clear()
+
+
+def _overrides():
+    now = monotonic()
+    if _cache.get("until", 0) > now:
+        return _cache["rows"]
+    from .models import CodeLabel
+
+    rows = {(row.kind, row.code): row for row in CodeLabel.objects.filter(kind__in=EDITABLE_KINDS)}
+    _cache.update(rows=rows, until=now + LABELS_TTL_SECONDS)
+    return rows
+
+
+def _queues_by_name():
+    now = monotonic()
+    if _cache.get("queues_until", 0) > now:
+        return _cache["queues"]
+    from .models import Queue
+
+    rows = {q.name: q for q in Queue.objects.only("name", "label_en", "label_zh_hans")}
+    _cache.update(queues=rows, queues_until=now + LABELS_TTL_SECONDS)
+    return rows
+
+
+def _zh():
+    return (get_language() or "").lower().startswith("zh")
+
+
+def readable(code):
+    """A code as words, for a code nobody labelled yet: `cash_loan` → "Cash loan"."""
+    text = str(code).replace("_", " ").replace("-", " ").strip()
+    return text[:1].upper() + text[1:] if text else ""
+
+
+def label(kind, code):
+    """What people read for `code` of `kind`, in the active language."""
+    if code is None or code == "":
+        return ""
+    code = str(code)
+    if kind in EDITABLE_KINDS:
+        row = _overrides().get((kind, code))
+        if row is not None:
+            text = (row.label_zh_hans if _zh() else row.label_en) or row.label_en or row.label_zh_hans
+            if text:
+                return text
+    if kind == "queue":  # a queue by its name (as events store it)
+        queue = _queues_by_name().get(code)
+        return queue_label(queue) if queue is not None else code
+    if kind == "event":
+        from .timeline import KIND_LABELS
+
+        known = KIND_LABELS.get(code)
+    else:
+        known = _DEFAULTS.get(kind, {}).get(code)
+    return str(known) if known is not None else readable(code)
+
+
+def queue_label(queue):
+    """A queue as people read it: its label in the active language, else its name."""
+    if queue is None:
+        return ""
+    if _zh():
+        return queue.label_zh_hans or queue.label_en or queue.name
+    return queue.label_en or queue.name
+
+
+def actor_label(text):
+    """`user:NAME` → NAME; `client:NAME` → "API client NAME"; `borrower:ID` → "Borrower ID (self-service)";
+    `system` → "System"; anything else as it is."""
+    if not text:
+        return ""
+    text = str(text)
+    if text == "system":
+        return _("System")
+    kind, _sep, name = text.partition(":")
+    if not _sep:
+        return text
+    if kind == "user":
+        return name
+    if kind == "client":
+        return _("API client %(name)s") % {"name": name}
+    if kind == "borrower":
+        return _("Borrower %(id)s (self-service)") % {"id": name}
+    return text
