@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('collections_app', '0011_file_jobs_purge_schedule'),
+        ('collections_app', '0014_sweep_chunks'),
     ]
 
     operations = [
