@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ... import roles as r
+from ...permissions import AUDIT_LOG_READ, may
 from ...errors import DomainError
 from ...masking import mask_name
 from ...models import AuditLog
@@ -52,7 +52,7 @@ class AuditLogExport(ExportKind):
 
     def check(self, actor, params):
         # The service guards it too (a queued job checks again when it runs): auditors and admins only.
-        if not (actor.is_superuser or actor.has_role(r.AUDITOR, r.ADMIN)):
+        if not may(actor, AUDIT_LOG_READ):
             raise DomainError("permission_denied")
 
     def header(self, params):
