@@ -153,6 +153,21 @@ def may_open_page(actor, ability, *, everywhere=False):
     return may_everywhere(actor, ability) if everywhere else may(actor, ability)
 
 
+def scopes_granting(*abilities):
+    """The API scopes that grant any of these abilities (what a webhook body may show a client)."""
+    return frozenset(ABILITIES[a][SCOPE] for a in abilities if ABILITIES[a].get(SCOPE))
+
+
+def may_use_api(actor, ability):
+    """The API's door: a client needs a scope granting `ability` (None: any client passes, the
+    service decides); a person needs a role (every role sees some case), and the service then
+    decides what they may do there."""
+    actor = as_actor(actor)
+    if actor.is_client:
+        return ability is None or may(actor, ability)
+    return may(actor, SEE_CASE)
+
+
 def _borrower_owns(actor, obj):
     from .models import Borrower, Case
 
