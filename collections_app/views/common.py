@@ -7,8 +7,8 @@ from django.http import Http404
 from django.shortcuts import redirect
 
 from ..actors import actor_for_user
-from ..permissions import SEE_CASE, may_open_page
 from ..errors import REASONS, DomainError
+from ..permissions import SEE_CASE, may_open_page
 
 
 def actor_of(request):
@@ -71,5 +71,5 @@ def is_htmx(request):
     return request.headers.get("HX-Request") == "true"
 
 
-__all__ = ["DomainError", "REASONS", "actor_of", "back_with_refusal", "form_errors_from", "is_htmx",
-           "refusal_text", "ability_required"]
+__all__ = ["REASONS", "STAFF", "DomainError", "ability_required", "actor_of", "back_with_refusal",
+           "form_errors_from", "is_htmx", "refusal_text"]
