@@ -277,3 +277,36 @@ def test_timeline_exports_follow_the_table(who, status, client, actor_named, vis
     assert response.status_code == status
     page = client.get(reverse("collections:case", args=[visit_case.pk])).content.decode()
     assert ('data-testid="timeline-exports"' in page) == (status == 200)
+
+
+def test_everywhere_means_an_all_cell_not_an_own_one():
+    """Portfolio-wide pages and exports (a queue's list, /holds/) ask for the ability on every row."""
+    everywhere = {role for role in r.ALL_ROLES if perms.may_everywhere(_person(role), perms.HOLD_PLACE)}
+    assert everywhere == {r.SUPERVISOR, r.ADMIN}
+    assert perms.may(_person(r.LEGAL_OFFICER), perms.HOLD_PLACE)  # on their own cases only
+    assert {role for role in r.ALL_ROLES if perms.may_everywhere(_person(role), perms.EXPORT_CASES)} == {
+        r.SUPERVISOR, r.ADMIN}
+    assert perms.may_everywhere(SYSTEM, perms.ASSIGN)
+    assert not perms.may_everywhere(Actor(label="borrower:B-1"), perms.HOLD_PLACE)
+
+
+def test_the_api_door_asks_the_table():
+    """A client passes the door with a scope granting the view's ability; a person with any role."""
+    assert perms.may_use_api(actor_for_client("c", [r.SCOPE_CASES_WRITE]), perms.CONTACT_RECORD)
+    assert not perms.may_use_api(actor_for_client("c", [r.SCOPE_CASES_READ]), perms.CONTACT_RECORD)
+    assert perms.may_use_api(actor_for_client("c", []), None)
+    assert all(perms.may_use_api(_person(role), perms.VISIT_PLAN) for role in r.ALL_ROLES)
+    assert not perms.may_use_api(Actor(label="user:nobody", user=object()), perms.SEE_CASE)
+    assert perms.api_unmasks_pii(actor_for_client("c", [r.SCOPE_PII_READ]))
+    assert not perms.api_unmasks_pii(_person(r.SUPERVISOR))
+    assert perms.scopes_granting(perms.SEE_CASE, perms.PAYMENT_RECORD) == {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role, holds, audit_log", [
+    (r.COLLECTOR, 404, 403), (r.FIELD_AGENT, 404, 403), (r.SUPERVISOR, 200, 403),
+    (r.LEGAL_OFFICER, 404, 403), (r.AUDITOR, 404, 200), (r.ADMIN, 200, 200)])
+def test_pages_admit_whom_the_table_says(role, holds, audit_log, client):
+    client.force_login(UserFactory(username=f"pages-{role}", roles=[role]))
+    assert client.get(reverse("collections:holds")).status_code == holds
+    assert client.get(reverse("collections:audit-log")).status_code == audit_log
