@@ -46,14 +46,17 @@ class Actor:
 
     @property
     def sees_everything(self):
-        return self.is_system or self.is_superuser or bool(self.roles & r.SEE_ALL_ROLES) or (
-            self.is_client and r.SCOPE_CASES_READ in self.scopes
-        )
+        """Whether the actor's row scope covers every case: permissions.py answers it."""
+        from .permissions import sees_all_cases
+
+        return sees_all_cases(self)
 
     @property
     def is_read_only(self):
-        """An auditor reads everything and changes nothing."""
-        return self.roles == {r.AUDITOR} and not self.is_superuser
+        """An auditor reads everything and changes nothing: permissions.py answers."""
+        from .permissions import is_read_only
+
+        return is_read_only(self)
 
     def __str__(self):
         return self.label

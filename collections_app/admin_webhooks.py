@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from . import permissions
 from .errors import DomainError
 from .models import WebhookDelivery, WebhookSubscription
 from .models.webhooks import WEBHOOK_EVENT_TYPES
@@ -16,7 +17,7 @@ from .services import webhooks as service
 
 
 def _may_manage(request):
-    return request.user.is_active and request.user.is_staff and service.may_manage_webhooks(request.user)
+    return request.user.is_active and request.user.is_staff and permissions.may_manage_webhooks(request.user)
 
 
 class WebhookSubscriptionForm(forms.ModelForm):

@@ -1,61 +1,54 @@
-"""Template context every page needs: the navigation this user's roles open, and where their desk is.
+"""Template context every page needs: the navigation this person is offered, and where their desk is.
 
-Every link a role is shown must lead to a page it may open. Which roles may open a page is said once,
-by the view's `roles_required` (views/common.py); `may_open` reads it from the view the URL resolves
-to, so a link built through it cannot lead to a 404."""
+Every link a person is shown must lead to a page they may open. Who may open a page is said once, by
+the view's `ability_required` (views/common.py); `may_open` reads it from the view the URL resolves
+to and asks permissions.py, so a link built through it cannot lead to a 404. Which pages the
+navigation offers each role, and where `/` takes them, is permissions.py's too (OFFERED, LANDING)."""
 from functools import lru_cache
 
 from django.urls import resolve, reverse
 from django.utils.translation import gettext_lazy as _
 
-from . import roles as r
-from .actors import user_roles
+from . import permissions
+from .actors import actor_for_user
 
-# (url name, label, roles that see it in the navigation: a narrower choice than who may open it)
+# (page key, url name, label), in the navigation's order.
 NAV = [
-    ("collections:worklist", _("My worklist"), {r.COLLECTOR}),
-    ("collections:visits", _("My visits"), {r.FIELD_AGENT}),
-    ("collections:queues", _("Queues"), {r.SUPERVISOR, r.ADMIN}),
-    ("collections:approvals", _("Approvals"), {r.SUPERVISOR, r.LEGAL_OFFICER, r.ADMIN}),
-    ("collections:holds", _("Holds"), {r.SUPERVISOR, r.ADMIN}),
-    ("collections:dashboard", _("Dashboard"), {r.SUPERVISOR, r.AUDITOR, r.ADMIN}),
-    ("collections:imports", _("Imports"), {r.SUPERVISOR, r.ADMIN}),
-    ("collections:audit-log", _("Audit log"), {r.AUDITOR, r.ADMIN}),
-    ("collections:exports", _("My exports"), {r.SUPERVISOR, r.AUDITOR, r.ADMIN}),
+    ("worklist", "collections:worklist", _("My worklist")),
+    ("visits", "collections:visits", _("My visits")),
+    ("queues", "collections:queues", _("Queues")),
+    ("approvals", "collections:approvals", _("Approvals")),
+    ("holds", "collections:holds", _("Holds")),
+    ("dashboard", "collections:dashboard", _("Dashboard")),
+    ("imports", "collections:imports", _("Imports")),
+    ("audit_log", "collections:audit-log", _("Audit log")),
+    ("exports", "collections:exports", _("My exports")),
 ]
-
-# Where `/` takes each role, most specific first (a person with several roles lands on the first).
-LANDING = [
-    (r.COLLECTOR, "collections:worklist"),
-    (r.FIELD_AGENT, "collections:visits"),
-    (r.SUPERVISOR, "collections:queues"),
-    (r.ADMIN, "collections:queues"),
-    (r.LEGAL_OFFICER, "collections:approvals"),
-    (r.AUDITOR, "collections:dashboard"),
-]
+URL_NAMES = {key: name for key, name, _label in NAV}
 
 
 @lru_cache(maxsize=None)
-def page_roles(url_name, args=()):
-    """The roles the view behind `url_name` admits, or None when any signed-in person may open it."""
-    return getattr(resolve(reverse(url_name, args=args)).func, "roles_allowed", None)
+def page_ability(url_name, args=()):
+    """(ability, everywhere) the view behind `url_name` requires, or None when any signed-in
+    person may open it."""
+    return getattr(resolve(reverse(url_name, args=args)).func, "ability_required", None)
 
 
 def may_open(user, url_name, args=()):
     if user is None or not user.is_authenticated:
         return False
-    allowed = page_roles(url_name, tuple(args))
-    return allowed is None or user.is_superuser or bool(user_roles(user) & allowed)
+    required = page_ability(url_name, tuple(args))
+    if required is None:
+        return True
+    ability, everywhere = required
+    return permissions.may_open_page(actor_for_user(user), ability, everywhere=everywhere)
 
 
 def landing_url_name(user):
     """The url name of this person's desk, or None for an account without a role."""
-    roles = user_roles(user)
-    for role, name in LANDING:
-        if role in roles and may_open(user, name):
-            return name
-    if user.is_superuser:
-        return "collections:queues"
+    for key in permissions.landing_pages(actor_for_user(user)):
+        if may_open(user, URL_NAMES[key]):
+            return URL_NAMES[key]
     return None
 
 
@@ -63,15 +56,14 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    roles = user_roles(user)
+    offered = permissions.pages_offered(actor_for_user(user))
     items = [
         {"url": reverse(name), "label": label, "active": request.path.startswith(reverse(name))}
-        for name, label, shown_to in NAV
-        if (user.is_superuser or roles & shown_to) and may_open(user, name)
+        for key, name, label in NAV
+        if (offered is None or key in offered) and may_open(user, name)
     ]
     return {
         "nav_items": items,
-        "user_roles": sorted(roles),
         # The case page's "Worklist" and "Next case" are for those who have a worklist; others go
         # back to their own desk (visits, approvals, dashboard).
         "worklist_url": reverse("collections:worklist") if may_open(user, "collections:worklist") else None,

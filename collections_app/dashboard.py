@@ -15,14 +15,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import charts
-from . import roles as r
 from . import selectors_dashboard as sel
 from . import shared_cache
 from .calendar import lender_today
 from .errors import DomainError
 from .workflow import State
-
-DASHBOARD_ROLES = (r.SUPERVISOR, r.AUDITOR, r.ADMIN)
 
 
 class Rate:

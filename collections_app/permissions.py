@@ -45,6 +45,7 @@ DASHBOARD_VIEW = "dashboard.view"
 EXPORT_CASES = "export.cases"          # the worklist, a queue, a case's timeline
 EXPORT_REPORTS = "export.reports"      # the dashboard's tables, the audit log
 OPERATE = "operate"                     # webhooks, API clients, /admin/
+AUDIT_LOG_READ = "audit_log.read"       # not a row of its own there: see the table's comment
 PAYMENT_RECORD = "payment.record"       # not in the contract's table: the loan system's door
 
 # Cell values. People: ALL (every row they may see) or OWN (within their row scope); a missing
@@ -88,6 +89,10 @@ ABILITIES = {
     EXPORT_CASES: {C: OWN, S: ALL, AD: ALL},
     EXPORT_REPORTS: {S: ALL, A: ALL, AD: ALL},
     OPERATE: {AD: ALL, SCOPE: r.SCOPE_WEBHOOKS_MANAGE},
+    # The personal-data audit log (its page and its export): the contract's "exports" row names it
+    # for auditors; a supervisor's "all" there covers the cases' and the dashboard's exports, not
+    # the record of who read personal data, which stays with the auditors and the operators.
+    AUDIT_LOG_READ: {A: ALL, AD: ALL},
     PAYMENT_RECORD: {S: ALL, AD: ALL, SYSTEM: True, SCOPE: r.SCOPE_PAYMENTS_WRITE},
 }
 
@@ -130,6 +135,37 @@ def may(actor, ability, obj=None):
     if ALL in cells or obj is None:
         return True
     return _in_scope(actor, obj)
+
+
+def may_everywhere(actor, ability):
+    """May the actor do `ability` on every row, not only within their own row scope: an "all"
+    cell, the system, or a client's scope (a portfolio-wide page or export, such as a queue's list
+    or the holds page, is for them)."""
+    actor = as_actor(actor)
+    row = ABILITIES[ability]
+    if actor.is_system or actor.is_client or actor.is_borrower:
+        return may(actor, ability) if not actor.is_borrower else False
+    return any(row.get(role) == ALL for role in actor.roles)
+
+
+def may_open_page(actor, ability, *, everywhere=False):
+    """A staff page's guard (views' `ability_required`, the navigation's `may_open`)."""
+    return may_everywhere(actor, ability) if everywhere else may(actor, ability)
+
+
+def scopes_granting(*abilities):
+    """The API scopes that grant any of these abilities (what a webhook body may show a client)."""
+    return frozenset(ABILITIES[a][SCOPE] for a in abilities if ABILITIES[a].get(SCOPE))
+
+
+def may_use_api(actor, ability):
+    """The API's door: a client needs a scope granting `ability` (None: any client passes, the
+    service decides); a person needs a role (every role sees some case), and the service then
+    decides what they may do there."""
+    actor = as_actor(actor)
+    if actor.is_client:
+        return ability is None or may(actor, ability)
+    return may(actor, SEE_CASE)
 
 
 def _borrower_owns(actor, obj):
@@ -199,6 +235,108 @@ def may_record_payment(actor):
 
 def may_reveal_pii(actor):
     return may(actor, PII_REVEAL)
+
+
+def may_write_book(actor):
+    """Write the loan book (borrowers, loans, schedules, payments by file): the "import files" row,
+    and the system (the nightly feeds and commands run as it)."""
+    actor = as_actor(actor)
+    return actor.is_system or may(actor, BOOK_IMPORT)
+
+
+def may_read_book(actor):
+    """Read the loan book over the API: a client with `loans:write` (it writes it) or one that
+    sees every case; a person who sees every case."""
+    actor = as_actor(actor)
+    if actor.is_client:
+        return may(actor, BOOK_IMPORT) or sees_all_cases(actor)
+    return sees_all_cases(actor)
+
+
+def may_manage_webhooks(actor):
+    """Webhook subscriptions and API clients (the "webhooks; API clients; /admin/" row), and the
+    system (commands)."""
+    actor = as_actor(actor)
+    return actor.is_system or may(actor, OPERATE)
+
+
+def api_unmasks_pii(actor):
+    """Unmasked personal data in an API answer: only to a client holding the reveal scope
+    (`pii:read`). People are always masked there; they reveal on the case page, audited."""
+    actor = as_actor(actor)
+    return actor.is_client and may(actor, PII_REVEAL)
+
+
+def sees_all_cases(actor):
+    """Does the actor's row scope cover every case (supervisors, auditors, admins, the system, a
+    client with `cases:read`)? The portfolio-wide figures (the dashboard) ask this."""
+    actor = as_actor(actor)
+    if actor.is_system or actor.is_superuser:
+        return True
+    if actor.is_client:
+        return may(actor, SEE_CASE)
+    if actor.is_borrower:
+        return False
+    return any(ABILITIES[SEE_CASE].get(role) == ALL for role in actor.roles)
+
+
+# --- the pages each role is offered ------------------------------------------------------------
+# Who may open a staff page is its view's `ability_required`. What the navigation offers a role is
+# a narrower choice (a supervisor may open the worklist but is not sent there), and `/` takes a
+# person to the first of LANDING their roles have. Page keys are context.NAV's.
+OFFERED = {
+    C: {"worklist"},
+    F: {"visits"},
+    S: {"queues", "approvals", "holds", "dashboard", "imports", "exports"},
+    L: {"approvals"},
+    A: {"dashboard", "audit_log", "exports"},
+    AD: {"queues", "approvals", "holds", "dashboard", "imports", "audit_log", "exports"},
+}
+# Most specific first (a person with several roles lands on the first).
+LANDING = ((C, "worklist"), (F, "visits"), (S, "queues"), (AD, "queues"), (L, "approvals"), (A, "dashboard"))
+
+
+def pages_offered(actor):
+    """The page keys the navigation offers this person (a superuser: every page)."""
+    actor = as_actor(actor)
+    if actor.is_superuser:
+        return None
+    return set().union(*(OFFERED.get(role, ()) for role in actor.roles))
+
+
+def landing_pages(actor):
+    """The page keys `/` may take this person to, in order (a superuser falls back to the queues)."""
+    actor = as_actor(actor)
+    keys = [key for role, key in LANDING if role in actor.roles]
+    if actor.is_superuser:
+        keys.append("queues")
+    return keys
+
+
+# --- who may be given work ---------------------------------------------------------------------
+# Not abilities (the person receives the work, they do not act): the roles that may hold a case
+# (`assigned_to`), share a queue's even distribution, and go on a visit. Services check them;
+# pages list the people who qualify.
+ASSIGNEE_ROLES = frozenset({C, F, S})
+DISTRIBUTION_ROLES = frozenset({C})
+VISIT_AGENT_ROLES = frozenset({F})
+
+
+def holds_role_in(user, roles):
+    from .actors import user_roles
+
+    return bool(user_roles(user) & roles)
+
+
+# What reading is; every other ability changes something.
+READ_ABILITIES = frozenset({SEE_CASE, PII_REVEAL, DASHBOARD_VIEW, EXPORT_CASES, EXPORT_REPORTS, AUDIT_LOG_READ})
+
+
+def is_read_only(actor):
+    """A person who may see cases but change nothing (an auditor, unless they hold another role)."""
+    actor = as_actor(actor)
+    return (actor.is_person and may(actor, SEE_CASE)
+            and not any(may(actor, ability) for ability in set(ABILITIES) - READ_ABILITIES))
 
 
 def case_abilities(actor, case):

@@ -7,10 +7,7 @@ AUDITOR = "auditor"
 ADMIN = "admin"
 
 ALL_ROLES = (COLLECTOR, FIELD_AGENT, SUPERVISOR, LEGAL_OFFICER, AUDITOR, ADMIN)
-# Roles that see every case (auditors read-only).
-SEE_ALL_ROLES = {SUPERVISOR, AUDITOR, ADMIN}
-# Roles that may manage a case (de-escalate, close, assign, holds, decide legal referrals).
-MANAGER_ROLES = {SUPERVISOR, ADMIN}
+# What each role may do, and which cases it sees, is permissions.py's (ABILITIES, visible_cases).
 
 SCOPE_CASES_READ = "cases:read"
 SCOPE_CASES_WRITE = "cases:write"

@@ -17,7 +17,7 @@ from .calendar import lender_today
 from .errors import DomainError
 from .masking import mask_name
 from .models import Bucket, Case, CaseEvent, ContactAttempt, Hold, Instalment, PromiseToPay, Queue
-from .permissions import visible_cases
+from .permissions import ASSIGNEE_ROLES, DISTRIBUTION_ROLES, visible_cases
 from .prepared import PLACEHOLDER, PreparedQuery
 from .workflow import OPEN_STATES
 
@@ -580,8 +580,6 @@ def queue_floor(actor):
     when there are none)."""
     from django.contrib.auth import get_user_model
 
-    from . import roles as r
-
     zero = Decimal("0.00")
     groups = (
         visible_cases(actor, Case.objects.filter(state__in=OPEN_STATES)).order_by()
@@ -603,7 +601,7 @@ def queue_floor(actor):
         totals["unassigned"] += n if user_id is None else 0
     empty = {"open_cases": 0, "amount_overdue": zero, "unassigned": 0}
 
-    collectors = _users_in_roles(r.COLLECTOR).order_by("username")
+    collectors = _users_in_roles(*DISTRIBUTION_ROLES).order_by("username")
     queues = list(Queue.objects.order_by("name").prefetch_related(
         Prefetch("members", queryset=collectors, to_attr="collectors")))
     for queue in queues:
@@ -612,7 +610,7 @@ def queue_floor(actor):
         queue.collector_loads = [(u.username, per_queue_user.get((queue.pk, u.pk), 0)) for u in queue.collectors]
 
     User = get_user_model()
-    is_collector = Exists(User.groups.through.objects.filter(user_id=OuterRef("pk"), group__name=r.COLLECTOR))
+    is_collector = Exists(User.groups.through.objects.filter(user_id=OuterRef("pk"), group__name__in=DISTRIBUTION_ROLES))
     holders = [pk for pk in per_user if pk is not None]
     people = list(
         User.objects.filter((Q(is_active=True) & is_collector) | Q(pk__in=holders))
@@ -629,11 +627,9 @@ def queue_floor(actor):
 def assign_candidates(queue_id=None):
     """People cases can be assigned to (services.case_assign accepts these roles); for one queue,
     only that queue's collectors (its active members in the collector group). One query."""
-    from . import roles as r
-
     if queue_id:
-        return _users_in_roles(r.COLLECTOR).filter(collection_queues=queue_id).order_by("username")
-    return _users_in_roles(r.COLLECTOR, r.FIELD_AGENT, r.SUPERVISOR).order_by("username")
+        return _users_in_roles(*DISTRIBUTION_ROLES).filter(collection_queues=queue_id).order_by("username")
+    return _users_in_roles(*sorted(ASSIGNEE_ROLES)).order_by("username")
 
 
 def case_assign_list(actor, *, queue_id=None, state=None, assigned_to=None, bucket=None, loan=None,

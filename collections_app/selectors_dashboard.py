@@ -99,6 +99,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .calendar import lender_today
 from .errors import DomainError
+from .permissions import sees_all_cases
 from .models import Bucket, Case, CaseEvent, ContactAttempt, MonthEndSnapshot, Payment, PromiseToPay
 from .workflow import OPEN_STATES, State
 
@@ -123,7 +124,7 @@ def ratio(part, whole):
 
 def require_portfolio_view(actor):
     """The dashboard's figures cover the whole portfolio: only for actors who see every case."""
-    if not actor.sees_everything:
+    if not sees_all_cases(actor):
         raise DomainError("not_found")
 
 

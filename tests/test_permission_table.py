@@ -101,13 +101,16 @@ def expected():
 
 
 EXPECTED = expected()
+# Abilities of the table that are not a contract row of their own (tested by hand below).
+EXTRA = {perms.PAYMENT_RECORD, perms.AUDIT_LOG_READ}
 
 
 def test_the_table_names_every_ability_once_and_covers_the_contract():
     named = [a for abilities in ROW_ABILITIES.values() for a in abilities]
     assert len(named) == len(set(named))
-    # Every ability of the contract is in the table; the table adds only payments (not a row there).
-    assert set(perms.ABILITIES) - set(named) == {perms.PAYMENT_RECORD}
+    # Every ability of the contract is in the table; the table adds only payments (not a row there)
+    # and the audit log (the auditors' part of the "exports" row, not a supervisor's: EXTRA below).
+    assert set(perms.ABILITIES) - set(named) == EXTRA
     assert r.SCOPE_PLANS_DECIDE in r.ALL_SCOPES
 
 
@@ -116,12 +119,12 @@ def _person(role):
 
 
 @pytest.mark.parametrize("role", r.ALL_ROLES)
-@pytest.mark.parametrize("ability", sorted(set(perms.ABILITIES) - {perms.PAYMENT_RECORD}))
+@pytest.mark.parametrize("ability", sorted(set(perms.ABILITIES) - EXTRA))
 def test_each_role_has_exactly_the_contracts_abilities(role, ability):
     assert perms.may(_person(role), ability) is EXPECTED[(role, ability)]
 
 
-@pytest.mark.parametrize("ability", sorted(set(perms.ABILITIES) - {perms.PAYMENT_RECORD}))
+@pytest.mark.parametrize("ability", sorted(set(perms.ABILITIES) - EXTRA))
 def test_the_system_and_a_borrower_have_exactly_the_contracts_abilities(ability):
     assert perms.may(SYSTEM, ability) is EXPECTED[("system", ability)]
     borrower = Actor(label="borrower:B-1")
@@ -139,6 +142,13 @@ def test_each_scope_grants_exactly_the_contracts_abilities(scope, row):
     client = actor_for_client("c", [scope])
     for ability in ROW_ABILITIES[row]:
         assert perms.may(client, ability) is (wanted == scope), (row, ability)
+
+
+def test_the_audit_log_is_read_by_auditors_and_admins_only():
+    assert {role for role in r.ALL_ROLES if perms.may(_person(role), perms.AUDIT_LOG_READ)} == {r.AUDITOR, r.ADMIN}
+    assert not perms.may(SYSTEM, perms.AUDIT_LOG_READ)
+    assert not perms.may(Actor(label="borrower:B-1"), perms.AUDIT_LOG_READ)
+    assert not any(perms.may(actor_for_client("c", [s]), perms.AUDIT_LOG_READ) for s in r.ALL_SCOPES)
 
 
 def test_payments_are_recorded_by_supervisors_the_system_and_payments_write_only():
@@ -267,3 +277,36 @@ def test_timeline_exports_follow_the_table(who, status, client, actor_named, vis
     assert response.status_code == status
     page = client.get(reverse("collections:case", args=[visit_case.pk])).content.decode()
     assert ('data-testid="timeline-exports"' in page) == (status == 200)
+
+
+def test_everywhere_means_an_all_cell_not_an_own_one():
+    """Portfolio-wide pages and exports (a queue's list, /holds/) ask for the ability on every row."""
+    everywhere = {role for role in r.ALL_ROLES if perms.may_everywhere(_person(role), perms.HOLD_PLACE)}
+    assert everywhere == {r.SUPERVISOR, r.ADMIN}
+    assert perms.may(_person(r.LEGAL_OFFICER), perms.HOLD_PLACE)  # on their own cases only
+    assert {role for role in r.ALL_ROLES if perms.may_everywhere(_person(role), perms.EXPORT_CASES)} == {
+        r.SUPERVISOR, r.ADMIN}
+    assert perms.may_everywhere(SYSTEM, perms.ASSIGN)
+    assert not perms.may_everywhere(Actor(label="borrower:B-1"), perms.HOLD_PLACE)
+
+
+def test_the_api_door_asks_the_table():
+    """A client passes the door with a scope granting the view's ability; a person with any role."""
+    assert perms.may_use_api(actor_for_client("c", [r.SCOPE_CASES_WRITE]), perms.CONTACT_RECORD)
+    assert not perms.may_use_api(actor_for_client("c", [r.SCOPE_CASES_READ]), perms.CONTACT_RECORD)
+    assert perms.may_use_api(actor_for_client("c", []), None)
+    assert all(perms.may_use_api(_person(role), perms.VISIT_PLAN) for role in r.ALL_ROLES)
+    assert not perms.may_use_api(Actor(label="user:nobody", user=object()), perms.SEE_CASE)
+    assert perms.api_unmasks_pii(actor_for_client("c", [r.SCOPE_PII_READ]))
+    assert not perms.api_unmasks_pii(_person(r.SUPERVISOR))
+    assert perms.scopes_granting(perms.SEE_CASE, perms.PAYMENT_RECORD) == {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role, holds, audit_log", [
+    (r.COLLECTOR, 404, 403), (r.FIELD_AGENT, 404, 403), (r.SUPERVISOR, 200, 403),
+    (r.LEGAL_OFFICER, 404, 403), (r.AUDITOR, 404, 200), (r.ADMIN, 200, 200)])
+def test_pages_admit_whom_the_table_says(role, holds, audit_log, client):
+    client.force_login(UserFactory(username=f"pages-{role}", roles=[role]))
+    assert client.get(reverse("collections:holds")).status_code == holds
+    assert client.get(reverse("collections:audit-log")).status_code == audit_log

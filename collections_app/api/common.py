@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from ..actors import actor_for_user
 from ..errors import DomainError
 from ..models import IdempotencyRecord
-from ..roles import SCOPE_PII_READ
+from ..permissions import api_unmasks_pii, may_use_api
 from ..services.pii import pii_log_unmasked
 from .auth import ClientPrincipal
 
@@ -31,19 +31,16 @@ def api_actor(request):
 
 
 class ScopePermission(permissions.BasePermission):
-    """Clients need the scope the view names for the action (`required_scopes`); people need a role
-    (what they may do is then their role's and row scope's, decided by the services)."""
+    """Clients need a scope granting the ability the view names for the action
+    (`required_ability`); people need a role (what they may do is then their role's and row scope's,
+    decided by the services). permissions.may_use_api answers."""
 
     message = "Your token lacks the scope this needs."
 
     def has_permission(self, request, view):
         if not (request.user and request.user.is_authenticated):
             return False
-        actor = api_actor(request)
-        if actor.is_client:
-            needed = view.required_scope(request)
-            return needed is None or actor.has_scope(needed)
-        return bool(actor.roles) or actor.is_superuser
+        return may_use_api(api_actor(request), view.required_ability(request))
 
 
 def iso(moment, zone=None):
@@ -91,8 +88,9 @@ def json_object(request):
 
 
 def sees_pii(actor):
-    """Unmasked personal data goes only to API clients holding `pii:read` (staff are always masked)."""
-    return actor.is_client and actor.has_scope(SCOPE_PII_READ)
+    """Unmasked personal data goes only to API clients holding `pii:read` (staff are always masked):
+    permissions.py answers."""
+    return api_unmasks_pii(actor)
 
 
 # A placeholder older than this belongs to a request that died without answering (a worker killed

@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from .. import roles as r
+from .. import permissions as perms
 from .. import selectors, services
 from ..errors import DomainError
 from ..masking import mask_phone
@@ -48,7 +48,7 @@ def contact_dict(contact, actor):
 
 
 class CaseContactsView(_ScopedView):
-    write_scope = r.SCOPE_CASES_WRITE
+    write_ability = perms.CONTACT_RECORD
 
     @extend_schema(
         request=ContactInSerializer,
@@ -72,7 +72,7 @@ class CaseContactsView(_ScopedView):
 
 
 class CaseContactCheckView(_ScopedView):
-    read_scope = r.SCOPE_CASES_READ
+    read_ability = perms.SEE_CASE
 
     @extend_schema(
         parameters=[ContactCheckQuerySerializer],
@@ -92,7 +92,7 @@ class CaseContactCheckView(_ScopedView):
 
 
 class CasePromisesView(_ScopedView):
-    write_scope = r.SCOPE_CASES_WRITE
+    write_ability = perms.PROMISE_RECORD
 
     @extend_schema(request=PromiseInSerializer, responses={201: PromiseOutSerializer, 409: ErrorSerializer, **ERRORS})
     @idempotent
@@ -107,7 +107,7 @@ class CasePromisesView(_ScopedView):
 
 
 class CaseMessagesView(_ScopedView):
-    write_scope = r.SCOPE_CASES_WRITE
+    write_ability = perms.MESSAGE_SEND
 
     @extend_schema(
         request=MessageInSerializer,
@@ -130,7 +130,7 @@ class CaseMessagesView(_ScopedView):
 
 
 class CaseVisitsView(_ScopedView):
-    write_scope = r.SCOPE_CASES_MANAGE
+    write_ability = perms.VISIT_PLAN
 
     @extend_schema(
         request=VisitInSerializer,
@@ -167,7 +167,7 @@ def payment_dict(payment, actor):
 
 
 class PaymentsView(_ScopedView):
-    write_scope = r.SCOPE_PAYMENTS_WRITE
+    write_ability = perms.PAYMENT_RECORD
 
     @extend_schema(
         request=PaymentInSerializer,
@@ -189,7 +189,7 @@ class PaymentsView(_ScopedView):
 
 
 class PaymentReversalView(_ScopedView):
-    write_scope = r.SCOPE_PAYMENTS_WRITE
+    write_ability = perms.PAYMENT_RECORD
 
     @extend_schema(
         request=ReversalInSerializer, responses={200: PaymentOutSerializer, **ERRORS},

@@ -12,8 +12,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from .. import roles as r
-from .. import selectors
+from .. import permissions, selectors
 from ..calendar import lender_today
 from ..errors import DomainError
 from ..models import Borrower, Hold, Loan
@@ -44,11 +43,7 @@ class BookPermission(ScopePermission):
             return False
         actor = api_actor(request)
         reading = request.method in ("GET", "HEAD", "OPTIONS")
-        if actor.is_client:
-            if reading:
-                return actor.has_scope(r.SCOPE_LOANS_WRITE) or actor.has_scope(r.SCOPE_CASES_READ)
-            return actor.has_scope(r.SCOPE_LOANS_WRITE)
-        return actor.sees_everything if reading else book.book_may_write(actor)
+        return permissions.may_read_book(actor) if reading else permissions.may_write_book(actor)
 
 
 class _BookView(_ScopedView):

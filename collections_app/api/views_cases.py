@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from .. import roles as r
+from .. import permissions as perms
 from .. import selectors, services
 from ..calendar import lender_today
 from ..errors import DomainError
@@ -77,11 +77,12 @@ def _page_by_position(qs, after, limit, *, feed=True):
 
 class _ScopedView(APIView):
     permission_classes = [ScopePermission]
-    read_scope = r.SCOPE_CASES_READ
-    write_scope = r.SCOPE_CASES_READ
+    # The ability (permissions.ABILITIES) a client's scope must grant to read or to post here.
+    read_ability = perms.SEE_CASE
+    write_ability = perms.SEE_CASE
 
-    def required_scope(self, request):
-        return self.read_scope if request.method in ("GET", "HEAD", "OPTIONS") else self.write_scope
+    def required_ability(self, request):
+        return self.read_ability if request.method in ("GET", "HEAD", "OPTIONS") else self.write_ability
 
 
 class CaseListView(_ScopedView):
@@ -217,7 +218,7 @@ class EventFeedView(_ScopedView):
 
 
 class CaseTransitionView(_ScopedView):
-    write_scope = None  # the transition's own permission decides (cases:write or cases:manage)
+    write_ability = None  # the transition's own permission decides (cases:write or cases:manage)
 
     @extend_schema(request=TransitionSerializer, responses={
         200: CaseSerializer, 400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer})

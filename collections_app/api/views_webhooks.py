@@ -6,7 +6,7 @@ from rest_framework import serializers as drf
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from .. import roles as r
+from .. import permissions as perms
 from ..errors import DomainError
 from ..models import WebhookDelivery, WebhookSubscription
 from ..models.webhooks import WEBHOOK_EVENT_TYPES
@@ -112,7 +112,7 @@ def delivery_dict(d, scopes=None):
 
 
 class _WebhookView(_ScopedView):
-    read_scope = write_scope = r.SCOPE_WEBHOOKS_MANAGE
+    read_ability = write_ability = perms.OPERATE
 
     def manager(self, request):
         """Clients pass on the scope; people need the admin role (or superuser)."""

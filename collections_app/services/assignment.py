@@ -13,7 +13,6 @@ from django.db.models import Count, Exists, F, Max, Min, OuterRef, Subquery
 from django.utils.translation import gettext as _
 
 from .. import permissions as perms
-from .. import roles as r
 from ..actors import as_actor
 from ..errors import DomainError, invalid
 from ..models import Case, CaseEvent, Queue
@@ -55,7 +54,7 @@ def _deal(queue, actor, limit, *, lock):
     """The dealing of case_distribute_evenly: (collectors, {user pk: [case ids]}, more_left).
     With `lock`, the unassigned cases are locked (inside the caller's transaction)."""
     collectors = list(
-        queue.members.filter(is_active=True, groups__name=r.COLLECTOR).distinct().order_by("username")
+        queue.members.filter(is_active=True, groups__name__in=perms.DISTRIBUTION_ROLES).distinct().order_by("username")
     )
     if not collectors:
         raise invalid("queue", _("The queue “%s” has no collectors to distribute cases to.") % queue.name)

@@ -10,8 +10,7 @@ from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
 from .. import permissions as perms
-from .. import roles as r
-from ..actors import as_actor, user_roles
+from ..actors import as_actor
 from ..calendar import lender_date_of, lender_today
 from ..errors import DomainError, invalid
 from ..models import Case, Loan, Queue
@@ -280,7 +279,7 @@ def _resolve_assignee(assignee):
     user = assignee if isinstance(assignee, User) else User.objects.filter(username=assignee, is_active=True).first()
     if user is None or not user.is_active:
         raise invalid("assignee", _("No active user named “%s”.") % assignee)
-    if not (user_roles(user) & {r.COLLECTOR, r.FIELD_AGENT, r.SUPERVISOR}):
+    if not perms.holds_role_in(user, perms.ASSIGNEE_ROLES):
         raise invalid("assignee", _("Cases can be assigned to collectors, field agents and supervisors only."))
     return user
 

@@ -10,8 +10,7 @@ from django.utils.translation import gettext as _
 
 from .. import compliance
 from .. import permissions as perms
-from .. import roles as r
-from ..actors import as_actor, user_roles
+from ..actors import as_actor
 from ..calendar import lender_today
 from ..errors import DomainError, invalid
 from ..models import Borrower, ContactAttempt, Hold, Instalment, PromiseToPay, Visit
@@ -161,7 +160,7 @@ def visit_schedule(*, case_id, actor=None, scheduled_for, agents):
     unknown = sorted(set(names) - {u.username for u in users})
     if unknown:
         raise invalid("agents", _("Unknown users: %s") % ", ".join(unknown))
-    not_agents = sorted(u.username for u in users if r.FIELD_AGENT not in user_roles(u))
+    not_agents = sorted(u.username for u in users if not perms.holds_role_in(u, perms.VISIT_AGENT_ROLES))
     if not_agents:
         raise invalid("agents", _("Not field agents: %s") % ", ".join(not_agents))
     if len(users) < 2:

@@ -63,7 +63,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from .. import roles as r
+from .. import permissions
 from ..actors import as_actor
 from ..errors import DomainError, invalid
 from ..models import Case, Loan, WebhookDelivery, WebhookSubscription
@@ -284,12 +284,8 @@ def pg_outbox_cte(events="ev", cases=None):
 
 
 def may_manage_webhooks(actor):
-    actor = as_actor(actor)
-    if actor.is_system or actor.is_superuser:
-        return True
-    if actor.is_client:
-        return actor.has_scope(r.SCOPE_WEBHOOKS_MANAGE)
-    return actor.has_role(r.ADMIN)
+    """permissions.py answers (the "webhooks; API clients; /admin/" row)."""
+    return permissions.may_manage_webhooks(actor)
 
 
 def _require_manager(actor):
@@ -377,26 +373,29 @@ def new_secret():
 
 # --- ownership: a client's subscriptions are its own; what their bodies carry follows its scopes ----
 
-# Which scopes see a body's fields (CONTRACT.md's scope table; the same reads the API gives them).
+# Which scopes see a body's fields (CONTRACT.md's scope table, read from permissions.ABILITIES; the
+# same reads the API gives them).
 # None in a set: no scope needed. Cases are seen with cases:read; a payment with cases:read (the
 # events feed) or payments:write (the payment answers); a loan's external id also with loans:write.
-_SEES_CASES = {r.SCOPE_CASES_READ}
+_SEES_CASES = permissions.scopes_granting(permissions.SEE_CASE)
+_SEES_PAYMENTS = permissions.scopes_granting(permissions.SEE_CASE, permissions.PAYMENT_RECORD)
+_SEES_LOANS = permissions.scopes_granting(permissions.SEE_CASE, permissions.BOOK_IMPORT, permissions.PAYMENT_RECORD)
 _FIELD_SCOPES = {
     "event": _SEES_CASES, "case": _SEES_CASES, "actor": _SEES_CASES, "at": {None},
-    "loan": {r.SCOPE_CASES_READ, r.SCOPE_LOANS_WRITE, r.SCOPE_PAYMENTS_WRITE},
+    "loan": _SEES_LOANS,
     # case.state_changed, case.assigned, promise.broken
     "from_state": _SEES_CASES, "to_state": _SEES_CASES, "transition": _SEES_CASES, "reason": _SEES_CASES,
     "from_user": _SEES_CASES, "to_user": _SEES_CASES, "from_queue": _SEES_CASES, "to_queue": _SEES_CASES,
     "promise": _SEES_CASES,
     # payment.recorded ("amount" is also a broken promise's: seen by either)
-    "payment": {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE}, "amount": {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE},
-    "channel": {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE}, "paid_at": {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE},
-    "unapplied": {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE},
+    "payment": _SEES_PAYMENTS, "amount": _SEES_PAYMENTS,
+    "channel": _SEES_PAYMENTS, "paid_at": _SEES_PAYMENTS,
+    "unapplied": _SEES_PAYMENTS,
 }
 # The scopes that may subscribe to a type at all.
 TYPE_SCOPES = {
     "case.state_changed": _SEES_CASES, "case.assigned": _SEES_CASES, "promise.broken": _SEES_CASES,
-    "payment.recorded": {r.SCOPE_CASES_READ, r.SCOPE_PAYMENTS_WRITE},
+    "payment.recorded": _SEES_PAYMENTS,
 }
 
 

@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import roles as r
 from .. import services
+from .. import permissions as perms
 from ..permissions import case_abilities
 from ..calendar import lender_today
 from ..context import may_open
@@ -22,7 +22,7 @@ from ..masking import mask_address, mask_email, mask_name, mask_national_id, mas
 from ..models import LegalReferral, MessageTemplate, PromiseToPay
 from ..selectors import WorklistCursor, bucket_for, bucket_list, case_detail, case_timeline, case_worklist
 from ..timeline import describe
-from .common import STAFF, actor_of, form_errors_from, refusal_text, roles_required
+from .common import STAFF, ability_required, actor_of, form_errors_from, refusal_text
 
 TIMELINE_PAGE = 50
 
@@ -58,7 +58,7 @@ def _sms_templates():
 
 
 def _field_agents():
-    return list(get_user_model().objects.filter(groups__name=r.FIELD_AGENT, is_active=True)
+    return list(get_user_model().objects.filter(groups__name__in=perms.VISIT_AGENT_ROLES, is_active=True)
                 .order_by("username").values_list("username", flat=True))
 
 
@@ -102,13 +102,13 @@ def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
     return render(request, "collections_app/case.html", context, status=status)
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_GET
 def case_page(request, case_id):
     return _render_case(request, case_id)
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_GET
 def timeline_page(request, case_id):
     """Older events, fifty at a time (HTMX swaps them in below the ones shown)."""
@@ -126,7 +126,7 @@ def timeline_page(request, case_id):
                   {"events": events, "older": older, "case_id": case_id})
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_GET
 def contact_check(request, case_id):
     actor = actor_of(request)
@@ -157,7 +157,7 @@ def _act(request, case_id, form, call, success, form_name):
     return redirect(reverse("collections:case", args=[case_id]))
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_POST
 def log_contact(request, case_id):
     actor = actor_of(request)
@@ -171,7 +171,7 @@ def log_contact(request, case_id):
     return _act(request, case_id, ContactForm(request.POST), call, _("Contact recorded."), "contact_form")
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_POST
 def record_promise(request, case_id):
     actor = actor_of(request)
@@ -180,7 +180,7 @@ def record_promise(request, case_id):
                 _("Promise to pay recorded."), "promise_form")
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_POST
 def add_note(request, case_id):
     actor = actor_of(request)
@@ -188,7 +188,7 @@ def add_note(request, case_id):
                 lambda d: services.note_add(case_id=case_id, actor=actor, text=d["text"]), _("Note added."), "note_form")
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_POST
 def send_message(request, case_id):
     from ..services.reminders import message_request
@@ -200,7 +200,7 @@ def send_message(request, case_id):
                 _("Message queued."), "message_form")
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_GET
 def message_preview(request, case_id):
     """The SMS as the borrower would read it, in their language, with their name masked as this page
@@ -213,7 +213,7 @@ def message_preview(request, case_id):
     return render(request, "collections_app/partials/message_preview.html", {"text": text})
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_POST
 def request_legal_referral(request, case_id):
     actor = actor_of(request)
@@ -222,7 +222,7 @@ def request_legal_referral(request, case_id):
                 _("Legal referral requested; a supervisor or legal officer will decide."), "legal_form")
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_POST
 def transition(request, case_id):
     actor = actor_of(request)
@@ -236,7 +236,7 @@ def transition(request, case_id):
                 _("Done."), form_name)
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_POST
 def reveal(request, case_id):
     """Show the borrower's real data on this response only; the look is audited first."""
@@ -254,7 +254,7 @@ def reveal(request, case_id):
     return _render_case(request, case_id, revealed=values)
 
 
-@roles_required(r.SUPERVISOR, r.ADMIN)
+@ability_required(perms.VISIT_PLAN)
 @require_POST
 def schedule_visit(request, case_id):
     actor = actor_of(request)
@@ -264,7 +264,7 @@ def schedule_visit(request, case_id):
                 _("Visit planned."), "visit_form")
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_GET
 def next_case(request, case_id):
     """The case after this one in my worklist's order (keyset: no list is loaded)."""

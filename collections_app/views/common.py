@@ -1,4 +1,4 @@
-"""What every page shares: who is asking, role guards, and turning a refusal into a message."""
+"""What every page shares: who is asking, ability guards, and turning a refusal into a message."""
 from functools import wraps
 
 from django.contrib import messages
@@ -6,9 +6,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect
 
-from .. import roles as r
 from ..actors import actor_for_user
 from ..errors import REASONS, DomainError
+from ..permissions import SEE_CASE, may_open_page
 
 
 def actor_of(request):
@@ -18,27 +18,28 @@ def actor_of(request):
     return actor
 
 
-def roles_required(*names):
-    """A page for some roles only: others get 404 (the page does not exist for them)."""
+def ability_required(ability, *, everywhere=False, refuse=Http404):
+    """A page for those who have `ability` (permissions.ABILITIES) somewhere — with `everywhere`,
+    on every row (a portfolio-wide page) — others get `refuse`: 404 by default (the page does not
+    exist for them). Which cases the page then shows is the row scope's (`visible_cases`)."""
 
     def decorate(view):
         @login_required
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            actor = actor_of(request)
-            if not (actor.is_superuser or actor.has_role(*names)):
-                raise Http404
+            if not may_open_page(actor_of(request), ability, everywhere=everywhere):
+                raise refuse
             return view(request, *args, **kwargs)
 
-        # Read by context.may_open: links are offered only to the roles the page admits.
-        wrapper.roles_allowed = frozenset(names)
+        # Read by context.may_open: links are offered only to those the page admits.
+        wrapper.ability_required = (ability, everywhere)
         return wrapper
 
     return decorate
 
 
-STAFF = (r.COLLECTOR, r.FIELD_AGENT, r.SUPERVISOR, r.LEGAL_OFFICER, r.AUDITOR, r.ADMIN)
-MANAGERS = (r.SUPERVISOR, r.ADMIN)
+# Any staff page about a case (its page, timeline, forms, exports of it): every role sees some case.
+STAFF = SEE_CASE
 
 
 def refusal_text(error):
@@ -70,5 +71,5 @@ def is_htmx(request):
     return request.headers.get("HX-Request") == "true"
 
 
-__all__ = ["DomainError", "REASONS", "actor_of", "back_with_refusal", "form_errors_from", "is_htmx",
-           "refusal_text", "roles_required"]
+__all__ = ["REASONS", "STAFF", "DomainError", "ability_required", "actor_of", "back_with_refusal",
+           "form_errors_from", "is_htmx", "refusal_text"]

@@ -10,9 +10,10 @@ from django.urls import reverse
 
 from .. import selectors_dashboard as sel
 from ..calendar import lender_today
-from ..dashboard import DASHBOARD_ROLES, Dashboard, page_cell
+from ..dashboard import Dashboard, page_cell
 from ..errors import DomainError
-from .common import actor_of, roles_required
+from ..permissions import DASHBOARD_VIEW
+from .common import ability_required, actor_of
 
 
 def _period_or_error(request):
@@ -23,7 +24,7 @@ def _period_or_error(request):
         return None, " ".join(str(m) for m in error.fields.get("month", [error.message]))
 
 
-@roles_required(*DASHBOARD_ROLES)
+@ability_required(DASHBOARD_VIEW)
 def dashboard(request):
     sel.require_portfolio_view(actor_of(request))
     today = lender_today()

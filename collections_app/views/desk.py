@@ -5,16 +5,16 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from .. import roles as r
 from ..calendar import lender_today
 from ..context import landing_url_name
 from ..errors import DomainError
 from ..forms.cases import WorklistFilterForm
 from ..masking import mask_name
+from ..permissions import PROMISE_RECORD
 from ..selectors import (
     WorklistFilters, bucket_for, bucket_list, case_worklist_count, case_worklist_page, worklist_cursor_decode,
 )
-from .common import actor_of, refusal_text, roles_required
+from .common import ability_required, actor_of, refusal_text
 
 
 @login_required
@@ -53,7 +53,9 @@ def _count_text(count, more):
         "count": number_format(count, force_grouping=True)}
 
 
-@roles_required(r.COLLECTOR, r.SUPERVISOR, r.ADMIN)
+# The worklist: for those who work cases by phone (the "promise to pay" row: collectors on their
+# own cases, supervisors and admins).
+@ability_required(PROMISE_RECORD)
 def worklist(request):
     actor = actor_of(request)
     form = WorklistFilterForm(request.GET or None)

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_safe
 
-from .. import roles as r
+from .. import permissions as perms
 from ..calendar import lender_today
 from ..errors import DomainError
 from ..forms.cases import WorklistFilterForm
@@ -26,11 +26,9 @@ from ..masking import mask_name
 from ..models import AuditLog, FileJob, Queue
 from ..selectors import bucket_list
 from ..services import exports
-from .common import MANAGERS, STAFF, actor_of, is_htmx, refusal_text, roles_required
-from .dashboard import DASHBOARD_ROLES
+from .common import STAFF, ability_required, actor_of, is_htmx, refusal_text
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-AUDIT_LOG_ROLES = (r.AUDITOR, r.ADMIN)
 AUDIT_LOG_PAGE = 50
 JOBS_SHOWN = 20
 
@@ -77,7 +75,7 @@ def _bad_form(form):
 # --- The exports of the pages ----------------------------------------------------------------
 
 
-@roles_required(r.COLLECTOR, r.SUPERVISOR, r.ADMIN)
+@ability_required(perms.EXPORT_CASES)
 @require_safe
 def export_worklist(request, fmt):
     """The worklist as filtered on screen (the same parameters as /worklist/; `after` is ignored:
@@ -89,7 +87,7 @@ def export_worklist(request, fmt):
     return _deliver(request, "worklist", fmt, params)
 
 
-@roles_required(*MANAGERS)
+@ability_required(perms.EXPORT_CASES, everywhere=True)
 @require_safe
 def export_queue(request, queue_id, fmt):
     """A queue's open cases, optionally with the assignment page's filters (state, assigned_to,
@@ -108,7 +106,7 @@ def export_queue(request, queue_id, fmt):
     return _deliver(request, "queue", fmt, params)
 
 
-@roles_required(*DASHBOARD_ROLES)
+@ability_required(perms.EXPORT_REPORTS)
 @require_safe
 def export_dashboard(request, table, fmt="xlsx"):
     params = {"table": table}
@@ -117,7 +115,7 @@ def export_dashboard(request, table, fmt="xlsx"):
     return _deliver(request, "dashboard", fmt, params)
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_safe
 def export_timeline(request, case_id, fmt):
     return _deliver(request, "timeline", fmt, {"case_id": case_id})
@@ -126,21 +124,8 @@ def export_timeline(request, case_id, fmt):
 # --- The audit log --------------------------------------------------------------------------
 
 
-def auditors_only(view):
-    """Auditors and admins (and superusers); anyone else signed in gets 403."""
-    from functools import wraps
-
-    from django.contrib.auth.decorators import login_required
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        actor = actor_of(request)
-        if not (actor.is_superuser or actor.has_role(*AUDIT_LOG_ROLES)):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
+# The audit log: auditors and admins (and superusers); anyone else signed in gets 403.
+auditors_only = ability_required(perms.AUDIT_LOG_READ, refuse=PermissionDenied)
 
 
 class AuditLogFilterForm(forms.Form):
@@ -228,7 +213,7 @@ def _own_job(request, job_id):
         raise Http404 from None
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_safe
 def export_job(request, job_id):
     """The job's page; with HTMX, only its status box (polled every two seconds until it is done)."""
@@ -240,7 +225,7 @@ def export_job(request, job_id):
     return render(request, "collections_app/exports/job.html", context)
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_safe
 def export_job_download(request, job_id):
     job = _own_job(request, job_id)
@@ -253,7 +238,7 @@ def export_job_download(request, job_id):
                         content_type=content_type)
 
 
-@roles_required(*STAFF)
+@ability_required(STAFF)
 @require_safe
 def export_jobs(request):
     """My latest exports (the files a worker wrote for me)."""

@@ -15,8 +15,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_safe
 
 from ..models import AuditLog, FileJob
+from ..permissions import BOOK_IMPORT
 from ..services.imports import KIND_NAMES
-from .common import MANAGERS, actor_of, roles_required
+from .common import ability_required, actor_of
 
 RECENT = 20
 UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx")
@@ -61,7 +62,7 @@ def _format_of(name):
     return "xlsx" if name.lower().endswith(".xlsx") else "csv"
 
 
-@roles_required(*MANAGERS)
+@ability_required(BOOK_IMPORT)
 @require_http_methods(["GET", "HEAD", "POST"])
 def imports_page(request):
     from ..tasks_imports import import_file_task
@@ -95,19 +96,19 @@ def _context(job):
             "finished": job.status in (FileJob.Status.DONE, FileJob.Status.FAILED)}
 
 
-@roles_required(*MANAGERS)
+@ability_required(BOOK_IMPORT)
 @require_safe
 def import_job(request, job_id):
     return render(request, "collections_app/imports/job.html", _context(_job(job_id)))
 
 
-@roles_required(*MANAGERS)
+@ability_required(BOOK_IMPORT)
 @require_safe
 def import_progress(request, job_id):
     return render(request, "collections_app/imports/_progress.html", _context(_job(job_id)))
 
 
-@roles_required(*MANAGERS)
+@ability_required(BOOK_IMPORT)
 @require_safe
 def import_report(request, job_id):
     job = _job(job_id)

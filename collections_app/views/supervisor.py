@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from .. import roles as r
+from .. import permissions as perms
 from .. import selectors
 from ..calendar import lender_today
 from ..errors import REASONS, DomainError
@@ -28,9 +28,8 @@ from ..services import case_assign, hold_lift, hold_place, legal_referral_decide
 from ..services.assignment import (
     UNDO_SECONDS, case_distribute_evenly, case_distribution_preview, case_distribution_undo,
 )
-from .common import MANAGERS, actor_of, form_errors_from, refusal_text, roles_required
+from .common import ability_required, actor_of, form_errors_from, refusal_text
 
-DECIDERS = (r.SUPERVISOR, r.LEGAL_OFFICER, r.ADMIN)
 PENDING_SHOWN = 100  # oldest requests first; the rest appear as these are decided
 UNDO_SESSION_KEY = "collections.distribution_undo"
 
@@ -51,7 +50,7 @@ def _mark_case(case, today, buckets):
 # --- Queues ---------------------------------------------------------------------------------
 
 
-@roles_required(*MANAGERS)
+@ability_required(perms.ASSIGN)
 @require_safe
 def queues(request):
     context = selectors.queue_floor(actor_of(request))
@@ -59,7 +58,7 @@ def queues(request):
     return _render(request, "queues.html", context)
 
 
-@roles_required(*MANAGERS)
+@ability_required(perms.ASSIGN)
 @require_safe
 def distribute_preview(request, queue_id):
     """"Distribute evenly" asks first: how many cases would move, and to whom."""
@@ -72,7 +71,7 @@ def distribute_preview(request, queue_id):
     return _render(request, "distribute.html", {"queue": queue, "preview": preview, "undo_seconds": UNDO_SECONDS})
 
 
-@roles_required(*MANAGERS)
+@ability_required(perms.ASSIGN)
 @require_POST
 def distribute(request, queue_id):
     queue = get_object_or_404(Queue, pk=queue_id)
@@ -100,7 +99,7 @@ def distribute(request, queue_id):
     return redirect("collections:queues")
 
 
-@roles_required(*MANAGERS)
+@ability_required(perms.ASSIGN)
 @require_POST
 def distribute_undo(request):
     request.session.pop(UNDO_SESSION_KEY, None)
@@ -139,7 +138,7 @@ def _undo_offer(request):
 # --- Assign ---------------------------------------------------------------------------------
 
 
-@roles_required(*MANAGERS)
+@ability_required(perms.ASSIGN)
 @require_http_methods(["GET", "POST"])
 def assign(request):
     actor = actor_of(request)
@@ -219,13 +218,13 @@ def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None
     })
 
 
-@roles_required(*DECIDERS)
+@ability_required(perms.LEGAL_DECIDE)
 @require_safe
 def approvals(request):
     return _render_approvals(request)
 
 
-@roles_required(*DECIDERS)
+@ability_required(perms.LEGAL_DECIDE)
 @require_POST
 def decide_referral(request, referral_id):
     form = DecideReferralForm(request.POST, auto_id=f"id_referral{referral_id}_%s")
@@ -249,7 +248,7 @@ def decide_referral(request, referral_id):
     return _render_approvals(request, failed_id=referral_id, failed_form=form, refusal=refusal)
 
 
-@roles_required(*DECIDERS)
+@ability_required(perms.LEGAL_DECIDE)
 @require_POST
 def decide_referrals(request):
     """Several pending referrals decided at once: the same service as one at a time, per referral,
@@ -328,13 +327,13 @@ def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, r
     })
 
 
-@roles_required(*MANAGERS)
+@ability_required(perms.HOLD_PLACE, everywhere=True)
 @require_safe
 def holds(request):
     return _render_holds(request)
 
 
-@roles_required(*MANAGERS)
+@ability_required(perms.HOLD_PLACE, everywhere=True)
 @require_POST
 def place_hold(request):
     form = HoldPlaceForm(request.POST)
@@ -361,7 +360,7 @@ def place_hold(request):
     return _render_holds(request, place_form=form)
 
 
-@roles_required(*MANAGERS)
+@ability_required(perms.HOLD_PLACE, everywhere=True)
 @require_POST
 def lift_hold(request, hold_id):
     form = HoldLiftForm(request.POST, auto_id=f"id_hold{hold_id}_%s")

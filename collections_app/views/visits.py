@@ -10,19 +10,19 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from .. import roles as r
 from .. import services
 from ..calendar import lender_today
 from ..errors import DomainError
 from ..forms.cases import VisitRecordForm
 from ..masking import mask_name
 from ..models import Visit
+from ..permissions import VISIT_RECORD
 from ..selectors import contact_policies_for
 from ..services.pii import pii_log_visit_addresses
-from .common import actor_of, refusal_text, roles_required
+from .common import ability_required, actor_of, refusal_text
 
 
-@roles_required(r.FIELD_AGENT, r.SUPERVISOR, r.ADMIN)
+@ability_required(VISIT_RECORD)
 def my_visits(request):
     """Planned visits of this agent from today to a week ahead. The address is shown because the
     visit is assigned to them; the page view is written to the audit log as one entry listing the
@@ -51,7 +51,7 @@ def my_visits(request):
     return render(request, "collections_app/visits.html", {"visits": visits, "form": VisitRecordForm()})
 
 
-@roles_required(r.FIELD_AGENT, r.SUPERVISOR, r.ADMIN)
+@ability_required(VISIT_RECORD)
 @require_POST
 def record_visit(request, visit_id):
     actor = actor_of(request)

@@ -7,10 +7,10 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ... import roles as r
 from ...errors import DomainError
 from ...masking import mask_name
 from ...models import AuditLog
+from ...permissions import AUDIT_LOG_READ, may
 from .limits import chunk_size, more_than
 from .registry import ExportKind, register
 
@@ -52,7 +52,7 @@ class AuditLogExport(ExportKind):
 
     def check(self, actor, params):
         # The service guards it too (a queued job checks again when it runs): auditors and admins only.
-        if not (actor.is_superuser or actor.has_role(r.AUDITOR, r.ADMIN)):
+        if not may(actor, AUDIT_LOG_READ):
             raise DomainError("permission_denied")
 
     def header(self, params):

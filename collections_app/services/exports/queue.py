@@ -3,12 +3,11 @@ keyset pages through `case_assign_list`; names masked."""
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ... import roles as r
 from ...calendar import lender_today
 from ...errors import DomainError
 from ...masking import mask_name
 from ...models import Bucket, Case, Queue
-from ...permissions import visible_cases
+from ...permissions import EXPORT_CASES, may_everywhere, visible_cases
 from ...selectors import bucket_for, bucket_list, case_assign_list
 from ...workflow import OPEN_STATES, State
 from .limits import chunk_size, more_than
@@ -26,7 +25,7 @@ class QueueExport(ExportKind):
                 _("Currency"), _("On hold"), _("Assigned to"), _("Queue")]
 
     def check(self, actor, params):
-        if not (actor.is_superuser or actor.has_role(*r.MANAGER_ROLES)):
+        if not may_everywhere(actor, EXPORT_CASES):
             raise DomainError("permission_denied")
         if not Queue.objects.filter(pk=params.get("queue_id")).exists():
             raise DomainError("not_found")
