@@ -6,7 +6,6 @@ from celery import shared_task
 
 from . import services
 from .calendar import lender_today
-from .errors import DomainError
 from .services import reminders, sweep
 
 log = logging.getLogger(__name__)
