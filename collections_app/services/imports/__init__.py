@@ -13,5 +13,15 @@ from .report import REPORT_HEADER, ImportResult
 from .jobs import import_job_create, import_job_report, import_job_run
 from .run import KIND_NAMES, import_file
 
-__all__ = ["FileRefused", "ImportResult", "KINDS", "KIND_NAMES", "REPORT_HEADER", "RowRefused", "import_file",
-           "import_job_create", "import_job_report", "import_job_run"]
+__all__ = [
+           "KINDS",
+           "KIND_NAMES",
+           "REPORT_HEADER",
+           "FileRefused",
+           "ImportResult",
+           "RowRefused",
+           "import_file",
+           "import_job_create",
+           "import_job_report",
+           "import_job_run",
+]
