@@ -75,7 +75,7 @@ def broker_down(monkeypatch):
 
 
 def _warnings(caplog):
-    return [r for r in caplog.records if r.name == "collections_app.enqueue" and r.levelno == logging.WARNING]
+    return [r for r in caplog.records if r.name == "collections_app.services.enqueue" and r.levelno == logging.WARNING]
 
 
 @pytest.fixture
@@ -165,7 +165,7 @@ def test_an_api_message_and_transition_with_the_broker_down_answer_as_usual(
 def test_enqueue_waits_for_the_commit_and_runs_eagerly_in_tests(db, django_capture_on_commit_callbacks):
     from unittest import mock
 
-    from collections_app.enqueue import enqueue
+    from collections_app.services.enqueue import enqueue
 
     with mock.patch("collections_app.tasks.file_jobs_requeue_task.delay") as delay:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:

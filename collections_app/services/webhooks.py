@@ -211,7 +211,7 @@ def webhook_emit(*, event_type, data, key=None, at=None):
 def _kick_dispatcher():
     """After commit: ask a worker to send now rather than at beat's next minute. Never fails the
     caller: with the broker down the rows wait in the outbox for beat."""
-    from ..enqueue import send_now
+    from .enqueue import send_now
 
     try:
         send_now("collections_app.tasks.webhooks_dispatch_task")  # logs and returns False if the broker is down

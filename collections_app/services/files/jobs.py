@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone, translation
 
-from ...enqueue import enqueue, send_now
+from ..enqueue import enqueue, send_now
 from ...models import FileJob
 
 # Under the broker's visibility timeout (an hour): a task still running is never handed to a second

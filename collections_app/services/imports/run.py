@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ...enqueue import enqueue
+from ..enqueue import enqueue
 from .errors import FileRefused, RowRefused
 from .readers import open_source, pick
 from .report import ImportResult, ReportWriter
