@@ -6,7 +6,6 @@ from celery import shared_task
 
 from . import services
 from .calendar import lender_today
-from .errors import DomainError
 from .services import reminders, sweep
 
 log = logging.getLogger(__name__)
@@ -17,17 +16,7 @@ log = logging.getLogger(__name__)
 def cases_sync_with_loans_task(loan_ids, as_of=None):
     """Bring the cases of a chunk of loans in step with their instalments (after an import, say).
     Safe to rerun: a loan already in step changes nothing."""
-    day = date.fromisoformat(as_of) if as_of else None
-    counts = {}
-    for loan_id in loan_ids:
-        try:
-            result = services.case_sync_with_loan(loan_id=loan_id, as_of=day, cause="sync")
-        except DomainError as refusal:
-            log.warning("loan %s not synced: %s", loan_id, refusal)
-            counts["refused"] = counts.get("refused", 0) + 1
-            continue
-        counts[result.action] = counts.get(result.action, 0) + 1
-    return counts
+    return services.cases_sync_with_loans(loan_ids, as_of=date.fromisoformat(as_of) if as_of else None)
 
 
 @shared_task(acks_late=True)
@@ -50,9 +39,7 @@ def sweep_chunk_task(run_id):
     if done.outcome == "ran":
         sweep_chunk_task.delay(run_id)
     elif done.outcome == "finished":
-        from .models import SweepRun
-
-        reminders_plan_task.delay(SweepRun.objects.get(pk=run_id).as_of.isoformat())
+        reminders_plan_task.delay(done.as_of.isoformat())
     return {"outcome": done.outcome, "chunk": done.chunk_id, "counts": done.counts}
 
 
@@ -133,6 +120,15 @@ def webhook_lane_task(subscription_id, max_batches=200, budget_seconds=45):
     finally:
         webhooks.webhook_lane_release(subscription_id=subscription_id)
     return totals
+
+
+@shared_task(acks_late=True)
+def file_jobs_requeue_task():
+    """Beat, every few minutes: send the task again for the import and export jobs still queued
+    (their message was lost: the broker was down when they committed) or abandoned by a dead worker."""
+    from .services.files import file_jobs_requeue
+
+    return file_jobs_requeue()
 
 
 @shared_task(acks_late=True)

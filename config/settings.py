@@ -238,6 +238,9 @@ COLLECTIONS_IMPORT_MAX_XLSX_UNPACKED_MB = env_int("COLLECTIONS_IMPORT_MAX_XLSX_U
 COLLECTIONS_IMPORT_MAX_XLSX_CELLS = env_int("COLLECTIONS_IMPORT_MAX_XLSX_CELLS", 10_000_000)
 # Days an import's report or an export's file is kept (with its job) before beat deletes them.
 COLLECTIONS_FILES_RETENTION_DAYS = env_int("COLLECTIONS_FILES_RETENTION_DAYS", 30)
+# Seconds an import or export job may stay queued before beat's `file_jobs_requeue_task` (every few
+# minutes) sends its task again: its message was lost (the broker was down when the job committed).
+COLLECTIONS_FILE_JOB_REQUEUE_SECONDS = env_int("COLLECTIONS_FILE_JOB_REQUEUE_SECONDS", 300)
 # Past this many loans touched by an instalments import, their cases follow through today's sweep
 # (set-based, full amount refresh) rather than loan by loan (services/imports/run.py).
 COLLECTIONS_IMPORT_SWEEP_THRESHOLD = env_int("COLLECTIONS_IMPORT_SWEEP_THRESHOLD", 5000)

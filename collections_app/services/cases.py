@@ -1,5 +1,6 @@
 """Case lifecycle: opening for an overdue loan, keeping amounts in step with the loan, transitions,
 assignment. Every function here is atomic, locks what it changes and writes its events."""
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -19,6 +20,8 @@ from ..strategy import DEFAULT_THRESHOLDS, opening_stage
 from ..workflow import ESCALATIONS, OPEN_STATES, REQUESTABLE_TRANSITIONS, TRANSITION_LABELS, CloseReason, State
 from ._common import lock_visible_case, require_choice
 from .events import event_build, event_write, events_write
+
+log = logging.getLogger(__name__)
 
 
 def _transition_permission(name):
@@ -144,6 +147,21 @@ def case_sync_with_loan(*, loan_id, actor=None, as_of=None, cause=""):
                 and lender_date_of(latest.resolved_at) >= window_start):
             return _reopen(latest, oldest, amount, as_of, actor, cause)
         return _open(loan, oldest, amount, as_of, actor, cause)
+
+
+def cases_sync_with_loans(loan_ids, *, as_of=None, cause="sync"):
+    """`case_sync_with_loan` for a chunk of loans (after an import, say); a refused loan is logged and
+    counted. Returns counts by action. Safe to rerun: a loan already in step changes nothing."""
+    counts = {}
+    for loan_id in loan_ids:
+        try:
+            result = case_sync_with_loan(loan_id=loan_id, as_of=as_of, cause=cause)
+        except DomainError as refusal:
+            log.warning("loan %s not synced: %s", loan_id, refusal)
+            counts["refused"] = counts.get("refused", 0) + 1
+            continue
+        counts[result.action] = counts.get(result.action, 0) + 1
+    return counts
 
 
 def _covered_by_close(closed_case, as_of):

@@ -2,20 +2,18 @@
 refused cells; an export holds masked rows and ids), so they go after COLLECTIONS_FILES_RETENTION_DAYS
 with the job that made them; beat runs `file_jobs_purge` daily."""
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from ..models import FileJob
+from .files import file_inside
 
 
-def _remove(root, relative):
-    if not relative:
-        return
-    path = (root / relative).resolve()
-    if root in path.parents:  # never outside the files directory, whatever a row says
+def _remove(relative):
+    path = file_inside(relative)  # never outside the files directory, whatever a row says
+    if path is not None:
         path.unlink(missing_ok=True)
 
 
@@ -24,7 +22,6 @@ def file_jobs_purge(*, now=None):
     Returns how many jobs went."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.COLLECTIONS_FILES_RETENTION_DAYS)
-    root = Path(settings.COLLECTIONS_FILES_DIR).resolve()
     old = FileJob.objects.filter(Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, created_at__lt=cutoff))
     purged = 0
     while True:  # 500 jobs at a time: their files, then one DELETE
@@ -32,6 +29,6 @@ def file_jobs_purge(*, now=None):
         if not batch:
             return purged
         for _pk, file_path, report_path in batch:
-            _remove(root, file_path)
-            _remove(root, report_path)
+            _remove(file_path)
+            _remove(report_path)
         purged += FileJob.objects.filter(pk__in=[pk for pk, _f, _r in batch]).delete()[0]

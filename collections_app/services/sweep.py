@@ -166,6 +166,7 @@ class ChunkOutcome:
     outcome: str
     chunk_id: int | None = None
     counts: dict = field(default_factory=dict)
+    as_of: date | None = None  # the run's date, when `finished` (the reminders to plan are that day's)
 
 
 class _LeaseLost(Exception):
@@ -236,7 +237,7 @@ def sweep_chunk_next(*, run_id):
                 run = SweepRun.objects.select_for_update().filter(pk=run_id).first()
                 if run and _finish_run(run, _now()):
                     run.save(update_fields=["finished_at"])
-                    return ChunkOutcome("finished")
+                    return ChunkOutcome("finished", as_of=run.as_of)
         return ChunkOutcome(outcome)
     run = SweepRun.objects.get(pk=run_id)
     try:
@@ -265,7 +266,7 @@ def sweep_chunk_next(*, run_id):
         log.exception("sweep chunk %s (%s %s-%s) failed, attempt %s%s", chunk.pk, chunk.kind, chunk.lo, chunk.hi,
                       chunk.attempts, ": given up" if give_up else "")
         raise
-    return ChunkOutcome("finished" if finished else "ran", chunk.pk, dict(counts))
+    return ChunkOutcome("finished" if finished else "ran", chunk.pk, dict(counts), run.as_of if finished else None)
 
 
 def sweep_requeue(*, now=None):

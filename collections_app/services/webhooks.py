@@ -211,10 +211,10 @@ def webhook_emit(*, event_type, data, key=None, at=None):
 def _kick_dispatcher():
     """After commit: ask a worker to send now rather than at beat's next minute. Never fails the
     caller: with the broker down the rows wait in the outbox for beat."""
-    try:
-        from ..tasks import webhooks_dispatch_task
+    from .enqueue import send_now
 
-        webhooks_dispatch_task.delay()
+    try:
+        send_now("collections_app.tasks.webhooks_dispatch_task")  # logs and returns False if the broker is down
     except Exception:  # noqa: BLE001 - a nudge is best effort by design
         log.warning("webhook dispatcher not nudged; beat will pick the deliveries up", exc_info=True)
 

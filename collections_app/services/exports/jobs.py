@@ -3,43 +3,37 @@
 import logging
 import os
 import uuid
-from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from ...actors import actor_for_user
 from ...errors import DomainError
 from ...models import FileJob
+from ..files import (
+    JOB_TIME_LIMIT,
+    file_job_claim,
+    file_job_create,
+    file_job_fail,
+    file_job_finish,
+    file_job_progress,
+    file_stored,
+    files_root,
+)
 from .limits import chunk_size
 from .registry import kind_named
 from .writers import write_csv, write_xlsx
 
 log = logging.getLogger(__name__)
 EXPORTS_SUBDIR = "exports"
-JOB_TIME_LIMIT = 3400  # seconds: tasks_exports.export_run_task's hard limit
-
-
-def files_dir():
-    return Path(settings.COLLECTIONS_FILES_DIR)
+__all__ = ["JOB_TIME_LIMIT", "export_job_create", "export_job_file", "export_job_for", "export_job_run"]
 
 
 def export_job_create(*, actor, kind, fmt, params, filename):
-    """The job row; the task is enqueued when the transaction commits."""
-    from ...tasks_exports import export_run_task
-
-    job = FileJob.objects.create(
-        direction=FileJob.Direction.EXPORT, kind=kind.name, file_format=fmt, requested_by=actor.user,
-        actor=actor.label, params=params, source_name=filename,
-        # The worker writes the headers in the language the person asked in.
-        summary={"language": translation.get_language() or settings.LANGUAGE_CODE},
-    )
-    transaction.on_commit(lambda: export_run_task.delay(job.pk))
-    return job
+    """The job row; the task is enqueued (by name) when the transaction commits."""
+    return file_job_create(direction=FileJob.Direction.EXPORT, actor=actor, kind=kind.name, file_format=fmt,
+                           params=params, source_name=filename)
 
 
 def export_job_run(job_id):
@@ -47,16 +41,11 @@ def export_job_run(job_id):
     interrupted one is written again from the start into a part file that then replaces the file."""
     # A RUNNING job is claimed again only when its run must have ended (the task's time limit, under
     # the broker's visibility timeout, has passed): a worker that died, not one still writing.
-    abandoned = timezone.now() - timedelta(seconds=JOB_TIME_LIMIT)
-    claimed = FileJob.objects.filter(
-        Q(status=FileJob.Status.QUEUED) | Q(status=FileJob.Status.RUNNING, started_at__lt=abandoned),
-        pk=job_id, direction=FileJob.Direction.EXPORT,
-    ).update(status=FileJob.Status.RUNNING, started_at=timezone.now(), processed_rows=0, error="")
-    if not claimed:
+    job = file_job_claim(job_id, direction=FileJob.Direction.EXPORT)
+    if job is None:
         return None
-    job = FileJob.objects.select_related("requested_by").get(pk=job_id)
     relative = f"{EXPORTS_SUBDIR}/{job.pk}-{job.source_name or job.kind + '.' + job.file_format}"
-    target = files_dir() / relative
+    target = files_root() / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     # A part file of this run's own: a duplicate delivery running at the same time writes its own,
     # and whichever finishes last replaces the file with a complete one.
@@ -65,7 +54,7 @@ def export_job_run(job_id):
 
     def progress(n):
         if n % step == 0:
-            FileJob.objects.filter(pk=job.pk).update(processed_rows=n)
+            file_job_progress(job.pk, n)
 
     try:
         if job.requested_by is None or not job.requested_by.is_active:
@@ -87,13 +76,9 @@ def export_job_run(job_id):
         part.unlink(missing_ok=True)
         shown = error.message if isinstance(error, DomainError) else _(
             "The export failed unexpectedly; it has been logged for the operators.")
-        FileJob.objects.filter(pk=job.pk).update(status=FileJob.Status.FAILED, finished_at=timezone.now(),
-                                                 error=str(shown)[:2000])
+        file_job_fail(job.pk, shown)
         return None
-    FileJob.objects.filter(pk=job.pk).update(
-        status=FileJob.Status.DONE, finished_at=timezone.now(), file_path=relative, processed_rows=count,
-        total_rows=count,
-    )
+    file_job_finish(job.pk, file_path=relative, processed_rows=count, total_rows=count)
     return relative
 
 
@@ -109,8 +94,4 @@ def export_job_file(job):
     """The path of a finished job's file, checked to lie inside the files directory."""
     if job.status != FileJob.Status.DONE or not job.file_path:
         raise DomainError("not_found")
-    root = files_dir().resolve()
-    path = (root / job.file_path).resolve()
-    if root not in path.parents or not path.is_file():
-        raise DomainError("not_found")
-    return path
+    return file_stored(job.file_path)

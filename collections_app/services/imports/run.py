@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ..enqueue import enqueue
 from .errors import FileRefused, RowRefused
 from .readers import open_source, pick
 from .report import ImportResult, ReportWriter
@@ -174,11 +175,10 @@ def _touched_count(chunks):
 
 def _follow_by_sweep(mode, result):
     from ...calendar import lender_today
-    from ...tasks import sweep_task
     from ..sweep import sweep_run
 
     if mode == "tasks":
-        transaction.on_commit(lambda: sweep_task.delay(full_refresh=True))
+        enqueue("collections_app.tasks.sweep_task", full_refresh=True)
         result.cases = {"sweep_queued": 1}
     else:
         report = sweep_run(as_of=lender_today(), full_refresh=True, plan_reminders=False)
@@ -186,7 +186,7 @@ def _follow_by_sweep(mode, result):
 
 
 def _follow_cases(chunks, mode, result):
-    from ...tasks import cases_sync_with_loans_task
+    from ..cases import cases_sync_with_loans
 
     counts = {}
     if mode != "none" and _touched_count(chunks) > settings.COLLECTIONS_IMPORT_SWEEP_THRESHOLD:
@@ -196,10 +196,10 @@ def _follow_cases(chunks, mode, result):
         return
     for ids in (chunks if mode != "none" else ()):
         if mode == "tasks":
-            transaction.on_commit(lambda ids=ids: cases_sync_with_loans_task.delay(ids))
+            enqueue("collections_app.tasks.cases_sync_with_loans_task", list(ids))
             counts["loans_queued"] = counts.get("loans_queued", 0) + len(ids)
         else:
-            for action, n in cases_sync_with_loans_task(ids).items():
+            for action, n in cases_sync_with_loans(ids).items():
                 counts[action] = counts.get(action, 0) + n
     if isinstance(chunks, _PgTouched):
         chunks.pg.drop()  # also when nothing iterated (mode "none")
