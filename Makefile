@@ -33,7 +33,7 @@ install-dev: $(VENV)/.installed-dev
 # ruff's rules and import-linter's contracts: pyproject.toml, .importlinter (docs/contributing.md).
 lint: install-dev
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-logo
 
 migrate: install
 	$(PY) manage.py migrate --noinput
