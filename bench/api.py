@@ -708,10 +708,15 @@ def command(opts):
 
 
 def _rps(load, kind):
-    for scenario, data in load.items():
+    for data in load.values():
         if kind in data["results"]:
             return len(data["results"][kind].latencies) / data["wall"] if data["wall"] else 0.0
     return 0.0
+
+
+def _per_request(cpu, key, count):
+    """CPU milliseconds per request of one process group, or "-" when no request was counted."""
+    return f"{cpu[key] / count * 1000:.2f}" if count else "-"
 
 
 def ms(seconds):
@@ -764,8 +769,8 @@ def render(run, total_s):
             lat = sorted(result.latencies)
             total_errors += result.errors
             rps = len(lat) / data["wall"] if data["wall"] else 0.0
-            per = (lambda key: f"{cpu[key] / count_all * 1000:.2f}" if count_all else "-")
-            cpu_text = (f"{per('web')}+{per('db')}+{per('generator')}" if index == 0 else "(shared)")
+            cpu_text = (f"{_per_request(cpu, 'web', count_all)}+{_per_request(cpu, 'db', count_all)}+"
+                        f"{_per_request(cpu, 'generator', count_all)}" if index == 0 else "(shared)")
             other = f"{cpu['other'] / data['wall']:.2f}" if index == 0 and data["wall"] else ""
             statuses = ",".join(f"{s}" for s in sorted(result.statuses))
             rows.append([label, report.n(len(lat)), f"{rps:,.0f}", ms(api_load.percentile(lat, 0.50)),
@@ -779,7 +784,7 @@ def render(run, total_s):
                "outside those three during the slices (other processes), of 2)")
     per_round = []
     for scenario, kinds in SCENARIOS:
-        for kind, label in kinds[:1]:
+        for kind, _label in kinds[:1]:
             per_round.append(f"{scenario} " + "/".join(f"{r.get(kind, 0):,.0f}" for r in load[scenario]["per_round"]))
     out.append("  req/s by round: " + "; ".join(per_round))
     warm_errors = sum(r.errors for w in run["warmup"].values() for r in w["results"].values())
@@ -930,10 +935,10 @@ def render_plans(inproc):
         return []
     out = ["  the list's case query, EXPLAIN (ANALYZE, BUFFERS) once each: " + "; ".join(
         f"{r['label'].split(',', 1)[1].strip()} "
-        f"{next((l.split(':', 1)[1].strip() for l in r['plan'] if l.startswith('Execution Time')), '?')}"
+        f"{next((line.split(':', 1)[1].strip() for line in r['plan'] if line.startswith('Execution Time')), '?')}"
         for r in lists)]
-    slowest = max(lists, key=lambda r: float(next((l.split(':', 1)[1].split()[0] for l in r["plan"]
-                                                   if l.startswith("Execution Time")), 0)))
+    slowest = max(lists, key=lambda r: float(next((line.split(':', 1)[1].split()[0] for line in r["plan"]
+                                                   if line.startswith("Execution Time")), 0)))
     out.append(f"  plan of the slowest ({slowest['label']}), its nodes:")
     out.extend("    " + line for line in _plan_nodes(slowest["plan"]))
     text = "\n".join(line for r in lists for line in r["plan"])

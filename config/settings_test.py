@@ -1,5 +1,6 @@
 """Test settings: the same system, made fast (cheap hashing, eager Celery unless a test says so)."""
 from .settings import *  # noqa: F401,F403
+from .settings import STORAGES  # extended below
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True

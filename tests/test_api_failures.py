@@ -119,8 +119,6 @@ def test_a_wrong_method_is_a_json_405(api):
 
 
 def test_a_crash_is_a_json_500_with_a_request_id_and_no_trace(api, monkeypatch):
-    from django.test import Client
-
     from collections_app import selectors
 
     case = overdue_case(days_overdue=10)

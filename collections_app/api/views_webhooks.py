@@ -8,7 +8,7 @@ from rest_framework.reverse import reverse
 
 from .. import permissions as perms
 from ..errors import DomainError
-from ..models import WebhookDelivery, WebhookSubscription
+from ..models import WebhookDelivery
 from ..models.webhooks import WEBHOOK_EVENT_TYPES
 from ..services import webhooks as service
 from .common import api_actor, idempotent, iso, validated

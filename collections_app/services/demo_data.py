@@ -964,7 +964,7 @@ class _Builder:
     def _who(self, t, assigned_at):
         """The collector working the case at moment t (a queue member when it was unassigned)."""
         who = None
-        for since, collector, stage in assigned_at:
+        for since, collector, _stage in assigned_at:
             if since <= t:
                 who = collector
         return who or self.rnd.choice(COLLECTORS)
