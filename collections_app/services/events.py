@@ -7,13 +7,7 @@ from django.utils import timezone
 
 from ..actors import as_actor
 from ..models import CaseEvent
-from ..signals import case_events_committed
 from .webhooks import outbox_for_events
-
-
-def _announce(event_ids):
-    if event_ids:
-        transaction.on_commit(lambda: case_events_committed.send(sender=CaseEvent, event_ids=event_ids))
 
 
 def event_build(case, kind, actor, *, from_state="", to_state="", reason="", payload=None, at=None):
@@ -36,7 +30,6 @@ def event_write(case, kind, actor, **fields):
     with transaction.atomic(savepoint=False):
         event.save(force_insert=True)
         outbox_for_events([event])
-    _announce([event.pk])
     return event
 
 
@@ -45,6 +38,4 @@ def events_write(events):
     with transaction.atomic(savepoint=False):
         created = CaseEvent.objects.bulk_create(events)
         outbox_for_events(created)
-    ids = [e.pk for e in created if e.pk is not None]
-    _announce(ids)
     return created

@@ -48,7 +48,6 @@ import secrets
 import socket
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta, timezone as dt_timezone
@@ -187,25 +186,6 @@ def outbox_for_events(events):
     WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
     nudge_on_commit()
     return len(rows)
-
-
-def webhook_emit(*, event_type, data, key=None, at=None):
-    """Queue an event that is not on a case's timeline (a generated id). Call it inside the
-    transaction of the change it reports. Returns the number of deliveries queued."""
-    if event_type not in WEBHOOK_EVENT_TYPES:
-        raise ValueError(f"unknown webhook event type {event_type!r}")
-    key = key or f"evt_{uuid.uuid4().hex}"
-    at = at or timezone.now()
-    ids = _subscribers().get(event_type, [])
-    if not ids:
-        return 0
-    payload = envelope(key, event_type, at, data)
-    WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(subscription_id=sid, event_type=event_type, event_key=key, payload=payload,
-                         next_attempt_at=at, created_at=at) for sid in ids],
-        ignore_conflicts=True)
-    nudge_on_commit()
-    return len(ids)
 
 
 def _kick_dispatcher():
