@@ -1,16 +1,20 @@
 """Writing the case timeline: every service records its change here, in its own transaction.
 
-The webhook outbox joins here: events of a kind subscribers may want (services/webhooks.py) queue
-their deliveries in the same transaction as the event."""
+Every kind written is one of the registry's (collections_app/events.py). The webhook outbox joins
+here: events of a kind subscribers may want (services/webhooks.py) queue their deliveries in the
+same transaction as the event."""
 from django.db import transaction
 from django.utils import timezone
 
 from ..actors import as_actor
+from ..events import KINDS
 from ..models import CaseEvent
 from .webhooks import outbox_for_events
 
 
 def event_build(case, kind, actor, *, from_state="", to_state="", reason="", payload=None, at=None):
+    if kind not in KINDS:
+        raise ValueError(f"unknown case event kind {kind!r}: register it in collections_app/events.py")
     actor = as_actor(actor)
     return CaseEvent(
         case_id=case.pk if hasattr(case, "pk") else case,
