@@ -127,3 +127,57 @@ def test_writing_an_unregistered_kind_is_refused():
 
     with pytest.raises(ValueError, match="made_up"):
         event_build(1, "made_up", None)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_sweeps_sql_bodies_equal_the_services_bodies_for_every_webhook_kind():
+    """The registry's two forms of a type's `data` (Python for the services, SQL for the sweep)
+    give the same body, field for field, for every kind subscribers are told of."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from collections_app.models import WebhookDelivery
+    from collections_app.services import webhooks
+
+    from .factories import overdue_case
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
+    case = overdue_case(days_overdue=10)
+    payloads = {
+        "opened": {"dpd": 10, "amount_overdue": "100.00"},
+        "transition": {"transition": "start_calls", "dpd": 9},
+        "assigned": {"from_user": None, "to_user": "collector", "from_queue": "M1", "to_queue": "M1"},
+        "payment_recorded": {"external_id": "P-7", "amount": "12.50", "channel": "bank",
+                             "paid_at": "2026-11-30T10:00:00.123456+08:00", "unapplied": "0.00"},
+        "promise_broken": {"promise_id": 4, "amount": "50.00"},
+    }
+    assert set(payloads) == set(registry.webhook_kinds())
+    made = []
+    for kind, payload in payloads.items():
+        event = CaseEvent(case=case, kind=kind, actor="system", from_state="reminder" if kind == "transition" else "",
+                          to_state="call", reason="sweep", payload=payload)
+        event.save(force_insert=True)  # not through the services: no Python-built delivery yet
+        made.append(event)
+    made.append(CaseEvent(case=case, kind="transition", actor="user:x", to_state="call", payload={}))
+    made[-1].save(force_insert=True)  # a transition without a name: null, as in Python
+    webhooks.webhook_subscription_create(url="https://receiver.example/hook", event_types=list(WEBHOOK_EVENT_TYPES))
+    WebhookDelivery.objects.all().delete()
+
+    statement = f"""WITH ev AS (SELECT id, case_id, kind, actor, from_state, to_state, reason, payload, at
+                                FROM {CaseEvent._meta.db_table} WHERE id = ANY(%(ids)s)), {webhooks.pg_outbox_cte("ev")}
+                    SELECT count(*) FROM ev"""
+    with connection.cursor() as cursor:
+        cursor.execute(statement, {"ids": [e.pk for e in made], "now": timezone.now()})
+
+    by_key = {d.event_key: d for d in WebhookDelivery.objects.all()}
+    assert len(by_key) == len(made)
+    for event in made:
+        event.refresh_from_db()
+        webhook = registry.webhook_of(event.kind)
+        key = webhooks.event_id(event.pk)
+        expected = webhooks.envelope(key, webhook.type, event.at,
+                                     webhooks.event_data(event, webhook, case.loan.external_id))
+        assert by_key[key].event_type == webhook.type
+        assert by_key[key].payload == expected, event.kind
