@@ -21,7 +21,12 @@ from django.utils.translation import gettext_lazy as _
 from .errors import REASONS
 from .labels import label as code_label
 from .models import ContactAttempt
-from .models.webhooks import EVENT_ASSIGNED, EVENT_PAYMENT_RECORDED, EVENT_PROMISE_BROKEN, EVENT_STATE_CHANGED
+from .models.webhooks import (
+    EVENT_ASSIGNED,
+    EVENT_PAYMENT_RECORDED,
+    EVENT_PROMISE_BROKEN,
+    EVENT_STATE_CHANGED,
+)
 from .workflow import TRANSITION_LABELS, State
 
 
