@@ -30,10 +30,6 @@ class Actor:
         """A borrower on their own self-service page (`borrower:<external_id>`)."""
         return self.label.startswith("borrower:")
 
-    @property
-    def is_person(self):
-        return self.user is not None
-
     def has_role(self, *names):
         return any(name in self.roles for name in names)
 

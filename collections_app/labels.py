@@ -134,9 +134,9 @@ def label(kind, code):
         queue = _queues_by_name().get(code)
         return queue_label(queue) if queue is not None else code
     if kind == "event":
-        from .timeline import KIND_LABELS
+        from .events import KINDS  # the event-kind registry (it reads labels: imported here)
 
-        known = KIND_LABELS.get(code)
+        known = KINDS[code].label if code in KINDS else None
     else:
         known = _DEFAULTS.get(kind, {}).get(code)
     return str(known) if known is not None else readable(code)

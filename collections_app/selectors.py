@@ -632,18 +632,22 @@ def assign_candidates(queue_id=None):
     return _users_in_roles(*sorted(ASSIGNEE_ROLES)).order_by("username")
 
 
+# The `assigned_to` filter value meaning "nobody" (the assignment page and the queue export).
+UNASSIGNED = "unassigned"
+
+
 def case_assign_list(actor, *, queue_id=None, state=None, assigned_to=None, bucket=None, loan=None,
                      after=None, limit=50, as_of=None):
     """Open cases for the assignment page, in id order, `limit` at a time (keyset: pass the last id
     seen as `after`). Returns (cases, next_after); next_after is None on the last page. No COUNT.
 
-    `assigned_to` is a username or "unassigned"; `bucket` a Bucket (its DPD range becomes a range on
+    `assigned_to` is a username or UNASSIGNED; `bucket` a Bucket (its DPD range becomes a range on
     the stored oldest unpaid due date); `loan` an exact loan external id."""
     as_of = as_of or lender_today()
     qs = case_queryset(actor).filter(state__in=[state] if state else OPEN_STATES)
     if queue_id:
         qs = qs.filter(queue_id=queue_id)
-    if assigned_to == "unassigned":
+    if assigned_to == UNASSIGNED:
         qs = qs.filter(assigned_to__isnull=True)
     elif assigned_to:
         qs = qs.filter(assigned_to__username=assigned_to)

@@ -5,7 +5,6 @@ Issue 3 makes the thresholds data per loan product; until a product has its own,
 from dataclasses import dataclass
 
 REMINDER, CALL, VISIT, LEGAL = "reminder", "call", "visit", "legal"
-ESCALATION_ORDER = (REMINDER, CALL, VISIT, LEGAL)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ class State(models.TextChoices):
 
 
 OPEN_STATES = (State.REMINDER, State.CALL, State.VISIT, State.LEGAL)
-FINAL_STATES = (State.RESOLVED, State.CLOSED)
 
 
 class CloseReason(models.TextChoices):

@@ -75,8 +75,14 @@ def subscribe(url):
 
 
 def emit(n):
+    """Queue `n` case.assigned deliveries for every subscription (the outbox rows the services write)."""
+    now = timezone.now()
     for i in range(n):
-        webhooks.webhook_emit(event_type="case.assigned", data={"case": i}, key=f"evt_lane_{i}")
+        key = f"evt_lane_{i}"
+        payload = webhooks.envelope(key, "case.assigned", now, {"case": i})
+        WebhookDelivery.objects.bulk_create(
+            WebhookDelivery(subscription=s, event_type="case.assigned", event_key=key, payload=payload,
+                            next_attempt_at=now, created_at=now) for s in WebhookSubscription.objects.all())
 
 
 def test_a_hanging_receiver_does_not_delay_a_healthy_one(receivers, settings):

@@ -16,7 +16,6 @@ from ..models import Hold
 from ..workflow import OPEN_STATES, State
 
 MAX_CASES_PER_ACTION = 100
-UNASSIGNED = "unassigned"
 NONE = "__none__"
 
 

@@ -156,14 +156,6 @@ class ContactAttempt(models.Model):
     # A conversation with the borrower themself (right-party contact).
     CONVERSATION = {Outcome.RIGHT_PARTY_CONTACT, Outcome.REFUSED, Outcome.PROMISE_MADE, Outcome.DISPUTE_RAISED}
 
-    @property
-    def connected(self):
-        return self.outcome in self.CONNECTED
-
-    @property
-    def is_right_party(self):
-        return self.outcome in self.CONVERSATION
-
 
 class PromiseToPay(models.Model):
     class Status(models.TextChoices):

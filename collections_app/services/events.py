@@ -1,22 +1,20 @@
 """Writing the case timeline: every service records its change here, in its own transaction.
 
-The webhook outbox joins here: events of a kind subscribers may want (services/webhooks.py) queue
-their deliveries in the same transaction as the event."""
+Every kind written is one of the registry's (collections_app/events.py). The webhook outbox joins
+here: events of a kind subscribers may want (services/webhooks.py) queue their deliveries in the
+same transaction as the event."""
 from django.db import transaction
 from django.utils import timezone
 
 from ..actors import as_actor
+from ..events import KINDS
 from ..models import CaseEvent
-from ..signals import case_events_committed
 from .webhooks import outbox_for_events
 
 
-def _announce(event_ids):
-    if event_ids:
-        transaction.on_commit(lambda: case_events_committed.send(sender=CaseEvent, event_ids=event_ids))
-
-
 def event_build(case, kind, actor, *, from_state="", to_state="", reason="", payload=None, at=None):
+    if kind not in KINDS:
+        raise ValueError(f"unknown case event kind {kind!r}: register it in collections_app/events.py")
     actor = as_actor(actor)
     return CaseEvent(
         case_id=case.pk if hasattr(case, "pk") else case,
@@ -36,7 +34,6 @@ def event_write(case, kind, actor, **fields):
     with transaction.atomic(savepoint=False):
         event.save(force_insert=True)
         outbox_for_events([event])
-    _announce([event.pk])
     return event
 
 
@@ -45,6 +42,4 @@ def events_write(events):
     with transaction.atomic(savepoint=False):
         created = CaseEvent.objects.bulk_create(events)
         outbox_for_events(created)
-    ids = [e.pk for e in created if e.pk is not None]
-    _announce(ids)
     return created

@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Min, Q, Sum
 from django.utils import timezone
 
+from ..events import SqlKinds, event_kind
 from ..models import (
     Bucket, Case, CaseEvent, Hold, Instalment, LegalReferral, Loan, MonthEndSnapshot, Payment, PromiseToPay,
     Strategy,
@@ -400,7 +401,7 @@ def _sql(template, alias="c", strategy=None):
         text = text.replace("{STRATEGY_JOIN}", strategy.join(alias))
         for name in ("call_at_dpd", "visit_at_dpd", "legal_at_dpd"):
             text = text.replace("{" + name.upper() + "}", strategy.threshold(name))
-    return text.format(**t)
+    return text.format(**t, kind=SqlKinds())  # {kind[opened]}: a registered kind (events.py)
 
 
 def _execute(sql, params):
@@ -449,7 +450,7 @@ WITH arrears AS (
     RETURNING id, loan_id, state, oldest_unpaid_due_date, amount_overdue
 ), ev AS (
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
-SELECT id, 'opened', 'system', '', state, %(reason)s,
+SELECT id, {kind[opened]}, 'system', '', state, %(reason)s,
        jsonb_build_object('dpd', %(as_of)s::date - oldest_unpaid_due_date,
                           'amount_overdue', amount_overdue::text,
                           'oldest_unpaid_due_date', oldest_unpaid_due_date::text),
@@ -500,7 +501,7 @@ WITH current AS (
     RETURNING c.id, cur.before, cur.amount, cur.oldest
 )
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
-SELECT id, 'amounts_changed', 'system', '', '', %(reason)s,
+SELECT id, {kind[amounts_changed]}, 'system', '', '', %(reason)s,
        jsonb_build_object('amount_overdue_before', before::text, 'amount_overdue', amount::text,
                           'oldest_unpaid_due_date', oldest::text),
        %(now)s
@@ -523,11 +524,11 @@ WITH before AS (
     RETURNING r.id, r.case_id
 ), ev AS (
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
-SELECT id, 'transition', 'system', from_state, 'resolved', %(reason)s,
+SELECT id, {kind[transition]}, 'system', from_state, 'resolved', %(reason)s,
        '{{"transition": "resolve", "amount_overdue": "0.00"}}'::jsonb, %(now)s
 FROM resolved
 UNION ALL
-SELECT case_id, 'legal_referral_rejected', 'system', '', '', %(withdrawn)s,
+SELECT case_id, {kind[legal_referral_rejected]}, 'system', '', '', %(withdrawn)s,
        jsonb_build_object('referral_id', id), %(now)s
 FROM withdrawn
 RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
@@ -547,7 +548,7 @@ WITH moved AS (
     RETURNING c.id, (%(as_of)s::date - c.oldest_unpaid_due_date) AS dpd
 ), ev AS (
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
-SELECT id, 'transition', 'system', %(from_state)s, %(to_state)s, %(reason)s,
+SELECT id, {kind[transition]}, 'system', %(from_state)s, %(to_state)s, %(reason)s,
        jsonb_build_object('transition', %(name)s::text, 'dpd', dpd), %(now)s
 FROM moved
 RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
@@ -572,7 +573,7 @@ WITH requested AS (
     RETURNING id, case_id
 )
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
-SELECT case_id, 'legal_referral_requested', 'system', '', '', 'DPD reached legal review',
+SELECT case_id, {kind[legal_referral_requested]}, 'system', '', '', 'DPD reached legal review',
        jsonb_build_object('referral_id', id), %(now)s
 FROM requested
 """, retry_after=_now() - timedelta(days=LEGAL_RETRY_DAYS))
@@ -600,13 +601,13 @@ WITH due AS (
     RETURNING c.id
 ), ev AS (
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
-SELECT case_id, 'promise_' || %(status)s, 'system', '', '', %(reason)s,
+SELECT case_id, %(kind)s, 'system', '', '', %(reason)s,
        jsonb_build_object('promise_id', id, 'amount', amount::text), %(now)s
 FROM settled
 RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
 ), {WEBHOOKS}
 SELECT count(*) FROM ev
-""", status=status, bump=BROKEN_PROMISE_PRIORITY_BUMP)
+""", status=status, kind=event_kind(f"promise_{status}").code, bump=BROKEN_PROMISE_PRIORITY_BUMP)
         return counts["kept"], counts["broken"]
 
     def snapshot(self):

@@ -3,7 +3,8 @@
 Writing. Every case event goes through services/events.py, which calls `outbox_for_events` in the
 same transaction: one WebhookDelivery per active subscription wanting the event's type, with the
 whole body rendered now. The sweep's set-based statements on PostgreSQL insert the same rows in the
-same statement as their events (`pg_outbox_cte`). Event kinds and the types they become:
+same statement as their events (`pg_outbox_cte`). Which event kinds become which types, and the
+`data` each type carries (in Python and in SQL), is the event-kind registry's (collections_app/events.py):
 
     transition, opened   -> case.state_changed
     assigned             -> case.assigned
@@ -48,10 +49,9 @@ import secrets
 import socket
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta, timezone as dt_timezone
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -60,25 +60,17 @@ from django.core.validators import URLValidator
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from .. import permissions
 from ..actors import as_actor
 from ..errors import DomainError, invalid
+from ..events import SQL_UTC, utc_text, webhook_kinds, webhook_types
 from ..models import Case, Loan, WebhookDelivery, WebhookSubscription
 from ..models.webhooks import WEBHOOK_EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
-# CaseEvent kind -> webhook event type.
-KIND_TO_TYPE = {
-    "transition": "case.state_changed",
-    "opened": "case.state_changed",
-    "assigned": "case.assigned",
-    "payment_recorded": "payment.recorded",
-    "promise_broken": "promise.broken",
-}
 STALE_CLAIM_MINUTES = 5
 USER_AGENT = "collections-webhooks/1"
 SECRET_PREFIX = "whsec_"
@@ -102,34 +94,15 @@ def backoff(attempts):
 # --- rendering ------------------------------------------------------------------------------
 
 
-def utc_text(moment):
-    return moment.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def event_id(case_event_id):
     return f"evt_{case_event_id}"
 
 
-def event_data(event, event_type, loan_external_id):
-    """The `data` of a timeline event (`event` is a saved CaseEvent). Mirrored in SQL by
-    `pg_outbox_cte`: change both together."""
-    payload = event.payload or {}
-    data = {"event": event.pk, "case": event.case_id, "loan": loan_external_id, "actor": event.actor,
-            "at": utc_text(event.at)}
-    if event_type == "case.state_changed":
-        data.update(from_state=event.from_state or None, to_state=event.to_state,
-                    transition=payload.get("transition") or ("open" if event.kind == "opened" else None),
-                    reason=event.reason)
-    elif event_type == "case.assigned":
-        data.update(from_user=payload.get("from_user"), to_user=payload.get("to_user"),
-                    from_queue=payload.get("from_queue"), to_queue=payload.get("to_queue"), reason=event.reason)
-    elif event_type == "payment.recorded":
-        paid_at = parse_datetime(payload["paid_at"]) if payload.get("paid_at") else None
-        data.update(payment=payload.get("external_id"), amount=payload.get("amount"), channel=payload.get("channel"),
-                    paid_at=utc_text(paid_at) if paid_at else None, unapplied=payload.get("unapplied"))
-    elif event_type == "promise.broken":
-        data.update(promise=payload.get("promise_id"), amount=payload.get("amount"))
-    return data
+def event_data(event, webhook, loan_external_id):
+    """The `data` of a timeline event (`event` is a saved CaseEvent) for its kind's `webhook`
+    (events.py, whose `sql` mirrors it in `pg_outbox_cte`)."""
+    return {"event": event.pk, "case": event.case_id, "loan": loan_external_id, "actor": event.actor,
+            "at": utc_text(event.at), **webhook.data(event)}
 
 
 def envelope(key, event_type, at, data):
@@ -166,46 +139,28 @@ def _subscribers():
 def outbox_for_events(events):
     """Queue a delivery per subscription for each saved case event that maps to a webhook type.
     Called by services/events.py inside the transaction that wrote the events. Returns how many."""
-    typed = [(e, KIND_TO_TYPE[e.kind]) for e in events if e.kind in KIND_TO_TYPE and e.pk is not None]
+    by_kind = webhook_kinds()
+    typed = [(e, by_kind[e.kind]) for e in events if e.kind in by_kind and e.pk is not None]
     if not typed:
         return 0
     wanted = _subscribers()
-    typed = [(e, t) for e, t in typed if wanted.get(t)]
+    typed = [(e, w) for e, w in typed if wanted.get(w.type)]
     if not typed:
         return 0
     loans = dict(Case.objects.filter(pk__in={e.case_id for e, _t in typed}).values_list("pk", "loan__external_id"))
     now = timezone.now()
     rows = []
-    for event, event_type in typed:
+    for event, webhook in typed:
         key = event_id(event.pk)
-        payload = envelope(key, event_type, event.at, event_data(event, event_type, loans.get(event.case_id)))
+        payload = envelope(key, webhook.type, event.at, event_data(event, webhook, loans.get(event.case_id)))
         rows.extend(
-            WebhookDelivery(subscription_id=sid, event_type=event_type, event_key=key, payload=payload,
+            WebhookDelivery(subscription_id=sid, event_type=webhook.type, event_key=key, payload=payload,
                             next_attempt_at=now, created_at=now)
-            for sid in wanted[event_type]
+            for sid in wanted[webhook.type]
         )
     WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
     nudge_on_commit()
     return len(rows)
-
-
-def webhook_emit(*, event_type, data, key=None, at=None):
-    """Queue an event that is not on a case's timeline (a generated id). Call it inside the
-    transaction of the change it reports. Returns the number of deliveries queued."""
-    if event_type not in WEBHOOK_EVENT_TYPES:
-        raise ValueError(f"unknown webhook event type {event_type!r}")
-    key = key or f"evt_{uuid.uuid4().hex}"
-    at = at or timezone.now()
-    ids = _subscribers().get(event_type, [])
-    if not ids:
-        return 0
-    payload = envelope(key, event_type, at, data)
-    WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(subscription_id=sid, event_type=event_type, event_key=key, payload=payload,
-                         next_attempt_at=at, created_at=at) for sid in ids],
-        ignore_conflicts=True)
-    nudge_on_commit()
-    return len(ids)
 
 
 def _kick_dispatcher():
@@ -228,9 +183,15 @@ def nudge_on_commit():
     transaction.on_commit(_kick_dispatcher)
 
 
-# Kinds of the sweep's statements -> types, as SQL rows.
-_SQL_KIND_TYPES = ", ".join(f"('{kind}', '{event_type}')" for kind, event_type in KIND_TO_TYPE.items())
-_SQL_UTC = "to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+def _sql_kind_types():
+    """The registry's kinds -> webhook types, as SQL rows."""
+    return ", ".join(f"('{kind}', '{webhook.type}')" for kind, webhook in webhook_kinds().items())
+
+
+def _sql_type_data():
+    """`CASE wt.event_type WHEN <type> THEN <its data> ... END`, from the registry's Webhook.sql."""
+    whens = "\n".join(f"    WHEN '{event_type}' THEN {webhook.sql}" for event_type, webhook in webhook_types().items())
+    return f"CASE wt.event_type\n{whens}\n    ELSE jsonb_build_object() END"
 
 
 def pg_outbox_cte(events="ev", cases=None):
@@ -239,11 +200,12 @@ def pg_outbox_cte(events="ev", cases=None):
     `events` names a CTE whose `INSERT INTO caseevent ... RETURNING id, case_id, kind, actor,
     from_state, to_state, reason, payload, at`; `cases` a relation with `id` and `loan_id` for
     their cases (default the case table; a statement that inserts the cases passes its own CTE,
-    which the table cannot show yet). The body is the one `event_data` and `envelope` build.
+    which the table cannot show yet). The body is the one `event_data` and `envelope` build (the
+    kinds, types and each type's `data` come from the registry, collections_app/events.py).
     Contains no braces and no bare percent signs, so it can sit in a str.format template; it uses
     the `%(now)s` parameter."""
     cases = cases or Case._meta.db_table
-    at = _SQL_UTC.format(col="ev.at")
+    at = SQL_UTC.format(col="ev.at")
     return f"""webhooks AS (
     INSERT INTO {WebhookDelivery._meta.db_table} (subscription_id, event_type, event_key, payload, status, attempts,
         next_attempt_at, last_error, redeliveries, created_at)
@@ -251,27 +213,10 @@ def pg_outbox_cte(events="ev", cases=None):
            jsonb_build_object('id', 'evt_' || ev.id, 'type', wt.event_type, 'created_at', {at},
                'data', jsonb_build_object('event', ev.id, 'case', ev.case_id, 'loan', wl.external_id,
                                           'actor', ev.actor, 'at', {at})
-                       || CASE wt.event_type
-                          WHEN 'case.state_changed' THEN jsonb_build_object(
-                              'from_state', NULLIF(ev.from_state, ''), 'to_state', ev.to_state,
-                              'transition', COALESCE(NULLIF(ev.payload->>'transition', ''),
-                                                     CASE WHEN ev.kind = 'opened' THEN 'open' END),
-                              'reason', ev.reason)
-                          WHEN 'case.assigned' THEN jsonb_build_object(
-                              'from_user', ev.payload->'from_user', 'to_user', ev.payload->'to_user',
-                              'from_queue', ev.payload->'from_queue', 'to_queue', ev.payload->'to_queue',
-                              'reason', ev.reason)
-                          WHEN 'payment.recorded' THEN jsonb_build_object(
-                              'payment', ev.payload->'external_id', 'amount', ev.payload->'amount',
-                              'channel', ev.payload->'channel',
-                              'paid_at', {_SQL_UTC.format(col="(ev.payload->>'paid_at')::timestamptz")},
-                              'unapplied', ev.payload->'unapplied')
-                          WHEN 'promise.broken' THEN jsonb_build_object(
-                              'promise', ev.payload->'promise_id', 'amount', ev.payload->'amount')
-                          ELSE jsonb_build_object() END),
+                       || {_sql_type_data()}),
            'queued', 0, %(now)s, '', 0, %(now)s
     FROM {events} ev
-    JOIN (VALUES {_SQL_KIND_TYPES}) AS wt(kind, event_type) ON wt.kind = ev.kind
+    JOIN (VALUES {_sql_kind_types()}) AS wt(kind, event_type) ON wt.kind = ev.kind
     JOIN {WebhookSubscription._meta.db_table} s ON s.is_active AND s.event_types @> jsonb_build_array(wt.event_type)
     JOIN {cases} wc ON wc.id = ev.case_id
     JOIN {Loan._meta.db_table} wl ON wl.id = wc.loan_id

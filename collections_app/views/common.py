@@ -1,10 +1,8 @@
 """What every page shares: who is asking, ability guards, and turning a refusal into a message."""
 from functools import wraps
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import redirect
 
 from ..actors import actor_for_user
 from ..errors import REASONS, DomainError
@@ -62,14 +60,4 @@ def form_errors_from(error, form):
             form.add_error(field if field in form.fields else None, msg)
 
 
-def back_with_refusal(request, error, to):
-    messages.error(request, refusal_text(error))
-    return redirect(to)
-
-
-def is_htmx(request):
-    return request.headers.get("HX-Request") == "true"
-
-
-__all__ = ["REASONS", "STAFF", "DomainError", "ability_required", "actor_of", "back_with_refusal",
-           "form_errors_from", "is_htmx", "refusal_text"]
+__all__ = ["REASONS", "STAFF", "DomainError", "ability_required", "actor_of", "form_errors_from", "refusal_text"]

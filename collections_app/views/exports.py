@@ -26,7 +26,7 @@ from ..masking import mask_name
 from ..models import AuditLog, FileJob, Queue
 from ..selectors import bucket_list
 from ..services import exports
-from .common import STAFF, ability_required, actor_of, is_htmx, refusal_text
+from .common import STAFF, ability_required, actor_of, refusal_text
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 AUDIT_LOG_PAGE = 50
@@ -48,7 +48,7 @@ def _deliver(request, kind, fmt, params):
         return _refused(error)
     if isinstance(result, exports.BackgroundExport):
         url = reverse("collections:export-job", args=[result.job.pk])
-        if is_htmx(request):
+        if request.htmx:
             response = HttpResponse(status=204)
             response["HX-Redirect"] = url
             return response
@@ -220,7 +220,7 @@ def export_job(request, job_id):
     job = _own_job(request, job_id)
     context = {"job": job, "running": job.status in (FileJob.Status.QUEUED, FileJob.Status.RUNNING),
                "kind_title": _kind_title(job.kind)}
-    if is_htmx(request):
+    if request.htmx:
         return render(request, "collections_app/exports/_job_status.html", context)
     return render(request, "collections_app/exports/job.html", context)
 
