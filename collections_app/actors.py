@@ -26,6 +26,10 @@ class Actor:
         return self.label.startswith("client:")
 
     @property
+    def is_person(self):
+        return self.user is not None
+
+    @property
     def is_borrower(self):
         """A borrower on their own self-service page (`borrower:<external_id>`)."""
         return self.label.startswith("borrower:")

@@ -26,7 +26,6 @@ def test_the_event_signal_module_is_gone():
 
 
 @pytest.mark.parametrize("cls, attribute", [
-    ("collections_app.actors.Actor", "is_person"),
     ("collections_app.models.ContactAttempt", "is_right_party"),
     ("collections_app.models.ContactAttempt", "connected"),
 ])
