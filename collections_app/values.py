@@ -194,10 +194,10 @@ def moment(value, *, naive_zone=None, not_future=False):
     else:
         raise BadValue(msg_moment())
     if timezone.is_naive(parsed):
-        if naive_zone is None:
-            raise BadValue(_("Give the time with its offset (for example +08:00)."))
         if day_problem(parsed.date()):
             raise BadValue(day_problem(parsed.date()))
+        if naive_zone is None:
+            raise BadValue(_("Give the time with its offset (for example +08:00)."))
         parsed = parsed.replace(tzinfo=naive_zone)
     if moment_problem(parsed):
         raise BadValue(moment_problem(parsed))

@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from ..calendar import lender_today
 from ..models import Hold
-from .fields import DayField
 from ..workflow import OPEN_STATES, State
+from .fields import DayField
 
 MAX_CASES_PER_ACTION = 100
 UNASSIGNED = "unassigned"
