@@ -334,3 +334,19 @@ def test_a_payments_import_looks_up_its_loans_once_per_chunk(tmp_path, settings)
 
 
 rows_never_known = 10**9  # every row names the unknown loan
+
+
+@pytest.mark.parametrize("due,amount,column,expected", [
+    ("2026-01-31", "１２３", "amount_due", ASCII), ("2026-01-31", "1e3", "amount_due", AMOUNT),
+    ("2026-01-31", "1,000", "amount_due", AMOUNT), ("2026-01-31", "12.345", "amount_due", DECIMALS),
+    ("2026-01-31", "-1", "amount_due", NEGATIVE), ("0001-01-01", "10", "due_date", YEARS),
+    ("2200-01-01", "10", "due_date", YEARS), ("２０２６-01-31", "10", "due_date", ASCII),
+    ("2026-02-30", "10", "due_date", DATE),
+])
+def test_an_instalments_file_refuses_alike_on_both_paths(tmp_path, settings, due, amount, column, expected):
+    """The instalments import checks cells in SQL on PostgreSQL and in Python elsewhere: same words."""
+    settings.COLLECTIONS_FILES_DIR = tmp_path / "files"
+    loan = loan_with_schedule(days_overdue=10)
+    refused = _import(tmp_path, "instalments", ("loan", "number", "due_date", "amount_due"),
+                      loan.external_id, "9", due, amount)
+    assert [(r["column"], r["reason"]) for r in refused] == [(column, expected)]

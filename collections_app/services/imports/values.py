@@ -27,6 +27,8 @@ def messages():
         "required": _("A value is required."),
         "number": _("Enter a whole number of 1 or more."),
         "date": values.msg_date(),
+        "years": values.day_problem(values.FIRST_DAY.replace(year=1)),  # the same bounds as values.day
+        "ascii": values.ascii_problem("\u0661"),
         "moment": values.msg_moment(),
         "amount": values.msg_amount(),
         "decimals": _("Use at most two decimal places."),
