@@ -350,3 +350,11 @@ def test_an_instalments_file_refuses_alike_on_both_paths(tmp_path, settings, due
     refused = _import(tmp_path, "instalments", ("loan", "number", "due_date", "amount_due"),
                       loan.external_id, "9", due, amount)
     assert [(r["column"], r["reason"]) for r in refused] == [(column, expected)]
+
+
+@pytest.mark.parametrize("value,expected", [m for m in MOMENTS if _refusal(m[1]) or m[1] == "naive"],
+                         ids=[m[0] for m in MOMENTS if _refusal(m[1]) or m[1] == "naive"])
+def test_the_case_feed_filter_reads_times_by_the_same_rule(api, value, expected):
+    response = api("cases:read").get("/api/v1/cases/", data={"updated_after": value})
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"] == {"updated_after": [NEEDS_OFFSET if expected == "naive" else expected]}
