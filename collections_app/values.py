@@ -18,6 +18,8 @@ The rules (docs/api.md, docs/imports.md):
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import available_timezones
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -230,6 +232,31 @@ def text(value, *, max_length=2000, required=True):
     if len(value) > max_length:
         raise BadValue(_("At most %(n)d characters.") % {"n": max_length})
     return value
+
+
+TRUE = {"true", "yes", "y", "1", "t"}
+FALSE = {"false", "no", "n", "0", "f"}
+
+
+def boolean(value):
+    """true/false (also yes/no, y/n, 1/0, t/f, any case), or a JSON boolean."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
+        return value.strip().lower() in TRUE
+    raise BadValue(_("Must be true or false."))
+
+
+@lru_cache(maxsize=1)
+def _time_zones():
+    return frozenset(available_timezones())
+
+
+def time_zone(value):
+    """An IANA time zone name."""
+    if not isinstance(value, str) or value.strip() not in _time_zones():
+        raise BadValue(_("Unknown time zone: use an IANA name such as Asia/Shanghai."))
+    return value.strip()
 
 
 # --- phones ----------------------------------------------------------------------------------

@@ -384,7 +384,7 @@ def test_borrowers_round_trip_and_rerun(tmp_path):
 @pytest.mark.parametrize("cells, column, reason", [
     ("B9,Name,Mars/Olympus,en,true", "time_zone", "Unknown time zone: use an IANA name such as Asia/Shanghai."),
     ("B9,Name,Asia/Shanghai,fr,true", "language", "Must be one of: zh-hans, en."),
-    ("B9,Name,Asia/Shanghai,en,maybe", "consent_sms", "Enter true or false."),
+    ("B9,Name,Asia/Shanghai,en,maybe", "consent_sms", "Must be true or false."),
     ("B9,,Asia/Shanghai,en,true", "name", "A value is required."),
 ])
 def test_borrower_validation_rules(tmp_path, cells, column, reason):

@@ -28,9 +28,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
-from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
@@ -55,8 +53,6 @@ MAX_PHONES = 10
 MAX_CONTACTS = 20
 MAX_INSTALMENTS = 1200
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
 _BAD = object()  # a value that failed its check (its message is already recorded)
 
 BORROWER_KEYS = ("external_id", "name", "national_id", "phones", "email", "address", "city", "time_zone",
@@ -110,11 +106,6 @@ class _Problems:
             raise DomainError("validation_error", fields=self.fields)
 
 
-@lru_cache(maxsize=1)
-def _time_zones():
-    return frozenset(available_timezones())
-
-
 def _value(parser, value, field, problems, **kwargs):
     """Run one of values.py's parsers, recording its message against `field` when it refuses."""
     try:
@@ -159,11 +150,7 @@ def _phone(value, field, problems, *, required=True):
 
 
 def _boolean(value, field, problems):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    return problems.add(field, _("Must be true or false."))
+    return _value(values.boolean, value, field, problems)
 
 
 def _money(value, field, problems, *, positive=False):
@@ -240,10 +227,8 @@ def _clean_borrower(external_id, data):
         zone = data["time_zone"]
         if zone in (None, ""):
             fields["time_zone"] = "Asia/Shanghai"
-        elif not isinstance(zone, str) or zone.strip() not in _time_zones():
-            problems.add("time_zone", _("Unknown time zone: use an IANA name such as Asia/Shanghai."))
         else:
-            fields["time_zone"] = zone.strip()
+            fields["time_zone"] = _value(values.time_zone, zone, "time_zone", problems)
     if "language" in data:
         language = data["language"]
         if language in (None, ""):

@@ -6,8 +6,6 @@ docs/imports.md lists; the PostgreSQL path of instalments (instalments_pg.py) us
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
-from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -17,8 +15,6 @@ from ... import values
 # What is trimmed around a cell's text, by both paths (the PostgreSQL one passes it to btrim):
 # spaces, tabs, line ends, and the no-break and ideographic spaces spreadsheets leave behind.
 TRIM = " \t\r\n\x0b\x0c\u00a0\u3000"
-TRUE = {"true", "yes", "y", "1", "t"}
-FALSE = {"false", "no", "n", "0", "f"}
 
 
 def messages():
@@ -35,8 +31,6 @@ def messages():
         "negative": _("Must not be negative."),
         "positive": _("Must be greater than zero."),
         "too_large": _("Amount is too large."),
-        "time_zone": _("Unknown time zone: use an IANA name such as Asia/Shanghai."),
-        "boolean": _("Enter true or false."),
         "language": _("Must be one of: zh-hans, en."),
         "no_loan": _("No loan with this external id."),
         "no_borrower": _("No borrower with this external id."),
@@ -81,24 +75,11 @@ def money(value, *, positive=False):
 
 
 def boolean(value):
-    value = text(value).lower()
-    if value in TRUE:
-        return True
-    if value in FALSE:
-        return False
-    raise ValueError(messages()["boolean"])
-
-
-@lru_cache(maxsize=1)
-def _zones():
-    return frozenset(available_timezones())
+    return values.boolean(text(value))
 
 
 def time_zone(value):
-    value = text(value, required=True)
-    if value not in _zones():
-        raise ValueError(messages()["time_zone"])
-    return value
+    return values.time_zone(text(value, required=True))
 
 
 def language(value):
