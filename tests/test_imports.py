@@ -130,8 +130,8 @@ def test_instalments_update_keeps_amount_paid(tmp_path, loans):
     ("L1,1,2026-01-31,", "amount_due", "A value is required."),
     ("L1,1,2026-01-31,-5", "amount_due", "Must not be negative."),
     ("L1,1,2026-01-31,10.125", "amount_due", "Use at most two decimal places."),
-    ("L1,1,2026-01-31,ten", "amount_due", "Enter an amount such as 1234.50."),
-    ("L1,1,2026-01-31,1e3", "amount_due", "Enter an amount such as 1234.50."),
+    ("L1,1,2026-01-31,ten", "amount_due", "Enter an amount such as 500.00."),
+    ("L1,1,2026-01-31,1e3", "amount_due", "Enter an amount such as 500.00."),
     ("L1,1,2026-01-31,1000000000000", "amount_due", "Amount is too large."),
     ("L1,1,2026-01-31,10,extra", "", "Expected 4 fields, found 5."),
     ("L1,1,2026-01-31", "", "Expected 4 fields, found 3."),
@@ -384,7 +384,7 @@ def test_borrowers_round_trip_and_rerun(tmp_path):
 @pytest.mark.parametrize("cells, column, reason", [
     ("B9,Name,Mars/Olympus,en,true", "time_zone", "Unknown time zone: use an IANA name such as Asia/Shanghai."),
     ("B9,Name,Asia/Shanghai,fr,true", "language", "Must be one of: zh-hans, en."),
-    ("B9,Name,Asia/Shanghai,en,maybe", "consent_sms", "Enter true or false."),
+    ("B9,Name,Asia/Shanghai,en,maybe", "consent_sms", "Must be true or false."),
     ("B9,,Asia/Shanghai,en,true", "name", "A value is required."),
 ])
 def test_borrower_validation_rules(tmp_path, cells, column, reason):

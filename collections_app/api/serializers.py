@@ -1,6 +1,9 @@
 """Input serializers (shape and types only; the services decide the rest) and output schemas."""
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .. import values
 from ..workflow import REQUESTABLE_TRANSITIONS, State
 
 
@@ -15,6 +18,20 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
+class MomentField(serializers.Field):
+    """ISO 8601 with an offset, parsed by values.moment (the rule of every door)."""
+
+    def to_internal_value(self, data):
+        try:
+            return values.moment(data)
+        except values.BadValue as error:
+            raise serializers.ValidationError(error.message) from None
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
 class CaseFilterSerializer(StrictSerializer):
     state = serializers.ChoiceField(choices=State.choices, required=False)
     loan = serializers.CharField(required=False, max_length=64)
@@ -23,14 +40,9 @@ class CaseFilterSerializer(StrictSerializer):
     queue = serializers.CharField(required=False, max_length=100)
     dpd_min = serializers.IntegerField(required=False, min_value=0, max_value=100000)
     dpd_max = serializers.IntegerField(required=False, min_value=0, max_value=100000)
-    updated_after = serializers.DateTimeField(required=False)
+    updated_after = MomentField(required=False)
     after = serializers.CharField(required=False, max_length=200)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500)
-
-    def validate(self, data):
-        if data.get("updated_after") and data["updated_after"].tzinfo is None:
-            raise serializers.ValidationError({"updated_after": ["Give the time with its offset."]})
-        return data
 
 
 class FeedFilterSerializer(StrictSerializer):

@@ -3,7 +3,6 @@ visits, payments). Inputs check shape and types only and pass loose values (amou
 raw: the services parse them and name the field when they cannot, so every door refuses alike."""
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from ..models import ContactAttempt, PromiseToPay, ReminderStep, Visit
@@ -16,21 +15,11 @@ AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
                       "description": "A decimal string with at most two places (a JSON integer is accepted; "
                                      "a JSON floating-point number is refused)."})
 class AmountField(serializers.Field):
-    """Passes a string or an integer through untouched for the service to parse; a JSON float is
-    refused here, since binary floating point cannot carry an exact amount."""
-
-    default_error_messages = {
-        "float": gettext_lazy("Send amounts as strings or decimals, not floating point."),
-        "invalid": gettext_lazy("Send the amount as a decimal string, e.g. \"500.00\"."),
-    }
+    """Passes the amount through untouched: the service parses it with values.money (the rule of
+    every door), which refuses a JSON floating-point number, since binary floating point cannot
+    carry an exact amount, and takes a JSON integer."""
 
     def to_internal_value(self, data):
-        if isinstance(data, float):
-            self.fail("float")
-        if isinstance(data, bool) or not isinstance(data, (str, int)):
-            self.fail("invalid")
-        if isinstance(data, str) and len(data) > 32:
-            self.fail("invalid")
         return data
 
     def to_representation(self, value):

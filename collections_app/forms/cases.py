@@ -8,7 +8,7 @@ from ..models import Bucket, ContactAttempt, Visit
 from ..labels import label
 from ..selectors import WORKLIST_SORTS
 from ..workflow import OPEN_STATES, CloseReason, State
-from .fields import AsciiDecimalField, BoundedDateField, BoundedDateTimeField
+from .fields import DayField, MomentField, MoneyField
 
 
 class WorklistFilterForm(forms.Form):
@@ -38,14 +38,14 @@ class ContactForm(forms.Form):
     channel = forms.ChoiceField(label=_("Channel"), choices=ContactAttempt.Channel.choices, initial="call")
     direction = forms.ChoiceField(label=_("Direction"), choices=ContactAttempt.Direction.choices, initial="outbound")
     outcome = forms.ChoiceField(label=_("Outcome"), choices=ContactAttempt.Outcome.choices)
-    occurred_at = BoundedDateTimeField(label=_("When (leave empty for now)"), required=False,
+    occurred_at = MomentField(label=_("When (leave empty for now)"), required=False,
                                       widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     notes = forms.CharField(label=_("Notes"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class PromiseForm(forms.Form):
-    amount = AsciiDecimalField(label=_("Amount (CNY)"), max_digits=14, decimal_places=2, min_value=0.01)
-    due_date = BoundedDateField(label=_("Promised date"), widget=forms.DateInput(attrs={"type": "date"}))
+    amount = MoneyField(label=_("Amount (CNY)"))
+    due_date = DayField(label=_("Promised date"))
 
 
 class NoteForm(forms.Form):
@@ -82,7 +82,7 @@ class RevealForm(forms.Form):
 
 
 class VisitScheduleForm(forms.Form):
-    scheduled_for = BoundedDateTimeField(label=_("When"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    scheduled_for = MomentField(label=_("When"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     agents = forms.MultipleChoiceField(label=_("Field agents (two or more)"), choices=[],
                                        widget=forms.CheckboxSelectMultiple)
 

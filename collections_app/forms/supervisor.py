@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from ..calendar import lender_today
 from ..models import Hold
 from ..workflow import OPEN_STATES, State
+from .fields import DayField
 
 MAX_CASES_PER_ACTION = 100
 NONE = "__none__"
@@ -159,9 +160,8 @@ class HoldPlaceForm(forms.Form):
                                help_text=_("The borrower's external id from the loan system."))
     code = forms.ChoiceField(label=_("Hold"), choices=Hold.Code.choices)
     reason = forms.CharField(label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
-    ends_at = forms.DateField(label=_("Until (optional)"), required=False,
-                              widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-                              help_text=_("Last day of the hold; empty means until lifted."))
+    ends_at = DayField(label=_("Until (optional)"), required=False,
+                       help_text=_("Last day of the hold; empty means until lifted."))
 
     def clean_borrower(self):
         return self.cleaned_data["borrower"].strip()

@@ -26,11 +26,9 @@ allocation; the lender must reverse the payment first or keep the instalment). W
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from datetime import date
+from decimal import Decimal
 from typing import Any
-from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
@@ -38,13 +36,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import permissions
+from .. import permissions, values
 from ..actors import as_actor
 from ..calendar import lender_today
 from ..errors import DomainError
 from ..models import Borrower, BorrowerContact, Case, Hold, Instalment, Loan
 from ..workflow import OPEN_STATES
-from ._common import FIRST_DAY, LAST_DAY, ascii_problem
 from .cases import case_sync_with_loan
 from .events import event_build, events_write
 from .holds import holds_set_from_loan_system
@@ -54,15 +51,7 @@ log = logging.getLogger(__name__)
 MAX_PHONES = 10
 MAX_CONTACTS = 20
 MAX_INSTALMENTS = 1200
-# Dates outside FIRST_DAY..LAST_DAY (services/_common.py) are typing errors, and date arithmetic
-# near year 9999 would overflow.
-MAX_AMOUNT = Decimal("1e12")  # DecimalField(max_digits=14, decimal_places=2)
-_PHONE = re.compile(r"^\+?[0-9]{3,20}$")
-_PHONE_NOISE = re.compile(r"[\s\-().]")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
 _BAD = object()  # a value that failed its check (its message is already recorded)
 
 BORROWER_KEYS = ("external_id", "name", "national_id", "phones", "email", "address", "city", "time_zone",
@@ -110,35 +99,26 @@ class _Problems:
             raise DomainError("validation_error", fields=self.fields)
 
 
-@lru_cache(maxsize=1)
-def _time_zones():
-    return frozenset(available_timezones())
+def _value(parser, value, field, problems, **kwargs):
+    """Run one of values.py's parsers, recording its message against `field` when it refuses."""
+    try:
+        return parser(value, **kwargs)
+    except values.BadValue as error:
+        return problems.add(field, error.message)
 
 
 def _clean_characters(value, field, problems):
-    if "\x00" in value:
-        return problems.add(field, _("Contains characters that are not allowed."))
+    """`value` (a string) unless it holds a NUL or a lone surrogate."""
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return problems.add(field, _("Contains characters that are not allowed."))
+        values.check_characters(value)
+    except values.BadValue as error:
+        return problems.add(field, error.message)
     return value
 
 
 def _text(value, field, problems, *, max_length, required=False):
     """A string (None is blank), stripped, at most `max_length` characters."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        return problems.add(field, _("Enter text."))
-    if _clean_characters(value, field, problems) is _BAD:
-        return _BAD
-    value = value.strip()
-    if len(value) > max_length:
-        return problems.add(field, _("At most %(n)d characters.") % {"n": max_length})
-    if required and not value:
-        return problems.add(field, _("This field is required."))
-    return value
+    return _value(values.text, value, field, problems, max_length=max_length, required=required)
 
 
 def clean_external_id(value, field="external_id", problems=None):
@@ -159,70 +139,20 @@ def clean_external_id(value, field="external_id", problems=None):
 
 
 def _phone(value, field, problems, *, required=True):
-    if not isinstance(value, str):
-        return problems.add(field, _("Enter a phone number as text."))
-    if _clean_characters(value, field, problems) is _BAD:
-        return _BAD
-    number = _PHONE_NOISE.sub("", value)
-    if not number and not required:
-        return ""
-    if not _PHONE.match(number):
-        return problems.add(field, _("Enter a phone number: 3 to 20 digits, optionally a leading +."))
-    return number
+    return _value(values.phone, value, field, problems, required=required)
 
 
 def _boolean(value, field, problems):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    return problems.add(field, _("Must be true or false."))
+    return _value(values.boolean, value, field, problems)
 
 
 def _money(value, field, problems, *, positive=False):
     """A Decimal with at most two places, not negative (and above zero when `positive`)."""
-    if isinstance(value, float):
-        return problems.add(field, _("Send amounts as strings or decimals, not floating point."))
-    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        return problems.add(field, _("Enter an amount such as 500.00."))
-    if isinstance(value, str) and len(value) > 32:
-        return problems.add(field, _("Enter an amount such as 500.00."))
-    if isinstance(value, str) and _clean_characters(value, field, problems) is _BAD:
-        return _BAD
-    if isinstance(value, str) and ascii_problem(value):
-        return problems.add(field, ascii_problem(value))
-    try:
-        amount = Decimal(value.strip() if isinstance(value, str) else value)
-    except (InvalidOperation, TypeError, ValueError):
-        return problems.add(field, _("Enter an amount such as 500.00."))
-    if not amount.is_finite():
-        return problems.add(field, _("Enter an amount such as 500.00."))
-    if amount < 0:
-        return problems.add(field, _("Must not be negative."))
-    if positive and amount == 0:
-        return problems.add(field, _("Must be greater than zero."))
-    if amount >= MAX_AMOUNT:
-        return problems.add(field, _("Amount is too large."))
-    rounded = amount.quantize(Decimal("0.01"))
-    if rounded != amount:
-        return problems.add(field, _("Use at most two decimal places."))
-    return rounded
+    return _value(values.money, value, field, problems, positive=positive)
 
 
 def _day(value, field, problems):
-    if isinstance(value, datetime):
-        return problems.add(field, _("Enter a date as YYYY-MM-DD."))
-    if isinstance(value, str) and _DATE.match(value.strip()):
-        try:
-            value = date.fromisoformat(value.strip())
-        except ValueError:
-            return problems.add(field, _("Not a calendar date."))
-    if not isinstance(value, date):
-        return problems.add(field, _("Enter a date as YYYY-MM-DD."))
-    if not FIRST_DAY <= value <= LAST_DAY:
-        return problems.add(field, _("Enter a date from %(first)s to %(last)s.")
-                            % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()})
-    return value
+    return _value(values.day, value, field, problems)
 
 
 def _number(value, field, problems):
@@ -290,10 +220,8 @@ def _clean_borrower(external_id, data):
         zone = data["time_zone"]
         if zone in (None, ""):
             fields["time_zone"] = "Asia/Shanghai"
-        elif not isinstance(zone, str) or zone.strip() not in _time_zones():
-            problems.add("time_zone", _("Unknown time zone: use an IANA name such as Asia/Shanghai."))
         else:
-            fields["time_zone"] = zone.strip()
+            fields["time_zone"] = _value(values.time_zone, zone, "time_zone", problems)
     if "language" in data:
         language = data["language"]
         if language in (None, ""):

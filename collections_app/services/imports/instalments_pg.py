@@ -24,6 +24,7 @@ import uuid
 
 from django.db import connection, transaction
 
+from ... import values
 from ...models import Instalment, Loan
 from . import values as v
 
@@ -182,6 +183,7 @@ class PgInstalments:
         m = v.messages()
         params = {f"m_{k}": str(text) for k, text in m.items()}
         params["trim"] = v.TRIM
+        params["first_day"], params["last_day"] = values.FIRST_DAY, values.LAST_DAY
         with connection.cursor() as cursor:
             # Hashes and sorts of a big file in memory: this transaction only.
             cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
@@ -218,11 +220,15 @@ WITH t AS (
           CASE WHEN v.num_t = '' THEN %(m_required)s WHEN v.number IS NULL THEN %(m_number)s
                WHEN d.first_line IS NOT NULL THEN replace(%(m_duplicate)s, '{{line}}', d.first_line::text) END END AS e_number,
         CASE WHEN v.shape IS NULL THEN
-          CASE WHEN v.due_t = '' THEN %(m_required)s WHEN v.due IS NULL THEN %(m_date)s END END AS e_due,
+          CASE WHEN v.due_t = '' THEN %(m_required)s
+               WHEN octet_length(v.due_t) <> char_length(v.due_t) THEN %(m_ascii)s
+               WHEN v.due IS NULL THEN %(m_date)s
+               WHEN v.due NOT BETWEEN %(first_day)s AND %(last_day)s THEN %(m_years)s END END AS e_due,
         CASE WHEN v.shape IS NULL THEN
           CASE WHEN v.amt_t = '' THEN %(m_required)s
                WHEN v.amount IS NOT NULL THEN
                  CASE WHEN v.amount < i.amount_paid THEN replace(%(m_below_paid)s, '{{paid}}', i.amount_paid::text) END
+               WHEN octet_length(v.amt_t) <> char_length(v.amt_t) THEN %(m_ascii)s
                WHEN v.amt_t ~ '^-[0-9]*\\.?[0-9]+$' THEN %(m_negative)s
                WHEN v.amt_t ~ '^[0-9]*\\.[0-9]{{3,}}$' THEN %(m_decimals)s
                WHEN v.amt_t ~ '^[0-9]{{13,}}(\\.[0-9]*)?$' THEN %(m_too_large)s

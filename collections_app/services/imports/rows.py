@@ -75,11 +75,28 @@ def borrower_data(row):
     return external_id, data
 
 
-def loan_data(row):
+# The other rows a row names (a loan's borrower, a payment's loan): looked up once per chunk of rows
+# (known_references), not once per row.
+REFERENCES = {"loans": ("borrower", Borrower), "payments": ("loan", Loan)}
+
+
+def known_references(kind, rows):
+    """The external ids, among those the `rows` (picked dicts) name, that exist: one query."""
+    if kind not in REFERENCES:
+        return frozenset()
+    column, model = REFERENCES[kind]
+    wanted = {v.text(row.get(column, "")) for row in rows if row}
+    wanted.discard("")
+    if not wanted:
+        return frozenset()
+    return frozenset(model.objects.filter(external_id__in=wanted).values_list("external_id", flat=True))
+
+
+def loan_data(row, known=frozenset()):
     check = Checker(row)
     external_id = check("external_id", v.text, required=True, max_length=64)
     borrower = check("borrower", v.text, required=True, max_length=64)
-    if borrower and not Borrower.objects.filter(external_id=borrower).exists():
+    if borrower and borrower not in known:
         check.refuse("borrower", v.messages()["no_borrower"])
     data = {"borrower": borrower}
     principal = check("principal", v.money, positive=True)
@@ -94,7 +111,7 @@ def loan_data(row):
     return external_id, data
 
 
-def payment_data(row):
+def payment_data(row, known=frozenset()):
     check = Checker(row)
     data = {
         "external_id": check("external_id", v.text, required=True, max_length=64),
@@ -105,7 +122,7 @@ def payment_data(row):
     channel = _optional(check, "channel", lambda raw: v.text(raw, max_length=32))
     if channel:
         data["channel"] = channel
-    if data["loan"] and not Loan.objects.filter(external_id=data["loan"]).exists():
+    if data["loan"] and data["loan"] not in known:
         check.refuse("loan", v.messages()["no_loan"])
     check.done()
     return data
@@ -118,8 +135,9 @@ def _refusal(error):
     return [("", "", f"{error.code}: {error.message}")]
 
 
-def apply_row(kind, row, actor):
-    """Apply one row; returns "created" | "updated" | "unchanged" or raises RowRefused."""
+def apply_row(kind, row, actor, known=frozenset()):
+    """Apply one row; returns "created" | "updated" | "unchanged" or raises RowRefused. `known`:
+    known_references() of the row's chunk."""
     from .. import book
     from ..payments import payment_record
 
@@ -129,10 +147,10 @@ def apply_row(kind, row, actor):
                 external_id, data = borrower_data(row)
                 return book.borrower_upsert(external_id=external_id, data=data, actor=actor).status
             if kind == "loans":
-                external_id, data = loan_data(row)
+                external_id, data = loan_data(row, known)
                 return book.loan_upsert(external_id=external_id, data=data, actor=actor).status
             if kind == "payments":
-                result = payment_record(actor=actor, **payment_data(row))
+                result = payment_record(actor=actor, **payment_data(row, known))
                 return "created" if result.created else "unchanged"
     except DomainError as error:
         raise RowRefused(_refusal(error)) from None

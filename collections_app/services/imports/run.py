@@ -32,6 +32,7 @@ from ..enqueue import enqueue
 from .errors import FileRefused, RowRefused
 from .readers import open_source, pick
 from .report import ImportResult, ReportWriter
+from .rows import known_references
 from .values import messages
 
 KIND_NAMES = ("borrowers", "loans", "instalments", "payments")
@@ -93,13 +94,14 @@ def _per_row(source, kind, result, report, dry_run, actor, progress, total):
         if not chunk:
             break
         with transaction.atomic() if dry_run else nullcontext():
-            for line, record in chunk:
+            picked = [(line, record, pick(layout, record)) for line, record in chunk]
+            known = known_references(kind, [row for _line, _record, row in picked])  # one query a chunk
+            for line, record, row in picked:
                 result.rows += 1
-                row = pick(layout, record)
                 try:
                     if row is None:
                         raise RowRefused([("", "", m["fields"].format(expected=layout.width, found=len(record)))])
-                    result.add(_apply(kind, row, actor))
+                    result.add(_apply(kind, row, actor, known))
                 except RowRefused as refused:
                     report.row_refused(line, refused.problems)
                     result.refused += 1
@@ -109,10 +111,10 @@ def _per_row(source, kind, result, report, dry_run, actor, progress, total):
     progress(result.rows, result.rows)
 
 
-def _apply(kind, row, actor):
+def _apply(kind, row, actor, known):
     from .rows import apply_row
 
-    return apply_row(kind, row, actor)
+    return apply_row(kind, row, actor, known)
 
 
 def _instalments(source, result, report, dry_run, progress, total):

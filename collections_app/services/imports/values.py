@@ -1,23 +1,20 @@
 """Turning the text of a cell into the value the domain uses, or the reason it cannot.
 
-Each parser returns the value or raises ValueError(reason for people). The messages are the ones
+Each parser returns the value or raises ValueError(reason for people); money, days and moments are
+collections_app/values.py's (whose BadValue is a ValueError). The messages are the ones
 docs/imports.md lists; the PostgreSQL path of instalments (instalments_pg.py) uses the same texts."""
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
-from zoneinfo import available_timezones
 
 from django.conf import settings
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+
+from ... import values
 
 # What is trimmed around a cell's text, by both paths (the PostgreSQL one passes it to btrim):
 # spaces, tabs, line ends, and the no-break and ideographic spaces spreadsheets leave behind.
 TRIM = " \t\r\n\x0b\x0c\u00a0\u3000"
-DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-TRUE = {"true", "yes", "y", "1", "t"}
-FALSE = {"false", "no", "n", "0", "f"}
 
 
 def messages():
@@ -25,15 +22,15 @@ def messages():
     return {
         "required": _("A value is required."),
         "number": _("Enter a whole number of 1 or more."),
-        "date": _("Enter a date as YYYY-MM-DD."),
-        "moment": _("Enter a date and time such as 2026-11-02T10:30:00+08:00."),
-        "amount": _("Enter an amount such as 1234.50."),
+        "date": values.msg_date(),
+        "years": values.day_problem(values.FIRST_DAY.replace(year=1)),  # the same bounds as values.day
+        "ascii": values.ascii_problem("\u0661"),
+        "moment": values.msg_moment(),
+        "amount": values.msg_amount(),
         "decimals": _("Use at most two decimal places."),
         "negative": _("Must not be negative."),
         "positive": _("Must be greater than zero."),
         "too_large": _("Amount is too large."),
-        "time_zone": _("Unknown time zone: use an IANA name such as Asia/Shanghai."),
-        "boolean": _("Enter true or false."),
         "language": _("Must be one of: zh-hans, en."),
         "no_loan": _("No loan with this external id."),
         "no_borrower": _("No borrower with this external id."),
@@ -61,76 +58,28 @@ def whole_number(value):
 
 
 def day(value):
-    value = text(value, required=True)
-    parsed = None
-    if DAY_RE.fullmatch(value):  # parse_date alone would take ISO week dates (2026-W01-1) too
-        try:
-            parsed = parse_date(value)
-        except ValueError:
-            parsed = None
-    if parsed is None:
-        raise ValueError(messages()["date"])
-    return parsed
+    """A calendar day: the rule of every door (collections_app/values.py)."""
+    return values.day(text(value, required=True))
 
 
 def moment(value):
-    """A date and time; without an offset it is read in the lender's time zone."""
-    value = text(value, required=True)
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise ValueError(messages()["moment"])
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=settings.LENDER_TIME_ZONE)
-    return parsed
-
-
-AMOUNT_RE = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?$")
-NEGATIVE_RE = re.compile(r"^-[0-9]*\.?[0-9]+$")
-DECIMALS_RE = re.compile(r"^[0-9]*\.[0-9]{3,}$")
-TOO_LARGE_RE = re.compile(r"^[0-9]{13,}(\.[0-9]*)?$")
+    """A date and time; without an offset it is read in the lender's time zone (a spreadsheet's
+    cell has none): the one difference from the API, which refuses it. Otherwise values.py's rule."""
+    return values.moment(text(value, required=True), naive_zone=settings.LENDER_TIME_ZONE)
 
 
 def money(value, *, positive=False):
-    """An amount: digits, optionally a point and one or two decimals (the SQL path uses the same
-    expressions, so both paths refuse the same cells with the same reason)."""
-    m = messages()
-    value = text(value, required=True)
-    if not AMOUNT_RE.match(value):
-        if NEGATIVE_RE.match(value):
-            raise ValueError(m["negative"])
-        if DECIMALS_RE.match(value):
-            raise ValueError(m["decimals"])
-        if TOO_LARGE_RE.match(value):
-            raise ValueError(m["too_large"])
-        raise ValueError(m["amount"])
-    amount = Decimal(value).quantize(Decimal("0.01"))
-    if positive and amount == 0:
-        raise ValueError(m["positive"])
-    return amount
+    """An amount: values.py's rule (the SQL path of instalments uses the same expressions, so both
+    paths refuse the same cells with the same reason)."""
+    return values.money(text(value, required=True), positive=positive)
 
 
 def boolean(value):
-    value = text(value).lower()
-    if value in TRUE:
-        return True
-    if value in FALSE:
-        return False
-    raise ValueError(messages()["boolean"])
-
-
-@lru_cache(maxsize=1)
-def _zones():
-    return frozenset(available_timezones())
+    return values.boolean(text(value))
 
 
 def time_zone(value):
-    value = text(value, required=True)
-    if value not in _zones():
-        raise ValueError(messages()["time_zone"])
-    return value
+    return values.time_zone(text(value, required=True))
 
 
 def language(value):
