@@ -234,8 +234,8 @@ def test_past_month_end_snapshots_are_what_the_sweep_would_have_written(seeded):
 
 
 def test_a_fresh_demo_dashboard_shows_roll_and_cure_rates(seeded, client):
-    from collections_app.dashboard import Dashboard
-    from collections_app.selectors_dashboard import period_for
+    from collections_app.selectors.dashboard.board import Dashboard
+    from collections_app.selectors.dashboard.period import period_for
 
     today = lender_today()
     current = Dashboard(period_for("", today=today), today)
