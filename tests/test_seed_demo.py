@@ -17,7 +17,7 @@ from collections_app.models import (
     Borrower, Case, CaseEvent, ContactAttempt, Instalment, LegalReferral, Loan, Payment, PaymentAllocation,
     PromiseToPay, Queue, Visit,
 )
-from collections_app.services.demo_data import DEMO_USERS
+from collections_app.demo.people import DEMO_USERS
 from collections_app.workflow import OPEN_STATES, State
 
 pytestmark = pytest.mark.django_db

@@ -4,9 +4,7 @@ fixed number of queries and applies the actor's row scope (permissions.visible_c
 from datetime import timedelta
 from time import monotonic
 
-from django.db.models import (
-    Exists, JSONField, OuterRef, Prefetch, Q, Subquery, TextField,
-)
+from django.db.models import Exists, JSONField, OuterRef, Prefetch, Q, Subquery, TextField
 from django.db.models.functions import Cast, JSONObject, Now
 
 from ..actors import as_actor

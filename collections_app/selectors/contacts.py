@@ -3,9 +3,7 @@ and the contact policy of each product."""
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import (
-    Count, Max, Q,
-)
+from django.db.models import Count, Max, Q
 
 from .. import compliance
 from ..models import ContactAttempt, Hold

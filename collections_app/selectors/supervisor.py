@@ -5,9 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import (
-    Count, DecimalField, Exists, F, OuterRef, Prefetch, Q, Subquery, Sum, Value,
-)
+from django.db.models import Count, DecimalField, Exists, F, OuterRef, Prefetch, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from ..actors import as_actor

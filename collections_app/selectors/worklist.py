@@ -4,9 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import (
-    Exists, F, OuterRef, Q, Subquery, TextField,
-)
+from django.db.models import Exists, F, OuterRef, Q, Subquery, TextField
 from django.db.models.functions import Cast
 
 from ..actors import as_actor

@@ -26,9 +26,7 @@ Contact rate (`contact_rate`)
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import (
-    CharField, Count, DateField, F, FilteredRelation, OuterRef, Q, Subquery, Sum, Value, When,
-)
+from django.db.models import CharField, Count, DateField, F, FilteredRelation, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models import Case as SqlCase
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, Concat, Substr, TruncWeek

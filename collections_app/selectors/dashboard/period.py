@@ -15,9 +15,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import (
-    Q,
-)
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from ...calendar import lender_today

@@ -37,9 +37,7 @@ Cure rate (`cure_rate`)
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import (
-    Count, F, FilteredRelation, OuterRef, Q, Subquery, Sum, Value,
-)
+from django.db.models import Count, F, FilteredRelation, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from ...models import Bucket, Case, CaseEvent, MonthEndSnapshot
