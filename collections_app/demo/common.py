@@ -127,5 +127,6 @@ def _pick(rnd, table):
     return table[-1][1]
 
 
+# Event kinds whose time moves a case's `updated_at` (the latest of them is the case's `updated_at`).
 _BUMPS = {"opened", "transition", "assigned", "amounts_changed", "hold_placed", "promise_recorded", "promise_kept",
           "promise_broken"}
