@@ -255,7 +255,7 @@ def _targets(kind):
     """(owner, attribute, label) of the functions timed in the breakdown of `kind`."""
     from rest_framework.renderers import JSONRenderer
 
-    from collections_app import selectors
+    from collections_app.selectors import cases as selectors
     from collections_app.api import auth, common, throttling, views_cases
     from collections_app.models import Case
 

@@ -11,7 +11,7 @@ class CollectionsAppConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from .models import ApiClient, Bucket
-        from .selectors import bucket_list_forget
+        from .selectors.cases import bucket_list_forget
         from .services.api_clients import api_clients_changed
 
         post_save.connect(bucket_list_forget, sender=Bucket, dispatch_uid="bucket_list_forget_save")

@@ -142,7 +142,7 @@ def file_jobs_purge_task():
 @shared_task(acks_late=True, soft_time_limit=600, time_limit=630)
 def dashboard_warm_task():
     """Recompute the current month's dashboard figures into the cache (beat, every few minutes)."""
-    from .dashboard import Dashboard
+    from .selectors.dashboard.board import Dashboard
 
     return str(Dashboard.warm().computed_at)
 

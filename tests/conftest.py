@@ -122,7 +122,7 @@ def _fresh_cache():
 
     from collections_app.api import auth
     from collections_app.labels import labels_forget
-    from collections_app.selectors import bucket_list_forget
+    from collections_app.selectors.cases import bucket_list_forget
 
     cache.clear()
     bucket_list_forget()

@@ -88,7 +88,7 @@ def test_migration_takes_admin_rights_and_staff_from_everyone_but_operators(old_
 
 
 def test_seed_demo_makes_only_the_admin_user_staff(db):
-    from collections_app.services.demo_data import ensure_demo_users
+    from collections_app.demo.people import ensure_demo_users
 
     ensure_demo_users(password="demo12345")
     staff = set(get_user_model().objects.filter(is_staff=True).values_list("username", flat=True))

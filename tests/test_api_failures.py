@@ -119,14 +119,14 @@ def test_a_wrong_method_is_a_json_405(api):
 
 
 def test_a_crash_is_a_json_500_with_a_request_id_and_no_trace(api, monkeypatch):
-    from collections_app import selectors
+    from collections_app.selectors import cases as case_reads
 
     case = overdue_case(days_overdue=10)
 
     def boom(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(selectors, "case_api_detail", boom)
+    monkeypatch.setattr(case_reads, "case_api_detail", boom)
     caller = api("cases:read")
     response = caller.get(f"/api/v1/cases/{case.pk}/")
     body = _error_shape(response, 500, "server_error")

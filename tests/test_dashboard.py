@@ -16,7 +16,9 @@ from django.utils import timezone
 
 from collections_app import charts
 from collections_app import roles as r
-from collections_app import selectors_dashboard as sel
+from collections_app.selectors.dashboard import activity as sel_activity
+from collections_app.selectors.dashboard import period as sel_period
+from collections_app.selectors.dashboard import portfolio as sel_portfolio
 from collections_app.calendar import lender_today
 from collections_app.models import Bucket, MonthEndSnapshot, PromiseToPay
 from collections_app.services import (
@@ -28,7 +30,7 @@ from .factories import LoanFactory, UserFactory, fresh, overdue_case
 pytestmark = pytest.mark.django_db
 
 D = Decimal
-PAST = sel.Period(date(2025, 11, 1))  # a month whose end (and the one before) are long past
+PAST = sel_period.Period(date(2025, 11, 1))  # a month whose end (and the one before) are long past
 URL = "/dashboard/"
 
 
@@ -95,7 +97,7 @@ def build_portfolio(supervisor):
 
 def test_portfolio_counts_and_amounts_by_bucket_and_stage(supervisor):
     build_portfolio(supervisor)
-    rows = sel.portfolio_live(sel.buckets(), lender_today())
+    rows = sel_portfolio.portfolio_live(sel_portfolio.buckets(), lender_today())
     got = {(row["stage"], row["bucket"]): (row["cases"], row["amount"]) for row in rows if row["cases"]}
     assert got == {
         ("reminder", "1-7"): (1, D("1000.00")),
@@ -103,9 +105,9 @@ def test_portfolio_counts_and_amounts_by_bucket_and_stage(supervisor):
         ("visit", "31-60"): (1, D("2000.00")),
         ("visit", "91+"): (1, D("4000.00")),
     }
-    totals = sel.portfolio_totals(rows)
+    totals = sel_portfolio.portfolio_totals(rows)
     assert totals["total"] == {"cases": 5, "amount": D("9000.00")}
-    assert totals["by_bucket"][sel.NO_BUCKET] == {"cases": 0, "amount": D("0.00")}
+    assert totals["by_bucket"][sel_period.NO_BUCKET] == {"cases": 0, "amount": D("0.00")}
 
 
 def test_portfolio_buckets_are_data(supervisor):
@@ -113,8 +115,8 @@ def test_portfolio_buckets_are_data(supervisor):
     Bucket.objects.all().delete()
     Bucket.objects.create(name="1-15", min_dpd=1, max_dpd=15)
     Bucket.objects.create(name="16+", min_dpd=16, max_dpd=None)
-    rows = sel.portfolio_live(sel.buckets(), lender_today())
-    totals = sel.portfolio_totals(rows)["by_bucket"]
+    rows = sel_portfolio.portfolio_live(sel_portfolio.buckets(), lender_today())
+    totals = sel_portfolio.portfolio_totals(rows)["by_bucket"]
     assert totals["1-15"] == {"cases": 3, "amount": D("3000.00")}
     assert totals["16+"] == {"cases": 2, "amount": D("6000.00")}
 
@@ -123,17 +125,17 @@ def test_portfolio_counts_a_case_not_yet_past_due_and_a_gap_as_no_bucket(supervi
     overdue_case(days_overdue=10)  # 8-30
     overdue_case(days_overdue=20)
     Bucket.objects.filter(name="8-30").update(max_dpd=15)  # DPD 16-30 now falls in a gap
-    rows = sel.portfolio_live(sel.buckets(), lender_today())
-    totals = sel.portfolio_totals(rows)["by_bucket"]
+    rows = sel_portfolio.portfolio_live(sel_portfolio.buckets(), lender_today())
+    totals = sel_portfolio.portfolio_totals(rows)["by_bucket"]
     assert totals["8-30"]["cases"] == 1
-    assert totals[sel.NO_BUCKET] == {"cases": 1, "amount": D("1000.00")}
+    assert totals[sel_period.NO_BUCKET] == {"cases": 1, "amount": D("1000.00")}
 
 
 def test_past_month_portfolio_comes_from_its_month_end_snapshot(supervisor):
     a, b = overdue_case(days_overdue=10), overdue_case(days_overdue=40)
     snapshot(PAST.month_end, a, "8-30", "1000.00", state="call")
     snapshot(PAST.month_end, b, "31-60", "2500.50", state="visit")
-    rows = sel.portfolio_at_month_end(sel.buckets(), PAST.month_end)
+    rows = sel_portfolio.portfolio_at_month_end(sel_portfolio.buckets(), PAST.month_end)
     got = {(row["stage"], row["bucket"]): (row["cases"], row["amount"]) for row in rows if row["cases"]}
     assert got == {("call", "8-30"): (1, D("1000.00")), ("visit", "31-60"): (1, D("2500.50"))}
 
@@ -145,7 +147,7 @@ def build_cure_portfolio(supervisor):
     """Four cases open at the start of this month (the snapshot of last month's end), 1000, 2000,
     3000 and 4000 overdue then: c1 is resolved (paid), c2 closed, c3 resolved then reopened by a
     reversal, c4 still open. c5 opened this month and is resolved: not in the base."""
-    period = sel.Period.of(lender_today())
+    period = sel_period.Period.of(lender_today())
     cases = [overdue_case(days_overdue=10) for _ in range(5)]
     for case, amount in zip(cases[:4], ("1000.00", "2000.00", "3000.00", "4000.00")):
         snapshot(period.previous_month_end, case, "8-30", amount)
@@ -161,7 +163,7 @@ def build_cure_portfolio(supervisor):
 
 def test_cure_rate_is_the_share_of_cases_open_at_the_start_that_are_resolved_at_the_end(supervisor):
     period = build_cure_portfolio(supervisor)
-    cure = sel.cure_rate(period)
+    cure = sel_portfolio.cure_rate(period)
     assert cure == {
         "open_at_start": 4, "amount_at_start": D("10000.00"), "cured": 1, "cured_amount": D("1000.00"),
         "rate": D("0.25"), "rate_amount": D("0.1"),
@@ -173,7 +175,7 @@ def test_cure_rate_of_a_past_month_reads_the_state_at_that_months_end(supervisor
     period = build_cure_portfolio(supervisor)
     for row in MonthEndSnapshot.objects.filter(month_end=period.previous_month_end):
         snapshot(PAST.previous_month_end, row.case, row.bucket, row.amount_overdue)
-    cure = sel.cure_rate(PAST)
+    cure = sel_portfolio.cure_rate(PAST)
     assert (cure["open_at_start"], cure["cured"], cure["rate"]) == (4, 0, D("0"))
 
 
@@ -181,15 +183,15 @@ def test_funnel_counts_open_cases_per_stage_and_cases_resolved_and_closed_in_the
     build_cure_portfolio(supervisor)  # resolved: c1, c3 (then reopened), c5; closed: c2
     overdue_case(days_overdue=3)
     overdue_case(days_overdue=40)
-    period = sel.Period.of(lender_today())
-    finished = sel.cases_finished(period)
+    period = sel_period.Period.of(lender_today())
+    finished = sel_portfolio.cases_finished(period)
     assert finished == {"resolved": 3, "closed": 1}
-    funnel = sel.stage_funnel(sel.portfolio_live(sel.buckets(), lender_today()), finished)
+    funnel = sel_portfolio.stage_funnel(sel_portfolio.portfolio_live(sel_portfolio.buckets(), lender_today()), finished)
     assert funnel == [
         {"step": "reminder", "cases": 1}, {"step": "call", "cases": 2}, {"step": "visit", "cases": 1},
         {"step": "legal", "cases": 0}, {"step": "resolved", "cases": 3}, {"step": "closed", "cases": 1},
     ]
-    assert sel.cases_finished(PAST) == {"resolved": 0, "closed": 0}
+    assert sel_portfolio.cases_finished(PAST) == {"resolved": 0, "closed": 0}
 
 
 # --- 3. Roll rates ---------------------------------------------------------------------------------
@@ -215,14 +217,14 @@ def build_roll(month=PAST):
 
 def test_roll_rates_by_count_and_by_amount():
     build_roll()
-    rows = sel.roll_rates(PAST, sel.buckets())
+    rows = sel_portfolio.roll_rates(PAST, sel_portfolio.buckets())
     assert cell(rows, ("8-30", "31-60"), "share_cases") == D("0.25")
     assert cell(rows, ("8-30", "31-60"), "share_amount") == D("0.1")  # 1000 of 10000
     assert cell(rows, ("8-30", "31-60"), "amount_end") == D("1500.00")
     assert cell(rows, ("8-30", "8-30"), "share_cases") == D("0.5")
     assert cell(rows, ("8-30", "8-30"), "share_amount") == D("0.7")
-    assert cell(rows, ("8-30", sel.CURED), "share_cases") == D("0.25")
-    assert cell(rows, ("8-30", sel.CURED), "share_amount") == D("0.2")
+    assert cell(rows, ("8-30", sel_period.CURED), "share_cases") == D("0.25")
+    assert cell(rows, ("8-30", sel_period.CURED), "share_amount") == D("0.2")
     assert cell(rows, ("8-30", "1-7"), "cases") == 0
     assert cell(rows, ("31-60", "61-90"), "share_cases") == D("1")
     assert {row["from_bucket"] for row in rows} == {"8-30", "31-60"}  # c6 was not there at the start
@@ -271,27 +273,27 @@ def test_promises_made_kept_broken_and_the_kept_rate(supervisor):
     pay(cases[0], "100.00", actor=supervisor, ref="P-keeps-promise")  # keeps the first
     # The sweep breaks a promise the day after its date; here two are marked broken directly.
     PromiseToPay.objects.filter(pk__in=[promises[1].pk, promises[3].pk]).update(status=PromiseToPay.Status.BROKEN)
-    result = sel.promises(sel.Period.of(today))
+    result = sel_activity.promises(sel_period.Period.of(today))
     assert result == {
         "made": 4, "made_amount": D("1000.00"), "due": 4, "due_amount": D("1000.00"),
         "kept": 1, "kept_amount": D("100.00"), "broken": 2, "broken_amount": D("600.00"),
         "pending": 1, "pending_amount": D("300.00"), "kept_rate": D(1) / D(3),
     }
     assert charts.percent(result["kept_rate"]) == "33.3%"
-    assert sel.promises(PAST)["made"] == 0
+    assert sel_activity.promises(PAST)["made"] == 0
 
 
 def test_kept_rate_counts_promises_due_in_the_period_not_those_made_in_it(supervisor):
     today = lender_today()
-    period = sel.Period.of(today)
+    period = sel_period.Period.of(today)
     case = overdue_case(days_overdue=10)
     promise = promise_record(case_id=case.pk, actor=supervisor, amount="100.00", due_date=today)
     # Made last month, due last month, broken: not this month's kept rate.
     earlier = period.start - timedelta(days=3)
     PromiseToPay.objects.filter(pk=promise.pk).update(
         created_at=earlier, due_date=period.previous_month_end, status=PromiseToPay.Status.BROKEN)
-    assert sel.promises(period)["kept_rate"] is None
-    assert sel.promises(sel.Period.of(period.previous_month_end))["kept_rate"] == 0
+    assert sel_activity.promises(period)["kept_rate"] is None
+    assert sel_activity.promises(sel_period.Period.of(period.previous_month_end))["kept_rate"] == 0
 
 
 # --- 5. Collected ----------------------------------------------------------------------------------
@@ -318,22 +320,22 @@ def build_collections(supervisor, collector, other_collector):
 
 def test_collected_per_collector_follows_the_reassignment(supervisor, collector, other_collector):
     build_collections(supervisor, collector, other_collector)
-    period = sel.Period.of(lender_today())
-    rows = sel.collected(period)
-    assert sel.collected_by_collector(rows) == [
+    period = sel_period.Period.of(lender_today())
+    rows = sel_activity.collected(period)
+    assert sel_activity.collected_by_collector(rows) == [
         {"collector": "collector", "payments": 2, "amount": D("500.00")},
         {"collector": "collector2", "payments": 1, "amount": D("500.00")},
         {"collector": "", "payments": 1, "amount": D("100.00")},
     ]
-    weeks = sel.collected_by_week(rows, period)
+    weeks = sel_activity.collected_by_week(rows, period)
     assert sum(w["amount"] for w in weeks) == D("1100.00")
     this_week = lender_today() - timedelta(days=lender_today().weekday())
     assert [w for w in weeks if w["amount"]] == [{
         "week": this_week, "first_day": max(this_week, period.first_day),
         "last_day": min(this_week + timedelta(days=6), period.last_day), "payments": 4, "amount": D("1100.00"),
     }]
-    assert [w["week"] for w in weeks] == [m for m, _f, _l in sel.weeks_of(period)]
-    assert sel.collected(PAST) == []
+    assert [w["week"] for w in weeks] == [m for m, _f, _l in sel_activity.weeks_of(period)]
+    assert sel_activity.collected(PAST) == []
 
 
 def test_collected_uses_the_holder_at_the_moment_of_payment_not_today(supervisor, collector, other_collector):
@@ -344,7 +346,7 @@ def test_collected_uses_the_holder_at_the_moment_of_payment_not_today(supervisor
     case_assign(case_ids=[case.pk], actor=supervisor, assignee=other_collector)
     pay(case, "250.00", actor=supervisor, ref="P-late", at=paid_while_collector_held_it)
     pay(case, "70.00", actor=supervisor, ref="P-now")
-    rows = sel.collected_by_collector(sel.collected(sel.Period.of(lender_today())))
+    rows = sel_activity.collected_by_collector(sel_activity.collected(sel_period.Period.of(lender_today())))
     assert rows == [
         {"collector": "collector", "payments": 1, "amount": D("250.00")},
         {"collector": "collector2", "payments": 1, "amount": D("70.00")},
@@ -405,12 +407,12 @@ def test_contact_rate_is_cases_with_a_right_party_contact_over_cases_worked(supe
     contact_log(case_id=a.pk, outcome="promise_made", **log)  # a second conversation: still one case
     contact_log(case_id=b.pk, outcome="no_answer", **log)
     contact_log(case_id=c.pk, outcome="third_party", **log)  # someone else picked up: not right-party
-    period = sel.Period.of(lender_today())
+    period = sel_period.Period.of(lender_today())
     last_month = period.start - timedelta(hours=1)
     contact_log(case_id=untouched.pk, outcome="right_party_contact", occurred_at=last_month, **log)
-    assert sel.contact_rate(period) == {"worked": 3, "right_party": 1, "rate": D(1) / D(3)}
-    assert sel.contact_rate(sel.Period.of(period.previous_month_end)) == {"worked": 1, "right_party": 1, "rate": D(1)}
-    assert sel.contact_rate(PAST) == {"worked": 0, "right_party": 0, "rate": None}
+    assert sel_activity.contact_rate(period) == {"worked": 3, "right_party": 1, "rate": D(1) / D(3)}
+    assert sel_activity.contact_rate(sel_period.Period.of(period.previous_month_end)) == {"worked": 1, "right_party": 1, "rate": D(1)}
+    assert sel_activity.contact_rate(PAST) == {"worked": 0, "right_party": 0, "rate": None}
 
 
 # --- The page --------------------------------------------------------------------------------------
@@ -504,7 +506,7 @@ PAGE_QUERIES_CURRENT_MONTH = 10  # no snapshot of last month's end (no cure rate
 def test_the_page_runs_a_fixed_number_of_queries(client, supervisor, collector, other_collector,
                                                  django_assert_num_queries):
     build_roll()
-    period = sel.Period.of(lender_today())
+    period = sel_period.Period.of(lender_today())
     client.force_login(supervisor)
     count_queries(client, django_assert_num_queries, PAGE_QUERIES_PAST_MONTH, PAST.key)
     count_queries(client, django_assert_num_queries, PAGE_QUERIES_CURRENT_MONTH)
@@ -561,13 +563,13 @@ def test_a_csv_runs_only_its_own_queries(client, supervisor, django_assert_num_q
 
 
 def test_period_is_a_month_in_the_lenders_calendar(settings):
-    period = sel.period_for("2025-02", today=date(2026, 5, 10))
+    period = sel_period.period_for("2025-02", today=date(2026, 5, 10))
     assert (period.first_day, period.last_day, period.previous_month_end) == (
         date(2025, 2, 1), date(2025, 2, 28), date(2025, 1, 31))
     assert period.start.isoformat() == "2025-02-01T00:00:00+08:00"
     assert period.end.isoformat() == "2025-03-01T00:00:00+08:00"
-    assert sel.period_for("", today=date(2026, 5, 10)).key == "2026-05"
-    assert sel.period_for("2025-12", today=date(2026, 1, 3)).next.key == "2026-01"
+    assert sel_period.period_for("", today=date(2026, 5, 10)).key == "2026-05"
+    assert sel_period.period_for("2025-12", today=date(2026, 1, 3)).next.key == "2026-01"
 
 
 def test_charts_escape_labels_and_label_their_axes():

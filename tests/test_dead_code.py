@@ -14,7 +14,7 @@ APP = pathlib.Path(__file__).resolve().parent.parent / "collections_app"
     ("collections_app.views.common", "is_htmx"),  # request.htmx (django-htmx's middleware)
     ("collections_app.workflow", "FINAL_STATES"),
     ("collections_app.strategy", "ESCALATION_ORDER"),
-    ("collections_app.forms.supervisor", "UNASSIGNED"),  # one constant: selectors.UNASSIGNED
+    ("collections_app.forms.supervisor", "UNASSIGNED"),  # one constant: selectors.supervisor.UNASSIGNED
     ("collections_app.services.events", "case_events_committed"),  # sent, never received
 ])
 def test_dead_names_are_gone(module, name):
@@ -41,10 +41,10 @@ def test_no_code_reads_the_htmx_header_by_hand():
 
 
 def test_the_assignment_filter_and_its_form_share_one_unassigned_value():
-    from collections_app import selectors
+    from collections_app.selectors import supervisor as supervisor_reads
 
-    source = (APP / "selectors.py").read_text()
-    assert selectors.UNASSIGNED == "unassigned"
+    source = (APP / "selectors" / "supervisor.py").read_text()
+    assert supervisor_reads.UNASSIGNED == "unassigned"
     assert source.count('UNASSIGNED = "unassigned"') == 1
     assert 'assigned_to == "unassigned"' not in source and "assigned_to == UNASSIGNED" in source
 

@@ -432,7 +432,7 @@ def test_a_job_of_someone_who_left_fails_without_a_file(collector, my_cases, sma
 
 def test_dashboard_csv_export_gives_the_same_rows_as_the_dashboard_csv(client, supervisor, my_cases):
     """So the dashboard's own CSV route could be pointed at the audited export without a change."""
-    from collections_app.dashboard import Dashboard
+    from collections_app.selectors.dashboard.board import Dashboard
 
     client.force_login(supervisor)
     for table in Dashboard.TABLES:

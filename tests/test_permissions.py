@@ -6,7 +6,8 @@ from django.utils import timezone
 
 from collections_app import permissions as perms
 from collections_app import roles as r
-from collections_app import selectors, services
+from collections_app import services
+from collections_app.selectors import cases as case_reads
 from collections_app.actors import actor_for_client, actor_for_user
 from collections_app.calendar import lender_today
 from collections_app.models import Case, CaseEvent, Hold, LegalReferral
@@ -22,7 +23,7 @@ def visible_ids(actor):
 
 
 def selector_ids(actor):
-    return {c.pk for c in selectors.case_queryset(actor)}
+    return {c.pk for c in case_reads.case_queryset(actor)}
 
 
 def planned_visit(case, supervisor, agents):
@@ -159,9 +160,9 @@ def test_collector_sees_own_cases_and_unassigned_cases_of_own_queues(collector, 
 def test_collector_cannot_see_other_collectors_cases(collector, other_collector, supervisor, queue):
     case = assigned_case(to=other_collector, by=supervisor, days_overdue=3, queue=queue)
     with refused("not_found"):
-        selectors.case_detail(collector, case.pk)
+        case_reads.case_detail(collector, case.pk)
     with refused("not_found"):
-        selectors.case_timeline(collector, case.pk)
+        case_reads.case_timeline(collector, case.pk)
 
 
 @pytest.mark.parametrize("action", ["start_calls", "contact_log", "note_add", "promise_record", "pii_reveal",

@@ -17,7 +17,7 @@ from collections_app.models import (
     Borrower, Case, CaseEvent, ContactAttempt, Instalment, LegalReferral, Loan, Payment, PaymentAllocation,
     PromiseToPay, Queue, Visit,
 )
-from collections_app.services.demo_data import DEMO_USERS
+from collections_app.demo.people import DEMO_USERS
 from collections_app.workflow import OPEN_STATES, State
 
 pytestmark = pytest.mark.django_db
@@ -234,8 +234,8 @@ def test_past_month_end_snapshots_are_what_the_sweep_would_have_written(seeded):
 
 
 def test_a_fresh_demo_dashboard_shows_roll_and_cure_rates(seeded, client):
-    from collections_app.dashboard import Dashboard
-    from collections_app.selectors_dashboard import period_for
+    from collections_app.selectors.dashboard.board import Dashboard
+    from collections_app.selectors.dashboard.period import period_for
 
     today = lender_today()
     current = Dashboard(period_for("", today=today), today)

@@ -5,7 +5,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from collections_app import masking, selectors, services
+from collections_app import masking, services
+from collections_app.selectors import book as book_reads
+from collections_app.selectors import cases as case_reads
+from collections_app.selectors import supervisor as supervisor_reads
+from collections_app.selectors import worklist as worklist_reads
 from collections_app.actors import actor_for_user
 from collections_app.calendar import lender_today
 from collections_app.models import Case
@@ -56,7 +60,7 @@ def test_case_list_runs_a_fixed_number_of_queries(n, who, portfolio, actor_named
     actor = actor_for_user(actor_named(who))
 
     with django_assert_num_queries(CASE_LIST_QUERIES):
-        rows = selectors.attach_active_holds(list(selectors.case_list(actor)))
+        rows = case_reads.attach_active_holds(list(case_reads.case_list(actor)))
         seen = touch_every_row(rows, actor)
 
     assert len(rows) == n
@@ -72,7 +76,7 @@ def test_case_worklist_runs_a_fixed_number_of_queries(n, portfolio, collector, d
     actor = actor_for_user(collector)
 
     with django_assert_num_queries(CASE_LIST_QUERIES):
-        rows = list(selectors.case_worklist(actor))
+        rows = list(worklist_reads.case_worklist(actor))
         seen = touch_every_row(rows, actor)
 
     assert len(rows) == n
@@ -86,21 +90,21 @@ def test_case_list_with_a_user_object_asks_for_roles_at_most_once(portfolio, col
     portfolio(6)
     collector = type(collector).objects.get(pk=collector.pk)  # no roles cached on this instance
     with django_assert_num_queries(CASE_LIST_QUERIES + 1):
-        touch_every_row(selectors.attach_active_holds(list(selectors.case_list(collector))), collector)
+        touch_every_row(case_reads.attach_active_holds(list(case_reads.case_list(collector))), collector)
 
 
 def test_case_detail_runs_a_fixed_number_of_queries(portfolio, supervisor, django_assert_num_queries):
     [case, *_] = portfolio(3)
     actor = actor_for_user(supervisor)
     with django_assert_num_queries(CASE_LIST_QUERIES):
-        touch_every_row([selectors.case_detail(actor, case.pk)], actor)
+        touch_every_row([case_reads.case_detail(actor, case.pk)], actor)
 
 
 def test_case_detail_of_an_invisible_or_unknown_case_is_not_found(collector, other_collector, supervisor):
     case = assigned_case(to=other_collector, by=supervisor)
     for case_id in (case.pk, 999999, "x", None):
         with refused("not_found"):
-            selectors.case_detail(collector, case_id)
+            case_reads.case_detail(collector, case_id)
 
 
 # --- worklist -------------------------------------------------------------------------------------
@@ -125,14 +129,14 @@ def test_worklist_orders_by_priority_then_next_action_with_none_first(collector,
     closed = case_in_state("closed", supervisor=supervisor)
     Case.objects.filter(pk=closed.pk).update(assigned_to=collector, priority=99)
 
-    got = [ids.get(c.pk, c.pk) for c in selectors.case_worklist(collector)]
+    got = [ids.get(c.pk, c.pk) for c in worklist_reads.case_worklist(collector)]
 
     assert got == ["high_none", "high_soon", "high_late", "mid_none", "low_none", "low_soon"]
 
 
 def test_worklist_ties_break_by_id(collector, supervisor):
     cases = [assigned_case(to=collector, by=supervisor) for _ in range(3)]
-    assert [c.pk for c in selectors.case_worklist(collector)] == sorted(c.pk for c in cases)
+    assert [c.pk for c in worklist_reads.case_worklist(collector)] == sorted(c.pk for c in cases)
 
 
 def test_promise_puts_the_case_behind_cases_without_a_next_action(collector, supervisor):
@@ -140,7 +144,7 @@ def test_promise_puts_the_case_behind_cases_without_a_next_action(collector, sup
     other = assigned_case(to=collector, by=supervisor)
     services.promise_record(case_id=promised.pk, actor=collector, amount="10.00",
                             due_date=lender_today() + timedelta(days=2))
-    assert [c.pk for c in selectors.case_worklist(collector)] == [other.pk, promised.pk]
+    assert [c.pk for c in worklist_reads.case_worklist(collector)] == [other.pk, promised.pk]
 
 
 # --- case_list filters ----------------------------------------------------------------------------
@@ -154,7 +158,7 @@ def aged(supervisor):
 
 
 def listed(actor, **filters):
-    return {c.pk for c in selectors.case_list(actor, **filters)}
+    return {c.pk for c in case_reads.case_list(actor, **filters)}
 
 
 def test_case_list_dpd_min_keeps_cases_at_least_that_late(aged, supervisor):
@@ -196,9 +200,9 @@ def test_case_list_is_newest_change_first_and_scoped(collector, other_collector,
     second = assigned_case(to=collector, by=supervisor)
     hidden = assigned_case(to=other_collector, by=supervisor)
     services.note_add(case_id=first.pk, actor=collector, text="notes do not move updated_at")
-    assert [c.pk for c in selectors.case_list(collector)] == [second.pk, first.pk]
+    assert [c.pk for c in case_reads.case_list(collector)] == [second.pk, first.pk]
     services.case_assign(case_ids=[first.pk], actor=supervisor, queue=QueueFactory(name="Q"))
-    assert [c.pk for c in selectors.case_list(collector)] == [first.pk, second.pk]
+    assert [c.pk for c in case_reads.case_list(collector)] == [first.pk, second.pk]
     assert hidden.pk not in listed(collector)
 
 
@@ -209,9 +213,9 @@ def test_case_timeline_is_newest_first_and_pages_with_before_id(collector, super
     for i in range(5):
         services.note_add(case_id=case.pk, actor=collector, text=f"note {i}")
 
-    page1 = selectors.case_timeline(collector, case.pk, limit=3)
-    page2 = selectors.case_timeline(collector, case.pk, limit=3, before_id=page1[-1].pk)
-    page3 = selectors.case_timeline(collector, case.pk, limit=3, before_id=page2[-1].pk)
+    page1 = case_reads.case_timeline(collector, case.pk, limit=3)
+    page2 = case_reads.case_timeline(collector, case.pk, limit=3, before_id=page1[-1].pk)
+    page3 = case_reads.case_timeline(collector, case.pk, limit=3, before_id=page2[-1].pk)
 
     assert [e.reason for e in page1] == ["note 4", "note 3", "note 2"]
     assert [e.reason for e in page2] == ["note 1", "note 0", ""]
@@ -227,7 +231,7 @@ def test_case_timeline_orders_by_when_it_happened_not_when_it_was_written(collec
     services.note_add(case_id=case.pk, actor=collector, text="written first")
     services.contact_log(case_id=case.pk, actor=collector, channel="call", outcome="no_answer",
                          occurred_at=timezone.now() - timedelta(days=3))
-    kinds = [e.kind for e in selectors.case_timeline(collector, case.pk)]
+    kinds = [e.kind for e in case_reads.case_timeline(collector, case.pk)]
     assert kinds == ["note_added", "assigned", "opened", "contact_logged"]
 
 
@@ -240,8 +244,8 @@ def test_case_timeline_ties_on_time_break_by_id(supervisor, collector):
     from collections_app.models import CaseEvent
 
     CaseEvent.objects.filter(case=case).update(at=same_at)  # timeline ordering is the subject
-    page1 = selectors.case_timeline(supervisor, case.pk, limit=2)
-    page2 = selectors.case_timeline(supervisor, case.pk, limit=2, before_id=page1[-1].pk)
+    page1 = case_reads.case_timeline(supervisor, case.pk, limit=2)
+    page2 = case_reads.case_timeline(supervisor, case.pk, limit=2, before_id=page1[-1].pk)
     assert [e.pk for e in page1 + page2] == sorted((e.pk for e in events), reverse=True)
 
 
@@ -249,9 +253,9 @@ def test_case_timeline_with_an_unknown_before_id_is_a_validation_error(superviso
     case = overdue_case()
     other = overdue_case()
     with refused("validation_error", field="before"):
-        selectors.case_timeline(supervisor, case.pk, before_id=999999)
+        case_reads.case_timeline(supervisor, case.pk, before_id=999999)
     with refused("validation_error", field="before"):  # an event of another case
-        selectors.case_timeline(supervisor, case.pk, before_id=other.events.get().pk)
+        case_reads.case_timeline(supervisor, case.pk, before_id=other.events.get().pk)
 
 
 def test_case_timeline_query_count_is_fixed(supervisor, collector, django_assert_num_queries):
@@ -262,7 +266,7 @@ def test_case_timeline_query_count_is_fixed(supervisor, collector, django_assert
     anchor = case.events.latest("id").pk
     # The case and its holds (case_detail), the anchor event, the page (with the users joined in).
     with django_assert_num_queries(4):
-        events = selectors.case_timeline(actor, case.pk, before_id=anchor)
+        events = case_reads.case_timeline(actor, case.pk, before_id=anchor)
         labels = [(e.actor, e.actor_user and e.actor_user.username) for e in events]
     assert len(labels) == 11
 
@@ -279,14 +283,14 @@ def test_queue_summary_figures(collector, other_collector, supervisor, queue):
     services.case_transition(case_id=closed.pk, transition="close", actor=supervisor, reason="settled")
     assigned_case(to="", by=supervisor, days_overdue=3, queue=other_queue)                    # 1000.00
 
-    rows = {q.name: (q.open_cases, q.amount_overdue, q.unassigned) for q in selectors.queue_summary(supervisor)}
+    rows = {q.name: (q.open_cases, q.amount_overdue, q.unassigned) for q in supervisor_reads.queue_summary(supervisor)}
 
     assert rows == {
         "M1 calls": (3, Decimal("6000.00"), 1),
         "M2 visits": (1, Decimal("1000.00"), 1),
         "Z empty": (0, Decimal("0"), 0),
     }
-    assert [q.name for q in selectors.queue_summary(supervisor)] == ["M1 calls", "M2 visits", "Z empty"]
+    assert [q.name for q in supervisor_reads.queue_summary(supervisor)] == ["M1 calls", "M2 visits", "Z empty"]
 
 
 def test_queue_summary_counts_only_what_the_actor_sees(collector, other_collector, supervisor, queue):
@@ -294,7 +298,7 @@ def test_queue_summary_counts_only_what_the_actor_sees(collector, other_collecto
     assigned_case(to="", by=supervisor, days_overdue=40, queue=queue)                 # sees: unassigned, member
     assigned_case(to=other_collector, by=supervisor, days_overdue=70, queue=queue)    # hidden
 
-    [row] = [q for q in selectors.queue_summary(collector) if q.name == queue.name]
+    [row] = [q for q in supervisor_reads.queue_summary(collector) if q.name == queue.name]
 
     assert (row.open_cases, row.amount_overdue, row.unassigned) == (2, Decimal("3000.00"), 1)
 
@@ -304,16 +308,16 @@ def test_queue_summary_is_one_query(supervisor, collector, queue, django_assert_
         assigned_case(to=collector, by=supervisor, queue=queue)
     actor = actor_for_user(supervisor)
     with django_assert_num_queries(1):
-        assert [q.open_cases for q in selectors.queue_summary(actor)] == [3]
+        assert [q.open_cases for q in supervisor_reads.queue_summary(actor)] == [3]
 
 
 # --- small reads ---------------------------------------------------------------------------------------
 
 def test_loan_arrears_counts_only_instalments_past_their_due_date():
     case = overdue_case(days_overdue=30, instalments=2)  # due -30 and today
-    oldest, amount = selectors.loan_arrears(case.loan_id, lender_today())
+    oldest, amount = book_reads.loan_arrears(case.loan_id, lender_today())
     assert (oldest, amount) == (lender_today() - timedelta(days=30), Decimal("1000.00"))
-    oldest, amount = selectors.loan_arrears(case.loan_id, lender_today() + timedelta(days=1))
+    oldest, amount = book_reads.loan_arrears(case.loan_id, lender_today() + timedelta(days=1))
     assert amount == Decimal("2000.00")
 
 
@@ -321,7 +325,7 @@ def test_loan_arrears_counts_only_instalments_past_their_due_date():
                                              (31, "31-60"), (61, "61-90"), (90, "61-90"), (91, "91+"),
                                              (400, "91+")])
 def test_buckets_are_the_contract_ranges(dpd, bucket):
-    assert selectors.bucket_for(dpd, selectors.bucket_list()) == bucket
+    assert case_reads.bucket_for(dpd, case_reads.bucket_list()) == bucket
 
 
 def test_case_dpd_is_derived_and_zero_when_nothing_is_overdue(supervisor):
@@ -368,7 +372,7 @@ def test_visit_queue_lists_visit_cases_until_a_visit_is_planned(supervisor, fiel
     from django.utils import timezone
 
     from collections_app import services
-    from collections_app.selectors import cases_awaiting_visit_plan
+    from collections_app.selectors.supervisor import cases_awaiting_visit_plan
 
     from .factories import overdue_case as _overdue
 
@@ -394,7 +398,7 @@ def test_the_prepared_api_detail_reads_what_the_scoped_path_reads(collector, sup
     client = actor_for_client("bi", ["cases:read"])
 
     def seen(actor):
-        c = selectors.case_api_detail(actor, case.pk)
+        c = case_reads.case_api_detail(actor, case.pk)
         return ({f.attname: getattr(c, f.attname) for f in Case._meta.concrete_fields},
                 c.loan.external_id, c.loan.currency, c.borrower.external_id, c.borrower.name,
                 c.assigned_to.username, c.queue.name, c.borrower_on_hold, c.active_hold_codes,
@@ -405,5 +409,5 @@ def test_the_prepared_api_detail_reads_what_the_scoped_path_reads(collector, sup
     assert prepared[-2]["amount"] in ("99.90", "99.9") and prepared[-1]["outcome"] == "promise_made"
     assert prepared[-4] is True and prepared[-3] == ["complaint"]
     with pytest.raises(Exception) as refused_:
-        selectors.case_api_detail(client, case.pk + 1000)
+        case_reads.case_api_detail(client, case.pk + 1000)
     assert getattr(refused_.value, "code", None) == "not_found"

@@ -27,7 +27,7 @@ ALLOWED = {
     "roles.py": "the names themselves",
     "admin_site.py": "/admin/ for the admin group (operators) only",
     "actors.py": "who is acting: reads a person's groups (a superuser counts as admin)",
-    "services/demo_data.py": "makes the demo users, one per role",
+    "demo/people.py": "makes the demo users, one per role",
 }
 VOCABULARIES = {"ALL_ROLES", "ALL_SCOPES"}
 ROLE_NAMES = set(roles.ALL_ROLES)

@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from collections_app import selectors
-from collections_app.selectors import WorklistFilters, case_worklist_count, case_worklist_page
+from collections_app.selectors import worklist as worklist_reads
+from collections_app.selectors.worklist import WorklistFilters, case_worklist_count, case_worklist_page
 
 from .factories import assigned_case
 
@@ -41,7 +41,7 @@ def test_the_worklist_says_how_many_cases_match_its_filters(client, collector, f
 
 
 def test_the_count_stops_at_the_cap_and_says_plus(client, collector, five, monkeypatch):
-    monkeypatch.setattr(selectors, "WORKLIST_COUNT_CAP", 3)
+    monkeypatch.setattr(worklist_reads, "WORKLIST_COUNT_CAP", 3)
     client.force_login(collector)
     body = client.get(URL).content.decode()
     assert re.search(r'data-testid="match-count">3\+ cases match<', body)
@@ -57,7 +57,7 @@ def test_the_count_is_a_limited_count_never_over_the_whole_portfolio(collector, 
 
 
 def test_the_thousands_are_grouped_in_the_count(client, collector, five, monkeypatch):
-    monkeypatch.setattr(selectors, "case_worklist_count", lambda *a, **k: (1000, True))
+    monkeypatch.setattr(worklist_reads, "case_worklist_count", lambda *a, **k: (1000, True))
     from collections_app.views import desk
     monkeypatch.setattr(desk, "case_worklist_count", lambda *a, **k: (1000, True))
     client.force_login(collector)
@@ -103,7 +103,7 @@ def test_a_sorted_worklist_pages_by_keyset_through_every_case_once(collector, su
         seen += [c.pk for c in rows]
         if after is None:
             break
-        after = selectors.worklist_cursor_decode(after.encode(), sort)  # through its text, as the page does
+        after = worklist_reads.worklist_cursor_decode(after.encode(), sort)  # through its text, as the page does
     assert seen == [c.pk for c in everything]
     assert sorted(seen) == sorted(c.pk for c in five)
 
@@ -117,7 +117,7 @@ def test_sort_headers_link_to_the_sorted_first_page_keeping_the_filters(client, 
 
 
 def test_the_next_page_link_keeps_the_sort(client, collector, five, monkeypatch):
-    original = selectors.case_worklist_page
+    original = worklist_reads.case_worklist_page
     from collections_app.views import desk
     monkeypatch.setattr(desk, "case_worklist_page", lambda *a, **k: original(*a, **{**k, "limit": 2}))
     client.force_login(collector)

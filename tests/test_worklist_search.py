@@ -6,7 +6,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from collections_app.selectors import WorklistFilters, case_worklist_page
+from collections_app.selectors.worklist import WorklistFilters, case_worklist_page
 
 from .factories import BorrowerFactory, assigned_case
 

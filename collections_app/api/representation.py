@@ -10,7 +10,7 @@ from ..masking import mask_name
 from ..models import Case
 from ..models.cases import days_past_due
 from ..services.pii import pii_log_unmasked
-from ..selectors import bucket_for
+from ..selectors.cases import bucket_for
 from .common import iso, money, sees_pii  # noqa: F401  (sees_pii: imported from here too)
 
 

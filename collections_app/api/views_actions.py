@@ -12,7 +12,9 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from .. import permissions as perms
-from .. import selectors, services
+from .. import services
+from ..selectors.book import loan_case_ref
+from ..selectors.cases import case_detail
 from ..errors import DomainError
 from ..masking import mask_phone
 from ..services.reminders import message_request
@@ -83,7 +85,7 @@ class CaseContactCheckView(_ScopedView):
     def get(self, request, case_id):
         actor = api_actor(request)
         params = validated(ContactCheckQuerySerializer, request.query_params.dict())
-        case = selectors.case_detail(actor, case_id)
+        case = case_detail(actor, case_id)
         decision = services.contact_check(case=case, channel=params["channel"], phone=params["phone"])
         return Response(decision.as_dict())
 
@@ -162,7 +164,7 @@ def payment_dict(payment, actor):
         "unapplied_amount": money(payment.unapplied_amount),
         "reversed_at": iso(payment.reversed_at),
         # The case, only when this client may see cases (a bank feed with payments:write alone does not).
-        "case": selectors.loan_case_ref(actor, payment.loan_id, payment_external_id=payment.external_id),
+        "case": loan_case_ref(actor, payment.loan_id, payment_external_id=payment.external_id),
     }
 
 

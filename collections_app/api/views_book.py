@@ -12,10 +12,10 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from .. import permissions, selectors
+from .. import permissions
 from ..calendar import lender_today
 from ..errors import DomainError
-from ..models import Borrower, Hold, Loan
+from ..selectors import book as book_reads
 from ..services import book
 from ..services.pii import pii_log_unmasked
 from .common import ScopePermission, api_actor, idempotent, json_object
@@ -50,28 +50,20 @@ class _BookView(_ScopedView):
     permission_classes = [BookPermission]
 
 
-def _addressable(external_id):
-    """An id no row can have (too long, NUL, which PostgreSQL refuses in text) is simply not found."""
-    if len(external_id) > 64 or "\x00" in external_id:
-        raise DomainError("not_found")
-    return external_id
-
-
 def _audit_borrower(actor, borrower, reason):
     if sees_pii(actor):
         pii_log_unmasked(actor=actor, reads=[(borrower.pk, None, BORROWER_PII_FIELDS)], reason=reason)
 
 
 def _borrower_answer(actor, borrower, reason):
-    holds = list(Hold.objects.active().filter(borrower=borrower).order_by("starts_at", "id"))
-    contacts = list(borrower.contacts.order_by("id"))
+    holds, contacts = book_reads.book_borrower_parts(borrower)
     _audit_borrower(actor, borrower, reason)
     return borrower_dict(borrower, actor, holds=holds, contacts=contacts)
 
 
 def _loan_answer(loan, actor):
-    instalments = list(loan.instalments.order_by("number"))
-    case = selectors.loan_case_ref(actor, loan.pk)  # only a case this caller may see
+    instalments = book_reads.book_loan_instalments(loan)
+    case = book_reads.loan_case_ref(actor, loan.pk)  # only a case this caller may see
     return loan_dict(loan, instalments=instalments, case=case, as_of=lender_today())
 
 
@@ -81,9 +73,7 @@ class BorrowerView(_BookView):
                                "without `pii:read`; an unmasked answer is written to the audit log.")
     def get(self, request, external_id):
         actor = api_actor(request)
-        borrower = Borrower.objects.filter(external_id=_addressable(external_id)).first()
-        if borrower is None:
-            raise DomainError("not_found")
+        borrower = book_reads.book_borrower(external_id)
         return Response(_borrower_answer(actor, borrower, "api borrower read"))
 
     @extend_schema(
@@ -109,9 +99,7 @@ class LoanView(_BookView):
     @extend_schema(responses={200: LoanOutSerializer, **READ_ERRORS},
                    description="The loan as stored: its schedule with paid amounts, and its most recent case.")
     def get(self, request, external_id):
-        loan = Loan.objects.select_related("borrower").filter(external_id=_addressable(external_id)).first()
-        if loan is None:
-            raise DomainError("not_found")
+        loan = book_reads.book_loan(external_id)
         return Response(_loan_answer(loan, api_actor(request)))
 
     @extend_schema(
@@ -129,7 +117,7 @@ class LoanView(_BookView):
     def put(self, request, external_id):
         actor = api_actor(request)
         result = book.loan_upsert(external_id=external_id, data=json_object(request), actor=actor)
-        loan = Loan.objects.select_related("borrower").get(pk=result.obj.pk)
+        loan = book_reads.book_loan(pk=result.obj.pk)
         return Response(_loan_answer(loan, actor),
                         status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
                         headers={"X-Upsert-Status": result.status})

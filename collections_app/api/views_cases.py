@@ -13,7 +13,8 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from .. import permissions as perms
-from .. import selectors, services
+from .. import services
+from ..selectors import cases as case_reads
 from ..calendar import lender_today
 from ..errors import DomainError
 from ..models import CaseEvent
@@ -101,7 +102,7 @@ class CaseListView(_ScopedView):
         actor = api_actor(request)
         params = validated(CaseFilterSerializer, request.query_params.dict())
         as_of = lender_today()
-        qs = selectors.case_list(actor, state=params.get("state"), loan=params.get("loan"),
+        qs = case_reads.case_list(actor, state=params.get("state"), loan=params.get("loan"),
                                  borrower=params.get("borrower"), assigned_to=params.get("assigned_to"),
                                  queue=params.get("queue"), dpd_min=params.get("dpd_min"),
                                  dpd_max=params.get("dpd_max"), as_of=as_of)
@@ -113,7 +114,7 @@ class CaseListView(_ScopedView):
         rows, more, cursor, held_back = _page_by_position(qs.values(*CASE_VALUES), after, limit, feed=feed)
         # One indexed look-up of the page's borrowers, rather than an EXISTS per case (which the
         # planner turns into a scan of every active hold on every page).
-        hold_codes = selectors.active_hold_codes([r["borrower_id"] for r in rows])
+        hold_codes = case_reads.active_hold_codes([r["borrower_id"] for r in rows])
         for row in rows:
             row["active_hold_exists"] = row["borrower_id"] in hold_codes
         audit_unmasked(actor, rows, "api case list")
@@ -122,7 +123,7 @@ class CaseListView(_ScopedView):
             query["after"] = encode_cursor(*cursor)
         next_url = reverse("api:case-list", request=request) + ("?" + query.urlencode() if query else "")
         return Response({
-            "results": case_bodies(rows, actor, as_of=as_of, buckets=selectors.bucket_list(), hold_codes=hold_codes),
+            "results": case_bodies(rows, actor, as_of=as_of, buckets=case_reads.bucket_list(), hold_codes=hold_codes),
             "next": next_url, "has_more": more, "held_back": held_back,
         })
 
@@ -138,8 +139,8 @@ class CaseDetailView(_ScopedView):
     @extend_schema(responses={200: CaseSerializer, 304: None, 404: ErrorSerializer})
     def get(self, request, case_id):
         actor = api_actor(request)
-        case = selectors.case_api_detail(actor, case_id)
-        body = case_dict(case, actor, as_of=lender_today(), buckets=selectors.bucket_list())
+        case = case_reads.case_api_detail(actor, case_id)
+        body = case_dict(case, actor, as_of=lender_today(), buckets=case_reads.bucket_list())
         promise, contact = case.x_promise, case.x_contact
         body["open_promise"] = ({"amount": money(Decimal(promise["amount"])), "due_date": promise["due_date"]}
                                 if promise else None)
@@ -165,9 +166,9 @@ class CaseLookupView(_ScopedView):
     def post(self, request):
         actor = api_actor(request)
         loans = validated(LookupSerializer, request.data)["loans"]
-        cases = {c.loan.external_id: c for c in selectors.attach_active_holds(list(selectors.case_api_queryset(
+        cases = {c.loan.external_id: c for c in case_reads.attach_active_holds(list(case_reads.case_api_queryset(
             actor).filter(loan__external_id__in=loans, state__in=["reminder", "call", "visit", "legal"])))}
-        as_of, buckets = lender_today(), selectors.bucket_list()
+        as_of, buckets = lender_today(), case_reads.bucket_list()
         audit_unmasked(actor, list(cases.values()), "api lookup")
         return Response({"results": [
             {"loan": loan, "case": case_dict(cases[loan], actor, as_of=as_of, buckets=buckets) if loan in cases else None}
@@ -189,7 +190,7 @@ class CaseEventsView(_ScopedView):
         before = request.query_params.get("before")
         if before is not None and not (before.isascii() and before.isdigit() and len(before) < 19):
             raise DomainError("validation_error", fields={"before": ["An event id."]})
-        events = selectors.case_timeline(actor, case_id, before_id=int(before) if before else None, limit=PAGE + 1)
+        events = case_reads.case_timeline(actor, case_id, before_id=int(before) if before else None, limit=PAGE + 1)
         more = len(events) > PAGE
         events = events[:PAGE]
         next_url = (reverse("api:case-events", args=[case_id], request=request) + f"?before={events[-1].pk}"
@@ -228,5 +229,5 @@ class CaseTransitionView(_ScopedView):
         data = validated(TransitionSerializer, request.data)
         services.case_transition(case_id=case_id, transition=data["transition"], actor=actor, reason=data["reason"],
                                  expected_state=data.get("expected_state"), note=data["note"])
-        case = selectors.case_detail(actor, case_id)
-        return Response(case_dict(case, actor, as_of=lender_today(), buckets=selectors.bucket_list()))
+        case = case_reads.case_detail(actor, case_id)
+        return Response(case_dict(case, actor, as_of=lender_today(), buckets=case_reads.bucket_list()))

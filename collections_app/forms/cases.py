@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import Bucket, ContactAttempt, Visit
 from ..labels import label
-from ..selectors import WORKLIST_SORTS
+from ..selectors.worklist import WORKLIST_SORTS
 from ..workflow import OPEN_STATES, CloseReason, State
 from .fields import DayField, MomentField, MoneyField
 

@@ -15,7 +15,7 @@ from ..actors import as_actor
 from ..calendar import lender_date_of, lender_today
 from ..errors import DomainError, invalid
 from ..models import Case, Loan, Queue
-from ..selectors import loan_arrears
+from ..selectors.book import loan_arrears
 from ..strategy import DEFAULT_THRESHOLDS, opening_stage
 from ..workflow import ESCALATIONS, OPEN_STATES, REQUESTABLE_TRANSITIONS, TRANSITION_LABELS, CloseReason, State
 from ._common import lock_visible_case, require_choice

@@ -14,7 +14,7 @@ from ..actors import as_actor
 from ..calendar import lender_today
 from ..errors import DomainError, invalid
 from ..models import Borrower, ContactAttempt, Hold, Instalment, PromiseToPay, Visit
-from ..selectors import borrower_contact_facts, contact_counters
+from ..selectors.contacts import borrower_contact_facts, contact_counters
 from ..workflow import OPEN_STATES, State
 from ._common import lock_visible_case, parse_day, parse_moment, parse_money, require_choice, require_text
 from .events import event_write

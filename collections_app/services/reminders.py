@@ -182,7 +182,7 @@ def message_request(*, case_id, channel, template, schedule="now", actor=None, i
         address = borrower.primary_phone if channel == "sms" else borrower.email
         if not address:
             raise DomainError("validation_error", fields={"channel": [_("The borrower has no address on this channel.")]})
-        from ..selectors import borrower_contact_facts
+        from ..selectors.contacts import borrower_contact_facts
 
         decision = compliance.check_contact(facts=borrower_contact_facts(borrower, now), channel=channel, at=now,
                                             policy=contact_policy_for(case.loan))

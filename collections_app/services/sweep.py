@@ -637,7 +637,7 @@ class _OrmSteps:
         return Case.objects.filter(id__gte=self.lo, id__lte=self.hi, state__in=OPEN_STATES)
 
     def refresh_amounts(self):
-        from ..selectors import loan_arrears
+        from ..selectors.book import loan_arrears
         from .events import event_build, events_write
 
         events = []
@@ -729,7 +729,7 @@ class _OrmSteps:
         return kept, broken
 
     def snapshot(self):
-        from ..selectors import bucket_for, bucket_list
+        from ..selectors.cases import bucket_for, bucket_list
 
         buckets = bucket_list()
         done = set(MonthEndSnapshot.objects.filter(month_end=self.as_of, case_id__gte=self.lo, case_id__lte=self.hi)

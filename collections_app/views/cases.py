@@ -20,7 +20,8 @@ from ..forms.cases import (
 )
 from ..masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
 from ..models import LegalReferral, MessageTemplate, PromiseToPay
-from ..selectors import WorklistCursor, bucket_for, bucket_list, case_detail, case_timeline, case_worklist
+from ..selectors.cases import bucket_for, bucket_list, case_detail, case_timeline
+from ..selectors.worklist import WorklistCursor, case_worklist
 from ..timeline import describe
 from .common import STAFF, ability_required, actor_of, form_errors_from, refusal_text
 

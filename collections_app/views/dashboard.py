@@ -1,5 +1,5 @@
 """The portfolio dashboard page (`/dashboard/`), for supervisors, auditors and admins (others get
-404). Its figures and tables are collections_app/dashboard.py's; each table downloads as CSV or
+404). Its figures and tables are selectors/dashboard/board.py's; each table downloads as CSV or
 XLSX through the exports (services/exports/dashboard.py), which write the download to the audit
 log. The page runs a fixed number of queries whatever the size of the portfolio
 (tests/test_dashboard.py pins it), none at all while its figures are in the cache.
@@ -8,9 +8,10 @@ from django.conf import settings
 from django.shortcuts import render
 from django.urls import reverse
 
-from .. import selectors_dashboard as sel
+from ..selectors.dashboard.period import period_for, require_portfolio_view
 from ..calendar import lender_today
-from ..dashboard import Dashboard, page_cell
+from ..selectors.dashboard.board import Dashboard
+from ..selectors.dashboard.tables import page_cell
 from ..errors import DomainError
 from ..permissions import DASHBOARD_VIEW
 from .common import ability_required, actor_of
@@ -19,14 +20,14 @@ from .common import ability_required, actor_of
 def _period_or_error(request):
     """(period, None) or (None, the message for a bad `?month=`)."""
     try:
-        return sel.period_for(request.GET.get("month")), None
+        return period_for(request.GET.get("month")), None
     except DomainError as error:
         return None, " ".join(str(m) for m in error.fields.get("month", [error.message]))
 
 
 @ability_required(DASHBOARD_VIEW)
 def dashboard(request):
-    sel.require_portfolio_view(actor_of(request))
+    require_portfolio_view(actor_of(request))
     today = lender_today()
     period, error = _period_or_error(request)
     context = {"error": error, "month_value": request.GET.get("month", ""), "current_month": today.strftime("%Y-%m")}

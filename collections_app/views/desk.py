@@ -11,9 +11,8 @@ from ..errors import DomainError
 from ..forms.cases import WorklistFilterForm
 from ..masking import mask_name
 from ..permissions import PROMISE_RECORD
-from ..selectors import (
-    WorklistFilters, bucket_for, bucket_list, case_worklist_count, case_worklist_page, worklist_cursor_decode,
-)
+from ..selectors.cases import bucket_for, bucket_list
+from ..selectors.worklist import WorklistFilters, case_worklist_count, case_worklist_page, worklist_cursor_decode
 from .common import ability_required, actor_of, refusal_text
 
 

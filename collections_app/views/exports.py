@@ -24,7 +24,7 @@ from ..forms.cases import WorklistFilterForm
 from ..forms.supervisor import AssignFilterForm
 from ..masking import mask_name
 from ..models import AuditLog, FileJob, Queue
-from ..selectors import bucket_list
+from ..selectors.cases import bucket_list
 from ..services import exports
 from .common import STAFF, ability_required, actor_of, refusal_text
 

@@ -15,7 +15,8 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from .. import permissions as perms
-from .. import selectors
+from ..selectors import cases as case_reads
+from ..selectors import supervisor as supervisor_reads
 from ..calendar import lender_today
 from ..errors import REASONS, DomainError
 from ..forms.supervisor import (
@@ -43,7 +44,7 @@ def _mark_case(case, today, buckets):
     """What a case row shows beyond its fields: masked borrower name, DPD and bucket (no queries)."""
     case.masked_name = mask_name(case.borrower.name)
     case.dpd_today = case.dpd(today)
-    case.bucket_name = selectors.bucket_for(case.dpd_today, buckets) if buckets is not None else None
+    case.bucket_name = case_reads.bucket_for(case.dpd_today, buckets) if buckets is not None else None
     return case
 
 
@@ -53,7 +54,7 @@ def _mark_case(case, today, buckets):
 @ability_required(perms.ASSIGN)
 @require_safe
 def queues(request):
-    context = selectors.queue_floor(actor_of(request))
+    context = supervisor_reads.queue_floor(actor_of(request))
     context["undo_offer"] = _undo_offer(request)
     return _render(request, "queues.html", context)
 
@@ -143,11 +144,11 @@ def _undo_offer(request):
 def assign(request):
     actor = actor_of(request)
     queue_list = list(Queue.objects.order_by("name"))
-    buckets = selectors.bucket_list()
+    buckets = case_reads.bucket_list()
     filters = AssignFilterForm(request.GET, queues=queue_list, buckets=buckets)
     # Working one queue, the assignee list offers only that queue's collectors.
     queue_id = filters.cleaned_data["queue"] if filters.is_valid() else None
-    people = list(selectors.assign_candidates(queue_id=queue_id))
+    people = list(supervisor_reads.assign_candidates(queue_id=queue_id))
     refusal = None
     if request.method == "POST":
         action = AssignActionForm(request.POST, queues=queue_list, assignees=people, auto_id="action_%s")
@@ -175,7 +176,7 @@ def assign(request):
     rows, next_after = [], None
     if filters.is_valid():
         data = filters.cleaned_data
-        rows, next_after = selectors.case_assign_list(
+        rows, next_after = supervisor_reads.case_assign_list(
             actor, queue_id=data["queue"], state=data["state"] or None, assigned_to=data["assigned_to"],
             bucket=data["bucket"], loan=data["loan"], after=data["after"],
         )
@@ -196,9 +197,9 @@ def assign(request):
 
 def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None, bulk_form=None):
     actor = actor_of(request)
-    pending = selectors.legal_referrals_pending(actor, limit=PENDING_SHOWN + 1)
+    pending = supervisor_reads.legal_referrals_pending(actor, limit=PENDING_SHOWN + 1)
     more_pending, pending = len(pending) > PENDING_SHOWN, pending[:PENDING_SHOWN]
-    decided = selectors.legal_referrals_decided(actor)
+    decided = supervisor_reads.legal_referrals_decided(actor)
     today = lender_today()
     for referral in pending + decided:
         _mark_case(referral.case, today, None)
@@ -296,19 +297,19 @@ def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, r
     code = source = ""
     if filters.is_valid():
         code, source = filters.cleaned_data["code"], filters.cleaned_data["source"]
-    disputes = selectors.disputes_to_review(actor, code=code, source=source)
+    disputes = supervisor_reads.disputes_to_review(actor, code=code, source=source)
     try:
         before = max(int(request.GET.get("before", "")), 1)
     except ValueError:
         before = None
-    others, next_before = selectors.holds_active(actor, exclude_ids=[h.pk for h in disputes], before=before,
+    others, next_before = supervisor_reads.holds_active(actor, exclude_ids=[h.pk for h in disputes], before=before,
                                                  limit=HOLDS_PAGE, code=code, source=source)
     try:
-        breaches_after = selectors.BreachCursor.decode(request.GET["breaches_before"]) \
-            if request.GET.get("breaches_before") else selectors.BreachCursor.FIRST
+        breaches_after = supervisor_reads.BreachCursor.decode(request.GET["breaches_before"]) \
+            if request.GET.get("breaches_before") else supervisor_reads.BreachCursor.FIRST
     except DomainError:
-        breaches_after = selectors.BreachCursor.FIRST
-    breaches, next_breaches = selectors.contact_breaches(actor, limit=BREACHES_PAGE, before=breaches_after)
+        breaches_after = supervisor_reads.BreachCursor.FIRST
+    breaches, next_breaches = supervisor_reads.contact_breaches(actor, limit=BREACHES_PAGE, before=breaches_after)
     for hold in disputes + others:
         hold.masked_name = mask_name(hold.borrower.name)
         if hold.pk == failed_id:
@@ -322,7 +323,7 @@ def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, r
     return _render(request, "holds.html", {
         "disputes": disputes, "holds": others, "next_before": next_before, "paged": before is not None,
         "breaches": breaches, "next_breaches": next_breaches.encode() if next_breaches else None,
-        "breaches_paged": breaches_after is not selectors.BreachCursor.FIRST,
+        "breaches_paged": breaches_after is not supervisor_reads.BreachCursor.FIRST,
         "place_form": place_form or HoldPlaceForm(), "refusal": orphan, "filters": filters,
     })
 

@@ -17,7 +17,7 @@ from ..forms.cases import VisitRecordForm
 from ..masking import mask_name
 from ..models import Visit
 from ..permissions import VISIT_RECORD
-from ..selectors import contact_policies_for
+from ..selectors.contacts import contact_policies_for
 from ..services.pii import pii_log_visit_addresses
 from .common import ability_required, actor_of, refusal_text
 

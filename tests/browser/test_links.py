@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from collections_app.selectors import case_queryset
+from collections_app.selectors.cases import case_queryset
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,22 +1,23 @@
 """`manage.py seed_demo [--cases N] [--password P] [--if-empty] [--seed S]`: demo users, queues and a
-synthetic portfolio (services/demo_data.py does the work; this only parses and prints)."""
+synthetic portfolio (collections_app/demo/ does the work; this only parses and prints)."""
 from django.core.management.base import BaseCommand, CommandError
 
-from collections_app.services import demo_data
+from collections_app.demo.people import DEFAULT_PASSWORD
+from collections_app.demo.seed import DEFAULT_CASES, DEFAULT_CHUNK, seed_demo
 
 
 class Command(BaseCommand):
     help = "Create the demo users (one per role) and queues, and load a synthetic collections portfolio."
 
     def add_arguments(self, parser):
-        parser.add_argument("--cases", type=int, default=demo_data.DEFAULT_CASES,
+        parser.add_argument("--cases", type=int, default=DEFAULT_CASES,
                             help="cases to add (default %(default)s; 1000000 is practical on PostgreSQL)")
-        parser.add_argument("--password", default=demo_data.DEFAULT_PASSWORD,
+        parser.add_argument("--password", default=DEFAULT_PASSWORD,
                             help="password of every demo user (default %(default)s)")
         parser.add_argument("--if-empty", action="store_true",
                             help="leave the portfolio alone if any case exists (users are still ensured)")
         parser.add_argument("--seed", type=int, default=None, help="random seed, for a reproducible portfolio")
-        parser.add_argument("--chunk-size", type=int, default=demo_data.DEFAULT_CHUNK,
+        parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK,
                             help="cases per transaction (default %(default)s)")
 
     def handle(self, *args, cases, password, if_empty, seed, chunk_size, verbosity, **options):
@@ -35,8 +36,8 @@ class Command(BaseCommand):
                 shown["at"] = seconds
                 self.stderr.write(f"  {done:,}/{total:,} cases, {seconds:.0f}s, {done / seconds:,.0f} cases/s")
 
-        report = demo_data.seed_demo(cases=cases, password=password, if_empty=if_empty, seed=seed,
-                                     chunk_size=chunk_size, progress=progress)
+        report = seed_demo(cases=cases, password=password, if_empty=if_empty, seed=seed,
+                            chunk_size=chunk_size, progress=progress)
         out = self.stdout
         out.write("Demo log-ins (username / password / role):")
         for username, role in report.users:

@@ -4,17 +4,18 @@ from django.utils.translation import gettext_lazy
 
 from ...charts import percent_value
 from ...errors import DomainError
-from ... import selectors_dashboard as sel
+from ...selectors.dashboard.period import period_for, require_portfolio_view
 from .registry import ExportKind, register
 
 
 def _board_and_table(params):
     # The tables are built by the dashboard page's module (one definition for page, CSV and XLSX).
-    from ...dashboard import Dashboard, Rate
+    from ...selectors.dashboard.board import Dashboard
+    from ...selectors.dashboard.tables import Rate
 
     if params.get("table") not in Dashboard.TABLES:
         raise DomainError("not_found")
-    board = Dashboard(sel.period_for(params.get("month") or None))
+    board = Dashboard(period_for(params.get("month") or None))
     return board.table(params["table"]), Rate
 
 
@@ -25,15 +26,15 @@ class DashboardExport(ExportKind):
     always_inline = True  # a handful of aggregate rows
 
     def check(self, actor, params):
-        from ...dashboard import Dashboard
+        from ...selectors.dashboard.board import Dashboard
 
-        sel.require_portfolio_view(actor)
+        require_portfolio_view(actor)
         if params.get("table") not in Dashboard.TABLES:
             raise DomainError("not_found")
-        sel.period_for(params.get("month") or None)
+        period_for(params.get("month") or None)
 
     def filename(self, params, fmt, stamp):
-        return f"dashboard-{params['table']}-{sel.period_for(params.get('month') or None).key}.{fmt}"
+        return f"dashboard-{params['table']}-{period_for(params.get('month') or None).key}.{fmt}"
 
     def open(self, actor, params):
         table, rate = _board_and_table(params)

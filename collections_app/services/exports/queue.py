@@ -8,7 +8,8 @@ from ...errors import DomainError
 from ...masking import mask_name
 from ...models import Bucket, Case, Queue
 from ...permissions import EXPORT_CASES, may_everywhere, visible_cases
-from ...selectors import bucket_for, bucket_list, case_assign_list
+from ...selectors.cases import bucket_for, bucket_list
+from ...selectors.supervisor import case_assign_list
 from ...workflow import OPEN_STATES, State
 from .limits import chunk_size, more_than
 from .registry import ExportKind, register

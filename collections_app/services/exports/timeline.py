@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy
 
 from ... import permissions as perms
 from ...errors import DomainError
-from ...selectors import case_detail, case_timeline
+from ...selectors.cases import case_detail, case_timeline
 from ...timeline import describe
 from ...workflow import State
 from .limits import chunk_size

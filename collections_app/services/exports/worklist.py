@@ -5,7 +5,8 @@ from django.utils.translation import gettext_lazy
 
 from ...calendar import lender_today
 from ...masking import mask_name
-from ...selectors import WorklistFilters, bucket_for, bucket_list, case_worklist, case_worklist_page
+from ...selectors.cases import bucket_for, bucket_list
+from ...selectors.worklist import WorklistFilters, case_worklist, case_worklist_page
 from ...workflow import State
 from .limits import chunk_size, more_than
 from .registry import ExportKind, register

@@ -1,98 +1,24 @@
 """The portfolio dashboard's figures and tables, shared by the page (views/dashboard.py), the
 downloads (services/exports/dashboard.py) and the beat job that keeps them warm.
 
-The figures come from `selectors_dashboard` (their exact definitions are in its docstring), one
+The figures come from `portfolio` and `activity` (their exact definitions are in their docstrings), one
 aggregate query each, kept a few minutes in the shared cache. Here they become tables — the same
 rows for the page and for the files, so they always agree — and server-side SVG charts (`charts.py`).
 """
-from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
 from functools import cached_property
 
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import charts
-from . import selectors_dashboard as sel
-from . import shared_cache
-from .calendar import lender_today
-from .errors import DomainError
-from .workflow import State
-
-
-class Rate:
-    """A table cell holding a rate (a fraction, or None when there is no denominator)."""
-
-    __slots__ = ("fraction",)
-
-    def __init__(self, fraction):
-        self.fraction = fraction
-
-
-@dataclass
-class Table:
-    slug: str
-    title: str
-    columns: list
-    rows: list
-    total: list | None = None  # the totals row, shown last
-
-    def all_rows(self):
-        return self.rows + ([self.total] if self.total else [])
-
-    @property
-    def numeric(self):
-        """Per column: does it hold numbers (right-aligned)?"""
-        return [any(isinstance(row[i], (int, Decimal, Rate)) and not isinstance(row[i], bool)
-                    for row in self.all_rows()) for i in range(len(self.columns))]
-
-
-def page_cell(value):
-    if value is None:
-        return "—"
-    if isinstance(value, Rate):
-        return charts.percent(value.fraction)
-    if isinstance(value, Decimal):
-        return charts.amount(value)
-    if isinstance(value, int):
-        return charts.number(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def stage_label(stage):
-    return str(State(stage).label)
-
-
-def bucket_label(name):
-    return name if name != sel.NO_BUCKET else _("DPD 0 / none")
-
-
-def target_label(name):
-    return _("Cured/closed") if name == sel.CURED else bucket_label(name)
-
-
-def collector_label(username):
-    return username or _("Unassigned")
-
-
-def _chart(draw, *args, title, **kwargs):
-    """A chart with its title also shown as a caption (the SVG's own <title> is for screen readers)."""
-    return {"caption": title, "svg": draw(*args, title=title, **kwargs)}
-
-
-@dataclass
-class Figure:
-    key: str
-    title: str
-    tables: list
-    charts: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
-    missing: list = field(default_factory=list)  # why the figure cannot be shown (snapshots missing)
-    see_month: str = ""  # where to look instead (the last complete month)
+from ... import charts
+from ... import shared_cache
+from . import activity, portfolio
+from .period import STAGES, ZERO, period_for
+from ...calendar import lender_today
+from ...errors import DomainError
+from ...workflow import State
+from .tables import Figure, Rate, Table, bucket_label, chart, collector_label, stage_label, target_label
 
 
 class Dashboard:
@@ -129,7 +55,7 @@ class Dashboard:
     def warm(cls, today=None):
         """Compute the current month's figures into the cache (beat runs this)."""
         today = today or lender_today()
-        board = cls(sel.period_for("", today=today), today)
+        board = cls(period_for("", today=today), today)
         board.figures()
         return board
 
@@ -137,11 +63,11 @@ class Dashboard:
 
     @cached_property
     def buckets(self):
-        return sel.buckets()
+        return portfolio.buckets()
 
     @cached_property
     def snapshots(self):
-        return self._kept("snapshots", lambda: sel.snapshots_present(
+        return self._kept("snapshots", lambda: portfolio.snapshots_present(
             [self.period.previous_month_end, self.period.month_end]))
 
     @property
@@ -155,38 +81,38 @@ class Dashboard:
     @cached_property
     def portfolio(self):
         if self.is_current:
-            return self._kept("portfolio", lambda: sel.portfolio_live(self.buckets, self.today))
-        return self._kept("portfolio", lambda: sel.portfolio_at_month_end(self.buckets, self.period.month_end))
+            return self._kept("portfolio", lambda: portfolio.portfolio_live(self.buckets, self.today))
+        return self._kept("portfolio", lambda: portfolio.portfolio_at_month_end(self.buckets, self.period.month_end))
 
     @cached_property
     def finished(self):
-        return self._kept("finished", lambda: sel.cases_finished(self.period))
+        return self._kept("finished", lambda: portfolio.cases_finished(self.period))
 
     @cached_property
     def roll(self):
         """The roll matrix, or None without both snapshots (the query is not run then)."""
         if not (self.has_start_snapshot and self.has_end_snapshot):
             return None
-        return self._kept("roll", lambda: sel.roll_rates(self.period, self.buckets))
+        return self._kept("roll", lambda: portfolio.roll_rates(self.period, self.buckets))
 
     @cached_property
     def promises(self):
-        return self._kept("promises", lambda: sel.promises(self.period))
+        return self._kept("promises", lambda: activity.promises(self.period))
 
     @cached_property
     def collected(self):
-        return self._kept("collected", lambda: sel.collected(self.period))
+        return self._kept("collected", lambda: activity.collected(self.period))
 
     @cached_property
     def contact(self):
-        return self._kept("contact", lambda: sel.contact_rate(self.period))
+        return self._kept("contact", lambda: activity.contact_rate(self.period))
 
     @cached_property
     def cure(self):
         """The cure rate, or None without the snapshot of the period's start (not run then)."""
         if not self.has_start_snapshot:
             return None
-        return self._kept("cure", lambda: sel.cure_rate(self.period, today=self.today))
+        return self._kept("cure", lambda: portfolio.cure_rate(self.period, today=self.today))
 
     # --- words -------------------------------------------------------------------------------
 
@@ -205,7 +131,7 @@ class Dashboard:
 
     def table_portfolio(self):
         rows = self.portfolio
-        stages = sel.STAGES
+        stages = STAGES
         order = list(dict.fromkeys(row["bucket"] for row in rows))
         cells = {(row["stage"], row["bucket"]): row for row in rows}
         columns = [_("Bucket")]
@@ -219,19 +145,19 @@ class Dashboard:
             for stage in stages:
                 line += [cells[(stage, bucket)]["cases"], cells[(stage, bucket)]["amount"]]
             line += [sum(cells[(s, bucket)]["cases"] for s in stages),
-                     sum((cells[(s, bucket)]["amount"] for s in stages), sel.ZERO)]
+                     sum((cells[(s, bucket)]["amount"] for s in stages), ZERO)]
             body.append(line)
-        totals = sel.portfolio_totals(rows)
+        totals = portfolio.portfolio_totals(rows)
         total = [_("Total")]
         for stage in stages:
-            got = totals["by_stage"].get(stage, {"cases": 0, "amount": sel.ZERO})
+            got = totals["by_stage"].get(stage, {"cases": 0, "amount": ZERO})
             total += [got["cases"], got["amount"]]
         total += [totals["total"]["cases"], totals["total"]["amount"]]
         title = _("Open cases by DPD bucket and stage, %(day)s") % {"day": self.portfolio_as_of.isoformat()}
         return Table("portfolio", title, columns, body, total)
 
     def table_funnel(self):
-        rows = sel.stage_funnel(self.portfolio, self.finished)
+        rows = portfolio.stage_funnel(self.portfolio, self.finished)
         labels = {str(State.RESOLVED): _("Resolved in the period"), str(State.CLOSED): _("Closed in the period")}
         body = [[labels.get(row["step"]) or _("Open in %(stage)s") % {"stage": stage_label(row["step"])}, row["cases"]]
                 for row in rows]
@@ -266,17 +192,17 @@ class Dashboard:
         return Table("promises", _("Promises to pay"), [_("Figure"), _("Promises"), _("Amount")], body)
 
     def table_collected_by_collector(self):
-        rows = sel.collected_by_collector(self.collected)
+        rows = activity.collected_by_collector(self.collected)
         body = [[collector_label(row["collector"]), row["payments"], row["amount"]] for row in rows]
-        total = [_("Total"), sum(row["payments"] for row in rows), sum((row["amount"] for row in rows), sel.ZERO)]
+        total = [_("Total"), sum(row["payments"] for row in rows), sum((row["amount"] for row in rows), ZERO)]
         return Table("collected-by-collector", _("Collected per collector"),
                      [_("Collector"), _("Payments"), _("Amount collected")], body, total)
 
     def table_collected_by_week(self):
-        rows = sel.collected_by_week(self.collected, self.period)
+        rows = activity.collected_by_week(self.collected, self.period)
         body = [[row["week"], row["first_day"], row["last_day"], row["payments"], row["amount"]] for row in rows]
         total = [_("Total"), None, None, sum(row["payments"] for row in rows),
-                 sum((row["amount"] for row in rows), sel.ZERO)]
+                 sum((row["amount"] for row in rows), ZERO)]
         return Table("collected-by-week", _("Collected per week"),
                      [_("Week (Monday)"), _("From"), _("To"), _("Payments"), _("Amount collected")], body, total)
 
@@ -332,7 +258,7 @@ class Dashboard:
         labels = [bucket_label(b) for b in order]
 
         def series(key):
-            return [(s, stage_label(s), [cells[(s, b)][key] for b in order]) for s in sel.STAGES]
+            return [(s, stage_label(s), [cells[(s, b)][key] for b in order]) for s in STAGES]
 
         notes = []
         if self.is_current:
@@ -343,20 +269,20 @@ class Dashboard:
         else:
             notes.append(_("From the month-end snapshot of %(day)s.") % {"day": self.period.month_end.isoformat()})
         return Figure("portfolio", _("Portfolio by DPD bucket and stage"), [table], charts=[
-            _chart(charts.stacked_bars, labels, series("cases"), title=_("Open cases by bucket and stage"),
+            chart(charts.stacked_bars, labels, series("cases"), title=_("Open cases by bucket and stage"),
                    value_label=_("Cases"), category_label=_("DPD bucket"), chart_id="chart-portfolio-cases"),
-            _chart(charts.stacked_bars, labels, series("amount"), title=_("Amount overdue by bucket and stage"),
+            chart(charts.stacked_bars, labels, series("amount"), title=_("Amount overdue by bucket and stage"),
                    value_label=_("Amount overdue"), category_label=_("DPD bucket"), fmt=charts.amount,
                    chart_id="chart-portfolio-amount"),
         ], notes=notes)
 
     def figure_funnel(self):
         table = self.table_funnel()
-        steps = sel.stage_funnel(self.portfolio, self.finished)
+        steps = portfolio.stage_funnel(self.portfolio, self.finished)
         bars = [(row[0], row[1]) for row in table.rows]
         colours = [charts.colour_for(step["step"], i) for i, step in enumerate(steps)]
         return Figure("funnel", _("Stage funnel"), [table], charts=[
-            _chart(charts.bar_chart, bars, title=_("Open cases per stage; resolved and closed in the period"),
+            chart(charts.bar_chart, bars, title=_("Open cases per stage; resolved and closed in the period"),
                    value_label=_("Cases"), category_label=_("Stage"), colours=colours, chart_id="chart-funnel"),
         ])
 
@@ -387,7 +313,7 @@ class Dashboard:
             ("share_cases", _("Roll rates by number of cases"), "chart-roll-cases"),
             ("share_amount", _("Roll rates by amount overdue"), "chart-roll-amount"),
         ):
-            figure.charts.append(_chart(
+            figure.charts.append(chart(
                 charts.heat_map,
                 [bucket_label(s) for s in sources], [target_label(t) for t in targets],
                 [[cell[(s, t)][key] for t in targets] for s in sources],
@@ -402,13 +328,13 @@ class Dashboard:
     def figure_promises(self):
         p = self.promises
         return Figure("promises", _("Promises to pay"), [self.table_promises()], charts=[
-            _chart(charts.bar_chart,
+            chart(charts.bar_chart,
                    [(_("Made"), p["made"]), (_("Due"), p["due"]), (_("Kept"), p["kept"]),
                     (_("Broken"), p["broken"]), (_("Pending"), p["pending"])],
                    title=_("Promises made, and promises due in the period by outcome"), value_label=_("Promises"),
                    category_label=_("Promises"), colours=["#1a4fa0", "#7b8794", "#0b6e4f", "#b42318", "#c98a00"],
                    chart_id="chart-promises"),
-            _chart(charts.rate_meters, [(_("Kept rate"), p["kept_rate"], _("%(kept)s kept of %(judged)s judged") % {
+            chart(charts.rate_meters, [(_("Kept rate"), p["kept_rate"], _("%(kept)s kept of %(judged)s judged") % {
                 "kept": charts.number(p["kept"]), "judged": charts.number(p["kept"] + p["broken"])})],
                 title=_("Promise kept rate"), chart_id="chart-promises-rate"),
         ], notes=[_("Kept, broken and pending count the promises due in the period; made counts those "
@@ -418,10 +344,10 @@ class Dashboard:
         by_collector = self.table_collected_by_collector()
         by_week = self.table_collected_by_week()
         return Figure("collected", _("Amount collected"), [by_collector, by_week], charts=[
-            _chart(charts.bar_chart, [(row[0], row[2]) for row in by_collector.rows], fmt=charts.amount,
+            chart(charts.bar_chart, [(row[0], row[2]) for row in by_collector.rows], fmt=charts.amount,
                    title=_("Amount collected per collector"), value_label=_("Amount collected"),
                    category_label=_("Collector"), chart_id="chart-collected-collector"),
-            _chart(charts.bar_chart, [(f"{row[1]:%m-%d}–{row[2]:%m-%d}", row[4]) for row in by_week.rows],
+            chart(charts.bar_chart, [(f"{row[1]:%m-%d}–{row[2]:%m-%d}", row[4]) for row in by_week.rows],
                    fmt=charts.amount, vertical=True, title=_("Amount collected per week"),
                    value_label=_("Amount collected"), category_label=_("Week (days in the period)"),
                    chart_id="chart-collected-week"),
@@ -431,7 +357,7 @@ class Dashboard:
     def figure_contact(self):
         c = self.contact
         return Figure("contact-rate", _("Contact rate"), [self.table_contact_rate()], charts=[
-            _chart(charts.rate_meters, [(_("Contact rate"), c["rate"], _("%(rpc)s of %(worked)s cases worked") % {
+            chart(charts.rate_meters, [(_("Contact rate"), c["rate"], _("%(rpc)s of %(worked)s cases worked") % {
                 "rpc": charts.number(c["right_party"]), "worked": charts.number(c["worked"])})],
                 title=_("Contact rate: cases with a right-party contact / cases worked"),
                 chart_id="chart-contact-rate"),
@@ -446,7 +372,7 @@ class Dashboard:
         c = self.cure
         figure.notes.append(_("Cases open at the start of the period (the snapshot of %(day)s) whose state at its "
                               "end is resolved.") % {"day": start.isoformat()})
-        figure.charts.append(_chart(charts.rate_meters, [
+        figure.charts.append(chart(charts.rate_meters, [
             (_("By cases"), c["rate"], _("%(n)s of %(total)s cases") % {
                 "n": charts.number(c["cured"]), "total": charts.number(c["open_at_start"])}),
             (_("By amount overdue"), c["rate_amount"], _("%(n)s of %(total)s") % {
