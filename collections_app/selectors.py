@@ -40,7 +40,7 @@ def case_queryset(actor):
     return visible_cases(actor, _case_rows())
 
 
-# What the API's case shape reads of the related rows (api/representation.case_dict): loading only
+# What the API's case shape reads of the related rows (api/cases/representation.case_dict): loading only
 # these keeps the per-request ORM work of the detail and list near that of a bare case row.
 _API_RELATED_FIELDS = ("loan__external_id", "loan__currency", "borrower__external_id", "borrower__name",
                        "assigned_to__username", "queue__name")

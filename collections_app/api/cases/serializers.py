@@ -1,7 +1,7 @@
 """Input serializers (shape and types only; the services decide the rest) and output schemas."""
 from rest_framework import serializers
 
-from ..workflow import REQUESTABLE_TRANSITIONS, State
+from ...workflow import REQUESTABLE_TRANSITIONS, State
 
 
 class StrictSerializer(serializers.Serializer):
@@ -55,7 +55,7 @@ class BorrowerRefSerializer(serializers.Serializer):
 
 
 class CaseSerializer(serializers.Serializer):
-    """Documentation of the case shape; the API builds it with api.representation.case_dict."""
+    """Documentation of the case shape; the API builds it with api.cases.representation.case_dict."""
 
     id = serializers.IntegerField()
     loan = serializers.CharField()
