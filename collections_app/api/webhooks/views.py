@@ -1,6 +1,6 @@
 """Webhook subscriptions and their delivery log (scope `webhooks:manage`; people: the admin role).
 
-What is sent, how it is signed and retried: services/webhooks.py."""
+What is sent, how it is signed and retried: services/webhooks/."""
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers as drf
 from rest_framework.response import Response
