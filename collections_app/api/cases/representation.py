@@ -11,7 +11,7 @@ from ...models import Case
 from ...models.cases import days_past_due
 from ...services.pii import pii_log_unmasked
 from ...selectors import bucket_for
-from ..common.views import iso, money, sees_pii  # noqa: F401  (sees_pii: imported from here too)
+from ..common.views import iso, money, sees_pii
 
 
 
