@@ -55,7 +55,7 @@ class BorrowerRefSerializer(serializers.Serializer):
 
 
 class CaseSerializer(serializers.Serializer):
-    """Documentation of the case shape; the API builds it with api.cases.representation.case_dict."""
+    """Documentation of the case shape; the API builds it with api.representation.case_dict."""
 
     id = serializers.IntegerField()
     loan = serializers.CharField()
