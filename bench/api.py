@@ -192,7 +192,7 @@ def child_inprocess(tokens, labels, id_min, id_max, requests, warmup, profile, p
     from django.db import connection
     from django.test import Client
 
-    from collections_app.api.common import encode_cursor
+    from collections_app.api.common.views import encode_cursor
     from collections_app.models import AuditLog, Case
 
     rng = random.Random(seed)
@@ -256,7 +256,9 @@ def _targets(kind):
     from rest_framework.renderers import JSONRenderer
 
     from collections_app.selectors import cases as selectors
-    from collections_app.api import auth, common, throttling, views_cases
+    from collections_app.api.cases import views as views_cases
+    from collections_app.api.common import auth, throttling
+    from collections_app.api.common import views as common
     from collections_app.models import Case
 
     shared = [(auth.ApiTokenAuthentication, "authenticate", "token auth (ApiClient lookup + hash)"),

@@ -1,6 +1,6 @@
 """Admin for webhook subscriptions and deliveries (imported by admin.py).
 
-Subscriptions are edited here but written by services/webhooks.py (the same checks as the API);
+Subscriptions are edited here but written by services/webhooks/ (the same checks as the API);
 the secret is shown once, when made or rotated, and masked after. Deliveries are a read-only log
 with a "redeliver" action that calls the service."""
 from django import forms
@@ -14,6 +14,7 @@ from .errors import DomainError
 from .models import WebhookDelivery, WebhookSubscription
 from .models.webhooks import WEBHOOK_EVENT_TYPES
 from .services import webhooks as service
+from .services.webhooks import subscriptions as checks
 
 
 def _may_manage(request):
@@ -40,7 +41,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        for name, check in (("url", service._clean_url), ("event_types", service._clean_types)):
+        for name, check in (("url", checks._clean_url), ("event_types", checks._clean_types)):
             if name in data:
                 try:
                     data[name] = check(data[name])

@@ -214,7 +214,7 @@ COLLECTIONS_CURRENCY = env_str("COLLECTIONS_CURRENCY", "CNY")
 # A resolved case comes back (reopen) when it falls overdue again within this many days.
 COLLECTIONS_REOPEN_WINDOW_DAYS = env_int("COLLECTIONS_REOPEN_WINDOW_DAYS", 30)
 # Seconds a process keeps a token's API client (0: look it up on every request). A change of a client
-# is seen at once where the cache is shared (Redis); see collections_app/api/auth.py.
+# is seen at once where the cache is shared (Redis); see collections_app/api/common/auth.py.
 COLLECTIONS_API_TOKEN_CACHE_SECONDS = env_int("COLLECTIONS_API_TOKEN_CACHE_SECONDS", 30)
 # Seconds the dashboard's figures are kept in the cache (0: computed on every view); beat recomputes
 # the current month's more often than this, so the page never waits for the aggregates.
@@ -284,14 +284,14 @@ STORAGES = {
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "collections_app.api.auth.ApiTokenAuthentication",
+        "collections_app.api.common.auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["collections_app.api.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "collections_app.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["collections_app.api.throttling.ClientRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["collections_app.api.common.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "collections_app.api.common.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["collections_app.api.common.throttling.ClientRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }

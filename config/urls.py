@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
-from collections_app.api.errors import not_found as api_not_found
+from collections_app.api.common.errors import not_found as api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,4 +12,4 @@ urlpatterns = [
     path("", include("collections_app.urls")),
 ]
 
-handler500 = "collections_app.api.errors.server_error"
+handler500 = "collections_app.api.common.errors.server_error"

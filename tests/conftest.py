@@ -120,7 +120,7 @@ def _fresh_cache():
     """Rate-limit counters and other cached values never leak from one test to the next."""
     from django.core.cache import cache
 
-    from collections_app.api import auth
+    from collections_app.api.common import auth
     from collections_app.labels import labels_forget
     from collections_app.selectors.cases import bucket_list_forget
 

@@ -317,7 +317,7 @@ def test_a_contact_whose_answer_failed_to_be_stored_is_not_recorded_twice(api, s
 
 
 def test_a_payment_that_answered_500_after_the_service_answers_its_real_result_on_retry(api, monkeypatch):
-    from collections_app.api import views_actions
+    from collections_app.api.actions import views as views_actions
     from collections_app.models import CaseEvent, PaymentAllocation
 
     case = overdue_case(days_overdue=10)

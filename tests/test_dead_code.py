@@ -10,6 +10,7 @@ APP = pathlib.Path(__file__).resolve().parent.parent / "collections_app"
 
 @pytest.mark.parametrize("module, name", [
     ("collections_app.services.webhooks", "webhook_emit"),  # events not on a timeline: none exist
+    ("collections_app.services.webhooks.outbox", "webhook_emit"),
     ("collections_app.views.common", "back_with_refusal"),
     ("collections_app.views.common", "is_htmx"),  # request.htmx (django-htmx's middleware)
     ("collections_app.workflow", "FINAL_STATES"),

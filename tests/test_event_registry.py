@@ -94,8 +94,10 @@ def test_the_kinds_subscribers_are_told_of():
 
 def test_the_webhook_outbox_reads_the_registry():
     from collections_app.services import webhooks
+    from collections_app.services.webhooks import outbox
 
     assert not hasattr(webhooks, "KIND_TO_TYPE")
+    assert not hasattr(outbox, "KIND_TO_TYPE")
     sql = webhooks.pg_outbox_cte("ev")
     for code, webhook in registry.webhook_kinds().items():
         assert f"('{code}', '{webhook.type}')" in sql

@@ -1,4 +1,4 @@
-"""Webhooks out (services/webhooks.py): the outbox written with the change, the signed POST a
+"""Webhooks out (services/webhooks/): the outbox written with the change, the signed POST a
 receiver on 127.0.0.1 checks as CONTRACT.md says, retries with backoff, redeliver, the API and admin.
 
 Runs on SQLite (the ORM path of the sweep) and PostgreSQL (the sweep's set-based statements, whose
@@ -23,6 +23,7 @@ from collections_app.calendar import lender_today
 from collections_app.errors import DomainError
 from collections_app.models import CaseEvent, WebhookDelivery, WebhookSubscription
 from collections_app.services import webhooks
+from collections_app.services.webhooks import outbox
 from collections_app.services.api_clients import api_client_create
 from collections_app.services.sweep import sweep_run
 
@@ -439,7 +440,7 @@ def test_a_commit_nudges_the_dispatcher_once_and_a_broker_outage_fails_nothing(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         services.payment_record(external_id="P-9", loan=case.loan, amount=case.amount_overdue,
                                 paid_at=timezone.now(), actor=supervisor)  # payment + resolve: two events
-    assert sum(cb is webhooks._kick_dispatcher for cb in callbacks) == 1
+    assert sum(cb is outbox._kick_dispatcher for cb in callbacks) == 1
     assert sorted(b["type"] for b in receiver.bodies()) == ["case.state_changed", "payment.recorded"]
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
 

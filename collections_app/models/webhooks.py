@@ -3,7 +3,7 @@
 A delivery row is written in the same transaction as the change it reports (services/events.py,
 and the sweep's set-based statements on PostgreSQL), with the whole body already rendered, so what
 is signed and sent is exactly what was decided then. `(subscription, event_key)` is unique: an
-event is queued once per subscription, whatever reruns. services/webhooks.py sends them.
+event is queued once per subscription, whatever reruns. services/webhooks/ sends them.
 """
 from django.db import models
 from django.db.models import Q
@@ -36,7 +36,7 @@ class WebhookSubscription(models.Model):
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     # Why it stopped, when the system (not a person) switched it off: the receiver answered 410 Gone.
     disabled_reason = models.CharField(_("disabled because"), max_length=200, blank=True)
-    # Held by the one lane task sending to this receiver now (services/webhooks.py webhook_lane_claim).
+    # Held by the one lane task sending to this receiver now (services/webhooks/dispatch.py webhook_lane_claim).
     lane_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:

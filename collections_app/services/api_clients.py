@@ -13,7 +13,7 @@ from ..roles import ALL_SCOPES
 
 
 # Bumped on every change of a client; the token authentication keeps clients in the process only
-# while this number is unchanged (api/auth.py).
+# while this number is unchanged (api/common/auth.py).
 GENERATION_KEY = "collections:api-clients-generation"
 
 

@@ -1,7 +1,7 @@
 """Writing the case timeline: every service records its change here, in its own transaction.
 
 Every kind written is one of the registry's (collections_app/events.py). The webhook outbox joins
-here: events of a kind subscribers may want (services/webhooks.py) queue their deliveries in the
+here: events of a kind subscribers may want (services/webhooks/) queue their deliveries in the
 same transaction as the event."""
 from django.db import transaction
 from django.utils import timezone

@@ -3,8 +3,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import values
-from ..workflow import REQUESTABLE_TRANSITIONS, State
+from ... import values
+from ...workflow import REQUESTABLE_TRANSITIONS, State
 
 
 class StrictSerializer(serializers.Serializer):

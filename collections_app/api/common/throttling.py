@@ -4,7 +4,7 @@ when REDIS_URL is set); with the cache unreachable nothing is counted and every 
 (collections_app/shared_cache.py): a limit is not worth refusing every client for."""
 from rest_framework.throttling import SimpleRateThrottle
 
-from ..shared_cache import fallback_cache
+from ...shared_cache import fallback_cache
 from .auth import ClientPrincipal
 
 STAFF_RATE_PER_MINUTE = 1200

@@ -11,23 +11,22 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from .. import permissions as perms
-from .. import services
-from ..selectors.book import loan_case_ref
-from ..selectors.cases import case_detail
-from ..errors import DomainError
-from ..masking import mask_phone
-from ..services.reminders import message_request
-from ..services.pii import pii_log_unmasked
-from .common import api_actor, idempotent, iso, json_object, money, validated
-from .representation import sees_pii
-from .serializers import ErrorSerializer
-from .serializers_actions import (
+from ... import permissions as perms
+from ... import services
+from ...selectors.book import loan_case_ref
+from ...selectors.cases import case_detail
+from ...errors import DomainError
+from ...masking import mask_phone
+from ...services.reminders import message_request
+from ...services.pii import pii_log_unmasked
+from ..cases.serializers import ErrorSerializer
+from ..common.idempotency import idempotent
+from ..common.views import _ScopedView, api_actor, iso, json_object, money, sees_pii, validated
+from .serializers import (
     ContactCheckQuerySerializer, ContactCheckSerializer, ContactInSerializer, ContactOutSerializer,
     MessageInSerializer, MessageOutSerializer, PaymentInSerializer, PaymentOutSerializer, PromiseInSerializer,
     PromiseOutSerializer, RefusalSerializer, ReversalInSerializer, VisitInSerializer, VisitOutSerializer,
 )
-from .views_cases import _ScopedView
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
 

@@ -1,7 +1,7 @@
 """Routes of the webhook subscription endpoints (included under /api/v1/, namespace "api")."""
 from django.urls import path
 
-from . import views_webhooks as views
+from . import views
 
 urlpatterns = [
     path("webhooks/", views.SubscriptionListView.as_view(), name="webhook-list"),

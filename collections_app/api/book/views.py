@@ -12,20 +12,19 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from .. import permissions
-from ..calendar import lender_today
-from ..errors import DomainError
-from ..selectors import book as book_reads
-from ..services import book
-from ..services.pii import pii_log_unmasked
-from .common import ScopePermission, api_actor, idempotent, json_object
-from .representation import sees_pii
-from .serializers import ErrorSerializer
-from .serializers_book import (
+from ... import permissions
+from ...calendar import lender_today
+from ...errors import DomainError
+from ...selectors import book as book_reads
+from ...services import book
+from ...services.pii import pii_log_unmasked
+from ..cases.serializers import ErrorSerializer
+from ..common.idempotency import idempotent
+from ..common.views import ScopePermission, _ScopedView, api_actor, json_object, sees_pii
+from .serializers import (
     BORROWER_PII_FIELDS, BorrowerInSerializer, BorrowerOutSerializer, BulkLoansInSerializer, BulkLoansOutSerializer,
     LoanInSerializer, LoanOutSerializer, borrower_dict, bulk_result_dict, loan_dict,
 )
-from .views_cases import _ScopedView
 
 BULK_LIMIT = 1000
 READ_ERRORS = {401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}

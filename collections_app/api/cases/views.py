@@ -10,16 +10,15 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers as drf
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
-from rest_framework.views import APIView
 
-from .. import permissions as perms
-from .. import services
-from ..selectors import cases as case_reads
-from ..calendar import lender_today
-from ..errors import DomainError
-from ..models import CaseEvent
-from ..permissions import visible_cases
-from .common import ScopePermission, api_actor, decode_cursor, encode_cursor, idempotent, iso, money, validated
+from ... import services
+from ...selectors import cases as case_reads
+from ...calendar import lender_today
+from ...errors import DomainError
+from ...models import CaseEvent
+from ...permissions import visible_cases
+from ..common.idempotency import idempotent
+from ..common.views import _ScopedView, api_actor, decode_cursor, encode_cursor, iso, money, validated
 from .representation import CASE_VALUES, audit_unmasked, case_bodies, case_dict, etag_for
 from .serializers import (
     CaseFilterSerializer, CaseSerializer, ErrorSerializer, EventSerializer, FeedFilterSerializer, LookupSerializer,
@@ -74,16 +73,6 @@ def _page_by_position(qs, after, limit, *, feed=True):
         cursor = after
     held_back = bool(feed and horizon is not None and qs.filter(change_position__gte=horizon).exists())
     return rows, more, cursor, held_back
-
-
-class _ScopedView(APIView):
-    permission_classes = [ScopePermission]
-    # The ability (permissions.ABILITIES) a client's scope must grant to read or to post here.
-    read_ability = perms.SEE_CASE
-    write_ability = perms.SEE_CASE
-
-    def required_ability(self, request):
-        return self.read_ability if request.method in ("GET", "HEAD", "OPTIONS") else self.write_ability
 
 
 class CaseListView(_ScopedView):

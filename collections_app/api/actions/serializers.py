@@ -5,8 +5,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import ContactAttempt, PromiseToPay, ReminderStep, Visit
-from .serializers import StrictSerializer
+from ...models import ContactAttempt, PromiseToPay, ReminderStep, Visit
+from ..cases.serializers import StrictSerializer
 
 AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
 

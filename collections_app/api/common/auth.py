@@ -15,10 +15,10 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from .. import shared_cache
-from ..actors import actor_for_client
-from ..models import ApiClient
-from ..services.api_clients import api_clients_generation
+from ... import shared_cache
+from ...actors import actor_for_client
+from ...models import ApiClient
+from ...services.api_clients import api_clients_generation
 
 _clients = {}  # sha256(token) -> (expires at (monotonic), generation, ApiClient)
 _MAX_CACHED = 10_000
@@ -61,7 +61,7 @@ class ClientPrincipal:
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
-    # Documented for the OpenAPI schema by api/schema.py (ApiTokenScheme).
+    # Documented for the OpenAPI schema by api/common/schema.py (ApiTokenScheme).
     keyword = "Token"
 
     def authenticate(self, request):

@@ -17,8 +17,8 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from ..errors import DomainError
-from ..request_id import request_id_of
+from ...errors import DomainError
+from ...request_id import request_id_of
 
 log = logging.getLogger("collections_app.api")
 

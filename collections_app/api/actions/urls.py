@@ -2,7 +2,7 @@
 included under /api/v1/ in the `api` namespace by api/urls.py."""
 from django.urls import path
 
-from . import views_actions as v
+from . import views as v
 
 urlpatterns = [
     path("cases/<int:case_id>/contacts/", v.CaseContactsView.as_view(), name="case-contacts"),

@@ -3,7 +3,7 @@ in the `api` namespace by api/urls.py. `loans/bulk/` comes first: a loan whose e
 `bulk` cannot be addressed by PUT/GET (it can still be sent through the bulk endpoint)."""
 from django.urls import path
 
-from . import views_book as v
+from . import views as v
 
 urlpatterns = [
     path("borrowers/<str:external_id>/", v.BorrowerView.as_view(), name="borrower-detail"),

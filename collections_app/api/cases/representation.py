@@ -6,12 +6,12 @@ import json
 
 from django.utils import timezone
 
-from ..masking import mask_name
-from ..models import Case
-from ..models.cases import days_past_due
-from ..services.pii import pii_log_unmasked
-from ..selectors.cases import bucket_for
-from .common import iso, money, sees_pii  # noqa: F401  (sees_pii: imported from here too)
+from ...masking import mask_name
+from ...models import Case
+from ...models.cases import days_past_due
+from ...services.pii import pii_log_unmasked
+from ...selectors.cases import bucket_for
+from ..common.views import iso, money, sees_pii
 
 
 

@@ -8,11 +8,10 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from ..masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
-from ..models import Borrower, Hold
-from .common import iso, money
-from .representation import sees_pii
-from .serializers_actions import AmountField
+from ...masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
+from ...models import Borrower, Hold
+from ..actions.serializers import AmountField
+from ..common.views import iso, money, sees_pii
 
 # What a borrower answer carries that is personal data (masked without `pii:read`).
 BORROWER_PII_FIELDS = ["name", "national_id", "phones", "email", "address", "contacts"]

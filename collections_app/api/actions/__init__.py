@@ -1,0 +1,1 @@
+"""The actions endpoints: serializers, views and urls together."""

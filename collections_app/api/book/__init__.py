@@ -1,0 +1,1 @@
+"""The book endpoints: serializers, views and urls together."""

@@ -1,0 +1,1 @@
+"""The cases endpoints: serializers, views and urls together."""

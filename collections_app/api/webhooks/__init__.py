@@ -1,0 +1,1 @@
+"""The webhooks endpoints: serializers, views and urls together."""
