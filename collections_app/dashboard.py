@@ -1,4 +1,4 @@
-"""The portfolio dashboard's figures and tables, shared by the page (views/dashboard.py), the
+"""The portfolio dashboard's figures and tables, shared by the page (web/dashboard.py), the
 downloads (services/exports/dashboard.py) and the beat job that keeps them warm.
 
 The figures come from `selectors_dashboard` (their exact definitions are in its docstring), one

@@ -115,7 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "collections_app.context.navigation",
+                "collections_app.web.context.navigation",
             ],
         },
     },

@@ -1,7 +1,7 @@
 """Template context every page needs: the navigation this person is offered, and where their desk is.
 
 Every link a person is shown must lead to a page they may open. Who may open a page is said once, by
-the view's `ability_required` (views/common.py); `may_open` reads it from the view the URL resolves
+the view's `ability_required` (web/common.py); `may_open` reads it from the view the URL resolves
 to and asks permissions.py, so a link built through it cannot lead to a 404. Which pages the
 navigation offers each role, and where `/` takes them, is permissions.py's too (OFFERED, LANDING)."""
 from functools import lru_cache
@@ -9,8 +9,8 @@ from functools import lru_cache
 from django.urls import resolve, reverse
 from django.utils.translation import gettext_lazy as _
 
-from . import permissions
-from .actors import actor_for_user
+from .. import permissions
+from ..actors import actor_for_user
 
 # (page key, url name, label), in the navigation's order.
 NAV = [

@@ -8,11 +8,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_safe
 
-from ..errors import DomainError
-from ..models import FileJob
-from ..permissions import BOOK_IMPORT
-from ..services.imports import KIND_NAMES, import_job_create, import_job_report
-from .common import ability_required, actor_of
+from ...errors import DomainError
+from ...models import FileJob
+from ...permissions import BOOK_IMPORT
+from ...services.imports import KIND_NAMES, import_job_create, import_job_report
+from ..common import ability_required, actor_of
 
 RECENT = 20
 UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx")

@@ -17,16 +17,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_safe
 
-from .. import permissions as perms
-from ..calendar import lender_today
-from ..errors import DomainError
-from ..forms.cases import WorklistFilterForm
-from ..forms.supervisor import AssignFilterForm
-from ..masking import mask_name
-from ..models import AuditLog, FileJob, Queue
-from ..selectors import bucket_list
-from ..services import exports
-from .common import STAFF, ability_required, actor_of, refusal_text
+from ... import permissions as perms
+from ...calendar import lender_today
+from ...errors import DomainError
+from ..cases.forms import WorklistFilterForm
+from ..supervisor.forms import AssignFilterForm
+from ...masking import mask_name
+from ...models import AuditLog, FileJob, Queue
+from ...selectors import bucket_list
+from ...services import exports
+from ..common import STAFF, ability_required, actor_of, refusal_text
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 AUDIT_LOG_PAGE = 50

@@ -1,7 +1,7 @@
 """Routes of the import pages (/imports/), issue 6."""
 from django.urls import path
 
-from .views import imports
+from . import views as imports
 
 urlpatterns = [
     path("imports/", imports.imports_page, name="imports"),

@@ -14,21 +14,21 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from .. import permissions as perms
-from .. import selectors
-from ..calendar import lender_today
-from ..errors import REASONS, DomainError
-from ..forms.supervisor import (
+from ... import permissions as perms
+from ... import selectors
+from ...calendar import lender_today
+from ...errors import REASONS, DomainError
+from .forms import (
     MAX_CASES_PER_ACTION, AssignActionForm, AssignFilterForm, DecideReferralForm, DecideReferralsForm, HoldFilterForm,
     HoldLiftForm, HoldPlaceForm,
 )
-from ..masking import mask_name
-from ..models import Borrower, Queue
-from ..services import case_assign, hold_lift, hold_place, legal_referral_decide
-from ..services.assignment import (
+from ...masking import mask_name
+from ...models import Borrower, Queue
+from ...services import case_assign, hold_lift, hold_place, legal_referral_decide
+from ...services.assignment import (
     UNDO_SECONDS, case_distribute_evenly, case_distribution_preview, case_distribution_undo,
 )
-from .common import ability_required, actor_of, form_errors_from, refusal_text
+from ..common import ability_required, actor_of, form_errors_from, refusal_text
 
 PENDING_SHOWN = 100  # oldest requests first; the rest appear as these are decided
 UNDO_SESSION_KEY = "collections.distribution_undo"

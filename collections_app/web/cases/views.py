@@ -8,21 +8,21 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import services
-from .. import permissions as perms
-from ..permissions import case_abilities
-from ..calendar import lender_today
+from ... import services
+from ... import permissions as perms
+from ...permissions import case_abilities
+from ...calendar import lender_today
 from ..context import may_open
-from ..errors import DomainError
-from ..forms.cases import (
+from ...errors import DomainError
+from .forms import (
     CloseForm, ContactForm, LegalReferralForm, MessageForm, NoteForm, PromiseForm, RevealForm, TransitionForm,
     VisitScheduleForm,
 )
-from ..masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
-from ..models import LegalReferral, MessageTemplate, PromiseToPay
-from ..selectors import WorklistCursor, bucket_for, bucket_list, case_detail, case_timeline, case_worklist
-from ..timeline import describe
-from .common import STAFF, ability_required, actor_of, form_errors_from, refusal_text
+from ...masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
+from ...models import LegalReferral, MessageTemplate, PromiseToPay
+from ...selectors import WorklistCursor, bucket_for, bucket_list, case_detail, case_timeline, case_worklist
+from ...timeline import describe
+from ..common import STAFF, ability_required, actor_of, form_errors_from, refusal_text
 
 TIMELINE_PAGE = 50
 
@@ -46,7 +46,7 @@ def _timeline(actor, case_id, before=None):
 def _check_view(decision):
     if decision is None:
         return None
-    from ..errors import REASONS
+    from ...errors import REASONS
 
     return {"allowed": decision.allowed, "code": decision.code,
             "reason": REASONS[decision.code][1] if decision.code in REASONS else "",
@@ -191,7 +191,7 @@ def add_note(request, case_id):
 @ability_required(STAFF)
 @require_POST
 def send_message(request, case_id):
-    from ..services.reminders import message_request
+    from ...services.reminders import message_request
 
     actor = actor_of(request)
     return _act(request, case_id, MessageForm(request.POST, templates=_sms_templates()),
@@ -205,7 +205,7 @@ def send_message(request, case_id):
 def message_preview(request, case_id):
     """The SMS as the borrower would read it, in their language, with their name masked as this page
     shows it (nothing is written; the dispatcher builds the real text when it sends)."""
-    from ..services.reminders import message_preview as preview
+    from ...services.reminders import message_preview as preview
 
     actor = actor_of(request)
     case = _case_or_404(actor, case_id)

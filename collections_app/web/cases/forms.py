@@ -4,11 +4,11 @@ import unicodedata
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from ..models import Bucket, ContactAttempt, Visit
-from ..labels import label
-from ..selectors import WORKLIST_SORTS
-from ..workflow import OPEN_STATES, CloseReason, State
-from .fields import AsciiDecimalField, BoundedDateField, BoundedDateTimeField
+from ...models import Bucket, ContactAttempt, Visit
+from ...labels import label
+from ...selectors import WORKLIST_SORTS
+from ...workflow import OPEN_STATES, CloseReason, State
+from ..fields import AsciiDecimalField, BoundedDateField, BoundedDateTimeField
 
 
 class WorklistFilterForm(forms.Form):

@@ -6,9 +6,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from ..calendar import lender_today
-from ..context import landing_url_name
+from .context import landing_url_name
 from ..errors import DomainError
-from ..forms.cases import WorklistFilterForm
+from .cases.forms import WorklistFilterForm
 from ..masking import mask_name
 from ..permissions import PROMISE_RECORD
 from ..selectors import (

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from .. import services
 from ..calendar import lender_today
 from ..errors import DomainError
-from ..forms.cases import VisitRecordForm
+from .cases.forms import VisitRecordForm
 from ..masking import mask_name
 from ..models import Visit
 from ..permissions import VISIT_RECORD

@@ -11,9 +11,9 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from ..calendar import lender_today
-from ..models import Hold
-from ..workflow import OPEN_STATES, State
+from ...calendar import lender_today
+from ...models import Hold
+from ...workflow import OPEN_STATES, State
 
 MAX_CASES_PER_ACTION = 100
 NONE = "__none__"

@@ -1,7 +1,10 @@
 from django.urls import include, path
 
-from . import hooks
-from .views import cases, dashboard, desk, exports, health, supervisor, visits
+from .. import hooks
+from . import dashboard, desk, health, visits
+from .cases import views as cases
+from .exports import views as exports
+from .supervisor import views as supervisor
 
 app_name = "collections"
 
@@ -37,8 +40,8 @@ urlpatterns = [
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     # Served (and written to the audit log) by the exports, like every other download.
     path("dashboard/<slug:table>.csv", exports.export_dashboard, {"fmt": "csv"}, name="dashboard-csv"),
-    path("", include("collections_app.urls_imports")),
-    path("", include("collections_app.urls_exports")),
+    path("", include("collections_app.web.imports.urls")),
+    path("", include("collections_app.web.exports.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("hooks/sms/<slug:backend>/", hooks.sms_receipts, name="sms-receipts"),
 ]

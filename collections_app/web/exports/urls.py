@@ -3,7 +3,7 @@ namespace: export-worklist, export-queue, export-dashboard (and dashboard-xlsx b
 CSV), export-timeline, audit-log, export-audit-log, exports, export-job, export-job-download."""
 from django.urls import path, register_converter
 
-from .views import exports
+from . import views as exports
 
 
 class ExportFormatConverter:
