@@ -203,7 +203,7 @@ def child_cases(sample):
     from django.db import connection
 
     from collections_app.models import Case, Loan
-    from collections_app.tasks import cases_sync_with_loans_task
+    from collections_app.tasks.sweep import cases_sync_with_loans_task
 
     from .child import Clock
 

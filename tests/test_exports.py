@@ -479,7 +479,7 @@ def test_old_import_reports_and_export_files_go_with_their_jobs(settings, tmp_pa
     from django_celery_beat.models import PeriodicTask
 
     from collections_app.models import FileJob
-    from collections_app.tasks import file_jobs_purge_task
+    from collections_app.tasks.files import file_jobs_purge_task
 
     settings.COLLECTIONS_FILES_DIR = tmp_path / "files"
     settings.COLLECTIONS_FILES_RETENTION_DAYS = 30

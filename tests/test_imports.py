@@ -303,7 +303,7 @@ def test_a_large_import_from_the_page_queues_one_sweep(tmp_path, loans, settings
 
     settings.COLLECTIONS_IMPORT_SWEEP_THRESHOLD = 0
     overdue = (lender_today() - timedelta(days=12)).isoformat()
-    with mock.patch("collections_app.tasks.sweep_task.delay") as delay, django_capture_on_commit_callbacks(
+    with mock.patch("collections_app.tasks.sweep.sweep_task.delay") as delay, django_capture_on_commit_callbacks(
             execute=True):
         result = run(write(tmp_path, f"loan,number,due_date,amount_due\nL1,1,{overdue},300\n"), "instalments",
                      follow_cases="tasks")

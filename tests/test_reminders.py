@@ -27,7 +27,8 @@ from collections_app.models import Case, CaseEvent, Instalment, OutboundMessage,
 from collections_app.services import reminders
 from collections_app.services.reminders import message_request, reminders_dispatch, reminders_plan
 from collections_app.services.sweep import sweep_run
-from collections_app.tasks import reminders_dispatch_task, sweep_task
+from collections_app.tasks.reminders import reminders_dispatch_task
+from collections_app.tasks.sweep import sweep_task
 
 from .factories import BorrowerFactory, loan_with_schedule, overdue_case
 from .helpers import refused
