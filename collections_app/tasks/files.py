@@ -15,7 +15,7 @@ TIME_LIMIT = JOB_TIME_LIMIT
 def import_file_task(job_id):
     """Run the import of FileJob `job_id`. Safe to redeliver: a job already done or failed is left
     as it is, and the import itself upserts (a rerun changes nothing)."""
-    from ..services.imports import import_job_run
+    from ..services.files.imports import import_job_run
 
     return import_job_run(job_id)
 
@@ -25,7 +25,7 @@ def import_file_task(job_id):
 def export_run_task(job_id):
     """Write the file of an export FileJob. Takes the id; safe to rerun (a finished job is skipped,
     an interrupted one is written again)."""
-    from ..services.exports import export_job_run
+    from ..services.files.exports import export_job_run
 
     return export_job_run(job_id)
 

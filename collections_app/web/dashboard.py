@@ -1,6 +1,6 @@
 """The portfolio dashboard page (`/dashboard/`), for supervisors, auditors and admins (others get
 404). Its figures and tables are collections_app/dashboard.py's; each table downloads as CSV or
-XLSX through the exports (services/exports/dashboard.py), which write the download to the audit
+XLSX through the exports (services/files/exports/dashboard.py), which write the download to the audit
 log. The page runs a fixed number of queries whatever the size of the portfolio
 (tests/test_dashboard.py pins it), none at all while its figures are in the cache.
 """

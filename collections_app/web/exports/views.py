@@ -1,7 +1,7 @@
 """Downloads of what people see, as CSV or XLSX: the worklist as filtered, a queue's open cases, a
 dashboard table, a case's timeline, and (auditors, admins) the personal-data audit log, with its page.
 
-The filters are parsed by the same forms as the pages, then `services.exports.export_start` checks
+The filters are parsed by the same forms as the pages, then `services.files.exports.export_start` checks
 scope, writes the audit entry, and either streams the file now (CSV streamed as it is read; XLSX
 built in a spooled temporary file, then streamed) or, above the inline limit, creates a FileJob
 that a worker writes: the person is sent to the job's page, which polls (HTMX) until the file is
@@ -25,7 +25,7 @@ from ..supervisor.forms import AssignFilterForm
 from ...masking import mask_name
 from ...models import AuditLog, FileJob, Queue
 from ...selectors import bucket_list
-from ...services import exports
+from ...services.files import exports
 from ..common import STAFF, ability_required, actor_of, refusal_text
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from ...errors import DomainError
 from ...models import FileJob
 from ...permissions import BOOK_IMPORT
-from ...services.imports import KIND_NAMES, import_job_create, import_job_report
+from ...services.files.imports import KIND_NAMES, import_job_create, import_job_report
 from ..common import ability_required, actor_of
 
 RECENT = 20

@@ -3,10 +3,10 @@ and order, read page by page through its keyset cursor; names masked as the page
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ...calendar import lender_today
-from ...masking import mask_name
-from ...selectors import WorklistFilters, bucket_for, bucket_list, case_worklist, case_worklist_page
-from ...workflow import State
+from ....calendar import lender_today
+from ....masking import mask_name
+from ....selectors import WorklistFilters, bucket_for, bucket_list, case_worklist, case_worklist_page
+from ....workflow import State
 from .limits import chunk_size, more_than
 from .registry import ExportKind, register
 

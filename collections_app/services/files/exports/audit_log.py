@@ -7,10 +7,10 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ...errors import DomainError
-from ...masking import mask_name
-from ...models import AuditLog
-from ...permissions import AUDIT_LOG_READ, may
+from ....errors import DomainError
+from ....masking import mask_name
+from ....models import AuditLog
+from ....permissions import AUDIT_LOG_READ, may
 from .limits import chunk_size, more_than
 from .registry import ExportKind, register
 

@@ -2,15 +2,15 @@
 show. Percentages are numbers (25.0 for 25 %), amounts two-decimal money. No personal data."""
 from django.utils.translation import gettext_lazy
 
-from ...charts import percent_value
-from ...errors import DomainError
-from ... import selectors_dashboard as sel
+from ....charts import percent_value
+from ....errors import DomainError
+from .... import selectors_dashboard as sel
 from .registry import ExportKind, register
 
 
 def _board_and_table(params):
     # The tables are built by the dashboard page's module (one definition for page, CSV and XLSX).
-    from ...dashboard import Dashboard, Rate
+    from ....dashboard import Dashboard, Rate
 
     if params.get("table") not in Dashboard.TABLES:
         raise DomainError("not_found")
@@ -25,7 +25,7 @@ class DashboardExport(ExportKind):
     always_inline = True  # a handful of aggregate rows
 
     def check(self, actor, params):
-        from ...dashboard import Dashboard
+        from ....dashboard import Dashboard
 
         sel.require_portfolio_view(actor)
         if params.get("table") not in Dashboard.TABLES:

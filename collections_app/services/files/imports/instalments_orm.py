@@ -7,7 +7,7 @@ the later ones are refused. That check keeps one key per row of the file in a se
 not held to the flat-memory figure of the PostgreSQL path)."""
 from django.db import transaction
 
-from ...models import Instalment, Loan
+from ....models import Instalment, Loan
 from . import values as v
 from .errors import RowRefused
 from .rows import Checker

@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..enqueue import enqueue
+from ...enqueue import enqueue
 from .errors import FileRefused, RowRefused
 from .readers import open_source, pick
 from .report import ImportResult, ReportWriter
@@ -174,8 +174,8 @@ def _touched_count(chunks):
 
 
 def _follow_by_sweep(mode, result):
-    from ...calendar import lender_today
-    from ..sweep import sweep_run
+    from ....calendar import lender_today
+    from ...sweep import sweep_run
 
     if mode == "tasks":
         enqueue("collections_app.tasks.sweep_task", full_refresh=True)
@@ -186,7 +186,7 @@ def _follow_by_sweep(mode, result):
 
 
 def _follow_cases(chunks, mode, result):
-    from ..cases import cases_sync_with_loans
+    from ...cases import cases_sync_with_loans
 
     counts = {}
     if mode != "none" and _touched_count(chunks) > settings.COLLECTIONS_IMPORT_SWEEP_THRESHOLD:

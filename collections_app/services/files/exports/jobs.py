@@ -8,10 +8,10 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from ...actors import actor_for_user
-from ...errors import DomainError
-from ...models import FileJob
-from ..files import (
+from ....actors import actor_for_user
+from ....errors import DomainError
+from ....models import FileJob
+from .. import (
     JOB_TIME_LIMIT,
     file_job_claim,
     file_job_create,

@@ -7,9 +7,9 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from ...actors import actor_for_user
-from ...models import FileJob
-from ..files import (
+from ....actors import actor_for_user
+from ....models import FileJob
+from .. import (
     file_job_claim,
     file_job_create,
     file_job_fail,

@@ -2,9 +2,9 @@
 which format, with which filters, inline or as which file job."""
 import json
 
-from ...actors import as_actor
-from ...masking import mask_name
-from ...models import AuditLog
+from ....actors import as_actor
+from ....masking import mask_name
+from ....models import AuditLog
 
 
 def export_audit_write(*, actor, kind, fmt, params, job_id=None):

@@ -3,13 +3,13 @@ keyset pages through `case_assign_list`; names masked."""
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ...calendar import lender_today
-from ...errors import DomainError
-from ...masking import mask_name
-from ...models import Bucket, Case, Queue
-from ...permissions import EXPORT_CASES, may_everywhere, visible_cases
-from ...selectors import bucket_for, bucket_list, case_assign_list
-from ...workflow import OPEN_STATES, State
+from ....calendar import lender_today
+from ....errors import DomainError
+from ....masking import mask_name
+from ....models import Bucket, Case, Queue
+from ....permissions import EXPORT_CASES, may_everywhere, visible_cases
+from ....selectors import bucket_for, bucket_list, case_assign_list
+from ....workflow import OPEN_STATES, State
 from .limits import chunk_size, more_than
 from .registry import ExportKind, register
 

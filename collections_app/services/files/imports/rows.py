@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from ...errors import DomainError
-from ...models import Borrower, Loan
+from ....errors import DomainError
+from ....models import Borrower, Loan
 from . import values as v
 from .errors import RowRefused
 
@@ -120,8 +120,8 @@ def _refusal(error):
 
 def apply_row(kind, row, actor):
     """Apply one row; returns "created" | "updated" | "unchanged" or raises RowRefused."""
-    from .. import book
-    from ..payments import payment_record
+    from ... import book
+    from ...payments import payment_record
 
     try:
         with transaction.atomic():

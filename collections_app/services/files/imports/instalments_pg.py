@@ -24,7 +24,7 @@ import uuid
 
 from django.db import connection, transaction
 
-from ...models import Instalment, Loan
+from ....models import Instalment, Loan
 from . import values as v
 
 KNOWN = ("loan", "number", "due_date", "amount_due")

@@ -49,7 +49,7 @@ class ImportResult:
 def _masked(column, value):
     """A refused cell of personal data goes into the report masked, as the pages show it: the report
     is for finding the row, and any supervisor may download it."""
-    from ...masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
+    from ....masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
 
     field = re.sub(r"\[\d+\]", "", column or "").split(".")[-1]  # contacts[0].phone -> phone
     if field in ("phones", "phone"):

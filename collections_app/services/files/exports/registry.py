@@ -8,7 +8,7 @@ page is its own short query, no cursor held open across a streamed response), wi
 of queries per page."""
 from django.utils.translation import gettext_lazy as _
 
-from ...errors import DomainError
+from ....errors import DomainError
 
 FORMATS = ("csv", "xlsx")
 KINDS = {}

@@ -3,11 +3,11 @@ keyset pages through `case_timeline` (which applies the row scope: an invisible 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ... import permissions as perms
-from ...errors import DomainError
-from ...selectors import case_detail, case_timeline
-from ...timeline import describe
-from ...workflow import State
+from .... import permissions as perms
+from ....errors import DomainError
+from ....selectors import case_detail, case_timeline
+from ....timeline import describe
+from ....workflow import State
 from .limits import chunk_size
 from .registry import ExportKind, register
 

@@ -5,8 +5,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ...actors import as_actor
-from ...errors import DomainError, invalid
+from ....actors import as_actor
+from ....errors import DomainError, invalid
 from .audit import export_audit_write
 from .jobs import export_job_create
 from .limits import inline_max_rows
