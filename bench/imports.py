@@ -12,7 +12,7 @@ Parent (no Django): create the database <name>_imports, then one child process p
   write   - what writing alone costs: the rows already typed and joined to their loans (not timed),
             one plain INSERT into the instalment table + COMMIT (unique key, two indexes, checks,
             the deferred foreign-key check) timed, then the table emptied;
-  import  - services.imports.import_file(kind="instalments", follow_cases="none") into the empty
+  import  - services.files.imports.import_file(kind="instalments", follow_cases="none") into the empty
             instalment table (its unique key and two indexes): stage with COPY, check in SQL, write
             the report, upsert; each phase timed;
   rerun   - the same file again: every row `unchanged` (nothing written);
@@ -162,7 +162,7 @@ def child_write_floor(path):
 
 
 def _instrument():
-    from collections_app.services.imports import instalments_pg
+    from collections_app.services.files.imports import instalments_pg
 
     spent = {}
 
@@ -185,7 +185,7 @@ def _instrument():
 
 def child_import(path, report_path):
     from collections_app.models import Instalment
-    from collections_app.services.imports import import_file
+    from collections_app.services.files.imports import import_file
 
     from .child import Clock, memory_kb
 
@@ -203,7 +203,7 @@ def child_cases(sample):
     from django.db import connection
 
     from collections_app.models import Case, Loan
-    from collections_app.tasks import cases_sync_with_loans_task
+    from collections_app.tasks.sweep import cases_sync_with_loans_task
 
     from .child import Clock
 

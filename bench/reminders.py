@@ -93,7 +93,7 @@ def child_naive(as_of, sample, messages):
     from collections_app.gateways import Outgoing, backend_for
     from collections_app.models import Case, Instalment, OutboundMessage, Strategy
     from collections_app.selectors.contacts import borrower_contact_facts
-    from collections_app.services.reminders import _Renderer
+    from collections_app.services.reminders.preview import _Renderer
     from collections_app.workflow import OPEN_STATES
 
     from .child import Clock

@@ -8,7 +8,7 @@ One entry per kind a service (or the sweep's SQL) writes on a case's timeline (C
   the same `data` as SQL for the sweep's set-based statements), or NO_WEBHOOK, said explicitly.
 
 The timeline (timeline.py), the outbox (services/webhooks/, in Python and in SQL) and the sweep's
-statements (services/sweep.py) read this table; services/events.py refuses a kind it does not hold.
+statements (services/sweep/) read this table; services/events.py refuses a kind it does not hold.
 Adding a kind: add its entry here (and its webhook, if subscribers want it), then write it.
 """
 from dataclasses import dataclass

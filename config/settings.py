@@ -115,7 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "collections_app.context.navigation",
+                "collections_app.web.context.navigation",
             ],
         },
     },
@@ -242,7 +242,7 @@ COLLECTIONS_FILES_RETENTION_DAYS = env_int("COLLECTIONS_FILES_RETENTION_DAYS", 3
 # minutes) sends its task again: its message was lost (the broker was down when the job committed).
 COLLECTIONS_FILE_JOB_REQUEUE_SECONDS = env_int("COLLECTIONS_FILE_JOB_REQUEUE_SECONDS", 300)
 # Past this many loans touched by an instalments import, their cases follow through today's sweep
-# (set-based, full amount refresh) rather than loan by loan (services/imports/run.py).
+# (set-based, full amount refresh) rather than loan by loan (services/files/imports/run.py).
 COLLECTIONS_IMPORT_SWEEP_THRESHOLD = env_int("COLLECTIONS_IMPORT_SWEEP_THRESHOLD", 5000)
 
 # --- Messages (reminder outbox) -------------------------------------------------------------

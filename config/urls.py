@@ -9,7 +9,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("collections_app.api.urls")),
     re_path(r"^api/", api_not_found),  # every other address under /api/: the JSON 404
-    path("", include("collections_app.urls")),
+    path("", include("collections_app.web.urls")),
 ]
 
 handler500 = "collections_app.api.common.errors.server_error"

@@ -98,7 +98,7 @@ def test_a_closed_case_offers_nothing_to_do(client, collector, supervisor, my_ca
 
 def test_refusal_text_names_no_fields():
     from collections_app.errors import DomainError, invalid
-    from collections_app.views.common import refusal_text
+    from collections_app.web.common import refusal_text
 
     assert refusal_text(invalid("due_date", "The promised date cannot be in the past.")) == (
         "The promised date cannot be in the past.")

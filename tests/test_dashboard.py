@@ -541,7 +541,7 @@ def test_the_figures_are_kept_a_few_minutes_and_the_page_says_since_when(client,
         again = client.get("/dashboard/")
     assert portfolio_table(again) == portfolio_table(first)
 
-    from collections_app.tasks import dashboard_warm_task
+    from collections_app.tasks.dashboard import dashboard_warm_task
 
     cache.clear()  # the kept figures expire ...
     dashboard_warm_task()  # ... and beat's job computes them again before anyone asks

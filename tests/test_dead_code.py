@@ -11,11 +11,11 @@ APP = pathlib.Path(__file__).resolve().parent.parent / "collections_app"
 @pytest.mark.parametrize("module, name", [
     ("collections_app.services.webhooks", "webhook_emit"),  # events not on a timeline: none exist
     ("collections_app.services.webhooks.outbox", "webhook_emit"),
-    ("collections_app.views.common", "back_with_refusal"),
-    ("collections_app.views.common", "is_htmx"),  # request.htmx (django-htmx's middleware)
+    ("collections_app.web.common", "back_with_refusal"),
+    ("collections_app.web.common", "is_htmx"),  # request.htmx (django-htmx's middleware)
     ("collections_app.workflow", "FINAL_STATES"),
     ("collections_app.strategy", "ESCALATION_ORDER"),
-    ("collections_app.forms.supervisor", "UNASSIGNED"),  # one constant: selectors.supervisor.UNASSIGNED
+    ("collections_app.web.supervisor.forms", "UNASSIGNED"),  # one constant: selectors.supervisor.UNASSIGNED
     ("collections_app.services.events", "case_events_committed"),  # sent, never received
 ])
 def test_dead_names_are_gone(module, name):

@@ -16,7 +16,7 @@ WRITERS = {"event_write", "event_build", "_announce_on_open_cases"}  # (case, ki
 DYNAMIC = {
     ("services/events.py", "event_write"),  # passes its caller's kind on to event_build
     ("services/holds.py", "_announce_on_open_cases"),  # its callers pass literals (scanned)
-    ("services/reminders.py", "_record"),  # reminders._FINAL's values
+    ("services/reminders/dispatch.py", "_record"),  # reminders._FINAL's values
 }
 # f"<prefix>{model.status}": the statuses of the model's choices that the code writes.
 FAMILIES = {
@@ -28,7 +28,7 @@ FAMILIES = {
 def _kinds_the_code_writes():
     """Every kind a write site in collections_app can pass: literals, f-strings over a model's
     status choices, the sweep's `{kind[...]}` SQL, the demo's event tuples and the reminders' map."""
-    from collections_app.services import reminders
+    from collections_app.services.reminders import dispatch as reminders
 
     kinds, unresolved = set(reminders._FINAL.values()), []
     for path in APP.rglob("*.py"):
@@ -113,9 +113,9 @@ def test_the_timeline_reads_the_registry():
 
 
 def test_the_sweeps_sql_names_only_registered_kinds():
-    from collections_app.services import sweep
+    from collections_app.services.sweep import base as sweep
 
-    source = (APP / "services" / "sweep.py").read_text()
+    source = "".join(p.read_text() for p in sorted((APP / "services" / "sweep").glob("*.py")))
     assert re.findall(r"INSERT INTO \{CaseEvent\}[^;]*?SELECT \w+, '\w+'", source) == []  # no literal kinds
     assert registry.SqlKinds()["opened"] == "'opened'"
     with pytest.raises(KeyError):

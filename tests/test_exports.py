@@ -389,7 +389,7 @@ def test_rows_are_read_in_chunks_of_a_fixed_query_count(client, supervisor, coll
 
 
 def test_text_a_spreadsheet_would_run_is_kept_text(client, supervisor):
-    from collections_app.services.exports.cells import csv_text, xlsx_cell
+    from collections_app.services.files.exports.cells import csv_text, xlsx_cell
     from openpyxl import Workbook
 
     assert csv_text("=HYPERLINK(1)") == "'=HYPERLINK(1)"
@@ -418,7 +418,7 @@ def test_xlsx_goes_to_a_worker_sooner_than_csv(client, collector, my_cases, sett
 
 
 def test_a_job_of_someone_who_left_fails_without_a_file(collector, my_cases, small_threshold):
-    from collections_app.services.exports import export_job_run
+    from collections_app.services.files.exports import export_job_run
 
     job = FileJob.objects.create(direction="export", kind="worklist", file_format="csv", requested_by=collector,
                                  actor="user:collector", params={})
@@ -463,7 +463,7 @@ def test_a_note_with_a_control_character_does_not_break_the_xlsx(client, collect
 def test_the_audit_log_service_refuses_who_is_not_an_auditor(supervisor, auditor):
     from collections_app.actors import actor_for_user
     from collections_app.errors import DomainError
-    from collections_app.services.exports.registry import kind_named
+    from collections_app.services.files.exports.registry import kind_named
 
     kind = kind_named("audit-log")
     kind.check(actor_for_user(auditor), {})
@@ -479,7 +479,7 @@ def test_old_import_reports_and_export_files_go_with_their_jobs(settings, tmp_pa
     from django_celery_beat.models import PeriodicTask
 
     from collections_app.models import FileJob
-    from collections_app.tasks import file_jobs_purge_task
+    from collections_app.tasks.files import file_jobs_purge_task
 
     settings.COLLECTIONS_FILES_DIR = tmp_path / "files"
     settings.COLLECTIONS_FILES_RETENTION_DAYS = 30

@@ -19,7 +19,7 @@ JOB_MODELS = {"FileJob", "AuditLog", "SweepRun", "SweepChunk"}
 
 
 def _door_modules():
-    yield from (APP / "views").rglob("*.py")
+    yield from (APP / "web").rglob("*.py")
     yield from APP.glob("tasks*.py")
 
 

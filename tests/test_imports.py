@@ -16,7 +16,7 @@ from django.urls import reverse
 from collections_app.calendar import lender_today
 from collections_app.models import AuditLog, Borrower, Case, FileJob, Instalment, Loan, Payment
 from collections_app.services import book
-from collections_app.services.imports import import_file
+from collections_app.services.files.imports import import_file
 from collections_app.workflow import OPEN_STATES
 
 from .factories import BorrowerFactory, InstalmentFactory, LoanFactory
@@ -303,7 +303,7 @@ def test_a_large_import_from_the_page_queues_one_sweep(tmp_path, loans, settings
 
     settings.COLLECTIONS_IMPORT_SWEEP_THRESHOLD = 0
     overdue = (lender_today() - timedelta(days=12)).isoformat()
-    with mock.patch("collections_app.tasks.sweep_task.delay") as delay, django_capture_on_commit_callbacks(
+    with mock.patch("collections_app.tasks.sweep.sweep_task.delay") as delay, django_capture_on_commit_callbacks(
             execute=True):
         result = run(write(tmp_path, f"loan,number,due_date,amount_due\nL1,1,{overdue},300\n"), "instalments",
                      follow_cases="tasks")
@@ -442,7 +442,7 @@ def test_example_files_import_in_order(tmp_path):
 
 
 def test_every_kind_has_an_example_with_its_documented_columns():
-    from collections_app.services.imports import KINDS
+    from collections_app.services.files.imports import KINDS
 
     doc = (DOCS / "imports.md").read_text(encoding="utf-8")
     for kind, columns in KINDS.items():
@@ -633,7 +633,7 @@ def test_no_break_and_ideographic_spaces_around_cells_are_trimmed_alike_on_both_
 
 
 def test_a_dry_run_rolls_back_in_blocks_and_writes_nothing(tmp_path, loan_due, monkeypatch):
-    from collections_app.services.imports import run as run_module
+    from collections_app.services.files.imports import run as run_module
 
     monkeypatch.setattr(run_module, "DRY_RUN_CHUNK", 2)
     paid = (lender_today() - timedelta(days=1)).isoformat() + "T10:00:00+08:00"

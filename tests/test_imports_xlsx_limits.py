@@ -8,8 +8,8 @@ from unittest import mock
 import pytest
 
 from collections_app.models import FileJob, Instalment
-from collections_app.services.imports import import_file
-from collections_app.tasks_imports import import_file_task
+from collections_app.services.files.imports import import_file
+from collections_app.tasks.files import import_file_task
 
 from .factories import BorrowerFactory, LoanFactory, UserFactory
 

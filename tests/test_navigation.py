@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from collections_app import services
-from collections_app.context import may_open
+from collections_app.web.context import may_open
 from collections_app.workflow import State
 
 from .factories import UserFactory, overdue_case

@@ -1,4 +1,4 @@
-"""The reminder outbox (services/reminders.py): the planner, the dispatcher with its channel backends
+"""The reminder outbox (services/reminders/): the planner, the dispatcher with its channel backends
 (console, Django e-mail, the HTTP gateway against tests/fake_gateway.py), stale claims, a Redis outage,
 messages asked for by people, and the Celery tasks around them.
 
@@ -24,10 +24,11 @@ from collections_app import services
 from collections_app.calendar import lender_today
 from collections_app.gateways import HttpSmsBackend, Outgoing
 from collections_app.models import Case, CaseEvent, Instalment, OutboundMessage, ReminderStep, Strategy, SweepRun
-from collections_app.services import reminders
+from collections_app.services.reminders import dispatch as reminders
 from collections_app.services.reminders import message_request, reminders_dispatch, reminders_plan
 from collections_app.services.sweep import sweep_run
-from collections_app.tasks import reminders_dispatch_task, sweep_task
+from collections_app.tasks.reminders import reminders_dispatch_task
+from collections_app.tasks.sweep import sweep_task
 
 from .factories import BorrowerFactory, loan_with_schedule, overdue_case
 from .helpers import refused

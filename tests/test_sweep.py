@@ -1,4 +1,4 @@
-"""The daily escalation sweep (services/sweep.py).
+"""The daily escalation sweep (services/sweep/).
 
 Every test here runs on SQLite (the ORM/services path) and on PostgreSQL (the writable-CTE path):
 the same expectations, down to each event's payload, are how the two are shown to agree.
@@ -21,7 +21,7 @@ from collections_app.calendar import lender_today
 from collections_app.models import (
     Case, CaseEvent, Instalment, LegalReferral, MonthEndSnapshot, OutboundMessage, Payment, PromiseToPay, Strategy,
 )
-from collections_app.services import sweep
+from collections_app.services.sweep import steps as sweep
 from collections_app.services.sweep import sweep_chunk, sweep_plan, sweep_run
 
 from .factories import BorrowerFactory, fresh, loan_with_schedule
@@ -338,7 +338,7 @@ def test_an_amount_that_drops_to_zero_is_written_with_two_decimals():
 
 
 def test_the_daily_sweep_re_reads_amounts_only_of_loans_with_an_instalment_due_in_the_last_week():
-    """By design (services/sweep.py, REFRESH_LOOKBACK_DAYS): money and schedule changes reach cases
+    """By design (services/sweep/, REFRESH_LOOKBACK_DAYS): money and schedule changes reach cases
     through the services at once; the sweep only adds instalments falling due. A fix written straight
     into an instalment that fell due longer ago waits for `--full-refresh` (or a sync task)."""
     today = lender_today()

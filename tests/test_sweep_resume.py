@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from collections_app.calendar import lender_today
 from collections_app.models import Case, CaseEvent, SweepChunk, SweepRun
-from collections_app.services import sweep
+from collections_app.services.sweep import runs as sweep
 from collections_app.services.sweep import sweep_chunk_claim, sweep_chunk_next, sweep_requeue, sweep_start
-from collections_app.tasks import sweep_chunk_task, sweep_requeue_task
+from collections_app.tasks.sweep import sweep_chunk_task, sweep_requeue_task
 
 from .factories import loan_with_schedule
 

@@ -4,7 +4,7 @@ import pytest
 from django.db import transaction
 
 from collections_app.models import Case
-from collections_app.tasks import cases_sync_with_loans_task
+from collections_app.tasks.sweep import cases_sync_with_loans_task
 
 from .factories import loan_with_schedule
 

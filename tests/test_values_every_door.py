@@ -19,11 +19,11 @@ from django.utils import timezone
 from collections_app import values
 from collections_app.actors import actor_for_client
 from collections_app.errors import DomainError
-from collections_app.forms.cases import ContactForm, PromiseForm
+from collections_app.web.cases.forms import ContactForm, PromiseForm
 from collections_app.models import Loan, Payment
 from collections_app.roles import SCOPE_LOANS_WRITE
 from collections_app.services.book import loan_upsert
-from collections_app.services.imports import import_file
+from collections_app.services.files.imports import import_file
 
 from .factories import BorrowerFactory, loan_with_schedule, overdue_case
 

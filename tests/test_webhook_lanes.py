@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from collections_app.models import WebhookDelivery, WebhookSubscription
 from collections_app.services import webhooks
-from collections_app.tasks import webhook_lane_task, webhooks_dispatch_task
+from collections_app.tasks.webhooks import webhook_lane_task, webhooks_dispatch_task
 
 pytestmark = pytest.mark.django_db
 

@@ -446,7 +446,7 @@ def test_a_commit_nudges_the_dispatcher_once_and_a_broker_outage_fails_nothing(
 
     from kombu.exceptions import OperationalError
 
-    from collections_app import tasks
+    from collections_app.tasks import webhooks as tasks
 
     def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
@@ -464,7 +464,7 @@ def test_a_claim_left_by_a_dead_worker_is_requeued(supervisor, receiver, no_nudg
     sub, _secret, delivery = closed_case_delivery(supervisor, receiver)
     WebhookDelivery.objects.update(status="sending", claimed_at=timezone.now() - timedelta(minutes=10), attempts=1)
     assert webhooks.webhooks_requeue_stale() == 1
-    from collections_app.tasks import webhooks_dispatch_task
+    from collections_app.tasks.webhooks import webhooks_dispatch_task
 
     assert webhooks_dispatch_task()["lanes"] == [sub.pk]  # its lane task ran (eager) and delivered it
     delivery.refresh_from_db()
@@ -477,7 +477,7 @@ def test_beat_runs_the_dispatcher_every_minute():
     from django.apps import apps as django_apps
     from django_celery_beat.models import PeriodicTask
 
-    from collections_app.tasks import webhooks_dispatch_task
+    from collections_app.tasks.webhooks import webhooks_dispatch_task
 
     importlib.import_module("collections_app.migrations.0008_webhook_dispatch_schedule").forwards(django_apps, None)
     task = PeriodicTask.objects.get(task=webhooks_dispatch_task.name)

@@ -58,7 +58,7 @@ def test_the_count_is_a_limited_count_never_over_the_whole_portfolio(collector, 
 
 def test_the_thousands_are_grouped_in_the_count(client, collector, five, monkeypatch):
     monkeypatch.setattr(worklist_reads, "case_worklist_count", lambda *a, **k: (1000, True))
-    from collections_app.views import desk
+    from collections_app.web import desk
     monkeypatch.setattr(desk, "case_worklist_count", lambda *a, **k: (1000, True))
     client.force_login(collector)
     assert "1,000+ cases match" in client.get(URL).content.decode()
@@ -118,7 +118,7 @@ def test_sort_headers_link_to_the_sorted_first_page_keeping_the_filters(client, 
 
 def test_the_next_page_link_keeps_the_sort(client, collector, five, monkeypatch):
     original = worklist_reads.case_worklist_page
-    from collections_app.views import desk
+    from collections_app.web import desk
     monkeypatch.setattr(desk, "case_worklist_page", lambda *a, **k: original(*a, **{**k, "limit": 2}))
     client.force_login(collector)
     body = client.get(URL, {"sort": "-amount"}).content.decode()
@@ -161,7 +161,7 @@ def test_the_search_box_is_sized_to_its_placeholder(client, collector):
 
 
 def test_the_search_box_counts_wide_characters_twice(monkeypatch):
-    from collections_app.forms.cases import WorklistFilterForm
+    from collections_app.web.cases.forms import WorklistFilterForm
 
     form = WorklistFilterForm()
     form.fields["q"].help_text = "姓名、贷款编号或电话号码后四位"

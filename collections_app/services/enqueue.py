@@ -7,7 +7,6 @@ ignore the setting and publish to the broker, so the registered task is run thro
 An enqueue never fails the request whose work committed: when the broker cannot be reached it logs
 one warning and returns False; the work waits in its table for a periodic re-queue (reminders'
 dispatch, webhooks' dispatch, `file_jobs_requeue_task`, `sweep_requeue_task`)."""
-import importlib
 import logging
 
 from celery import current_app
@@ -22,7 +21,9 @@ BROKER_ERRORS = (OperationalError, ConnectionError, OSError)
 def _registered(name):
     tasks = current_app.tasks
     if name not in tasks:  # not autodiscovered yet in this process (a web process, a test)
-        importlib.import_module(name.rsplit(".", 1)[0])
+        # The worker's autodiscovery (the package collections_app.tasks): a task's name is not its
+        # module's path (names outlive moves: `collections_app.tasks_imports.import_file_task`).
+        current_app.loader.import_default_modules()
     return tasks[name]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from collections_app.services.imports import KIND_NAMES, import_file
+from collections_app.services.files.imports import KIND_NAMES, import_file
 
 
 class Command(BaseCommand):

@@ -1,5 +1,5 @@
-"""The portfolio dashboard's figures and tables, shared by the page (views/dashboard.py), the
-downloads (services/exports/dashboard.py) and the beat job that keeps them warm.
+"""The portfolio dashboard's figures and tables, shared by the page (web/dashboard.py), the
+downloads (services/files/exports/dashboard.py) and the beat job that keeps them warm.
 
 The figures come from `portfolio` and `activity` (their exact definitions are in their docstrings), one
 aggregate query each, kept a few minutes in the shared cache. Here they become tables — the same

@@ -5,7 +5,7 @@
 - `store`: the files folder (COLLECTIONS_FILES_DIR), the inside-the-folder check, storing an upload.
 - `reports`: opening an import's report of refused rows, with its AuditLog row.
 
-`services/imports` and `services/exports` build on it; tasks and pages call those services."""
+`imports/` and `exports/` (the two kinds of file job) build on it; tasks and pages call those services."""
 from .jobs import (
     JOB_TIME_LIMIT,
     TASK_OF_DIRECTION,

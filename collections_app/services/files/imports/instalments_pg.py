@@ -1,0 +1,304 @@
+"""Instalments on PostgreSQL, set-based: the file goes into a staging table with COPY, is checked
+in SQL, refused rows go to the report, the good ones are upserted in one INSERT ... ON CONFLICT.
+
+1. stage: `COPY stage FROM STDIN (FORMAT csv)` straight from the file's bytes after the header
+   (the fast path: no Python per row). If COPY rejects the file's shape (a row with the wrong
+   number of fields, a blank line), the stage is emptied and filled again from Python rows
+   normalised to the known columns, with the wrong-shape rows marked (the slow path, also used
+   for XLSX). Staging is committed on its own (a temp table lives for the session), so the job's
+   progress moves on before the check starts.
+2. check and upsert, one statement: a CTE casts each text cell only after a regular expression (and
+   a calendar check for dates) accepted it, joins the loan by external id and the instalment
+   already stored, and finds repeated (loan, number) pairs (first wins), one column per problem;
+   the refused rows' problems go to a small temp table; the good rows go through
+   `INSERT ... ON CONFLICT (loan_id, number) DO UPDATE ... WHERE` due date or amount changed
+   (rows already equal are not even offered; amount_paid is never touched; an amount due below it
+   is refused); the touched loan ids go to a temp table for the case follow-up; the final SELECT
+   counts refused / created / updated / unchanged.
+3. report: the refused rows' problems, streamed out of a server-side cursor in line order.
+Steps 2-3 are one transaction; a dry run rolls it back after counting and reporting.
+"""
+import csv
+import io
+import uuid
+
+from django.db import connection, transaction
+
+from .... import values
+from ....models import Instalment, Loan
+from . import values as v
+
+KNOWN = ("loan", "number", "due_date", "amount_due")
+STREAM_CHUNK = 1 << 16
+# Memory for this session's temp tables (only settable before the session's first temp table; the
+# server default, 8 MB, sends a large stage to disk) and for the check's hashes and sorts.
+TEMP_BUFFERS = "256MB"
+WORK_MEM = "256MB"
+
+
+def _bad_shape(pgcode):
+    """COPY refused the raw file with a data exception (class 22: bad copy format, wrong number of
+    fields, invalid UTF-8, ...): the normalising path then names the line and the problem."""
+    return bool(pgcode) and pgcode.startswith("22")
+
+
+def _session_settings():
+    from django.db import DatabaseError
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
+    except DatabaseError:
+        pass  # this session already used temp tables: keep its setting
+
+
+class RowStream(io.RawIOBase):
+    """A read-only file over CSV text produced from rows, for copy_expert (streamed)."""
+
+    def __init__(self, rows):
+        self.rows = iter(rows)
+        self.error = None  # what the row source raised (psycopg2 reports it as a cancelled COPY)
+        self.buffer = b""
+        self.out = io.StringIO()
+        self.writer = csv.writer(self.out, lineterminator="\n")
+
+    def readable(self):
+        return True
+
+    def _fill(self, size):
+        while len(self.buffer) < size:
+            batch = 0
+            for row in self.rows:
+                self.writer.writerow(row)
+                batch += 1
+                if batch >= 500:
+                    break
+            if not batch:
+                break
+            self.buffer += self.out.getvalue().encode("utf-8")
+            self.out.seek(0)
+            self.out.truncate()
+
+    def read(self, size=-1):
+        size = STREAM_CHUNK if size is None or size < 0 else size
+        try:
+            self._fill(size)
+        except Exception as error:
+            self.error = error
+            raise
+        chunk, self.buffer = self.buffer[:size], self.buffer[size:]
+        return chunk
+
+    def readinto(self, target):
+        chunk = self.read(len(target))
+        target[:len(chunk)] = chunk
+        return len(chunk)
+
+
+class PgInstalments:
+    def __init__(self, source, result, report, *, dry_run=False):
+        self.source, self.result, self.report, self.dry_run = source, result, report, dry_run
+        token = uuid.uuid4().hex[:12]
+        self.stage, self.refused, self.touched = f"imp_stage_{token}", f"imp_refused_{token}", f"imp_touched_{token}"
+        self.layout = source.layout
+
+    # --- 1. stage -----------------------------------------------------------------------------
+
+    def _stage_columns(self):
+        """The stage's columns in the file's order: known ones by name, others x0, x1, ..."""
+        return [name if name in KNOWN else f"x{i}" for i, name in enumerate(self.layout.header)]
+
+    def stage_file(self):
+        cols = self._stage_columns()
+        _session_settings()
+        extra = ", ".join(f"{c} text" for c in cols if c not in KNOWN)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE {self.stage} (line bigint GENERATED BY DEFAULT AS IDENTITY (START 2), "
+                f"shape text, loan text, number text, due_date text, amount_due text{', ' + extra if extra else ''})"
+            )
+        staged = False
+        if self.source.format == "csv":
+            staged = self._copy_raw(cols)
+        if not staged:
+            self._copy_rows()
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {self.stage}")
+            cursor.execute(f"SELECT count(*) FROM {self.stage}")
+            return cursor.fetchone()[0]
+
+    def _copy_raw(self, cols):
+        import psycopg2
+
+        delimiter = "E'\\t'" if self.source.delimiter == "\t" else "','"
+        sql = f"COPY {self.stage} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, DELIMITER {delimiter}, ENCODING 'UTF8')"
+        body = self.source.open_body()
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.copy_expert(sql, body, 1 << 20)  # positional: DEBUG's cursor wrapper takes no keywords
+            return True
+        except psycopg2.Error as error:
+            if not _bad_shape(getattr(error, "pgcode", None)):
+                raise
+        except Exception as error:  # Django wraps psycopg2's errors
+            cause = error.__cause__
+            if not _bad_shape(getattr(cause, "pgcode", None)):
+                raise
+        finally:
+            body.close()
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {self.stage} RESTART IDENTITY")
+        return False
+
+    def _copy_rows(self):
+        from .readers import pick
+
+        layout, m = self.layout, v.messages()
+
+        def rows():
+            for line, record in self.source.rows():
+                row = pick(layout, record)
+                if row is None:
+                    yield [line, m["fields"].format(expected=layout.width, found=len(record)), "", "", "", ""]
+                else:
+                    yield [line, "", row["loan"], row["number"], row["due_date"], row["amount_due"]]
+
+        sql = f"COPY {self.stage} (line, shape, loan, number, due_date, amount_due) FROM STDIN WITH (FORMAT csv)"
+        stream = RowStream(rows())
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.copy_expert(sql, stream, 1 << 16)
+        except Exception:
+            if stream.error is not None:
+                raise stream.error from None
+            raise
+
+    # --- 2-4. check, refusals, upsert: one statement ---------------------------------------
+
+    def apply(self):
+        """Check every staged row, keep the refused rows' problems in a small temp table, upsert the
+        good rows and note the touched loans, in one statement (the checked rows are a CTE, never
+        written to a table). Then stream the refusals to the report. Call inside a transaction."""
+        table, loans = Instalment._meta.db_table, Loan._meta.db_table
+        m = v.messages()
+        params = {f"m_{k}": str(text) for k, text in m.items()}
+        params["trim"] = v.TRIM
+        params["first_day"], params["last_day"] = values.FIRST_DAY, values.LAST_DAY
+        with connection.cursor() as cursor:
+            # Hashes and sorts of a big file in memory: this transaction only.
+            cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            cursor.execute(f"CREATE TEMP TABLE {self.refused} (line bigint, pos int, col text, val text, msg text)")
+            cursor.execute(f"CREATE TEMP TABLE {self.touched} (loan_id bigint)")
+            cursor.execute(f"""
+WITH t AS (
+    SELECT line, NULLIF(shape, '') AS shape, btrim(COALESCE(loan, ''), %(trim)s) AS loan_t,
+           btrim(COALESCE(number, ''), %(trim)s) AS num_t, btrim(COALESCE(due_date, ''), %(trim)s) AS due_t,
+           btrim(COALESCE(amount_due, ''), %(trim)s) AS amt_t
+    FROM {self.stage}
+), v AS MATERIALIZED (
+    SELECT t.*, l.id AS loan_id,
+        CASE WHEN num_t ~ '^[0-9]{{1,9}}$' THEN CASE WHEN num_t::int >= 1 THEN num_t::int END END AS number,
+        CASE WHEN due_t ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$' THEN
+          CASE WHEN substr(due_t, 9, 2)::int <= CASE substr(due_t, 6, 2)
+                 WHEN '02' THEN CASE WHEN substr(due_t, 1, 4)::int %% 4 = 0 AND (substr(due_t, 1, 4)::int %% 100 <> 0
+                                     OR substr(due_t, 1, 4)::int %% 400 = 0) THEN 29 ELSE 28 END
+                 WHEN '04' THEN 30 WHEN '06' THEN 30 WHEN '09' THEN 30 WHEN '11' THEN 30 ELSE 31 END
+                AND substr(due_t, 1, 4) <> '0000'
+               THEN due_t::date END END AS due,
+        CASE WHEN amt_t ~ '^[0-9]{{1,12}}(\\.[0-9]{{1,2}})?$' THEN amt_t::numeric(14, 2) END AS amount
+    FROM t LEFT JOIN {loans} l ON l.external_id = t.loan_t
+), dup AS (
+    SELECT loan_id, number, min(line) AS first_line FROM v
+    WHERE loan_id IS NOT NULL AND number IS NOT NULL
+    GROUP BY loan_id, number HAVING count(*) > 1
+), e AS (
+    SELECT v.line, v.loan_id, v.number, v.due, v.amount, v.loan_t, v.num_t, v.due_t, v.amt_t, v.shape,
+           i.id AS existing_id, i.due_date AS old_due, i.amount_due AS old_amount,
+        CASE WHEN v.shape IS NULL THEN
+          CASE WHEN v.loan_t = '' THEN %(m_required)s WHEN v.loan_id IS NULL THEN %(m_no_loan)s END END AS e_loan,
+        CASE WHEN v.shape IS NULL THEN
+          CASE WHEN v.num_t = '' THEN %(m_required)s WHEN v.number IS NULL THEN %(m_number)s
+               WHEN d.first_line IS NOT NULL THEN replace(%(m_duplicate)s, '{{line}}', d.first_line::text) END END AS e_number,
+        CASE WHEN v.shape IS NULL THEN
+          CASE WHEN v.due_t = '' THEN %(m_required)s
+               WHEN octet_length(v.due_t) <> char_length(v.due_t) THEN %(m_ascii)s
+               WHEN v.due IS NULL THEN %(m_date)s
+               WHEN v.due NOT BETWEEN %(first_day)s AND %(last_day)s THEN %(m_years)s END END AS e_due,
+        CASE WHEN v.shape IS NULL THEN
+          CASE WHEN v.amt_t = '' THEN %(m_required)s
+               WHEN v.amount IS NOT NULL THEN
+                 CASE WHEN v.amount < i.amount_paid THEN replace(%(m_below_paid)s, '{{paid}}', i.amount_paid::text) END
+               WHEN octet_length(v.amt_t) <> char_length(v.amt_t) THEN %(m_ascii)s
+               WHEN v.amt_t ~ '^-[0-9]*\\.?[0-9]+$' THEN %(m_negative)s
+               WHEN v.amt_t ~ '^[0-9]*\\.[0-9]{{3,}}$' THEN %(m_decimals)s
+               WHEN v.amt_t ~ '^[0-9]{{13,}}(\\.[0-9]*)?$' THEN %(m_too_large)s
+               ELSE %(m_amount)s END END AS e_amount
+    FROM v
+    LEFT JOIN dup d ON d.loan_id = v.loan_id AND d.number = v.number AND d.first_line <> v.line
+    LEFT JOIN {table} i ON i.loan_id = v.loan_id AND i.number = v.number
+), c AS MATERIALIZED (
+    SELECT e.*, (shape IS NULL AND e_loan IS NULL AND e_number IS NULL AND e_due IS NULL AND e_amount IS NULL) AS ok,
+           existing_id IS NOT NULL AND (old_due, old_amount) IS NOT DISTINCT FROM (due, amount) AS same
+    FROM e
+), bad AS (
+    INSERT INTO {self.refused} (line, pos, col, val, msg)
+    SELECT c.line, p.pos, p.col, p.val, p.msg
+    FROM c CROSS JOIN LATERAL (VALUES (0, '', '', c.shape), (1, 'loan', c.loan_t, c.e_loan),
+                                      (2, 'number', c.num_t, c.e_number), (3, 'due_date', c.due_t, c.e_due),
+                                      (4, 'amount_due', c.amt_t, c.e_amount)) p(pos, col, val, msg)
+    WHERE NOT c.ok AND p.msg IS NOT NULL
+), up AS (
+    INSERT INTO {table} AS i (loan_id, number, due_date, amount_due, amount_paid)
+    SELECT loan_id, number, due, amount, 0 FROM c
+    WHERE ok AND NOT same
+    ORDER BY loan_id, number
+    ON CONFLICT (loan_id, number) DO UPDATE SET due_date = EXCLUDED.due_date, amount_due = EXCLUDED.amount_due
+    WHERE (i.due_date, i.amount_due) IS DISTINCT FROM (EXCLUDED.due_date, EXCLUDED.amount_due)
+    RETURNING i.loan_id
+), touched AS (
+    INSERT INTO {self.touched} (loan_id) SELECT DISTINCT loan_id FROM up
+)
+SELECT count(*) FILTER (WHERE NOT ok), count(*) FILTER (WHERE ok AND existing_id IS NULL),
+       count(*) FILTER (WHERE ok AND existing_id IS NOT NULL AND NOT same), count(*) FILTER (WHERE ok AND same)
+FROM c""", params)
+            refused, created, updated, unchanged = cursor.fetchone()
+        self.result.refused += refused
+        self.result.created += created
+        self.result.updated += updated
+        self.result.unchanged += unchanged
+        if refused:
+            self.write_refusals()
+        return refused
+
+    def write_refusals(self):
+        """The refused rows' problems, in line order, from a server-side cursor (streamed)."""
+        cursor = connection.connection.cursor(name=f"imp_report_{uuid.uuid4().hex[:8]}")
+        try:
+            cursor.itersize = 5000
+            cursor.execute(f"SELECT line, col, val, msg FROM {self.refused} ORDER BY line, pos")
+            for line, col, val, msg in cursor:
+                self.report.error(line, col, val, msg)
+        finally:
+            cursor.close()
+
+    def touched_count(self):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {self.touched}")
+            return cursor.fetchone()[0]
+
+    def touched_loans(self, chunk=1000):
+        """The loans whose instalments changed, in chunks of ids (keyset, never all in memory)."""
+        last = 0
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT loan_id FROM {self.touched} WHERE loan_id > %s ORDER BY loan_id LIMIT %s",
+                               [last, chunk])
+                ids = [r[0] for r in cursor.fetchall()]
+            if not ids:
+                return
+            yield ids
+            last = ids[-1]
+
+    def drop(self):
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.stage}, {self.refused}, {self.touched}")

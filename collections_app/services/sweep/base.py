@@ -1,0 +1,109 @@
+"""What every part of the sweep shares: its constants, the clock, and the SQL templating of its
+statements (table names, the active-hold test, the strategy's thresholds, the registered event kinds)."""
+import calendar as month_calendar
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from ...events import SqlKinds
+from ...models import (
+    Bucket, Case, CaseEvent, Hold, Instalment, LegalReferral, Loan, MonthEndSnapshot, Payment, PromiseToPay,
+    Strategy,
+)
+from ...strategy import DEFAULT_THRESHOLDS
+from ...workflow import State
+from ..webhooks import pg_outbox_cte
+
+DEFAULT_CHUNK = 50_000
+REFRESH_LOOKBACK_DAYS = 7
+SWEEP_REASON = "sweep"
+LEGAL_RETRY_DAYS = 30  # a rejected referral is not asked again for this long
+BROKEN_PROMISE_PRIORITY_BUMP = 20
+ESCALATION_STEPS = (  # (from, to, transition, threshold field)
+    (State.REMINDER, State.CALL, "start_calls", "call_at_dpd"),
+    (State.CALL, State.VISIT, "schedule_visit", "visit_at_dpd"),
+)
+
+
+def _is_postgres():
+    return connection.vendor == "postgresql"
+
+
+def is_month_end(day):
+    return day.day == month_calendar.monthrange(day.year, day.month)[1]
+
+
+def _lender_today():
+    from ...calendar import lender_today
+
+    return lender_today()
+
+
+def _now():
+    return timezone.now()
+
+
+def _reopen_window_start(as_of):
+    start_day = as_of - timedelta(days=settings.COLLECTIONS_REOPEN_WINDOW_DAYS)
+    return datetime.combine(start_day, time(0), tzinfo=settings.LENDER_TIME_ZONE)
+
+
+def _tables():
+    t = {m.__name__: m._meta.db_table for m in (
+        Case, CaseEvent, Hold, Instalment, LegalReferral, Loan, MonthEndSnapshot, Payment, PromiseToPay, Strategy,
+        Bucket,
+    )}
+    t["open_states"] = "('reminder', 'call', 'visit', 'legal')"
+    return t
+
+
+_ACTIVE_HOLD_SQL = """EXISTS (SELECT 1 FROM {Hold} h WHERE h.borrower_id = {alias}.borrower_id
+    AND h.lifted_at IS NULL AND h.starts_at <= %(now)s AND (h.ends_at IS NULL OR h.ends_at > %(now)s))"""
+
+
+class _StrategySql:
+    """How a statement learns each case's thresholds. With only the default strategy (the common
+    case) they are literals and no join is needed; with product strategies, loan and strategy are
+    joined (a chunk then also reads those rows)."""
+
+    def __init__(self):
+        strategies = {st.product: st for st in Strategy.objects.all()}
+        default = strategies.pop("", None)
+        self.by_product = bool(strategies)
+        base = default.thresholds if default else DEFAULT_THRESHOLDS
+        self.defaults = {"call_at_dpd": base.call, "visit_at_dpd": base.visit, "legal_at_dpd": base.legal}
+
+    def join(self, alias):
+        if not self.by_product:
+            return ""
+        return f"""JOIN {{Loan}} l ON l.id = {alias}.loan_id
+    LEFT JOIN {{Strategy}} s ON s.product = l.product AND s.product <> ''"""
+
+    def threshold(self, field_name):
+        default = int(self.defaults[field_name])
+        return f"COALESCE(s.{field_name}, {default})" if self.by_product else str(default)
+
+
+def _sql(template, alias="c", strategy=None):
+    t = _tables()
+    text = template.replace("{ACTIVE_HOLD}", _ACTIVE_HOLD_SQL.replace("{alias}", alias))
+    if "{WEBHOOKS" in text:  # the webhook outbox, fed by the `ev` CTE in the same statement
+        text = text.replace("{WEBHOOKS_OPENED}", pg_outbox_cte("ev", cases="opened"))
+        text = text.replace("{WEBHOOKS}", pg_outbox_cte("ev"))
+    if strategy is not None:
+        text = text.replace("{STRATEGY_JOIN}", strategy.join(alias))
+        for name in ("call_at_dpd", "visit_at_dpd", "legal_at_dpd"):
+            text = text.replace("{" + name.upper() + "}", strategy.threshold(name))
+    return text.format(**t, kind=SqlKinds())  # {kind[opened]}: a registered kind (events.py)
+
+
+def _execute(sql, params):
+    """Runs one statement; returns the rows it wrote, or the count a statement selects last (one
+    whose event insert is a CTE feeding the webhook outbox ends `SELECT count(*) FROM ev`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.description is not None:
+            return cursor.fetchone()[0]
+        return cursor.rowcount

@@ -1,0 +1,113 @@
+"""A sweep as a plan of chunks (loan chunks open cases, then case chunks do the rest), one chunk
+(atomic), and a whole sweep in this process (the `sweep` command)."""
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.db import transaction
+from django.db.models import Max, Min, Q
+
+from ...models import Case, Loan
+from ...workflow import OPEN_STATES, State
+from .base import (
+    DEFAULT_CHUNK, ESCALATION_STEPS, REFRESH_LOOKBACK_DAYS, _is_postgres, _lender_today, _reopen_window_start,
+    is_month_end,
+)
+from .opening import _open_cases, _reopen_recently_resolved
+from .steps import _OrmSteps, _PgSteps
+
+
+@dataclass
+class SweepReport:
+    as_of: date
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, key, n):
+        if n:
+            self.counts[key] += n
+
+    def lines(self):
+        c = self.counts
+        return [
+            f"sweep for {self.as_of.isoformat()}",
+            f"  opened: {c['opened']}  reopened: {c['reopened']}",
+            f"  escalated: to call {c['escalated_call']}, to visit {c['escalated_visit']}",
+            f"  legal referrals requested: {c['legal_requested']}",
+            f"  amounts changed: {c['amounts_changed']}  resolved: {c['resolved']}",
+            f"  promises broken: {c['promises_broken']}  kept: {c['promises_kept']}",
+            f"  month-end snapshot rows: {c['snapshot']}",
+            f"  reminders planned: {c['reminders_planned']}  suppressed: {c['reminders_suppressed']}",
+        ]
+
+
+def _ranges(lo, hi, size):
+    if lo is None:
+        return []
+    return [(start, min(start + size - 1, hi)) for start in range(lo, hi + 1, size)]
+
+
+MAX_ID = 2**63 - 1
+
+
+def sweep_plan(as_of, chunk_size=DEFAULT_CHUNK):
+    """The chunks of a sweep, in the order they must run: ("loans", lo, hi) chunks open cases, then
+    ("cases", lo, hi) chunks do the rest. The last case chunk is open-ended, so cases opened by this
+    very sweep are escalated and referred by it too."""
+    loans = Loan.objects.aggregate(lo=Min("id"), hi=Max("id"))
+    # Cases resolved within the reopen window may be reopened by the loan chunks: cover their ids too.
+    cases = Case.objects.filter(
+        Q(state__in=OPEN_STATES) | Q(state=State.RESOLVED, resolved_at__gte=_reopen_window_start(as_of))
+    ).aggregate(lo=Min("id"), hi=Max("id"))
+    case_ranges = _ranges(cases["lo"], cases["hi"], chunk_size)
+    last_seen = Case.objects.aggregate(hi=Max("id"))["hi"] or 0
+    case_ranges.append((max(last_seen, cases["hi"] or 0) + 1, MAX_ID))
+    return [("loans", lo, hi) for lo, hi in _ranges(loans["lo"], loans["hi"], chunk_size)] + [
+        ("cases", lo, hi) for lo, hi in case_ranges
+    ]
+
+
+def sweep_chunk(*, as_of, kind, lo, hi, full_refresh=False):
+    """One chunk, atomic. Returns a Counter of what it changed.
+
+    Amounts change through the services the moment money or a schedule moves; what the sweep adds
+    is instalments falling due, so it re-reads only loans with an instalment due in the last
+    REFRESH_LOOKBACK_DAYS (a week of missed runs is caught up). `full_refresh` re-reads every loan."""
+    counts = Counter()
+    with transaction.atomic():
+        if kind == "loans":
+            counts.update(_open_cases(as_of, lo, hi))
+        else:
+            since = None if full_refresh else as_of - timedelta(days=REFRESH_LOOKBACK_DAYS)
+            steps = (_PgSteps if _is_postgres() else _OrmSteps)(as_of, lo, hi, since)
+            counts["amounts_changed"] += steps.refresh_amounts()
+            counts["resolved"] += steps.resolve_paid()
+            for from_state, to_state, name, threshold in ESCALATION_STEPS:
+                counts[f"escalated_{to_state}"] += steps.escalate(from_state, to_state, name, threshold)
+            counts["legal_requested"] += steps.request_legal()
+            kept, broken = steps.settle_promises()
+            counts["promises_kept"] += kept
+            counts["promises_broken"] += broken
+            if is_month_end(as_of):
+                counts["snapshot"] += steps.snapshot()
+    # The reopen path goes through the service, in its own transactions.
+    if kind == "loans":
+        counts["reopened"] += _reopen_recently_resolved(as_of, lo, hi)
+    return +counts
+
+
+def sweep_run(*, as_of=None, chunk_size=DEFAULT_CHUNK, plan_reminders=True, on_chunk=None, full_refresh=False):
+    """Run a whole sweep in this process (the `sweep` command; the Celery path runs chunk tasks)."""
+    from ..reminders import reminders_plan
+
+    as_of = as_of or _lender_today()
+    report = SweepReport(as_of)
+    for kind, lo, hi in sweep_plan(as_of, chunk_size):
+        done = sweep_chunk(as_of=as_of, kind=kind, lo=lo, hi=hi, full_refresh=full_refresh)
+        report.counts.update(done)
+        if on_chunk:
+            on_chunk(kind, lo, hi, done)
+    if plan_reminders:
+        planned = reminders_plan(as_of=as_of)
+        report.add("reminders_planned", planned.queued)
+        report.add("reminders_suppressed", planned.suppressed)
+    return report

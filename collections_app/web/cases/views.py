@@ -1,0 +1,279 @@
+"""The case page and the actions on it. Views parse input, call a service, and render; refusals
+come back as messages on the page, naming the field, never as a 500."""
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from ... import services
+from ... import permissions as perms
+from ...permissions import case_abilities
+from ...calendar import lender_today
+from ..context import may_open
+from ...errors import DomainError
+from .forms import (
+    CloseForm, ContactForm, LegalReferralForm, MessageForm, NoteForm, PromiseForm, RevealForm, TransitionForm,
+    VisitScheduleForm,
+)
+from ...masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
+from ...models import LegalReferral, MessageTemplate, PromiseToPay
+from ...selectors.cases import bucket_for, bucket_list, case_detail, case_timeline
+from ...selectors.worklist import WorklistCursor, case_worklist
+from ...timeline import describe
+from ..common import STAFF, ability_required, actor_of, form_errors_from, refusal_text
+
+TIMELINE_PAGE = 50
+
+
+def _case_or_404(actor, case_id):
+    try:
+        return case_detail(actor, case_id)
+    except DomainError:
+        raise Http404 from None
+
+
+def _timeline(actor, case_id, before=None):
+    events = case_timeline(actor, case_id, before_id=before, limit=TIMELINE_PAGE + 1)
+    more = len(events) > TIMELINE_PAGE
+    events = events[:TIMELINE_PAGE]
+    for event in events:
+        event.title, event.detail = describe(event)
+    return events, (events[-1].pk if more else None)
+
+
+def _check_view(decision):
+    if decision is None:
+        return None
+    from ...errors import REASONS
+
+    return {"allowed": decision.allowed, "code": decision.code,
+            "reason": REASONS[decision.code][1] if decision.code in REASONS else "",
+            "next_allowed_at": decision.next_allowed_at}
+
+
+def _sms_templates():
+    return sorted(set(MessageTemplate.objects.filter(channel="sms").values_list("code", flat=True)))
+
+
+def _field_agents():
+    return list(get_user_model().objects.filter(groups__name__in=perms.VISIT_AGENT_ROLES, is_active=True)
+                .order_by("username").values_list("username", flat=True))
+
+
+def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
+    actor = actor_of(request)
+    case = _case_or_404(actor, case_id)
+    today = lender_today()
+    dpd = case.dpd(today)
+    borrower = case.borrower
+    events, older = _timeline(actor, case.pk)
+    try:
+        call_check = services.contact_check(case=case, channel="call")
+    except DomainError:
+        call_check = None
+    can = case_abilities(actor, case)
+    forms = {
+        "contact_form": ContactForm(), "promise_form": PromiseForm(), "note_form": NoteForm(),
+        "message_form": MessageForm(templates=_sms_templates()) if can["send_message"] else None,
+        "legal_form": LegalReferralForm(), "close_form": CloseForm(), "reveal_form": RevealForm(),
+        "visit_form": VisitScheduleForm(agents=_field_agents()) if can["plan_visit"] else None,
+    }
+    forms.update(bound_forms)
+    context = {
+        "case": case, "dpd": dpd, "bucket": bucket_for(dpd, bucket_list()), "hold_codes": case.active_hold_codes,
+        "borrower": {
+            "name": mask_name(borrower.name), "national_id": mask_national_id(borrower.national_id),
+            "phones": [mask_phone(p) for p in borrower.phones], "email": mask_email(borrower.email),
+            "address": mask_address(borrower.address), "city": borrower.city, "time_zone": borrower.time_zone,
+            "language": borrower.get_language_display(),
+        },
+        "revealed": revealed,
+        "instalments": list(case.loan.instalments.order_by("number")),
+        "payments": list(case.loan.payments.order_by("-paid_at")[:20]),
+        "pending_promise": case.promises.filter(status=PromiseToPay.Status.PENDING).first(),
+        "pending_referral": case.legal_referrals.filter(status=LegalReferral.Status.REQUESTED).first(),
+        "visits": list(case.visits.prefetch_related("agents").order_by("-scheduled_for")[:5]),
+        "events": events, "older": older, "check": _check_view(call_check),
+        "can": can,
+        **forms,
+    }
+    return render(request, "collections_app/case.html", context, status=status)
+
+
+@ability_required(STAFF)
+@require_GET
+def case_page(request, case_id):
+    return _render_case(request, case_id)
+
+
+@ability_required(STAFF)
+@require_GET
+def timeline_page(request, case_id):
+    """Older events, fifty at a time (HTMX swaps them in below the ones shown)."""
+    actor = actor_of(request)
+    _case_or_404(actor, case_id)
+    try:
+        before = int(request.GET.get("before", ""))
+    except ValueError:
+        raise Http404 from None
+    try:
+        events, older = _timeline(actor, case_id, before=before)
+    except DomainError:
+        raise Http404 from None
+    return render(request, "collections_app/partials/timeline_items.html",
+                  {"events": events, "older": older, "case_id": case_id})
+
+
+@ability_required(STAFF)
+@require_GET
+def contact_check(request, case_id):
+    actor = actor_of(request)
+    case = _case_or_404(actor, case_id)
+    channel = request.GET.get("channel", "call")
+    try:
+        decision = services.contact_check(case=case, channel=channel)
+    except DomainError as refusal:
+        return render(request, "collections_app/partials/contact_check.html", {"error": refusal_text(refusal)}, status=400)
+    return render(request, "collections_app/partials/contact_check.html", {"check": _check_view(decision), "channel": channel})
+
+
+def _act(request, case_id, form, call, success, form_name):
+    """Validate the form, run the service, and either go back to the case with a message or show the
+    page again with the errors in place."""
+    if not form.is_valid():
+        return _render_case(request, case_id, status=400, **{form_name: form})
+    try:
+        call(form.cleaned_data)
+    except DomainError as refusal:
+        if refusal.code == "not_found":
+            raise Http404 from None
+        form_errors_from(refusal, form)
+        messages.error(request, refusal_text(refusal))
+        return _render_case(request, case_id, status=refusal.http_status if refusal.http_status < 500 else 400,
+                            **{form_name: form})
+    messages.success(request, success)
+    return redirect(reverse("collections:case", args=[case_id]))
+
+
+@ability_required(STAFF)
+@require_POST
+def log_contact(request, case_id):
+    actor = actor_of(request)
+
+    def call(data):
+        contact = services.contact_log(case_id=case_id, actor=actor, channel=data["channel"], outcome=data["outcome"],
+                                       direction=data["direction"], notes=data["notes"], occurred_at=data["occurred_at"])
+        if contact.breach:
+            messages.warning(request, _("Recorded, and flagged for your supervisor: %s") % refusal_text(DomainError(contact.breach)))
+
+    return _act(request, case_id, ContactForm(request.POST), call, _("Contact recorded."), "contact_form")
+
+
+@ability_required(STAFF)
+@require_POST
+def record_promise(request, case_id):
+    actor = actor_of(request)
+    return _act(request, case_id, PromiseForm(request.POST),
+                lambda d: services.promise_record(case_id=case_id, actor=actor, amount=d["amount"], due_date=d["due_date"]),
+                _("Promise to pay recorded."), "promise_form")
+
+
+@ability_required(STAFF)
+@require_POST
+def add_note(request, case_id):
+    actor = actor_of(request)
+    return _act(request, case_id, NoteForm(request.POST),
+                lambda d: services.note_add(case_id=case_id, actor=actor, text=d["text"]), _("Note added."), "note_form")
+
+
+@ability_required(STAFF)
+@require_POST
+def send_message(request, case_id):
+    from ...services.reminders import message_request
+
+    actor = actor_of(request)
+    return _act(request, case_id, MessageForm(request.POST, templates=_sms_templates()),
+                lambda d: message_request(case_id=case_id, actor=actor, channel="sms", template=d["template"],
+                                          schedule=d["schedule"]),
+                _("Message queued."), "message_form")
+
+
+@ability_required(STAFF)
+@require_GET
+def message_preview(request, case_id):
+    """The SMS as the borrower would read it, in their language, with their name masked as this page
+    shows it (nothing is written; the dispatcher builds the real text when it sends)."""
+    from ...services.reminders import message_preview as preview
+
+    actor = actor_of(request)
+    case = _case_or_404(actor, case_id)
+    text = preview(case=case, template=request.GET.get("template", ""))
+    return render(request, "collections_app/partials/message_preview.html", {"text": text})
+
+
+@ability_required(STAFF)
+@require_POST
+def request_legal_referral(request, case_id):
+    actor = actor_of(request)
+    return _act(request, case_id, LegalReferralForm(request.POST),
+                lambda d: services.legal_referral_request(case_id=case_id, actor=actor, reason=d["reason"]),
+                _("Legal referral requested; a supervisor or legal officer will decide."), "legal_form")
+
+
+@ability_required(STAFF)
+@require_POST
+def transition(request, case_id):
+    actor = actor_of(request)
+    name = request.POST.get("transition", "")
+    form = CloseForm(request.POST) if name == "close" else TransitionForm(request.POST)
+    form_name = "close_form" if name == "close" else "transition_form"
+    return _act(request, case_id, form,
+                lambda d: services.case_transition(case_id=case_id, transition=name, actor=actor,
+                                                   reason=d.get("reason", ""), note=d.get("note", ""),
+                                                   expected_state=request.POST.get("expected_state") or None),
+                _("Done."), form_name)
+
+
+@ability_required(STAFF)
+@require_POST
+def reveal(request, case_id):
+    """Show the borrower's real data on this response only; the look is audited first."""
+    actor = actor_of(request)
+    form = RevealForm(request.POST)
+    if not form.is_valid():
+        return _render_case(request, case_id, status=400, reveal_form=form)
+    try:
+        values = services.pii_reveal(actor=actor, case_id=case_id, reason=form.cleaned_data["reason"])
+    except DomainError as refusal:
+        if refusal.code == "not_found":
+            raise Http404 from None
+        form_errors_from(refusal, form)
+        return _render_case(request, case_id, status=refusal.http_status, reveal_form=form)
+    return _render_case(request, case_id, revealed=values)
+
+
+@ability_required(perms.VISIT_PLAN)
+@require_POST
+def schedule_visit(request, case_id):
+    actor = actor_of(request)
+    return _act(request, case_id, VisitScheduleForm(request.POST, agents=_field_agents()),
+                lambda d: services.visit_schedule(case_id=case_id, actor=actor, scheduled_for=d["scheduled_for"],
+                                                  agents=d["agents"]),
+                _("Visit planned."), "visit_form")
+
+
+@ability_required(STAFF)
+@require_GET
+def next_case(request, case_id):
+    """The case after this one in my worklist's order (keyset: no list is loaded)."""
+    actor = actor_of(request)
+    case = _case_or_404(actor, case_id)
+    position = WorklistCursor(case.priority, case.next_action_at, case.pk)
+    following = case_worklist(actor).filter(position.after_q()).values_list("pk", flat=True).first()
+    if following:
+        return redirect("collections:case", following)
+    messages.info(request, _("That was the last case in your worklist."))
+    return redirect("collections:worklist" if may_open(request.user, "collections:worklist") else "collections:desk")

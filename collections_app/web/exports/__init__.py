@@ -1,0 +1,1 @@
+"""Export pages and downloads (views) with their routes (urls)."""

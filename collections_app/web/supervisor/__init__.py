@@ -1,0 +1,1 @@
+"""Supervisor pages: queues and distribution, approvals, holds (views) and their forms."""

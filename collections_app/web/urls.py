@@ -1,0 +1,47 @@
+from django.urls import include, path
+
+from .. import hooks
+from . import dashboard, desk, health, visits
+from .cases import views as cases
+from .exports import views as exports
+from .supervisor import views as supervisor
+
+app_name = "collections"
+
+urlpatterns = [
+    path("", desk.desk, name="desk"),
+    path("worklist/", desk.worklist, name="worklist"),
+    path("cases/<int:case_id>/", cases.case_page, name="case"),
+    path("cases/<int:case_id>/timeline/", cases.timeline_page, name="case-timeline"),
+    path("cases/<int:case_id>/contact-check/", cases.contact_check, name="case-contact-check"),
+    path("cases/<int:case_id>/contacts/", cases.log_contact, name="case-log-contact"),
+    path("cases/<int:case_id>/promises/", cases.record_promise, name="case-promise"),
+    path("cases/<int:case_id>/notes/", cases.add_note, name="case-note"),
+    path("cases/<int:case_id>/messages/", cases.send_message, name="case-message"),
+    path("cases/<int:case_id>/messages/preview/", cases.message_preview, name="case-message-preview"),
+    path("cases/<int:case_id>/legal-referral/", cases.request_legal_referral, name="case-legal-referral"),
+    path("cases/<int:case_id>/transition/", cases.transition, name="case-transition"),
+    path("cases/<int:case_id>/reveal/", cases.reveal, name="case-reveal"),
+    path("cases/<int:case_id>/visits/", cases.schedule_visit, name="case-visit"),
+    path("cases/<int:case_id>/next/", cases.next_case, name="case-next"),
+    path("visits/", visits.my_visits, name="visits"),
+    path("visits/<int:visit_id>/record/", visits.record_visit, name="visit-record"),
+    path("queues/", supervisor.queues, name="queues"),
+    path("queues/assign/", supervisor.assign, name="assign"),
+    path("queues/<int:queue_id>/distribute/", supervisor.distribute, name="distribute"),
+    path("queues/<int:queue_id>/distribute/preview/", supervisor.distribute_preview, name="distribute-preview"),
+    path("queues/distribute/undo/", supervisor.distribute_undo, name="distribute-undo"),
+    path("approvals/", supervisor.approvals, name="approvals"),
+    path("approvals/decide/", supervisor.decide_referrals, name="approvals-decide"),
+    path("approvals/<int:referral_id>/decide/", supervisor.decide_referral, name="approval-decide"),
+    path("holds/", supervisor.holds, name="holds"),
+    path("holds/place/", supervisor.place_hold, name="hold-place"),
+    path("holds/<int:hold_id>/lift/", supervisor.lift_hold, name="hold-lift"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    # Served (and written to the audit log) by the exports, like every other download.
+    path("dashboard/<slug:table>.csv", exports.export_dashboard, {"fmt": "csv"}, name="dashboard-csv"),
+    path("", include("collections_app.web.imports.urls")),
+    path("", include("collections_app.web.exports.urls")),
+    path("healthz", health.healthz, name="healthz"),
+    path("hooks/sms/<slug:backend>/", hooks.sms_receipts, name="sms-receipts"),
+]
