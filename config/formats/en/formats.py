@@ -1,12 +1,4 @@
-"""English formats: one date format on every page (lists and the case page alike), ISO order,
-24-hour time; amounts grouped by thousands (templates ask for grouping with floatformat:"2g")."""
+"""English formats: Django's input formats, and the display formats both languages share."""
 from django.conf.locale.en.formats import *  # noqa: F401,F403  (input formats and the rest)
 
-DATE_FORMAT = "Y-m-d"
-SHORT_DATE_FORMAT = "Y-m-d"
-DATETIME_FORMAT = "Y-m-d H:i"
-SHORT_DATETIME_FORMAT = "Y-m-d H:i"
-TIME_FORMAT = "H:i"
-DECIMAL_SEPARATOR = "."
-THOUSAND_SEPARATOR = ","
-NUMBER_GROUPING = 3
+from config.formats.shared import *  # noqa: F401,F403,E402
