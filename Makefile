@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with only Python 3.11 and make:
 #   make run   - the whole system on embedded SQLite + filesystem broker, with demo data
-#   make test  - the linters (ruff check, lint-imports), then the whole test suite (PostgreSQL/Redis when
+#   make test  - the linters (ruff check, ruff format --check, lint-imports), then the whole test suite (PostgreSQL/Redis when
 #                DATABASE_URL/REDIS_URL are set); ARGS="..." passes pytest options
 # The run path installs requirements.txt only (as the Docker image does); `make test` and `make lint` add
 # requirements-dev.txt (pytest, schemathesis, Playwright, the linters).
@@ -33,6 +33,7 @@ install-dev: $(VENV)/.installed-dev
 # ruff's rules and import-linter's contracts: pyproject.toml, .importlinter (docs/contributing.md).
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-logo
 
 migrate: install

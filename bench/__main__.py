@@ -1,4 +1,5 @@
 """python -m bench {sweep,reminders,pages,api,imports} [options]   (run from the project root with the venv's python)"""
+
 import argparse
 import sys
 
@@ -22,10 +23,13 @@ def main(argv=None):
         ("api", api, "the REST API under gunicorn vs a constant and a minimal DRF detail view"),
         ("imports", imports, "a million CSV instalment rows imported vs PostgreSQL's COPY into a bare table"),
     ):
-        sub = commands.add_parser(name, help=summary, description=module.__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-        sub.add_argument("--database-url", help=f"PostgreSQL URL; the name must start with 'bench' "
-                                                f"(default: $DATABASE_URL, else {DEFAULT_URL})")
+        sub = commands.add_parser(
+            name, help=summary, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        sub.add_argument(
+            "--database-url",
+            help=f"PostgreSQL URL; the name must start with 'bench' (default: $DATABASE_URL, else {DEFAULT_URL})",
+        )
         module.add_arguments(sub)
         sub.set_defaults(run=module.command)
     opts = parser.parse_args(argv)

@@ -28,6 +28,7 @@ detail is under 80% of minimal (or with --profile), it profiles detail requests 
 where the time goes. Targets (issue 5): detail >= 0.80 x minimal req/s; list page <= 10 ms server
 time with a fixed number of queries (no COUNT). Databases are dropped at the end (unless --keep).
 """
+
 import json
 import os
 import shutil
@@ -67,8 +68,12 @@ SCENARIOS = [  # (scenario, kinds it records, label of each kind)
     ("detail_304", [("detail_304", "case detail, If-None-Match -> 304")]),
     ("list", [("list_page1", "case list ?limit=100, page 1"), ("list_page2", "case list, page 2 (its next link)")]),
 ]
-CLIENT_SCOPES = {"detail": ["cases:read"], "detail_304": ["cases:read"], "list": ["cases:read"],
-                 "detail_pii": ["cases:read", "pii:read"]}
+CLIENT_SCOPES = {
+    "detail": ["cases:read"],
+    "detail_304": ["cases:read"],
+    "list": ["cases:read"],
+    "detail_pii": ["cases:read", "pii:read"],
+}
 
 
 # --- children (run with Django set up, DJANGO_SETTINGS_MODULE=bench.api_settings) ---------------
@@ -103,12 +108,17 @@ def child_build(cases, as_of):
         cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER case_change_position")
         cursor.execute(f"VACUUM FULL {table}")
         cursor.execute(f"VACUUM (FREEZE, ANALYZE) {table}")
-        cursor.execute(f"SELECT COUNT(DISTINCT change_position), MIN(change_position), MAX(change_position), "
-                       f"COUNT(*) FILTER (WHERE change_position IS NULL) FROM {table}")
+        cursor.execute(
+            f"SELECT COUNT(DISTINCT change_position), MIN(change_position), MAX(change_position), "
+            f"COUNT(*) FILTER (WHERE change_position IS NULL) FROM {table}"
+        )
         distinct, low, high, missing = cursor.fetchone()
-    result.update(migrate_s=migrate_s, positions_s=time.perf_counter() - positions_started,
-                  build_s=time.perf_counter() - started,
-                  positions={"distinct": distinct, "min": low, "max": high, "missing": missing})
+    result.update(
+        migrate_s=migrate_s,
+        positions_s=time.perf_counter() - positions_started,
+        build_s=time.perf_counter() - started,
+        positions={"distinct": distinct, "min": low, "max": high, "missing": missing},
+    )
     return result
 
 
@@ -121,13 +131,20 @@ def child_setup():
 
     tokens, labels = {}, {}
     for key, scopes in CLIENT_SCOPES.items():
-        client, token = api_client_create(name=f"bench-{key.replace('_', '-')}", scopes=scopes,
-                                          rate_per_minute=CLIENT_RATE)
+        client, token = api_client_create(
+            name=f"bench-{key.replace('_', '-')}", scopes=scopes, rate_per_minute=CLIENT_RATE
+        )
         tokens[key], labels[key] = token, f"client:{client.name}"
     span = Case.objects.aggregate(low=Min("id"), high=Max("id"), n=Count("id"))
     pending = PromiseToPay.objects.filter(status=PromiseToPay.Status.PENDING).count()
-    return {"tokens": tokens, "labels": labels, "id_min": span["low"], "id_max": span["high"], "cases": span["n"],
-            "pending_promises": pending}
+    return {
+        "tokens": tokens,
+        "labels": labels,
+        "id_min": span["low"],
+        "id_max": span["high"],
+        "cases": span["n"],
+        "pending_promises": pending,
+    }
 
 
 def _path(url):
@@ -203,8 +220,11 @@ def child_inprocess(tokens, labels, id_min, id_max, requests, warmup, profile, p
     body1 = page1.json()
     second = _path(body1["next"])
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT change_position, id FROM {Case._meta.db_table} WHERE change_position IS NOT NULL "
-                       "ORDER BY change_position, id OFFSET %s LIMIT 1", [Case.objects.count() // 2])
+        cursor.execute(
+            f"SELECT change_position, id FROM {Case._meta.db_table} WHERE change_position IS NOT NULL "
+            "ORDER BY change_position, id OFFSET %s LIMIT 1",
+            [Case.objects.count() // 2],
+        )
         middle_position, middle_id = cursor.fetchone()
     middle = f"/api/v1/cases/?limit={LIST_LIMIT}&after={encode_cursor(middle_position, middle_id)}"
     n = requests + warmup
@@ -216,8 +236,12 @@ def child_inprocess(tokens, labels, id_min, id_max, requests, warmup, profile, p
         ("list_page1", "case list, page 1", [first] * n, auth),
         ("list_page2", "case list, page 2 (next link)", [second] * n, auth),
         ("list_middle", f"case list, page after case #{middle_id} (middle of the portfolio)", [middle] * n, auth),
-        ("detail", "case detail, cases:read", [f"/api/v1/cases/{i}/" for i in ids()],
-         {"HTTP_AUTHORIZATION": f"Token {tokens['detail']}"}),
+        (
+            "detail",
+            "case detail, cases:read",
+            [f"/api/v1/cases/{i}/" for i in ids()],
+            {"HTTP_AUTHORIZATION": f"Token {tokens['detail']}"},
+        ),
         ("minimal", "minimal detail", [f"/bench/cases/{i}/" for i in ids()], {}),
         ("constant", "constant", ["/bench/constant/"] * n, {}),
     ]
@@ -225,24 +249,35 @@ def child_inprocess(tokens, labels, id_min, id_max, requests, warmup, profile, p
     for key, label, urls, headers in plan:
         times, statuses = _time_gets(client, urls[warmup:], warmup, headers)
         response, queries = _capture(client, urls[-1], headers)
-        entry = {"key": key, "label": label, **_summary(times), "statuses": statuses, "queries": queries,
-                 "status": response.status_code}
+        entry = {
+            "key": key,
+            "label": label,
+            **_summary(times),
+            "statuses": statuses,
+            "queries": queries,
+            "status": response.status_code,
+        }
         if key.startswith("list"):
             entry["rows"] = len(response.json().get("results", []))
             entry["has_more"] = response.json().get("has_more")
             page_sql = [q["sql"] for q in queries if _sql_key(q["sql"]) == "case"]
             entry["plan"] = _explain(page_sql[0]) if page_sql else []
         results.append(entry)
-    answer = {"results": results, "page1_rows": len(body1["results"]), "page1_status": page1.status_code,
-              "second_url": second[:120], "audit_rows": {k: AuditLog.objects.filter(actor=v).count()
-                                                          for k, v in labels.items()}}
+    answer = {
+        "results": results,
+        "page1_rows": len(body1["results"]),
+        "page1_status": page1.status_code,
+        "second_url": second[:120],
+        "audit_rows": {k: AuditLog.objects.filter(actor=v).count() for k, v in labels.items()},
+    }
     by_key = {r["key"]: r for r in results}
     if profile:
         detail_urls = [f"/api/v1/cases/{rng.randint(id_min, id_max)}/" for _ in range(profile_requests)]
         detail_auth = {"HTTP_AUTHORIZATION": f"Token {tokens['detail']}"}
         answer["detail_breakdown"] = _breakdown(client, detail_urls, detail_auth, "detail")
         answer["minimal_breakdown"] = _breakdown(
-            client, [f"/bench/cases/{rng.randint(id_min, id_max)}/" for _ in range(profile_requests)], {}, "minimal")
+            client, [f"/bench/cases/{rng.randint(id_min, id_max)}/" for _ in range(profile_requests)], {}, "minimal"
+        )
         answer["detail_profile"] = _profile(client, detail_urls, detail_auth)
     if profile or max(by_key[k]["median"] for k in ("list_page1", "list_page2", "list_middle")) * 1000 > LIST_MS_TARGET:
         list_urls = [second] * max(requests, 20)
@@ -261,9 +296,11 @@ def _targets(kind):
     from collections_app.api.common import views as common
     from collections_app.models import Case
 
-    shared = [(auth.ApiTokenAuthentication, "authenticate", "token auth (ApiClient lookup + hash)"),
-              (throttling.ClientRateThrottle, "allow_request", "throttle (locmem cache)"),
-              (common.ScopePermission, "has_permission", "scope check")]
+    shared = [
+        (auth.ApiTokenAuthentication, "authenticate", "token auth (ApiClient lookup + hash)"),
+        (throttling.ClientRateThrottle, "allow_request", "throttle (locmem cache)"),
+        (common.ScopePermission, "has_permission", "scope check"),
+    ]
     if kind == "detail":
         return shared + [
             (views_cases.CaseDetailView, "get", "CaseDetailView.get, all of it"),
@@ -277,10 +314,12 @@ def _targets(kind):
     if kind == "minimal":
         from . import api_baseline
 
-        return [(api_baseline.MinimalCaseDetailView, "retrieve", "MinimalCaseDetailView.retrieve, all of it"),
-                (api_baseline.MinimalCaseDetailView, "get_object", "  get_object (the one query)"),
-                (api_baseline.MinimalCaseSerializer, "to_representation", "  ModelSerializer.to_representation"),
-                (JSONRenderer, "render", "JSON rendering")]
+        return [
+            (api_baseline.MinimalCaseDetailView, "retrieve", "MinimalCaseDetailView.retrieve, all of it"),
+            (api_baseline.MinimalCaseDetailView, "get_object", "  get_object (the one query)"),
+            (api_baseline.MinimalCaseSerializer, "to_representation", "  ModelSerializer.to_representation"),
+            (JSONRenderer, "render", "JSON rendering"),
+        ]
     return shared + [
         (views_cases.CaseListView, "get", "CaseListView.get, all of it"),
         (views_cases, "validated", "  filter validation (CaseFilterSerializer)"),
@@ -312,7 +351,7 @@ def _sql_key(sql):
         elif char == ")":
             depth -= 1
         elif depth == 0 and sql.startswith(' FROM "', index):
-            return sql[index + 7:].split('"', 1)[0].replace("collections_app_", "")
+            return sql[index + 7 :].split('"', 1)[0].replace("collections_app_", "")
     return _short(sql, 40)
 
 
@@ -365,11 +404,18 @@ def _breakdown(client, urls, headers, kind):
         for owner, attribute, original in reversed(restore):
             setattr(owner, attribute, original)
     n = len(urls)
-    return {"requests": n, "mean_ms": sum(totals) / n * 1000, "median_ms": sorted(totals)[n // 2] * 1000,
-            "parts": [{"label": label, "ms": spent[label] / n * 1000, "calls": calls[label] / n}
-                      for _o, _a, label in targets],
-            "sql": sorted(({"table": k, "ms": sql_spent[k] / n * 1000, "calls": sql_calls[k] / n} for k in sql_spent),
-                          key=lambda row: -row["ms"])}
+    return {
+        "requests": n,
+        "mean_ms": sum(totals) / n * 1000,
+        "median_ms": sorted(totals)[n // 2] * 1000,
+        "parts": [
+            {"label": label, "ms": spent[label] / n * 1000, "calls": calls[label] / n} for _o, _a, label in targets
+        ],
+        "sql": sorted(
+            ({"table": k, "ms": sql_spent[k] / n * 1000, "calls": sql_calls[k] / n} for k in sql_spent),
+            key=lambda row: -row["ms"],
+        ),
+    }
 
 
 def _profile(client, urls, headers):
@@ -389,14 +435,25 @@ def _profile(client, urls, headers):
     stats = pstats.Stats(profiler).stats
     n = len(urls)
     own = sorted(stats.items(), key=lambda kv: -kv[1][2])[:15]
-    top = [{"function": f"{_short_file(f)}:{line}({fn})", "own_ms": tt / n * 1000, "cum_ms": ct / n * 1000,
-            "calls": nc / n} for (f, line, fn), (_cc, nc, tt, ct, _c) in own]
+    top = [
+        {
+            "function": f"{_short_file(f)}:{line}({fn})",
+            "own_ms": tt / n * 1000,
+            "cum_ms": ct / n * 1000,
+            "calls": nc / n,
+        }
+        for (f, line, fn), (_cc, nc, tt, ct, _c) in own
+    ]
     by_package = {}
     for (filename, _line, _fn), (_cc, _nc, tt, _ct, _c) in stats.items():
         package = _package(filename)
         by_package[package] = by_package.get(package, 0.0) + tt
-    return {"requests": n, "profiled_ms": profiled_s / n * 1000, "top": top,
-            "by_package": sorted(((k, v / n * 1000) for k, v in by_package.items()), key=lambda kv: -kv[1])[:8]}
+    return {
+        "requests": n,
+        "profiled_ms": profiled_s / n * 1000,
+        "top": top,
+        "by_package": sorted(((k, v / n * 1000) for k, v in by_package.items()), key=lambda kv: -kv[1])[:8],
+    }
 
 
 def _short_file(filename):
@@ -433,8 +490,14 @@ def _child_main(argv):
 
 def _env(url, var_dir, extra=None):
     env = child_env(url)
-    env.update({"DJANGO_SETTINGS_MODULE": SETTINGS_MODULE, "COLLECTIONS_VAR_DIR": var_dir, "LOG_LEVEL": "WARNING",
-                "DJANGO_ALLOWED_HOSTS": "127.0.0.1"})
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+            "COLLECTIONS_VAR_DIR": var_dir,
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        }
+    )
     env.update(extra or {})
     return env
 
@@ -451,26 +514,39 @@ def run_api_child(task, url, var_dir, extra_env=None, **args):
 
 def add_arguments(parser):
     parser.add_argument("--cases", type=int, default=DEFAULT_CASES, help="cases in the portfolio")
-    parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS,
-                        help="timed seconds per endpoint (split over --rounds)")
+    parser.add_argument(
+        "--seconds", type=float, default=DEFAULT_SECONDS, help="timed seconds per endpoint (split over --rounds)"
+    )
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="load generator threads")
-    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
-                        help="slices per endpoint, the order reversed every round")
+    parser.add_argument(
+        "--rounds", type=int, default=DEFAULT_ROUNDS, help="slices per endpoint, the order reversed every round"
+    )
     parser.add_argument("--warmup", type=float, default=DEFAULT_WARMUP_S, help="untimed seconds per endpoint first")
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="gunicorn sync workers")
-    parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS,
-                        help="timed in-process requests per URL (median)")
-    parser.add_argument("--max-requests", type=int, default=DEFAULT_MAX_REQUESTS,
-                        help="at most this many requests per slice (the generator also stops at the deadline)")
-    parser.add_argument("--profile", action="store_true",
-                        help="profile the detail and list views even if they meet their targets")
+    parser.add_argument(
+        "--requests", type=int, default=DEFAULT_REQUESTS, help="timed in-process requests per URL (median)"
+    )
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=DEFAULT_MAX_REQUESTS,
+        help="at most this many requests per slice (the generator also stops at the deadline)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="profile the detail and list views even if they meet their targets"
+    )
     parser.add_argument("--reuse", action="store_true", help="reuse a template database built by an earlier run")
     parser.add_argument("--keep", action="store_true", help="keep the template database afterwards")
 
 
 def _build(server, url, template, opts, as_of, var_dir):
-    signature = {"bench": "api", "version": BUILD_VERSION, "cases": opts.cases, "as_of": as_of.isoformat(),
-                 "migrations": schema_signature()}
+    signature = {
+        "bench": "api",
+        "version": BUILD_VERSION,
+        "cases": opts.cases,
+        "as_of": as_of.isoformat(),
+        "migrations": schema_signature(),
+    }
     stored = server.stored_build(template, signature) if opts.reuse else None
     if stored is not None:
         return stored
@@ -500,25 +576,51 @@ class Gunicorn:
     def __init__(self, url, var_dir, workers, settings=SETTINGS_MODULE, tag="gunicorn"):
         self.port = _free_port()
         self.log_path = os.path.join(var_dir, f"{tag}.log")
-        self.command = [_gunicorn_binary(), "config.wsgi:application", "--workers", str(workers),
-                        "--worker-class", "sync", "--bind", f"{api_load.HOST}:{self.port}", "--timeout", "30",
-                        "--graceful-timeout", "5", "--log-level", "warning", "--error-logfile", self.log_path,
-                        "--no-control-socket", "--chdir", str(PROJECT_DIR)]
+        self.command = [
+            _gunicorn_binary(),
+            "config.wsgi:application",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"{api_load.HOST}:{self.port}",
+            "--timeout",
+            "30",
+            "--graceful-timeout",
+            "5",
+            "--log-level",
+            "warning",
+            "--error-logfile",
+            self.log_path,
+            "--no-control-socket",
+            "--chdir",
+            str(PROJECT_DIR),
+        ]
         self.env = _env(url, var_dir, {"DJANGO_SETTINGS_MODULE": settings})
         self.proc = None
 
     def start(self, wait_s=60):
         self.output = open(self.log_path + ".out", "w", encoding="utf-8")  # the workers' stderr: Django's log
-        self.proc = subprocess.Popen(self.command, cwd=PROJECT_DIR, env=self.env, stdin=subprocess.DEVNULL,
-                                     stdout=self.output, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.command,
+            cwd=PROJECT_DIR,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit(f"bench api: gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 with socket.create_connection((api_load.HOST, self.port), timeout=1) as sock:
-                    sock.sendall(f"GET /bench/constant/ HTTP/1.1\r\nHost: {api_load.HOST}:{self.port}\r\n"
-                                 "Connection: close\r\n\r\n".encode())
+                    sock.sendall(
+                        f"GET /bench/constant/ HTTP/1.1\r\nHost: {api_load.HOST}:{self.port}\r\n"
+                        "Connection: close\r\n\r\n".encode()
+                    )
                     if sock.recv(64).startswith(b"HTTP/1.1 200"):
                         return time.monotonic() - (deadline - wait_s)
             except OSError:
@@ -568,8 +670,9 @@ def _prime(ctx, count, seed):
         for _ in range(count):
             case_id = rng.randint(ctx["id_min"], ctx["id_max"])
             path = f"/api/v1/cases/{case_id}/"
-            caller.conn.request("GET", path, headers={"Host": caller.host_header,
-                                                      "Authorization": f"Token {tokens['detail_304']}"})
+            caller.conn.request(
+                "GET", path, headers={"Host": caller.host_header, "Authorization": f"Token {tokens['detail_304']}"}
+            )
             response = caller.conn.getresponse()
             body = json.loads(response.read())
             tag = response.getheader("ETag")
@@ -579,18 +682,25 @@ def _prime(ctx, count, seed):
             checks.setdefault("masked_name", body["borrower"]["name"])
             checks.setdefault("detail_keys", sorted(body))
         case_id = etags[0][0]
-        status, raw = caller.get("check", f"/api/v1/cases/{case_id}/", {"Authorization": f"Token {tokens['detail_pii']}"})
+        status, raw = caller.get(
+            "check", f"/api/v1/cases/{case_id}/", {"Authorization": f"Token {tokens['detail_pii']}"}
+        )
         checks["pii_name"] = json.loads(raw)["borrower"]["name"] if status == 200 else f"HTTP {status}"
         status, raw = caller.get("check", f"/bench/cases/{case_id}/")
         checks["minimal_keys"] = sorted(json.loads(raw)) if status == 200 else f"HTTP {status}"
-        status, raw = caller.get("check", f"/api/v1/cases/?limit={LIST_LIMIT}", {"Authorization": f"Token {tokens['list']}"})
+        status, raw = caller.get(
+            "check", f"/api/v1/cases/?limit={LIST_LIMIT}", {"Authorization": f"Token {tokens['list']}"}
+        )
         page = json.loads(raw) if status == 200 else {}
         checks["page1_rows"] = len(page.get("results", []))
         checks["page1_has_more"] = page.get("has_more")
         checks["next"] = page.get("next", "")
-        status, _ = caller.get("check", f"/api/v1/cases/{case_id}/",
-                               {"Authorization": f"Token {tokens['detail_304']}", "If-None-Match": etags[0][1]},
-                               expect=304)
+        status, _ = caller.get(
+            "check",
+            f"/api/v1/cases/{case_id}/",
+            {"Authorization": f"Token {tokens['detail_304']}", "If-None-Match": etags[0][1]},
+            expect=304,
+        )
         checks["revalidate_status"] = status
         status, _ = caller.get("check", f"/api/v1/cases/{case_id}/")
         checks["no_token_status"] = status  # 401 expected: counted as an error of the check only
@@ -602,8 +712,9 @@ def _prime(ctx, count, seed):
 
 def _slice(scenario, ctx, seconds, opts, seed, meter_args):
     with api_load.CpuMeter(*meter_args) as meter:
-        results, wall, steps = api_load.run(scenario, ctx, seconds=seconds, concurrency=opts.concurrency,
-                                            max_requests=opts.max_requests, seed=seed)
+        results, wall, steps = api_load.run(
+            scenario, ctx, seconds=seconds, concurrency=opts.concurrency, max_requests=opts.max_requests, seed=seed
+        )
     return {"results": results, "wall": wall, "steps": steps, "cpu": meter.seconds}
 
 
@@ -615,9 +726,12 @@ def _merge_slices(slices):
             merged.setdefault(kind, api_load.Result()).merge(result)
         for key, value in one["cpu"].items():
             cpu[key] = cpu.get(key, 0.0) + value
-    return {"results": merged, "wall": wall, "cpu": cpu,
-            "per_round": [{kind: len(r.latencies) / one["wall"] for kind, r in one["results"].items()}
-                          for one in slices]}
+    return {
+        "results": merged,
+        "wall": wall,
+        "cpu": cpu,
+        "per_round": [{kind: len(r.latencies) / one["wall"] for kind, r in one["results"].items()} for one in slices],
+    }
 
 
 def _remove_tree(path):
@@ -642,8 +756,11 @@ def command(opts):
     as_of = default_as_of()
     server = Server(url)
     started = time.perf_counter()
-    print(f"bench api: {report.n(opts.cases)} cases as of {as_of.isoformat()}; PostgreSQL {server.version()} at "
-          f"{url.split('@')[-1].rsplit('/', 1)[0]}; {report.machine()}; load {report.load():.1f}", flush=True)
+    print(
+        f"bench api: {report.n(opts.cases)} cases as of {as_of.isoformat()}; PostgreSQL {server.version()} at "
+        f"{url.split('@')[-1].rsplit('/', 1)[0]}; {report.machine()}; load {report.load():.1f}",
+        flush=True,
+    )
     var_dir = tempfile.mkdtemp(prefix="bench-api-var-")
     gunicorn = None
     run = {"opts": vars(opts).copy(), "name": name, "template": template, "as_of": as_of.isoformat()}
@@ -657,15 +774,25 @@ def command(opts):
         run["setup"] = {k: v for k, v in setup.items() if k != "tokens"}
         gunicorn = Gunicorn(copy_url, var_dir, opts.workers)
         run["gunicorn"] = {"port": gunicorn.port, "start_s": gunicorn.start(), "workers": len(gunicorn.workers())}
-        ctx = {"port": gunicorn.port, "tokens": setup["tokens"], "id_min": setup["id_min"], "id_max": setup["id_max"],
-               "list_limit": LIST_LIMIT}
-        print(f"  gunicorn on {api_load.HOST}:{gunicorn.port} ({run['gunicorn']['workers']} workers); priming "
-              f"{PRIME_IDS} ETags ...", flush=True)
+        ctx = {
+            "port": gunicorn.port,
+            "tokens": setup["tokens"],
+            "id_min": setup["id_min"],
+            "id_max": setup["id_max"],
+            "list_limit": LIST_LIMIT,
+        }
+        print(
+            f"  gunicorn on {api_load.HOST}:{gunicorn.port} ({run['gunicorn']['workers']} workers); priming "
+            f"{PRIME_IDS} ETags ...",
+            flush=True,
+        )
         ctx["etags"], run["checks"] = _prime(ctx, PRIME_IDS, seed=7)
 
         def backends():
             with server.conn.cursor() as cursor:
-                cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name])
+                cursor.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name]
+                )
                 return [row[0] for row in cursor.fetchall()]
 
         meter_args = (gunicorn.proc.pid, backends)
@@ -679,8 +806,12 @@ def command(opts):
         per_slice = opts.seconds / opts.rounds
         for round_no in range(opts.rounds):
             sequence = order if round_no % 2 == 0 else list(reversed(order))
-            print(f"  round {round_no + 1}/{opts.rounds}: {per_slice:g} s each, {opts.concurrency} threads: "
-                  + " ".join(sequence) + " ...", flush=True)
+            print(
+                f"  round {round_no + 1}/{opts.rounds}: {per_slice:g} s each, {opts.concurrency} threads: "
+                + " ".join(sequence)
+                + " ...",
+                flush=True,
+            )
             for scenario in sequence:
                 seed = 1000 * (round_no + 1) + order.index(scenario)
                 slices[scenario].append(_slice(scenario, ctx, per_slice, opts, seed, meter_args))
@@ -690,12 +821,25 @@ def command(opts):
         ratio = _rps(run["load"], "detail") / _rps(run["load"], "minimal") if _rps(run["load"], "minimal") else 0.0
         run["ratio"] = ratio
         profile = opts.profile or ratio < RATIO_TARGET
-        print(f"  in-process measurements (gunicorn stopped){' + cProfile of the detail view' if profile else ''} ...",
-              flush=True)
+        print(
+            f"  in-process measurements (gunicorn stopped){' + cProfile of the detail view' if profile else ''} ...",
+            flush=True,
+        )
         run["inprocess"] = run_api_child(
-            "api_inprocess", copy_url, var_dir, {"DJANGO_ALLOWED_HOSTS": "127.0.0.1,testserver"},
-            tokens=setup["tokens"], labels=setup["labels"], id_min=setup["id_min"], id_max=setup["id_max"],
-            requests=opts.requests, warmup=3, profile=profile, profile_requests=PROFILE_REQUESTS, seed=11)
+            "api_inprocess",
+            copy_url,
+            var_dir,
+            {"DJANGO_ALLOWED_HOSTS": "127.0.0.1,testserver"},
+            tokens=setup["tokens"],
+            labels=setup["labels"],
+            id_min=setup["id_min"],
+            id_max=setup["id_max"],
+            requests=opts.requests,
+            warmup=3,
+            profile=profile,
+            profile_requests=PROFILE_REQUESTS,
+            seed=11,
+        )
         run["load_avg_end"] = report.load()
     finally:
         if gunicorn is not None:
@@ -738,52 +882,98 @@ def render(run, total_s):
     build, setup, checks, load, inproc = run["build"], run["setup"], run["checks"], run["load"], run["inprocess"]
     e = build["expected"]
     out = []
-    how = "reused" if build["reused"] else (f"built in {build['build_s']:.0f} s (migrate {build['migrate_s']:.0f} s, "
-                                            f"change positions + VACUUM FULL {build['positions_s']:.0f} s)")
+    how = (
+        "reused"
+        if build["reused"]
+        else (
+            f"built in {build['build_s']:.0f} s (migrate {build['migrate_s']:.0f} s, "
+            f"change positions + VACUUM FULL {build['positions_s']:.0f} s)"
+        )
+    )
     pos = build["positions"]
-    out.append(f"snapshot: {run['template']} ({build['size_bytes'] / 2**30:.2f} GB, {how}); measured on CREATE DATABASE "
-               f"{run['name']} TEMPLATE {run['template']} ({run['copy_s']:.0f} s, cold shared_buffers)")
-    out.append(f"portfolio: {report.n(setup['cases'])} open cases (ids {setup['id_min']}-{setup['id_max']}), "
-               f"{report.n(e['holds_active'])} borrowers on hold, {report.n(setup['pending_promises'])} pending "
-               f"promises; change positions {pos['min']}-{pos['max']} ({report.n(pos['distinct'])} distinct, "
-               f"{POSITION_BATCH} cases each, none missing: {pos['missing'] == 0}); rows: "
-               + ", ".join(f"{k} {report.n(v)}" for k, v in build["rows"].items()))
+    out.append(
+        f"snapshot: {run['template']} ({build['size_bytes'] / 2**30:.2f} GB, {how}); measured on CREATE DATABASE "
+        f"{run['name']} TEMPLATE {run['template']} ({run['copy_s']:.0f} s, cold shared_buffers)"
+    )
+    out.append(
+        f"portfolio: {report.n(setup['cases'])} open cases (ids {setup['id_min']}-{setup['id_max']}), "
+        f"{report.n(e['holds_active'])} borrowers on hold, {report.n(setup['pending_promises'])} pending "
+        f"promises; change positions {pos['min']}-{pos['max']} ({report.n(pos['distinct'])} distinct, "
+        f"{POSITION_BATCH} cases each, none missing: {pos['missing'] == 0}); rows: "
+        + ", ".join(f"{k} {report.n(v)}" for k, v in build["rows"].items())
+    )
     g = run["gunicorn"]
-    out.append(f"server: gunicorn (config.wsgi, settings {SETTINGS_MODULE}) with {g['workers']} sync workers on "
-               f"{api_load.HOST}:{g['port']}, up in {g['start_s']:.1f} s; DJANGO_DEBUG=0, persistent DB connections "
-               "(CONN_MAX_AGE 60), locmem cache (throttle counts per worker); API clients rate-limited at "
-               f"{report.n(CLIENT_RATE)}/min, so the throttle runs but never refuses")
-    out.append(f"load: {opts['concurrency']} threads of http.client in this process; sync workers close every "
-               f"connection, so each request opens one; {opts['rounds']} x {opts['seconds'] / opts['rounds']:g} s per "
-               f"endpoint (order reversed in even rounds) after {opts['warmup']:g} s warm-up each; ids uniform over "
-               f"the portfolio; 304 path over {PRIME_IDS} primed ETags")
+    out.append(
+        f"server: gunicorn (config.wsgi, settings {SETTINGS_MODULE}) with {g['workers']} sync workers on "
+        f"{api_load.HOST}:{g['port']}, up in {g['start_s']:.1f} s; DJANGO_DEBUG=0, persistent DB connections "
+        "(CONN_MAX_AGE 60), locmem cache (throttle counts per worker); API clients rate-limited at "
+        f"{report.n(CLIENT_RATE)}/min, so the throttle runs but never refuses"
+    )
+    out.append(
+        f"load: {opts['concurrency']} threads of http.client in this process; sync workers close every "
+        f"connection, so each request opens one; {opts['rounds']} x {opts['seconds'] / opts['rounds']:g} s per "
+        f"endpoint (order reversed in even rounds) after {opts['warmup']:g} s warm-up each; ids uniform over "
+        f"the portfolio; 304 path over {PRIME_IDS} primed ETags"
+    )
     out.append("")
     rows = []
     minimal_rps = _rps(load, "minimal")
     total_errors = 0
     for scenario, kinds in SCENARIOS:
         data = load[scenario]
-        count_all = sum(len(data["results"][k].latencies) + data["results"][k].errors
-                        for k, _ in kinds if k in data["results"])
+        count_all = sum(
+            len(data["results"][k].latencies) + data["results"][k].errors for k, _ in kinds if k in data["results"]
+        )
         cpu = data["cpu"]
         for index, (kind, label) in enumerate(kinds):
             result = data["results"].get(kind, api_load.Result())
             lat = sorted(result.latencies)
             total_errors += result.errors
             rps = len(lat) / data["wall"] if data["wall"] else 0.0
-            cpu_text = (f"{_per_request(cpu, 'web', count_all)}+{_per_request(cpu, 'db', count_all)}+"
-                        f"{_per_request(cpu, 'generator', count_all)}" if index == 0 else "(shared)")
+            cpu_text = (
+                f"{_per_request(cpu, 'web', count_all)}+{_per_request(cpu, 'db', count_all)}+"
+                f"{_per_request(cpu, 'generator', count_all)}"
+                if index == 0
+                else "(shared)"
+            )
             other = f"{cpu['other'] / data['wall']:.2f}" if index == 0 and data["wall"] else ""
             statuses = ",".join(f"{s}" for s in sorted(result.statuses))
-            rows.append([label, report.n(len(lat)), f"{rps:,.0f}", ms(api_load.percentile(lat, 0.50)),
-                         ms(api_load.percentile(lat, 0.99)), statuses, str(result.errors) + (
-                             f" (+{result.unexpected} unexpected)" if result.unexpected else ""),
-                         report.ratio(rps, minimal_rps) if kind != "minimal" else "1.00x", cpu_text, other])
-    out.append(report.table(["GET", "requests", "req/s", "p50 ms", "p99 ms", "status", "errors", "vs minimal",
-                             "CPU ms/req web+db+gen", "other CPUs"], rows))
-    out.append("  (latency: connect + request + whole body, at the client; CPU per request of the scenario: gunicorn "
-               "master+workers, their PostgreSQL backends, this load generator; other CPUs: busy CPUs of the machine "
-               "outside those three during the slices (other processes), of 2)")
+            rows.append(
+                [
+                    label,
+                    report.n(len(lat)),
+                    f"{rps:,.0f}",
+                    ms(api_load.percentile(lat, 0.50)),
+                    ms(api_load.percentile(lat, 0.99)),
+                    statuses,
+                    str(result.errors) + (f" (+{result.unexpected} unexpected)" if result.unexpected else ""),
+                    report.ratio(rps, minimal_rps) if kind != "minimal" else "1.00x",
+                    cpu_text,
+                    other,
+                ]
+            )
+    out.append(
+        report.table(
+            [
+                "GET",
+                "requests",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "status",
+                "errors",
+                "vs minimal",
+                "CPU ms/req web+db+gen",
+                "other CPUs",
+            ],
+            rows,
+        )
+    )
+    out.append(
+        "  (latency: connect + request + whole body, at the client; CPU per request of the scenario: gunicorn "
+        "master+workers, their PostgreSQL backends, this load generator; other CPUs: busy CPUs of the machine "
+        "outside those three during the slices (other processes), of 2)"
+    )
     per_round = []
     for scenario, kinds in SCENARIOS:
         for kind, _label in kinds[:1]:
@@ -793,30 +983,41 @@ def render(run, total_s):
     samples = [s for data in load.values() for r in data["results"].values() for s in r.samples]
     samples += [s for w in run["warmup"].values() for r in w["results"].values() for s in r.samples]
     log = [line for line in g["log"] if line.strip() != checks["no_token_log"]]
-    out.append(f"errors: {total_errors} in the timed slices, {warm_errors} in the warm-up"
-               + (": " + " | ".join(samples[:5]) if samples else "")
-               + f"; gunicorn and Django log: {len(log)} lines" + (": " + " | ".join(log[-3:]) if log else "")
-               + " (besides the one 401 of the no-token check)")
+    out.append(
+        f"errors: {total_errors} in the timed slices, {warm_errors} in the warm-up"
+        + (": " + " | ".join(samples[:5]) if samples else "")
+        + f"; gunicorn and Django log: {len(log)} lines"
+        + (": " + " | ".join(log[-3:]) if log else "")
+        + " (besides the one 401 of the no-token check)"
+    )
     ratio = run["ratio"]
     pii_ratio = _rps(load, "detail_pii") / minimal_rps if minimal_rps else 0.0
-    out.append(f"target detail >= {RATIO_TARGET:.2f} x minimal req/s: {ratio:.2f} -> "
-               f"{'MEETS' if ratio >= RATIO_TARGET else 'BELOW TARGET'} (pii:read detail: {pii_ratio:.2f}; constant "
-               f"endpoint, the framework's ceiling here: {_rps(load, 'constant'):,.0f} req/s)")
+    out.append(
+        f"target detail >= {RATIO_TARGET:.2f} x minimal req/s: {ratio:.2f} -> "
+        f"{'MEETS' if ratio >= RATIO_TARGET else 'BELOW TARGET'} (pii:read detail: {pii_ratio:.2f}; constant "
+        f"endpoint, the framework's ceiling here: {_rps(load, 'constant'):,.0f} req/s)"
+    )
     audit = inproc["audit_rows"].get("detail_pii", 0)
     pii_ok = load["detail_pii"]["results"].get("detail_pii", api_load.Result()).statuses.get(200, 0)
     warm_pii = run["warmup"].get("detail_pii", {}).get("results", {}).get("detail_pii", api_load.Result())
-    expected_audit = pii_ok + warm_pii.statuses.get(200, 0) + (1 if not str(checks["pii_name"]).startswith("HTTP") else 0)
-    out.append(f"checks: masked name {checks['masked_name']!r} / with pii:read {checks['pii_name']!r}; audit rows of "
-               f"the pii client {report.n(audit)} = its 200 answers {report.n(expected_audit)}: "
-               f"{'ok' if audit == expected_audit else 'MISMATCH'}; revalidation with the ETag -> "
-               f"{checks['revalidate_status']}; no token -> {checks['no_token_status']}; page 1 "
-               f"{checks['page1_rows']} rows, has_more {checks['page1_has_more']}, next link "
-               f"{'to this server' if checks['next'].startswith(f'http://{api_load.HOST}:') else repr(checks['next'])}")
+    expected_audit = (
+        pii_ok + warm_pii.statuses.get(200, 0) + (1 if not str(checks["pii_name"]).startswith("HTTP") else 0)
+    )
+    out.append(
+        f"checks: masked name {checks['masked_name']!r} / with pii:read {checks['pii_name']!r}; audit rows of "
+        f"the pii client {report.n(audit)} = its 200 answers {report.n(expected_audit)}: "
+        f"{'ok' if audit == expected_audit else 'MISMATCH'}; revalidation with the ETag -> "
+        f"{checks['revalidate_status']}; no token -> {checks['no_token_status']}; page 1 "
+        f"{checks['page1_rows']} rows, has_more {checks['page1_has_more']}, next link "
+        f"{'to this server' if checks['next'].startswith(f'http://{api_load.HOST}:') else repr(checks['next'])}"
+    )
     out.append(f"       detail fields: {', '.join(checks['detail_keys'])}")
     out.append(f"       minimal fields: {', '.join(checks['minimal_keys'])}")
     out.append("")
-    out.append(f"in process (django.test.Client on {run['name']}, gunicorn stopped; median of {opts['requests']} after "
-               "3 warm-up; queries from CaptureQueriesContext of one more request):")
+    out.append(
+        f"in process (django.test.Client on {run['name']}, gunicorn stopped; median of {opts['requests']} after "
+        "3 warm-up; queries from CaptureQueriesContext of one more request):"
+    )
     table = []
     list_counts = []
     for r in inproc["results"]:
@@ -827,19 +1028,36 @@ def render(run, total_s):
             list_counts.append(n_queries)
         target = f"<= {LIST_MS_TARGET:g}" if r["key"].startswith("list") else ""
         meets = ("yes" if r["median"] * 1000 <= LIST_MS_TARGET else "NO") if target else ""
-        table.append([r["label"], shows, str(n_queries), f"{sum(q['ms'] for q in r['queries']):.2f}",
-                      "yes" if has_count else "no", ms(r["median"]), ms(r["p95"]), target, meets,
-                      ",".join(str(s) for s in r["statuses"])])
-    out.append(report.table(["request", "shows", "queries", "SQL ms", "COUNT", "median ms", "p95 ms", "target ms",
-                             "meets", "status"], table))
+        table.append(
+            [
+                r["label"],
+                shows,
+                str(n_queries),
+                f"{sum(q['ms'] for q in r['queries']):.2f}",
+                "yes" if has_count else "no",
+                ms(r["median"]),
+                ms(r["p95"]),
+                target,
+                meets,
+                ",".join(str(s) for s in r["statuses"]),
+            ]
+        )
+    out.append(
+        report.table(
+            ["request", "shows", "queries", "SQL ms", "COUNT", "median ms", "p95 ms", "target ms", "meets", "status"],
+            table,
+        )
+    )
     # Fixed = bounded whatever the page holds: token, snapshot horizon, the cases, and their holds
     # only when a borrower on the page is on hold.
     fixed = max(list_counts) <= LIST_MAX_QUERIES
     list_medians = [r["median"] * 1000 for r in inproc["results"] if r["key"].startswith("list")]
-    out.append(f"target list page <= {LIST_MS_TARGET:g} ms server time with a fixed number of queries: "
-               f"{max(list_medians):.2f} ms at most, queries {'/'.join(map(str, list_counts))} "
-               f"({f'at most {LIST_MAX_QUERIES}: fixed' if fixed else 'NOT fixed'}) -> "
-               f"{'MEETS' if fixed and max(list_medians) <= LIST_MS_TARGET else 'BELOW TARGET'}")
+    out.append(
+        f"target list page <= {LIST_MS_TARGET:g} ms server time with a fixed number of queries: "
+        f"{max(list_medians):.2f} ms at most, queries {'/'.join(map(str, list_counts))} "
+        f"({f'at most {LIST_MAX_QUERIES}: fixed' if fixed else 'NOT fixed'}) -> "
+        f"{'MEETS' if fixed and max(list_medians) <= LIST_MS_TARGET else 'BELOW TARGET'}"
+    )
     for r in inproc["results"]:
         if r["key"] in ("list_page2", "detail"):
             out.append(f"  queries of {r['label']} (execution ms):")
@@ -847,8 +1065,12 @@ def render(run, total_s):
     out.extend(render_plans(inproc))
     if "detail_breakdown" in inproc:
         out.append("")
-        out.extend(render_breakdown(inproc["detail_breakdown"], f"where the detail view's time goes (detail/minimal "
-                                                                f"{ratio:.2f} under gunicorn)"))
+        out.extend(
+            render_breakdown(
+                inproc["detail_breakdown"],
+                f"where the detail view's time goes (detail/minimal {ratio:.2f} under gunicorn)",
+            )
+        )
         out.extend(render_breakdown(inproc["minimal_breakdown"], "the minimal view, the same way"))
         out.extend(render_profile(inproc["detail_profile"], "detail view"))
         out.extend(render_suggestion(inproc, ratio))
@@ -857,10 +1079,11 @@ def render(run, total_s):
         out.extend(render_breakdown(inproc["list_breakdown"], "where the list page's time goes (page 2)"))
         out.extend(render_profile(inproc["list_profile"], "list page 2"))
     out.append("")
-    out.append(f"1-min load average at the end {run['load_avg_end']:.1f} on {report.machine()}; in-process child peak "
-               f"RSS {report.mb(inproc['rss_peak_kb'])}; this parent {report.mb(report.own_peak_kb())}; total "
-               f"{total_s:.0f} s; databases {run['name']}"
-               + ("" if opts["keep"] else f" and {run['template']}") + " dropped")
+    out.append(
+        f"1-min load average at the end {run['load_avg_end']:.1f} on {report.machine()}; in-process child peak "
+        f"RSS {report.mb(inproc['rss_peak_kb'])}; this parent {report.mb(report.own_peak_kb())}; total "
+        f"{total_s:.0f} s; databases {run['name']}" + ("" if opts["keep"] else f" and {run['template']}") + " dropped"
+    )
     return "\n".join(out)
 
 
@@ -872,27 +1095,37 @@ def _part(breakdown, prefix):
 
 
 def render_breakdown(b, title):
-    out = [f"{title} ({b['requests']} GETs in process, timers around the functions, no profiler): mean "
-           f"{b['mean_ms']:.2f} ms, median {b['median_ms']:.2f} ms per request"]
+    out = [
+        f"{title} ({b['requests']} GETs in process, timers around the functions, no profiler): mean "
+        f"{b['mean_ms']:.2f} ms, median {b['median_ms']:.2f} ms per request"
+    ]
     rows = [[part["label"], f"{part['ms']:.3f}", f"{part['calls']:g}"] for part in b["parts"]]
-    accounted = sum(part["ms"] for part in b["parts"] if not part["label"].startswith(" ")
-                    and part["label"] != "JSON rendering") + _part(b, "JSON rendering")
-    rows.append(["the rest: middleware, URL resolution, DRF dispatch, test client", f"{b['mean_ms'] - accounted:.3f}", ""])
-    out.append(report.table(["part (nested parts are included in the one above)", "ms/req", "calls/req"], rows,
-                            align=["l", "r", "r"]))
-    out.append("  SQL execution (cursor.execute, server + loopback) per request: "
-               + ", ".join(f"{q['table']} {q['ms']:.3f} ms x{q['calls']:g}" for q in b["sql"])
-               + f"; total {sum(q['ms'] for q in b['sql']):.3f} ms in {sum(q['calls'] for q in b['sql']):g} statements")
+    accounted = sum(
+        part["ms"] for part in b["parts"] if not part["label"].startswith(" ") and part["label"] != "JSON rendering"
+    ) + _part(b, "JSON rendering")
+    rows.append(
+        ["the rest: middleware, URL resolution, DRF dispatch, test client", f"{b['mean_ms'] - accounted:.3f}", ""]
+    )
+    out.append(
+        report.table(
+            ["part (nested parts are included in the one above)", "ms/req", "calls/req"], rows, align=["l", "r", "r"]
+        )
+    )
+    out.append(
+        "  SQL execution (cursor.execute, server + loopback) per request: "
+        + ", ".join(f"{q['table']} {q['ms']:.3f} ms x{q['calls']:g}" for q in b["sql"])
+        + f"; total {sum(q['ms'] for q in b['sql']):.3f} ms in {sum(q['calls'] for q in b['sql']):g} statements"
+    )
     return out
 
 
 REMEDIES = {
     "apiclient": "token -> client: cache the lookup in the process for a few seconds, keyed by the token's "
-                 "sha256 (a revoked or rotated token then stops working within that TTL), or in Redis",
+    "sha256 (a revoked or rotated token then stops working within that TTL), or in Redis",
     "bucket": "buckets: keep bucket_list() in the process and drop it when a Bucket is saved (a version key in "
-              "the cache), instead of a query per request",
+    "the cache), instead of a query per request",
     "hold": "active holds: an ArrayAgg subquery of their codes in the case query replaces the prefetch query "
-            "(and the Exists annotation, which asks the same thing a second time)",
+    "(and the Exists annotation, which asks the same thing a second time)",
     "promisetopay": "open promise: a JSONObject subquery annotation on the case query",
     "contactattempt": "last contact: a JSONObject subquery annotation on the case query (uses contact_case_at_idx)",
 }
@@ -901,16 +1134,27 @@ REMEDIES = {
 def render_suggestion(inproc, ratio):
     detail, minimal = inproc["detail_breakdown"], inproc["minimal_breakdown"]
     budget = minimal["median_ms"] / RATIO_TARGET
-    out = [f"suggestion: at {RATIO_TARGET:.2f} x the minimal view, the detail may take {budget:.2f} ms in process "
-           f"(minimal {minimal['median_ms']:.2f} ms / {RATIO_TARGET:.2f}); it takes {detail['median_ms']:.2f} ms, with "
-           f"{sum(q['calls'] for q in detail['sql']):g} statements against the minimal's "
-           f"{sum(q['calls'] for q in minimal['sql']):g}. Every statement costs a round trip plus the ORM around it; "
-           "the ones beyond the case row can go:"]
+    out = [
+        f"suggestion: at {RATIO_TARGET:.2f} x the minimal view, the detail may take {budget:.2f} ms in process "
+        f"(minimal {minimal['median_ms']:.2f} ms / {RATIO_TARGET:.2f}); it takes {detail['median_ms']:.2f} ms, with "
+        f"{sum(q['calls'] for q in detail['sql']):g} statements against the minimal's "
+        f"{sum(q['calls'] for q in minimal['sql']):g}. Every statement costs a round trip plus the ORM around it; "
+        "the ones beyond the case row can go:"
+    ]
     saved = 0.0
-    view_rest = (_part(detail, "CaseDetailView.get") - _part(detail, "selectors.case_detail")
-                 - _part(detail, "selectors.bucket_list") - _part(detail, "case_dict") - _part(detail, "etag_for"))
-    costs = {"apiclient": _part(detail, "token auth"), "bucket": _part(detail, "selectors.bucket_list"),
-             "promisetopay": view_rest / 2, "contactattempt": view_rest / 2}
+    view_rest = (
+        _part(detail, "CaseDetailView.get")
+        - _part(detail, "selectors.case_detail")
+        - _part(detail, "selectors.bucket_list")
+        - _part(detail, "case_dict")
+        - _part(detail, "etag_for")
+    )
+    costs = {
+        "apiclient": _part(detail, "token auth"),
+        "bucket": _part(detail, "selectors.bucket_list"),
+        "promisetopay": view_rest / 2,
+        "contactattempt": view_rest / 2,
+    }
     sql = {q["table"]: q["ms"] for q in detail["sql"]}
     costs["hold"] = sql.get("hold", 0.0) * 2  # its execution and about as much ORM work (prefetch, instances)
     for key, remedy in REMEDIES.items():
@@ -918,10 +1162,12 @@ def render_suggestion(inproc, ratio):
             saved += costs[key]
             out.append(f"  - {remedy} (now ~{costs[key]:.2f} ms/request, of which SQL execution {sql[key]:.2f} ms)")
     estimate = detail["median_ms"] - saved
-    out.append(f"  together about {saved:.2f} ms: the detail near {estimate:.2f} ms in process, "
-               f"{minimal['median_ms'] / estimate:.2f} x the minimal view (an estimate: the subqueries make the case "
-               "query itself somewhat dearer). gunicorn, the middleware and the connection per request are the same "
-               "for both and stay.")
+    out.append(
+        f"  together about {saved:.2f} ms: the detail near {estimate:.2f} ms in process, "
+        f"{minimal['median_ms'] / estimate:.2f} x the minimal view (an estimate: the subqueries make the case "
+        "query itself somewhat dearer). gunicorn, the middleware and the connection per request are the same "
+        "for both and stay."
+    )
     return out
 
 
@@ -935,12 +1181,20 @@ def render_plans(inproc):
     lists = [r for r in inproc["results"] if r.get("plan")]
     if not lists:
         return []
-    out = ["  the list's case query, EXPLAIN (ANALYZE, BUFFERS) once each: " + "; ".join(
-        f"{r['label'].split(',', 1)[1].strip()} "
-        f"{next((line.split(':', 1)[1].strip() for line in r['plan'] if line.startswith('Execution Time')), '?')}"
-        for r in lists)]
-    slowest = max(lists, key=lambda r: float(next((line.split(':', 1)[1].split()[0] for line in r["plan"]
-                                                   if line.startswith("Execution Time")), 0)))
+    out = [
+        "  the list's case query, EXPLAIN (ANALYZE, BUFFERS) once each: "
+        + "; ".join(
+            f"{r['label'].split(',', 1)[1].strip()} "
+            f"{next((line.split(':', 1)[1].strip() for line in r['plan'] if line.startswith('Execution Time')), '?')}"
+            for r in lists
+        )
+    ]
+    slowest = max(
+        lists,
+        key=lambda r: float(
+            next((line.split(":", 1)[1].split()[0] for line in r["plan"] if line.startswith("Execution Time")), 0)
+        ),
+    )
     out.append(f"  plan of the slowest ({slowest['label']}), its nodes:")
     out.extend("    " + line for line in _plan_nodes(slowest["plan"]))
     text = "\n".join(line for r in lists for line in r["plan"])
@@ -954,21 +1208,27 @@ def render_plans(inproc):
                 removed.append(int(line.split(":", 1)[1]))
     hints = []
     if "Seq Scan on collections_app_hold" in text:
-        hints.append("the active_hold_exists annotation (an EXISTS per case) is planned as a hashed SubPlan: a Seq Scan "
-                     "of the whole hold table on every page; Case.borrower_on_hold could read the prefetched "
-                     "borrower.active_holds (case_queryset always prefetches them) and the annotation go")
+        hints.append(
+            "the active_hold_exists annotation (an EXISTS per case) is planned as a hashed SubPlan: a Seq Scan "
+            "of the whole hold table on every page; Case.borrower_on_hold could read the prefetched "
+            "borrower.active_holds (case_queryset always prefetches them) and the annotation go"
+        )
     if removed and max(removed) > 10 * LIST_LIMIT:
-        hints.append(f"the keyset condition (change_position > p OR (change_position = p AND id > k)) is only a "
-                     f"Filter, not an Index Cond: a page deep in the portfolio reads and drops {report.n(max(removed))} "
-                     "index entries first; adding the redundant bound change_position >= p to the filter makes it an "
-                     "Index Cond and every page cost the same")
+        hints.append(
+            f"the keyset condition (change_position > p OR (change_position = p AND id > k)) is only a "
+            f"Filter, not an Index Cond: a page deep in the portfolio reads and drops {report.n(max(removed))} "
+            "index entries first; adding the redundant bound change_position >= p to the filter makes it an "
+            "Index Cond and every page cost the same"
+        )
     out.extend(f"  finding: {h}" for h in hints)
     return out
 
 
 def render_profile(p, title):
-    out = [f"{title}: cProfile over {p['requests']} GETs, {p['profiled_ms']:.2f} ms per request under the profiler; "
-           "own time by package (ms/request): " + ", ".join(f"{k} {v:.2f}" for k, v in p["by_package"])]
+    out = [
+        f"{title}: cProfile over {p['requests']} GETs, {p['profiled_ms']:.2f} ms per request under the profiler; "
+        "own time by package (ms/request): " + ", ".join(f"{k} {v:.2f}" for k, v in p["by_package"])
+    ]
     out.append("  top functions by own time (ms/request own / cumulative, calls/request):")
     out.extend(f"    {t['own_ms']:.3f} / {t['cum_ms']:.3f}  x{t['calls']:g}  {t['function']}" for t in p["top"][:10])
     return out

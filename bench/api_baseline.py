@@ -5,6 +5,7 @@ sit behind the same middleware as the API, so the difference to /api/v1/cases/{i
 own work: token auth, scope check, throttle, row scope, holds, promise and contact, masking, ETag.
 
 Routes: /bench/constant/ and /bench/cases/<id>/, then everything of config.urls."""
+
 from django.urls import include, path
 from rest_framework import generics, permissions, serializers
 from rest_framework.response import Response

@@ -9,6 +9,7 @@ request + full response body, as a client sees it.
 Besides latencies it reads CPU time off /proc: this process (the generator), the gunicorn master
 and its workers, the PostgreSQL backends of the measured database, and the whole machine (the rest
 is "other": anything else running at the same time)."""
+
 import http.client
 import itertools
 import json
@@ -109,19 +110,29 @@ def step_minimal(caller, rng, ctx):
 
 
 def step_detail(caller, rng, ctx):
-    caller.get("detail", f"/api/v1/cases/{rng.randint(ctx['id_min'], ctx['id_max'])}/",
-               {"Authorization": f"Token {ctx['tokens']['detail']}"})
+    caller.get(
+        "detail",
+        f"/api/v1/cases/{rng.randint(ctx['id_min'], ctx['id_max'])}/",
+        {"Authorization": f"Token {ctx['tokens']['detail']}"},
+    )
 
 
 def step_detail_pii(caller, rng, ctx):
-    caller.get("detail_pii", f"/api/v1/cases/{rng.randint(ctx['id_min'], ctx['id_max'])}/",
-               {"Authorization": f"Token {ctx['tokens']['detail_pii']}"})
+    caller.get(
+        "detail_pii",
+        f"/api/v1/cases/{rng.randint(ctx['id_min'], ctx['id_max'])}/",
+        {"Authorization": f"Token {ctx['tokens']['detail_pii']}"},
+    )
 
 
 def step_detail_304(caller, rng, ctx):
     case_id, tag = ctx["etags"][rng.randrange(len(ctx["etags"]))]
-    caller.get("detail_304", f"/api/v1/cases/{case_id}/",
-               {"Authorization": f"Token {ctx['tokens']['detail_304']}", "If-None-Match": tag}, expect=304)
+    caller.get(
+        "detail_304",
+        f"/api/v1/cases/{case_id}/",
+        {"Authorization": f"Token {ctx['tokens']['detail_304']}", "If-None-Match": tag},
+        expect=304,
+    )
 
 
 def step_list(caller, rng, ctx):
@@ -141,8 +152,14 @@ def step_list(caller, rng, ctx):
     caller.get("list_page2", path, auth)
 
 
-STEPS = {"constant": step_constant, "minimal": step_minimal, "detail": step_detail,
-         "detail_pii": step_detail_pii, "detail_304": step_detail_304, "list": step_list}
+STEPS = {
+    "constant": step_constant,
+    "minimal": step_minimal,
+    "detail": step_detail,
+    "detail_pii": step_detail_pii,
+    "detail_304": step_detail_304,
+    "list": step_list,
+}
 
 
 # --- CPU accounting --------------------------------------------------------------------------
@@ -201,8 +218,12 @@ class CpuMeter:
     def _read(self):
         web = [self.master_pid] + children_of(self.master_pid)
         backends = self.backend_pids()
-        return {"generator": own_cpu(), "web": {p: process_cpu(p) for p in web},
-                "db": {p: process_cpu(p) for p in backends}, "machine": machine_busy()}
+        return {
+            "generator": own_cpu(),
+            "web": {p: process_cpu(p) for p in web},
+            "db": {p: process_cpu(p) for p in backends},
+            "machine": machine_busy(),
+        }
 
     def __enter__(self):
         self.start = self._read()
@@ -219,10 +240,15 @@ class CpuMeter:
                 total += value - (self.start[kind].get(pid) or 0.0)  # a new process counts from 0
             return total
 
-        self.seconds = {"generator": end["generator"] - self.start["generator"], "web": spent("web"),
-                        "db": spent("db"), "machine": end["machine"] - self.start["machine"]}
-        self.seconds["other"] = max(self.seconds["machine"] - self.seconds["generator"] - self.seconds["web"]
-                                    - self.seconds["db"], 0.0)
+        self.seconds = {
+            "generator": end["generator"] - self.start["generator"],
+            "web": spent("web"),
+            "db": spent("db"),
+            "machine": end["machine"] - self.start["machine"],
+        }
+        self.seconds["other"] = max(
+            self.seconds["machine"] - self.seconds["generator"] - self.seconds["web"] - self.seconds["db"], 0.0
+        )
         return False
 
 

@@ -1,5 +1,6 @@
 """A channel backend that accepts everything and does nothing: the dispatcher's own cost, without a
 gateway's. Set through settings.COLLECTIONS_SMS_BACKEND = "bench.backends.NullSmsBackend"."""
+
 from collections_app.gateways import Result
 
 

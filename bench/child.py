@@ -3,6 +3,7 @@
 DATABASE_URL (and the backends) are already in the environment (db.child_env); django.setup()
 happens here, before any app import. The task's answer, plus this process's memory figures, is
 written as JSON to RESULT_PATH."""
+
 import json
 import os
 import resource

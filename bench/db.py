@@ -1,5 +1,6 @@
 """The PostgreSQL server the benchmarks use: URL handling, the `bench` name guard, create/copy/drop
 databases, and running one measurement in a child process."""
+
 import json
 import os
 import subprocess
@@ -38,8 +39,10 @@ def check_url(url):
         raise Refused(f"bench: refusing {scheme or 'this'} URL: the benchmarks run on PostgreSQL only")
     name = db_name(url)
     if not name.startswith(REQUIRED_PREFIX):
-        raise Refused(f"bench: refusing database {name!r}: its name must start with {REQUIRED_PREFIX!r} "
-                      "(the benchmark drops and recreates it)")
+        raise Refused(
+            f"bench: refusing database {name!r}: its name must start with {REQUIRED_PREFIX!r} "
+            "(the benchmark drops and recreates it)"
+        )
     if len(name) > 40:  # room for the template suffixes within PostgreSQL's 63-byte names
         raise Refused(f"bench: database name {name!r} is too long (40 characters at most)")
     return name
@@ -70,8 +73,11 @@ class Server:
         parts = urlsplit(url)
         self.url = url
         self.conn = psycopg2.connect(
-            host=parts.hostname or "127.0.0.1", port=parts.port or 5432, user=unquote(parts.username or "postgres"),
-            password=unquote(parts.password) if parts.password else None, dbname="postgres",
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password) if parts.password else None,
+            dbname="postgres",
         )
         self.conn.autocommit = True
 
@@ -137,16 +143,18 @@ class Server:
 
 def child_env(url):
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        # Production-like: no query log in connection.queries, no debug overhead.
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": env.get("DJANGO_SECRET_KEY") or "bench-only-not-secret",
-        "COLLECTIONS_SMS_BACKEND": "bench.backends.NullSmsBackend",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DATABASE_URL": url,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            # Production-like: no query log in connection.queries, no debug overhead.
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": env.get("DJANGO_SECRET_KEY") or "bench-only-not-secret",
+            "COLLECTIONS_SMS_BACKEND": "bench.backends.NullSmsBackend",
+            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 

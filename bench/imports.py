@@ -21,6 +21,7 @@ Parent (no Django): create the database <name>_imports, then one child process p
             chunks after an upload, outside the import's time).
 Peak RSS is the child's VmHWM (the import streams; it must stay flat as rows grow).
 """
+
 import json
 import os
 import subprocess
@@ -81,18 +82,31 @@ def child_build(rows, per_loan, folder):
     loans = -(-rows // per_loan)
     now = timezone.now()
     disbursed = date.today() - timedelta(days=200)
-    b_sql, b_params = _insert_sql(Borrower, {
-        "external_id": "'BB' || lpad(g::text, 8, '0')", "name": "'Borrower ' || g",
-        "created_at": ("%s", [now]), "updated_at": ("%s", [now]),
-    })
-    l_sql, l_params = _insert_sql(Loan, {
-        "external_id": "'BL' || substr(b.external_id, 3)", "borrower_id": "b.id", "principal": "12000.00",
-        "disbursed_on": ("%s", [disbursed]), "created_at": ("%s", [now]), "updated_at": ("%s", [now]),
-    })
+    b_sql, b_params = _insert_sql(
+        Borrower,
+        {
+            "external_id": "'BB' || lpad(g::text, 8, '0')",
+            "name": "'Borrower ' || g",
+            "created_at": ("%s", [now]),
+            "updated_at": ("%s", [now]),
+        },
+    )
+    l_sql, l_params = _insert_sql(
+        Loan,
+        {
+            "external_id": "'BL' || substr(b.external_id, 3)",
+            "borrower_id": "b.id",
+            "principal": "12000.00",
+            "disbursed_on": ("%s", [disbursed]),
+            "created_at": ("%s", [now]),
+            "updated_at": ("%s", [now]),
+        },
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(b_sql + " FROM generate_series(1, %s) g", [*b_params, loans])
-        cursor.execute(l_sql + f" FROM {Borrower._meta.db_table} b WHERE b.external_id LIKE 'BB%%' ORDER BY b.id",
-                       l_params)
+        cursor.execute(
+            l_sql + f" FROM {Borrower._meta.db_table} b WHERE b.external_id LIKE 'BB%%' ORDER BY b.id", l_params
+        )
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Loan._meta.db_table}")
         cursor.execute(f"ANALYZE {Borrower._meta.db_table}")
@@ -110,8 +124,14 @@ def child_build(rows, per_loan, folder):
                 loan_id = f"BL{loan:08d}" if written % BAD_EVERY else f"NOPE{loan:08d}"
                 due = first_due + timedelta(days=30 * (number - 1))
                 out.write(f"{loan_id},{number},{due.isoformat()},{1000 + (loan % 7) * 0.5:.2f}\n")
-    return {"loans": loans, "rows": written, "path": str(path), "bytes": path.stat().st_size,
-            "build_s": built_s, "file_s": time.perf_counter() - started - built_s}
+    return {
+        "loans": loans,
+        "rows": written,
+        "path": str(path),
+        "bytes": path.stat().st_size,
+        "build_s": built_s,
+        "file_s": time.perf_counter() - started - built_s,
+    }
 
 
 def child_copy(path):
@@ -121,8 +141,9 @@ def child_copy(path):
 
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_bare_instalments")
-        cursor.execute("CREATE TABLE bench_bare_instalments (loan text, number int, due_date date, "
-                       "amount_due numeric(14, 2))")
+        cursor.execute(
+            "CREATE TABLE bench_bare_instalments (loan text, number int, due_date date, amount_due numeric(14, 2))"
+        )
     with Clock() as clock, open(path, "rb") as f, connection.cursor() as cursor:
         cursor.copy_expert("COPY bench_bare_instalments FROM STDIN WITH (FORMAT csv, HEADER true)", f, 1 << 20)
         rows = cursor.rowcount
@@ -147,13 +168,17 @@ def child_write_floor(path):
         cursor.execute("CREATE TEMP TABLE bench_raw (loan text, number int, due_date date, amount_due numeric(14, 2))")
         with open(path, "rb") as f:
             cursor.copy_expert("COPY bench_raw FROM STDIN WITH (FORMAT csv, HEADER true)", f, 1 << 20)
-        cursor.execute(f"CREATE TEMP TABLE bench_typed AS SELECT l.id AS loan_id, r.number, r.due_date, r.amount_due "
-                       f"FROM bench_raw r JOIN {Loan._meta.db_table} l ON l.external_id = r.loan")
+        cursor.execute(
+            f"CREATE TEMP TABLE bench_typed AS SELECT l.id AS loan_id, r.number, r.due_date, r.amount_due "
+            f"FROM bench_raw r JOIN {Loan._meta.db_table} l ON l.external_id = r.loan"
+        )
         cursor.execute("ANALYZE bench_typed")
     with Clock() as clock:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"INSERT INTO {table} (loan_id, number, due_date, amount_due, amount_paid) "
-                           "SELECT loan_id, number, due_date, amount_due, 0 FROM bench_typed ORDER BY loan_id, number")
+            cursor.execute(
+                f"INSERT INTO {table} (loan_id, number, due_date, amount_due, amount_paid) "
+                "SELECT loan_id, number, due_date, amount_due, 0 FROM bench_typed ORDER BY loan_id, number"
+            )
             rows = cursor.rowcount
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {table} CASCADE")
@@ -194,9 +219,15 @@ def child_import(path, report_path):
     rss_before = memory_kb("VmRSS")
     with Clock() as clock:
         result = import_file(path, "instalments", report_path=report_path, follow_cases="none")
-    return {**clock.as_dict(), "phases": spent, "summary": result.as_summary(), "before": before,
-            "after": Instalment.objects.count(), "rss_before_kb": rss_before,
-            "report_lines": sum(1 for _ in open(report_path, encoding="utf-8")) - 1}
+    return {
+        **clock.as_dict(),
+        "phases": spent,
+        "summary": result.as_summary(),
+        "before": before,
+        "after": Instalment.objects.count(),
+        "rss_before_kb": rss_before,
+        "report_lines": sum(1 for _ in open(report_path, encoding="utf-8")) - 1,
+    }
 
 
 def child_cases(sample):
@@ -214,13 +245,18 @@ def child_cases(sample):
     counts = {}
     with Clock() as clock:
         for i in range(0, len(ids), 1000):
-            for action, n in cases_sync_with_loans_task(ids[i:i + 1000]).items():
+            for action, n in cases_sync_with_loans_task(ids[i : i + 1000]).items():
                 counts[action] = counts.get(action, 0) + n
     return {**clock.as_dict(), "sample": len(ids), "loans": total, "counts": counts, "cases": Case.objects.count()}
 
 
-CHILD_TASKS = {"build": child_build, "copy": child_copy, "write_floor": child_write_floor, "import": child_import,
-               "cases": child_cases}
+CHILD_TASKS = {
+    "build": child_build,
+    "copy": child_copy,
+    "write_floor": child_write_floor,
+    "import": child_import,
+    "cases": child_cases,
+}
 
 
 def _child_main(argv):
@@ -261,8 +297,11 @@ def command(opts):
     server = Server(url)
     folder = tempfile.mkdtemp(prefix="bench-imports-")
     started = time.perf_counter()
-    print(f"bench imports: {report.n(opts.rows)} instalment rows; PostgreSQL {server.version()} at "
-          f"{url.split('@')[-1]}; {report.machine()}; load {report.load():.1f}", flush=True)
+    print(
+        f"bench imports: {report.n(opts.rows)} instalment rows; PostgreSQL {server.version()} at "
+        f"{url.split('@')[-1]}; {report.machine()}; load {report.load():.1f}",
+        flush=True,
+    )
     try:
         server.create(db)
         print(f"  building loans and the file in {db} ...", flush=True)
@@ -294,36 +333,66 @@ def command(opts):
 
 def render(built, floor, write, first, rerun, cases, opts, total_s):
     s1, s2 = first["summary"], rerun["summary"]
-    out = [f"file: {report.n(built['rows'])} rows, {built['bytes'] / 2**20:.0f} MB, {report.n(built['loans'])} loans "
-           f"({opts.per_loan} instalments each); 1 row in {BAD_EVERY:,} names an unknown loan",
-           ""]
+    out = [
+        f"file: {report.n(built['rows'])} rows, {built['bytes'] / 2**20:.0f} MB, {report.n(built['loans'])} loans "
+        f"({opts.per_loan} instalments each); 1 row in {BAD_EVERY:,} names an unknown loan",
+        "",
+    ]
     rows = [
-        ["COPY into a bare table (floor)", report.secs(floor["seconds"]), report.cpu(floor), "1.00x",
-         report.mb(floor["rss_peak_kb"])],
-        ["plain INSERT of typed rows into the instalment table", report.secs(write["seconds"]), report.cpu(write),
-         report.ratio(write["seconds"], floor["seconds"]), report.mb(write["rss_peak_kb"])],
-        ["import_file instalments (empty table)", report.secs(first["seconds"]), report.cpu(first),
-         report.ratio(first["seconds"], floor["seconds"]), report.mb(first["rss_peak_kb"])],
-        ["import_file again (all unchanged)", report.secs(rerun["seconds"]), report.cpu(rerun),
-         report.ratio(rerun["seconds"], floor["seconds"]), report.mb(rerun["rss_peak_kb"])],
+        [
+            "COPY into a bare table (floor)",
+            report.secs(floor["seconds"]),
+            report.cpu(floor),
+            "1.00x",
+            report.mb(floor["rss_peak_kb"]),
+        ],
+        [
+            "plain INSERT of typed rows into the instalment table",
+            report.secs(write["seconds"]),
+            report.cpu(write),
+            report.ratio(write["seconds"], floor["seconds"]),
+            report.mb(write["rss_peak_kb"]),
+        ],
+        [
+            "import_file instalments (empty table)",
+            report.secs(first["seconds"]),
+            report.cpu(first),
+            report.ratio(first["seconds"], floor["seconds"]),
+            report.mb(first["rss_peak_kb"]),
+        ],
+        [
+            "import_file again (all unchanged)",
+            report.secs(rerun["seconds"]),
+            report.cpu(rerun),
+            report.ratio(rerun["seconds"], floor["seconds"]),
+            report.mb(rerun["rss_peak_kb"]),
+        ],
     ]
     out.append(report.table(["", "seconds", "CPU client+server", "vs COPY", "peak RSS"], rows))
-    out.append(f"import vs the plain INSERT (the write alone, no checks, no staging): "
-               f"{report.ratio(first['seconds'], write['seconds'])}")
+    out.append(
+        f"import vs the plain INSERT (the write alone, no checks, no staging): "
+        f"{report.ratio(first['seconds'], write['seconds'])}"
+    )
     out.append("")
     phases = ", ".join(f"{k} {v:.2f} s" for k, v in first["phases"].items())
     out.append(f"import phases: {phases}")
-    out.append(f"first: created {report.n(s1['created'])}, updated {s1['updated']}, unchanged {s1['unchanged']}, "
-               f"refused {report.n(s1['refused'])} (report lines {report.n(first['report_lines'])}); "
-               f"rerun: unchanged {report.n(s2['unchanged'])}, created {s2['created']}, updated {s2['updated']}, "
-               f"refused {report.n(s2['refused'])}")
-    out.append(f"memory: child at start {report.mb(first['rss_startup_kb'])}, before the import "
-               f"{report.mb(first['rss_before_kb'])}, peak {report.mb(first['rss_peak_kb'])}")
+    out.append(
+        f"first: created {report.n(s1['created'])}, updated {s1['updated']}, unchanged {s1['unchanged']}, "
+        f"refused {report.n(s1['refused'])} (report lines {report.n(first['report_lines'])}); "
+        f"rerun: unchanged {report.n(s2['unchanged'])}, created {s2['created']}, updated {s2['updated']}, "
+        f"refused {report.n(s2['refused'])}"
+    )
+    out.append(
+        f"memory: child at start {report.mb(first['rss_startup_kb'])}, before the import "
+        f"{report.mb(first['rss_before_kb'])}, peak {report.mb(first['rss_peak_kb'])}"
+    )
     per_loan = cases["seconds"] / max(cases["sample"], 1)
-    out.append(f"case follow-up (cases_sync_with_loans_task, per loan): {report.n(cases['sample'])} loans in "
-               f"{cases['seconds']:.1f} s ({cases['sample'] / cases['seconds']:.0f} loans/s) -> "
-               f"{report.n(cases['loans'])} loans ~{per_loan * cases['loans']:.0f} s in one worker, "
-               f"outside the import's time; actions {cases['counts']}")
+    out.append(
+        f"case follow-up (cases_sync_with_loans_task, per loan): {report.n(cases['sample'])} loans in "
+        f"{cases['seconds']:.1f} s ({cases['sample'] / cases['seconds']:.0f} loans/s) -> "
+        f"{report.n(cases['loans'])} loans ~{per_loan * cases['loans']:.0f} s in one worker, "
+        f"outside the import's time; actions {cases['counts']}"
+    )
     out.append(f"total {total_s:.0f} s")
     return "\n".join(out)
 

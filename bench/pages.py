@@ -19,6 +19,7 @@ the throwaway fixes of EXPERIMENTS (an index created on the copy, a setting) wit
 bare SQL timed again before they are undone. Targets (issue 4): worklist <= 30 ms median with <= 8
 queries, case page <= 50 ms, dashboard <= 200 ms. Nothing is judged pass/fail beyond printing them.
 """
+
 import html
 import json
 import os
@@ -78,25 +79,38 @@ def _targets(as_of):
     supervisor = User.objects.get(username="bench_supervisor")
     case_t, event_t, borrower_t = Case._meta.db_table, CaseEvent._meta.db_table, Borrower._meta.db_table
     open_states = list(OPEN_STATES)
-    case_id, events = _one(f"""
+    case_id, events = _one(
+        f"""
         SELECT c.id, (SELECT COUNT(*) FROM {event_t} e WHERE e.case_id = c.id) AS n
         FROM {case_t} c WHERE c.assigned_to_id = %s AND c.state = ANY(%s) ORDER BY n DESC, c.id LIMIT 1""",
-                           [collector.pk, open_states])
-    mine = _one(f"SELECT COUNT(*), COUNT(*) FILTER (WHERE state = ANY(%s)) FROM {case_t} WHERE assigned_to_id = %s",
-                [open_states, collector.pk])
+        [collector.pk, open_states],
+    )
+    mine = _one(
+        f"SELECT COUNT(*), COUNT(*) FILTER (WHERE state = ANY(%s)) FROM {case_t} WHERE assigned_to_id = %s",
+        [open_states, collector.pk],
+    )
     # A phone of one of the collector's borrowers (the 37th open case by id): its last four digits.
-    phone = _one(f"""
+    phone = _one(
+        f"""
         SELECT b.phones ->> 0 FROM {case_t} c JOIN {borrower_t} b ON b.id = c.borrower_id
         WHERE c.assigned_to_id = %s AND c.state = ANY(%s) ORDER BY c.id OFFSET 36 LIMIT 1""",
-                 [collector.pk, open_states])[0]
+        [collector.pk, open_states],
+    )[0]
     last_four = phone[-4:]
-    portfolio_matches = _one(f"SELECT COUNT(*) FROM {borrower_t} WHERE phones::text LIKE %s",
-                             [f'%{last_four}"%'])[0]
+    portfolio_matches = _one(f"SELECT COUNT(*) FROM {borrower_t} WHERE phones::text LIKE %s", [f'%{last_four}"%'])[0]
     day = date.fromisoformat(as_of)
     past = (day.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-    return {"collector": collector, "supervisor": supervisor, "case_id": case_id, "case_events": events,
-            "collector_cases": mine[0], "collector_open": mine[1], "last_four": last_four,
-            "phone_matches_portfolio": portfolio_matches, "past_month": past}
+    return {
+        "collector": collector,
+        "supervisor": supervisor,
+        "case_id": case_id,
+        "case_events": events,
+        "collector_cases": mine[0],
+        "collector_open": mine[1],
+        "last_four": last_four,
+        "phone_matches_portfolio": portfolio_matches,
+        "past_month": past,
+    }
 
 
 NEXT_LINK = re.compile(r'href="(\?[^"]*)" data-shortcut="j"')
@@ -112,21 +126,63 @@ def _requests(targets, clients):
     case = targets["case_id"]
     return [
         ("worklist", "worklist: first page", "worklist", c, "/worklist/", WORKLIST_MS, WORKLIST_QUERIES),
-        ("worklist_filtered", "worklist: stage=call, bucket 8-30", "worklist", c, "/worklist/?stage=call&bucket=8-30",
-         WORKLIST_MS, WORKLIST_QUERIES),
-        ("worklist_search", f"worklist: phone ends {targets['last_four']}", "worklist", c,
-         f"/worklist/?q={targets['last_four']}", WORKLIST_MS, WORKLIST_QUERIES),
-        ("worklist_page2", "worklist: page 2 (keyset link)", "worklist", c, "@next:worklist", WORKLIST_MS,
-         WORKLIST_QUERIES),
-        ("worklist_promise", "worklist: promise due today", "worklist", c, "/worklist/?promise_due=on", WORKLIST_MS,
-         WORKLIST_QUERIES),
-        ("worklist_never", "worklist: never contacted", "worklist", c, "/worklist/?never_contacted=on",
-         WORKLIST_MS, WORKLIST_QUERIES),
+        (
+            "worklist_filtered",
+            "worklist: stage=call, bucket 8-30",
+            "worklist",
+            c,
+            "/worklist/?stage=call&bucket=8-30",
+            WORKLIST_MS,
+            WORKLIST_QUERIES,
+        ),
+        (
+            "worklist_search",
+            f"worklist: phone ends {targets['last_four']}",
+            "worklist",
+            c,
+            f"/worklist/?q={targets['last_four']}",
+            WORKLIST_MS,
+            WORKLIST_QUERIES,
+        ),
+        (
+            "worklist_page2",
+            "worklist: page 2 (keyset link)",
+            "worklist",
+            c,
+            "@next:worklist",
+            WORKLIST_MS,
+            WORKLIST_QUERIES,
+        ),
+        (
+            "worklist_promise",
+            "worklist: promise due today",
+            "worklist",
+            c,
+            "/worklist/?promise_due=on",
+            WORKLIST_MS,
+            WORKLIST_QUERIES,
+        ),
+        (
+            "worklist_never",
+            "worklist: never contacted",
+            "worklist",
+            c,
+            "/worklist/?never_contacted=on",
+            WORKLIST_MS,
+            WORKLIST_QUERIES,
+        ),
         ("case", f"case page: {targets['case_events']} events", "case", c, f"/cases/{case}/", CASE_MS, None),
         ("case_older", "case timeline: older 50 (link)", "case", c, "@older:case", CASE_MS, None),
         ("dashboard", "dashboard: this month", "dashboard", s, "/dashboard/", DASHBOARD_MS, None),
-        ("dashboard_past", f"dashboard: {targets['past_month']}", "dashboard", s,
-         f"/dashboard/?month={targets['past_month']}", DASHBOARD_MS, None),
+        (
+            "dashboard_past",
+            f"dashboard: {targets['past_month']}",
+            "dashboard",
+            s,
+            f"/dashboard/?month={targets['past_month']}",
+            DASHBOARD_MS,
+            None,
+        ),
     ]
 
 
@@ -240,8 +296,11 @@ def _floor(queries, requests):
             totals.append(total)
     finally:
         cursor.close()
-    return {"times": totals, "statements": [{"sql": sql, "median": _median(p)} for sql, p in zip(reads, per)],
-            "skipped": len(queries) - len(reads)}
+    return {
+        "times": totals,
+        "statements": [{"sql": sql, "median": _median(p)} for sql, p in zip(reads, per)],
+        "skipped": len(queries) - len(reads),
+    }
 
 
 def _median(values):
@@ -285,36 +344,67 @@ def _measure_one(spec, requests, warmup, found, budget):
     again, queries2 = _capture(client, url)
     floor = _floor(queries, len(timed["times"]))
     rows_read = _rows_read(client, url)
-    return {"key": key, "label": label, "group": group, "url": url, "target_ms": target_ms, "target_queries": target_q,
-            "median": _median(timed["times"]), "p95": _p95(timed["times"]), "cold": timed["cold"],
-            "cpu": timed["clock"], "requests": len(timed["times"]), "shape": _shape(key, body),
-            "queries": len(queries), "queries_again": len(queries2), "captured": queries,
-            "captured_db": sum(q["time"] for q in queries),
-            "floor": _median(floor["times"]), "floor_p95": _p95(floor["times"]), "statements": floor["statements"],
-            "floor_skipped": floor["skipped"], "bytes": len(response.content), "rows_read": rows_read}
+    return {
+        "key": key,
+        "label": label,
+        "group": group,
+        "url": url,
+        "target_ms": target_ms,
+        "target_queries": target_q,
+        "median": _median(timed["times"]),
+        "p95": _p95(timed["times"]),
+        "cold": timed["cold"],
+        "cpu": timed["clock"],
+        "requests": len(timed["times"]),
+        "shape": _shape(key, body),
+        "queries": len(queries),
+        "queries_again": len(queries2),
+        "captured": queries,
+        "captured_db": sum(q["time"] for q in queries),
+        "floor": _median(floor["times"]),
+        "floor_p95": _p95(floor["times"]),
+        "statements": floor["statements"],
+        "floor_skipped": floor["skipped"],
+        "bytes": len(response.content),
+        "rows_read": rows_read,
+    }
 
 
 # Throwaway fixes measured on the copy: (name, the pages they concern, setup SQL, undo SQL, why).
 EXPERIMENTS = [
-    ("jit off (SET jit = off on the connection)", ("dashboard", "dashboard_past"),
-     ["SET jit = off"], ["RESET jit"],
-     "the big aggregates cross jit_above_cost; compiling them costs more than it saves at this size"),
-    ("worklist index matching ORDER BY: case(assigned_to, -priority, next_action_at NULLS FIRST, id) WHERE open",
-     ("worklist", "worklist_filtered", "worklist_search", "worklist_page2", "worklist_promise", "worklist_never"),
-     ["CREATE INDEX bench_exp_worklist ON collections_app_case (assigned_to_id, priority DESC, "
-      "next_action_at ASC NULLS FIRST, id) WHERE state IN ('reminder', 'call', 'visit', 'legal')",
-      "ANALYZE collections_app_case"],
-     ["DROP INDEX bench_exp_worklist"],
-     "the keyset order read straight off an index, resolved/closed cases left out"),
-    ("dashboard indexes: payment(paid_at), contact(occurred_at), event(at) WHERE transition to resolved/closed",
-     ("dashboard", "dashboard_past"),
-     ["CREATE INDEX bench_exp_payment_paid ON collections_app_payment (paid_at)",
-      "CREATE INDEX bench_exp_contact_at ON collections_app_contactattempt (occurred_at)",
-      "CREATE INDEX bench_exp_event_finished ON collections_app_caseevent (at) "
-      "WHERE kind = 'transition' AND to_state IN ('resolved', 'closed')",
-      "ANALYZE collections_app_payment", "ANALYZE collections_app_contactattempt", "ANALYZE collections_app_caseevent"],
-     ["DROP INDEX bench_exp_payment_paid", "DROP INDEX bench_exp_contact_at", "DROP INDEX bench_exp_event_finished"],
-     "a month of payments / contacts / finished cases read by range instead of whole tables"),
+    (
+        "jit off (SET jit = off on the connection)",
+        ("dashboard", "dashboard_past"),
+        ["SET jit = off"],
+        ["RESET jit"],
+        "the big aggregates cross jit_above_cost; compiling them costs more than it saves at this size",
+    ),
+    (
+        "worklist index matching ORDER BY: case(assigned_to, -priority, next_action_at NULLS FIRST, id) WHERE open",
+        ("worklist", "worklist_filtered", "worklist_search", "worklist_page2", "worklist_promise", "worklist_never"),
+        [
+            "CREATE INDEX bench_exp_worklist ON collections_app_case (assigned_to_id, priority DESC, "
+            "next_action_at ASC NULLS FIRST, id) WHERE state IN ('reminder', 'call', 'visit', 'legal')",
+            "ANALYZE collections_app_case",
+        ],
+        ["DROP INDEX bench_exp_worklist"],
+        "the keyset order read straight off an index, resolved/closed cases left out",
+    ),
+    (
+        "dashboard indexes: payment(paid_at), contact(occurred_at), event(at) WHERE transition to resolved/closed",
+        ("dashboard", "dashboard_past"),
+        [
+            "CREATE INDEX bench_exp_payment_paid ON collections_app_payment (paid_at)",
+            "CREATE INDEX bench_exp_contact_at ON collections_app_contactattempt (occurred_at)",
+            "CREATE INDEX bench_exp_event_finished ON collections_app_caseevent (at) "
+            "WHERE kind = 'transition' AND to_state IN ('resolved', 'closed')",
+            "ANALYZE collections_app_payment",
+            "ANALYZE collections_app_contactattempt",
+            "ANALYZE collections_app_caseevent",
+        ],
+        ["DROP INDEX bench_exp_payment_paid", "DROP INDEX bench_exp_contact_at", "DROP INDEX bench_exp_event_finished"],
+        "a month of payments / contacts / finished cases read by range instead of whole tables",
+    ),
 ]
 
 
@@ -372,12 +462,26 @@ def child_measure(as_of, requests, warmup, experiments, explain_top, budget):
     shown = {k: v for k, v in targets.items() if k not in ("collector", "supervisor")}
     shown.update(collector=targets["collector"].username, supervisor=targets["supervisor"].username)
     server = {}
-    for setting in ("shared_buffers", "work_mem", "jit", "max_parallel_workers_per_gather", "effective_cache_size",
-                    "random_page_cost"):
+    for setting in (
+        "shared_buffers",
+        "work_mem",
+        "jit",
+        "max_parallel_workers_per_gather",
+        "effective_cache_size",
+        "random_page_cost",
+    ):
         server[setting] = _one(f"SHOW {setting}")[0]
-    return {"results": results, "experiments": done, "targets": shown, "collectstatic_s": collectstatic_s,
-            "lender_today": lender_today().isoformat(), "debug": settings.DEBUG, "server": server,
-            "conn_max_age": connection.settings_dict.get("CONN_MAX_AGE"), "rss_end_kb": memory_kb("VmRSS")}
+    return {
+        "results": results,
+        "experiments": done,
+        "targets": shown,
+        "collectstatic_s": collectstatic_s,
+        "lender_today": lender_today().isoformat(),
+        "debug": settings.DEBUG,
+        "server": server,
+        "conn_max_age": connection.settings_dict.get("CONN_MAX_AGE"),
+        "rss_end_kb": memory_kb("VmRSS"),
+    }
 
 
 CHILD_TASKS = {"pages_build": child_build, "pages_measure": child_measure}
@@ -411,12 +515,17 @@ def default_as_of():
 
 def add_arguments(parser):
     parser.add_argument("--cases", type=int, default=DEFAULT_CASES, help="cases in the portfolio (80%% open)")
-    parser.add_argument("--per-collector", type=int, default=DEFAULT_PER_COLLECTOR,
-                        help="open cases assigned to each collector")
+    parser.add_argument(
+        "--per-collector", type=int, default=DEFAULT_PER_COLLECTOR, help="open cases assigned to each collector"
+    )
     parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="timed requests per page")
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="untimed requests before them")
-    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET,
-                        help="seconds of timed requests per page: a slower page gets fewer (at least 5)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=DEFAULT_BUDGET,
+        help="seconds of timed requests per page: a slower page gets fewer (at least 5)",
+    )
     parser.add_argument("--no-experiments", action="store_true", help="skip the throwaway index/setting experiments")
     parser.add_argument("--explain-top", type=int, default=2, help="statements EXPLAINed per page over its target")
     parser.add_argument("--plans", action="store_true", help="print the EXPLAIN ANALYZE plans in full")
@@ -425,14 +534,25 @@ def add_arguments(parser):
 
 
 def _build(server, url, template, opts, as_of):
-    signature = {"bench": "pages", "version": _read_build_version(), "cases": opts.cases, "per_collector": opts.per_collector,
-                 "as_of": as_of.isoformat(), "migrations": schema_signature()}
+    signature = {
+        "bench": "pages",
+        "version": _read_build_version(),
+        "cases": opts.cases,
+        "per_collector": opts.per_collector,
+        "as_of": as_of.isoformat(),
+        "migrations": schema_signature(),
+    }
     stored = server.stored_build(template, signature) if opts.reuse else None
     if stored is not None:
         return stored
     server.create(template)
-    built = run_pages_child("pages_build", with_name(url, template), cases=opts.cases, as_of=as_of.isoformat(),
-                            per_collector=opts.per_collector)
+    built = run_pages_child(
+        "pages_build",
+        with_name(url, template),
+        cases=opts.cases,
+        as_of=as_of.isoformat(),
+        per_collector=opts.per_collector,
+    )
     built.update(signature=signature, size_bytes=server.size(template), reused=False)
     server.set_comment(template, json.dumps(built))
     return built
@@ -449,11 +569,18 @@ def command(opts):
     server = Server(url)
     template = f"{name}_pages_template"
     started = time.perf_counter()
-    print(f"bench pages: {report.n(opts.cases)} cases as of {as_of.isoformat()}; PostgreSQL {server.version()} at "
-          f"{url.split('@')[-1]}; {report.machine()}; load {report.load():.1f}", flush=True)
+    print(
+        f"bench pages: {report.n(opts.cases)} cases as of {as_of.isoformat()}; PostgreSQL {server.version()} at "
+        f"{url.split('@')[-1]}; {report.machine()}; load {report.load():.1f}",
+        flush=True,
+    )
     var_dir = tempfile.mkdtemp(prefix="bench-pages-var-")
-    extra_env = {"COLLECTIONS_VAR_DIR": var_dir, "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1,testserver",
-                 "DB_CONN_MAX_AGE": "3600", "LOG_LEVEL": "WARNING"}
+    extra_env = {
+        "COLLECTIONS_VAR_DIR": var_dir,
+        "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1,testserver",
+        "DB_CONN_MAX_AGE": "3600",
+        "LOG_LEVEL": "WARNING",
+    }
     try:
         print(f"  building into {template} ...", flush=True)
         build = _build(server, url, template, opts, as_of)
@@ -461,9 +588,17 @@ def command(opts):
         copy_s = server.copy(template, name)
         load_before = report.load()
         print("  measuring (one child process) ...", flush=True)
-        measured = run_pages_child("pages_measure", url, extra_env, as_of=as_of.isoformat(), requests=opts.requests,
-                                   warmup=opts.warmup, experiments=not opts.no_experiments,
-                                   explain_top=opts.explain_top, budget=opts.budget)
+        measured = run_pages_child(
+            "pages_measure",
+            url,
+            extra_env,
+            as_of=as_of.isoformat(),
+            requests=opts.requests,
+            warmup=opts.warmup,
+            experiments=not opts.no_experiments,
+            explain_top=opts.explain_top,
+            budget=opts.budget,
+        )
         measured.update(copy_s=copy_s, load=(load_before, report.load()))
     finally:
         server.drop(name)
@@ -507,21 +642,27 @@ def render(opts, as_of, build, measured, template, name, total_s):
     tg = measured["targets"]
     out = []
     how = "reused" if build["reused"] else f"built in {build['build_s']:.0f} s (migrate {build['migrate_s']:.0f} s)"
-    out.append(f"snapshot: {template} ({build['size_bytes'] / 2**30:.2f} GB, {how}); measured on CREATE DATABASE {name} "
-               f"TEMPLATE {template} ({measured['copy_s']:.0f} s, cold shared_buffers) in one child process: "
-               f"DEBUG={measured['debug']}, CONN_MAX_AGE={measured['conn_max_age']}, static files from "
-               f"collectstatic + manifest storage")
-    out.append(f"portfolio: {report.n(e['cases'])} cases, {report.n(e['open'])} open; {e['collectors']} collectors "
-               f"holding {report.n(e['assigned_open'])} open cases ({e['per_collector']} each) and "
-               f"{report.n(e['assigned_done'])} resolved/closed ones; {report.n(e['reassigned'])} reassigned this month; "
-               f"{report.n(e['long_timelines'])} cases with 60+ activities; {report.n(e['promises_due_today'])} "
-               f"promises due today; month-end snapshots {', '.join(build['month_ends'])}")
+    out.append(
+        f"snapshot: {template} ({build['size_bytes'] / 2**30:.2f} GB, {how}); measured on CREATE DATABASE {name} "
+        f"TEMPLATE {template} ({measured['copy_s']:.0f} s, cold shared_buffers) in one child process: "
+        f"DEBUG={measured['debug']}, CONN_MAX_AGE={measured['conn_max_age']}, static files from "
+        f"collectstatic + manifest storage"
+    )
+    out.append(
+        f"portfolio: {report.n(e['cases'])} cases, {report.n(e['open'])} open; {e['collectors']} collectors "
+        f"holding {report.n(e['assigned_open'])} open cases ({e['per_collector']} each) and "
+        f"{report.n(e['assigned_done'])} resolved/closed ones; {report.n(e['reassigned'])} reassigned this month; "
+        f"{report.n(e['long_timelines'])} cases with 60+ activities; {report.n(e['promises_due_today'])} "
+        f"promises due today; month-end snapshots {', '.join(build['month_ends'])}"
+    )
     out.append("rows: " + ", ".join(f"{k} {report.n(v)}" for k, v in rows.items()))
-    out.append(f"requests: {tg['collector']} ({report.n(tg['collector_open'])} open of {report.n(tg['collector_cases'])} "
-               f"cases) for the worklist and case #{tg['case_id']} ({tg['case_events']} events); phone search "
-               f"'{tg['last_four']}' ({report.n(tg['phone_matches_portfolio'])} borrowers in the whole portfolio end "
-               f"so); {tg['supervisor']} for the dashboard; {opts.warmup} warm-up + {opts.requests} timed GETs each, or as "
-               f"many as fit in {opts.budget:.0f} s for a slower page (n); django.test.Client, in process")
+    out.append(
+        f"requests: {tg['collector']} ({report.n(tg['collector_open'])} open of {report.n(tg['collector_cases'])} "
+        f"cases) for the worklist and case #{tg['case_id']} ({tg['case_events']} events); phone search "
+        f"'{tg['last_four']}' ({report.n(tg['phone_matches_portfolio'])} borrowers in the whole portfolio end "
+        f"so); {tg['supervisor']} for the dashboard; {opts.warmup} warm-up + {opts.requests} timed GETs each, or as "
+        f"many as fit in {opts.budget:.0f} s for a slower page (n); django.test.Client, in process"
+    )
     out.append("")
     table = []
     for r in measured["results"]:
@@ -534,19 +675,59 @@ def render(opts, as_of, build, measured, template, name, total_s):
         cpu_text = "-"
         if cpu.get("client_cpu") is not None:
             cpu_text = f"{cpu['client_cpu'] / r['requests'] * 1000:.0f}"
-            cpu_text += f"+{cpu['server_cpu'] / r['requests'] * 1000:.0f}" if cpu.get("server_cpu") is not None else "+?"
-        meets = r["median"] * 1000 <= r["target_ms"] and (not r["target_queries"] or r["queries"] <= r["target_queries"])
-        table.append([r["label"], r["shape"], r["requests"], q_text, q_target,
-                      report.n(r["rows_read"].get("collections_app_case", 0)), ms(r["median"]), ms(r["p95"]),
-                      ms(r["cold"]), ms(r["floor"]), report.ratio(r["median"], r["floor"]), f"<= {r['target_ms']}",
-                      report.ratio(r["median"], r["target_ms"] / 1000), cpu_text, "yes" if meets else "NO"])
-    out.append(report.table(["page (GET)", "shows", "n", "queries", "target q", "case rows", "median ms", "p95 ms",
-                             "cold ms", "bare SQL ms", "vs SQL", "target ms", "vs target", "CPU ms app+db", "meets"],
-                            table))
-    out.append("  (n: timed requests; case rows: rows of the case table one request reads, from pg_stat_user_tables "
-               "and _indexes; median/p95: wall time of Client.get; cold: the first request on the fresh copy; bare SQL: "
-               "the page's captured statements on a plain cursor, median; CPU: this process + its PostgreSQL backend, "
-               "per request)")
+            cpu_text += (
+                f"+{cpu['server_cpu'] / r['requests'] * 1000:.0f}" if cpu.get("server_cpu") is not None else "+?"
+            )
+        meets = r["median"] * 1000 <= r["target_ms"] and (
+            not r["target_queries"] or r["queries"] <= r["target_queries"]
+        )
+        table.append(
+            [
+                r["label"],
+                r["shape"],
+                r["requests"],
+                q_text,
+                q_target,
+                report.n(r["rows_read"].get("collections_app_case", 0)),
+                ms(r["median"]),
+                ms(r["p95"]),
+                ms(r["cold"]),
+                ms(r["floor"]),
+                report.ratio(r["median"], r["floor"]),
+                f"<= {r['target_ms']}",
+                report.ratio(r["median"], r["target_ms"] / 1000),
+                cpu_text,
+                "yes" if meets else "NO",
+            ]
+        )
+    out.append(
+        report.table(
+            [
+                "page (GET)",
+                "shows",
+                "n",
+                "queries",
+                "target q",
+                "case rows",
+                "median ms",
+                "p95 ms",
+                "cold ms",
+                "bare SQL ms",
+                "vs SQL",
+                "target ms",
+                "vs target",
+                "CPU ms app+db",
+                "meets",
+            ],
+            table,
+        )
+    )
+    out.append(
+        "  (n: timed requests; case rows: rows of the case table one request reads, from pg_stat_user_tables "
+        "and _indexes; median/p95: wall time of Client.get; cold: the first request on the fresh copy; bare SQL: "
+        "the page's captured statements on a plain cursor, median; CPU: this process + its PostgreSQL backend, "
+        "per request)"
+    )
     out.append("")
     out.append("where the time goes (median of each statement on the bare cursor, slowest first):")
     for r in measured["results"]:
@@ -554,16 +735,26 @@ def render(opts, as_of, build, measured, template, name, total_s):
             continue
         slow = sorted(r["statements"], key=lambda s: -s["median"])[:3]
         text = "; ".join(f"{ms(s['median'])} ms {_short(s['sql'], 70)}" for s in slow)
-        reads = ", ".join(f"{table.replace('collections_app_', '')} {report.n(n)}"
-                          for table, n in list(r["rows_read"].items())[:4]) or "none"
-        out.append(f"  {r['label']}: Python and rendering {ms(max(r['median'] - r['floor'], 0))} ms, SQL "
-                   f"{ms(r['floor'])} ms in {r['queries']} queries; rows read per request: {reads}")
+        reads = (
+            ", ".join(
+                f"{table.replace('collections_app_', '')} {report.n(n)}"
+                for table, n in list(r["rows_read"].items())[:4]
+            )
+            or "none"
+        )
+        out.append(
+            f"  {r['label']}: Python and rendering {ms(max(r['median'] - r['floor'], 0))} ms, SQL "
+            f"{ms(r['floor'])} ms in {r['queries']} queries; rows read per request: {reads}"
+        )
         out.append(f"      slowest: {text}")
     explained = [r for r in measured["results"] if r.get("explain")]
     if explained:
         out.append("")
-        out.append("EXPLAIN (ANALYZE, BUFFERS) of the slowest statements of each page over its target"
-                   + ("" if opts.plans else " (plan nodes with their actual time; --plans prints them whole)") + ":")
+        out.append(
+            "EXPLAIN (ANALYZE, BUFFERS) of the slowest statements of each page over its target"
+            + ("" if opts.plans else " (plan nodes with their actual time; --plans prints them whole)")
+            + ":"
+        )
         for r in explained:
             for x in r["explain"]:
                 out.append(f"  [{r['label']}] {ms(x['median'])} ms: {_short(x['sql'], 160)}")
@@ -579,18 +770,24 @@ def render(opts, as_of, build, measured, template, name, total_s):
                 if got.get("error") or "error" in b:
                     out.append(f"    {b['label']}: {got.get('error') or b.get('error')}")
                     continue
-                out.append(f"    {b['label']}: page {ms(b['median'])} -> {ms(got['median'])} "
-                           f"(p95 {ms(b['p95'])} -> {ms(got['p95'])}), bare SQL {ms(b['floor'])} -> {ms(got['floor'])}")
+                out.append(
+                    f"    {b['label']}: page {ms(b['median'])} -> {ms(got['median'])} "
+                    f"(p95 {ms(b['p95'])} -> {ms(got['p95'])}), bare SQL {ms(b['floor'])} -> {ms(got['floor'])}"
+                )
     out.append("")
     s = measured["server"]
-    out.append(f"server: shared_buffers {s['shared_buffers']}, work_mem {s['work_mem']}, jit {s['jit']}, "
-               f"max_parallel_workers_per_gather {s['max_parallel_workers_per_gather']}, effective_cache_size "
-               f"{s['effective_cache_size']}; 1-min load average {measured['load'][0]:.1f} -> {measured['load'][1]:.1f} "
-               f"on {report.machine()}")
-    out.append(f"peak RSS: measuring child {report.mb(measured['rss_peak_kb'])} (after django.setup "
-               f"{report.mb(measured['rss_startup_kb'])}, at the end {report.mb(measured['rss_end_kb'])}); "
-               f"build child {report.mb(build.get('rss_peak_kb', 0))}; this parent {report.mb(report.own_peak_kb())}; "
-               f"total {total_s:.0f} s")
+    out.append(
+        f"server: shared_buffers {s['shared_buffers']}, work_mem {s['work_mem']}, jit {s['jit']}, "
+        f"max_parallel_workers_per_gather {s['max_parallel_workers_per_gather']}, effective_cache_size "
+        f"{s['effective_cache_size']}; 1-min load average {measured['load'][0]:.1f} -> {measured['load'][1]:.1f} "
+        f"on {report.machine()}"
+    )
+    out.append(
+        f"peak RSS: measuring child {report.mb(measured['rss_peak_kb'])} (after django.setup "
+        f"{report.mb(measured['rss_startup_kb'])}, at the end {report.mb(measured['rss_end_kb'])}); "
+        f"build child {report.mb(build.get('rss_peak_kb', 0))}; this parent {report.mb(report.own_peak_kb())}; "
+        f"total {total_s:.0f} s"
+    )
     return "\n".join(out)
 
 

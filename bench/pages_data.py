@@ -22,6 +22,7 @@ What the pages read is there, shaped as the services would have written it over 
 * MonthEndSnapshot rows for the last two month ends (every case open then, its stage, DPD, bucket
   and amount at that date), so roll rates and cure rates have their inputs.
 """
+
 import time
 from datetime import date, timedelta
 
@@ -29,8 +30,19 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from collections_app.models import (
-    Borrower, Case, CaseEvent, ContactAttempt, Hold, Instalment, LegalReferral, Loan, MonthEndSnapshot, Payment,
-    PromiseToPay, Queue, Visit,
+    Borrower,
+    Case,
+    CaseEvent,
+    ContactAttempt,
+    Hold,
+    Instalment,
+    LegalReferral,
+    Loan,
+    MonthEndSnapshot,
+    Payment,
+    PromiseToPay,
+    Queue,
+    Visit,
 )
 
 from .portfolio import LENDER_ZONE, bulk_load, reset_sequences, t, table_rows, vacuum
@@ -39,8 +51,20 @@ BUILD_VERSION = 1
 QUEUES = (("Early reminders", "reminder"), ("M1 calls", "call"), ("M2 visits", "visit"), ("Legal review", "legal"))
 SUPERVISOR_ID, AUDITOR_ID, FIELD_AGENT_BASE, COLLECTOR_BASE = 1, 2, 10, 100
 FIELD_AGENTS = 20
-LOADED = (Borrower, Loan, Instalment, Payment, Case, CaseEvent, ContactAttempt, PromiseToPay, Hold, Visit,
-          LegalReferral, MonthEndSnapshot)
+LOADED = (
+    Borrower,
+    Loan,
+    Instalment,
+    Payment,
+    Case,
+    CaseEvent,
+    ContactAttempt,
+    PromiseToPay,
+    Hold,
+    Visit,
+    LegalReferral,
+    MonthEndSnapshot,
+)
 
 
 def collector_name(index):
@@ -68,8 +92,10 @@ def local(day_sql, seconds_sql):
 
 
 def _bucket_of(dpd_sql):
-    return (f"CASE WHEN {dpd_sql} >= 91 THEN '91+' WHEN {dpd_sql} >= 61 THEN '61-90' WHEN {dpd_sql} >= 31 THEN '31-60' "
-            f"WHEN {dpd_sql} >= 8 THEN '8-30' WHEN {dpd_sql} >= 1 THEN '1-7' ELSE '' END")
+    return (
+        f"CASE WHEN {dpd_sql} >= 91 THEN '91+' WHEN {dpd_sql} >= 61 THEN '61-90' WHEN {dpd_sql} >= 31 THEN '31-60' "
+        f"WHEN {dpd_sql} >= 8 THEN '8-30' WHEN {dpd_sql} >= 1 THEN '1-7' ELSE '' END"
+    )
 
 
 def _run(cursor, sql):
@@ -115,12 +141,12 @@ WITH s AS (
   FROM c WHERE state IN ('call', 'visit')
 )
 SELECT c.*,
-  {local('c.d0 + 1', sweep)} AS opened_at,
-  CASE WHEN peak_dpd >= 8 THEN {local('c.d0 + 8', sweep)} END AS call_at,
-  CASE WHEN peak_dpd >= 31 THEN {local('c.d0 + 31', sweep)} END AS visit_at,
-  CASE WHEN reached_legal THEN {local('c.d0 + 62', sweep)} END AS legal_at,
-  CASE WHEN state = 'resolved' THEN LEAST({local('c.ended_on', '36000 + h9 % 36000')}, now() - interval '10 minutes')
-       WHEN state = 'closed' THEN {local('c.ended_on', '36000 + h9 % 28800')} END AS ended_at,
+  {local("c.d0 + 1", sweep)} AS opened_at,
+  CASE WHEN peak_dpd >= 8 THEN {local("c.d0 + 8", sweep)} END AS call_at,
+  CASE WHEN peak_dpd >= 31 THEN {local("c.d0 + 31", sweep)} END AS visit_at,
+  CASE WHEN reached_legal THEN {local("c.d0 + 62", sweep)} END AS legal_at,
+  CASE WHEN state = 'resolved' THEN LEAST({local("c.ended_on", "36000 + h9 % 36000")}, now() - interval '10 minutes')
+       WHEN state = 'closed' THEN {local("c.ended_on", "36000 + h9 % 28800")} END AS ended_at,
   CASE WHEN r.rk <= {slots} THEN (r.rk % {k})::int
        WHEN state IN ('resolved', 'closed') AND peak_dpd >= 8 AND NOT reached_legal AND {H(21)} % 10 < 4
          THEN ({H(22)} % {k})::int
@@ -143,12 +169,17 @@ SELECT row_number() OVER (ORDER BY x.at, x.i, x.seq) AS id, x.*
 FROM (
   SELECT p.i, g.seq, p.collector, p.state,
     CASE WHEN p.call_at IS NULL THEN 'message'
-         WHEN p.long_history THEN (ARRAY['contact', 'contact', 'contact', 'note', 'message'])[1 + {H(31, 'p.i * 1000 + g.seq')} % 5]
-         WHEN {H(31, 'p.i * 1000 + g.seq')} % 10 = 0 THEN 'message' ELSE 'contact' END AS kind,
-    {H(32, 'p.i * 1000 + g.seq')} AS hx,
-    GREATEST(p.start_at, LEAST(p.end_at - interval '1 minute', {local(
-        f"((p.start_at + (p.end_at - p.start_at) * ((g.seq - 1) + ({H(33, 'p.i * 1000 + g.seq')} % 1000) / 1000.0) / p.n_act) AT TIME ZONE '{LENDER_ZONE}')::date",
-        f"32400 + {H(34, 'p.i * 1000 + g.seq')} % 39600")})) AS at
+         WHEN p.long_history THEN (ARRAY['contact', 'contact', 'contact', 'note', 'message'])[1 + {
+        H(31, "p.i * 1000 + g.seq")
+    } % 5]
+         WHEN {H(31, "p.i * 1000 + g.seq")} % 10 = 0 THEN 'message' ELSE 'contact' END AS kind,
+    {H(32, "p.i * 1000 + g.seq")} AS hx,
+    GREATEST(p.start_at, LEAST(p.end_at - interval '1 minute', {
+        local(
+            f"((p.start_at + (p.end_at - p.start_at) * ((g.seq - 1) + ({H(33, 'p.i * 1000 + g.seq')} % 1000) / 1000.0) / p.n_act) AT TIME ZONE '{LENDER_ZONE}')::date",
+            f"32400 + {H(34, 'p.i * 1000 + g.seq')} % 39600",
+        )
+    })) AS at
   FROM (
     SELECT pp.*, {H(30)} % 100 = 0 AND pp.collector IS NOT NULL AND pp.state IN ('call', 'visit') AS long_history,
       COALESCE(pp.call_at, pp.opened_at) AS start_at,
@@ -171,7 +202,7 @@ def _promise_sql(as_of):
 CREATE TEMP TABLE bench_prom AS
 SELECT row_number() OVER (ORDER BY created_at, i) AS id, y.*,
   CASE WHEN due_date < {T} THEN CASE WHEN {H(43)} % 5 < 2 THEN 'kept' ELSE 'broken' END ELSE 'pending' END AS status,
-  CASE WHEN due_date < {T} THEN {local('due_date + 1', '7200 + h5 % 900')} END AS settled_at
+  CASE WHEN due_date < {T} THEN {local("due_date + 1", "7200 + h5 % 900")} END AS settled_at
 FROM (
   SELECT x.*, CASE WHEN x.due_today THEN {T} ELSE (x.created_at AT TIME ZONE '{LENDER_ZONE}')::date + 1 + ({H(44)} % 10)::int END AS due_date
   FROM (
@@ -194,7 +225,7 @@ SELECT row_number() OVER (ORDER BY z.paid_at, z.i, z.kind) AS id, z.*
 FROM (
   -- the instalments paid on time before the oldest unpaid one
   SELECT p.i, 'history' AS kind, g.j, p.amount,
-    {local('p.d0 - 30 * (p.paid_before - g.j + 1) - ' + H(50, 'p.i * 100 + g.j') + ' % 4', '32400 + ' + H(51, 'p.i * 100 + g.j') + ' % 39600')} AS paid_at
+    {local("p.d0 - 30 * (p.paid_before - g.j + 1) - " + H(50, "p.i * 100 + g.j") + " % 4", "32400 + " + H(51, "p.i * 100 + g.j") + " % 39600")} AS paid_at
   FROM bench_pp p CROSS JOIN LATERAL generate_series(1, p.paid_before) AS g(j)
   UNION ALL
   -- a resolution pays everything overdue
@@ -203,7 +234,7 @@ FROM (
   -- after a resolution, instalments paid on time up to today
   SELECT p.i, 'on_time', g.j, p.amount,
     LEAST(now() - interval '1 minute', GREATEST(p.ended_at + interval '1 hour',
-      {local('p.d0 + 30 * (g.j - p.paid_before - 1) - ' + H(52, 'p.i * 100 + g.j') + ' % 3', '32400 + ' + H(53, 'p.i * 100 + g.j') + ' % 39600')}))
+      {local("p.d0 + 30 * (g.j - p.paid_before - 1) - " + H(52, "p.i * 100 + g.j") + " % 3", "32400 + " + H(53, "p.i * 100 + g.j") + " % 39600")}))
   FROM bench_pp p CROSS JOIN LATERAL generate_series(p.paid_before + p.n_overdue + 1, p.n_inst) AS g(j)
   WHERE p.state = 'resolved' AND p.d0 + 30 * (g.j - p.paid_before - 1) < {T}
   UNION ALL
@@ -213,7 +244,7 @@ FROM (
       WHEN 'this_month' THEN LEAST(now() - interval '1 minute', GREATEST(p.opened_at + interval '1 hour',
         {this_month} + (now() - {this_month}) * ({H(54)} % 1000) / 1000.0))
       WHEN 'last_month' THEN GREATEST(p.opened_at + interval '1 hour',
-        {local("(p.month_start - interval '1 month')::date + " + H(55) + " % 28", '32400 + ' + H(56) + ' % 39600')})
+        {local("(p.month_start - interval '1 month')::date + " + H(55) + " % 28", "32400 + " + H(56) + " % 39600")})
       ELSE p.ended_at - make_interval(days => 1 + ({H(57)} % 5)::int) END
   FROM bench_pp p WHERE p.part_pay IS NOT NULL
 ) z
@@ -226,8 +257,9 @@ def _inserts(as_of, collectors):
     user = t(get_user_model())
     ev = t(CaseEvent)
     names = {state: name for name, state in QUEUES}
-    queue_of = ("CASE {s} WHEN 'reminder' THEN q_reminder WHEN 'call' THEN q_call WHEN 'visit' THEN q_visit "
-                "ELSE q_legal END")
+    queue_of = (
+        "CASE {s} WHEN 'reminder' THEN q_reminder WHEN 'call' THEN q_call WHEN 'visit' THEN q_visit ELSE q_legal END"
+    )
     cuid = f"({COLLECTOR_BASE} + p.collector)"
     first_holder = f"CASE WHEN p.reassigned THEN (p.collector + 1) % {int(collectors)} ELSE p.collector END"
 
@@ -271,7 +303,7 @@ ORDER BY p.i, g.j"""
 INSERT INTO {t(Payment)} (id, external_id, loan_id, amount, paid_at, channel, recorded_by_label, created_at,
                           unapplied_amount, reversed_at, reversed_by_label, reversal_reason)
 SELECT id, 'PP' || lpad(id::text, 10, '0'), i, amount, paid_at,
-  (ARRAY['bank_transfer','bank_transfer','bank_transfer','alipay','wechat_pay'])[1 + {H(58, 'id')} % 5],
+  (ARRAY['bank_transfer','bank_transfer','bank_transfer','alipay','wechat_pay'])[1 + {H(58, "id")} % 5],
   'system', paid_at, 0, NULL, '', ''
 FROM bench_pay ORDER BY id"""
     out["queues"] = f"""
@@ -297,16 +329,18 @@ SELECT u.id, g.id FROM {user} u JOIN auth_group g ON g.name = CASE
     out["queue_members"] = f"""
 INSERT INTO {Queue.members.through._meta.db_table} (queue_id, user_id)
 SELECT q.id, u.id FROM {t(Queue)} q JOIN {user} u ON
-  (q.name IN ('{names['call']}', '{names['visit']}') AND u.id >= {COLLECTOR_BASE})
-  OR (q.name = '{names['reminder']}' AND u.id >= {COLLECTOR_BASE} AND u.id % 10 = 0)
-  OR (q.name = '{names['visit']}' AND u.id >= {FIELD_AGENT_BASE} AND u.id < {COLLECTOR_BASE})
+  (q.name IN ('{names["call"]}', '{names["visit"]}') AND u.id >= {COLLECTOR_BASE})
+  OR (q.name = '{names["reminder"]}' AND u.id >= {COLLECTOR_BASE} AND u.id % 10 = 0)
+  OR (q.name = '{names["visit"]}' AND u.id >= {FIELD_AGENT_BASE} AND u.id < {COLLECTOR_BASE})
   OR u.id = {SUPERVISOR_ID}"""
-    queues = f"""(SELECT max(id) FILTER (WHERE name = '{names['reminder']}') AS q_reminder,
-                         max(id) FILTER (WHERE name = '{names['call']}') AS q_call,
-                         max(id) FILTER (WHERE name = '{names['visit']}') AS q_visit,
-                         max(id) FILTER (WHERE name = '{names['legal']}') AS q_legal FROM {t(Queue)}) q"""
-    stage_now = ("CASE WHEN p.state IN ('reminder','call','visit','legal') THEN p.state WHEN p.legal_at IS NOT NULL "
-                 "THEN 'legal' WHEN p.visit_at IS NOT NULL THEN 'visit' WHEN p.call_at IS NOT NULL THEN 'call' ELSE 'reminder' END")
+    queues = f"""(SELECT max(id) FILTER (WHERE name = '{names["reminder"]}') AS q_reminder,
+                         max(id) FILTER (WHERE name = '{names["call"]}') AS q_call,
+                         max(id) FILTER (WHERE name = '{names["visit"]}') AS q_visit,
+                         max(id) FILTER (WHERE name = '{names["legal"]}') AS q_legal FROM {t(Queue)}) q"""
+    stage_now = (
+        "CASE WHEN p.state IN ('reminder','call','visit','legal') THEN p.state WHEN p.legal_at IS NOT NULL "
+        "THEN 'legal' WHEN p.visit_at IS NOT NULL THEN 'visit' WHEN p.call_at IS NOT NULL THEN 'call' ELSE 'reminder' END"
+    )
     out["cases"] = f"""
 INSERT INTO {t(Case)} (id, state, oldest_unpaid_due_date, amount_overdue, priority, next_action_at, opened_at,
                        resolved_at, closed_at, close_reason, updated_at, assigned_to_id, borrower_id, loan_id, queue_id)
@@ -345,30 +379,30 @@ WHERE v.at IS NOT NULL ORDER BY v.at"""
     holder = {"reminder": "NULL::int", "call": first_holder, "visit": first_holder, "legal": "NULL::int"}
     out["events_assigned"] = f"""{ins}
 SELECT p.i, 'assigned', 'system', NULL, '', '', '', jsonb_build_object(
-    'from_user', {uname('v.from_c')}, 'to_user', {uname('v.to_c')}, 'from_queue', v.from_q, 'to_queue', v.to_q), v.at
+    'from_user', {uname("v.from_c")}, 'to_user', {uname("v.to_c")}, 'from_queue', v.from_q, 'to_queue', v.to_q), v.at
 FROM bench_pp p CROSS JOIN LATERAL (VALUES
-  (p.opened_at, NULL::int, {holder['reminder']}, NULL, '{names['reminder']}'),
-  (p.call_at, NULL::int, CASE WHEN p.collector IS NOT NULL THEN {holder['call']} END, '{names['reminder']}', '{names['call']}'),
-  (p.visit_at, CASE WHEN p.collector IS NOT NULL THEN {holder['call']} END,
-               CASE WHEN p.collector IS NOT NULL THEN {holder['visit']} END, '{names['call']}', '{names['visit']}'),
-  (p.legal_at + interval '8 hours', CASE WHEN p.collector IS NOT NULL THEN {holder['visit']} END, NULL::int,
-               '{names['visit']}', '{names['legal']}')
+  (p.opened_at, NULL::int, {holder["reminder"]}, NULL, '{names["reminder"]}'),
+  (p.call_at, NULL::int, CASE WHEN p.collector IS NOT NULL THEN {holder["call"]} END, '{names["reminder"]}', '{names["call"]}'),
+  (p.visit_at, CASE WHEN p.collector IS NOT NULL THEN {holder["call"]} END,
+               CASE WHEN p.collector IS NOT NULL THEN {holder["visit"]} END, '{names["call"]}', '{names["visit"]}'),
+  (p.legal_at + interval '8 hours', CASE WHEN p.collector IS NOT NULL THEN {holder["visit"]} END, NULL::int,
+               '{names["visit"]}', '{names["legal"]}')
 ) AS v(at, from_c, to_c, from_q, to_q)
 WHERE v.at IS NOT NULL ORDER BY v.at"""
     stage_q = f"CASE p.state WHEN 'call' THEN '{names['call']}' ELSE '{names['visit']}' END"
     out["events_reassigned"] = f"""{ins}
 SELECT i, 'assigned', 'user:bench_supervisor', {SUPERVISOR_ID}, '', '', 'workload', jsonb_build_object(
-    'from_user', {uname(first_holder)}, 'to_user', {uname('p.collector')}, 'from_queue', {stage_q}, 'to_queue', {stage_q}), at
+    'from_user', {uname(first_holder)}, 'to_user', {uname("p.collector")}, 'from_queue', {stage_q}, 'to_queue', {stage_q}), at
 FROM (
   SELECT p.*, LEAST(now() - interval '1 minute', GREATEST(COALESCE(p.visit_at, p.call_at) + interval '1 hour',
-    {local('p.month_start', '0')} + (now() - {local('p.month_start', '0')}) * ({H(27)} % 1000) / 1000.0)) AS at
+    {local("p.month_start", "0")} + (now() - {local("p.month_start", "0")}) * ({H(27)} % 1000) / 1000.0)) AS at
   FROM bench_pp p WHERE p.reassigned
 ) p ORDER BY at"""
     out["events_amounts"] = f"""{ins}
 SELECT p.i, 'amounts_changed', 'system', NULL, '', '', 'instalment ' || (p.paid_before + g.m + 1) || ' due',
   jsonb_build_object('amount_overdue_before', (p.amount * g.m)::text, 'amount_overdue', (p.amount * (g.m + 1))::text,
                      'oldest_unpaid_due_date', p.d0::text),
-  {local('p.d0 + 30 * g.m + 1', '7200 + p.h5 % 900')}
+  {local("p.d0 + 30 * g.m + 1", "7200 + p.h5 % 900")}
 FROM bench_pp p CROSS JOIN LATERAL generate_series(1, p.n_overdue - 1) AS g(m)
 ORDER BY 9"""
     # --- activities: contacts, notes, messages ---
@@ -462,7 +496,7 @@ FROM bench_pp WHERE {H(60)} % 100 < 2 AND opened_at + interval '10 days' < now()
         out[label] = f"""
 INSERT INTO {t(MonthEndSnapshot)} (month_end, case_id, state, dpd, bucket, amount_overdue)
 SELECT {E}, p.i,
-  CASE WHEN p.legal_at IS NOT NULL AND p.legal_at < {local(E + ' + 1', '0')} THEN 'legal'
+  CASE WHEN p.legal_at IS NOT NULL AND p.legal_at < {local(E + " + 1", "0")} THEN 'legal'
        WHEN {dpd} >= 31 THEN 'visit' WHEN {dpd} >= 8 THEN 'call' ELSE 'reminder' END,
   {dpd}, {_bucket_of(dpd)},
   p.amount * LEAST(p.n_inst - p.paid_before, ({dpd} - 1) / 30 + 1)
@@ -479,8 +513,12 @@ def build_pages(cases, as_of, per_collector):
     timings = {}
     with connection.cursor() as cursor:
         cursor.execute("SET work_mem = '256MB'")
-        for name, sql in (("plan", plan_sql(n, as_of, collectors, per_collector)), ("activity", _activity_sql(as_of)),
-                          ("promise_plan", _promise_sql(as_of)), ("payment_plan", _payment_sql(as_of))):
+        for name, sql in (
+            ("plan", plan_sql(n, as_of, collectors, per_collector)),
+            ("activity", _activity_sql(as_of)),
+            ("promise_plan", _promise_sql(as_of)),
+            ("payment_plan", _payment_sql(as_of)),
+        ):
             started = time.perf_counter()
             _run(cursor, sql)
             timings[name] = time.perf_counter() - started
@@ -498,8 +536,12 @@ def build_pages(cases, as_of, per_collector):
     started = time.perf_counter()
     vacuum(LOADED + (Queue,))
     with connection.cursor() as cursor:
-        for table in ("auth_user", "auth_user_groups", Queue.members.through._meta.db_table,
-                      Visit.agents.through._meta.db_table):
+        for table in (
+            "auth_user",
+            "auth_user_groups",
+            Queue.members.through._meta.db_table,
+            Visit.agents.through._meta.db_table,
+        ):
             cursor.execute(f"VACUUM (FREEZE, ANALYZE) {table}")
     timings["vacuum"] = time.perf_counter() - started
     with connection.cursor() as cursor:
@@ -518,10 +560,20 @@ FROM bench_pp""")
             cursor.execute(f"DROP TABLE {temp}")
     e1, e2 = month_ends(as_of)
     return {
-        "expected": {"cases": total, "open": open_cases, "collectors": collectors, "per_collector": int(per_collector),
-                     "assigned_open": assigned_open, "assigned_done": assigned_done, "reassigned": reassigned,
-                     "long_timelines": long_cases, "promises_due_today": due_today, "field_agents": FIELD_AGENTS},
+        "expected": {
+            "cases": total,
+            "open": open_cases,
+            "collectors": collectors,
+            "per_collector": int(per_collector),
+            "assigned_open": assigned_open,
+            "assigned_done": assigned_done,
+            "reassigned": reassigned,
+            "long_timelines": long_cases,
+            "promises_due_today": due_today,
+            "field_agents": FIELD_AGENTS,
+        },
         "month_ends": [e1.isoformat(), e2.isoformat()],
-        "inserted": inserted, "timings": timings,
+        "inserted": inserted,
+        "timings": timings,
         "rows": table_rows(LOADED),
     }

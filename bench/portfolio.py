@@ -6,6 +6,7 @@ every run with the same size and date builds the same rows). Borrower i, loan i 
 the id i. During the load, the tables' secondary indexes are dropped and rebuilt afterwards and FK
 triggers are off (session_replication_role = replica); then VACUUM (FREEZE, ANALYZE), so no
 measurement pays for hint bits, freezing or missing statistics."""
+
 import time
 from contextlib import contextmanager
 from datetime import date
@@ -13,7 +14,14 @@ from datetime import date
 from django.db import connection
 
 from collections_app.models import (
-    Borrower, Case, CaseEvent, Hold, Instalment, Loan, OutboundMessage, PromiseToPay,
+    Borrower,
+    Case,
+    CaseEvent,
+    Hold,
+    Instalment,
+    Loan,
+    OutboundMessage,
+    PromiseToPay,
 )
 
 LENDER_ZONE = "Asia/Shanghai"
@@ -45,12 +53,15 @@ def bulk_load(models):
         superuser = cursor.fetchone()[0]
         if superuser:
             cursor.execute("SET session_replication_role = replica")
-        cursor.execute("""
+        cursor.execute(
+            """
             SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
             FROM pg_index i
             WHERE i.indrelid = ANY (%s::regclass[])
               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-        """, [tables])
+        """,
+            [tables],
+        )
         indexes = cursor.fetchall()
         for name, _definition in indexes:
             cursor.execute(f"DROP INDEX {name}")
@@ -69,8 +80,9 @@ def reset_sequences(models):
     with connection.cursor() as cursor:
         for model in models:
             table = t(model)
-            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                           f"GREATEST((SELECT MAX(id) FROM {table}), 1))")
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST((SELECT MAX(id) FROM {table}), 1))"
+            )
 
 
 def vacuum(models):
@@ -109,7 +121,9 @@ def build_sweep(cases, as_of):
     timings = {}
     with connection.cursor() as cursor:
         started = time.perf_counter()
-        _run(cursor, f"""
+        _run(
+            cursor,
+            f"""
 CREATE TEMP TABLE bench_plan AS
 SELECT i, state, dpd, hold, due_yesterday, promise, has_email, english, amount, next_due_in
 FROM (
@@ -127,7 +141,8 @@ FROM (
     (1 + {_hash(6)} % 28)::int AS next_due_in
   FROM (SELECT i, (i % 100)::int AS b, (i / 100)::int AS k FROM generate_series(1, {n}::bigint) AS i) s
 ) p
-""")
+""",
+        )
         timings["plan"] = time.perf_counter() - started
     with bulk_load(LOADED_SWEEP), connection.cursor() as cursor:
         for name, sql in _sweep_inserts(a).items():
@@ -151,8 +166,19 @@ SELECT COUNT(*),
   COUNT(*) FILTER (WHERE hold = 'active'), COUNT(*) FILTER (WHERE due_yesterday),
   COUNT(*) FILTER (WHERE promise = 'broken')
 FROM bench_plan""")
-        keys = ("cases", "reminder", "call", "visit", "cross_call", "cross_visit", "held_cross_call",
-                "held_cross_visit", "holds_active", "due_yesterday", "promises_broken")
+        keys = (
+            "cases",
+            "reminder",
+            "call",
+            "visit",
+            "cross_call",
+            "cross_visit",
+            "held_cross_call",
+            "held_cross_visit",
+            "holds_active",
+            "due_yesterday",
+            "promises_broken",
+        )
         expected = dict(zip(keys, cursor.fetchone()))
         cursor.execute("DROP TABLE bench_plan")
     return {"expected": expected, "timings": timings, "rows": table_rows(LOADED_SWEEP)}
@@ -230,7 +256,9 @@ def build_reminders(messages, background, as_of):
     n_pre = m - 2 * n_over
     total = n_pre + n_over + int(background)
     with connection.cursor() as cursor:
-        _run(cursor, f"""
+        _run(
+            cursor,
+            f"""
 CREATE TEMP TABLE bench_plan AS
 SELECT i,
        CASE WHEN r <= {n_pre} THEN 'pre_due' WHEN r <= {n_pre + n_over} THEN 'overdue' ELSE 'background' END AS kind,
@@ -240,24 +268,33 @@ SELECT i,
        (10 + {_hash(6)} % 20)::int AS next_due_in
 FROM (SELECT i, row_number() OVER (ORDER BY hashint8extended(i, 9)) AS r
       FROM generate_series(1, {total}::bigint) AS i) s
-""")
+""",
+        )
     opened = f"(({a}) + TIME '02:00') AT TIME ZONE '{LENDER_ZONE}'"
     started = time.perf_counter()
     with bulk_load(LOADED_REMINDERS), connection.cursor() as cursor:
-        _run(cursor, f"""
+        _run(
+            cursor,
+            f"""
 INSERT INTO {t(Borrower)} (id, external_id, name, national_id, phones, email, address, city, time_zone, language,
                            consent_after_hours, consent_sms, consent_email, created_at, updated_at)
 SELECT i, 'RB' || lpad(i::text, 10, '0'), 'Borrower ' || i, '', jsonb_build_array('+86139' || lpad(i::text, 8, '0')),
        CASE WHEN kind = 'pre_due' THEN '' ELSE 'b' || i || '@example.com' END, '', 'Shanghai', '{LENDER_ZONE}',
        CASE WHEN english THEN 'en' ELSE 'zh-hans' END, TRUE, TRUE, TRUE, now(), now()
-FROM bench_plan ORDER BY i""")
-        _run(cursor, f"""
+FROM bench_plan ORDER BY i""",
+        )
+        _run(
+            cursor,
+            f"""
 INSERT INTO {t(Loan)} (id, external_id, borrower_id, product, principal, currency, disbursed_on, created_at, updated_at)
 SELECT i, 'RL' || lpad(i::text, 10, '0'), i, 'consumer', amount * 6, 'CNY', {a} - 90, now(), now()
-FROM bench_plan ORDER BY i""")
+FROM bench_plan ORDER BY i""",
+        )
         # 1: paid a month before; 2: the instalment the plan is about (pre-due: in 3 days; overdue:
         # yesterday; background: yesterday but paid, for half of them); 3: the next one.
-        _run(cursor, f"""
+        _run(
+            cursor,
+            f"""
 INSERT INTO {t(Instalment)} (loan_id, number, due_date, amount_due, amount_paid)
 SELECT p.i, v.number, v.due_date, p.amount, v.paid
 FROM bench_plan p CROSS JOIN LATERAL (VALUES
@@ -268,20 +305,35 @@ FROM bench_plan p CROSS JOIN LATERAL (VALUES
     (3, {a} + CASE WHEN p.kind = 'pre_due' THEN 33 ELSE p.next_due_in END, 0::numeric)
 ) AS v(number, due_date, paid)
 WHERE v.due_date IS NOT NULL
-ORDER BY p.i, v.number""")
-        _run(cursor, f"""
+ORDER BY p.i, v.number""",
+        )
+        _run(
+            cursor,
+            f"""
 INSERT INTO {t(Case)} (id, state, oldest_unpaid_due_date, amount_overdue, priority, next_action_at, opened_at,
                        resolved_at, closed_at, close_reason, updated_at, assigned_to_id, borrower_id, loan_id, queue_id)
 SELECT i, 'reminder', {a} - 1, amount, 0, NULL, {opened}, NULL, NULL, '', {opened}, NULL, i, i, NULL
-FROM bench_plan WHERE kind = 'overdue' ORDER BY i""")
-        _run(cursor, f"""
+FROM bench_plan WHERE kind = 'overdue' ORDER BY i""",
+        )
+        _run(
+            cursor,
+            f"""
 INSERT INTO {t(CaseEvent)} (case_id, kind, actor, actor_user_id, from_state, to_state, reason, payload, at)
 SELECT i, 'opened', 'system', NULL, '', 'reminder', 'sweep', jsonb_build_object('dpd', 1), {opened}
-FROM bench_plan WHERE kind = 'overdue' ORDER BY i""")
+FROM bench_plan WHERE kind = 'overdue' ORDER BY i""",
+        )
     reset_sequences((Borrower, Loan, Case))
     vacuum(LOADED_REMINDERS + (OutboundMessage,))
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE bench_plan")
-    return {"expected": {"messages": n_pre + 2 * n_over, "pre_due_sms": n_pre, "overdue_sms": n_over,
-                         "overdue_email": n_over, "background": int(background)},
-            "load_s": time.perf_counter() - started, "rows": table_rows(LOADED_REMINDERS)}
+    return {
+        "expected": {
+            "messages": n_pre + 2 * n_over,
+            "pre_due_sms": n_pre,
+            "overdue_sms": n_over,
+            "overdue_email": n_over,
+            "background": int(background),
+        },
+        "load_s": time.perf_counter() - started,
+        "rows": table_rows(LOADED_REMINDERS),
+    }

@@ -10,6 +10,7 @@ Both measurements start from a fresh CREATE DATABASE ... TEMPLATE copy, in their
   naive - on a sample: one OutboundMessage per instalment and step with .save(), then each message
           loaded, checked, rendered, sent and saved one at a time; rates scaled to M.
 """
+
 import json
 import math
 import time
@@ -46,8 +47,10 @@ def _outbox():
 
     from collections_app.models import OutboundMessage
 
-    return {f"{row['channel']}:{row['status']}": row["n"]
-            for row in OutboundMessage.objects.values("channel", "status").annotate(n=Count("id"))}
+    return {
+        f"{row['channel']}:{row['status']}": row["n"]
+        for row in OutboundMessage.objects.values("channel", "status").annotate(n=Count("id"))
+    }
 
 
 def child_real(as_of):
@@ -75,11 +78,26 @@ def child_real(as_of):
             for key, value in vars(done).items():
                 totals[key] = totals.get(key, 0) + value
     again = reminders_plan(as_of=day)
-    return {"plan": {**plan_clock.as_dict(), "queued": planned.queued, "suppressed": planned.suppressed,
-                     "skipped": planned.skipped, "outbox": after_plan, "rss_peak_kb": rss_plan},
-            "dispatch": {**dispatch_clock.as_dict(), "batches": batches, "batch": settings.COLLECTIONS_DISPATCH_BATCH,
-                         "totals": totals, "null_sms": NullSmsBackend.sent, "emails": len(mail.outbox)},
-            "outbox": _outbox(), "replan": {"queued": again.queued, "suppressed": again.suppressed}}
+    return {
+        "plan": {
+            **plan_clock.as_dict(),
+            "queued": planned.queued,
+            "suppressed": planned.suppressed,
+            "skipped": planned.skipped,
+            "outbox": after_plan,
+            "rss_peak_kb": rss_plan,
+        },
+        "dispatch": {
+            **dispatch_clock.as_dict(),
+            "batches": batches,
+            "batch": settings.COLLECTIONS_DISPATCH_BATCH,
+            "totals": totals,
+            "null_sms": NullSmsBackend.sent,
+            "emails": len(mail.outbox),
+        },
+        "outbox": _outbox(),
+        "replan": {"queued": again.queued, "suppressed": again.suppressed},
+    }
 
 
 def child_naive(as_of, sample, messages):
@@ -105,12 +123,17 @@ def child_naive(as_of, sample, messages):
     steps = list(strategy.steps.all())
 
     def due(step):
-        return (Instalment.objects.filter(due_date=day - timedelta(days=step.offset_days), amount_paid__lt=F("amount_due"))
-                .select_related("loan__borrower").order_by("id"))
+        return (
+            Instalment.objects.filter(due_date=day - timedelta(days=step.offset_days), amount_paid__lt=F("amount_due"))
+            .select_related("loan__borrower")
+            .order_by("id")
+        )
 
     # Untimed: how many each step has, to sample in proportion (e-mail steps skip borrowers without one).
-    per_step = {step.pk: (due(step).exclude(loan__borrower__email="").count() if step.channel == "email"
-                          else due(step).count()) for step in steps}
+    per_step = {
+        step.pk: (due(step).exclude(loan__borrower__email="").count() if step.channel == "email" else due(step).count())
+        for step in steps
+    }
     total = sum(per_step.values())
     quota = {pk: math.ceil(sample * count / total) for pk, count in per_step.items()} if total else {}
 
@@ -129,15 +152,24 @@ def child_naive(as_of, sample, messages):
                 continue
             now = timezone.now()
             send_at = datetime.combine(day, strategy.send_at, tzinfo=ZoneInfo(borrower.time_zone))
-            decision = compliance.check_contact(facts=borrower_contact_facts(borrower, now), channel=step.channel,
-                                                at=max(send_at, now), policy=policy)
+            decision = compliance.check_contact(
+                facts=borrower_contact_facts(borrower, now), channel=step.channel, at=max(send_at, now), policy=policy
+            )
             case = Case.objects.filter(loan_id=instalment.loan_id, state__in=OPEN_STATES).first()
             message = OutboundMessage(
-                idempotency_key=f"plan:{instalment.loan_id}:{instalment.pk}:{step.pk}", borrower=borrower,
-                loan_id=instalment.loan_id, instalment=instalment, case=case, step=step, channel=step.channel,
-                template_code=step.template_code, to_address=address,
-                status="queued" if decision.allowed else "suppressed", reason=decision.code,
-                not_before=max(send_at, now))
+                idempotency_key=f"plan:{instalment.loan_id}:{instalment.pk}:{step.pk}",
+                borrower=borrower,
+                loan_id=instalment.loan_id,
+                instalment=instalment,
+                case=case,
+                step=step,
+                channel=step.channel,
+                template_code=step.template_code,
+                to_address=address,
+                status="queued" if decision.allowed else "suppressed",
+                reason=decision.code,
+                not_before=max(send_at, now),
+            )
             message.save()
             created.append((message.pk, step.pk))
             made += 1
@@ -151,22 +183,31 @@ def child_naive(as_of, sample, messages):
             if message.status != "queued":
                 continue
             now = timezone.now()
-            decision = compliance.check_contact(facts=borrower_contact_facts(message.borrower, now),
-                                                channel=message.channel, at=now, policy=policy)
+            decision = compliance.check_contact(
+                facts=borrower_contact_facts(message.borrower, now), channel=message.channel, at=now, policy=policy
+            )
             if not decision.allowed:
                 message.status, message.reason = "suppressed", decision.code
                 message.save()
                 continue
             text, subject = _Renderer().render(message)
-            answer = list(backend_for(message.channel).send([Outgoing(message.idempotency_key, message.to_address,
-                                                                      text, subject or "")]))[0]
+            answer = list(
+                backend_for(message.channel).send(
+                    [Outgoing(message.idempotency_key, message.to_address, text, subject or "")]
+                )
+            )[0]
             message.status, message.sent_at, message.rendered = "sent", timezone.now(), text
             message.provider_message_id, message.attempts = answer.provider_id, message.attempts + 1
             message.save()
             sent += 1
     send_clock.__exit__(None, None, None)
-    return {"plan": {**plan_clock.as_dict(), "created": len(created)}, "send": {**send_clock.as_dict(), "sent": sent},
-            "emails": len(mail.outbox), "outbox": _outbox(), "per_step": per_step}
+    return {
+        "plan": {**plan_clock.as_dict(), "created": len(created)},
+        "send": {**send_clock.as_dict(), "sent": sent},
+        "emails": len(mail.outbox),
+        "outbox": _outbox(),
+        "per_step": per_step,
+    }
 
 
 CHILD_TASKS = {"reminders_build": child_build, "reminders_real": child_real, "reminders_naive": child_naive}
@@ -193,14 +234,25 @@ def add_arguments(parser):
 
 
 def _build(server, url, template, opts, as_of):
-    signature = {"bench": "reminders", "version": BUILD_VERSION, "messages": opts.messages,
-                 "background": opts.background, "as_of": as_of.isoformat(), "migrations": schema_signature()}
+    signature = {
+        "bench": "reminders",
+        "version": BUILD_VERSION,
+        "messages": opts.messages,
+        "background": opts.background,
+        "as_of": as_of.isoformat(),
+        "migrations": schema_signature(),
+    }
     stored = server.stored_build(template, signature) if opts.reuse else None
     if stored is not None:
         return stored
     server.create(template)
-    built = run_child("reminders_build", with_name(url, template), messages=opts.messages,
-                      background=opts.background, as_of=as_of.isoformat())
+    built = run_child(
+        "reminders_build",
+        with_name(url, template),
+        messages=opts.messages,
+        background=opts.background,
+        as_of=as_of.isoformat(),
+    )
     built.update(signature=signature, size_bytes=server.size(template), reused=False)
     server.set_comment(template, json.dumps(built))
     return built
@@ -215,8 +267,11 @@ def command(opts):
     server = Server(url)
     template = f"{name}_reminders_template"
     started = time.perf_counter()
-    print(f"bench reminders: {report.n(opts.messages)} messages as of {as_of.isoformat()}; "
-          f"PostgreSQL {server.version()} at {url.split('@')[-1]}; {report.machine()}; load {report.load():.1f}", flush=True)
+    print(
+        f"bench reminders: {report.n(opts.messages)} messages as of {as_of.isoformat()}; "
+        f"PostgreSQL {server.version()} at {url.split('@')[-1]}; {report.machine()}; load {report.load():.1f}",
+        flush=True,
+    )
     try:
         print(f"  building into {template} ...", flush=True)
         build = _build(server, url, template, opts, as_of)
@@ -260,41 +315,82 @@ def render(opts, as_of, build, real, naive, template, name, total_s):
         "",
     ]
     rows = [
-        ["reminders_plan", report.n(planned), report.secs(plan["seconds"]), report.cpu(plan), f"{plan_rate:,.0f}",
-         report.ratio(plan_rate, naive_plan_rate), report.mb(plan["rss_peak_kb"])],
-        [f"naive plan: .save() per message ({report.n(naive['plan']['created'])} sampled)",
-         report.n(naive["plan"]["created"]), report.secs(naive["plan"]["seconds"]), report.cpu(naive["plan"]),
-         f"{naive_plan_rate:,.0f}", "1.00x", ""],
-        [f"reminders_dispatch x {dispatch['batches']} until none claimed", report.n(sent),
-         report.secs(dispatch["seconds"]), report.cpu(dispatch), f"{send_rate:,.0f}",
-         report.ratio(send_rate, naive_send_rate), report.mb(real["rss_peak_kb"])],
-        [f"naive send: one row at a time ({report.n(naive['send']['sent'])} sampled)", report.n(naive["send"]["sent"]),
-         report.secs(naive["send"]["seconds"]), report.cpu(naive["send"]), f"{naive_send_rate:,.0f}", "1.00x",
-         report.mb(naive["rss_peak_kb"])],
+        [
+            "reminders_plan",
+            report.n(planned),
+            report.secs(plan["seconds"]),
+            report.cpu(plan),
+            f"{plan_rate:,.0f}",
+            report.ratio(plan_rate, naive_plan_rate),
+            report.mb(plan["rss_peak_kb"]),
+        ],
+        [
+            f"naive plan: .save() per message ({report.n(naive['plan']['created'])} sampled)",
+            report.n(naive["plan"]["created"]),
+            report.secs(naive["plan"]["seconds"]),
+            report.cpu(naive["plan"]),
+            f"{naive_plan_rate:,.0f}",
+            "1.00x",
+            "",
+        ],
+        [
+            f"reminders_dispatch x {dispatch['batches']} until none claimed",
+            report.n(sent),
+            report.secs(dispatch["seconds"]),
+            report.cpu(dispatch),
+            f"{send_rate:,.0f}",
+            report.ratio(send_rate, naive_send_rate),
+            report.mb(real["rss_peak_kb"]),
+        ],
+        [
+            f"naive send: one row at a time ({report.n(naive['send']['sent'])} sampled)",
+            report.n(naive["send"]["sent"]),
+            report.secs(naive["send"]["seconds"]),
+            report.cpu(naive["send"]),
+            f"{naive_send_rate:,.0f}",
+            "1.00x",
+            report.mb(naive["rss_peak_kb"]),
+        ],
     ]
-    out.append(report.table(["measurement", "messages", "seconds", "CPU s app+db", "msg/s", "vs naive", "peak RSS"],
-                            rows))
-    out.append(f"  (target >= 2,000 msg/s each; naive scaled to {report.n(e['messages'])} messages: plan "
-               f"{e['messages'] / naive_plan_rate:.1f} s, send {e['messages'] / naive_send_rate:.1f} s; "
-               f"real: {plan['seconds']:.1f} s + {dispatch['seconds']:.1f} s)")
+    out.append(
+        report.table(["measurement", "messages", "seconds", "CPU s app+db", "msg/s", "vs naive", "peak RSS"], rows)
+    )
+    out.append(
+        f"  (target >= 2,000 msg/s each; naive scaled to {report.n(e['messages'])} messages: plan "
+        f"{e['messages'] / naive_plan_rate:.1f} s, send {e['messages'] / naive_send_rate:.1f} s; "
+        f"real: {plan['seconds']:.1f} s + {dispatch['seconds']:.1f} s)"
+    )
     out.append("")
     ok_plan = plan["queued"] == e["messages"] and plan["suppressed"] == 0
-    out.append(f"check [{'ok' if ok_plan else 'MISMATCH'}]: planned {report.n(plan['queued'])} queued, "
-               f"{report.n(plan['suppressed'])} suppressed, {report.n(plan['skipped'])} skipped (expected "
-               f"{report.n(e['messages'])} queued); outbox after planning: {plan['outbox']}")
+    out.append(
+        f"check [{'ok' if ok_plan else 'MISMATCH'}]: planned {report.n(plan['queued'])} queued, "
+        f"{report.n(plan['suppressed'])} suppressed, {report.n(plan['skipped'])} skipped (expected "
+        f"{report.n(e['messages'])} queued); outbox after planning: {plan['outbox']}"
+    )
     outbox = real["outbox"]
-    ok_sent = (sent == e["messages"] and dispatch["null_sms"] == e["pre_due_sms"] + e["overdue_sms"]
-               and dispatch["emails"] == e["overdue_email"]
-               and outbox.get("sms:sent", 0) + outbox.get("email:sent", 0) == e["messages"])
-    out.append(f"check [{'ok' if ok_sent else 'MISMATCH'}]: dispatched {dispatch['totals']}; null SMS backend accepted "
-               f"{report.n(dispatch['null_sms'])}, locmem e-mails {report.n(dispatch['emails'])}; outbox after: {outbox}")
+    ok_sent = (
+        sent == e["messages"]
+        and dispatch["null_sms"] == e["pre_due_sms"] + e["overdue_sms"]
+        and dispatch["emails"] == e["overdue_email"]
+        and outbox.get("sms:sent", 0) + outbox.get("email:sent", 0) == e["messages"]
+    )
+    out.append(
+        f"check [{'ok' if ok_sent else 'MISMATCH'}]: dispatched {dispatch['totals']}; null SMS backend accepted "
+        f"{report.n(dispatch['null_sms'])}, locmem e-mails {report.n(dispatch['emails'])}; outbox after: {outbox}"
+    )
     replan = real["replan"]
-    out.append(f"check [{'ok' if replan['queued'] == 0 and replan['suppressed'] == 0 else 'MISMATCH'}]: planning again "
-               f"for the same date queued {replan['queued']}, suppressed {replan['suppressed']}")
-    out.append(f"check [{'ok' if naive['send']['sent'] == naive['plan']['created'] else 'MISMATCH'}]: naive sample "
-               f"{naive['plan']['created']} planned, {naive['send']['sent']} sent ({naive['emails']} e-mails); "
-               f"rows due per step {naive['per_step']}")
-    out.append(f"peak RSS is each child process's VmHWM (startup {report.mb(real['rss_startup_kb'])}; locmem keeps "
-               f"every e-mail); CPU: the child + its PostgreSQL backend; 1-min load average {real['load'][0]:.1f} -> "
-               f"{naive['load'][1]:.1f} on {report.machine()}; total {total_s:.0f} s")
+    out.append(
+        f"check [{'ok' if replan['queued'] == 0 and replan['suppressed'] == 0 else 'MISMATCH'}]: planning again "
+        f"for the same date queued {replan['queued']}, suppressed {replan['suppressed']}"
+    )
+    out.append(
+        f"check [{'ok' if naive['send']['sent'] == naive['plan']['created'] else 'MISMATCH'}]: naive sample "
+        f"{naive['plan']['created']} planned, {naive['send']['sent']} sent ({naive['emails']} e-mails); "
+        f"rows due per step {naive['per_step']}"
+    )
+    out.append(
+        f"peak RSS is each child process's VmHWM (startup {report.mb(real['rss_startup_kb'])}; locmem keeps "
+        f"every e-mail); CPU: the child + its PostgreSQL backend; 1-min load average {real['load'][0]:.1f} -> "
+        f"{naive['load'][1]:.1f} on {report.machine()}; total {total_s:.0f} s"
+    )
     return "\n".join(out)

@@ -1,4 +1,5 @@
 """Plain-text tables and number formatting for the benchmark output."""
+
 import os
 import platform
 import resource

@@ -9,6 +9,7 @@ measurement CREATE DATABASE <name> TEMPLATE <template> and run one child:
   loop   - the per-case Django loop (load with select_for_update, django-fsm transition, save, event
            through apply_transition), on a deterministic sample of crossing cases, scaled.
 """
+
 import json
 import time
 from collections import Counter
@@ -29,8 +30,13 @@ DEFAULT_SAMPLE = 2_000
 def _tables():
     from collections_app.models import Case, CaseEvent, Hold, OutboundMessage, Strategy
 
-    return {"case": Case._meta.db_table, "event": CaseEvent._meta.db_table, "hold": Hold._meta.db_table,
-            "outbox": OutboundMessage._meta.db_table, "strategy": Strategy._meta.db_table}
+    return {
+        "case": Case._meta.db_table,
+        "event": CaseEvent._meta.db_table,
+        "hold": Hold._meta.db_table,
+        "outbox": OutboundMessage._meta.db_table,
+        "strategy": Strategy._meta.db_table,
+    }
 
 
 def _thresholds():
@@ -44,13 +50,17 @@ def _crossing(as_of, alias="c"):
     """Cases past a stage threshold today (default strategy): what the floor moves."""
     call_at, visit_at = _thresholds()
     a = f"DATE '{date.fromisoformat(as_of).isoformat()}'"
-    return (f"(({alias}.state = 'reminder' AND {alias}.oldest_unpaid_due_date <= {a} - {int(call_at)}) OR "
-            f"({alias}.state = 'call' AND {alias}.oldest_unpaid_due_date <= {a} - {int(visit_at)}))")
+    return (
+        f"(({alias}.state = 'reminder' AND {alias}.oldest_unpaid_due_date <= {a} - {int(call_at)}) OR "
+        f"({alias}.state = 'call' AND {alias}.oldest_unpaid_due_date <= {a} - {int(visit_at)}))"
+    )
 
 
 def _active_hold(alias="c"):
-    return (f"EXISTS (SELECT 1 FROM {_tables()['hold']} h WHERE h.borrower_id = {alias}.borrower_id "
-            "AND h.lifted_at IS NULL AND h.starts_at <= now() AND (h.ends_at IS NULL OR h.ends_at > now()))")
+    return (
+        f"EXISTS (SELECT 1 FROM {_tables()['hold']} h WHERE h.borrower_id = {alias}.borrower_id "
+        "AND h.lifted_at IS NULL AND h.starts_at <= now() AND (h.ends_at IS NULL OR h.ends_at > now()))"
+    )
 
 
 def _one(sql):
@@ -84,8 +94,10 @@ def _events_since(max_id):
 
 def _moves(before, after):
     """Stage changes read off the state counts (only escalations happen here)."""
-    return {"to_call": before.get("reminder", 0) - after.get("reminder", 0),
-            "to_visit": after.get("visit", 0) - before.get("visit", 0)}
+    return {
+        "to_call": before.get("reminder", 0) - after.get("reminder", 0),
+        "to_visit": after.get("visit", 0) - before.get("visit", 0),
+    }
 
 
 def _webhook_rows():
@@ -93,8 +105,11 @@ def _webhook_rows():
     beside the sweep once they do)."""
     from django.apps import apps
 
-    return {m.__name__: m.objects.count() for m in apps.get_app_config("collections_app").get_models()
-            if "webhook" in m.__name__.lower()}
+    return {
+        m.__name__: m.objects.count()
+        for m in apps.get_app_config("collections_app").get_models()
+        if "webhook" in m.__name__.lower()
+    }
 
 
 def child_build(cases, as_of):
@@ -129,8 +144,10 @@ INSERT INTO {event} (case_id, kind, actor, from_state, to_state, reason, payload
 SELECT id, 'transition', 'system', '{frm}', '{to}', 'sweep',
        jsonb_build_object('transition', '{name}'::text, 'dpd', dpd), now()
 FROM moved"""
-    sqls = [statement.format(**t, a=a, frm="reminder", to="call", days=int(call_at), name="start_calls"),
-            statement.format(**t, a=a, frm="call", to="visit", days=int(visit_at), name="schedule_visit")]
+    sqls = [
+        statement.format(**t, a=a, frm="reminder", to="call", days=int(call_at), name="start_calls"),
+        statement.format(**t, a=a, frm="call", to="visit", days=int(visit_at), name="schedule_visit"),
+    ]
     before, max_event = _states(), _max_event()
     crossing = _one(f"SELECT COUNT(*) FROM {t['case']} c WHERE {_crossing(as_of)}")
     rowcounts = []
@@ -138,8 +155,14 @@ FROM moved"""
         for sql in sqls:
             cursor.execute(sql)
             rowcounts.append(cursor.rowcount)
-    return {**clock.as_dict(), "statements": sqls, "rowcounts": rowcounts, "crossing": crossing,
-            "moves": _moves(before, _states()), "events": _events_since(max_event)}
+    return {
+        **clock.as_dict(),
+        "statements": sqls,
+        "rowcounts": rowcounts,
+        "crossing": crossing,
+        "moves": _moves(before, _states()),
+        "events": _events_since(max_event),
+    }
 
 
 def _instrument(module):
@@ -185,16 +208,28 @@ def child_sweep(as_of, chunk_size=None, plan_reminders=True):
     chunk_size = chunk_size or sweep_service.DEFAULT_CHUNK
     rss_before = memory_kb("VmRSS")
     with Clock() as clock:
-        result = sweep_service.sweep_run(as_of=day, chunk_size=chunk_size, plan_reminders=False,
-                                         on_chunk=lambda kind, lo, hi, done: chunks.update([kind]))
+        result = sweep_service.sweep_run(
+            as_of=day,
+            chunk_size=chunk_size,
+            plan_reminders=False,
+            on_chunk=lambda kind, lo, hi, done: chunks.update([kind]),
+        )
     rss_sweep_peak = memory_kb("VmHWM")
     answer = {
-        **clock.as_dict(), "chunk_size": chunk_size, "chunks": dict(chunks), "counts": dict(result.counts),
-        "report": result.lines(), "steps": dict(spent), "crossing": crossing, "held_crossing": held,
-        "moves": _moves(before, _states()), "events": _events_since(max_event),
+        **clock.as_dict(),
+        "chunk_size": chunk_size,
+        "chunks": dict(chunks),
+        "counts": dict(result.counts),
+        "report": result.lines(),
+        "steps": dict(spent),
+        "crossing": crossing,
+        "held_crossing": held,
+        "moves": _moves(before, _states()),
+        "events": _events_since(max_event),
         "held_left": _one(f"SELECT COUNT(*) FROM {t['case']} c WHERE {_crossing(as_of)} AND {_active_hold()}"),
         "left_unheld": _one(f"SELECT COUNT(*) FROM {t['case']} c WHERE {_crossing(as_of)} AND NOT {_active_hold()}"),
-        "rss_before_kb": rss_before, "rss_sweep_peak_kb": rss_sweep_peak,
+        "rss_before_kb": rss_before,
+        "rss_sweep_peak_kb": rss_sweep_peak,
         "webhook_rows": {k: v - webhooks.get(k, 0) for k, v in _webhook_rows().items()},
     }
     # A second run for the same date must change nothing (idempotence), and is cheap to check.
@@ -204,9 +239,13 @@ def child_sweep(as_of, chunk_size=None, plan_reminders=True):
     if plan_reminders:
         with Clock() as plan_clock:
             planned = reminders_service.reminders_plan(as_of=day)
-        answer["plan"] = {**plan_clock.as_dict(), "queued": planned.queued,
-                          "suppressed": planned.suppressed, "skipped": planned.skipped,
-                          "outbox": OutboundMessage.objects.count()}
+        answer["plan"] = {
+            **plan_clock.as_dict(),
+            "queued": planned.queued,
+            "suppressed": planned.suppressed,
+            "skipped": planned.skipped,
+            "outbox": OutboundMessage.objects.count(),
+        }
     return answer
 
 
@@ -224,8 +263,12 @@ def child_loop(as_of, sample):
     day = date.fromisoformat(as_of)
     crossing = _one(f"SELECT COUNT(*) FROM {t['case']} c WHERE {_crossing(as_of)}")
     held = _one(f"SELECT COUNT(*) FROM {t['case']} c WHERE {_crossing(as_of)} AND {_active_hold()}")
-    ids = sorted(row[0] for row in _all(
-        f"SELECT c.id FROM {t['case']} c WHERE {_crossing(as_of)} ORDER BY hashint8extended(c.id, 11) LIMIT {int(sample)}"))
+    ids = sorted(
+        row[0]
+        for row in _all(
+            f"SELECT c.id FROM {t['case']} c WHERE {_crossing(as_of)} ORDER BY hashint8extended(c.id, 11) LIMIT {int(sample)}"
+        )
+    )
     max_event = _max_event()
     moved = refused = 0
     with Clock() as clock:
@@ -238,12 +281,23 @@ def child_loop(as_of, sample):
                 moved += 1
             except TransitionNotAllowed:  # the not_on_hold condition
                 refused += 1
-    return {**clock.as_dict(), "sample": len(ids), "moved": moved, "refused": refused, "crossing": crossing,
-            "held_crossing": held, "events": _events_since(max_event)}
+    return {
+        **clock.as_dict(),
+        "sample": len(ids),
+        "moved": moved,
+        "refused": refused,
+        "crossing": crossing,
+        "held_crossing": held,
+        "events": _events_since(max_event),
+    }
 
 
-CHILD_TASKS = {"sweep_build": child_build, "sweep_floor": child_floor, "sweep_run": child_sweep,
-               "sweep_loop": child_loop}
+CHILD_TASKS = {
+    "sweep_build": child_build,
+    "sweep_floor": child_floor,
+    "sweep_run": child_sweep,
+    "sweep_loop": child_loop,
+}
 
 
 # --- parent ---------------------------------------------------------------------------------
@@ -272,8 +326,13 @@ def add_arguments(parser):
 
 
 def _build(server, url, template, size, as_of, reuse):
-    signature = {"bench": "sweep", "version": BUILD_VERSION, "cases": size, "as_of": as_of.isoformat(),
-                 "migrations": schema_signature()}
+    signature = {
+        "bench": "sweep",
+        "version": BUILD_VERSION,
+        "cases": size,
+        "as_of": as_of.isoformat(),
+        "migrations": schema_signature(),
+    }
     stored = server.stored_build(template, signature) if reuse else None
     if stored is not None:
         return stored
@@ -311,8 +370,11 @@ def command(opts):
     sizes = [full] if opts.no_small else [full // 4, full]
     templates = {size: f"{name}_template" if size == full else f"{name}_template_small" for size in sizes}
     started = time.perf_counter()
-    print(f"bench sweep: {report.n(full)} open cases as of {as_of.isoformat()} ({as_of:%A}); "
-          f"PostgreSQL {server.version()} at {url.split('@')[-1]}; {report.machine()}; load {report.load():.1f}", flush=True)
+    print(
+        f"bench sweep: {report.n(full)} open cases as of {as_of.isoformat()} ({as_of:%A}); "
+        f"PostgreSQL {server.version()} at {url.split('@')[-1]}; {report.machine()}; load {report.load():.1f}",
+        flush=True,
+    )
     builds, results = {}, {}
     try:
         for size in sizes:
@@ -322,16 +384,28 @@ def command(opts):
             runs = {"floor": [], "sweep": []}
             for i in range(max(opts.repeat, 1)):
                 print(f"  {report.n(size)}: floor{f' #{i + 1}' if opts.repeat > 1 else ''} ...", flush=True)
-                runs["floor"].append(_measure(server, url, name, templates[size], "sweep_floor",
-                                              as_of=as_of.isoformat()))
+                runs["floor"].append(
+                    _measure(server, url, name, templates[size], "sweep_floor", as_of=as_of.isoformat())
+                )
                 print(f"  {report.n(size)}: sweep_run{f' #{i + 1}' if opts.repeat > 1 else ''} ...", flush=True)
-                runs["sweep"].append(_measure(server, url, name, templates[size], "sweep_run", as_of=as_of.isoformat(),
-                                              chunk_size=opts.chunk_size, plan_reminders=size == full))
+                runs["sweep"].append(
+                    _measure(
+                        server,
+                        url,
+                        name,
+                        templates[size],
+                        "sweep_run",
+                        as_of=as_of.isoformat(),
+                        chunk_size=opts.chunk_size,
+                        plan_reminders=size == full,
+                    )
+                )
             results[size] = {"floor": _median(runs["floor"]), "sweep": _median(runs["sweep"]), "runs": runs}
             if size == full:
                 print(f"  {report.n(size)}: per-case loop on {report.n(opts.sample)} cases ...", flush=True)
-                results[size]["loop"] = _measure(server, url, name, templates[size], "sweep_loop",
-                                                 as_of=as_of.isoformat(), sample=opts.sample)
+                results[size]["loop"] = _measure(
+                    server, url, name, templates[size], "sweep_loop", as_of=as_of.isoformat(), sample=opts.sample
+                )
     finally:
         server.drop(name)
         if not opts.keep:
@@ -355,100 +429,185 @@ def render(full, as_of, builds, results, templates, name, opts, total_s):
     chunk = sweep["chunk_size"]
     how = "reused" if build["reused"] else f"built in {build['build_s']:.0f} s (migrate {build['migrate_s']:.0f} s)"
     small = [s for s in builds if s != full]
-    small_how = "".join(f"; {templates[s]} ({report.n(s)} cases, {builds[s]['size_bytes'] / 2**30:.2f} GB, "
-                        + ("reused" if builds[s]["reused"] else f"built in {builds[s]['build_s']:.0f} s") + ")"
-                        for s in small)
-    out.append(f"snapshot: {templates[full]} ({build['size_bytes'] / 2**30:.2f} GB, {how}){small_how}. Every "
-               f"measurement starts from CREATE DATABASE {name} TEMPLATE <template> STRATEGY FILE_COPY "
-               f"({floor['copy_s']:.0f} s, not timed) + CHECKPOINT: same rows and layout, cold shared_buffers; "
-               "each runs in its own process")
-    out.append(f"portfolio: {report.n(e['cases'])} open cases: reminder {report.n(e['reminder'])}, call "
-               f"{report.n(e['call'])}, visit {report.n(e['visit'])}; crossing today {report.n(e['cross_call'] + e['cross_visit'])} "
-               f"({report.n(e['cross_call'])} reminder->call at DPD 8, {report.n(e['cross_visit'])} call->visit at DPD 31), "
-               f"{report.n(e['held_cross_call'] + e['held_cross_visit'])} of them held; borrowers with an active hold "
-               f"{report.n(e['holds_active'])}; instalments due yesterday {report.n(e['due_yesterday'])}; "
-               f"broken promises {report.n(e['promises_broken'])}; rows: " +
-               ", ".join(f"{k} {report.n(v)}" for k, v in build["rows"].items()))
+    small_how = "".join(
+        f"; {templates[s]} ({report.n(s)} cases, {builds[s]['size_bytes'] / 2**30:.2f} GB, "
+        + ("reused" if builds[s]["reused"] else f"built in {builds[s]['build_s']:.0f} s")
+        + ")"
+        for s in small
+    )
+    out.append(
+        f"snapshot: {templates[full]} ({build['size_bytes'] / 2**30:.2f} GB, {how}){small_how}. Every "
+        f"measurement starts from CREATE DATABASE {name} TEMPLATE <template> STRATEGY FILE_COPY "
+        f"({floor['copy_s']:.0f} s, not timed) + CHECKPOINT: same rows and layout, cold shared_buffers; "
+        "each runs in its own process"
+    )
+    out.append(
+        f"portfolio: {report.n(e['cases'])} open cases: reminder {report.n(e['reminder'])}, call "
+        f"{report.n(e['call'])}, visit {report.n(e['visit'])}; crossing today {report.n(e['cross_call'] + e['cross_visit'])} "
+        f"({report.n(e['cross_call'])} reminder->call at DPD 8, {report.n(e['cross_visit'])} call->visit at DPD 31), "
+        f"{report.n(e['held_cross_call'] + e['held_cross_visit'])} of them held; borrowers with an active hold "
+        f"{report.n(e['holds_active'])}; instalments due yesterday {report.n(e['due_yesterday'])}; "
+        f"broken promises {report.n(e['promises_broken'])}; rows: "
+        + ", ".join(f"{k} {report.n(v)}" for k, v in build["rows"].items())
+    )
     out.append("")
     loop_scaled = loop["seconds"] / loop["sample"] * loop["crossing"]
     scale = loop["crossing"] / loop["sample"]
     rows = [
-        ["floor: 2 bare UPDATE..RETURNING -> INSERT event", report.secs(floor["seconds"]), report.cpu(floor),
-         report.n(floor_changes), report.n(sum(floor["events"].values())), "1.00x", report.mb(floor["rss_peak_kb"]),
-         f"{floor['load'][1]:.1f}"],
-        [f"sweep_run(plan_reminders=False), chunk {report.n(chunk)}", report.secs(sweep["seconds"]), report.cpu(sweep),
-         report.n(sweep_moves), report.n(sweep_events), report.ratio(sweep["seconds"], floor["seconds"]),
-         report.mb(sweep["rss_sweep_peak_kb"]), f"{sweep['load'][1]:.1f}"],
-        [f"per-case loop, {report.n(loop['sample'])} sampled, scaled to {report.n(loop['crossing'])}",
-         report.secs(loop_scaled), report.cpu(loop, scale), "~" + report.n(loop["moved"] * scale),
-         "~" + report.n(sum(loop["events"].values()) * scale),
-         report.ratio(loop_scaled, floor["seconds"]), report.mb(loop["rss_peak_kb"]), f"{loop['load'][1]:.1f}"],
+        [
+            "floor: 2 bare UPDATE..RETURNING -> INSERT event",
+            report.secs(floor["seconds"]),
+            report.cpu(floor),
+            report.n(floor_changes),
+            report.n(sum(floor["events"].values())),
+            "1.00x",
+            report.mb(floor["rss_peak_kb"]),
+            f"{floor['load'][1]:.1f}",
+        ],
+        [
+            f"sweep_run(plan_reminders=False), chunk {report.n(chunk)}",
+            report.secs(sweep["seconds"]),
+            report.cpu(sweep),
+            report.n(sweep_moves),
+            report.n(sweep_events),
+            report.ratio(sweep["seconds"], floor["seconds"]),
+            report.mb(sweep["rss_sweep_peak_kb"]),
+            f"{sweep['load'][1]:.1f}",
+        ],
+        [
+            f"per-case loop, {report.n(loop['sample'])} sampled, scaled to {report.n(loop['crossing'])}",
+            report.secs(loop_scaled),
+            report.cpu(loop, scale),
+            "~" + report.n(loop["moved"] * scale),
+            "~" + report.n(sum(loop["events"].values()) * scale),
+            report.ratio(loop_scaled, floor["seconds"]),
+            report.mb(loop["rss_peak_kb"]),
+            f"{loop['load'][1]:.1f}",
+        ],
     ]
-    out.append(report.table(["measurement", "seconds", "CPU s app+db", "stage changes", "events", "vs floor",
-                             "peak RSS", "load"], rows))
-    out.append("  (sweep/floor target <= 2x; the sweep's events also cover its other work, below. CPU: this "
-               "process + its PostgreSQL backend; load: 1-min load average after the measurement, 2 CPUs)")
+    out.append(
+        report.table(
+            ["measurement", "seconds", "CPU s app+db", "stage changes", "events", "vs floor", "peak RSS", "load"], rows
+        )
+    )
+    out.append(
+        "  (sweep/floor target <= 2x; the sweep's events also cover its other work, below. CPU: this "
+        "process + its PostgreSQL backend; load: 1-min load average after the measurement, 2 CPUs)"
+    )
     out.append("")
     expected_sweep = floor_changes - sweep["held_crossing"]
-    mark = "ok" if sweep_moves == expected_sweep and sweep["held_left"] == sweep["held_crossing"] \
-        and sweep["left_unheld"] == 0 else "MISMATCH"
-    out.append(f"check [{mark}]: sweep stage changes {report.n(sweep_moves)} (to call {report.n(sweep['moves']['to_call'])}, "
-               f"to visit {report.n(sweep['moves']['to_visit'])}) = floor {report.n(floor_changes)} - held "
-               f"{report.n(sweep['held_crossing'])}; held cases left unmoved {report.n(sweep['held_left'])}; "
-               f"unheld crossing cases left behind {report.n(sweep['left_unheld'])}")
-    other = [("amounts_changed", counts["amounts_changed"], e["due_yesterday"]),
-             ("promises_broken", counts["promises_broken"], e["promises_broken"]),
-             ("escalated_call", counts["escalated_call"], e["cross_call"] - e["held_cross_call"]),
-             ("escalated_visit", counts["escalated_visit"], e["cross_visit"] - e["held_cross_visit"]),
-             ("opened", counts["opened"], 0), ("reopened", counts["reopened"], 0), ("resolved", counts["resolved"], 0),
-             ("legal_requested", counts["legal_requested"], 0), ("promises_kept", counts["promises_kept"], 0)]
+    mark = (
+        "ok"
+        if sweep_moves == expected_sweep and sweep["held_left"] == sweep["held_crossing"] and sweep["left_unheld"] == 0
+        else "MISMATCH"
+    )
+    out.append(
+        f"check [{mark}]: sweep stage changes {report.n(sweep_moves)} (to call {report.n(sweep['moves']['to_call'])}, "
+        f"to visit {report.n(sweep['moves']['to_visit'])}) = floor {report.n(floor_changes)} - held "
+        f"{report.n(sweep['held_crossing'])}; held cases left unmoved {report.n(sweep['held_left'])}; "
+        f"unheld crossing cases left behind {report.n(sweep['left_unheld'])}"
+    )
+    other = [
+        ("amounts_changed", counts["amounts_changed"], e["due_yesterday"]),
+        ("promises_broken", counts["promises_broken"], e["promises_broken"]),
+        ("escalated_call", counts["escalated_call"], e["cross_call"] - e["held_cross_call"]),
+        ("escalated_visit", counts["escalated_visit"], e["cross_visit"] - e["held_cross_visit"]),
+        ("opened", counts["opened"], 0),
+        ("reopened", counts["reopened"], 0),
+        ("resolved", counts["resolved"], 0),
+        ("legal_requested", counts["legal_requested"], 0),
+        ("promises_kept", counts["promises_kept"], 0),
+    ]
     mark = "ok" if all(got == want for _, got, want in other) else "MISMATCH"
-    out.append(f"check [{mark}]: sweep report vs portfolio: " +
-               ", ".join(f"{k} {report.n(got)}" + ("" if got == want else f" (expected {report.n(want)})")
-                         for k, got, want in other))
-    out.append("       events written by kind: " + ", ".join(f"{k} {report.n(v)}" for k, v in sorted(sweep["events"].items())))
+    out.append(
+        f"check [{mark}]: sweep report vs portfolio: "
+        + ", ".join(
+            f"{k} {report.n(got)}" + ("" if got == want else f" (expected {report.n(want)})") for k, got, want in other
+        )
+    )
+    out.append(
+        "       events written by kind: " + ", ".join(f"{k} {report.n(v)}" for k, v in sorted(sweep["events"].items()))
+    )
     if sweep["webhook_rows"]:
-        out.append("       webhook outbox rows written by the sweep: "
-                   + ", ".join(f"{k} {report.n(v)}" for k, v in sweep["webhook_rows"].items()))
+        out.append(
+            "       webhook outbox rows written by the sweep: "
+            + ", ".join(f"{k} {report.n(v)}" for k, v in sweep["webhook_rows"].items())
+        )
     else:
         out.append("       webhook outbox rows: no webhook outbox model in collections_app yet")
     rerun = Counter(sweep["rerun"]["counts"])
-    out.append(f"check [{'ok' if not +rerun else 'MISMATCH'}]: second sweep for the same date changed "
-               f"{'nothing' if not +rerun else dict(+rerun)} ({sweep['rerun']['seconds']:.2f} s)")
-    out.append(f"check [{'ok' if loop['refused'] + loop['moved'] == loop['sample'] else 'MISMATCH'}]: loop sample "
-               f"{report.n(loop['sample'])} cases in {loop['seconds']:.2f} s = {loop['seconds'] / loop['sample'] * 1000:.2f} ms/case "
-               f"({loop['sample'] / loop['seconds']:.0f} cases/s): {report.n(loop['moved'])} moved, "
-               f"{report.n(loop['refused'])} refused by the hold condition, {report.n(sum(loop['events'].values()))} events")
+    out.append(
+        f"check [{'ok' if not +rerun else 'MISMATCH'}]: second sweep for the same date changed "
+        f"{'nothing' if not +rerun else dict(+rerun)} ({sweep['rerun']['seconds']:.2f} s)"
+    )
+    out.append(
+        f"check [{'ok' if loop['refused'] + loop['moved'] == loop['sample'] else 'MISMATCH'}]: loop sample "
+        f"{report.n(loop['sample'])} cases in {loop['seconds']:.2f} s = {loop['seconds'] / loop['sample'] * 1000:.2f} ms/case "
+        f"({loop['sample'] / loop['seconds']:.0f} cases/s): {report.n(loop['moved'])} moved, "
+        f"{report.n(loop['refused'])} refused by the hold condition, {report.n(sum(loop['events'].values()))} events"
+    )
     out.append("")
     steps = sorted(sweep["steps"].items(), key=lambda kv: -kv[1])
     accounted = sum(v for k, v in sweep["steps"].items())
-    out.append(f"sweep time by step ({sweep['chunks'].get('loans', 0)} loan chunks + {sweep['chunks'].get('cases', 0)} case "
-               "chunks): " + ", ".join(f"{k} {v:.2f} s" for k, v in steps)
-               + f", commits and the rest {sweep['seconds'] - accounted:.2f} s")
+    out.append(
+        f"sweep time by step ({sweep['chunks'].get('loans', 0)} loan chunks + {sweep['chunks'].get('cases', 0)} case "
+        "chunks): "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in steps)
+        + f", commits and the rest {sweep['seconds'] - accounted:.2f} s"
+    )
     if "plan" in sweep:
         p = sweep["plan"]
-        out.append(f"reminders_plan after the sweep (timed separately): {report.n(p['queued'])} queued + "
-                   f"{report.n(p['suppressed'])} suppressed in {p['seconds']:.2f} s (CPU {report.cpu(p)}) = "
-                   f"{(p['queued'] + p['suppressed']) / p['seconds']:,.0f} messages/s; child peak RSS after it "
-                   f"{report.mb(sweep['rss_peak_kb'])}")
+        out.append(
+            f"reminders_plan after the sweep (timed separately): {report.n(p['queued'])} queued + "
+            f"{report.n(p['suppressed'])} suppressed in {p['seconds']:.2f} s (CPU {report.cpu(p)}) = "
+            f"{(p['queued'] + p['suppressed']) / p['seconds']:,.0f} messages/s; child peak RSS after it "
+            f"{report.mb(sweep['rss_peak_kb'])}"
+        )
     out.append("")
     size_rows = []
     for size in sorted(results):
         r = results[size]
-        size_rows.append([report.n(size), report.secs(r["floor"]["seconds"]), report.secs(r["sweep"]["seconds"]),
-                          report.ratio(r["sweep"]["seconds"], r["floor"]["seconds"]),
-                          report.cpu(r["floor"]) + " / " + report.cpu(r["sweep"]),
-                          report.n(r["sweep"]["moves"]["to_call"] + r["sweep"]["moves"]["to_visit"]),
-                          report.mb(r["sweep"]["rss_before_kb"]), report.mb(r["sweep"]["rss_sweep_peak_kb"]),
-                          report.mb(r["sweep"]["rss_sweep_peak_kb"] - r["sweep"]["rss_before_kb"])])
-    out.append(report.table(["open cases", "floor s", "sweep s", "sweep/floor", "CPU s floor / sweep",
-                             "stage changes", "RSS before",
-                             "peak RSS", "growth"], size_rows))
+        size_rows.append(
+            [
+                report.n(size),
+                report.secs(r["floor"]["seconds"]),
+                report.secs(r["sweep"]["seconds"]),
+                report.ratio(r["sweep"]["seconds"], r["floor"]["seconds"]),
+                report.cpu(r["floor"]) + " / " + report.cpu(r["sweep"]),
+                report.n(r["sweep"]["moves"]["to_call"] + r["sweep"]["moves"]["to_visit"]),
+                report.mb(r["sweep"]["rss_before_kb"]),
+                report.mb(r["sweep"]["rss_sweep_peak_kb"]),
+                report.mb(r["sweep"]["rss_sweep_peak_kb"] - r["sweep"]["rss_before_kb"]),
+            ]
+        )
+    out.append(
+        report.table(
+            [
+                "open cases",
+                "floor s",
+                "sweep s",
+                "sweep/floor",
+                "CPU s floor / sweep",
+                "stage changes",
+                "RSS before",
+                "peak RSS",
+                "growth",
+            ],
+            size_rows,
+        )
+    )
     if opts.repeat > 1:
         for size in sorted(results):
             runs = results[size]["runs"]
-            out.append(f"  {report.n(size)} runs: floor " + " ".join(f"{r['seconds']:.2f}" for r in runs["floor"])
-                       + " / sweep " + " ".join(f"{r['seconds']:.2f}" for r in runs["sweep"]) + " (medians above)")
-    out.append(f"peak RSS is each child process's VmHWM (Django loaded); this parent: {report.mb(report.own_peak_kb())}; "
-               f"total {total_s:.0f} s")
+            out.append(
+                f"  {report.n(size)} runs: floor "
+                + " ".join(f"{r['seconds']:.2f}" for r in runs["floor"])
+                + " / sweep "
+                + " ".join(f"{r['seconds']:.2f}" for r in runs["sweep"])
+                + " (medians above)"
+            )
+    out.append(
+        f"peak RSS is each child process's VmHWM (Django loaded); this parent: {report.mb(report.own_peak_kb())}; "
+        f"total {total_s:.0f} s"
+    )
     return "\n".join(out)

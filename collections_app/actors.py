@@ -3,6 +3,7 @@
 Services take an `Actor` (or a user, or None for the system) so every door records the same
 label on events (`user:NAME`, `client:NAME`, `system`) and permissions are decided in one place.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

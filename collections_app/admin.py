@@ -2,6 +2,7 @@
 State changes go through the services, via actions. Personal data (names, phones, national ids,
 e-mail, addresses, contact persons, rendered messages) shows masked, lists and detail pages alike, as
 on the pages: revealing it is the case page's audited action."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
@@ -10,9 +11,29 @@ from . import services
 from .errors import DomainError
 from .masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
 from .models import (
-    ApiClient, AuditLog, Borrower, BorrowerContact, Bucket, Case, CaseEvent, CodeLabel, ContactAttempt, Hold, Instalment,
-    LegalReferral, Loan, MessageTemplate, MonthEndSnapshot, OutboundMessage, Payment, PromiseToPay, Queue, ReminderStep,
-    Strategy, SweepRun, Visit,
+    ApiClient,
+    AuditLog,
+    Borrower,
+    BorrowerContact,
+    Bucket,
+    Case,
+    CaseEvent,
+    CodeLabel,
+    ContactAttempt,
+    Hold,
+    Instalment,
+    LegalReferral,
+    Loan,
+    MessageTemplate,
+    MonthEndSnapshot,
+    OutboundMessage,
+    Payment,
+    PromiseToPay,
+    Queue,
+    ReminderStep,
+    Strategy,
+    SweepRun,
+    Visit,
 )
 
 
@@ -113,8 +134,9 @@ def _transition_action(name, label):
         done, refused = 0, []
         for case_id in queryset.values_list("pk", flat=True)[:500]:
             try:
-                services.case_transition(case_id=case_id, transition=name, actor=request.user,
-                                         reason=str(_("from the admin")))
+                services.case_transition(
+                    case_id=case_id, transition=name, actor=request.user, reason=str(_("from the admin"))
+                )
                 done += 1
             except DomainError as error:
                 refused.append(f"{case_id}: {error.message}")
@@ -130,8 +152,17 @@ def _transition_action(name, label):
 
 @admin.register(Case)
 class CaseAdmin(ReadOnlyAdmin):
-    list_display = ("id", "loan", "state", "oldest_unpaid_due_date", "amount_overdue", "assigned_to", "queue",
-                    "priority", "updated_at")
+    list_display = (
+        "id",
+        "loan",
+        "state",
+        "oldest_unpaid_due_date",
+        "amount_overdue",
+        "assigned_to",
+        "queue",
+        "priority",
+        "updated_at",
+    )
     list_select_related = ("loan", "assigned_to", "queue")
     list_filter = ("state", "queue")
     search_fields = ("=id", "loan__external_id", "borrower__external_id")
@@ -251,8 +282,17 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(ReadOnlyAdmin):
-    list_display = ("id", "channel", "template_code", "status", "reason", "not_before", "attempts", "sent_at",
-                    "delivery_status")
+    list_display = (
+        "id",
+        "channel",
+        "template_code",
+        "status",
+        "reason",
+        "not_before",
+        "attempts",
+        "sent_at",
+        "delivery_status",
+    )
     list_filter = ("status", "channel", "reason")
     search_fields = ("idempotency_key", "provider_message_id")
     exclude = ("to_address", "rendered")  # the rendered text carries the borrower's name
@@ -276,8 +316,16 @@ from . import admin_webhooks  # noqa: E402,F401  (registers the webhook models)
 class ApiClientAdmin(admin.ModelAdmin):
     """Clients are created, rotated and revoked through the services; the token is shown once."""
 
-    list_display = ("name", "scopes", "is_active", "rate_per_minute", "created_at", "rotated_at", "revoked_at",
-                    "last_used_at")
+    list_display = (
+        "name",
+        "scopes",
+        "is_active",
+        "rate_per_minute",
+        "created_at",
+        "rotated_at",
+        "revoked_at",
+        "last_used_at",
+    )
     readonly_fields = ("key_prefix", "created_at", "rotated_at", "revoked_at", "last_used_at")
     exclude = ("key_hash",)
     actions = ["rotate_token", "revoke"]
@@ -290,8 +338,11 @@ class ApiClientAdmin(admin.ModelAdmin):
 
         client, token = api_client_create(name=obj.name, scopes=obj.scopes, rate_per_minute=obj.rate_per_minute)
         obj.pk = client.pk
-        self.message_user(request, _("Token for %(name)s (shown once): %(token)s") % {"name": client.name, "token": token},
-                          messages.WARNING)
+        self.message_user(
+            request,
+            _("Token for %(name)s (shown once): %(token)s") % {"name": client.name, "token": token},
+            messages.WARNING,
+        )
 
     @admin.action(description=_("Rotate the token (the old one stops working)"))
     def rotate_token(self, request, queryset):
@@ -299,8 +350,11 @@ class ApiClientAdmin(admin.ModelAdmin):
 
         for client in queryset:
             _client, token = api_client_rotate(client_id=client.pk)
-            self.message_user(request, _("New token for %(name)s (shown once): %(token)s")
-                              % {"name": client.name, "token": token}, messages.WARNING)
+            self.message_user(
+                request,
+                _("New token for %(name)s (shown once): %(token)s") % {"name": client.name, "token": token},
+                messages.WARNING,
+            )
 
     @admin.action(description=_("Revoke"))
     def revoke(self, request, queryset):

@@ -4,6 +4,7 @@ Nobody else reaches it, whatever their `is_staff` flag or model permissions say:
 row scope, so a collector there would see other collectors' cases. `CollectionsAdminConfig`
 (below, named in INSTALLED_APPS) makes this the default site, so `admin.site` and `@admin.register` use it.
 """
+
 from django.contrib.admin import AdminSite
 from django.contrib.admin.apps import AdminConfig
 from django.utils.translation import gettext_lazy as _

@@ -3,6 +3,7 @@
 Subscriptions are edited here but written by services/webhooks/ (the same checks as the API);
 the secret is shown once, when made or rotated, and masked after. Deliveries are a read-only log
 with a "redeliver" action that calls the service."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
@@ -24,10 +25,15 @@ def _may_manage(request):
 class WebhookSubscriptionForm(forms.ModelForm):
     url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
     event_types = forms.MultipleChoiceField(
-        label=_("event types"), choices=[(t, t) for t in WEBHOOK_EVENT_TYPES], widget=forms.CheckboxSelectMultiple)
+        label=_("event types"), choices=[(t, t) for t in WEBHOOK_EVENT_TYPES], widget=forms.CheckboxSelectMultiple
+    )
     new_secret = forms.CharField(
-        label=_("secret"), required=False, min_length=16, max_length=200,
-        help_text=_("Leave empty and a secret is made for you; it is shown once, after saving."))
+        label=_("secret"),
+        required=False,
+        min_length=16,
+        max_length=200,
+        help_text=_("Leave empty and a secret is made for you; it is shown once, after saving."),
+    )
 
     class Meta:
         model = WebhookSubscription
@@ -54,8 +60,18 @@ class WebhookSubscriptionForm(forms.ModelForm):
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
     form = WebhookSubscriptionForm
-    list_display = ("id", "url", "types", "is_active", "disabled_reason", "secret_hint", "owner", "created_by",
-                    "created_at", "deliveries_link")
+    list_display = (
+        "id",
+        "url",
+        "types",
+        "is_active",
+        "disabled_reason",
+        "secret_hint",
+        "owner",
+        "created_by",
+        "created_at",
+        "deliveries_link",
+    )
     list_select_related = ("owner",)  # every subscription, each client's included: operators see all
     list_filter = ("is_active",)
     search_fields = ("url", "description")
@@ -66,8 +82,10 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
         editable = ["url", "event_types", "description", "is_active"]
         if obj is None:
             return [(None, {"fields": editable + ["new_secret"]})]
-        return [(None, {"fields": editable}),
-                (_("Record"), {"fields": ["secret_hint", "disabled_reason", "created_by", "created_at", "updated_at"]})]
+        return [
+            (None, {"fields": editable}),
+            (_("Record"), {"fields": ["secret_hint", "disabled_reason", "created_by", "created_at", "updated_at"]}),
+        ]
 
     def has_add_permission(self, request):
         return super().has_add_permission(request) and _may_manage(request)
@@ -95,18 +113,30 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         if change:
             service.webhook_subscription_update(
-                subscription_id=obj.pk, actor=request.user, url=data["url"], event_types=data["event_types"],
-                description=data.get("description", ""), is_active=data["is_active"])
+                subscription_id=obj.pk,
+                actor=request.user,
+                url=data["url"],
+                event_types=data["event_types"],
+                description=data.get("description", ""),
+                is_active=data["is_active"],
+            )
             obj.refresh_from_db()
             return
         subscription, secret = service.webhook_subscription_create(
-            url=data["url"], event_types=data["event_types"], actor=request.user, secret=data.get("new_secret") or None,
-            description=data.get("description", ""), is_active=data["is_active"])
+            url=data["url"],
+            event_types=data["event_types"],
+            actor=request.user,
+            secret=data.get("new_secret") or None,
+            description=data.get("description", ""),
+            is_active=data["is_active"],
+        )
         obj.pk = subscription.pk
         obj.refresh_from_db()
-        self.message_user(request, _("Secret for %(url)s (shown once): %(secret)s") % {"url": subscription.url,
-                                                                                     "secret": secret},
-                          messages.WARNING)
+        self.message_user(
+            request,
+            _("Secret for %(url)s (shown once): %(secret)s") % {"url": subscription.url, "secret": secret},
+            messages.WARNING,
+        )
 
     def delete_model(self, request, obj):
         service.webhook_subscription_delete(subscription_id=obj.pk, actor=request.user)
@@ -118,18 +148,32 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     @admin.action(description=_("Rotate the secret (the old one stops working)"), permissions=["change"])
     def rotate_secret(self, request, queryset):
         for subscription in queryset:
-            _s, secret = service.webhook_subscription_update(subscription_id=subscription.pk, actor=request.user,
-                                                             rotate_secret=True)
-            self.message_user(request, _("New secret for %(url)s (shown once): %(secret)s")
-                              % {"url": subscription.url, "secret": secret}, messages.WARNING)
+            _s, secret = service.webhook_subscription_update(
+                subscription_id=subscription.pk, actor=request.user, rotate_secret=True
+            )
+            self.message_user(
+                request,
+                _("New secret for %(url)s (shown once): %(secret)s") % {"url": subscription.url, "secret": secret},
+                messages.WARNING,
+            )
 
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
     """The delivery log: written by the outbox and the dispatcher, read here."""
 
-    list_display = ("id", "subscription", "event_type", "event_key", "status", "attempts", "last_status_code",
-                    "next_attempt_at", "delivered_at", "created_at")
+    list_display = (
+        "id",
+        "subscription",
+        "event_type",
+        "event_key",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "delivered_at",
+        "created_at",
+    )
     list_filter = ("status", "event_type")
     search_fields = ("event_key",)
     list_select_related = ("subscription",)

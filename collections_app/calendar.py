@@ -1,4 +1,5 @@
 """The lender's calendar: due dates and days past due are counted in it (Asia/Shanghai by default)."""
+
 from django.conf import settings
 from django.utils import timezone
 

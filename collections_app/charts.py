@@ -10,6 +10,7 @@ pass translated titles and labels; the few words drawn here are translatable too
     heat_map        a matrix of shares (0-1) as shaded cells with the percentage written in each
     rate_meters     one 0-100% track per rate, filled to the rate, with numerator/denominator
 """
+
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import count
 
@@ -26,8 +27,12 @@ MUTED = "#616e7c"
 GRID = "#d9e2ec"
 # Stages keep the colours of their badges (base.css); other series cycle through the rest.
 SERIES_COLOURS = {
-    "reminder": "#7b8794", "call": "#1a4fa0", "visit": "#c98a00", "legal": "#b42318",
-    "resolved": "#0b6e4f", "closed": "#52606d",
+    "reminder": "#7b8794",
+    "call": "#1a4fa0",
+    "visit": "#c98a00",
+    "legal": "#b42318",
+    "resolved": "#0b6e4f",
+    "closed": "#52606d",
 }
 PALETTE = ["#0b6e4f", "#1a4fa0", "#c98a00", "#b42318", "#6f42c1", "#00838f", "#7b8794", "#8d6e63"]
 
@@ -95,8 +100,10 @@ def _short(text, limit=22):
 
 def _text(x, y, content, *, anchor="start", size=FONT, fill=INK, weight=None, extra=""):
     bold = f' font-weight="{weight}"' if weight else ""
-    return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" fill="{fill}"{bold}{extra}>'
-            f"{escape(content)}</text>")
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" fill="{fill}"{bold}{extra}>'
+        f"{escape(content)}</text>"
+    )
 
 
 def _frame(height, title, desc, body, chart_id=None):
@@ -104,7 +111,7 @@ def _frame(height, title, desc, body, chart_id=None):
     return mark_safe(
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height:.0f}" role="img" '
         f'aria-labelledby="{chart_id}-title {chart_id}-desc" xmlns="http://www.w3.org/2000/svg" '
-        f'font-family="system-ui, -apple-system, \'PingFang SC\', \'Microsoft YaHei\', sans-serif">'
+        f"font-family=\"system-ui, -apple-system, 'PingFang SC', 'Microsoft YaHei', sans-serif\">"
         f'<title id="{chart_id}-title">{escape(title)}</title>'
         f'<desc id="{chart_id}-desc">{escape(desc)}</desc>'
         f"{''.join(body)}</svg>"
@@ -120,8 +127,9 @@ def _values_desc(bars, fmt):
     return "; ".join(f"{label}: {fmt(value)}" for label, value in bars)
 
 
-def bar_chart(bars, *, title, value_label, category_label, fmt=number, desc=None, vertical=False,
-              colours=None, chart_id=None):
+def bar_chart(
+    bars, *, title, value_label, category_label, fmt=number, desc=None, vertical=False, colours=None, chart_id=None
+):
     """One bar per (label, value). Horizontal by default (labels at the left, value at the bar's
     end); `vertical` draws columns with labels under them (time series)."""
     bars = [(str(label), value or 0) for label, value in bars]
@@ -144,8 +152,10 @@ def bar_chart(bars, *, title, value_label, category_label, fmt=number, desc=None
         y = 16 + i * (row + gap)
         w = plot * float(value) / top
         body.append(_text(left - 8, y + row * 0.68, _short(label), anchor="end"))
-        body.append(f'<rect x="{left}" y="{y}" width="{max(w, 0):.1f}" height="{row}" rx="3" '
-                    f'fill="{colours[i % len(colours)]}"><title>{escape(label)}: {escape(fmt(value))}</title></rect>')
+        body.append(
+            f'<rect x="{left}" y="{y}" width="{max(w, 0):.1f}" height="{row}" rx="3" '
+            f'fill="{colours[i % len(colours)]}"><title>{escape(label)}: {escape(fmt(value))}</title></rect>'
+        )
         body.append(_text(left + w + 6, y + row * 0.68, fmt(value), weight="600"))
     body.append(_text(left + plot / 2, height - 8, value_label, anchor="middle", fill=MUTED))
     body.append(_text(8, 12, category_label, size=10, fill=MUTED))
@@ -166,8 +176,10 @@ def _columns(bars, top, title, desc, value_label, category_label, fmt, colours, 
         h = plot_h * float(value) / top
         x = left + slot * i + (slot - width) / 2
         y = 30 + plot_h - h
-        body.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{max(h, 0):.1f}" rx="3" '
-                    f'fill="{colours[i % len(colours)]}"><title>{escape(label)}: {escape(fmt(value))}</title></rect>')
+        body.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{max(h, 0):.1f}" rx="3" '
+            f'fill="{colours[i % len(colours)]}"><title>{escape(label)}: {escape(fmt(value))}</title></rect>'
+        )
         body.append(_text(x + width / 2, y - 5, fmt(value), anchor="middle", size=11, weight="600"))
         body.append(_text(x + width / 2, 30 + plot_h + 16, _short(label, 16), anchor="middle", size=11))
     body.append(_text(left + plot_w / 2, height - 10, category_label, anchor="middle", fill=MUTED))
@@ -175,8 +187,7 @@ def _columns(bars, top, title, desc, value_label, category_label, fmt, colours, 
     return _frame(height, title, desc, body, chart_id)
 
 
-def stacked_bars(categories, series, *, title, value_label, category_label, fmt=number, desc=None,
-                 chart_id=None):
+def stacked_bars(categories, series, *, title, value_label, category_label, fmt=number, desc=None, chart_id=None):
     """Horizontal bars, one per category, split into one segment per series.
 
     `series` is [(name, label, [value per category])]; the total is written at each bar's end and a
@@ -215,8 +226,10 @@ def stacked_bars(categories, series, *, title, value_label, category_label, fmt=
             w = plot * float(value) / top
             if w <= 0:
                 continue
-            body.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row}" fill="{colour_for(name, s)}">'
-                        f"<title>{escape(cat)} · {escape(label)}: {escape(fmt(value))}</title></rect>")
+            body.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row}" fill="{colour_for(name, s)}">'
+                f"<title>{escape(cat)} · {escape(label)}: {escape(fmt(value))}</title></rect>"
+            )
             text = fmt(value)
             if w > 7 * len(text) + 8:
                 body.append(_text(x + w / 2, y + row * 0.68, text, anchor="middle", size=11, fill="#fff"))
@@ -235,8 +248,7 @@ def _shade(share):
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def heat_map(row_labels, column_labels, cells, *, title, row_axis, column_axis, desc=None, chart_id=None,
-             notes=None):
+def heat_map(row_labels, column_labels, cells, *, title, row_axis, column_axis, desc=None, chart_id=None, notes=None):
     """A matrix of shares: `cells[r][c]` is a fraction 0-1 (or None: nothing to share), drawn as a
     shaded cell with its percentage; `notes[r][c]` (optional) is added to each cell's tooltip."""
     row_labels, column_labels = [str(x) for x in row_labels], [str(x) for x in column_labels]
@@ -253,8 +265,9 @@ def heat_map(row_labels, column_labels, cells, *, title, row_axis, column_axis, 
     height = top + len(row_labels) * cell_h + 16
     body = [_text(left + cell_w * len(column_labels) / 2, 14, column_axis, anchor="middle", fill=MUTED)]
     for c, label in enumerate(column_labels):
-        body.append(_text(left + cell_w * (c + 0.5), top - 10, _short(label, 12), anchor="middle", size=11,
-                          weight="600"))
+        body.append(
+            _text(left + cell_w * (c + 0.5), top - 10, _short(label, 12), anchor="middle", size=11, weight="600")
+        )
     body.append(_text(8, top - 10, row_axis, size=10, fill=MUTED))
     for r, label in enumerate(row_labels):
         y = top + r * cell_h
@@ -263,11 +276,14 @@ def heat_map(row_labels, column_labels, cells, *, title, row_axis, column_axis, 
             x = left + c * cell_w
             note = f" ({notes[r][c]})" if notes and notes[r][c] else ""
             tip = f"{label} → {column_labels[c]}: {percent(share)}{note}"
-            body.append(f'<rect x="{x:.1f}" y="{y}" width="{cell_w - 2:.1f}" height="{cell_h - 2}" rx="2" '
-                        f'fill="{_shade(share)}" stroke="{GRID}"><title>{escape(tip)}</title></rect>')
+            body.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{cell_w - 2:.1f}" height="{cell_h - 2}" rx="2" '
+                f'fill="{_shade(share)}" stroke="{GRID}"><title>{escape(tip)}</title></rect>'
+            )
             fill = "#fff" if (share or 0) >= 0.5 else INK
-            body.append(_text(x + (cell_w - 2) / 2, y + cell_h * 0.6, percent(share), anchor="middle", size=11,
-                              fill=fill))
+            body.append(
+                _text(x + (cell_w - 2) / 2, y + cell_h * 0.6, percent(share), anchor="middle", size=11, fill=fill)
+            )
     return _frame(height, title, desc, body, chart_id)
 
 
@@ -286,8 +302,10 @@ def rate_meters(rates, *, title, desc=None, chart_id=None):
         body.append(f'<rect x="{left}" y="{y}" width="{plot}" height="{row}" rx="4" fill="#eef2f7"/>')
         if fraction is not None:
             w = plot * max(0.0, min(1.0, float(fraction)))
-            body.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{row}" rx="4" fill="{ACCENT}">'
-                        f"<title>{escape(label)}: {escape(percent(fraction))}</title></rect>")
+            body.append(
+                f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{row}" rx="4" fill="{ACCENT}">'
+                f"<title>{escape(label)}: {escape(percent(fraction))}</title></rect>"
+            )
         body.append(_text(left + plot + 8, y + row * 0.7, percent(fraction), weight="700"))
         if detail:
             body.append(_text(left, y + row + 12, detail, size=10, fill=MUTED))

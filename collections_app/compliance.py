@@ -13,6 +13,7 @@ Two presets (sources in DOMAIN.md):
 Both: holds stop collection contact (a notice the policy allows still goes); an opt-out stops that
 channel.
 """
+
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -134,20 +135,22 @@ def _later_of(moment, zone, policy, consent_after_hours):
     return next_window_start(local, policy)
 
 
-def check_contact(*, facts, channel, at, counters=Counters(), policy=CHINA, purpose=COLLECTION,
-                  to_third_party=False):
+def check_contact(*, facts, channel, at, counters=Counters(), policy=CHINA, purpose=COLLECTION, to_third_party=False):
     """Decide an outbound contact on `channel` at the aware datetime `at`."""
     zone = ZoneInfo(facts.time_zone)
     local_now = at.astimezone(zone)
     if purpose == COLLECTION and facts.active_hold_codes & CONTACT_STOPPING_HOLDS:
-        next_at = (_later_of(facts.holds_end_at, zone, policy, facts.consent_after_hours)
-                   if facts.holds_end_at else None)
+        next_at = _later_of(facts.holds_end_at, zone, policy, facts.consent_after_hours) if facts.holds_end_at else None
         return Decision(False, "case_on_hold", next_at)
     if (channel == SMS and not facts.consent_sms) or (channel == EMAIL and not facts.consent_email):
         return Decision(False, "channel_opted_out", None)
     # Contact persons only when the borrower is unreachable or deceased (CBA guideline).
-    if (to_third_party and policy.name == CHINA.name and not counters.borrower_unreachable
-            and "deceased" not in facts.active_hold_codes):
+    if (
+        to_third_party
+        and policy.name == CHINA.name
+        and not counters.borrower_unreachable
+        and "deceased" not in facts.active_hold_codes
+    ):
         return Decision(False, "third_party_not_allowed", None)
     if channel in policy.windowed_channels and not facts.consent_after_hours and not _in_window(local_now, policy):
         return Decision(False, "outside_contact_hours", next_window_start(local_now, policy))
@@ -157,18 +160,25 @@ def check_contact(*, facts, channel, at, counters=Counters(), policy=CHINA, purp
 
 
 def _check_call(local_now, zone, counters, policy, consent_after_hours):
-    if (policy.max_connected_calls_per_day is not None
-            and counters.connected_calls_today >= policy.max_connected_calls_per_day):
+    if (
+        policy.max_connected_calls_per_day is not None
+        and counters.connected_calls_today >= policy.max_connected_calls_per_day
+    ):
         return Decision(False, "daily_call_cap", _tomorrow_window(local_now, zone, policy))
-    if (policy.max_dials_per_number_per_day is not None
-            and counters.dials_to_number_today >= policy.max_dials_per_number_per_day):
+    if (
+        policy.max_dials_per_number_per_day is not None
+        and counters.dials_to_number_today >= policy.max_dials_per_number_per_day
+    ):
         return Decision(False, "daily_dial_cap", _tomorrow_window(local_now, zone, policy))
     if policy.quiet_days_after_conversation and counters.last_conversation_at is not None:
         # The conversation's day is day 1: calls may resume on day quiet_days + 1.
         conversation_day = counters.last_conversation_at.astimezone(zone).date()
         resume_day = conversation_day + timedelta(days=policy.quiet_days_after_conversation)
-        resume = (datetime.combine(resume_day, time(0), tzinfo=zone) if consent_after_hours
-                  else _at_window_start(resume_day, zone, policy))
+        resume = (
+            datetime.combine(resume_day, time(0), tzinfo=zone)
+            if consent_after_hours
+            else _at_window_start(resume_day, zone, policy)
+        )
         if local_now < resume:
             return Decision(False, "seven_days_after_conversation", resume)
     if policy.max_call_attempts_per_7_days is not None:

@@ -3,6 +3,7 @@
 Each door maps it: pages show the message, the API answers the status and body of CONTRACT.md,
 tasks log a line.
 """
+
 from django.utils.translation import gettext_lazy as _
 
 # Reason code -> (HTTP status, message for people). The codes are CONTRACT.md's.
@@ -53,8 +54,11 @@ class DomainError(Exception):
         return REASONS[self.code][0]
 
     def as_dict(self):
-        body = {"code": self.code, "detail": str(self.message),
-                "fields": {name: [str(m) for m in msgs] for name, msgs in self.fields.items()}}
+        body = {
+            "code": self.code,
+            "detail": str(self.message),
+            "fields": {name: [str(m) for m in msgs] for name, msgs in self.fields.items()},
+        }
         body.update(self.extra)
         return body
 

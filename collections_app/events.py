@@ -11,6 +11,7 @@ The timeline (timeline.py), the outbox (services/webhooks/, in Python and in SQL
 statements (services/sweep/) read this table; services/events.py refuses a kind it does not hold.
 Adding a kind: add its entry here (and its webhook, if subscribers want it), then write it.
 """
+
 from dataclasses import dataclass
 from datetime import timezone as dt_timezone
 from typing import Callable
@@ -67,22 +68,35 @@ class EventKind:
 
 def _state_changed(event):
     p = event.payload or {}
-    return {"from_state": event.from_state or None, "to_state": event.to_state,
-            "transition": p.get("transition") or ("open" if event.kind == "opened" else None),
-            "reason": event.reason}
+    return {
+        "from_state": event.from_state or None,
+        "to_state": event.to_state,
+        "transition": p.get("transition") or ("open" if event.kind == "opened" else None),
+        "reason": event.reason,
+    }
 
 
 def _assigned(event):
     p = event.payload or {}
-    return {"from_user": p.get("from_user"), "to_user": p.get("to_user"), "from_queue": p.get("from_queue"),
-            "to_queue": p.get("to_queue"), "reason": event.reason}
+    return {
+        "from_user": p.get("from_user"),
+        "to_user": p.get("to_user"),
+        "from_queue": p.get("from_queue"),
+        "to_queue": p.get("to_queue"),
+        "reason": event.reason,
+    }
 
 
 def _payment_recorded(event):
     p = event.payload or {}
     paid_at = parse_datetime(p["paid_at"]) if p.get("paid_at") else None
-    return {"payment": p.get("external_id"), "amount": p.get("amount"), "channel": p.get("channel"),
-            "paid_at": utc_text(paid_at) if paid_at else None, "unapplied": p.get("unapplied")}
+    return {
+        "payment": p.get("external_id"),
+        "amount": p.get("amount"),
+        "channel": p.get("channel"),
+        "paid_at": utc_text(paid_at) if paid_at else None,
+        "unapplied": p.get("unapplied"),
+    }
 
 
 def _promise_broken(event):
@@ -90,19 +104,35 @@ def _promise_broken(event):
     return {"promise": p.get("promise_id"), "amount": p.get("amount")}
 
 
-STATE_CHANGED = Webhook(EVENT_STATE_CHANGED, _state_changed, """jsonb_build_object(
+STATE_CHANGED = Webhook(
+    EVENT_STATE_CHANGED,
+    _state_changed,
+    """jsonb_build_object(
     'from_state', NULLIF(ev.from_state, ''), 'to_state', ev.to_state,
     'transition', COALESCE(NULLIF(ev.payload->>'transition', ''), CASE WHEN ev.kind = 'opened' THEN 'open' END),
-    'reason', ev.reason)""")
-ASSIGNED = Webhook(EVENT_ASSIGNED, _assigned, """jsonb_build_object(
+    'reason', ev.reason)""",
+)
+ASSIGNED = Webhook(
+    EVENT_ASSIGNED,
+    _assigned,
+    """jsonb_build_object(
     'from_user', ev.payload->'from_user', 'to_user', ev.payload->'to_user',
-    'from_queue', ev.payload->'from_queue', 'to_queue', ev.payload->'to_queue', 'reason', ev.reason)""")
-PAYMENT_RECORDED = Webhook(EVENT_PAYMENT_RECORDED, _payment_recorded, f"""jsonb_build_object(
+    'from_queue', ev.payload->'from_queue', 'to_queue', ev.payload->'to_queue', 'reason', ev.reason)""",
+)
+PAYMENT_RECORDED = Webhook(
+    EVENT_PAYMENT_RECORDED,
+    _payment_recorded,
+    f"""jsonb_build_object(
     'payment', ev.payload->'external_id', 'amount', ev.payload->'amount', 'channel', ev.payload->'channel',
     'paid_at', {SQL_UTC.format(col="(ev.payload->>'paid_at')::timestamptz")},
-    'unapplied', ev.payload->'unapplied')""")
-PROMISE_BROKEN = Webhook(EVENT_PROMISE_BROKEN, _promise_broken, """jsonb_build_object(
-    'promise', ev.payload->'promise_id', 'amount', ev.payload->'amount')""")
+    'unapplied', ev.payload->'unapplied')""",
+)
+PROMISE_BROKEN = Webhook(
+    EVENT_PROMISE_BROKEN,
+    _promise_broken,
+    """jsonb_build_object(
+    'promise', ev.payload->'promise_id', 'amount', ev.payload->'amount')""",
+)
 
 
 # --- timeline sentences -----------------------------------------------------------------------
@@ -143,7 +173,9 @@ def _opened(event):
 
 def _contact(event):
     p = event.payload or {}
-    detail = f"{_CHANNELS.get(p.get('channel'), p.get('channel'))} · {_OUTCOMES.get(p.get('outcome'), p.get('outcome'))}"
+    detail = (
+        f"{_CHANNELS.get(p.get('channel'), p.get('channel'))} · {_OUTCOMES.get(p.get('outcome'), p.get('outcome'))}"
+    )
     if p.get("breach"):
         detail += f" · ⚠ {REASONS.get(p['breach'], (0, p['breach']))[1]}"
     return detail + _with_reason(event)
@@ -164,8 +196,9 @@ def _assignment(event):
     p = event.payload or {}
     detail = f"{p.get('from_user') or '—'} → {p.get('to_user') or '—'}"
     if p.get("from_queue") != p.get("to_queue"):
-        detail += (f" · {code_label('queue', p.get('from_queue')) or '—'}"
-                   f" → {code_label('queue', p.get('to_queue')) or '—'}")
+        detail += (
+            f" · {code_label('queue', p.get('from_queue')) or '—'} → {code_label('queue', p.get('to_queue')) or '—'}"
+        )
     return detail
 
 
@@ -200,33 +233,36 @@ def _fields_and_reason(event):
 
 # --- the registry -----------------------------------------------------------------------------
 
-KINDS = {k.code: k for k in (
-    EventKind("opened", _("Case opened"), _opened, STATE_CHANGED),
-    EventKind("transition", _("Stage changed"), _transition, STATE_CHANGED, title=_transition_title),
-    EventKind("amounts_changed", _("Amount overdue changed"), _amounts, NO_WEBHOOK),
-    EventKind("assigned", _("Assigned"), _assignment, ASSIGNED),
-    EventKind("contact_logged", _("Contact"), _contact, NO_WEBHOOK),
-    EventKind("promise_recorded", _("Promise to pay"), _promise, NO_WEBHOOK),
-    EventKind("promise_kept", _("Promise kept"), _promise, NO_WEBHOOK),
-    EventKind("promise_broken", _("Promise broken"), _promise, PROMISE_BROKEN),
-    EventKind("payment_recorded", _("Payment"), _payment, PAYMENT_RECORDED),
-    EventKind("payment_reversed", _("Payment reversed"), _payment, NO_WEBHOOK),
-    EventKind("hold_placed", _("Hold placed"), _hold, NO_WEBHOOK),
-    EventKind("hold_lifted", _("Hold lifted"), _hold, NO_WEBHOOK),
-    EventKind("legal_referral_requested", _("Legal referral requested"), _reason, NO_WEBHOOK),
-    EventKind("legal_referral_approved", _("Legal referral approved"), _reason, NO_WEBHOOK),
-    EventKind("legal_referral_rejected", _("Legal referral rejected"), _reason, NO_WEBHOOK),
-    EventKind("visit_scheduled", _("Visit planned"), _visit_planned, NO_WEBHOOK),
-    EventKind("visit_recorded", _("Visit recorded"), _reason, NO_WEBHOOK),
-    EventKind("note_added", _("Note"), _reason, NO_WEBHOOK),
-    EventKind("pii_revealed", _("Personal data revealed"), _fields_and_reason, NO_WEBHOOK),
-    EventKind("borrower_updated", _("Borrower details updated"), _fields, NO_WEBHOOK),
-    EventKind("loan_updated", _("Loan updated"), _fields, NO_WEBHOOK),
-    EventKind("message_requested", _("Message requested"), _message, NO_WEBHOOK),
-    EventKind("message_sent", _("Message sent"), _message, NO_WEBHOOK),
-    EventKind("message_failed", _("Message failed"), _message, NO_WEBHOOK),
-    EventKind("message_suppressed", _("Message not sent"), _message, NO_WEBHOOK),
-)}
+KINDS = {
+    k.code: k
+    for k in (
+        EventKind("opened", _("Case opened"), _opened, STATE_CHANGED),
+        EventKind("transition", _("Stage changed"), _transition, STATE_CHANGED, title=_transition_title),
+        EventKind("amounts_changed", _("Amount overdue changed"), _amounts, NO_WEBHOOK),
+        EventKind("assigned", _("Assigned"), _assignment, ASSIGNED),
+        EventKind("contact_logged", _("Contact"), _contact, NO_WEBHOOK),
+        EventKind("promise_recorded", _("Promise to pay"), _promise, NO_WEBHOOK),
+        EventKind("promise_kept", _("Promise kept"), _promise, NO_WEBHOOK),
+        EventKind("promise_broken", _("Promise broken"), _promise, PROMISE_BROKEN),
+        EventKind("payment_recorded", _("Payment"), _payment, PAYMENT_RECORDED),
+        EventKind("payment_reversed", _("Payment reversed"), _payment, NO_WEBHOOK),
+        EventKind("hold_placed", _("Hold placed"), _hold, NO_WEBHOOK),
+        EventKind("hold_lifted", _("Hold lifted"), _hold, NO_WEBHOOK),
+        EventKind("legal_referral_requested", _("Legal referral requested"), _reason, NO_WEBHOOK),
+        EventKind("legal_referral_approved", _("Legal referral approved"), _reason, NO_WEBHOOK),
+        EventKind("legal_referral_rejected", _("Legal referral rejected"), _reason, NO_WEBHOOK),
+        EventKind("visit_scheduled", _("Visit planned"), _visit_planned, NO_WEBHOOK),
+        EventKind("visit_recorded", _("Visit recorded"), _reason, NO_WEBHOOK),
+        EventKind("note_added", _("Note"), _reason, NO_WEBHOOK),
+        EventKind("pii_revealed", _("Personal data revealed"), _fields_and_reason, NO_WEBHOOK),
+        EventKind("borrower_updated", _("Borrower details updated"), _fields, NO_WEBHOOK),
+        EventKind("loan_updated", _("Loan updated"), _fields, NO_WEBHOOK),
+        EventKind("message_requested", _("Message requested"), _message, NO_WEBHOOK),
+        EventKind("message_sent", _("Message sent"), _message, NO_WEBHOOK),
+        EventKind("message_failed", _("Message failed"), _message, NO_WEBHOOK),
+        EventKind("message_suppressed", _("Message not sent"), _message, NO_WEBHOOK),
+    )
+}
 
 
 def event_kind(code):

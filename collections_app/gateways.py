@@ -6,6 +6,7 @@ which keep a ledger of the keys already sent (COLLECTIONS_SMS_LEDGER) and skip t
 gateway (one JSON POST per message, bearer key, the message's idempotency key both as the message
 id and as the `Idempotency-Key` header, so a resend after a crash is not delivered twice). E-mail
 goes through Django's e-mail framework (EMAIL_BACKEND decides where)."""
+
 import fcntl
 import json
 import logging
@@ -146,9 +147,14 @@ class HttpSmsBackend:
     def _post(self, messages, idempotency_key):
         body = json.dumps({"messages": [{"id": m.key, "to": m.to, "text": m.text} for m in messages]}).encode()
         request = urllib.request.Request(
-            f"{self.url}/messages", data=body, method="POST",
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.key}",
-                     "Idempotency-Key": idempotency_key},
+            f"{self.url}/messages",
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {self.key}",
+                "Idempotency-Key": idempotency_key,
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -178,8 +184,14 @@ class DjangoEmailBackend:
         with get_connection() as connection:
             for m in messages:
                 try:
-                    EmailMessage(m.subject, m.text, settings.DEFAULT_FROM_EMAIL, [m.to], connection=connection,
-                                 headers={"X-Message-Key": m.key}).send()
+                    EmailMessage(
+                        m.subject,
+                        m.text,
+                        settings.DEFAULT_FROM_EMAIL,
+                        [m.to],
+                        connection=connection,
+                        headers={"X-Message-Key": m.key},
+                    ).send()
                     result = Result(m.key, True, provider_id=f"email-{m.key}")
                 except Exception as error:  # noqa: BLE001 - any SMTP failure is retried
                     result = Result(m.key, False, error=f"e-mail failed: {error}", retryable=True)

@@ -1,4 +1,5 @@
 """Inbound webhooks from gateways: SMS delivery receipts at /hooks/sms/<backend>/."""
+
 import hmac
 import json
 
@@ -27,6 +28,12 @@ def sms_receipts(request, backend):
         if not isinstance(receipts, list):
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        return JsonResponse({"code": "validation_error", "detail": "Expected {\"receipts\": [...]}.",
-                             "fields": {"receipts": ["A list of receipts is required."]}}, status=400)
+        return JsonResponse(
+            {
+                "code": "validation_error",
+                "detail": 'Expected {"receipts": [...]}.',
+                "fields": {"receipts": ["A list of receipts is required."]},
+            },
+            status=400,
+        )
     return JsonResponse({"updated": receipts_apply(backend=backend, receipts=receipts)})

@@ -14,6 +14,7 @@ CodeLabel rows are read once and kept in the process for LABELS_TTL_SECONDS (a c
 in this process, within the TTL in others); only EDITABLE_KINDS look at them, so a page that shows only
 fixed codes asks the database nothing.
 """
+
 from time import monotonic
 
 from django.utils.translation import get_language

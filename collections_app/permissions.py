@@ -15,6 +15,7 @@ Visibility is separate (`visible_cases`): a service first finds the case through
 scope (404 otherwise), then asks whether the actor may act on it. `case_abilities(actor, case)`
 answers the case page: what this actor may do on this case now.
 """
+
 from django.db.models import Exists, OuterRef, Q
 
 from . import roles as r
@@ -26,15 +27,15 @@ CONTACT_RECORD = "contact.record"
 NOTE_ADD = "note.add"
 PROMISE_RECORD = "promise.record"
 MESSAGE_SEND = "message.send"
-ESCALATE = "case.escalate"              # start_calls, schedule_visit
+ESCALATE = "case.escalate"  # start_calls, schedule_visit
 LEGAL_REQUEST = "legal.request"
-LEGAL_DECIDE = "legal.decide"           # refer_to_legal through an approved referral
+LEGAL_DECIDE = "legal.decide"  # refer_to_legal through an approved referral
 VISIT_PLAN = "visit.plan"
 VISIT_RECORD = "visit.record"
 DE_ESCALATE = "case.de_escalate"
-ASSIGN = "case.assign"                  # assign, distribute evenly
+ASSIGN = "case.assign"  # assign, distribute evenly
 CASE_CLOSE = "case.close"
-HOLD_PLACE = "hold.place"               # place or lift a staff hold
+HOLD_PLACE = "hold.place"  # place or lift a staff hold
 PII_REVEAL = "pii.reveal"
 PLAN_PROPOSE = "plan.propose"
 PLAN_DECIDE = "plan.decide"
@@ -42,11 +43,11 @@ PLAN_CANCEL = "plan.cancel"
 VULNERABILITY_SET = "vulnerability.set"
 BOOK_IMPORT = "book.import"
 DASHBOARD_VIEW = "dashboard.view"
-EXPORT_CASES = "export.cases"          # the worklist, a queue, a case's timeline
-EXPORT_REPORTS = "export.reports"      # the dashboard's tables, the audit log
-OPERATE = "operate"                     # webhooks, API clients, /admin/
-AUDIT_LOG_READ = "audit_log.read"       # not a row of its own there: see the table's comment
-PAYMENT_RECORD = "payment.record"       # not in the contract's table: the loan system's door
+EXPORT_CASES = "export.cases"  # the worklist, a queue, a case's timeline
+EXPORT_REPORTS = "export.reports"  # the dashboard's tables, the audit log
+OPERATE = "operate"  # webhooks, API clients, /admin/
+AUDIT_LOG_READ = "audit_log.read"  # not a row of its own there: see the table's comment
+PAYMENT_RECORD = "payment.record"  # not in the contract's table: the loan system's door
 
 # Cell values. People: ALL (every row they may see) or OWN (within their row scope); a missing
 # cell is no. SYSTEM and BORROWER cells are True or OWN; SCOPE is the scope string.
@@ -59,8 +60,7 @@ SCOPE = "scope"
 C, F, S, L, A, AD = r.COLLECTOR, r.FIELD_AGENT, r.SUPERVISOR, r.LEGAL_OFFICER, r.AUDITOR, r.ADMIN
 
 ABILITIES = {
-    SEE_CASE: {C: OWN, F: OWN, S: ALL, L: OWN, A: ALL, AD: ALL, SYSTEM: True, BORROWER: OWN,
-               SCOPE: r.SCOPE_CASES_READ},
+    SEE_CASE: {C: OWN, F: OWN, S: ALL, L: OWN, A: ALL, AD: ALL, SYSTEM: True, BORROWER: OWN, SCOPE: r.SCOPE_CASES_READ},
     # Legal officers add notes but do not record contacts ("notes" in the contract's cell).
     CONTACT_RECORD: {C: OWN, F: OWN, S: ALL, AD: ALL, SCOPE: r.SCOPE_CASES_WRITE},
     NOTE_ADD: {C: OWN, F: OWN, S: ALL, L: OWN, AD: ALL, SCOPE: r.SCOPE_CASES_WRITE},
@@ -189,6 +189,7 @@ def abilities_of(actor):
 # django-fsm asks these about a case the caller already reached through `visible_cases` (a
 # service's locked case, a selector's row), so they ask for the ability, not the row again: listing
 # allowed transitions for a page of cases stays one query.
+
 
 def may_escalate(case, actor):
     return may(actor, ESCALATE)
@@ -335,8 +336,11 @@ READ_ABILITIES = frozenset({SEE_CASE, PII_REVEAL, DASHBOARD_VIEW, EXPORT_CASES, 
 def is_read_only(actor):
     """A person who may see cases but change nothing (an auditor, unless they hold another role)."""
     actor = as_actor(actor)
-    return (actor.is_person and may(actor, SEE_CASE)
-            and not any(may(actor, ability) for ability in set(ABILITIES) - READ_ABILITIES))
+    return (
+        actor.is_person
+        and may(actor, SEE_CASE)
+        and not any(may(actor, ability) for ability in set(ABILITIES) - READ_ABILITIES)
+    )
 
 
 def case_abilities(actor, case):
@@ -357,8 +361,12 @@ def case_abilities(actor, case):
     in_visit = case.state == State.VISIT
     on_hold = in_visit and case.borrower_on_hold
     promise = can(PROMISE_RECORD) and not case.promises.filter(status=PromiseToPay.Status.PENDING).exists()
-    request_legal = (can(LEGAL_REQUEST) and in_visit and not on_hold
-                     and not case.legal_referrals.filter(status=LegalReferral.Status.REQUESTED).exists())
+    request_legal = (
+        can(LEGAL_REQUEST)
+        and in_visit
+        and not on_hold
+        and not case.legal_referrals.filter(status=LegalReferral.Status.REQUESTED).exists()
+    )
     abilities = {
         "record_contact": can(CONTACT_RECORD),
         "add_note": can(NOTE_ADD),
@@ -373,8 +381,9 @@ def case_abilities(actor, case):
         "export": may(actor, EXPORT_CASES, case),
     }
     abilities["work"] = any(abilities[k] for k in ("record_contact", "add_note", "promise", "send_message"))
-    abilities["stage"] = bool(abilities["transitions"] or abilities["close"] or abilities["request_legal"]
-                              or abilities["plan_visit"])
+    abilities["stage"] = bool(
+        abilities["transitions"] or abilities["close"] or abilities["request_legal"] or abilities["plan_visit"]
+    )
     return abilities
 
 

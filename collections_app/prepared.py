@@ -7,6 +7,7 @@ that varies between calls (no time taken in Python: use `Now()`). Rows come back
 compiler's own converters, so values are what the ORM would give. The compiler's `as_sql`,
 `get_converters` and `apply_converters` are what QuerySet evaluation itself runs.
 """
+
 from django.db import connections
 
 PLACEHOLDER = -7_654_321_987  # an id no row has; it marks the parameter's places in the SQL

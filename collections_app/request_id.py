@@ -1,6 +1,7 @@
 """A request id on every answer (`X-Request-ID`): the one a proxy in front sent, when it looks like
 an id, else a new one. A 500 names it in its body and in the log line with the trace, so an
 integrator's report can be matched with the server's log."""
+
 import re
 import uuid
 

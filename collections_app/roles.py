@@ -1,4 +1,5 @@
 """The six roles of CONTRACT.md, as Django groups, and the scopes an API client may hold."""
+
 COLLECTOR = "collector"
 FIELD_AGENT = "field_agent"
 SUPERVISOR = "supervisor"

@@ -7,6 +7,7 @@ is logged when an outage is first met and one line when the cache answers again,
 request; during an outage the cache is not asked again for COLLECTIONS_CACHE_RETRY_SECONDS, so
 requests do not each wait for a connection that fails.
 """
+
 import logging
 from time import monotonic
 
@@ -69,8 +70,9 @@ def _skip():
 
 def _failed(operation, key, error):
     if not _state["down"]:
-        log.warning("shared cache unavailable (%s %s: %s); answering from the database until it is back",
-                    operation, key, error)
+        log.warning(
+            "shared cache unavailable (%s %s: %s); answering from the database until it is back", operation, key, error
+        )
     _state["down"] = True
     _state["retry_at"] = monotonic() + _retry_seconds()
 

@@ -2,6 +2,7 @@
 
 Issue 3 makes the thresholds data per loan product; until a product has its own, these are used.
 """
+
 from dataclasses import dataclass
 
 REMINDER, CALL, VISIT, LEGAL = "reminder", "call", "visit", "legal"

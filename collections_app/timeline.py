@@ -1,5 +1,6 @@
 """How timeline events read to people: a translated title and a one-line detail per kind, as the
 kind's entry in the event-kind registry (events.py) writes them."""
+
 from .events import KINDS
 
 

@@ -15,6 +15,7 @@ The rules (docs/api.md, docs/imports.md):
 - moments: ISO 8601 with an offset within ±15:59, years 1900-2199. Only the file import (a
   spreadsheet's cell has no offset) and the page forms (a browser's date-time box has none) read a
   time without an offset, in the zone they pass as `naive_zone`."""
+
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -92,8 +93,10 @@ def ascii_problem(text):
 def day_problem(day):
     """Why `day` (a date) cannot be a business date, or None."""
     if not FIRST_DAY <= day <= LAST_DAY:
-        return _("Enter a date from %(first)s to %(last)s.") % {"first": FIRST_DAY.isoformat(),
-                                                                "last": LAST_DAY.isoformat()}
+        return _("Enter a date from %(first)s to %(last)s.") % {
+            "first": FIRST_DAY.isoformat(),
+            "last": LAST_DAY.isoformat(),
+        }
     return None
 
 

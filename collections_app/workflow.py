@@ -4,6 +4,7 @@ Transition bodies only set fields. Who may run a transition is decided by the pr
 permissions.py, which django-fsm calls with an `Actor` through `has_transition_perm`; the
 services call that, since django-fsm does not enforce `permission=` on its own.
 """
+
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -59,22 +60,31 @@ class CaseWorkflow(ConcurrentTransitionMixin, models.Model):
         abstract = True
 
     @transition(
-        field=state, source=State.REMINDER, target=State.CALL,
-        conditions=[not_on_hold], permission=perms.may_escalate,
+        field=state,
+        source=State.REMINDER,
+        target=State.CALL,
+        conditions=[not_on_hold],
+        permission=perms.may_escalate,
     )
     def start_calls(self):
         pass
 
     @transition(
-        field=state, source=State.CALL, target=State.VISIT,
-        conditions=[not_on_hold], permission=perms.may_escalate,
+        field=state,
+        source=State.CALL,
+        target=State.VISIT,
+        conditions=[not_on_hold],
+        permission=perms.may_escalate,
     )
     def schedule_visit(self):
         pass
 
     @transition(
-        field=state, source=State.VISIT, target=State.LEGAL,
-        conditions=[not_on_hold, has_approved_referral], permission=perms.may_refer_to_legal,
+        field=state,
+        source=State.VISIT,
+        target=State.LEGAL,
+        conditions=[not_on_hold, has_approved_referral],
+        permission=perms.may_refer_to_legal,
     )
     def refer_to_legal(self):
         pass
@@ -95,8 +105,10 @@ class CaseWorkflow(ConcurrentTransitionMixin, models.Model):
         self.closed_at = timezone.now()
 
     @transition(
-        field=state, source=State.RESOLVED,
-        target=RETURN_VALUE(State.REMINDER, State.CALL, State.VISIT), permission=perms.system_only,
+        field=state,
+        source=State.RESOLVED,
+        target=RETURN_VALUE(State.REMINDER, State.CALL, State.VISIT),
+        permission=perms.system_only,
     )
     def reopen(self, stage):
         self.resolved_at = None

@@ -1,4 +1,5 @@
 """Reading settings from the environment, failing loudly on a value we cannot use."""
+
 import os
 
 from django.core.exceptions import ImproperlyConfigured

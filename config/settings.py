@@ -3,6 +3,7 @@
 With nothing set, the system runs embedded: SQLite under var/ and kombu's filesystem broker, so
 `make run` needs no server. DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
 """
+
 import os
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,11 +66,13 @@ SECURE_HSTS_PRELOAD = env_bool("COLLECTIONS_HSTS_PRELOAD", True)
 SILENCED_SYSTEM_CHECKS = []
 if COLLECTIONS_HTTPS:
     SILENCED_SYSTEM_CHECKS += [
-        check for check, chosen_off in (
+        check
+        for check, chosen_off in (
             ("security.W004", not SECURE_HSTS_SECONDS),
             ("security.W005", SECURE_HSTS_SECONDS and not SECURE_HSTS_INCLUDE_SUBDOMAINS),
             ("security.W021", SECURE_HSTS_SECONDS and not SECURE_HSTS_PRELOAD),
-        ) if chosen_off
+        )
+        if chosen_off
     ]
 
 INSTALLED_APPS = [
@@ -150,9 +153,16 @@ REDIS_URL = env_str("REDIS_URL", "")
 COLLECTIONS_CACHE_TIMEOUT_SECONDS = env_int("COLLECTIONS_CACHE_TIMEOUT_SECONDS", 2)
 COLLECTIONS_CACHE_RETRY_SECONDS = env_int("COLLECTIONS_CACHE_RETRY_SECONDS", 5)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                          "OPTIONS": {"socket_connect_timeout": COLLECTIONS_CACHE_TIMEOUT_SECONDS,
-                                      "socket_timeout": COLLECTIONS_CACHE_TIMEOUT_SECONDS}}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": COLLECTIONS_CACHE_TIMEOUT_SECONDS,
+                "socket_timeout": COLLECTIONS_CACHE_TIMEOUT_SECONDS,
+            },
+        }
+    }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:

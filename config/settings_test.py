@@ -1,4 +1,5 @@
 """Test settings: the same system, made fast (cheap hashing, eager Celery unless a test says so)."""
+
 from .settings import *  # noqa: F401,F403
 from .settings import STORAGES  # extended below
 

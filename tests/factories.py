@@ -1,4 +1,5 @@
 """factory_boy factories. Cases are opened through the services (CONVENTIONS.md): `overdue_case`."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -87,7 +88,10 @@ def loan_with_schedule(*, days_overdue, instalments=3, amount=Decimal("1000.00")
     first_due = lender_today() - timedelta(days=days_overdue)
     for number in range(1, instalments + 1):
         Instalment.objects.create(
-            loan=loan, number=number, due_date=first_due + timedelta(days=30 * (number - 1)), amount_due=amount,
+            loan=loan,
+            number=number,
+            due_date=first_due + timedelta(days=30 * (number - 1)),
+            amount_due=amount,
         )
     return loan
 
@@ -149,8 +153,13 @@ def case_in_state(state, *, supervisor, to=None):
     if state == "closed":
         case_transition(case_id=case.pk, transition="close", actor=supervisor, reason="written_off")
     elif state == "resolved":
-        payment_record(external_id=f"P-resolve-{case.pk}", loan=case.loan, amount=case.amount_overdue,
-                       paid_at=timezone.now(), actor=supervisor)
+        payment_record(
+            external_id=f"P-resolve-{case.pk}",
+            loan=case.loan,
+            amount=case.amount_overdue,
+            paid_at=timezone.now(),
+            actor=supervisor,
+        )
     else:
         raise ValueError(state)
     return fresh(case)
@@ -164,7 +173,10 @@ def book_loan_data(*, borrower, first_due_days_ago=10, instalments=3, amount="10
     days ago (negative: in the future), then one every 30 days."""
     first_due = lender_today() - timedelta(days=first_due_days_ago)
     return {
-        "borrower": borrower, "product": "consumer", "principal": principal, "currency": "CNY",
+        "borrower": borrower,
+        "product": "consumer",
+        "principal": principal,
+        "currency": "CNY",
         "disbursed_on": (first_due - timedelta(days=30)).isoformat(),
         "instalments": [
             {"number": n, "due_date": (first_due + timedelta(days=30 * (n - 1))).isoformat(), "amount_due": amount}
@@ -176,9 +188,16 @@ def book_loan_data(*, borrower, first_due_days_ago=10, instalments=3, amount="10
 def book_borrower_data(**overrides):
     """A borrower body in the CONTRACT.md shape."""
     data = {
-        "name": "王小明", "national_id": "110101199003071234", "phones": ["13812348000"],
-        "email": "wxm@example.com", "address": "北京市朝阳区建国路1号", "city": "北京", "time_zone": "Asia/Shanghai",
-        "language": "zh-hans", "consents": {"after_hours": False, "sms": True, "email": True}, "holds": [],
+        "name": "王小明",
+        "national_id": "110101199003071234",
+        "phones": ["13812348000"],
+        "email": "wxm@example.com",
+        "address": "北京市朝阳区建国路1号",
+        "city": "北京",
+        "time_zone": "Asia/Shanghai",
+        "language": "zh-hans",
+        "consents": {"after_hours": False, "sms": True, "email": True},
+        "holds": [],
         "contacts": [{"name": "王大明", "relation": "brother", "phone": "13700001111"}],
     }
     data.update(overrides)

@@ -8,6 +8,7 @@ message id once (an id seen before is accepted again with the same provider_id, 
 twice), and can be told to fail: answer an HTTP status (`fail_with(500)`), reject given ids
 (`reject("id", ...)`), or be down (`down()`: the port refuses connections until `up()`).
 """
+
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,8 +116,13 @@ class FakeSmsGateway:
         except (ValueError, KeyError, TypeError):
             body, messages = None, []
         with self.lock:
-            record = {"path": handler.path, "authorization": authorization, "messages": messages, "answered": None,
-                      "idempotency_key": handler.headers.get("Idempotency-Key")}
+            record = {
+                "path": handler.path,
+                "authorization": authorization,
+                "messages": messages,
+                "answered": None,
+                "idempotency_key": handler.headers.get("Idempotency-Key"),
+            }
             self.requests.append(record)
             if handler.path != "/messages":
                 record["answered"] = 404
@@ -145,7 +151,11 @@ class FakeSmsGateway:
             return {"id": mid, "status": "rejected", "provider_id": "", "error": "number blocked by carrier"}
         seen = self.delivered.get(mid)
         if seen is None:
-            seen = {"to": message.get("to"), "text": message.get("text"), "provider_id": f"gw-{len(self.delivered) + 1}"}
+            seen = {
+                "to": message.get("to"),
+                "text": message.get("text"),
+                "provider_id": f"gw-{len(self.delivered) + 1}",
+            }
             self.delivered[mid] = seen
         return {"id": mid, "status": "accepted", "provider_id": seen["provider_id"], "error": ""}
 

@@ -1,4 +1,5 @@
 """Assertion helpers shared by the test modules."""
+
 import threading
 from contextlib import contextmanager
 

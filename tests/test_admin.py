@@ -1,4 +1,5 @@
 """/admin/ is for the `admin` group (operators) only, and shows personal data masked as the pages do."""
+
 import importlib
 
 import pytest
@@ -29,13 +30,18 @@ def old_style_staff(reference_data):
 
 
 @pytest.mark.parametrize("role", NOT_OPERATORS)
-def test_no_role_but_admin_reaches_the_admin_even_when_staff_with_view_rights(role, client, old_style_staff,
-                                                                              supervisor, collector):
+def test_no_role_but_admin_reaches_the_admin_even_when_staff_with_view_rights(
+    role, client, old_style_staff, supervisor, collector
+):
     user = old_style_staff[role]
     case = assigned_case(to=collector, by=supervisor)
     client.force_login(user)
-    for url in ("/admin/", f"/admin/collections_app/case/{case.pk}/change/", "/admin/collections_app/borrower/",
-                "/admin/collections_app/caseevent/"):
+    for url in (
+        "/admin/",
+        f"/admin/collections_app/case/{case.pk}/change/",
+        "/admin/collections_app/borrower/",
+        "/admin/collections_app/caseevent/",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), url
 

@@ -1,5 +1,6 @@
 """The action endpoints as a dialler, a loan system and a bank feed use them: contacts that happened,
 the check before dialling, promises, messages, visits, payments in and reversals."""
+
 from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
@@ -10,8 +11,17 @@ from django.utils import timezone
 
 from collections_app.calendar import lender_today
 from collections_app.models import (
-    AuditLog, CaseEvent, ContactAttempt, Hold, IdempotencyRecord, Instalment, OutboundMessage, Payment,
-    PaymentAllocation, PromiseToPay, Visit,
+    AuditLog,
+    CaseEvent,
+    ContactAttempt,
+    Hold,
+    IdempotencyRecord,
+    Instalment,
+    OutboundMessage,
+    Payment,
+    PaymentAllocation,
+    PromiseToPay,
+    Visit,
 )
 
 from .factories import BorrowerFactory, assigned_case, fresh, loan_with_schedule, overdue_case
@@ -89,8 +99,14 @@ def test_a_call_at_night_is_recorded_with_its_breach(dialler, django_assert_max_
     body = response.json()
     [contact] = ContactAttempt.objects.filter(case=case)
     assert body == {
-        "id": contact.pk, "case": case.pk, "channel": "call", "direction": "outbound", "outcome": "no_answer",
-        "phone": "138****8000", "notes": "", "breach": "outside_contact_hours",
+        "id": contact.pk,
+        "case": case.pk,
+        "channel": "call",
+        "direction": "outbound",
+        "outcome": "no_answer",
+        "phone": "138****8000",
+        "notes": "",
+        "breach": "outside_contact_hours",
         "occurred_at": timezone.localtime(contact.occurred_at).isoformat(),
     }
     assert contact.phone == "13812348000" and contact.actor == "client:dialler"  # default: the first phone
@@ -102,9 +118,15 @@ def test_a_call_at_night_is_recorded_with_its_breach(dialler, django_assert_max_
 def test_a_call_in_the_day_has_no_breach_and_pii_read_sees_the_number(api):
     case = day_case()
     caller = api("cases:read", "cases:write", "pii:read", name="crm")
-    body = caller.post(f"/api/v1/cases/{case.pk}/contacts/", {
-        "channel": "call", "outcome": "right_party_contact", "phone": "13812348000", "notes": "will pay Friday",
-    }).json()
+    body = caller.post(
+        f"/api/v1/cases/{case.pk}/contacts/",
+        {
+            "channel": "call",
+            "outcome": "right_party_contact",
+            "phone": "13812348000",
+            "notes": "will pay Friday",
+        },
+    ).json()
     assert (body["breach"], body["phone"], body["notes"]) == (None, "13812348000", "will pay Friday")
     assert AuditLog.objects.filter(actor="client:crm", case=case, fields=["phones"]).count() == 1
 
@@ -112,25 +134,32 @@ def test_a_call_in_the_day_has_no_breach_and_pii_read_sees_the_number(api):
 def test_a_contact_in_the_past_is_judged_at_its_own_time(dialler):
     case = day_case()
     zone = ZoneInfo(case.borrower.time_zone)
-    yesterday_night = datetime.combine(timezone.now().astimezone(zone).date() - timedelta(days=1), time(23, 30),
-                                       tzinfo=zone)
-    response = dialler.post(f"/api/v1/cases/{case.pk}/contacts/", {
-        "channel": "call", "outcome": "busy", "occurred_at": yesterday_night.isoformat()})
+    yesterday_night = datetime.combine(
+        timezone.now().astimezone(zone).date() - timedelta(days=1), time(23, 30), tzinfo=zone
+    )
+    response = dialler.post(
+        f"/api/v1/cases/{case.pk}/contacts/",
+        {"channel": "call", "outcome": "busy", "occurred_at": yesterday_night.isoformat()},
+    )
     assert response.status_code == 201 and response.json()["breach"] == "outside_contact_hours"
     assert ContactAttempt.objects.get(case=case).occurred_at == yesterday_night
 
 
 def test_an_inbound_call_at_night_is_no_breach(dialler):
     case = night_case()
-    body = dialler.post(f"/api/v1/cases/{case.pk}/contacts/", {
-        "channel": "call", "direction": "inbound", "outcome": "right_party_contact"}).json()
+    body = dialler.post(
+        f"/api/v1/cases/{case.pk}/contacts/",
+        {"channel": "call", "direction": "inbound", "outcome": "right_party_contact"},
+    ).json()
     assert body["direction"] == "inbound" and body["breach"] is None
 
 
 def test_dispute_raised_places_a_hold(dialler):
     case = day_case()
-    response = dialler.post(f"/api/v1/cases/{case.pk}/contacts/", {
-        "channel": "call", "outcome": "dispute_raised", "notes": "says the loan was repaid"})
+    response = dialler.post(
+        f"/api/v1/cases/{case.pk}/contacts/",
+        {"channel": "call", "outcome": "dispute_raised", "notes": "says the loan was repaid"},
+    )
     assert response.status_code == 201
     [hold] = Hold.objects.active().filter(borrower=case.borrower)
     assert (hold.code, hold.placed_by_label, hold.reason) == ("dispute", "client:dialler", "says the loan was repaid")
@@ -139,17 +168,20 @@ def test_dispute_raised_places_a_hold(dialler):
     assert check == {"allowed": False, "code": "case_on_hold", "next_allowed_at": None}
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"channel": "fax", "outcome": "no_answer"}, "channel"),
-    ({"channel": "call", "outcome": "hung_up"}, "outcome"),
-    ({"channel": "call"}, "outcome"),
-    ({"channel": "call", "outcome": "busy", "direction": "sideways"}, "direction"),
-    ({"channel": "call", "outcome": "busy", "occurred_at": "2026-01-01T10:00:00"}, "occurred_at"),  # no offset
-    ({"channel": "call", "outcome": "busy", "occurred_at": "yesterday"}, "occurred_at"),
-    ({"channel": "call", "outcome": "busy", "occurred_at": "2999-01-01T10:00:00+08:00"}, "occurred_at"),
-    ({"channel": "call", "outcome": "busy", "colour": "red"}, "colour"),
-    ({"channel": "call", "outcome": "busy", "phone": None}, "phone"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"channel": "fax", "outcome": "no_answer"}, "channel"),
+        ({"channel": "call", "outcome": "hung_up"}, "outcome"),
+        ({"channel": "call"}, "outcome"),
+        ({"channel": "call", "outcome": "busy", "direction": "sideways"}, "direction"),
+        ({"channel": "call", "outcome": "busy", "occurred_at": "2026-01-01T10:00:00"}, "occurred_at"),  # no offset
+        ({"channel": "call", "outcome": "busy", "occurred_at": "yesterday"}, "occurred_at"),
+        ({"channel": "call", "outcome": "busy", "occurred_at": "2999-01-01T10:00:00+08:00"}, "occurred_at"),
+        ({"channel": "call", "outcome": "busy", "colour": "red"}, "colour"),
+        ({"channel": "call", "outcome": "busy", "phone": None}, "phone"),
+    ],
+)
 def test_bad_contact_input_is_400_naming_the_field(dialler, body, field):
     case = day_case()
     response = dialler.post(f"/api/v1/cases/{case.pk}/contacts/", body)
@@ -181,21 +213,26 @@ def test_an_unknown_case_is_404(dialler):
     assert dialler.get("/api/v1/cases/999999/contact-check/", data={"channel": "call"}).status_code == 404
 
 
-def test_staff_sessions_log_contacts_within_their_role_and_row_scope(client, collector, other_collector,
-                                                                     supervisor, auditor):
-    mine = assigned_case(to=collector, by=supervisor, days_overdue=10,
-                         borrower=BorrowerFactory(time_zone=day_zone().key))
+def test_staff_sessions_log_contacts_within_their_role_and_row_scope(
+    client, collector, other_collector, supervisor, auditor
+):
+    mine = assigned_case(
+        to=collector, by=supervisor, days_overdue=10, borrower=BorrowerFactory(time_zone=day_zone().key)
+    )
     theirs = assigned_case(to=other_collector, by=supervisor, days_overdue=10)
     client.force_login(collector)
-    ok = client.post(f"/api/v1/cases/{mine.pk}/contacts/", {"channel": "call", "outcome": "busy"},
-                     content_type="application/json")
+    ok = client.post(
+        f"/api/v1/cases/{mine.pk}/contacts/", {"channel": "call", "outcome": "busy"}, content_type="application/json"
+    )
     assert ok.status_code == 201 and ContactAttempt.objects.get(case=mine).actor == "user:collector"
-    hidden = client.post(f"/api/v1/cases/{theirs.pk}/contacts/", {"channel": "call", "outcome": "busy"},
-                         content_type="application/json")
+    hidden = client.post(
+        f"/api/v1/cases/{theirs.pk}/contacts/", {"channel": "call", "outcome": "busy"}, content_type="application/json"
+    )
     assert hidden.status_code == 404
     client.force_login(auditor)
-    read_only = client.post(f"/api/v1/cases/{mine.pk}/contacts/", {"channel": "call", "outcome": "busy"},
-                            content_type="application/json")
+    read_only = client.post(
+        f"/api/v1/cases/{mine.pk}/contacts/", {"channel": "call", "outcome": "busy"}, content_type="application/json"
+    )
     assert read_only.status_code == 403 and read_only.json()["code"] == "permission_denied"
     assert ContactAttempt.objects.count() == 1
 
@@ -208,8 +245,11 @@ def test_contact_check_answers_next_allowed_at_in_the_borrowers_offset(dialler):
     zone = ZoneInfo(case.borrower.time_zone)
     response = dialler.get(f"/api/v1/cases/{case.pk}/contact-check/", data={"channel": "call"})
     assert response.status_code == 200
-    assert response.json() == {"allowed": False, "code": "outside_contact_hours",
-                               "next_allowed_at": next_8am(zone).isoformat()}
+    assert response.json() == {
+        "allowed": False,
+        "code": "outside_contact_hours",
+        "next_allowed_at": next_8am(zone).isoformat(),
+    }
     assert not response.json()["next_allowed_at"].endswith("+08:00")  # the borrower's offset, not the server's
     assert not ContactAttempt.objects.exists()  # asking writes nothing
 
@@ -219,13 +259,19 @@ def test_contact_check_allows_in_the_day_and_refuses_an_opted_out_channel(dialle
     url = f"/api/v1/cases/{case.pk}/contact-check/"
     assert dialler.get(url, data={"channel": "call"}).json() == {"allowed": True, "code": None, "next_allowed_at": None}
     assert dialler.get(url, data={"channel": "sms"}).json() == {
-        "allowed": False, "code": "channel_opted_out", "next_allowed_at": None}
+        "allowed": False,
+        "code": "channel_opted_out",
+        "next_allowed_at": None,
+    }
     # A number that is not the borrower's is a contact person's: not while the borrower is reachable.
-    assert dialler.get(url, data={"channel": "call", "phone": "13900001111"}).json()["code"] == "third_party_not_allowed"
+    assert (
+        dialler.get(url, data={"channel": "call", "phone": "13900001111"}).json()["code"] == "third_party_not_allowed"
+    )
 
 
-@pytest.mark.parametrize("params, field", [({"channel": "fax"}, "channel"), ({}, "channel"),
-                                           ({"channel": "call", "when": "now"}, "when")])
+@pytest.mark.parametrize(
+    "params, field", [({"channel": "fax"}, "channel"), ({}, "channel"), ({"channel": "call", "when": "now"}, "when")]
+)
 def test_contact_check_bad_input_is_400(dialler, params, field):
     case = day_case()
     response = dialler.get(f"/api/v1/cases/{case.pk}/contact-check/", data=params)
@@ -241,22 +287,30 @@ def test_a_promise_is_recorded(dialler):
     response = dialler.post(f"/api/v1/cases/{case.pk}/promises/", {"amount": "500.00", "due_date": due.isoformat()})
     assert response.status_code == 201
     promise = PromiseToPay.objects.get(case=case)
-    assert response.json() == {"id": promise.pk, "case": case.pk, "amount": "500.00", "due_date": due.isoformat(),
-                               "status": "pending"}
+    assert response.json() == {
+        "id": promise.pk,
+        "case": case.pk,
+        "amount": "500.00",
+        "due_date": due.isoformat(),
+        "status": "pending",
+    }
     assert promise.amount == D("500.00") and promise.actor == "client:dialler"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"amount": 500.5, "due_date": "+5"}, "amount"),  # a JSON float
-    ({"amount": "500.001", "due_date": "+5"}, "amount"),  # over-precise
-    ({"amount": "-5", "due_date": "+5"}, "amount"),
-    ({"amount": "lots", "due_date": "+5"}, "amount"),
-    ({"amount": True, "due_date": "+5"}, "amount"),
-    ({"amount": "999999.00", "due_date": "+5"}, "amount"),  # more than is outstanding
-    ({"amount": "500.00", "due_date": "-1"}, "due_date"),  # in the past
-    ({"amount": "500.00", "due_date": "+90"}, "due_date"),  # too far
-    ({"amount": "500.00", "due_date": "05/01/2026"}, "due_date"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"amount": 500.5, "due_date": "+5"}, "amount"),  # a JSON float
+        ({"amount": "500.001", "due_date": "+5"}, "amount"),  # over-precise
+        ({"amount": "-5", "due_date": "+5"}, "amount"),
+        ({"amount": "lots", "due_date": "+5"}, "amount"),
+        ({"amount": True, "due_date": "+5"}, "amount"),
+        ({"amount": "999999.00", "due_date": "+5"}, "amount"),  # more than is outstanding
+        ({"amount": "500.00", "due_date": "-1"}, "due_date"),  # in the past
+        ({"amount": "500.00", "due_date": "+90"}, "due_date"),  # too far
+        ({"amount": "500.00", "due_date": "05/01/2026"}, "due_date"),
+    ],
+)
 def test_bad_promises_are_400_naming_the_field(dialler, body, field):
     case = day_case()
     if body["due_date"][0] in "+-":
@@ -268,8 +322,10 @@ def test_bad_promises_are_400_naming_the_field(dialler, body, field):
 
 def test_an_integer_amount_is_exact_and_accepted(dialler):
     case = day_case()
-    response = dialler.post(f"/api/v1/cases/{case.pk}/promises/", {
-        "amount": 300, "due_date": (lender_today() + timedelta(days=3)).isoformat()})
+    response = dialler.post(
+        f"/api/v1/cases/{case.pk}/promises/",
+        {"amount": 300, "due_date": (lender_today() + timedelta(days=3)).isoformat()},
+    )
     assert response.status_code == 201 and response.json()["amount"] == "300.00"
 
 
@@ -279,8 +335,9 @@ def test_an_integer_amount_is_exact_and_accepted(dialler):
 def test_a_message_now_outside_hours_is_422_with_next_allowed_at(dialler):
     case = night_case()
     zone = ZoneInfo(case.borrower.time_zone)
-    response = dialler.post(f"/api/v1/cases/{case.pk}/messages/", {"channel": "sms", "template": "overdue",
-                                                                   "schedule": "now"})
+    response = dialler.post(
+        f"/api/v1/cases/{case.pk}/messages/", {"channel": "sms", "template": "overdue", "schedule": "now"}
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["code"] == "outside_contact_hours" and body["next_allowed_at"] == next_8am(zone).isoformat()
@@ -290,8 +347,9 @@ def test_a_message_now_outside_hours_is_422_with_next_allowed_at(dialler):
 def test_a_message_for_the_next_allowed_time_is_202_queued(dialler):
     case = night_case()
     zone = ZoneInfo(case.borrower.time_zone)
-    response = dialler.post(f"/api/v1/cases/{case.pk}/messages/", {"channel": "sms", "template": "overdue",
-                                                                   "schedule": "next_allowed"})
+    response = dialler.post(
+        f"/api/v1/cases/{case.pk}/messages/", {"channel": "sms", "template": "overdue", "schedule": "next_allowed"}
+    )
     assert response.status_code == 202
     message = OutboundMessage.objects.get(case=case)
     assert response.json() == {"id": message.pk, "status": "queued", "not_before": next_8am(zone).isoformat()}
@@ -318,8 +376,9 @@ def test_an_idempotency_key_replays_a_refusal_as_it_was(dialler):
     replay = dialler.post(url, {"channel": "sms", "template": "overdue"}, HTTP_IDEMPOTENCY_KEY="m-1")
     assert (first.status_code, replay.status_code) == (422, 422)
     assert replay["Idempotent-Replayed"] == "true" and replay.json() == first.json()
-    other = dialler.post(url, {"channel": "sms", "template": "overdue", "schedule": "next_allowed"},
-                         HTTP_IDEMPOTENCY_KEY="m-1")
+    other = dialler.post(
+        url, {"channel": "sms", "template": "overdue", "schedule": "next_allowed"}, HTTP_IDEMPOTENCY_KEY="m-1"
+    )
     assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
     assert not OutboundMessage.objects.exists()
 
@@ -378,8 +437,13 @@ def test_a_visit_needs_two_field_agents(api, field_agent, field_agent2):
     response = manager.post(url, {"scheduled_for": when, "agents": ["field_agent2", "field_agent"]})
     assert response.status_code == 201
     visit = Visit.objects.get(case=case)
-    assert response.json() == {"id": visit.pk, "case": case.pk, "scheduled_for": timezone.localtime(
-        visit.scheduled_for).isoformat(), "agents": ["field_agent", "field_agent2"], "status": "planned"}
+    assert response.json() == {
+        "id": visit.pk,
+        "case": case.pk,
+        "scheduled_for": timezone.localtime(visit.scheduled_for).isoformat(),
+        "agents": ["field_agent", "field_agent2"],
+        "status": "planned",
+    }
 
 
 def test_visits_need_cases_manage_and_known_agents(api, dialler, field_agent, collector):
@@ -400,18 +464,29 @@ def test_visits_need_cases_manage_and_known_agents(api, dialler, field_agent, co
 
 
 def test_a_payment_that_covers_the_arrears_resolves_the_case_and_its_replay_applies_nothing_twice(
-        bank, django_assert_max_num_queries):
+    bank, django_assert_max_num_queries
+):
     case = overdue_case(days_overdue=10)  # 1000.00 overdue of three instalments
     paid_at = timezone.now().replace(microsecond=0)
-    body = {"external_id": "BANK-1", "loan": case.loan.external_id, "amount": "1000.00",
-            "paid_at": paid_at.isoformat(), "channel": "bank_transfer"}
+    body = {
+        "external_id": "BANK-1",
+        "loan": case.loan.external_id,
+        "amount": "1000.00",
+        "paid_at": paid_at.isoformat(),
+        "channel": "bank_transfer",
+    }
     with django_assert_max_num_queries(PAYMENT_POST_MAX_QUERIES):
         first = bank.post("/api/v1/payments/", body)
     assert first.status_code == 201
     assert first.json() == {
-        "external_id": "BANK-1", "loan": case.loan.external_id, "amount": "1000.00",
-        "paid_at": timezone.localtime(paid_at).isoformat(), "channel": "bank_transfer", "unapplied_amount": "0.00",
-        "reversed_at": None, "case": {"id": case.pk, "state": "resolved"},
+        "external_id": "BANK-1",
+        "loan": case.loan.external_id,
+        "amount": "1000.00",
+        "paid_at": timezone.localtime(paid_at).isoformat(),
+        "channel": "bank_transfer",
+        "unapplied_amount": "0.00",
+        "reversed_at": None,
+        "case": {"id": case.pk, "state": "resolved"},
     }
     assert first.json()["paid_at"].endswith("+08:00")
     assert fresh(case).state == "resolved"
@@ -421,15 +496,22 @@ def test_a_payment_that_covers_the_arrears_resolves_the_case_and_its_replay_appl
     assert replay.status_code == 200 and replay.json() == first.json()
     assert Payment.objects.count() == 1 and PaymentAllocation.objects.count() == 1
     assert [i.amount_paid for i in Instalment.objects.filter(loan=case.loan).order_by("due_date")] == [
-        D("1000.00"), D("0.00"), D("0.00")]
+        D("1000.00"),
+        D("0.00"),
+        D("0.00"),
+    ]
     assert CaseEvent.objects.filter(case=case, kind="payment_recorded").count() == 1
     assert CaseEvent.objects.filter(case=case, kind="transition", to_state="resolved").count() == 1
 
 
 def test_a_conflicting_replay_is_409(bank):
     case = overdue_case(days_overdue=10)
-    body = {"external_id": "BANK-2", "loan": case.loan.external_id, "amount": "400.00",
-            "paid_at": timezone.now().isoformat()}
+    body = {
+        "external_id": "BANK-2",
+        "loan": case.loan.external_id,
+        "amount": "400.00",
+        "paid_at": timezone.now().isoformat(),
+    }
     assert bank.post("/api/v1/payments/", body).status_code == 201
     response = bank.post("/api/v1/payments/", {**body, "amount": "450.00"})
     assert response.status_code == 409 and response.json()["code"] == "idempotency_conflict"
@@ -440,27 +522,40 @@ def test_a_conflicting_replay_is_409(bank):
 
 def test_a_surplus_is_kept_and_a_loan_without_a_case_answers_case_null(bank):
     loan = loan_with_schedule(days_overdue=-5)  # nothing due yet: no case
-    response = bank.post("/api/v1/payments/", {"external_id": "BANK-3", "loan": loan.external_id, "amount": "3500",
-                                               "paid_at": timezone.now().isoformat()})
+    response = bank.post(
+        "/api/v1/payments/",
+        {"external_id": "BANK-3", "loan": loan.external_id, "amount": "3500", "paid_at": timezone.now().isoformat()},
+    )
     assert response.status_code == 201
     assert (response.json()["case"], response.json()["amount"], response.json()["unapplied_amount"]) == (
-        None, "3500.00", "500.00")
+        None,
+        "3500.00",
+        "500.00",
+    )
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"amount": 1000.0}, "amount"),  # a JSON float
-    ({"amount": "999.999"}, "amount"),  # over-precise
-    ({"amount": "0"}, "amount"),
-    ({"loan": "NO-SUCH-LOAN"}, "loan"),
-    ({"paid_at": "2026-01-01 10:00"}, "paid_at"),  # no offset
-    ({"paid_at": (timezone.now() + timedelta(days=3)).isoformat()}, "paid_at"),  # in the future
-    ({"external_id": ""}, "external_id"),
-    ({"reference": "x"}, "reference"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"amount": 1000.0}, "amount"),  # a JSON float
+        ({"amount": "999.999"}, "amount"),  # over-precise
+        ({"amount": "0"}, "amount"),
+        ({"loan": "NO-SUCH-LOAN"}, "loan"),
+        ({"paid_at": "2026-01-01 10:00"}, "paid_at"),  # no offset
+        ({"paid_at": (timezone.now() + timedelta(days=3)).isoformat()}, "paid_at"),  # in the future
+        ({"external_id": ""}, "external_id"),
+        ({"reference": "x"}, "reference"),
+    ],
+)
 def test_bad_payments_are_400_naming_the_field(bank, change, field):
     case = overdue_case(days_overdue=10)
-    body = {"external_id": "BANK-4", "loan": case.loan.external_id, "amount": "1000.00",
-            "paid_at": timezone.now().isoformat(), **change}
+    body = {
+        "external_id": "BANK-4",
+        "loan": case.loan.external_id,
+        "amount": "1000.00",
+        "paid_at": timezone.now().isoformat(),
+        **change,
+    }
     response = bank.post("/api/v1/payments/", body)
     assert response.status_code == 400 and field in response.json()["fields"], response.json()
     assert not Payment.objects.exists()
@@ -470,8 +565,12 @@ def test_bad_payments_are_400_naming_the_field(bank, change, field):
 def test_payments_need_payments_write(api, bank):
     case = overdue_case(days_overdue=10)
     writer = api("cases:read", "cases:write", "cases:manage", name="crm")
-    body = {"external_id": "BANK-5", "loan": case.loan.external_id, "amount": "1000.00",
-            "paid_at": timezone.now().isoformat()}
+    body = {
+        "external_id": "BANK-5",
+        "loan": case.loan.external_id,
+        "amount": "1000.00",
+        "paid_at": timezone.now().isoformat(),
+    }
     response = writer.post("/api/v1/payments/", body)
     assert response.status_code == 403 and response.json()["code"] == "permission_denied"
     assert writer.post("/api/v1/payments/BANK-5/reversal/", {"reason": "bounced"}).status_code == 403
@@ -482,18 +581,31 @@ def test_payments_need_payments_write(api, bank):
 def test_a_payment_answer_names_the_case_only_to_a_client_that_may_see_cases(api):
     case = overdue_case(days_overdue=10)
     feed_only = api("payments:write", name="feed-only")
-    body = {"external_id": "P-scope", "loan": case.loan.external_id, "amount": "10.00",
-            "paid_at": timezone.now().isoformat()}
+    body = {
+        "external_id": "P-scope",
+        "loan": case.loan.external_id,
+        "amount": "10.00",
+        "paid_at": timezone.now().isoformat(),
+    }
     answer = feed_only.post("/api/v1/payments/", body)
     assert answer.status_code == 201 and answer.json()["case"] is None
     assert api("payments:write", "cases:read", name="feed-reader").post("/api/v1/payments/", body).json()["case"] == {
-        "id": case.pk, "state": case.state}
+        "id": case.pk,
+        "state": case.state,
+    }
 
 
 def test_a_reversal_reopens_the_case(bank):
     case = overdue_case(days_overdue=10)
-    bank.post("/api/v1/payments/", {"external_id": "BANK-6", "loan": case.loan.external_id, "amount": "1000.00",
-                                    "paid_at": timezone.now().isoformat()})
+    bank.post(
+        "/api/v1/payments/",
+        {
+            "external_id": "BANK-6",
+            "loan": case.loan.external_id,
+            "amount": "1000.00",
+            "paid_at": timezone.now().isoformat(),
+        },
+    )
     assert fresh(case).state == "resolved"
 
     response = bank.post("/api/v1/payments/BANK-6/reversal/", {"reason": "transfer bounced"})
@@ -518,10 +630,15 @@ def test_reversal_of_an_unknown_payment_is_404_and_needs_a_reason(bank):
 
 def test_the_schema_documents_the_action_endpoints(client):
     paths = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()["paths"]
-    assert {"/api/v1/cases/{case_id}/contacts/", "/api/v1/cases/{case_id}/contact-check/",
-            "/api/v1/cases/{case_id}/promises/", "/api/v1/cases/{case_id}/messages/",
-            "/api/v1/cases/{case_id}/visits/", "/api/v1/payments/",
-            "/api/v1/payments/{external_id}/reversal/"} <= set(paths)
+    assert {
+        "/api/v1/cases/{case_id}/contacts/",
+        "/api/v1/cases/{case_id}/contact-check/",
+        "/api/v1/cases/{case_id}/promises/",
+        "/api/v1/cases/{case_id}/messages/",
+        "/api/v1/cases/{case_id}/visits/",
+        "/api/v1/payments/",
+        "/api/v1/payments/{external_id}/reversal/",
+    } <= set(paths)
     assert set(paths["/api/v1/payments/"]["post"]["responses"]) >= {"200", "201", "400", "409"}
 
 

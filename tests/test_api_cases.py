@@ -1,4 +1,5 @@
 """The case endpoints as an integrating engineer uses them: tokens, scopes, shapes, sync."""
+
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -66,8 +67,17 @@ def test_case_list_shape_with_masked_name(api):
     assert row["amount_overdue"] == "1000.00" and row["currency"] == "CNY"
     assert row["borrower"]["name"] != case.borrower.name and row["borrower"]["name"].endswith("*")
     assert row["updated_at"].endswith("+08:00")
-    assert set(row) >= {"loan", "assigned_to", "queue", "priority", "next_action_at", "hold", "opened_at",
-                        "closed_at", "allowed_transitions"}
+    assert set(row) >= {
+        "loan",
+        "assigned_to",
+        "queue",
+        "priority",
+        "next_action_at",
+        "hold",
+        "opened_at",
+        "closed_at",
+        "allowed_transitions",
+    }
     assert row["allowed_transitions"] == []  # cases:read alone may run nothing
 
 
@@ -129,9 +139,16 @@ def test_the_etag_differs_between_masked_and_unmasked_callers(api):
 def test_lookup_answers_in_the_order_asked(api):
     case = overdue_case(days_overdue=10)
     loan = loan_with_schedule(days_overdue=-5)
-    body = api("cases:read").post("/api/v1/cases/lookup/", {"loans": [loan.external_id, case.loan.external_id, "X"]}).json()
+    body = (
+        api("cases:read")
+        .post("/api/v1/cases/lookup/", {"loans": [loan.external_id, case.loan.external_id, "X"]})
+        .json()
+    )
     assert [(r["loan"], r["case"] and r["case"]["id"]) for r in body["results"]] == [
-        (loan.external_id, None), (case.loan.external_id, case.pk), ("X", None)]
+        (loan.external_id, None),
+        (case.loan.external_id, case.pk),
+        ("X", None),
+    ]
 
 
 def test_transition_by_scope_and_refusals(api):
@@ -142,7 +159,9 @@ def test_transition_by_scope_and_refusals(api):
     again = writer.post(f"/api/v1/cases/{case.pk}/transitions/", {"transition": "start_calls"})
     assert again.status_code == 409 and again.json()["code"] == "transition_not_allowed"
     assert "schedule_visit" in again.json()["allowed_transitions"]
-    stale = writer.post(f"/api/v1/cases/{case.pk}/transitions/", {"transition": "schedule_visit", "expected_state": "reminder"})
+    stale = writer.post(
+        f"/api/v1/cases/{case.pk}/transitions/", {"transition": "schedule_visit", "expected_state": "reminder"}
+    )
     assert stale.status_code == 409 and stale.json()["code"] == "stale_version"
     closing = writer.post(f"/api/v1/cases/{case.pk}/transitions/", {"transition": "close", "reason": "settled"})
     assert closing.status_code == 403
@@ -152,8 +171,12 @@ def test_transition_by_scope_and_refusals(api):
 def test_malformed_json_is_400_not_500(client):
     _c, token = api_client_create(name="x", scopes=["cases:read", "cases:write"])
     case = overdue_case(days_overdue=3)
-    response = client.post(f"/api/v1/cases/{case.pk}/transitions/", "{not json", content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Token {token}")
+    response = client.post(
+        f"/api/v1/cases/{case.pk}/transitions/",
+        "{not json",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token}",
+    )
     assert response.status_code == 400 and response.json()["code"] == "validation_error"
 
 
@@ -169,8 +192,9 @@ def test_idempotency_key_replays_the_answer_and_refuses_another_body(api):
     other = writer.post(url, {"transition": "schedule_visit"}, HTTP_IDEMPOTENCY_KEY="k1")
     assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
     elsewhere = overdue_case(days_overdue=3)  # the same key and body for another case is another request
-    moved = writer.post(f"/api/v1/cases/{elsewhere.pk}/transitions/", {"transition": "start_calls"},
-                        HTTP_IDEMPOTENCY_KEY="k1")
+    moved = writer.post(
+        f"/api/v1/cases/{elsewhere.pk}/transitions/", {"transition": "start_calls"}, HTTP_IDEMPOTENCY_KEY="k1"
+    )
     assert moved.status_code == 409 and elsewhere.events.filter(kind="transition").count() == 0
 
 
@@ -220,9 +244,16 @@ def test_admin_creates_a_client_through_the_service_and_shows_the_token_once(cli
 
     admin_user = get_user_model().objects.create_superuser("root", password="pw-12345")
     client.force_login(admin_user)
-    response = client.post("/admin/collections_app/apiclient/add/", {
-        "name": "dialler", "scopes": '["cases:read", "cases:write"]', "is_active": "on", "rate_per_minute": "600",
-    }, follow=True)
+    response = client.post(
+        "/admin/collections_app/apiclient/add/",
+        {
+            "name": "dialler",
+            "scopes": '["cases:read", "cases:write"]',
+            "is_active": "on",
+            "rate_per_minute": "600",
+        },
+        follow=True,
+    )
     created = ApiClient.objects.get(name="dialler")
     assert created.key_hash and created.scopes == ["cases:read", "cases:write"]
     shown = [str(m) for m in response.context["messages"]]
@@ -264,8 +295,13 @@ def test_detail_shows_the_open_promise_the_last_contact_and_the_holds(api, super
     services.promise_record(case_id=case.pk, actor=supervisor, amount="120.5", due_date=due.isoformat())
     earlier = timezone.now() - timezone.timedelta(hours=3)
     services.contact_log(case_id=case.pk, actor=supervisor, channel="call", outcome="no_answer", occurred_at=earlier)
-    services.contact_log(case_id=case.pk, actor=supervisor, channel="call", outcome="promise_made",
-                         occurred_at=earlier + timezone.timedelta(hours=1))
+    services.contact_log(
+        case_id=case.pk,
+        actor=supervisor,
+        channel="call",
+        outcome="promise_made",
+        occurred_at=earlier + timezone.timedelta(hours=1),
+    )
     services.hold_place(borrower_id=case.borrower_id, code="complaint", actor=supervisor, reason="complaint filed")
 
     body = api("cases:read").get(f"/api/v1/cases/{case.pk}/").json()
@@ -322,8 +358,10 @@ def test_a_list_row_reads_exactly_as_the_case_detail(api, supervisor, collector,
     between rows alike; every row must still equal the detail of its case."""
     from .factories import case_in_state
 
-    cases = [case_in_state(state, supervisor=supervisor, to=collector if i % 2 else None)
-             for i, state in enumerate(["reminder", "call", "visit", "legal", "call", "resolved", "closed", "call"])]
+    cases = [
+        case_in_state(state, supervisor=supervisor, to=collector if i % 2 else None)
+        for i, state in enumerate(["reminder", "call", "visit", "legal", "call", "resolved", "closed", "call"])
+    ]
     services.hold_place(borrower_id=cases[4].borrower_id, code="complaint", actor=supervisor, reason="complaint")
     services.hold_place(borrower_id=cases[1].borrower_id, code="deceased", actor=supervisor, reason="estate")
     caller = api(*scopes)

@@ -1,5 +1,6 @@
 """The API when things go wrong (issue 9, points 7-11): Redis gone, errors in one JSON shape, input
 beyond what a parser may take, an answer that fails to be stored, reads beside a long transaction."""
+
 import json
 import logging
 
@@ -15,8 +16,9 @@ from .factories import loan_with_schedule, overdue_case
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # A Redis nobody listens on: every cache call fails to connect at once.
-REDIS_DOWN = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": "redis://127.0.0.1:1/0"}}
+REDIS_DOWN = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+}
 
 
 @pytest.fixture(autouse=True)
@@ -40,14 +42,19 @@ def test_the_api_answers_with_redis_down(api, redis_down, caplog):
     caller = api("cases:read", "cases:write", "cases:manage", "payments:write", name="everything")
     with caplog.at_level(logging.WARNING, logger="collections_app.shared_cache"):
         assert caller.get(f"/api/v1/cases/{case.pk}/").status_code == 200
-        contact = caller.post(f"/api/v1/cases/{case.pk}/contacts/",
-                              {"channel": "call", "outcome": "no_answer"})
+        contact = caller.post(f"/api/v1/cases/{case.pk}/contacts/", {"channel": "call", "outcome": "no_answer"})
         assert contact.status_code == 201, contact.content
-        payment = caller.post("/api/v1/payments/", {"external_id": "P-DOWN", "loan": case.loan.external_id,
-                                                    "amount": "100.00", "paid_at": timezone.now().isoformat()})
+        payment = caller.post(
+            "/api/v1/payments/",
+            {
+                "external_id": "P-DOWN",
+                "loan": case.loan.external_id,
+                "amount": "100.00",
+                "paid_at": timezone.now().isoformat(),
+            },
+        )
         assert payment.status_code == 201, payment.content
-        moved = caller.post(f"/api/v1/cases/{case.pk}/transitions/",
-                            {"transition": "de_escalate", "reason": "talked"})
+        moved = caller.post(f"/api/v1/cases/{case.pk}/transitions/", {"transition": "de_escalate", "reason": "talked"})
         assert moved.status_code == 200, moved.content
         assert moved.json()["state"] == "reminder"
     assert ContactAttempt.objects.filter(case=case).count() == 1
@@ -102,8 +109,9 @@ def _error_shape(response, status, code):
     return body
 
 
-@pytest.mark.parametrize("path", ["/api/v1/cases/abc/", "/api/v1/cases/abc/events/", "/api/v1/nothing-here/",
-                                  "/api/v2/cases/", "/api/"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/cases/abc/", "/api/v1/cases/abc/events/", "/api/v1/nothing-here/", "/api/v2/cases/", "/api/"]
+)
 def test_an_unknown_api_address_is_a_json_404(api, path):
     _error_shape(api("cases:read").get(path), 404, "not_found")
 
@@ -188,23 +196,34 @@ def _refused(response, field):
 @pytest.mark.parametrize("offset", ["-20:00", "+16:00", "-16:00"])
 def test_a_payment_with_an_offset_beyond_1559_is_400_naming_paid_at(api, offset):
     loan = loan_with_schedule(days_overdue=10)
-    response = api("payments:write").post("/api/v1/payments/", {
-        "external_id": "P-OFF", "loan": loan.external_id, "amount": "10.00", "paid_at": f"2026-01-05T10:00:00{offset}"})
+    response = api("payments:write").post(
+        "/api/v1/payments/",
+        {
+            "external_id": "P-OFF",
+            "loan": loan.external_id,
+            "amount": "10.00",
+            "paid_at": f"2026-01-05T10:00:00{offset}",
+        },
+    )
     _refused(response, "paid_at")
     assert not Payment.objects.exists()
 
 
 def test_offsets_up_to_1559_are_taken(api):
     loan = loan_with_schedule(days_overdue=10)
-    response = api("payments:write").post("/api/v1/payments/", {
-        "external_id": "P-OK", "loan": loan.external_id, "amount": "10.00", "paid_at": "2026-01-05T10:00:00-15:59"})
+    response = api("payments:write").post(
+        "/api/v1/payments/",
+        {"external_id": "P-OK", "loan": loan.external_id, "amount": "10.00", "paid_at": "2026-01-05T10:00:00-15:59"},
+    )
     assert response.status_code == 201, response.content
 
 
 def test_a_contact_at_plus_16_is_400_naming_occurred_at(api):
     case = overdue_case(days_overdue=10)
-    response = api("cases:read", "cases:write").post(f"/api/v1/cases/{case.pk}/contacts/", {
-        "channel": "call", "outcome": "no_answer", "occurred_at": "2026-01-05T10:00:00+16:00"})
+    response = api("cases:read", "cases:write").post(
+        f"/api/v1/cases/{case.pk}/contacts/",
+        {"channel": "call", "outcome": "no_answer", "occurred_at": "2026-01-05T10:00:00+16:00"},
+    )
     _refused(response, "occurred_at")
     assert not ContactAttempt.objects.exists()
 
@@ -212,25 +231,30 @@ def test_a_contact_at_plus_16_is_400_naming_occurred_at(api):
 def test_a_visit_at_plus_18_is_400_naming_scheduled_for(api, field_agent, field_agent2):
     case = overdue_case(days_overdue=40)
     assert case.state == "visit"
-    response = api("cases:read", "cases:manage").post(f"/api/v1/cases/{case.pk}/visits/", {
-        "scheduled_for": "2030-01-05T10:00:00+18:00", "agents": ["field_agent", "field_agent2"]})
+    response = api("cases:read", "cases:manage").post(
+        f"/api/v1/cases/{case.pk}/visits/",
+        {"scheduled_for": "2030-01-05T10:00:00+18:00", "agents": ["field_agent", "field_agent2"]},
+    )
     _refused(response, "scheduled_for")
 
 
-@pytest.mark.parametrize("paid_at", ["0001-01-01T00:00:00+08:00", "1899-12-31T10:00:00+08:00",
-                                     "٢٠٢٦-01-05T10:00:00+08:00"])
+@pytest.mark.parametrize(
+    "paid_at", ["0001-01-01T00:00:00+08:00", "1899-12-31T10:00:00+08:00", "٢٠٢٦-01-05T10:00:00+08:00"]
+)
 def test_a_payment_dated_outside_1900_to_2199_or_in_other_digits_is_400(api, paid_at):
     loan = loan_with_schedule(days_overdue=10)
-    response = api("payments:write").post("/api/v1/payments/", {
-        "external_id": "P-OLD", "loan": loan.external_id, "amount": "10.00", "paid_at": paid_at})
+    response = api("payments:write").post(
+        "/api/v1/payments/", {"external_id": "P-OLD", "loan": loan.external_id, "amount": "10.00", "paid_at": paid_at}
+    )
     _refused(response, "paid_at")
 
 
 @pytest.mark.parametrize("due", ["0001-01-01", "2200-01-01", "２０３０-01-01"])
 def test_a_promise_dated_outside_1900_to_2199_is_400(api, due):
     case = overdue_case(days_overdue=10)
-    response = api("cases:read", "cases:write").post(f"/api/v1/cases/{case.pk}/promises/",
-                                                     {"amount": "10.00", "due_date": due})
+    response = api("cases:read", "cases:write").post(
+        f"/api/v1/cases/{case.pk}/promises/", {"amount": "10.00", "due_date": due}
+    )
     _refused(response, "due_date")
 
 
@@ -239,8 +263,13 @@ def test_amounts_in_other_digits_than_ascii_are_400(api, amount):
     loan = loan_with_schedule(days_overdue=10)
     case = overdue_case(days_overdue=10)
     caller = api("cases:read", "cases:write", "payments:write")
-    _refused(caller.post("/api/v1/payments/", {"external_id": "P-AR", "loan": loan.external_id, "amount": amount,
-                                               "paid_at": timezone.now().isoformat()}), "amount")
+    _refused(
+        caller.post(
+            "/api/v1/payments/",
+            {"external_id": "P-AR", "loan": loan.external_id, "amount": amount, "paid_at": timezone.now().isoformat()},
+        ),
+        "amount",
+    )
     due = (timezone.localdate() + timezone.timedelta(days=3)).isoformat()
     _refused(caller.post(f"/api/v1/cases/{case.pk}/promises/", {"amount": amount, "due_date": due}), "amount")
     assert not Payment.objects.exists()
@@ -250,19 +279,23 @@ def test_a_loan_with_an_amount_in_other_digits_is_refused(api):
     from .factories import BorrowerFactory, book_loan_data
 
     borrower = BorrowerFactory()
-    response = api("loans:write").put("/api/v1/loans/L-AR/", book_loan_data(borrower=borrower.external_id,
-                                                                            principal="１０００"))
+    response = api("loans:write").put(
+        "/api/v1/loans/L-AR/", book_loan_data(borrower=borrower.external_id, principal="１０００")
+    )
     assert response.status_code == 400, response.content
     assert "principal" in response.json()["fields"], response.json()
 
 
-@pytest.mark.parametrize("field,value", [("occurred_at", "2026-01-05T10:00+16:00"),
-                                         ("occurred_at", "0001-01-01T10:00")])
+@pytest.mark.parametrize(
+    "field,value", [("occurred_at", "2026-01-05T10:00+16:00"), ("occurred_at", "0001-01-01T10:00")]
+)
 def test_the_web_contact_form_refuses_offsets_and_years_out_of_bounds(client, supervisor, field, value):
     case = overdue_case(days_overdue=10)
     client.force_login(supervisor)
-    response = client.post(f"/cases/{case.pk}/contacts/", {"channel": "call", "direction": "outbound",
-                                                             "outcome": "no_answer", field: value})
+    response = client.post(
+        f"/cases/{case.pk}/contacts/",
+        {"channel": "call", "direction": "outbound", "outcome": "no_answer", field: value},
+    )
     assert response.status_code in (200, 302, 400), response.status_code
     assert not ContactAttempt.objects.exists()
 
@@ -332,8 +365,12 @@ def test_a_payment_that_answered_500_after_the_service_answers_its_real_result_o
 
     monkeypatch.setattr(views_actions, "payment_dict", payment_dict)
     bank = api("payments:write", "cases:read")
-    body = {"external_id": "P-500", "loan": case.loan.external_id, "amount": "100.00",
-            "paid_at": timezone.now().isoformat()}
+    body = {
+        "external_id": "P-500",
+        "loan": case.loan.external_id,
+        "amount": "100.00",
+        "paid_at": timezone.now().isoformat(),
+    }
     first = bank.post("/api/v1/payments/", body, HTTP_IDEMPOTENCY_KEY="pay-1")
     assert first.status_code == 500
     events = CaseEvent.objects.filter(case=case).count()
@@ -377,8 +414,9 @@ def open_transaction_elsewhere():
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL snapshots")
     params = connection.get_connection_params()
-    other = psycopg2.connect(**{k: v for k, v in params.items() if k in (
-        "dbname", "database", "user", "password", "host", "port")})
+    other = psycopg2.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "database", "user", "password", "host", "port")}
+    )
     cursor = other.cursor()  # psycopg2 opens a transaction (BEGIN) at the first statement
     cursor.execute("SELECT txid_current()")
     cursor.fetchone()
@@ -445,8 +483,11 @@ def test_the_schema_generates_without_a_warning_and_documents_the_token_scheme(c
     assert [str(w.msg) for w in schema_check(None)] == []  # what `manage.py check --deploy` reports
     schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
     assert schema["components"]["securitySchemes"]["tokenAuth"] == {
-        "type": "apiKey", "in": "header", "name": "Authorization",
-        "description": schema["components"]["securitySchemes"]["tokenAuth"]["description"]}
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": schema["components"]["securitySchemes"]["tokenAuth"]["description"],
+    }
     assert {"tokenAuth": []} in schema["paths"]["/api/v1/cases/"]["get"]["security"]
     ids = [op["operationId"] for path in schema["paths"].values() for op in path.values() if "operationId" in op]
     assert len(ids) == len(set(ids)) and "cases_list" in ids

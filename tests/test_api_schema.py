@@ -1,4 +1,5 @@
 """Schemathesis against our own OpenAPI schema, in process: no 5xx, and every answer fits the schema."""
+
 import uuid
 
 import pytest
@@ -32,9 +33,18 @@ def _keep_the_test_connection():
 @pytest.fixture
 def token(db):
     overdue_case(days_overdue=12)
-    _client, token = api_client_create(name=f"fuzz-{uuid.uuid4().hex[:8]}",
-                                       scopes=["cases:read", "cases:write", "cases:manage", "payments:write",
-                                               "loans:write", "pii:read", "webhooks:manage"])
+    _client, token = api_client_create(
+        name=f"fuzz-{uuid.uuid4().hex[:8]}",
+        scopes=[
+            "cases:read",
+            "cases:write",
+            "cases:manage",
+            "payments:write",
+            "loans:write",
+            "pii:read",
+            "webhooks:manage",
+        ],
+    )
     return token
 
 
@@ -44,5 +54,6 @@ def token(db):
 def test_every_operation_answers_within_its_schema_and_never_5xx(case, token):
     # What the issue asks: no 5xx, and every answer matches its documented shape. (Schema-valid input
     # may still be refused: an `after` string that is no cursor we gave out is a 400, by design.)
-    case.call_and_validate(headers={"Authorization": f"Token {token}"},
-                           checks=[not_a_server_error, response_schema_conformance])
+    case.call_and_validate(
+        headers={"Authorization": f"Token {token}"}, checks=[not_a_server_error, response_schema_conformance]
+    )

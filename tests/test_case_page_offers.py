@@ -1,6 +1,7 @@
 """The case page offers only what the actor may do now, and words refusals for people (issue 9,
 point 17): no legal referral form while one waits, no second promise while one is pending, and no
 `case: ...` / `due_date: ...` field names in the messages shown."""
+
 import re
 from datetime import timedelta
 
@@ -83,8 +84,15 @@ def test_no_referral_form_under_a_hold(client, collector, supervisor, my_visit_c
 def test_an_auditor_is_offered_no_form_that_writes(client, auditor, my_visit_case):
     client.force_login(auditor)
     body = page(client, my_visit_case)
-    for name in ("case-log-contact", "case-promise", "case-message", "case-note", "case-legal-referral",
-                 "case-transition", "case-visit"):
+    for name in (
+        "case-log-contact",
+        "case-promise",
+        "case-message",
+        "case-note",
+        "case-legal-referral",
+        "case-transition",
+        "case-visit",
+    ):
         assert reverse(f"collections:{name}", args=[my_visit_case.pk]) not in body, name
 
 
@@ -101,6 +109,7 @@ def test_refusal_text_names_no_fields():
     from collections_app.web.common import refusal_text
 
     assert refusal_text(invalid("due_date", "The promised date cannot be in the past.")) == (
-        "The promised date cannot be in the past.")
+        "The promised date cannot be in the past."
+    )
     text = refusal_text(DomainError("visit_needs_two_agents", fields={"agents": ["Name at least two field agents."]}))
     assert "agents:" not in text and "Name at least two field agents." in text

@@ -8,6 +8,7 @@ Conventions: every `at` is written as an explicit UTC instant (the server runs i
 is judged in their own zone), and every expected `next_allowed_at` is written as the ISO string the
 API would show, in the borrower's offset.
 """
+
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -117,11 +118,14 @@ def test_china_is_the_default_policy():
 
 @pytest.mark.parametrize("policy", [CHINA, US], ids=["china", "us"])
 @pytest.mark.parametrize("channel", CHANNELS)
-@pytest.mark.parametrize("at", [
-    "2026-11-30T23:59Z",  # 07:59
-    "2026-12-01T14:00Z",  # 22:00
-    "2026-12-01T19:00Z",  # 03:00
-])
+@pytest.mark.parametrize(
+    "at",
+    [
+        "2026-11-30T23:59Z",  # 07:59
+        "2026-12-01T14:00Z",  # 22:00
+        "2026-12-01T19:00Z",  # 03:00
+    ],
+)
 def test_consent_after_hours_lifts_the_window(policy, channel, at):
     at = iso_utc(at)
     without = check_contact(facts=facts(SH), channel=channel, at=at, policy=policy)
@@ -207,21 +211,21 @@ def test_us_window_edges_for_every_channel(channel, at, local_label, allowed, ne
 US_DST_CASES = [
     # Same UTC clock time 12:30 on both sides of the spring change: 07:30 EST vs 08:30 EDT.
     ("2026-03-07T12:30Z", False, "2026-03-07T08:00:00-05:00"),  # Sat 07:30 EST
-    ("2026-03-08T12:30Z", True, None),                          # Sun 08:30 EDT
+    ("2026-03-08T12:30Z", True, None),  # Sun 08:30 EDT
     ("2026-03-08T11:30Z", False, "2026-03-08T08:00:00-04:00"),  # Sun 07:30 EDT
-    ("2026-03-08T12:00Z", True, None),                          # Sun 08:00 EDT exactly
+    ("2026-03-08T12:00Z", True, None),  # Sun 08:00 EDT exactly
     # Refused the evening before the change: next opening is after it, so -04:00.
     ("2026-03-08T02:00Z", False, "2026-03-08T08:00:00-04:00"),  # Sat 21:00 EST
     ("2026-03-08T07:30Z", False, "2026-03-08T08:00:00-04:00"),  # Sun 03:30 EDT, just after the jump
-    ("2026-03-08T00:59Z", True, None),                          # Sat 19:59 EST
+    ("2026-03-08T00:59Z", True, None),  # Sat 19:59 EST
     # Same UTC clock time 12:30 on both sides of the autumn change: 08:30 EDT vs 07:30 EST.
-    ("2026-10-31T12:30Z", True, None),                          # Sat 08:30 EDT
+    ("2026-10-31T12:30Z", True, None),  # Sat 08:30 EDT
     ("2026-11-01T12:30Z", False, "2026-11-01T08:00:00-05:00"),  # Sun 07:30 EST
     ("2026-11-01T12:59Z", False, "2026-11-01T08:00:00-05:00"),  # Sun 07:59 EST
-    ("2026-11-01T13:00Z", True, None),                          # Sun 08:00 EST exactly
+    ("2026-11-01T13:00Z", True, None),  # Sun 08:00 EST exactly
     ("2026-11-01T01:00Z", False, "2026-11-01T08:00:00-05:00"),  # Sat 21:00 EDT
     ("2026-11-01T06:30Z", False, "2026-11-01T08:00:00-05:00"),  # Sun 01:30 EST (second 01:30)
-    ("2026-11-02T01:59Z", True, None),                          # Sun 20:59 EST
+    ("2026-11-02T01:59Z", True, None),  # Sun 20:59 EST
     ("2026-11-02T02:00Z", False, "2026-11-02T08:00:00-05:00"),  # Sun 21:00 EST
 ]
 
@@ -236,10 +240,13 @@ def test_us_window_across_daylight_saving_changes(channel, at, allowed, next_iso
         assert_refused(d, "outside_contact_hours", next_iso)
 
 
-@pytest.mark.parametrize("at, next_utc", [
-    ("2026-03-08T02:00Z", "2026-03-08T12:00Z"),  # 08:00 EDT
-    ("2026-11-01T01:00Z", "2026-11-01T13:00Z"),  # 08:00 EST
-])
+@pytest.mark.parametrize(
+    "at, next_utc",
+    [
+        ("2026-03-08T02:00Z", "2026-03-08T12:00Z"),  # 08:00 EDT
+        ("2026-11-01T01:00Z", "2026-11-01T13:00Z"),  # 08:00 EST
+    ],
+)
 def test_us_next_allowed_at_is_the_right_instant_across_dst(at, next_utc):
     d = check_contact(facts=facts(NY), channel=CALL, at=iso_utc(at), policy=US)
     assert d.next_allowed_at == iso_utc(next_utc)
@@ -278,16 +285,22 @@ def test_china_daily_caps_on_calls(connected, dials, code):
         assert_refused(d, code, NEXT_MORNING_SH)
 
 
-@pytest.mark.parametrize("zone, at, next_iso", [
-    (SH, "2026-12-01T00:00Z", "2026-12-02T08:00:00+08:00"),  # 08:00: still tomorrow, not today
-    (SH, "2026-12-01T13:59Z", "2026-12-02T08:00:00+08:00"),  # 21:59
-    ("Asia/Urumqi", "2026-12-01T15:00Z", "2026-12-02T08:00:00+06:00"),  # 21:00 Urumqi, 23:00 Shanghai
-    ("America/Los_Angeles", "2026-12-02T05:00Z", "2026-12-02T08:00:00-08:00"),  # 21:00 on 1 Dec LA
-])
-@pytest.mark.parametrize("counters, code", [
-    (Counters(connected_calls_today=3), "daily_call_cap"),
-    (Counters(dials_to_number_today=6), "daily_dial_cap"),
-])
+@pytest.mark.parametrize(
+    "zone, at, next_iso",
+    [
+        (SH, "2026-12-01T00:00Z", "2026-12-02T08:00:00+08:00"),  # 08:00: still tomorrow, not today
+        (SH, "2026-12-01T13:59Z", "2026-12-02T08:00:00+08:00"),  # 21:59
+        ("Asia/Urumqi", "2026-12-01T15:00Z", "2026-12-02T08:00:00+06:00"),  # 21:00 Urumqi, 23:00 Shanghai
+        ("America/Los_Angeles", "2026-12-02T05:00Z", "2026-12-02T08:00:00-08:00"),  # 21:00 on 1 Dec LA
+    ],
+)
+@pytest.mark.parametrize(
+    "counters, code",
+    [
+        (Counters(connected_calls_today=3), "daily_call_cap"),
+        (Counters(dials_to_number_today=6), "daily_dial_cap"),
+    ],
+)
 def test_china_cap_next_allowed_at_is_the_next_local_morning(zone, at, next_iso, counters, code):
     d = check_contact(facts=facts(zone), channel=CALL, at=iso_utc(at), counters=counters, policy=CHINA)
     assert_refused(d, code, next_iso)
@@ -321,39 +334,80 @@ def attempts(*texts):
 
 # Six attempts comfortably inside the window (one a day, 11:00 EST).
 SIX_RECENT = attempts(
-    "2026-12-04T16:00Z", "2026-12-05T16:00Z", "2026-12-06T16:00Z",
-    "2026-12-07T16:00Z", "2026-12-08T16:00Z", "2026-12-09T16:00Z",
+    "2026-12-04T16:00Z",
+    "2026-12-05T16:00Z",
+    "2026-12-06T16:00Z",
+    "2026-12-07T16:00Z",
+    "2026-12-08T16:00Z",
+    "2026-12-09T16:00Z",
 )
 
 SEVEN_IN_SEVEN_CASES = [
     # (id, prior attempts, expected next_allowed_at or None when allowed, consent_after_hours)
     ("no attempts", [], None, False),
     ("6 prior: 7th allowed", SIX_RECENT, None, False),
-    ("7 prior: 8th refused, free when the oldest leaves",
-     attempts("2026-12-03T16:00Z") + SIX_RECENT, "2026-12-10T11:00:00-05:00", False),
-    ("7 prior, oldest exactly 7 days old: does not count",
-     attempts("2026-12-03T15:00Z") + SIX_RECENT, None, False),
-    ("7 prior, oldest 1 minute inside the window",
-     attempts("2026-12-03T15:01Z") + SIX_RECENT, "2026-12-10T10:01:00-05:00", False),
-    ("7 prior, oldest 8 days old: does not count",
-     attempts("2026-12-02T16:00Z") + SIX_RECENT, None, False),
-    ("many old attempts never count",
-     attempts(*[f"2026-11-{d:02d}T16:00Z" for d in range(1, 30)]) + SIX_RECENT, None, False),
-    ("8 prior: free when the second oldest leaves",
-     attempts("2026-12-03T16:00Z", "2026-12-03T18:00Z") + SIX_RECENT, "2026-12-10T13:00:00-05:00", False),
-    ("7 prior, unsorted input",
-     list(reversed(attempts("2026-12-03T16:00Z") + SIX_RECENT)), "2026-12-10T11:00:00-05:00", False),
-    ("oldest leaves at 20:30 local: in the window, kept",
-     attempts("2026-12-04T01:30Z") + SIX_RECENT, "2026-12-10T20:30:00-05:00", False),
-    ("oldest leaves at 22:00 local: moved to next morning",
-     attempts("2026-12-04T03:00Z") + SIX_RECENT, "2026-12-11T08:00:00-05:00", False),
-    ("oldest leaves at 21:00 local exactly: moved to next morning",
-     attempts("2026-12-04T02:00Z") + SIX_RECENT, "2026-12-11T08:00:00-05:00", False),
-    ("oldest leaves at 06:00 local next day: moved to 08:00 that day",
-     attempts("2026-12-04T11:00Z") + SIX_RECENT[1:] + attempts("2026-12-04T17:00Z"),
-     "2026-12-11T08:00:00-05:00", False),
-    ("after-hours consent: night time kept as is",
-     attempts("2026-12-04T03:00Z") + SIX_RECENT, "2026-12-10T22:00:00-05:00", True),
+    (
+        "7 prior: 8th refused, free when the oldest leaves",
+        attempts("2026-12-03T16:00Z") + SIX_RECENT,
+        "2026-12-10T11:00:00-05:00",
+        False,
+    ),
+    ("7 prior, oldest exactly 7 days old: does not count", attempts("2026-12-03T15:00Z") + SIX_RECENT, None, False),
+    (
+        "7 prior, oldest 1 minute inside the window",
+        attempts("2026-12-03T15:01Z") + SIX_RECENT,
+        "2026-12-10T10:01:00-05:00",
+        False,
+    ),
+    ("7 prior, oldest 8 days old: does not count", attempts("2026-12-02T16:00Z") + SIX_RECENT, None, False),
+    (
+        "many old attempts never count",
+        attempts(*[f"2026-11-{d:02d}T16:00Z" for d in range(1, 30)]) + SIX_RECENT,
+        None,
+        False,
+    ),
+    (
+        "8 prior: free when the second oldest leaves",
+        attempts("2026-12-03T16:00Z", "2026-12-03T18:00Z") + SIX_RECENT,
+        "2026-12-10T13:00:00-05:00",
+        False,
+    ),
+    (
+        "7 prior, unsorted input",
+        list(reversed(attempts("2026-12-03T16:00Z") + SIX_RECENT)),
+        "2026-12-10T11:00:00-05:00",
+        False,
+    ),
+    (
+        "oldest leaves at 20:30 local: in the window, kept",
+        attempts("2026-12-04T01:30Z") + SIX_RECENT,
+        "2026-12-10T20:30:00-05:00",
+        False,
+    ),
+    (
+        "oldest leaves at 22:00 local: moved to next morning",
+        attempts("2026-12-04T03:00Z") + SIX_RECENT,
+        "2026-12-11T08:00:00-05:00",
+        False,
+    ),
+    (
+        "oldest leaves at 21:00 local exactly: moved to next morning",
+        attempts("2026-12-04T02:00Z") + SIX_RECENT,
+        "2026-12-11T08:00:00-05:00",
+        False,
+    ),
+    (
+        "oldest leaves at 06:00 local next day: moved to 08:00 that day",
+        attempts("2026-12-04T11:00Z") + SIX_RECENT[1:] + attempts("2026-12-04T17:00Z"),
+        "2026-12-11T08:00:00-05:00",
+        False,
+    ),
+    (
+        "after-hours consent: night time kept as is",
+        attempts("2026-12-04T03:00Z") + SIX_RECENT,
+        "2026-12-10T22:00:00-05:00",
+        True,
+    ),
 ]
 
 
@@ -362,24 +416,33 @@ SEVEN_IN_SEVEN_CASES = [
     [pytest.param(p, n, a, id=i) for i, p, n, a in SEVEN_IN_SEVEN_CASES],
 )
 def test_us_seven_in_seven(prior, next_iso, after_hours):
-    d = check_contact(facts=facts(NY, after_hours=after_hours), channel=CALL, at=NOW_NY,
-                      counters=Counters(call_attempts_7_days=prior), policy=US)
+    d = check_contact(
+        facts=facts(NY, after_hours=after_hours),
+        channel=CALL,
+        at=NOW_NY,
+        counters=Counters(call_attempts_7_days=prior),
+        policy=US,
+    )
     if next_iso is None:
         assert_allowed(d)
     else:
         assert_refused(d, "seven_in_seven", next_iso)
 
 
-@pytest.mark.parametrize("prior", [
-    attempts("2026-12-03T16:00Z") + SIX_RECENT,
-    attempts("2026-12-03T16:00Z", "2026-12-03T18:00Z") + SIX_RECENT,
-])
+@pytest.mark.parametrize(
+    "prior",
+    [
+        attempts("2026-12-03T16:00Z") + SIX_RECENT,
+        attempts("2026-12-03T16:00Z", "2026-12-03T18:00Z") + SIX_RECENT,
+    ],
+)
 def test_us_seven_in_seven_next_allowed_at_is_the_first_allowed_moment(prior):
     counters = Counters(call_attempts_7_days=prior)
     d = check_contact(facts=facts(NY), channel=CALL, at=NOW_NY, counters=counters, policy=US)
     assert d.code == "seven_in_seven"
-    before = check_contact(facts=facts(NY), channel=CALL, at=d.next_allowed_at - timedelta(minutes=1),
-                           counters=counters, policy=US)
+    before = check_contact(
+        facts=facts(NY), channel=CALL, at=d.next_allowed_at - timedelta(minutes=1), counters=counters, policy=US
+    )
     assert before.code == "seven_in_seven"
     assert_allowed(check_contact(facts=facts(NY), channel=CALL, at=d.next_allowed_at, counters=counters, policy=US))
 
@@ -390,15 +453,29 @@ DST_SEVEN = {
     # Spring: 5..11 March 10:00 local (EST up to 7 March, EDT from 8 March). The oldest, 5 March
     # 10:00 EST = 15:00Z, leaves a rolling 7-day window at 12 March 15:00Z = 11:00 EDT.
     "spring": (
-        attempts("2026-03-05T15:00Z", "2026-03-06T15:00Z", "2026-03-07T15:00Z", "2026-03-08T14:00Z",
-                 "2026-03-09T14:00Z", "2026-03-10T14:00Z", "2026-03-11T14:00Z"),
+        attempts(
+            "2026-03-05T15:00Z",
+            "2026-03-06T15:00Z",
+            "2026-03-07T15:00Z",
+            "2026-03-08T14:00Z",
+            "2026-03-09T14:00Z",
+            "2026-03-10T14:00Z",
+            "2026-03-11T14:00Z",
+        ),
         iso_utc("2026-03-12T13:30Z"),  # 09:30 EDT
     ),
     # Autumn: 28 Oct..3 Nov 10:00 local (EDT up to 31 Oct, EST from 1 Nov). The oldest, 28 Oct
     # 10:00 EDT = 14:00Z, leaves a rolling 7-day window at 4 Nov 14:00Z = 09:00 EST.
     "autumn": (
-        attempts("2026-10-28T14:00Z", "2026-10-29T14:00Z", "2026-10-30T14:00Z", "2026-10-31T14:00Z",
-                 "2026-11-01T15:00Z", "2026-11-02T15:00Z", "2026-11-03T15:00Z"),
+        attempts(
+            "2026-10-28T14:00Z",
+            "2026-10-29T14:00Z",
+            "2026-10-30T14:00Z",
+            "2026-10-31T14:00Z",
+            "2026-11-01T15:00Z",
+            "2026-11-02T15:00Z",
+            "2026-11-03T15:00Z",
+        ),
         iso_utc("2026-11-04T13:30Z"),  # 08:30 EST
     ),
 }
@@ -421,7 +498,10 @@ def test_us_seven_in_seven_next_allowed_at_is_consistent_across_dst(season):
     # Rolling 7 days = the oldest attempt + 7 x 24 h.
     assert d.next_allowed_at == prior[0] + timedelta(days=7)
     just_before = d.next_allowed_at - timedelta(minutes=1)
-    assert check_contact(facts=facts(NY), channel=CALL, at=just_before, counters=counters, policy=US).code == "seven_in_seven"
+    assert (
+        check_contact(facts=facts(NY), channel=CALL, at=just_before, counters=counters, policy=US).code
+        == "seven_in_seven"
+    )
     assert_allowed(check_contact(facts=facts(NY), channel=CALL, at=d.next_allowed_at, counters=counters, policy=US))
 
 
@@ -434,7 +514,9 @@ def test_us_seven_in_seven_counts_calls_only(channel):
 def test_china_preset_ignores_seven_in_seven():
     counters = Counters(call_attempts_7_days=attempts("2026-12-03T16:00Z") + SIX_RECENT)
     assert_allowed(check_contact(facts=facts(NY), channel=CALL, at=NOW_NY, counters=counters, policy=CHINA))
-    assert check_contact(facts=facts(NY), channel=CALL, at=NOW_NY, counters=counters, policy=US).code == "seven_in_seven"
+    assert (
+        check_contact(facts=facts(NY), channel=CALL, at=NOW_NY, counters=counters, policy=US).code == "seven_in_seven"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,27 +542,31 @@ CONVERSATION_CASES = [
 
 @pytest.mark.parametrize("at, label, code", CONVERSATION_CASES)
 def test_us_seven_days_after_conversation(at, label, code):
-    d = check_contact(facts=facts(NY), channel=CALL, at=iso_utc(at),
-                      counters=Counters(last_conversation_at=CONVERSATION), policy=US)
+    d = check_contact(
+        facts=facts(NY), channel=CALL, at=iso_utc(at), counters=Counters(last_conversation_at=CONVERSATION), policy=US
+    )
     if code is None:
         assert_allowed(d)
     else:
         assert_refused(d, code, DAY8_MORNING)
 
 
-@pytest.mark.parametrize("conversation, at, code, next_iso", [
-    # 23:30 EST on 1 Dec is already 2 Dec in UTC: day 1 is the borrower's 1 Dec.
-    ("2026-12-02T04:30Z", "2026-12-08T13:00Z", None, None),
-    ("2026-12-02T04:30Z", "2026-12-07T20:00Z", "seven_days_after_conversation", DAY8_MORNING),
-    # Spring forward in between: day 8 morning is in EDT.
-    ("2026-03-02T15:00Z", "2026-03-06T15:00Z", "seven_days_after_conversation", "2026-03-09T08:00:00-04:00"),
-    ("2026-03-02T15:00Z", "2026-03-09T12:00Z", None, None),  # 08:00 EDT day 8
-    # Fall back in between: day 8 morning is in EST.
-    ("2026-10-27T15:00Z", "2026-11-02T15:00Z", "seven_days_after_conversation", "2026-11-03T08:00:00-05:00"),
-    ("2026-10-27T15:00Z", "2026-11-03T13:00Z", None, None),  # 08:00 EST day 8
-    # Conversation recorded in another zone's notation: same instant, same answer.
-    ("2026-12-02T04:00:00+08:00", "2026-12-07T20:00Z", "seven_days_after_conversation", DAY8_MORNING),
-])
+@pytest.mark.parametrize(
+    "conversation, at, code, next_iso",
+    [
+        # 23:30 EST on 1 Dec is already 2 Dec in UTC: day 1 is the borrower's 1 Dec.
+        ("2026-12-02T04:30Z", "2026-12-08T13:00Z", None, None),
+        ("2026-12-02T04:30Z", "2026-12-07T20:00Z", "seven_days_after_conversation", DAY8_MORNING),
+        # Spring forward in between: day 8 morning is in EDT.
+        ("2026-03-02T15:00Z", "2026-03-06T15:00Z", "seven_days_after_conversation", "2026-03-09T08:00:00-04:00"),
+        ("2026-03-02T15:00Z", "2026-03-09T12:00Z", None, None),  # 08:00 EDT day 8
+        # Fall back in between: day 8 morning is in EST.
+        ("2026-10-27T15:00Z", "2026-11-02T15:00Z", "seven_days_after_conversation", "2026-11-03T08:00:00-05:00"),
+        ("2026-10-27T15:00Z", "2026-11-03T13:00Z", None, None),  # 08:00 EST day 8
+        # Conversation recorded in another zone's notation: same instant, same answer.
+        ("2026-12-02T04:00:00+08:00", "2026-12-07T20:00Z", "seven_days_after_conversation", DAY8_MORNING),
+    ],
+)
 def test_us_conversation_day_is_the_borrowers_local_day(conversation, at, code, next_iso):
     counters = Counters(last_conversation_at=datetime.fromisoformat(conversation.replace("Z", "+00:00")))
     d = check_contact(facts=facts(NY), channel=CALL, at=iso_utc(at), counters=counters, policy=US)
@@ -493,8 +579,13 @@ def test_us_conversation_day_is_the_borrowers_local_day(conversation, at, code, 
 @pytest.mark.parametrize("channel", [SMS, EMAIL, VISIT])
 @pytest.mark.parametrize("at", ["2026-12-01T20:30Z", "2026-12-04T15:00Z", "2026-12-07T20:00Z"])
 def test_us_conversation_rule_does_not_touch_other_channels(channel, at):
-    d = check_contact(facts=facts(NY), channel=channel, at=iso_utc(at),
-                      counters=Counters(last_conversation_at=CONVERSATION), policy=US)
+    d = check_contact(
+        facts=facts(NY),
+        channel=channel,
+        at=iso_utc(at),
+        counters=Counters(last_conversation_at=CONVERSATION),
+        policy=US,
+    )
     assert_allowed(d)
 
 
@@ -505,8 +596,13 @@ def test_china_preset_has_no_conversation_quiet_period():
 
 
 def test_us_conversation_quiet_period_ends_at_midnight_with_after_hours_consent():
-    d = check_contact(facts=facts(NY, after_hours=True), channel=CALL, at=iso_utc("2026-12-08T12:00Z"),  # 07:00 day 8
-                      counters=Counters(last_conversation_at=CONVERSATION), policy=US)
+    d = check_contact(
+        facts=facts(NY, after_hours=True),
+        channel=CALL,
+        at=iso_utc("2026-12-08T12:00Z"),  # 07:00 day 8
+        counters=Counters(last_conversation_at=CONVERSATION),
+        policy=US,
+    )
     assert_allowed(d)
 
 
@@ -524,8 +620,13 @@ HOLD_END_CASES = [
     (NY, US, iso_utc("2026-12-01T17:00Z"), iso_utc("2026-12-15T14:00Z"), "2026-12-15T09:00:00-05:00"),
     (NY, US, iso_utc("2026-12-01T17:00Z"), None, None),
     # Hold end given in the lender's zone, borrower elsewhere: still the borrower's offset.
-    ("Europe/London", CHINA, iso_utc("2026-12-01T12:00Z"),
-     datetime.fromisoformat("2026-12-15T18:00:00+08:00"), "2026-12-15T10:00:00+00:00"),
+    (
+        "Europe/London",
+        CHINA,
+        iso_utc("2026-12-01T12:00Z"),
+        datetime.fromisoformat("2026-12-15T18:00:00+08:00"),
+        "2026-12-15T10:00:00+00:00",
+    ),
 ]
 
 
@@ -545,8 +646,9 @@ def test_hold_stops_every_channel(channel, policy):
 
 
 def test_several_holds_refuse_once_with_the_given_end():
-    d = check_contact(facts=facts(SH, holds=["dispute", "complaint"], holds_end_at=HOLD_END_UTC),
-                      channel=SMS, at=NOON_SH)
+    d = check_contact(
+        facts=facts(SH, holds=["dispute", "complaint"], holds_end_at=HOLD_END_UTC), channel=SMS, at=NOON_SH
+    )
     assert_refused(d, "case_on_hold", "2026-12-15T10:00:00+08:00")
 
 
@@ -605,10 +707,14 @@ OPT_OUT_CASES = [
 ]
 
 
-@pytest.mark.parametrize("policy, zone, at", [
-    (CHINA, SH, NOON_SH),
-    (US, NY, iso_utc("2026-12-01T17:00Z")),
-], ids=["china", "us"])
+@pytest.mark.parametrize(
+    "policy, zone, at",
+    [
+        (CHINA, SH, NOON_SH),
+        (US, NY, iso_utc("2026-12-01T17:00Z")),
+    ],
+    ids=["china", "us"],
+)
 @pytest.mark.parametrize("sms, email, channel, refused", OPT_OUT_CASES)
 def test_opt_out_stops_that_channel_only(policy, zone, at, sms, email, channel, refused):
     d = check_contact(facts=facts(zone, sms=sms, email=email), channel=channel, at=at, policy=policy)
@@ -638,8 +744,7 @@ def test_third_party_only_when_borrower_unreachable(policy, unreachable, channel
     at = iso_utc("2026-12-01T17:00Z") if policy is US else NOON_SH
     zone = NY if policy is US else SH
     counters = Counters(borrower_unreachable=unreachable)
-    d = check_contact(facts=facts(zone), channel=channel, at=at, counters=counters, policy=policy,
-                      to_third_party=True)
+    d = check_contact(facts=facts(zone), channel=channel, at=at, counters=counters, policy=policy, to_third_party=True)
     if code is None:
         assert_allowed(d)
     else:
@@ -649,14 +754,25 @@ def test_third_party_only_when_borrower_unreachable(policy, unreachable, channel
 
 
 def test_third_party_contact_still_respects_hours():
-    d = check_contact(facts=facts(SH), channel=CALL, at=iso_utc("2026-12-01T14:30Z"),  # 22:30
-                      counters=Counters(borrower_unreachable=True), to_third_party=True)
+    d = check_contact(
+        facts=facts(SH),
+        channel=CALL,
+        at=iso_utc("2026-12-01T14:30Z"),  # 22:30
+        counters=Counters(borrower_unreachable=True),
+        to_third_party=True,
+    )
     assert_refused(d, "outside_contact_hours", "2026-12-02T08:00:00+08:00")
 
 
 def test_third_party_notice_allowed_when_borrower_is_deceased():
-    d = check_contact(facts=facts(SH, holds=["deceased"]), channel=CALL, at=NOON_SH,
-                      counters=Counters(borrower_unreachable=False), purpose=NOTICE, to_third_party=True)
+    d = check_contact(
+        facts=facts(SH, holds=["deceased"]),
+        channel=CALL,
+        at=NOON_SH,
+        counters=Counters(borrower_unreachable=False),
+        purpose=NOTICE,
+        to_third_party=True,
+    )
     assert_allowed(d)
 
 
@@ -668,28 +784,96 @@ NIGHT_SH = iso_utc("2026-12-01T15:00Z")  # 23:00 Shanghai
 
 PRECEDENCE_CASES = [
     # (id, facts, channel, at, counters, policy, kwargs, code, next)
-    ("hold > opt-out > hours", facts(SH, sms=False, holds=["dispute"], holds_end_at=HOLD_END_UTC),
-     SMS, NIGHT_SH, Counters(), CHINA, {}, "case_on_hold", "2026-12-15T10:00:00+08:00"),
-    ("hold > opt-out", facts(SH, email=False, holds=["complaint"]),
-     EMAIL, NOON_SH, Counters(), CHINA, {}, "case_on_hold", None),
-    ("hold > hours", facts(SH, holds=["bankruptcy"]),
-     CALL, NIGHT_SH, Counters(), CHINA, {}, "case_on_hold", None),
-    ("opt-out > hours", facts(SH, sms=False),
-     SMS, NIGHT_SH, Counters(), CHINA, {}, "channel_opted_out", None),
-    ("hold > caps", facts(SH, holds=["dispute"]),
-     CALL, NOON_SH, Counters(connected_calls_today=3, dials_to_number_today=6), CHINA, {}, "case_on_hold", None),
-    ("hold > third party", facts(SH, holds=["dispute"]),
-     CALL, NOON_SH, Counters(), CHINA, {"to_third_party": True}, "case_on_hold", None),
-    ("opt-out > third party", facts(SH, sms=False),
-     SMS, NOON_SH, Counters(), CHINA, {"to_third_party": True}, "channel_opted_out", None),
-    ("hours > caps", facts(SH),
-     CALL, NIGHT_SH, Counters(connected_calls_today=3), CHINA, {}, "outside_contact_hours", "2026-12-02T08:00:00+08:00"),
-    ("hours > seven-in-seven", facts(NY),
-     CALL, iso_utc("2026-12-10T03:00Z"), Counters(call_attempts_7_days=attempts("2026-12-03T16:00Z") + SIX_RECENT[:-1]
-                                                  + attempts("2026-12-09T15:00Z")),
-     US, {}, "outside_contact_hours", "2026-12-10T08:00:00-05:00"),
-    ("hold > conversation", facts(NY, holds=["cease_contact"]),
-     CALL, iso_utc("2026-12-02T15:00Z"), Counters(last_conversation_at=CONVERSATION), US, {}, "case_on_hold", None),
+    (
+        "hold > opt-out > hours",
+        facts(SH, sms=False, holds=["dispute"], holds_end_at=HOLD_END_UTC),
+        SMS,
+        NIGHT_SH,
+        Counters(),
+        CHINA,
+        {},
+        "case_on_hold",
+        "2026-12-15T10:00:00+08:00",
+    ),
+    (
+        "hold > opt-out",
+        facts(SH, email=False, holds=["complaint"]),
+        EMAIL,
+        NOON_SH,
+        Counters(),
+        CHINA,
+        {},
+        "case_on_hold",
+        None,
+    ),
+    ("hold > hours", facts(SH, holds=["bankruptcy"]), CALL, NIGHT_SH, Counters(), CHINA, {}, "case_on_hold", None),
+    ("opt-out > hours", facts(SH, sms=False), SMS, NIGHT_SH, Counters(), CHINA, {}, "channel_opted_out", None),
+    (
+        "hold > caps",
+        facts(SH, holds=["dispute"]),
+        CALL,
+        NOON_SH,
+        Counters(connected_calls_today=3, dials_to_number_today=6),
+        CHINA,
+        {},
+        "case_on_hold",
+        None,
+    ),
+    (
+        "hold > third party",
+        facts(SH, holds=["dispute"]),
+        CALL,
+        NOON_SH,
+        Counters(),
+        CHINA,
+        {"to_third_party": True},
+        "case_on_hold",
+        None,
+    ),
+    (
+        "opt-out > third party",
+        facts(SH, sms=False),
+        SMS,
+        NOON_SH,
+        Counters(),
+        CHINA,
+        {"to_third_party": True},
+        "channel_opted_out",
+        None,
+    ),
+    (
+        "hours > caps",
+        facts(SH),
+        CALL,
+        NIGHT_SH,
+        Counters(connected_calls_today=3),
+        CHINA,
+        {},
+        "outside_contact_hours",
+        "2026-12-02T08:00:00+08:00",
+    ),
+    (
+        "hours > seven-in-seven",
+        facts(NY),
+        CALL,
+        iso_utc("2026-12-10T03:00Z"),
+        Counters(call_attempts_7_days=attempts("2026-12-03T16:00Z") + SIX_RECENT[:-1] + attempts("2026-12-09T15:00Z")),
+        US,
+        {},
+        "outside_contact_hours",
+        "2026-12-10T08:00:00-05:00",
+    ),
+    (
+        "hold > conversation",
+        facts(NY, holds=["cease_contact"]),
+        CALL,
+        iso_utc("2026-12-02T15:00Z"),
+        Counters(last_conversation_at=CONVERSATION),
+        US,
+        {},
+        "case_on_hold",
+        None,
+    ),
 ]
 
 
@@ -706,16 +890,32 @@ def test_order_of_precedence(f, channel, at, counters, policy, kwargs, code, nex
 # Decision.as_dict (the API's shape) and policy_named
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("f, channel, at, expected", [
-    (facts(SH), CALL, iso_utc("2026-11-30T23:59Z"),
-     {"allowed": False, "code": "outside_contact_hours", "next_allowed_at": "2026-12-01T08:00:00+08:00"}),
-    (facts(SH), CALL, NOON_SH, {"allowed": True, "code": None, "next_allowed_at": None}),
-    (facts(SH, sms=False), SMS, NOON_SH, {"allowed": False, "code": "channel_opted_out", "next_allowed_at": None}),
-    (facts(SH, holds=["dispute"], holds_end_at=HOLD_END_UTC), EMAIL, NOON_SH,
-     {"allowed": False, "code": "case_on_hold", "next_allowed_at": "2026-12-15T10:00:00+08:00"}),
-    (facts(NY), CALL, iso_utc("2026-03-08T02:00Z"),
-     {"allowed": False, "code": "outside_contact_hours", "next_allowed_at": "2026-03-08T08:00:00-04:00"}),
-])
+
+@pytest.mark.parametrize(
+    "f, channel, at, expected",
+    [
+        (
+            facts(SH),
+            CALL,
+            iso_utc("2026-11-30T23:59Z"),
+            {"allowed": False, "code": "outside_contact_hours", "next_allowed_at": "2026-12-01T08:00:00+08:00"},
+        ),
+        (facts(SH), CALL, NOON_SH, {"allowed": True, "code": None, "next_allowed_at": None}),
+        (facts(SH, sms=False), SMS, NOON_SH, {"allowed": False, "code": "channel_opted_out", "next_allowed_at": None}),
+        (
+            facts(SH, holds=["dispute"], holds_end_at=HOLD_END_UTC),
+            EMAIL,
+            NOON_SH,
+            {"allowed": False, "code": "case_on_hold", "next_allowed_at": "2026-12-15T10:00:00+08:00"},
+        ),
+        (
+            facts(NY),
+            CALL,
+            iso_utc("2026-03-08T02:00Z"),
+            {"allowed": False, "code": "outside_contact_hours", "next_allowed_at": "2026-03-08T08:00:00-04:00"},
+        ),
+    ],
+)
 def test_decision_as_dict_shape(f, channel, at, expected):
     policy = US if f.time_zone == NY else CHINA
     out = check_contact(facts=f, channel=channel, at=at, policy=policy).as_dict()

@@ -1,5 +1,6 @@
 """Real concurrency against PostgreSQL: row locks make racing requests serialise, so exactly one
 wins and nothing is applied twice. Skipped on SQLite (one writer at a time, no row locks)."""
+
 import threading
 from decimal import Decimal
 
@@ -29,8 +30,6 @@ def _needs_postgresql():
         pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
 
 
-
-
 def test_concurrent_start_calls_exactly_one_succeeds():
     loan = loan_with_schedule(days_overdue=3)
     case = services.case_open_for_loan(loan_id=loan.pk)
@@ -51,8 +50,12 @@ def test_concurrent_start_calls_with_expected_state_exactly_one_succeeds():
     loan = loan_with_schedule(days_overdue=3)
     case = services.case_open_for_loan(loan_id=loan.pk)
 
-    results = race(lambda _i: services.case_transition(case_id=case.pk, transition="start_calls", actor=WRITER,
-                                                    expected_state="reminder"), threads=4)
+    results = race(
+        lambda _i: services.case_transition(
+            case_id=case.pk, transition="start_calls", actor=WRITER, expected_state="reminder"
+        ),
+        threads=4,
+    )
 
     kinds = sorted(kind for kind, _ in results)
     assert kinds == ["error", "error", "error", "ok"]
@@ -65,8 +68,11 @@ def test_concurrent_payments_with_the_same_external_id_apply_once():
     case = services.case_open_for_loan(loan_id=loan.pk)
     paid_at = timezone.now()
 
-    results = race(lambda _i: services.payment_record(external_id="P-race", loan=loan.external_id, amount="1500.00",
-                                                   paid_at=paid_at, actor=BANK))
+    results = race(
+        lambda _i: services.payment_record(
+            external_id="P-race", loan=loan.external_id, amount="1500.00", paid_at=paid_at, actor=BANK
+        )
+    )
 
     assert [kind for kind, _ in results] == ["ok", "ok"], results
     assert sorted(value.created for _, value in results) == [False, True]
@@ -87,8 +93,9 @@ def test_concurrent_full_payments_with_different_ids_resolve_once():
     def pay(_i):
         with lock:
             n = next(counter)
-        return services.payment_record(external_id=f"P-{n}", loan=loan.external_id, amount="2000.00",
-                                       paid_at=timezone.now(), actor=BANK)
+        return services.payment_record(
+            external_id=f"P-{n}", loan=loan.external_id, amount="2000.00", paid_at=timezone.now(), actor=BANK
+        )
 
     results = race(pay)
 
@@ -121,8 +128,13 @@ def test_concurrent_disputes_on_two_cases_of_one_borrower_place_one_hold_without
     def dispute(_i):
         with lock:
             case_id = next(ids)
-        return services.contact_log(case_id=case_id, actor=WRITER, channel="call", outcome="dispute_raised",
-                                    occurred_at=timezone.now() - timezone.timedelta(minutes=1))
+        return services.contact_log(
+            case_id=case_id,
+            actor=WRITER,
+            channel="call",
+            outcome="dispute_raised",
+            occurred_at=timezone.now() - timezone.timedelta(minutes=1),
+        )
 
     results = race(dispute)
 
@@ -139,12 +151,20 @@ def test_dispute_racing_a_staff_hold_does_not_deadlock():
     case_a = services.case_open_for_loan(loan_id=loan_a.pk)
     services.case_open_for_loan(loan_id=loan_b.pk)
     manager = actor_for_client("loan-system", [r.SCOPE_CASES_READ, r.SCOPE_CASES_MANAGE])
-    jobs = iter([
-        lambda: services.contact_log(case_id=case_a.pk, actor=WRITER, channel="call", outcome="dispute_raised",
-                                     occurred_at=timezone.now() - timezone.timedelta(minutes=1)),
-        lambda: services.hold_place(borrower_id=loan_a.borrower_id, code="complaint", actor=manager,
-                                    reason="complaint by letter"),
-    ])
+    jobs = iter(
+        [
+            lambda: services.contact_log(
+                case_id=case_a.pk,
+                actor=WRITER,
+                channel="call",
+                outcome="dispute_raised",
+                occurred_at=timezone.now() - timezone.timedelta(minutes=1),
+            ),
+            lambda: services.hold_place(
+                borrower_id=loan_a.borrower_id, code="complaint", actor=manager, reason="complaint by letter"
+            ),
+        ]
+    )
     lock = threading.Lock()
 
     def run_one(_i):

@@ -3,6 +3,7 @@ hand, the page (roles, month picker, charts, fixed query count) and its CSV down
 
 State is built through the services; month-end snapshots (the sweep's job on a month's last day)
 and a broken promise (the sweep's job the day after its date) are written directly."""
+
 import csv
 import io
 import re
@@ -22,7 +23,12 @@ from collections_app.selectors.dashboard import portfolio as sel_portfolio
 from collections_app.calendar import lender_today
 from collections_app.models import Bucket, MonthEndSnapshot, PromiseToPay
 from collections_app.services import (
-    case_assign, case_transition, contact_log, payment_record, payment_reverse, promise_record,
+    case_assign,
+    case_transition,
+    contact_log,
+    payment_record,
+    payment_reverse,
+    promise_record,
 )
 
 from .factories import LoanFactory, UserFactory, fresh, overdue_case
@@ -40,8 +46,9 @@ def csv_url(table, month=None):
 
 
 def snapshot(month_end, case, bucket, amount, state="call", dpd=10):
-    return MonthEndSnapshot.objects.create(month_end=month_end, case=case, state=state, dpd=dpd, bucket=bucket,
-                                           amount_overdue=D(amount))
+    return MonthEndSnapshot.objects.create(
+        month_end=month_end, case=case, state=state, dpd=dpd, bucket=bucket, amount_overdue=D(amount)
+    )
 
 
 def pay(case_or_loan, amount, *, actor, ref, at=None):
@@ -165,8 +172,12 @@ def test_cure_rate_is_the_share_of_cases_open_at_the_start_that_are_resolved_at_
     period = build_cure_portfolio(supervisor)
     cure = sel_portfolio.cure_rate(period)
     assert cure == {
-        "open_at_start": 4, "amount_at_start": D("10000.00"), "cured": 1, "cured_amount": D("1000.00"),
-        "rate": D("0.25"), "rate_amount": D("0.1"),
+        "open_at_start": 4,
+        "amount_at_start": D("10000.00"),
+        "cured": 1,
+        "cured_amount": D("1000.00"),
+        "rate": D("0.25"),
+        "rate_amount": D("0.1"),
     }
 
 
@@ -188,8 +199,12 @@ def test_funnel_counts_open_cases_per_stage_and_cases_resolved_and_closed_in_the
     assert finished == {"resolved": 3, "closed": 1}
     funnel = sel_portfolio.stage_funnel(sel_portfolio.portfolio_live(sel_portfolio.buckets(), lender_today()), finished)
     assert funnel == [
-        {"step": "reminder", "cases": 1}, {"step": "call", "cases": 2}, {"step": "visit", "cases": 1},
-        {"step": "legal", "cases": 0}, {"step": "resolved", "cases": 3}, {"step": "closed", "cases": 1},
+        {"step": "reminder", "cases": 1},
+        {"step": "call", "cases": 2},
+        {"step": "visit", "cases": 1},
+        {"step": "legal", "cases": 0},
+        {"step": "resolved", "cases": 3},
+        {"step": "closed", "cases": 1},
     ]
     assert sel_portfolio.cases_finished(PAST) == {"resolved": 0, "closed": 0}
 
@@ -268,16 +283,26 @@ def test_roll_rates_say_when_a_snapshot_is_missing(client, supervisor):
 def test_promises_made_kept_broken_and_the_kept_rate(supervisor):
     today = lender_today()
     cases = [overdue_case(days_overdue=10) for _ in range(4)]
-    promises = [promise_record(case_id=c.pk, actor=supervisor, amount=amount, due_date=today)
-                for c, amount in zip(cases, ("100.00", "200.00", "300.00", "400.00"))]
+    promises = [
+        promise_record(case_id=c.pk, actor=supervisor, amount=amount, due_date=today)
+        for c, amount in zip(cases, ("100.00", "200.00", "300.00", "400.00"))
+    ]
     pay(cases[0], "100.00", actor=supervisor, ref="P-keeps-promise")  # keeps the first
     # The sweep breaks a promise the day after its date; here two are marked broken directly.
     PromiseToPay.objects.filter(pk__in=[promises[1].pk, promises[3].pk]).update(status=PromiseToPay.Status.BROKEN)
     result = sel_activity.promises(sel_period.Period.of(today))
     assert result == {
-        "made": 4, "made_amount": D("1000.00"), "due": 4, "due_amount": D("1000.00"),
-        "kept": 1, "kept_amount": D("100.00"), "broken": 2, "broken_amount": D("600.00"),
-        "pending": 1, "pending_amount": D("300.00"), "kept_rate": D(1) / D(3),
+        "made": 4,
+        "made_amount": D("1000.00"),
+        "due": 4,
+        "due_amount": D("1000.00"),
+        "kept": 1,
+        "kept_amount": D("100.00"),
+        "broken": 2,
+        "broken_amount": D("600.00"),
+        "pending": 1,
+        "pending_amount": D("300.00"),
+        "kept_rate": D(1) / D(3),
     }
     assert charts.percent(result["kept_rate"]) == "33.3%"
     assert sel_activity.promises(PAST)["made"] == 0
@@ -291,7 +316,8 @@ def test_kept_rate_counts_promises_due_in_the_period_not_those_made_in_it(superv
     # Made last month, due last month, broken: not this month's kept rate.
     earlier = period.start - timedelta(days=3)
     PromiseToPay.objects.filter(pk=promise.pk).update(
-        created_at=earlier, due_date=period.previous_month_end, status=PromiseToPay.Status.BROKEN)
+        created_at=earlier, due_date=period.previous_month_end, status=PromiseToPay.Status.BROKEN
+    )
     assert sel_activity.promises(period)["kept_rate"] is None
     assert sel_activity.promises(sel_period.Period.of(period.previous_month_end))["kept_rate"] == 0
 
@@ -330,10 +356,15 @@ def test_collected_per_collector_follows_the_reassignment(supervisor, collector,
     weeks = sel_activity.collected_by_week(rows, period)
     assert sum(w["amount"] for w in weeks) == D("1100.00")
     this_week = lender_today() - timedelta(days=lender_today().weekday())
-    assert [w for w in weeks if w["amount"]] == [{
-        "week": this_week, "first_day": max(this_week, period.first_day),
-        "last_day": min(this_week + timedelta(days=6), period.last_day), "payments": 4, "amount": D("1100.00"),
-    }]
+    assert [w for w in weeks if w["amount"]] == [
+        {
+            "week": this_week,
+            "first_day": max(this_week, period.first_day),
+            "last_day": min(this_week + timedelta(days=6), period.last_day),
+            "payments": 4,
+            "amount": D("1100.00"),
+        }
+    ]
     assert [w["week"] for w in weeks] == [m for m, _f, _l in sel_activity.weeks_of(period)]
     assert sel_activity.collected(PAST) == []
 
@@ -370,7 +401,9 @@ def test_collected_csv_has_a_header_and_the_page_numbers_in_utf8_with_bom(client
     lines = read_csv(client.get(csv_url("collected-by-collector")))
     assert lines == [
         ["Collector", "Payments", "Amount collected"],
-        ["collector2", "1", "500.00"], ["张三", "2", "500.00"], ["Unassigned", "1", "100.00"],
+        ["collector2", "1", "500.00"],
+        ["张三", "2", "500.00"],
+        ["Unassigned", "1", "100.00"],
         ["Total", "4", "1100.00"],
     ]
 
@@ -411,7 +444,11 @@ def test_contact_rate_is_cases_with_a_right_party_contact_over_cases_worked(supe
     last_month = period.start - timedelta(hours=1)
     contact_log(case_id=untouched.pk, outcome="right_party_contact", occurred_at=last_month, **log)
     assert sel_activity.contact_rate(period) == {"worked": 3, "right_party": 1, "rate": D(1) / D(3)}
-    assert sel_activity.contact_rate(sel_period.Period.of(period.previous_month_end)) == {"worked": 1, "right_party": 1, "rate": D(1)}
+    assert sel_activity.contact_rate(sel_period.Period.of(period.previous_month_end)) == {
+        "worked": 1,
+        "right_party": 1,
+        "rate": D(1),
+    }
     assert sel_activity.contact_rate(PAST) == {"worked": 0, "right_party": 0, "rate": None}
 
 
@@ -438,13 +475,16 @@ def test_anonymous_is_sent_to_log_in(client):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
-@pytest.mark.parametrize("month, message", [
-    ("2025-13", "Enter a month as YYYY-MM"),
-    ("November", "Enter a month as YYYY-MM"),
-    ("2025-1", "Enter a month as YYYY-MM"),
-    ("1999-12", "Choose a month from 2000-01 on."),
-    ("2999-01", "has not started yet"),
-])
+@pytest.mark.parametrize(
+    "month, message",
+    [
+        ("2025-13", "Enter a month as YYYY-MM"),
+        ("November", "Enter a month as YYYY-MM"),
+        ("2025-1", "Enter a month as YYYY-MM"),
+        ("1999-12", "Choose a month from 2000-01 on."),
+        ("2999-01", "has not started yet"),
+    ],
+)
 def test_the_month_picker_refuses_a_bad_month_with_a_message(client, supervisor, month, message):
     client.force_login(supervisor)
     response = client.get(URL, {"month": month})
@@ -466,8 +506,16 @@ def test_every_table_downloads_with_a_header_row_matching_the_page(client, super
     client.force_login(supervisor)
     for month in (None, PAST.key):
         page = client.get(URL, {"month": month} if month else {})
-        for slug in ("portfolio", "funnel", "roll-rates", "promises", "collected-by-collector",
-                     "collected-by-week", "contact-rate", "cure-rate"):
+        for slug in (
+            "portfolio",
+            "funnel",
+            "roll-rates",
+            "promises",
+            "collected-by-collector",
+            "collected-by-week",
+            "contact-rate",
+            "cure-rate",
+        ):
             header, rows = page_table(page, slug)
             lines = read_csv(client.get(csv_url(slug, month)))
             assert lines[0] == header, slug
@@ -503,8 +551,9 @@ PAGE_QUERIES_PAST_MONTH = 12  # both snapshots there: every figure
 PAGE_QUERIES_CURRENT_MONTH = 10  # no snapshot of last month's end (no cure rate), none of this month's yet
 
 
-def test_the_page_runs_a_fixed_number_of_queries(client, supervisor, collector, other_collector,
-                                                 django_assert_num_queries):
+def test_the_page_runs_a_fixed_number_of_queries(
+    client, supervisor, collector, other_collector, django_assert_num_queries
+):
     build_roll()
     period = sel_period.Period.of(lender_today())
     client.force_login(supervisor)
@@ -525,12 +574,13 @@ def test_the_page_runs_a_fixed_number_of_queries(client, supervisor, collector, 
     count_queries(client, django_assert_num_queries, PAGE_QUERIES_CURRENT_MONTH + 1)  # now with a cure rate
 
 
-def test_the_figures_are_kept_a_few_minutes_and_the_page_says_since_when(client, supervisor, settings,
-                                                                         django_assert_num_queries):
+def test_the_figures_are_kept_a_few_minutes_and_the_page_says_since_when(
+    client, supervisor, settings, django_assert_num_queries
+):
     def portfolio_table(response):
         html = response.content.decode()
         start = html.index('data-testid="table-portfolio"')
-        return html[start:html.index("</table>", start)]
+        return html[start : html.index("</table>", start)]
 
     overdue_case(days_overdue=12)
     client.force_login(supervisor)
@@ -565,7 +615,10 @@ def test_a_csv_runs_only_its_own_queries(client, supervisor, django_assert_num_q
 def test_period_is_a_month_in_the_lenders_calendar(settings):
     period = sel_period.period_for("2025-02", today=date(2026, 5, 10))
     assert (period.first_day, period.last_day, period.previous_month_end) == (
-        date(2025, 2, 1), date(2025, 2, 28), date(2025, 1, 31))
+        date(2025, 2, 1),
+        date(2025, 2, 28),
+        date(2025, 1, 31),
+    )
     assert period.start.isoformat() == "2025-02-01T00:00:00+08:00"
     assert period.end.isoformat() == "2025-03-01T00:00:00+08:00"
     assert sel_period.period_for("", today=date(2026, 5, 10)).key == "2026-05"
@@ -573,8 +626,9 @@ def test_period_is_a_month_in_the_lenders_calendar(settings):
 
 
 def test_charts_escape_labels_and_label_their_axes():
-    svg = charts.bar_chart([("<b>x</b>", 3), ("y", 1)], title="T & t", value_label="Cases", category_label="Who",
-                           chart_id="c1")
+    svg = charts.bar_chart(
+        [("<b>x</b>", 3), ("y", 1)], title="T & t", value_label="Cases", category_label="Who", chart_id="c1"
+    )
     assert "<b>" not in svg and "&lt;b&gt;x&lt;/b&gt;" in svg
     assert '<title id="c1-title">T &amp; t</title>' in svg
     assert ">Cases</text>" in svg and ">Who</text>" in svg
@@ -588,4 +642,5 @@ def test_beat_keeps_the_current_month_warm_more_often_than_the_figures_expire(se
 
     task = PeriodicTask.objects.get(task="collections_app.tasks.dashboard_warm_task")
     assert task.enabled and task.interval.every * {"seconds": 1, "minutes": 60}[task.interval.period] < (
-        settings.COLLECTIONS_DASHBOARD_CACHE_SECONDS)
+        settings.COLLECTIONS_DASHBOARD_CACHE_SECONDS
+    )

@@ -1,5 +1,6 @@
 """Issue 10, point 6: code nobody calls is gone and stays gone, and HTMX requests are recognised by
 django-htmx's middleware (`request.htmx`), not by reading the header by hand."""
+
 import importlib
 import pathlib
 
@@ -8,16 +9,19 @@ import pytest
 APP = pathlib.Path(__file__).resolve().parent.parent / "collections_app"
 
 
-@pytest.mark.parametrize("module, name", [
-    ("collections_app.services.webhooks", "webhook_emit"),  # events not on a timeline: none exist
-    ("collections_app.services.webhooks.outbox", "webhook_emit"),
-    ("collections_app.web.common", "back_with_refusal"),
-    ("collections_app.web.common", "is_htmx"),  # request.htmx (django-htmx's middleware)
-    ("collections_app.workflow", "FINAL_STATES"),
-    ("collections_app.strategy", "ESCALATION_ORDER"),
-    ("collections_app.web.supervisor.forms", "UNASSIGNED"),  # one constant: selectors.supervisor.UNASSIGNED
-    ("collections_app.services.events", "case_events_committed"),  # sent, never received
-])
+@pytest.mark.parametrize(
+    "module, name",
+    [
+        ("collections_app.services.webhooks", "webhook_emit"),  # events not on a timeline: none exist
+        ("collections_app.services.webhooks.outbox", "webhook_emit"),
+        ("collections_app.web.common", "back_with_refusal"),
+        ("collections_app.web.common", "is_htmx"),  # request.htmx (django-htmx's middleware)
+        ("collections_app.workflow", "FINAL_STATES"),
+        ("collections_app.strategy", "ESCALATION_ORDER"),
+        ("collections_app.web.supervisor.forms", "UNASSIGNED"),  # one constant: selectors.supervisor.UNASSIGNED
+        ("collections_app.services.events", "case_events_committed"),  # sent, never received
+    ],
+)
 def test_dead_names_are_gone(module, name):
     assert not hasattr(importlib.import_module(module), name)
 
@@ -26,18 +30,24 @@ def test_the_event_signal_module_is_gone():
     assert not (APP / "signals.py").exists()
 
 
-@pytest.mark.parametrize("cls, attribute", [
-    ("collections_app.models.ContactAttempt", "is_right_party"),
-    ("collections_app.models.ContactAttempt", "connected"),
-])
+@pytest.mark.parametrize(
+    "cls, attribute",
+    [
+        ("collections_app.models.ContactAttempt", "is_right_party"),
+        ("collections_app.models.ContactAttempt", "connected"),
+    ],
+)
 def test_unused_properties_are_gone(cls, attribute):
     module, name = cls.rsplit(".", 1)
     assert not hasattr(getattr(importlib.import_module(module), name), attribute)
 
 
 def test_no_code_reads_the_htmx_header_by_hand():
-    readers = [str(path.relative_to(APP)) for path in APP.rglob("*.py")
-               if "HX-Request" in path.read_text() or "HTTP_HX_REQUEST" in path.read_text()]
+    readers = [
+        str(path.relative_to(APP))
+        for path in APP.rglob("*.py")
+        if "HX-Request" in path.read_text() or "HTTP_HX_REQUEST" in path.read_text()
+    ]
     assert readers == []
 
 

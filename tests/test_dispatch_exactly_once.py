@@ -1,6 +1,7 @@
 """A worker killed mid-dispatch re-sends nothing (issue 9, point 13): each message is marked sent as
 soon as its answer comes, the HTTP gateway gets the message's key as `Idempotency-Key`, and the
 console and file backends keep a ledger of the keys they sent and skip them."""
+
 import json
 from datetime import timedelta
 from unittest import mock
@@ -61,8 +62,7 @@ def test_http_worker_killed_after_k_answers_the_rerun_sends_only_the_rest(http_s
             raise WorkerKilled
         return answers
 
-    with mock.patch.object(gateways.HttpSmsBackend, "_post", post_then_die_on_the_third), \
-            pytest.raises(WorkerKilled):
+    with mock.patch.object(gateways.HttpSmsBackend, "_post", post_then_die_on_the_third), pytest.raises(WorkerKilled):
         reminders_dispatch()
 
     # The two answered before the kill are recorded sent at once; the rest are still claimed.

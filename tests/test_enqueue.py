@@ -1,6 +1,7 @@
 """Services never import tasks (issue 10, point 4): work is enqueued by task name on commit, and an
 enqueue never fails the request whose work committed: with the broker down the row waits for a
 periodic re-queue."""
+
 import ast
 import logging
 from datetime import timedelta
@@ -45,7 +46,8 @@ def test_no_service_view_or_api_module_imports_a_tasks_module(folder):
     offenders = sorted(
         f"{path.relative_to(APP)}: {name}"
         for path in (APP / folder).rglob("*.py")
-        for name in _imported_modules(path) if _is_tasks_module(name)
+        for name in _imported_modules(path)
+        if _is_tasks_module(name)
     )
     assert offenders == []
 
@@ -54,7 +56,11 @@ def test_the_check_would_see_a_tasks_import(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("from ...tasks import sweep_task\nfrom .. import tasks_exports\nimport collections_app.tasks\n")
     assert [n for n in _imported_modules(sample) if _is_tasks_module(n)] == [
-        "tasks", "tasks.sweep_task", "tasks_exports", "collections_app.tasks"]
+        "tasks",
+        "tasks.sweep_task",
+        "tasks_exports",
+        "collections_app.tasks",
+    ]
 
 
 # --- the broker is down --------------------------------------------------------------------------
@@ -85,12 +91,14 @@ def files(settings, tmp_path):
 
 
 def test_an_upload_with_the_broker_down_is_queued_and_requeued_later(
-        client, supervisor, files, broker_down, caplog, monkeypatch, django_capture_on_commit_callbacks):
+    client, supervisor, files, broker_down, caplog, monkeypatch, django_capture_on_commit_callbacks
+):
     from collections_app.tasks.files import file_jobs_requeue_task
 
     client.force_login(supervisor)
-    upload = SimpleUploadedFile("book.csv", b"loan,number,due_date,amount_due\nL9,1,2026-01-01,5\n",
-                                content_type="text/csv")
+    upload = SimpleUploadedFile(
+        "book.csv", b"loan,number,due_date,amount_due\nL9,1,2026-01-01,5\n", content_type="text/csv"
+    )
     with caplog.at_level(logging.WARNING), django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("collections:imports"), {"kind": "instalments", "file": upload})
     job = FileJob.objects.get()
@@ -109,8 +117,17 @@ def test_an_upload_with_the_broker_down_is_queued_and_requeued_later(
 
 
 def test_an_export_with_the_broker_down_is_queued_and_requeued_later(
-        client, collector, supervisor, queue, files, broker_down, caplog, monkeypatch, settings,
-        django_capture_on_commit_callbacks):
+    client,
+    collector,
+    supervisor,
+    queue,
+    files,
+    broker_down,
+    caplog,
+    monkeypatch,
+    settings,
+    django_capture_on_commit_callbacks,
+):
     from collections_app.services.files import file_jobs_requeue
 
     from .factories import assigned_case
@@ -127,20 +144,25 @@ def test_an_export_with_the_broker_down_is_queued_and_requeued_later(
     assert broker_down == [("collections_app.tasks_exports.export_run_task", (job.pk,), {})]
     assert len(_warnings(caplog)) == 1
 
-    monkeypatch.setattr(current_app, "send_task", lambda name, args=None, kwargs=None, **o: broker_down.append(
-        (name, tuple(args), dict(kwargs or {}))))  # the broker is back
+    monkeypatch.setattr(
+        current_app,
+        "send_task",
+        lambda name, args=None, kwargs=None, **o: broker_down.append((name, tuple(args), dict(kwargs or {}))),
+    )  # the broker is back
     assert file_jobs_requeue(now=timezone.now() + timedelta(minutes=10)) == [job.pk]
     assert broker_down[-1] == ("collections_app.tasks_exports.export_run_task", (job.pk,), {})
 
 
 def test_an_api_message_and_transition_with_the_broker_down_answer_as_usual(
-        db, api, broker_down, caplog, monkeypatch, django_capture_on_commit_callbacks):
+    db, api, broker_down, caplog, monkeypatch, django_capture_on_commit_callbacks
+):
     from collections_app.tasks.reminders import reminders_dispatch_task
 
     dialler = api("cases:read", "cases:write", name="dialler")
     case = overdue_case(days_overdue=3)
     subscription, _secret = webhooks.webhook_subscription_create(
-        url="https://hooks.example.com/in", event_types=["case.state_changed"], is_active=True)
+        url="https://hooks.example.com/in", event_types=["case.state_changed"], is_active=True
+    )
     with caplog.at_level(logging.WARNING), django_capture_on_commit_callbacks(execute=True):
         moved = dialler.post(f"/api/v1/cases/{case.pk}/transitions/", {"transition": "start_calls"})
     assert moved.status_code == 200 and moved.json()["state"] == "call"
@@ -150,8 +172,9 @@ def test_an_api_message_and_transition_with_the_broker_down_answer_as_usual(
     assert webhooks.webhooks_lanes_due() == [subscription.pk]  # beat's dispatcher finds it
 
     with django_capture_on_commit_callbacks(execute=True):
-        sent = dialler.post(f"/api/v1/cases/{case.pk}/messages/", {"channel": "sms", "template": "overdue",
-                                                                   "schedule": "next_allowed"})
+        sent = dialler.post(
+            f"/api/v1/cases/{case.pk}/messages/", {"channel": "sms", "template": "overdue", "schedule": "next_allowed"}
+        )
     assert sent.status_code == 202
     message = OutboundMessage.objects.get(case=case)
     assert message.status == "queued"

@@ -1,5 +1,6 @@
 """Issue 10, point 5: one registry of case-event kinds (collections_app/events.py) that the timeline,
 the webhook outbox (Python and SQL) and the sweep's statements read."""
+
 import ast
 import pathlib
 import re
@@ -46,15 +47,23 @@ def _kinds_the_code_writes():
                 name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
                 if name in WRITERS and len(node.args) >= 2:
                     arg = node.args[1]
-                elif name == "append" and node.args and isinstance(node.args[0], ast.Tuple) \
-                        and getattr(node.func.value, "id", None) == "ev" and len(node.args[0].elts) > 1:
+                elif (
+                    name == "append"
+                    and node.args
+                    and isinstance(node.args[0], ast.Tuple)
+                    and getattr(node.func.value, "id", None) == "ev"
+                    and len(node.args[0].elts) > 1
+                ):
                     arg = node.args[0].elts[1]  # demo data: ev.append((at, kind, actor, ...))
                 else:
                     continue
                 if isinstance(arg, ast.Constant):
                     kinds.add(arg.value)
-                elif isinstance(arg, ast.JoinedStr) and isinstance(arg.values[0], ast.Constant) \
-                        and arg.values[0].value in FAMILIES:
+                elif (
+                    isinstance(arg, ast.JoinedStr)
+                    and isinstance(arg.values[0], ast.Constant)
+                    and arg.values[0].value in FAMILIES
+                ):
                     prefix = arg.values[0].value
                     kinds.update(prefix + status for status in FAMILIES[prefix])
                 elif isinstance(scope, ast.FunctionDef):
@@ -87,8 +96,12 @@ def test_every_entry_has_a_label_a_sentence_and_a_webhook_decision(code):
 
 def test_the_kinds_subscribers_are_told_of():
     assert {code: w.type for code, w in registry.webhook_kinds().items()} == {
-        "opened": "case.state_changed", "transition": "case.state_changed", "assigned": "case.assigned",
-        "payment_recorded": "payment.recorded", "promise_broken": "promise.broken"}
+        "opened": "case.state_changed",
+        "transition": "case.state_changed",
+        "assigned": "case.assigned",
+        "payment_recorded": "payment.recorded",
+        "promise_broken": "promise.broken",
+    }
     assert set(registry.webhook_types()) == set(WEBHOOK_EVENT_TYPES)
 
 
@@ -151,15 +164,27 @@ def test_the_sweeps_sql_bodies_equal_the_services_bodies_for_every_webhook_kind(
         "opened": {"dpd": 10, "amount_overdue": "100.00"},
         "transition": {"transition": "start_calls", "dpd": 9},
         "assigned": {"from_user": None, "to_user": "collector", "from_queue": "M1", "to_queue": "M1"},
-        "payment_recorded": {"external_id": "P-7", "amount": "12.50", "channel": "bank",
-                             "paid_at": "2026-11-30T10:00:00.123456+08:00", "unapplied": "0.00"},
+        "payment_recorded": {
+            "external_id": "P-7",
+            "amount": "12.50",
+            "channel": "bank",
+            "paid_at": "2026-11-30T10:00:00.123456+08:00",
+            "unapplied": "0.00",
+        },
         "promise_broken": {"promise_id": 4, "amount": "50.00"},
     }
     assert set(payloads) == set(registry.webhook_kinds())
     made = []
     for kind, payload in payloads.items():
-        event = CaseEvent(case=case, kind=kind, actor="system", from_state="reminder" if kind == "transition" else "",
-                          to_state="call", reason="sweep", payload=payload)
+        event = CaseEvent(
+            case=case,
+            kind=kind,
+            actor="system",
+            from_state="reminder" if kind == "transition" else "",
+            to_state="call",
+            reason="sweep",
+            payload=payload,
+        )
         event.save(force_insert=True)  # not through the services: no Python-built delivery yet
         made.append(event)
     made.append(CaseEvent(case=case, kind="transition", actor="user:x", to_state="call", payload={}))
@@ -179,7 +204,8 @@ def test_the_sweeps_sql_bodies_equal_the_services_bodies_for_every_webhook_kind(
         event.refresh_from_db()
         webhook = registry.webhook_of(event.kind)
         key = webhooks.event_id(event.pk)
-        expected = webhooks.envelope(key, webhook.type, event.at,
-                                     webhooks.event_data(event, webhook, case.loan.external_id))
+        expected = webhooks.envelope(
+            key, webhook.type, event.at, webhooks.event_data(event, webhook, case.loan.external_id)
+        )
         assert by_key[key].event_type == webhook.type
         assert by_key[key].payload == expected, event.kind

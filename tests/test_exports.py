@@ -1,5 +1,6 @@
 """Exports (issue 6): the worklist as filtered, a queue, the dashboard's tables, a case's timeline and
 the audit log, as CSV and XLSX; masked, scoped, audited; large ones through a FileJob task."""
+
 import csv
 import io
 import json
@@ -243,8 +244,10 @@ def test_auditor_exports_the_audit_log_of_a_date_range(client, auditor, reveals,
     recent, old = reveals
     client.force_login(auditor)
     today = lender_today()
-    response = client.get(url("export-audit-log", fmt),
-                          {"date_from": (today - timedelta(days=7)).isoformat(), "date_to": today.isoformat()})
+    response = client.get(
+        url("export-audit-log", fmt),
+        {"date_from": (today - timedelta(days=7)).isoformat(), "date_to": today.isoformat()},
+    )
     assert response.status_code == 200
     rows = read_file(response, fmt)
     assert rows[0] == ["At", "Actor", "Action", "Borrower", "Borrower name", "Case", "Fields", "Reason"]
@@ -253,8 +256,9 @@ def test_auditor_exports_the_audit_log_of_a_date_range(client, auditor, reveals,
     assert reasons[0] == "call back" and len(reasons) == 2
     assert json.loads(reasons[1])["export"] == "audit-log"
     assert rows[1][4] == mask_name("张三丰")
-    everything = read_file(client.get(url("export-audit-log", fmt),
-                                      {"date_from": (today - timedelta(days=60)).isoformat()}), fmt)
+    everything = read_file(
+        client.get(url("export-audit-log", fmt), {"date_from": (today - timedelta(days=60)).isoformat()}), fmt
+    )
     assert [r[-1] for r in everything[1:]][:2] == ["old look", "call back"]  # oldest first
     entry = exports_logged(auditor)[0]
     assert json.loads(entry.reason)["filters"]["date_from"] == (today - timedelta(days=7)).isoformat()
@@ -293,7 +297,8 @@ def small_threshold(settings, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_large_export_runs_as_a_task_and_only_the_requester_downloads_it(
-        client, collector, other_collector, my_cases, small_threshold, django_capture_on_commit_callbacks, fmt):
+    client, collector, other_collector, my_cases, small_threshold, django_capture_on_commit_callbacks, fmt
+):
     client.force_login(collector)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.get(url("export-worklist", fmt))
@@ -330,8 +335,9 @@ def test_a_job_page_polls_while_the_file_is_written(client, collector, my_cases,
     assert url("export-job-download", job.pk) not in listing  # nothing to download yet
 
 
-def test_large_audit_log_export_runs_as_a_task(client, auditor, reveals, small_threshold,
-                                               django_capture_on_commit_callbacks):
+def test_large_audit_log_export_runs_as_a_task(
+    client, auditor, reveals, small_threshold, django_capture_on_commit_callbacks
+):
     client.force_login(auditor)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.get(url("export-audit-log", "csv"), {"date_from": "2000-01-01"})
@@ -420,8 +426,14 @@ def test_xlsx_goes_to_a_worker_sooner_than_csv(client, collector, my_cases, sett
 def test_a_job_of_someone_who_left_fails_without_a_file(collector, my_cases, small_threshold):
     from collections_app.services.files.exports import export_job_run
 
-    job = FileJob.objects.create(direction="export", kind="worklist", file_format="csv", requested_by=collector,
-                                 actor="user:collector", params={})
+    job = FileJob.objects.create(
+        direction="export",
+        kind="worklist",
+        file_format="csv",
+        requested_by=collector,
+        actor="user:collector",
+        params={},
+    )
     collector.is_active = False
     collector.save(update_fields=["is_active"])
     assert export_job_run(job.pk) is None
@@ -489,13 +501,26 @@ def test_old_import_reports_and_export_files_go_with_their_jobs(settings, tmp_pa
         (tmp_path / "files" / "exports" / name).write_text("x")
     outside.write_text("keep me")
     long_ago = tz.now() - td(days=31)
-    old = FileJob.objects.create(direction="export", kind="worklist", status="done", file_path="exports/old.csv",
-                                 requested_by=supervisor, finished_at=long_ago)
+    old = FileJob.objects.create(
+        direction="export",
+        kind="worklist",
+        status="done",
+        file_path="exports/old.csv",
+        requested_by=supervisor,
+        finished_at=long_ago,
+    )
     FileJob.objects.filter(pk=old.pk).update(created_at=long_ago)
-    odd = FileJob.objects.create(direction="import", kind="loans", status="done", report_path="../outside.csv",
-                                 finished_at=long_ago)
-    new = FileJob.objects.create(direction="export", kind="worklist", status="done", file_path="exports/new.csv",
-                                 requested_by=supervisor, finished_at=tz.now())
+    odd = FileJob.objects.create(
+        direction="import", kind="loans", status="done", report_path="../outside.csv", finished_at=long_ago
+    )
+    new = FileJob.objects.create(
+        direction="export",
+        kind="worklist",
+        status="done",
+        file_path="exports/new.csv",
+        requested_by=supervisor,
+        finished_at=tz.now(),
+    )
 
     assert file_jobs_purge_task() == 2
     assert list(FileJob.objects.values_list("pk", flat=True)) == [new.pk]

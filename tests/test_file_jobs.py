@@ -1,6 +1,7 @@
 """File jobs are a service (issue 10, point 3): services/files holds a FileJob's life (create, the one
 claim-or-abandon query, progress, finish), the inside-the-files-folder check and the audited report;
 pages and tasks only call services."""
+
 import ast
 from datetime import timedelta
 from pathlib import Path
@@ -46,8 +47,11 @@ def test_no_view_or_task_reads_sweep_runs_either():
 
 
 def test_the_claim_or_abandon_query_is_written_once():
-    hits = sorted(str(p.relative_to(APP)) for p in APP.rglob("*.py")
-                  if "status=FileJob.Status.RUNNING, started_at__lt=" in p.read_text(encoding="utf-8"))
+    hits = sorted(
+        str(p.relative_to(APP))
+        for p in APP.rglob("*.py")
+        if "status=FileJob.Status.RUNNING, started_at__lt=" in p.read_text(encoding="utf-8")
+    )
     assert hits == ["services/files/jobs.py"]
 
 
@@ -103,7 +107,9 @@ def test_opening_an_import_report_is_audited_and_only_inside_the_folder(root, su
     (root / "imports").mkdir()
     (root / "imports" / "job-1-report.csv").write_text("line,status\n")
     actor = actor_for_user(supervisor)
-    job = FileJob.objects.create(direction="import", kind="loans", status="done", report_path="imports/job-1-report.csv")
+    job = FileJob.objects.create(
+        direction="import", kind="loans", status="done", report_path="imports/job-1-report.csv"
+    )
     assert files.file_job_report_open(actor=actor, job=job) == (root / "imports" / "job-1-report.csv").resolve()
     entry = AuditLog.objects.get()
     assert (entry.actor, entry.action, entry.fields) == ("user:supervisor", "export", ["import report"])

@@ -2,6 +2,7 @@
 
 The instalments path is SQL on PostgreSQL (COPY + checks + upsert) and the ORM on SQLite: every test
 here runs on both and expects the same counts, report lines and messages."""
+
 import csv
 import inspect
 from datetime import timedelta
@@ -70,8 +71,11 @@ def day(offset):
 
 
 def schedule(loan_id):
-    return list(Instalment.objects.filter(loan__external_id=loan_id).order_by("number")
-                .values_list("number", "due_date", "amount_due", "amount_paid"))
+    return list(
+        Instalment.objects.filter(loan__external_id=loan_id)
+        .order_by("number")
+        .values_list("number", "due_date", "amount_due", "amount_paid")
+    )
 
 
 @pytest.fixture
@@ -94,48 +98,62 @@ def test_instalments_round_trip_then_rerun_changes_nothing(tmp_path, loans):
     path = write(tmp_path, INSTALMENTS)
     first = run(path, "instalments")
     assert counts(first) == (3, 0, 0, 0) and first.rows == 3 and not first.file_refused
-    assert schedule("L1") == [(1, lender_today().replace(2026, 1, 31), Decimal("1000.00"), Decimal("0.00")),
-                              (2, lender_today().replace(2026, 2, 28), Decimal("1000.00"), Decimal("0.00"))]
+    assert schedule("L1") == [
+        (1, lender_today().replace(2026, 1, 31), Decimal("1000.00"), Decimal("0.00")),
+        (2, lender_today().replace(2026, 2, 28), Decimal("1000.00"), Decimal("0.00")),
+    ]
     assert schedule("L2")[0][2] == Decimal("500.50")
     # What is stored, written back in the file's columns, is the file again (amounts with two decimals).
     stored = ["loan,number,due_date,amount_due"] + [
         f"{i.loan.external_id},{i.number},{i.due_date.isoformat()},{i.amount_due}"
         for i in Instalment.objects.select_related("loan").order_by("loan__external_id", "number")
     ]
-    assert stored == ["loan,number,due_date,amount_due", "L1,1,2026-01-31,1000.00", "L1,2,2026-02-28,1000.00",
-                      "L2,1,2026-01-15,500.50"]
+    assert stored == [
+        "loan,number,due_date,amount_due",
+        "L1,1,2026-01-31,1000.00",
+        "L1,2,2026-02-28,1000.00",
+        "L2,1,2026-01-15,500.50",
+    ]
     again = run(path, "instalments")
     assert counts(again) == (0, 0, 3, 0)
     assert again.cases == {}
 
 
 def test_instalments_update_keeps_amount_paid(tmp_path, loans):
-    InstalmentFactory(loan=loans[0], number=1, due_date=lender_today().replace(2026, 1, 31),
-                      amount_due=Decimal("900.00"), amount_paid=Decimal("100.00"))
+    InstalmentFactory(
+        loan=loans[0],
+        number=1,
+        due_date=lender_today().replace(2026, 1, 31),
+        amount_due=Decimal("900.00"),
+        amount_paid=Decimal("100.00"),
+    )
     result = run(write(tmp_path, INSTALMENTS), "instalments")
     assert counts(result) == (2, 1, 0, 0)
     assert schedule("L1")[0] == (1, lender_today().replace(2026, 1, 31), Decimal("1000.00"), Decimal("100.00"))
 
 
-@pytest.mark.parametrize("row, column, reason", [
-    (",1,2026-01-31,10", "loan", "A value is required."),
-    ("NOPE,1,2026-01-31,10", "loan", "No loan with this external id."),
-    ("L1,,2026-01-31,10", "number", "A value is required."),
-    ("L1,0,2026-01-31,10", "number", "Enter a whole number of 1 or more."),
-    ("L1,two,2026-01-31,10", "number", "Enter a whole number of 1 or more."),
-    ("L1,1,,10", "due_date", "A value is required."),
-    ("L1,1,2026-02-30,10", "due_date", "Enter a date as YYYY-MM-DD."),
-    ("L1,1,31/01/2026,10", "due_date", "Enter a date as YYYY-MM-DD."),
-    ("L1,1,2026-13-01,10", "due_date", "Enter a date as YYYY-MM-DD."),
-    ("L1,1,2026-01-31,", "amount_due", "A value is required."),
-    ("L1,1,2026-01-31,-5", "amount_due", "Must not be negative."),
-    ("L1,1,2026-01-31,10.125", "amount_due", "Use at most two decimal places."),
-    ("L1,1,2026-01-31,ten", "amount_due", "Enter an amount such as 500.00."),
-    ("L1,1,2026-01-31,1e3", "amount_due", "Enter an amount such as 500.00."),
-    ("L1,1,2026-01-31,1000000000000", "amount_due", "Amount is too large."),
-    ("L1,1,2026-01-31,10,extra", "", "Expected 4 fields, found 5."),
-    ("L1,1,2026-01-31", "", "Expected 4 fields, found 3."),
-])
+@pytest.mark.parametrize(
+    "row, column, reason",
+    [
+        (",1,2026-01-31,10", "loan", "A value is required."),
+        ("NOPE,1,2026-01-31,10", "loan", "No loan with this external id."),
+        ("L1,,2026-01-31,10", "number", "A value is required."),
+        ("L1,0,2026-01-31,10", "number", "Enter a whole number of 1 or more."),
+        ("L1,two,2026-01-31,10", "number", "Enter a whole number of 1 or more."),
+        ("L1,1,,10", "due_date", "A value is required."),
+        ("L1,1,2026-02-30,10", "due_date", "Enter a date as YYYY-MM-DD."),
+        ("L1,1,31/01/2026,10", "due_date", "Enter a date as YYYY-MM-DD."),
+        ("L1,1,2026-13-01,10", "due_date", "Enter a date as YYYY-MM-DD."),
+        ("L1,1,2026-01-31,", "amount_due", "A value is required."),
+        ("L1,1,2026-01-31,-5", "amount_due", "Must not be negative."),
+        ("L1,1,2026-01-31,10.125", "amount_due", "Use at most two decimal places."),
+        ("L1,1,2026-01-31,ten", "amount_due", "Enter an amount such as 500.00."),
+        ("L1,1,2026-01-31,1e3", "amount_due", "Enter an amount such as 500.00."),
+        ("L1,1,2026-01-31,1000000000000", "amount_due", "Amount is too large."),
+        ("L1,1,2026-01-31,10,extra", "", "Expected 4 fields, found 5."),
+        ("L1,1,2026-01-31", "", "Expected 4 fields, found 3."),
+    ],
+)
 def test_instalment_validation_rules(tmp_path, loans, row, column, reason):
     result = run(write(tmp_path, f"loan,number,due_date,amount_due\nL2,1,2026-01-15,10\n{row}\n"), "instalments")
     assert counts(result) == (1, 0, 0, 1)
@@ -161,20 +179,24 @@ def test_instalment_below_amount_paid_refused(tmp_path, loans):
 
 def test_several_bad_cells_of_one_row_all_reported(tmp_path, loans):
     result = run(write(tmp_path, "loan,number,due_date,amount_due\nNOPE,x,2026-02-30,-1\n"), "instalments")
-    assert errors(result) == [(2, "loan", "No loan with this external id."),
-                              (2, "number", "Enter a whole number of 1 or more."),
-                              (2, "due_date", "Enter a date as YYYY-MM-DD."),
-                              (2, "amount_due", "Must not be negative.")]
+    assert errors(result) == [
+        (2, "loan", "No loan with this external id."),
+        (2, "number", "Enter a whole number of 1 or more."),
+        (2, "due_date", "Enter a date as YYYY-MM-DD."),
+        (2, "amount_due", "Must not be negative."),
+    ]
 
 
 def test_mixed_good_and_bad_rows(tmp_path, loans):
-    text = ("loan,number,due_date,amount_due\n"
-            "L1,1,2026-01-31,100\n"
-            "L1,2,2026-02-31,100\n"
-            "L1,3,2026-03-31,100\n"
-            "L9,1,2026-01-31,100\n"
-            "L2,1,2026-01-31,100.001\n"
-            "L2,2,2026-02-28,100\n")
+    text = (
+        "loan,number,due_date,amount_due\n"
+        "L1,1,2026-01-31,100\n"
+        "L1,2,2026-02-31,100\n"
+        "L1,3,2026-03-31,100\n"
+        "L9,1,2026-01-31,100\n"
+        "L2,1,2026-01-31,100.001\n"
+        "L2,2,2026-02-28,100\n"
+    )
     result = run(write(tmp_path, text), "instalments")
     assert counts(result) == (3, 0, 0, 3)
     assert [e[:2] for e in errors(result)] == [(3, "due_date"), (5, "loan"), (6, "amount_due")]
@@ -186,8 +208,9 @@ def test_unknown_column_is_a_warning_and_ignored(tmp_path, loans):
     result = run(write(tmp_path, "loan,number,colour,due_date,amount_due\nL1,1,red,2026-01-31,10\n"), "instalments")
     assert counts(result) == (1, 0, 0, 0)
     assert result.warnings == ["Unknown column “colour” ignored."]
-    assert report_rows(result) == [{"line": "1", "level": "warning", "column": "colour", "value": "",
-                                    "reason": "Unknown column “colour” ignored."}]
+    assert report_rows(result) == [
+        {"line": "1", "level": "warning", "column": "colour", "value": "", "reason": "Unknown column “colour” ignored."}
+    ]
 
 
 def test_missing_required_column_refuses_the_file(tmp_path, loans):
@@ -215,13 +238,15 @@ def test_not_utf8_refuses_the_file_and_applies_nothing_of_instalments(tmp_path, 
 
 
 def test_blank_lines_are_skipped(tmp_path, loans):
-    result = run(write(tmp_path, "loan,number,due_date,amount_due\n\nL1,1,2026-01-31,10\n\nL1,2,2026-02-28,10\n"),
-                 "instalments")
+    result = run(
+        write(tmp_path, "loan,number,due_date,amount_due\n\nL1,1,2026-01-31,10\n\nL1,2,2026-02-28,10\n"), "instalments"
+    )
     assert counts(result) == (2, 0, 0, 0)
 
 
-@pytest.mark.parametrize("bom, delimiter, newline", [(True, ",", "\n"), (False, "\t", "\n"), (True, "\t", "\r\n"),
-                                                     (False, ",", "\r\n")])
+@pytest.mark.parametrize(
+    "bom, delimiter, newline", [(True, ",", "\n"), (False, "\t", "\n"), (True, "\t", "\r\n"), (False, ",", "\r\n")]
+)
 def test_bom_tab_and_crlf_csv(tmp_path, loans, bom, delimiter, newline):
     text = INSTALMENTS.replace(",", delimiter)
     result = run(write(tmp_path, text, bom=bom, newline=newline), "instalments")
@@ -244,11 +269,16 @@ def _xlsx(tmp_path, rows, name="book.xlsx"):
 def test_xlsx_instalments(tmp_path, loans):
     from datetime import date, datetime
 
-    path = _xlsx(tmp_path, [["Loan", "Number", "Due_Date", "Amount_Due"],
-                            ["L1", 1, datetime(2026, 1, 31), 1000],
-                            ["L1", 2, date(2026, 2, 28), 99.5],
-                            [None, None, None, None],
-                            ["L2", 1, "2026-01-15", "12.345"]])
+    path = _xlsx(
+        tmp_path,
+        [
+            ["Loan", "Number", "Due_Date", "Amount_Due"],
+            ["L1", 1, datetime(2026, 1, 31), 1000],
+            ["L1", 2, date(2026, 2, 28), 99.5],
+            [None, None, None, None],
+            ["L2", 1, "2026-01-15", "12.345"],
+        ],
+    )
     result = run(path, "instalments")
     assert counts(result) == (2, 0, 0, 1)
     assert errors(result) == [(5, "amount_due", "Use at most two decimal places.")]
@@ -265,8 +295,9 @@ def test_dry_run_writes_nothing(tmp_path, loans):
 
 def test_instalments_make_the_case_follow(tmp_path, loans):
     overdue = (lender_today() - timedelta(days=12)).isoformat()
-    result = run(write(tmp_path, f"loan,number,due_date,amount_due\nL1,1,{overdue},300\nL2,1,{day(20)},300\n"),
-                 "instalments")
+    result = run(
+        write(tmp_path, f"loan,number,due_date,amount_due\nL1,1,{overdue},300\nL2,1,{day(20)},300\n"), "instalments"
+    )
     assert counts(result) == (2, 0, 0, 0)
     assert result.cases.get("opened") == 1
     case = Case.objects.get(loan__external_id="L1")
@@ -285,8 +316,9 @@ def test_a_large_import_makes_the_cases_follow_through_the_sweep_alike(tmp_path,
     same cases come out as loan by loan."""
     settings.COLLECTIONS_IMPORT_SWEEP_THRESHOLD = 0 if mode == "sweep" else 10_000
     overdue = (lender_today() - timedelta(days=12)).isoformat()
-    result = run(write(tmp_path, f"loan,number,due_date,amount_due\nL1,1,{overdue},300\nL2,1,{day(20)},300\n"),
-                 "instalments")
+    result = run(
+        write(tmp_path, f"loan,number,due_date,amount_due\nL1,1,{overdue},300\nL2,1,{day(20)},300\n"), "instalments"
+    )
     assert counts(result) == (2, 0, 0, 0)
     assert all(key.startswith("sweep_") for key in result.cases) == (mode == "sweep")
     case = Case.objects.get(loan__external_id="L1")
@@ -303,10 +335,15 @@ def test_a_large_import_from_the_page_queues_one_sweep(tmp_path, loans, settings
 
     settings.COLLECTIONS_IMPORT_SWEEP_THRESHOLD = 0
     overdue = (lender_today() - timedelta(days=12)).isoformat()
-    with mock.patch("collections_app.tasks.sweep.sweep_task.delay") as delay, django_capture_on_commit_callbacks(
-            execute=True):
-        result = run(write(tmp_path, f"loan,number,due_date,amount_due\nL1,1,{overdue},300\n"), "instalments",
-                     follow_cases="tasks")
+    with (
+        mock.patch("collections_app.tasks.sweep.sweep_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        result = run(
+            write(tmp_path, f"loan,number,due_date,amount_due\nL1,1,{overdue},300\n"),
+            "instalments",
+            follow_cases="tasks",
+        )
     assert result.cases == {"sweep_queued": 1}
     delay.assert_called_once_with(full_refresh=True)
 
@@ -334,14 +371,17 @@ def test_payments_round_trip_rerun_and_conflict(tmp_path, loan_due):
     assert Payment.objects.count() == 1
 
 
-@pytest.mark.parametrize("row, column, reason", [
-    ("P2,L9,10,2026-01-02T10:00:00+08:00", "loan", "No loan with this external id."),
-    ("P2,L1,0,2026-01-02T10:00:00+08:00", "amount", "Must be greater than zero."),
-    ("P2,L1,-3,2026-01-02T10:00:00+08:00", "amount", "Must not be negative."),
-    ("P2,L1,1.999,2026-01-02T10:00:00+08:00", "amount", "Use at most two decimal places."),
-    ("P2,L1,10,yesterday", "paid_at", "Enter a date and time such as 2026-11-02T10:30:00+08:00."),
-    (",L1,10,2026-01-02T10:00:00+08:00", "external_id", "A value is required."),
-])
+@pytest.mark.parametrize(
+    "row, column, reason",
+    [
+        ("P2,L9,10,2026-01-02T10:00:00+08:00", "loan", "No loan with this external id."),
+        ("P2,L1,0,2026-01-02T10:00:00+08:00", "amount", "Must be greater than zero."),
+        ("P2,L1,-3,2026-01-02T10:00:00+08:00", "amount", "Must not be negative."),
+        ("P2,L1,1.999,2026-01-02T10:00:00+08:00", "amount", "Use at most two decimal places."),
+        ("P2,L1,10,yesterday", "paid_at", "Enter a date and time such as 2026-11-02T10:30:00+08:00."),
+        (",L1,10,2026-01-02T10:00:00+08:00", "external_id", "A value is required."),
+    ],
+)
 def test_payment_validation_rules(tmp_path, loan_due, row, column, reason):
     result = run(write(tmp_path, f"external_id,loan,amount,paid_at\n{row}\n"), "payments")
     assert counts(result) == (0, 0, 0, 1)
@@ -363,9 +403,11 @@ def test_payments_dry_run_writes_nothing(tmp_path, loan_due):
 
 # --- borrowers and loans (through services.book) ----------------------------------------------
 
-BORROWERS = ("external_id,name,phones,email,city,time_zone,language,consent_sms,holds\n"
-             "B7,王小明,13800000001;13800000002,wang@example.com,北京,Asia/Shanghai,zh-hans,true,\n"
-             "B8,Li Lei,13900000000,,上海,Asia/Urumqi,en,false,dispute\n")
+BORROWERS = (
+    "external_id,name,phones,email,city,time_zone,language,consent_sms,holds\n"
+    "B7,王小明,13800000001;13800000002,wang@example.com,北京,Asia/Shanghai,zh-hans,true,\n"
+    "B8,Li Lei,13900000000,,上海,Asia/Urumqi,en,false,dispute\n"
+)
 
 
 @needs_book
@@ -381,12 +423,15 @@ def test_borrowers_round_trip_and_rerun(tmp_path):
     assert counts(changed) == (0, 1, 1, 0)
 
 
-@pytest.mark.parametrize("cells, column, reason", [
-    ("B9,Name,Mars/Olympus,en,true", "time_zone", "Unknown time zone: use an IANA name such as Asia/Shanghai."),
-    ("B9,Name,Asia/Shanghai,fr,true", "language", "Must be one of: zh-hans, en."),
-    ("B9,Name,Asia/Shanghai,en,maybe", "consent_sms", "Must be true or false."),
-    ("B9,,Asia/Shanghai,en,true", "name", "A value is required."),
-])
+@pytest.mark.parametrize(
+    "cells, column, reason",
+    [
+        ("B9,Name,Mars/Olympus,en,true", "time_zone", "Unknown time zone: use an IANA name such as Asia/Shanghai."),
+        ("B9,Name,Asia/Shanghai,fr,true", "language", "Must be one of: zh-hans, en."),
+        ("B9,Name,Asia/Shanghai,en,maybe", "consent_sms", "Must be true or false."),
+        ("B9,,Asia/Shanghai,en,true", "name", "A value is required."),
+    ],
+)
 def test_borrower_validation_rules(tmp_path, cells, column, reason):
     result = run(write(tmp_path, f"external_id,name,time_zone,language,consent_sms\n{cells}\n"), "borrowers")
     assert counts(result) == (0, 0, 0, 1)
@@ -409,12 +454,15 @@ def test_loans_round_trip_rerun_and_schedule_untouched(tmp_path, loans):
     assert counts(run(path, "loans")) == (0, 0, 2, 0)
 
 
-@pytest.mark.parametrize("cells, column, reason", [
-    ("L7,B404,consumer,6000,CNY,2026-01-01", "borrower", "No borrower with this external id."),
-    ("L7,B1,consumer,60.001,CNY,2026-01-01", "principal", "Use at most two decimal places."),
-    ("L7,B1,consumer,0,CNY,2026-01-01", "principal", "Must be greater than zero."),
-    ("L7,B1,consumer,6000,CNY,1/1/2026", "disbursed_on", "Enter a date as YYYY-MM-DD."),
-])
+@pytest.mark.parametrize(
+    "cells, column, reason",
+    [
+        ("L7,B404,consumer,6000,CNY,2026-01-01", "borrower", "No borrower with this external id."),
+        ("L7,B1,consumer,60.001,CNY,2026-01-01", "principal", "Use at most two decimal places."),
+        ("L7,B1,consumer,0,CNY,2026-01-01", "principal", "Must be greater than zero."),
+        ("L7,B1,consumer,6000,CNY,1/1/2026", "disbursed_on", "Enter a date as YYYY-MM-DD."),
+    ],
+)
 def test_loan_validation_rules(tmp_path, loans, cells, column, reason):
     result = run(write(tmp_path, f"external_id,borrower,product,principal,currency,disbursed_on\n{cells}\n"), "loans")
     assert counts(result) == (0, 0, 0, 1)
@@ -482,8 +530,7 @@ def test_command_refuses_xlsx_name_that_is_not_a_workbook(tmp_path, loans):
 # --- the upload page -------------------------------------------------------------------------
 
 
-def test_supervisor_uploads_and_the_job_runs(client, supervisor, loans, tmp_path,
-                                             django_capture_on_commit_callbacks):
+def test_supervisor_uploads_and_the_job_runs(client, supervisor, loans, tmp_path, django_capture_on_commit_callbacks):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     client.force_login(supervisor)
@@ -512,12 +559,13 @@ def test_supervisor_uploads_and_the_job_runs(client, supervisor, loans, tmp_path
 
 
 def test_the_report_keeps_formulas_inert_and_dates_strict(tmp_path, loans):
-    result = run(write(tmp_path, 'loan,number,due_date,amount_due\n"=HYPERLINK(""http://x"")",1,2026-W01-1,10\n'),
-                 "instalments")
+    result = run(
+        write(tmp_path, 'loan,number,due_date,amount_due\n"=HYPERLINK(""http://x"")",1,2026-W01-1,10\n'), "instalments"
+    )
     raw = Path(result.report_path).read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # a byte-order mark: Excel reads the reasons as UTF-8
     rows = report_rows(result)
-    assert [r["value"] for r in rows if r["column"] == "loan"] == ["'=HYPERLINK(\"http://x\")"]
+    assert [r["value"] for r in rows if r["column"] == "loan"] == ['\'=HYPERLINK("http://x")']
     assert [r["reason"] for r in rows if r["column"] == "due_date"] == ["Enter a date as YYYY-MM-DD."]
 
 
@@ -529,8 +577,14 @@ def test_a_damaged_workbook_is_refused_not_a_crash(tmp_path, loans):
 
 
 def test_running_job_partial_polls(client, supervisor):
-    job = FileJob.objects.create(direction="import", kind="instalments", status="running", total_rows=10,
-                                 processed_rows=4, requested_by=supervisor)
+    job = FileJob.objects.create(
+        direction="import",
+        kind="instalments",
+        status="running",
+        total_rows=10,
+        processed_rows=4,
+        requested_by=supervisor,
+    )
     client.force_login(supervisor)
     partial = client.get(reverse("collections:import-progress", args=[job.pk])).content.decode()
     assert "hx-get" in partial and 'value="40"' in partial
@@ -607,7 +661,8 @@ def test_the_example_book_imported_comes_back_out_in_the_exports(tmp_path, clien
     today = lender_today()
     overdue = {}
     for loan, due, paid in Instalment.objects.filter(due_date__lt=today).values_list(
-            "loan__external_id", "amount_due", "amount_paid"):
+        "loan__external_id", "amount_due", "amount_paid"
+    ):
         overdue[loan] = overdue.get(loan, Decimal("0")) + due - paid
     overdue = {loan: amount for loan, amount in overdue.items() if amount > 0}
     assert overdue, "the example book has arrears"
@@ -659,22 +714,29 @@ def test_a_bad_byte_far_down_refuses_the_file_before_any_row_is_applied(tmp_path
 
 
 def test_refused_personal_data_goes_into_the_report_masked(tmp_path):
-    result = run(write(tmp_path, "external_id,name,national_id,phones,time_zone\n"
-                                 "B1,王小明,110101199003071234,13800138000;12,Mars/Base\n"), "borrowers")
+    result = run(
+        write(
+            tmp_path,
+            "external_id,name,national_id,phones,time_zone\nB1,王小明,110101199003071234,13800138000;12,Mars/Base\n",
+        ),
+        "borrowers",
+    )
     text = Path(result.report_path).read_text(encoding="utf-8-sig")
     assert result.refused == 1 and "Mars/Base" in text  # a value that is no personal data, as typed
     assert "13800138000" not in text and "110101199003071234" not in text
 
 
-def test_an_uploaded_import_reports_in_the_uploaders_language(client, supervisor, loans,
-                                                               django_capture_on_commit_callbacks):
+def test_an_uploaded_import_reports_in_the_uploaders_language(
+    client, supervisor, loans, django_capture_on_commit_callbacks
+):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     client.force_login(supervisor)
     upload = SimpleUploadedFile("book.csv", b"loan,number,due_date,amount_due\nL9,1,2026-01-01,5\n")
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("collections:imports"), {"kind": "instalments", "file": upload},
-                    HTTP_ACCEPT_LANGUAGE="zh-hans")
+        client.post(
+            reverse("collections:imports"), {"kind": "instalments", "file": upload}, HTTP_ACCEPT_LANGUAGE="zh-hans"
+        )
     job = FileJob.objects.get()
     report = b"".join(client.get(reverse("collections:import-report", args=[job.pk])).streaming_content).decode()
     assert "No loan with this external id." not in report and job.summary["refused"] == 1

@@ -1,5 +1,6 @@
 """An XLSX zip bomb is refused before it is parsed (issue 9, point 15): the zip directory's unpacked
 size and the first sheet's dimension are checked first; the worker recycles a child that grew."""
+
 import re
 import zipfile
 from pathlib import Path
@@ -109,9 +110,14 @@ def test_the_upload_job_fails_with_the_reason(tmp_path, loans, settings):
     settings.COLLECTIONS_IMPORT_MAX_XLSX_UNPACKED_MB = 2
     (tmp_path / "uploads").mkdir()
     bomb(tmp_path / "uploads", unpacked_mb=3)
-    job = FileJob.objects.create(direction="import", kind="instalments", status="queued",
-                                 file_path="uploads/bomb.xlsx", source_name="book.xlsx",
-                                 requested_by=UserFactory())
+    job = FileJob.objects.create(
+        direction="import",
+        kind="instalments",
+        status="queued",
+        file_path="uploads/bomb.xlsx",
+        source_name="book.xlsx",
+        requested_by=UserFactory(),
+    )
 
     with parsing_forbidden():
         import_file_task(job.pk)

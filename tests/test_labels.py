@@ -1,6 +1,7 @@
 """Issue 9, point 21: stored codes read as labels on the pages (fixed ones translated, operator-defined
 ones editable in both languages), actors as people say them, one date format per language and
 thousands separators in Simplified Chinese."""
+
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -71,10 +72,17 @@ def test_a_label_row_of_a_fixed_kind_changes_nothing():
     assert labels.label("hold", "dispute") == "Dispute"
 
 
-@pytest.mark.parametrize("stored, shown", [
-    ("user:alice", "alice"), ("client:loan-system", "API client loan-system"), ("system", "System"),
-    ("borrower:B42", "Borrower B42 (self-service)"), ("", ""), ("odd", "odd"),
-])
+@pytest.mark.parametrize(
+    "stored, shown",
+    [
+        ("user:alice", "alice"),
+        ("client:loan-system", "API client loan-system"),
+        ("system", "System"),
+        ("borrower:B42", "Borrower B42 (self-service)"),
+        ("", ""),
+        ("odd", "odd"),
+    ],
+)
 def test_actor_labels_read_as_people_say_them(stored, shown):
     assert labels.actor_label(stored) == shown
     assert render("{{ a|actor }}", a=stored) == shown
@@ -94,8 +102,9 @@ def test_the_template_filters(db):
 @pytest.fixture
 def my_case(collector, supervisor):
     queue = QueueFactory(name="m1_calls", label_en="M1 calls", label_zh_hans="M1 电催")
-    return assigned_case(to=collector, by=supervisor, days_overdue=12, product="cash_loan", queue=queue,
-                         amount=Decimal("1234.50"))
+    return assigned_case(
+        to=collector, by=supervisor, days_overdue=12, product="cash_loan", queue=queue, amount=Decimal("1234.50")
+    )
 
 
 def test_the_case_page_shows_labels_not_codes(client, collector, supervisor, my_case):
@@ -126,8 +135,15 @@ def test_the_queues_page_shows_queue_labels(client, supervisor, my_case):
 def test_a_payment_on_the_timeline_names_its_channel(client, collector, my_case):
     from collections_app.services import payment_record
     from django.utils import timezone
-    payment_record(loan=my_case.loan.external_id, external_id="P-1", amount=Decimal("10.00"),
-                   paid_at=timezone.now(), channel="alipay", actor=None)
+
+    payment_record(
+        loan=my_case.loan.external_id,
+        external_id="P-1",
+        amount=Decimal("10.00"),
+        paid_at=timezone.now(),
+        channel="alipay",
+        actor=None,
+    )
     client.force_login(collector)
     html = client.get(reverse("collections:case", args=[my_case.pk])).content.decode()
     assert "Alipay" in html and "alipay" not in html.replace('data-kind="payment_recorded"', "")
@@ -163,7 +179,10 @@ def test_chinese_pages_keep_thousands_separators(client, collector, my_case):
 
 def test_a_closed_case_timeline_names_the_close_reason(client, supervisor, my_case):
     from collections_app.services import case_transition
-    case_transition(case_id=my_case.pk, transition="close", actor=supervisor, reason="written_off", note="uncollectable")
+
+    case_transition(
+        case_id=my_case.pk, transition="close", actor=supervisor, reason="written_off", note="uncollectable"
+    )
     client.force_login(supervisor)
     html = client.get(reverse("collections:case", args=[my_case.pk])).content.decode()
     assert "Written off — uncollectable" in html and "written_off" not in html
@@ -171,6 +190,7 @@ def test_a_closed_case_timeline_names_the_close_reason(client, supervisor, my_ca
 
 def test_a_reveal_on_the_timeline_names_the_fields_in_words(client, collector, my_case):
     from collections_app.services.pii import pii_reveal
+
     pii_reveal(actor=collector, reason="borrower called back", fields=("national_id", "phones"), case_id=my_case.pk)
     client.force_login(collector)
     html = client.get(reverse("collections:case", args=[my_case.pk])).content.decode()

@@ -1,5 +1,6 @@
 """Links a role is shown lead to pages it may open (issue 9, point 16; the browser walk is
 tests/browser/test_links.py)."""
+
 from datetime import timedelta
 
 import pytest
@@ -37,8 +38,12 @@ def test_roles_without_a_worklist_get_a_back_link_to_their_desk(role, client, su
     assert case.state == State.VISIT
     if role == "field_agent":
         other = UserFactory(username="nav-agent2", roles=["field_agent"])
-        services.visit_schedule(case_id=case.pk, actor=supervisor, agents=[user.username, other.username],
-                                scheduled_for=timezone.now() + timedelta(days=1))
+        services.visit_schedule(
+            case_id=case.pk,
+            actor=supervisor,
+            agents=[user.username, other.username],
+            scheduled_for=timezone.now() + timedelta(days=1),
+        )
     if role == "legal_officer":
         services.legal_referral_request(case_id=case.pk, actor=supervisor, reason="no contact")
     client.force_login(user)

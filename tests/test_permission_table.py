@@ -2,6 +2,7 @@
 cell, for every role, the system, a borrower and every API scope; and the doors (pages, API) refusing
 a field agent the collector's work while letting them record contacts and visits on their own
 visit cases."""
+
 from datetime import timedelta
 
 import pytest
@@ -71,11 +72,11 @@ ROW_ABILITIES = {
 # Cells that grant part of a row only (the contract's words, read once here).
 PARTIAL = {
     ("record a contact, add a note", r.LEGAL_OFFICER): {perms.NOTE_ADD},  # "notes"
-    ("`de_escalate`, assign, distribute", "system"): {perms.ASSIGN},      # "queue routing"
+    ("`de_escalate`, assign, distribute", "system"): {perms.ASSIGN},  # "queue routing"
     # A collector's dispute hold is placed by the contact service on a `dispute_raised` outcome.
     ("place / lift a staff hold", r.COLLECTOR): set(),
-    ("exports", r.COLLECTOR): {perms.EXPORT_CASES},    # "own worklist, own cases' timelines"
-    ("exports", r.AUDITOR): {perms.EXPORT_REPORTS},    # "dashboard, audit log"
+    ("exports", r.COLLECTOR): {perms.EXPORT_CASES},  # "own worklist, own cases' timelines"
+    ("exports", r.AUDITOR): {perms.EXPORT_REPORTS},  # "dashboard, audit log"
 }
 
 
@@ -155,7 +156,8 @@ def test_payments_are_recorded_by_supervisors_the_system_and_payments_write_only
     assert {role for role in r.ALL_ROLES if perms.may(_person(role), perms.PAYMENT_RECORD)} == {r.SUPERVISOR, r.ADMIN}
     assert perms.may(SYSTEM, perms.PAYMENT_RECORD)
     assert {s for s in r.ALL_SCOPES if perms.may(actor_for_client("c", [s]), perms.PAYMENT_RECORD)} == {
-        r.SCOPE_PAYMENTS_WRITE}
+        r.SCOPE_PAYMENTS_WRITE
+    }
 
 
 def test_an_unknown_ability_is_a_programming_error():
@@ -164,6 +166,7 @@ def test_an_unknown_ability_is_a_programming_error():
 
 
 # --- "own": the row scope ---------------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_own_means_within_the_row_scope(collector, other_collector, supervisor):
@@ -176,21 +179,27 @@ def test_own_means_within_the_row_scope(collector, other_collector, supervisor):
 
 # --- a field agent at every door ----------------------------------------------------------------------
 
+
 @pytest.fixture
 def visit_case(db, collector, supervisor, field_agent, field_agent2):
     borrower = BorrowerFactory(phones=["13912345678"], consent_after_hours=True)
     case = assigned_case(to=collector, by=supervisor, days_overdue=40, borrower=borrower)
     assert case.state == "visit"
-    visit = services.visit_schedule(case_id=case.pk, actor=supervisor, scheduled_for=timezone.now() + timedelta(hours=1),
-                                    agents=[field_agent, field_agent2])
+    visit = services.visit_schedule(
+        case_id=case.pk,
+        actor=supervisor,
+        scheduled_for=timezone.now() + timedelta(hours=1),
+        agents=[field_agent, field_agent2],
+    )
     case.visit = visit
     return case
 
 
 def test_field_agent_is_refused_promises_messages_and_referrals_by_the_services(visit_case, field_agent):
     with refused("permission_denied"):
-        services.promise_record(case_id=visit_case.pk, actor=field_agent, amount="100.00",
-                                due_date=lender_today() + timedelta(days=3))
+        services.promise_record(
+            case_id=visit_case.pk, actor=field_agent, amount="100.00", due_date=lender_today() + timedelta(days=3)
+        )
     with refused("permission_denied"):
         from collections_app.services.reminders import message_request
 
@@ -211,8 +220,12 @@ def test_field_agent_still_records_contacts_notes_and_their_visit(visit_case, fi
 def test_field_agent_may_not_record_a_visit_they_are_not_on(visit_case, supervisor):
     other = UserFactory(username="field_agent3", roles=[r.FIELD_AGENT])
     stranger = UserFactory(username="field_agent4", roles=[r.FIELD_AGENT])
-    services.visit_schedule(case_id=visit_case.pk, actor=supervisor, scheduled_for=timezone.now() + timedelta(hours=2),
-                            agents=[other, stranger])
+    services.visit_schedule(
+        case_id=visit_case.pk,
+        actor=supervisor,
+        scheduled_for=timezone.now() + timedelta(hours=2),
+        agents=[other, stranger],
+    )
     # field_agent3 sees the case (a visit of theirs) but not the first visit, which is not theirs.
     with refused("permission_denied"):
         services.visit_record(visit_id=visit_case.visit.pk, actor=other, outcome="not_home")
@@ -227,19 +240,23 @@ def test_field_agent_pages_offer_and_accept_only_their_work(client, visit_case, 
         assert reverse(name, args=[visit_case.pk]) not in page, name
 
     due = lender_today() + timedelta(days=3)
-    response = client.post(reverse("collections:case-promise", args=[visit_case.pk]),
-                           {"amount": "100.00", "due_date": due.isoformat()})
+    response = client.post(
+        reverse("collections:case-promise", args=[visit_case.pk]), {"amount": "100.00", "due_date": due.isoformat()}
+    )
     assert response.status_code == 403
-    response = client.post(reverse("collections:case-message", args=[visit_case.pk]),
-                           {"template": "overdue", "schedule": "now"})
+    response = client.post(
+        reverse("collections:case-message", args=[visit_case.pk]), {"template": "overdue", "schedule": "now"}
+    )
     assert response.status_code == 403
     response = client.post(reverse("collections:case-legal-referral", args=[visit_case.pk]), {"reason": "refuses"})
     assert response.status_code == 403
     assert not PromiseToPay.objects.exists() and not OutboundMessage.objects.exists()
     assert not LegalReferral.objects.exists()
 
-    response = client.post(reverse("collections:case-log-contact", args=[visit_case.pk]),
-                           {"channel": "visit", "direction": "outbound", "outcome": "no_answer"})
+    response = client.post(
+        reverse("collections:case-log-contact", args=[visit_case.pk]),
+        {"channel": "visit", "direction": "outbound", "outcome": "no_answer"},
+    )
     assert response.status_code == 302
     assert ContactAttempt.objects.filter(case=visit_case).count() == 1
 
@@ -247,14 +264,23 @@ def test_field_agent_pages_offer_and_accept_only_their_work(client, visit_case, 
 def test_field_agent_is_refused_promises_and_messages_over_the_api(client, visit_case, field_agent):
     client.force_login(field_agent)
     due = lender_today() + timedelta(days=3)
-    response = client.post(f"/api/v1/cases/{visit_case.pk}/promises/", {"amount": "100.00", "due_date": due.isoformat()},
-                           content_type="application/json")
+    response = client.post(
+        f"/api/v1/cases/{visit_case.pk}/promises/",
+        {"amount": "100.00", "due_date": due.isoformat()},
+        content_type="application/json",
+    )
     assert response.status_code == 403 and response.json()["code"] == "permission_denied"
-    response = client.post(f"/api/v1/cases/{visit_case.pk}/messages/", {"channel": "sms", "template": "overdue"},
-                           content_type="application/json")
+    response = client.post(
+        f"/api/v1/cases/{visit_case.pk}/messages/",
+        {"channel": "sms", "template": "overdue"},
+        content_type="application/json",
+    )
     assert response.status_code == 403 and response.json()["code"] == "permission_denied"
-    response = client.post(f"/api/v1/cases/{visit_case.pk}/contacts/", {"channel": "visit", "outcome": "no_answer"},
-                           content_type="application/json")
+    response = client.post(
+        f"/api/v1/cases/{visit_case.pk}/contacts/",
+        {"channel": "visit", "outcome": "no_answer"},
+        content_type="application/json",
+    )
     assert response.status_code == 201
     assert not PromiseToPay.objects.exists() and not OutboundMessage.objects.exists()
 
@@ -268,8 +294,9 @@ def test_the_case_page_uses_the_abilities_not_role_names(visit_case, collector, 
     assert can["plan_visit"] and can["close"] and can["assign"]
 
 
-@pytest.mark.parametrize("who, status", [("collector", 200), ("supervisor", 200), ("field_agent", 403),
-                                         ("auditor", 403)])
+@pytest.mark.parametrize(
+    "who, status", [("collector", 200), ("supervisor", 200), ("field_agent", 403), ("auditor", 403)]
+)
 def test_timeline_exports_follow_the_table(who, status, client, actor_named, visit_case):
     # Exports: "own worklist, own cases' timelines" for collectors, "dashboard, audit log" for auditors.
     client.force_login(actor_named(who))
@@ -285,7 +312,9 @@ def test_everywhere_means_an_all_cell_not_an_own_one():
     assert everywhere == {r.SUPERVISOR, r.ADMIN}
     assert perms.may(_person(r.LEGAL_OFFICER), perms.HOLD_PLACE)  # on their own cases only
     assert {role for role in r.ALL_ROLES if perms.may_everywhere(_person(role), perms.EXPORT_CASES)} == {
-        r.SUPERVISOR, r.ADMIN}
+        r.SUPERVISOR,
+        r.ADMIN,
+    }
     assert perms.may_everywhere(SYSTEM, perms.ASSIGN)
     assert not perms.may_everywhere(Actor(label="borrower:B-1"), perms.HOLD_PLACE)
 
@@ -303,9 +332,17 @@ def test_the_api_door_asks_the_table():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("role, holds, audit_log", [
-    (r.COLLECTOR, 404, 403), (r.FIELD_AGENT, 404, 403), (r.SUPERVISOR, 200, 403),
-    (r.LEGAL_OFFICER, 404, 403), (r.AUDITOR, 404, 200), (r.ADMIN, 200, 200)])
+@pytest.mark.parametrize(
+    "role, holds, audit_log",
+    [
+        (r.COLLECTOR, 404, 403),
+        (r.FIELD_AGENT, 404, 403),
+        (r.SUPERVISOR, 200, 403),
+        (r.LEGAL_OFFICER, 404, 403),
+        (r.AUDITOR, 404, 200),
+        (r.ADMIN, 200, 200),
+    ],
+)
 def test_pages_admit_whom_the_table_says(role, holds, audit_log, client):
     client.force_login(UserFactory(username=f"pages-{role}", roles=[role]))
     assert client.get(reverse("collections:holds")).status_code == holds

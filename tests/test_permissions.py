@@ -1,4 +1,5 @@
 """Who may do what (per role and API scope) and who sees which cases (row scope)."""
+
 from datetime import timedelta
 
 import pytest
@@ -27,8 +28,9 @@ def selector_ids(actor):
 
 
 def planned_visit(case, supervisor, agents):
-    return services.visit_schedule(case_id=case.pk, actor=supervisor,
-                                   scheduled_for=timezone.now() + timedelta(days=1), agents=agents)
+    return services.visit_schedule(
+        case_id=case.pk, actor=supervisor, scheduled_for=timezone.now() + timedelta(days=1), agents=agents
+    )
 
 
 def yesterday_at(hour):
@@ -40,6 +42,7 @@ def yesterday_at(hour):
 
 # --- the auditor reads everything and changes nothing ---------------------------------------------
 
+
 @pytest.fixture
 def world(collector, supervisor, field_agent, field_agent2):
     """One case per stage, all assigned to the collector, a visit and a pending referral."""
@@ -49,49 +52,84 @@ def world(collector, supervisor, field_agent, field_agent2):
     referred = case_in_state("visit", supervisor=supervisor, to=collector)
     referral = services.legal_referral_request(case_id=referred.pk, actor=collector, reason="refuses")
     planned = planned_visit(visit, supervisor, [field_agent, field_agent2])
-    payment = services.payment_record(external_id="P-world", loan=call.loan, amount="10.00",
-                                      paid_at=timezone.now(), actor=supervisor)
-    hold = services.hold_place(borrower_id=reminder.borrower_id, code="complaint", actor=supervisor,
-                               reason="complaint")
-    return {"reminder": reminder, "call": call, "visit": visit, "referred": referred, "referral": referral,
-            "planned": planned, "payment": payment.payment, "hold": hold}
+    payment = services.payment_record(
+        external_id="P-world", loan=call.loan, amount="10.00", paid_at=timezone.now(), actor=supervisor
+    )
+    hold = services.hold_place(borrower_id=reminder.borrower_id, code="complaint", actor=supervisor, reason="complaint")
+    return {
+        "reminder": reminder,
+        "call": call,
+        "visit": visit,
+        "referred": referred,
+        "referral": referral,
+        "planned": planned,
+        "payment": payment.payment,
+        "hold": hold,
+    }
 
 
 def auditor_writes(world, collector):
     w = world
     return {
         "start_calls": lambda a: services.case_transition(case_id=w["call"].pk, transition="start_calls", actor=a),
-        "schedule_visit": lambda a: services.case_transition(case_id=w["call"].pk, transition="schedule_visit", actor=a),
-        "refer_to_legal": lambda a: services.case_transition(case_id=w["visit"].pk, transition="refer_to_legal", actor=a),
+        "schedule_visit": lambda a: services.case_transition(
+            case_id=w["call"].pk, transition="schedule_visit", actor=a
+        ),
+        "refer_to_legal": lambda a: services.case_transition(
+            case_id=w["visit"].pk, transition="refer_to_legal", actor=a
+        ),
         "de_escalate": lambda a: services.case_transition(case_id=w["call"].pk, transition="de_escalate", actor=a),
-        "close": lambda a: services.case_transition(case_id=w["call"].pk, transition="close", actor=a,
-                                                    reason="settled"),
+        "close": lambda a: services.case_transition(
+            case_id=w["call"].pk, transition="close", actor=a, reason="settled"
+        ),
         "case_assign": lambda a: services.case_assign(case_ids=[w["call"].pk], actor=a, assignee=collector),
-        "contact_log": lambda a: services.contact_log(case_id=w["call"].pk, actor=a, channel="call",
-                                                      outcome="no_answer", occurred_at=yesterday_at(10)),
-        "promise_record": lambda a: services.promise_record(case_id=w["call"].pk, actor=a, amount="100.00",
-                                                            due_date=lender_today() + timedelta(days=3)),
+        "contact_log": lambda a: services.contact_log(
+            case_id=w["call"].pk, actor=a, channel="call", outcome="no_answer", occurred_at=yesterday_at(10)
+        ),
+        "promise_record": lambda a: services.promise_record(
+            case_id=w["call"].pk, actor=a, amount="100.00", due_date=lender_today() + timedelta(days=3)
+        ),
         "note_add": lambda a: services.note_add(case_id=w["call"].pk, actor=a, text="hello"),
-        "hold_place": lambda a: services.hold_place(borrower_id=w["call"].borrower_id, code="dispute", actor=a,
-                                                    reason="x"),
+        "hold_place": lambda a: services.hold_place(
+            borrower_id=w["call"].borrower_id, code="dispute", actor=a, reason="x"
+        ),
         "hold_lift": lambda a: services.hold_lift(hold_id=w["hold"].pk, actor=a, reason="x"),
-        "payment_record": lambda a: services.payment_record(external_id="P-aud", loan=w["call"].loan,
-                                                            amount="1.00", paid_at=timezone.now(), actor=a),
+        "payment_record": lambda a: services.payment_record(
+            external_id="P-aud", loan=w["call"].loan, amount="1.00", paid_at=timezone.now(), actor=a
+        ),
         "payment_reverse": lambda a: services.payment_reverse(external_id="P-world", actor=a, reason="bounced"),
         "legal_referral_request": lambda a: services.legal_referral_request(case_id=w["visit"].pk, actor=a),
-        "legal_referral_decide": lambda a: services.legal_referral_decide(referral_id=w["referral"].pk, actor=a,
-                                                                          approve=True),
+        "legal_referral_decide": lambda a: services.legal_referral_decide(
+            referral_id=w["referral"].pk, actor=a, approve=True
+        ),
         "visit_schedule": lambda a: services.visit_schedule(
-            case_id=w["visit"].pk, actor=a, scheduled_for=timezone.now() + timedelta(days=2),
-            agents=["field_agent", "field_agent2"]),
+            case_id=w["visit"].pk,
+            actor=a,
+            scheduled_for=timezone.now() + timedelta(days=2),
+            agents=["field_agent", "field_agent2"],
+        ),
         "visit_record": lambda a: services.visit_record(visit_id=w["planned"].pk, actor=a, outcome="not_home"),
     }
 
 
 WRITES = [
-    "start_calls", "schedule_visit", "refer_to_legal", "de_escalate", "close", "case_assign", "contact_log",
-    "promise_record", "note_add", "hold_place", "hold_lift", "payment_record", "payment_reverse",
-    "legal_referral_request", "legal_referral_decide", "visit_schedule", "visit_record",
+    "start_calls",
+    "schedule_visit",
+    "refer_to_legal",
+    "de_escalate",
+    "close",
+    "case_assign",
+    "contact_log",
+    "promise_record",
+    "note_add",
+    "hold_place",
+    "hold_lift",
+    "payment_record",
+    "payment_reverse",
+    "legal_referral_request",
+    "legal_referral_decide",
+    "visit_schedule",
+    "visit_record",
 ]
 
 
@@ -120,21 +158,26 @@ def test_auditor_is_read_only_but_an_auditor_who_is_also_supervisor_is_not(super
 
 # --- collector ----------------------------------------------------------------------------------
 
+
 def test_collector_works_own_case(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, days_overdue=3)
     services.case_transition(case_id=case.pk, transition="start_calls", actor=collector)
-    services.contact_log(case_id=case.pk, actor=collector, channel="call", outcome="no_answer",
-                         occurred_at=yesterday_at(10))
+    services.contact_log(
+        case_id=case.pk, actor=collector, channel="call", outcome="no_answer", occurred_at=yesterday_at(10)
+    )
     services.note_add(case_id=case.pk, actor=collector, text="will call back")
-    services.promise_record(case_id=case.pk, actor=collector, amount="100.00",
-                            due_date=lender_today() + timedelta(days=2))
+    services.promise_record(
+        case_id=case.pk, actor=collector, amount="100.00", due_date=lender_today() + timedelta(days=2)
+    )
     events = CaseEvent.objects.filter(case=case, actor="user:collector").order_by("id")
     kinds = list(events.values_list("kind", flat=True))
     assert kinds == ["transition", "contact_logged", "note_added", "promise_recorded"]
 
 
-@pytest.mark.parametrize("action", ["close", "de_escalate", "case_assign", "hold_place", "payment_record",
-                                    "legal_referral_decide", "visit_schedule"])
+@pytest.mark.parametrize(
+    "action",
+    ["close", "de_escalate", "case_assign", "hold_place", "payment_record", "legal_referral_decide", "visit_schedule"],
+)
 def test_collector_may_not_manage(action, world, collector):
     with refused("permission_denied"):
         auditor_writes(world, collector)[action](collector)
@@ -165,17 +208,20 @@ def test_collector_cannot_see_other_collectors_cases(collector, other_collector,
         case_reads.case_timeline(collector, case.pk)
 
 
-@pytest.mark.parametrize("action", ["start_calls", "contact_log", "note_add", "promise_record", "pii_reveal",
-                                    "legal_referral_request"])
+@pytest.mark.parametrize(
+    "action", ["start_calls", "contact_log", "note_add", "promise_record", "pii_reveal", "legal_referral_request"]
+)
 def test_services_on_another_collectors_case_are_not_found(action, collector, other_collector, supervisor):
     case = assigned_case(to=other_collector, by=supervisor, days_overdue=3 if action == "start_calls" else 40)
     calls = {
         "start_calls": lambda: services.case_transition(case_id=case.pk, transition="start_calls", actor=collector),
-        "contact_log": lambda: services.contact_log(case_id=case.pk, actor=collector, channel="call",
-                                                    outcome="no_answer", occurred_at=yesterday_at(10)),
+        "contact_log": lambda: services.contact_log(
+            case_id=case.pk, actor=collector, channel="call", outcome="no_answer", occurred_at=yesterday_at(10)
+        ),
         "note_add": lambda: services.note_add(case_id=case.pk, actor=collector, text="x"),
-        "promise_record": lambda: services.promise_record(case_id=case.pk, actor=collector, amount="10.00",
-                                                          due_date=lender_today() + timedelta(days=1)),
+        "promise_record": lambda: services.promise_record(
+            case_id=case.pk, actor=collector, amount="10.00", due_date=lender_today() + timedelta(days=1)
+        ),
         "pii_reveal": lambda: services.pii_reveal(case_id=case.pk, actor=collector, reason="calling"),
         "legal_referral_request": lambda: services.legal_referral_request(case_id=case.pk, actor=collector),
     }
@@ -202,6 +248,7 @@ def test_unknown_case_id_is_not_found(supervisor):
 
 
 # --- field agent -----------------------------------------------------------------------------------
+
 
 def test_field_agent_sees_only_cases_with_a_visit_assigned_to_them(supervisor, field_agent, field_agent2):
     third = UserFactory(username="field_agent3", roles=[r.FIELD_AGENT])
@@ -243,6 +290,7 @@ def test_field_agent_may_not_escalate(supervisor, field_agent, field_agent2):
 
 # --- legal officer ---------------------------------------------------------------------------------
 
+
 def test_legal_officer_sees_legal_cases_and_pending_referrals_only(collector, supervisor, legal_officer):
     in_legal = legal_case(by=supervisor)
     pending = assigned_case(to=collector, by=supervisor, days_overdue=40)
@@ -276,10 +324,15 @@ def test_legal_officer_decides_referrals_but_may_not_close_or_escalate(collector
 
 # --- supervisor, admin, superuser ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("who", ["supervisor", "auditor", "admin_user", "superuser"])
 def test_see_all_roles_see_every_case(who, actor_named, collector, other_collector, supervisor):
-    cases = [assigned_case(to=collector, by=supervisor), assigned_case(to=other_collector, by=supervisor),
-             overdue_case(), case_in_state("closed", supervisor=supervisor)]
+    cases = [
+        assigned_case(to=collector, by=supervisor),
+        assigned_case(to=other_collector, by=supervisor),
+        overdue_case(),
+        case_in_state("closed", supervisor=supervisor),
+    ]
     actor = actor_named(who)
     assert visible_ids(actor) == {c.pk for c in cases}
     assert selector_ids(actor) == {c.pk for c in cases}
@@ -294,8 +347,9 @@ def test_managers_close_assign_hold_and_record_payments(who, actor_named, collec
     assert services.case_assign(case_ids=[case.pk], actor=actor, assignee=collector) == 1
     hold = services.hold_place(borrower_id=case.borrower_id, code="complaint", actor=actor, reason="r")
     services.hold_lift(hold_id=hold.pk, actor=actor, reason="done")
-    services.payment_record(external_id=f"P-{who}", loan=case.loan, amount="100.00", paid_at=timezone.now(),
-                            actor=actor)
+    services.payment_record(
+        external_id=f"P-{who}", loan=case.loan, amount="100.00", paid_at=timezone.now(), actor=actor
+    )
     services.case_transition(case_id=case.pk, transition="close", actor=actor, reason="written_off")
 
     assert fresh(case).state == "closed"
@@ -304,6 +358,7 @@ def test_managers_close_assign_hold_and_record_payments(who, actor_named, collec
 
 
 # --- API clients by scope ---------------------------------------------------------------------------
+
 
 def test_client_with_cases_write_may_start_calls_but_not_close(api_client_writer):
     case = overdue_case(days_overdue=3)
@@ -318,12 +373,14 @@ def test_client_with_cases_write_may_start_calls_but_not_close(api_client_writer
 
 def test_client_with_cases_write_may_log_contacts_but_not_record_payments(api_client_writer):
     case = overdue_case(days_overdue=10)
-    contact = services.contact_log(case_id=case.pk, actor=api_client_writer, channel="call", outcome="no_answer",
-                                   occurred_at=yesterday_at(10))
+    contact = services.contact_log(
+        case_id=case.pk, actor=api_client_writer, channel="call", outcome="no_answer", occurred_at=yesterday_at(10)
+    )
     assert contact.actor == "client:dialler"
     with refused("permission_denied"):
-        services.payment_record(external_id="P-w", loan=case.loan, amount="1.00", paid_at=timezone.now(),
-                                actor=api_client_writer)
+        services.payment_record(
+            external_id="P-w", loan=case.loan, amount="1.00", paid_at=timezone.now(), actor=api_client_writer
+        )
 
 
 def test_client_with_cases_manage_may_close_and_de_escalate(api_client_manager):
@@ -338,8 +395,13 @@ def test_client_with_cases_manage_may_close_and_de_escalate(api_client_manager):
 
 def test_client_with_payments_write_records_payments(api_client_payments):
     case = overdue_case(days_overdue=10)
-    result = services.payment_record(external_id="P-bank", loan=case.loan.external_id, amount="500.00",
-                                     paid_at=timezone.now(), actor=api_client_payments)
+    result = services.payment_record(
+        external_id="P-bank",
+        loan=case.loan.external_id,
+        amount="500.00",
+        paid_at=timezone.now(),
+        actor=api_client_payments,
+    )
     assert result.created
     assert result.payment.recorded_by_label == "client:bank-feed"
     assert fresh(case).amount_overdue == case.amount_overdue - 500

@@ -7,6 +7,7 @@ borrower's zone), which does not depend on when the tests run. Sending happens "
 receive messages here have consented to after-hours contact, or live in an Etc/GMT zone chosen so the
 current UTC time falls inside (or outside) their window.
 """
+
 import threading
 from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
@@ -67,8 +68,11 @@ def outbox():
 
 
 def rows():
-    return sorted(OutboundMessage.objects.values_list(
-        "id", "idempotency_key", "status", "reason", "not_before", "to_address", "case_id", "updated_at"))
+    return sorted(
+        OutboundMessage.objects.values_list(
+            "id", "idempotency_key", "status", "reason", "not_before", "to_address", "case_id", "updated_at"
+        )
+    )
 
 
 @pytest.fixture
@@ -97,13 +101,17 @@ def test_the_default_plan_sms_before_the_due_date_and_on_days_1_3_7_email_on_day
 
     result = reminders_plan(as_of=as_of)
 
-    assert sorted((m.loan_id, m.channel, m.template_code) for m in OutboundMessage.objects.all()) == sorted([
-        (pre_due.pk, "sms", "pre_due"),
-        (day1.pk, "sms", "overdue"), (day1.pk, "email", "overdue"),
-        (day3.pk, "sms", "overdue"),
-        (day7.pk, "sms", "overdue_firm"), (day7.pk, "email", "overdue_firm"),
-        (day1_no_email.pk, "sms", "overdue"),
-    ])
+    assert sorted((m.loan_id, m.channel, m.template_code) for m in OutboundMessage.objects.all()) == sorted(
+        [
+            (pre_due.pk, "sms", "pre_due"),
+            (day1.pk, "sms", "overdue"),
+            (day1.pk, "email", "overdue"),
+            (day3.pk, "sms", "overdue"),
+            (day7.pk, "sms", "overdue_firm"),
+            (day7.pk, "email", "overdue_firm"),
+            (day1_no_email.pk, "sms", "overdue"),
+        ]
+    )
     assert not OutboundMessage.objects.filter(loan__in=[day5, due_today]).exists()
     assert (result.queued, result.suppressed, result.skipped) == (7, 0, 1)
     ten_am = datetime.combine(as_of, time(10), tzinfo=SHANGHAI)
@@ -112,7 +120,9 @@ def test_the_default_plan_sms_before_the_due_date_and_on_days_1_3_7_email_on_day
         assert message.not_before == ten_am
         assert message.case_id is None  # planned before any case exists
         assert message.idempotency_key == f"plan:{message.loan_id}:{message.instalment_id}:{message.step_id}"
-        assert message.to_address == (message.borrower.phones[0] if message.channel == "sms" else message.borrower.email)
+        assert message.to_address == (
+            message.borrower.phones[0] if message.channel == "sms" else message.borrower.email
+        )
         assert (as_of - message.instalment.due_date).days == message.step.offset_days
     assert OutboundMessage.objects.values("idempotency_key").distinct().count() == 7
 
@@ -150,7 +160,9 @@ def test_a_borrower_on_hold_gets_suppressed_rows_with_the_reason(as_of, supervis
 
     assert (result.queued, result.suppressed) == (0, 2)
     assert set(OutboundMessage.objects.values_list("channel", "status", "reason")) == {
-        ("sms", "suppressed", "case_on_hold"), ("email", "suppressed", "case_on_hold")}
+        ("sms", "suppressed", "case_on_hold"),
+        ("email", "suppressed", "case_on_hold"),
+    }
 
 
 def test_an_sms_opt_out_suppresses_sms_only(as_of):
@@ -160,18 +172,24 @@ def test_an_sms_opt_out_suppresses_sms_only(as_of):
 
     planned = outbox()
     assert (planned[(loan.pk, "sms", "overdue")].status, planned[(loan.pk, "sms", "overdue")].reason) == (
-        "suppressed", "channel_opted_out")
+        "suppressed",
+        "channel_opted_out",
+    )
     assert planned[(loan.pk, "email", "overdue")].status == "queued"
     assert (result.queued, result.suppressed) == (1, 1)
 
 
-@pytest.mark.parametrize("send_at, consent, expected_local", [
-    (time(6, 0), False, (0, time(8, 0))),  # before the window: its opening that day
-    (time(23, 0), False, (1, time(8, 0))),  # after it: the next morning's opening
-    (time(6, 0), True, (0, time(6, 0))),  # the borrower agreed to after-hours contact
-])
-def test_a_reminder_planned_inside_quiet_hours_is_moved_to_the_next_window_not_dropped(as_of, send_at, consent,
-                                                                                        expected_local):
+@pytest.mark.parametrize(
+    "send_at, consent, expected_local",
+    [
+        (time(6, 0), False, (0, time(8, 0))),  # before the window: its opening that day
+        (time(23, 0), False, (1, time(8, 0))),  # after it: the next morning's opening
+        (time(6, 0), True, (0, time(6, 0))),  # the borrower agreed to after-hours contact
+    ],
+)
+def test_a_reminder_planned_inside_quiet_hours_is_moved_to_the_next_window_not_dropped(
+    as_of, send_at, consent, expected_local
+):
     Strategy.objects.filter(product="").update(send_at=send_at)
     new_york = "America/New_York"
     loan = loan_due(as_of, 3, borrower=BorrowerFactory(time_zone=new_york, consent_after_hours=consent))
@@ -261,7 +279,9 @@ def test_an_opt_out_after_planning_suppresses_at_send_time(as_of, anytime):
     reminders_dispatch()
 
     assert set(OutboundMessage.objects.values_list("channel", "status", "reason")) == {
-        ("sms", "sent", ""), ("email", "suppressed", "channel_opted_out")}
+        ("sms", "sent", ""),
+        ("email", "suppressed", "channel_opted_out"),
+    }
 
 
 def test_outside_the_window_at_send_time_a_row_waits_for_the_next_window_without_using_an_attempt(as_of):
@@ -315,8 +335,9 @@ def test_messages_reach_the_gateway_with_the_idempotency_key_as_id_and_the_beare
     assert request["path"] == "/messages"
     assert request["idempotency_key"] == message.idempotency_key
     assert request["authorization"] == f"Bearer {http_sms.key}"
-    assert request["messages"] == [{"id": message.idempotency_key, "to": anytime.phones[0],
-                                    "text": fresh_message(message).rendered}]
+    assert request["messages"] == [
+        {"id": message.idempotency_key, "to": anytime.phones[0], "text": fresh_message(message).rendered}
+    ]
     message = fresh_message(message)
     assert (message.status, message.provider_message_id, message.attempts) == ("sent", "gw-1", 1)
 
@@ -355,11 +376,16 @@ def test_a_rejected_message_fails_with_the_gateways_reason(as_of, http_sms):
 
     assert (result.sent, result.failed) == (1, 1)
     blocked, ok = fresh_message(blocked), fresh_message(ok)
-    assert (blocked.status, blocked.reason, blocked.error) == ("failed", "gateway_rejected", "number blocked by carrier")
+    assert (blocked.status, blocked.reason, blocked.error) == (
+        "failed",
+        "gateway_rejected",
+        "number blocked by carrier",
+    )
     assert ok.status == "sent"
     # One request per message, each under its message's key (recorded as soon as it is answered).
-    assert sorted(r["idempotency_key"] for r in http_sms.requests) == sorted([ok.idempotency_key,
-                                                                               blocked.idempotency_key])
+    assert sorted(r["idempotency_key"] for r in http_sms.requests) == sorted(
+        [ok.idempotency_key, blocked.idempotency_key]
+    )
 
 
 def test_a_gateway_that_is_down_means_a_retry_later(as_of, anytime, http_sms):
@@ -421,9 +447,19 @@ def test_concurrent_dispatchers_on_postgresql_claim_disjoint_rows():
         pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
     borrower = BorrowerFactory()
     due = timezone.now() - timedelta(minutes=1)
-    OutboundMessage.objects.bulk_create([OutboundMessage(
-        idempotency_key=f"race:{i}", borrower=borrower, channel="sms", template_code="overdue",
-        to_address=borrower.phones[0], not_before=due) for i in range(40)])
+    OutboundMessage.objects.bulk_create(
+        [
+            OutboundMessage(
+                idempotency_key=f"race:{i}",
+                borrower=borrower,
+                channel="sms",
+                template_code="overdue",
+                to_address=borrower.phones[0],
+                not_before=due,
+            )
+            for i in range(40)
+        ]
+    )
     barrier, claims = threading.Barrier(4), []
 
     def dispatcher():
@@ -529,13 +565,21 @@ def test_a_message_allowed_now_is_queued_with_an_event(supervisor):
 
     message = fresh_message(message)
     assert (message.status, message.channel, message.template_code, message.case_id) == (
-        "queued", "sms", "overdue", case.pk)
+        "queued",
+        "sms",
+        "overdue",
+        case.pk,
+    )
     assert started <= message.not_before <= timezone.now()
     assert message.requested_by == "user:supervisor"
     event = CaseEvent.objects.get(case=case, kind="message_requested")
     assert event.actor == "user:supervisor"
-    assert event.payload == {"message_id": message.pk, "channel": "sms", "template": "overdue",
-                             "not_before": message.not_before.isoformat()}
+    assert event.payload == {
+        "message_id": message.pk,
+        "channel": "sms",
+        "template": "overdue",
+        "not_before": message.not_before.isoformat(),
+    }
 
 
 def test_a_requested_message_is_sent_by_the_dispatcher(supervisor):
@@ -571,8 +615,9 @@ def test_next_allowed_queues_the_message_for_the_window(supervisor):
     zone = ZoneInfo(zone_at_local_hour(3))
     case = case_for(BorrowerFactory(time_zone=zone.key))
 
-    message = message_request(case_id=case.pk, channel="sms", template="overdue", schedule="next_allowed",
-                              actor=supervisor)
+    message = message_request(
+        case_id=case.pk, channel="sms", template="overdue", schedule="next_allowed", actor=supervisor
+    )
 
     local_today = timezone.now().astimezone(zone).date()
     assert fresh_message(message).status == "queued"
@@ -635,9 +680,17 @@ def test_the_default_strategy_and_templates_are_data():
     strategy = Strategy.objects.get(product="")
     assert (strategy.call_at_dpd, strategy.visit_at_dpd, strategy.legal_at_dpd) == (8, 31, 61)
     assert sorted(ReminderStep.objects.filter(strategy=strategy).values_list("offset_days", "channel")) == [
-        (-3, "sms"), (1, "email"), (1, "sms"), (3, "sms"), (7, "email"), (7, "sms")]
+        (-3, "sms"),
+        (1, "email"),
+        (1, "sms"),
+        (3, "sms"),
+        (7, "email"),
+        (7, "sms"),
+    ]
     from django_celery_beat.models import PeriodicTask
 
-    assert {"collections_app.tasks.sweep_task", "collections_app.tasks.reminders_dispatch_task",
-            "collections_app.tasks.reminders_requeue_stale_task"} <= set(PeriodicTask.objects.values_list("task", flat=True))
-
+    assert {
+        "collections_app.tasks.sweep_task",
+        "collections_app.tasks.reminders_dispatch_task",
+        "collections_app.tasks.reminders_requeue_stale_task",
+    } <= set(PeriodicTask.objects.values_list("task", flat=True))

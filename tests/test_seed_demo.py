@@ -1,5 +1,6 @@
 """`manage.py seed_demo`: demo log-ins, and a bulk-loaded portfolio that is what the services would
 have written (amounts match the instalments, one open case per loan, a coherent timeline)."""
+
 from collections import Counter, defaultdict
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -14,8 +15,18 @@ from django.db.models import Sum
 from collections_app import roles as r
 from collections_app.calendar import lender_today
 from collections_app.models import (
-    Borrower, Case, CaseEvent, ContactAttempt, Instalment, LegalReferral, Loan, Payment, PaymentAllocation,
-    PromiseToPay, Queue, Visit,
+    Borrower,
+    Case,
+    CaseEvent,
+    ContactAttempt,
+    Instalment,
+    LegalReferral,
+    Loan,
+    Payment,
+    PaymentAllocation,
+    PromiseToPay,
+    Queue,
+    Visit,
 )
 from collections_app.demo.people import DEMO_USERS
 from collections_app.workflow import OPEN_STATES, State
@@ -176,8 +187,10 @@ def test_work_records_are_consistent(seeded):
     assert ContactAttempt.objects.exists()
     assert CaseEvent.objects.filter(kind="contact_logged").count() == ContactAttempt.objects.count()
     assert CaseEvent.objects.filter(kind="promise_recorded").count() == PromiseToPay.objects.count()
-    assert PromiseToPay.objects.filter(status="pending").values("case").distinct().count() == \
-        PromiseToPay.objects.filter(status="pending").count()
+    assert (
+        PromiseToPay.objects.filter(status="pending").values("case").distinct().count()
+        == PromiseToPay.objects.filter(status="pending").count()
+    )
     for visit in Visit.objects.all():
         assert sorted(visit.agents.values_list("username", flat=True)) == ["field_agent", "field_agent2"]
         assert visit.case.state == State.VISIT

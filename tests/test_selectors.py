@@ -1,4 +1,5 @@
 """Reads: fixed query counts, worklist ordering, filters, timeline paging, queue figures, masking."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -28,11 +29,18 @@ def touch_every_row(rows, actor):
     """What a list page or the API representation reads from each case."""
     out = []
     for case in rows:
-        out.append((
-            case.loan.external_id, case.borrower.name, case.assigned_to and case.assigned_to.username,
-            case.queue and case.queue.name, case.borrower_on_hold,
-            [h.code for h in case.borrower.active_holds], case.allowed_transitions(actor), case.state,
-        ))
+        out.append(
+            (
+                case.loan.external_id,
+                case.borrower.name,
+                case.assigned_to and case.assigned_to.username,
+                case.queue and case.queue.name,
+                case.borrower_on_hold,
+                [h.code for h in case.borrower.active_holds],
+                case.allowed_transitions(actor),
+                case.state,
+            )
+        )
     return out
 
 
@@ -109,6 +117,7 @@ def test_case_detail_of_an_invisible_or_unknown_case_is_not_found(collector, oth
 
 # --- worklist -------------------------------------------------------------------------------------
 
+
 def test_worklist_orders_by_priority_then_next_action_with_none_first(collector, other_collector, supervisor):
     now = timezone.now().replace(microsecond=0)
     spec = {  # name: (priority, next_action_at)
@@ -142,12 +151,14 @@ def test_worklist_ties_break_by_id(collector, supervisor):
 def test_promise_puts_the_case_behind_cases_without_a_next_action(collector, supervisor):
     promised = assigned_case(to=collector, by=supervisor)
     other = assigned_case(to=collector, by=supervisor)
-    services.promise_record(case_id=promised.pk, actor=collector, amount="10.00",
-                            due_date=lender_today() + timedelta(days=2))
+    services.promise_record(
+        case_id=promised.pk, actor=collector, amount="10.00", due_date=lender_today() + timedelta(days=2)
+    )
     assert [c.pk for c in worklist_reads.case_worklist(collector)] == [other.pk, promised.pk]
 
 
 # --- case_list filters ----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def aged(supervisor):
@@ -208,6 +219,7 @@ def test_case_list_is_newest_change_first_and_scoped(collector, other_collector,
 
 # --- timeline ---------------------------------------------------------------------------------------
 
+
 def test_case_timeline_is_newest_first_and_pages_with_before_id(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor)  # opened, assigned
     for i in range(5):
@@ -229,8 +241,13 @@ def test_case_timeline_is_newest_first_and_pages_with_before_id(collector, super
 def test_case_timeline_orders_by_when_it_happened_not_when_it_was_written(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor)
     services.note_add(case_id=case.pk, actor=collector, text="written first")
-    services.contact_log(case_id=case.pk, actor=collector, channel="call", outcome="no_answer",
-                         occurred_at=timezone.now() - timedelta(days=3))
+    services.contact_log(
+        case_id=case.pk,
+        actor=collector,
+        channel="call",
+        outcome="no_answer",
+        occurred_at=timezone.now() - timedelta(days=3),
+    )
     kinds = [e.kind for e in case_reads.case_timeline(collector, case.pk)]
     assert kinds == ["note_added", "assigned", "opened", "contact_logged"]
 
@@ -273,15 +290,16 @@ def test_case_timeline_query_count_is_fixed(supervisor, collector, django_assert
 
 # --- queue_summary ------------------------------------------------------------------------------
 
+
 def test_queue_summary_figures(collector, other_collector, supervisor, queue):
     other_queue = QueueFactory(name="M2 visits")
     QueueFactory(name="Z empty")
-    assigned_case(to=collector, by=supervisor, days_overdue=10, queue=queue)                  # 1000.00
-    assigned_case(to="", by=supervisor, days_overdue=40, queue=queue)                         # 2000.00, unassigned
-    assigned_case(to=other_collector, by=supervisor, days_overdue=70, queue=queue)            # 3000.00
+    assigned_case(to=collector, by=supervisor, days_overdue=10, queue=queue)  # 1000.00
+    assigned_case(to="", by=supervisor, days_overdue=40, queue=queue)  # 2000.00, unassigned
+    assigned_case(to=other_collector, by=supervisor, days_overdue=70, queue=queue)  # 3000.00
     closed = assigned_case(to="", by=supervisor, days_overdue=10, queue=queue)
     services.case_transition(case_id=closed.pk, transition="close", actor=supervisor, reason="settled")
-    assigned_case(to="", by=supervisor, days_overdue=3, queue=other_queue)                    # 1000.00
+    assigned_case(to="", by=supervisor, days_overdue=3, queue=other_queue)  # 1000.00
 
     rows = {q.name: (q.open_cases, q.amount_overdue, q.unassigned) for q in supervisor_reads.queue_summary(supervisor)}
 
@@ -294,9 +312,9 @@ def test_queue_summary_figures(collector, other_collector, supervisor, queue):
 
 
 def test_queue_summary_counts_only_what_the_actor_sees(collector, other_collector, supervisor, queue):
-    assigned_case(to=collector, by=supervisor, days_overdue=10, queue=queue)          # sees: own
-    assigned_case(to="", by=supervisor, days_overdue=40, queue=queue)                 # sees: unassigned, member
-    assigned_case(to=other_collector, by=supervisor, days_overdue=70, queue=queue)    # hidden
+    assigned_case(to=collector, by=supervisor, days_overdue=10, queue=queue)  # sees: own
+    assigned_case(to="", by=supervisor, days_overdue=40, queue=queue)  # sees: unassigned, member
+    assigned_case(to=other_collector, by=supervisor, days_overdue=70, queue=queue)  # hidden
 
     [row] = [q for q in supervisor_reads.queue_summary(collector) if q.name == queue.name]
 
@@ -313,6 +331,7 @@ def test_queue_summary_is_one_query(supervisor, collector, queue, django_assert_
 
 # --- small reads ---------------------------------------------------------------------------------------
 
+
 def test_loan_arrears_counts_only_instalments_past_their_due_date():
     case = overdue_case(days_overdue=30, instalments=2)  # due -30 and today
     oldest, amount = book_reads.loan_arrears(case.loan_id, lender_today())
@@ -321,9 +340,21 @@ def test_loan_arrears_counts_only_instalments_past_their_due_date():
     assert amount == Decimal("2000.00")
 
 
-@pytest.mark.parametrize(("dpd", "bucket"), [(0, None), (1, "1-7"), (7, "1-7"), (8, "8-30"), (30, "8-30"),
-                                             (31, "31-60"), (61, "61-90"), (90, "61-90"), (91, "91+"),
-                                             (400, "91+")])
+@pytest.mark.parametrize(
+    ("dpd", "bucket"),
+    [
+        (0, None),
+        (1, "1-7"),
+        (7, "1-7"),
+        (8, "8-30"),
+        (30, "8-30"),
+        (31, "31-60"),
+        (61, "61-90"),
+        (90, "61-90"),
+        (91, "91+"),
+        (400, "91+"),
+    ],
+)
 def test_buckets_are_the_contract_ranges(dpd, bucket):
     assert case_reads.bucket_for(dpd, case_reads.bucket_list()) == bucket
 
@@ -338,21 +369,38 @@ def test_case_dpd_is_derived_and_zero_when_nothing_is_overdue(supervisor):
 
 # --- masking ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("value", "masked"), [("张三", "张*"), ("张", "张*"), ("欧阳娜娜", "欧***"), ("", ""),
-                                               ("  ", ""), (None, ""), ("Li Wei", "L* W**")])
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [("张三", "张*"), ("张", "张*"), ("欧阳娜娜", "欧***"), ("", ""), ("  ", ""), (None, ""), ("Li Wei", "L* W**")],
+)
 def test_mask_name(value, masked):
     assert masking.mask_name(value) == masked
 
 
-@pytest.mark.parametrize(("value", "masked"), [("13812348000", "138****8000"), ("+8613812348000", "+86*******8000"),
-                                               ("12345678", "****5678"), ("1234", "****"), ("", "")])
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("13812348000", "138****8000"),
+        ("+8613812348000", "+86*******8000"),
+        ("12345678", "****5678"),
+        ("1234", "****"),
+        ("", ""),
+    ],
+)
 def test_mask_phone(value, masked):
     assert masking.mask_phone(value) == masked
 
 
-@pytest.mark.parametrize(("value", "masked"), [("110101199001011234", "1101**********1234"),
-                                               ("11010119900101123X", "1101**********123X"),
-                                               ("12345678", "********"), ("", "")])
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ("110101199001011234", "1101**********1234"),
+        ("11010119900101123X", "1101**********123X"),
+        ("12345678", "********"),
+        ("", ""),
+    ],
+)
 def test_mask_national_id(value, masked):
     assert masking.mask_national_id(value) == masked
 
@@ -379,8 +427,12 @@ def test_visit_queue_lists_visit_cases_until_a_visit_is_planned(supervisor, fiel
     waiting = _overdue(days_overdue=45)
     planned = _overdue(days_overdue=35)
     _overdue(days_overdue=10)  # a call case: not in the visit queue
-    services.visit_schedule(case_id=planned.pk, actor=supervisor, scheduled_for=timezone.now() + timezone.timedelta(days=1),
-                            agents=[field_agent.username, field_agent2.username])
+    services.visit_schedule(
+        case_id=planned.pk,
+        actor=supervisor,
+        scheduled_for=timezone.now() + timezone.timedelta(days=1),
+        agents=[field_agent.username, field_agent2.username],
+    )
 
     assert [c.pk for c in cases_awaiting_visit_plan(supervisor)] == [waiting.pk]
 
@@ -391,18 +443,28 @@ def test_the_prepared_api_detail_reads_what_the_scoped_path_reads(collector, sup
     from collections_app.actors import actor_for_client
 
     case = assigned_case(to=collector, by=supervisor, days_overdue=12, queue=queue)
-    services.promise_record(case_id=case.pk, actor=collector, amount="99.9",
-                            due_date=(lender_today() + timedelta(days=2)).isoformat())
+    services.promise_record(
+        case_id=case.pk, actor=collector, amount="99.9", due_date=(lender_today() + timedelta(days=2)).isoformat()
+    )
     services.contact_log(case_id=case.pk, actor=collector, channel="call", outcome="promise_made")
     services.hold_place(borrower_id=case.borrower_id, code="complaint", actor=supervisor, reason="complaint")
     client = actor_for_client("bi", ["cases:read"])
 
     def seen(actor):
         c = case_reads.case_api_detail(actor, case.pk)
-        return ({f.attname: getattr(c, f.attname) for f in Case._meta.concrete_fields},
-                c.loan.external_id, c.loan.currency, c.borrower.external_id, c.borrower.name,
-                c.assigned_to.username, c.queue.name, c.borrower_on_hold, c.active_hold_codes,
-                c.x_promise, c.x_contact)
+        return (
+            {f.attname: getattr(c, f.attname) for f in Case._meta.concrete_fields},
+            c.loan.external_id,
+            c.loan.currency,
+            c.borrower.external_id,
+            c.borrower.name,
+            c.assigned_to.username,
+            c.queue.name,
+            c.borrower_on_hold,
+            c.active_hold_codes,
+            c.x_promise,
+            c.x_contact,
+        )
 
     prepared, scoped = seen(client), seen(actor_for_user(collector))
     assert prepared == scoped

@@ -1,5 +1,6 @@
 """The loan book write path (services/book.py): borrowers and loans by external id, every validation
 rule with its message, schedules that keep paid money, the case following the loan."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -34,15 +35,23 @@ def writes_during(fn):
     """Run fn; return the SQL statements it ran that write."""
     with CaptureQueriesContext(connection) as ctx:
         fn()
-    return [q["sql"] for q in ctx.captured_queries
-            if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+    return [
+        q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+    ]
 
 
 BORROWER = {
-    "name": "王小明", "national_id": "110101199003071234", "phones": ["138 1234-8000", "+8613900001111"],
-    "email": "wxm@example.com", "address": "北京市朝阳区建国路1号", "city": "北京", "time_zone": "Asia/Shanghai",
-    "language": "zh-hans", "consents": {"after_hours": False, "sms": True, "email": False},
-    "holds": [], "contacts": [{"name": "王大明", "relation": "brother", "phone": "13700001111"}],
+    "name": "王小明",
+    "national_id": "110101199003071234",
+    "phones": ["138 1234-8000", "+8613900001111"],
+    "email": "wxm@example.com",
+    "address": "北京市朝阳区建国路1号",
+    "city": "北京",
+    "time_zone": "Asia/Shanghai",
+    "language": "zh-hans",
+    "consents": {"after_hours": False, "sms": True, "email": False},
+    "holds": [],
+    "contacts": [{"name": "王大明", "relation": "brother", "phone": "13700001111"}],
 }
 
 
@@ -65,7 +74,12 @@ def test_borrower_create_stores_the_contract_shape_with_normalised_phones():
 def test_borrower_create_with_only_a_name_takes_the_defaults():
     b = borrower_upsert(external_id="B2", data={"name": "Ann Lee"}, actor=LOANS).obj
     assert (b.time_zone, b.language, b.consent_sms, b.consent_email, b.consent_after_hours) == (
-        "Asia/Shanghai", "zh-hans", True, True, False)
+        "Asia/Shanghai",
+        "zh-hans",
+        True,
+        True,
+        False,
+    )
 
 
 @pytest.mark.django_db
@@ -95,8 +109,9 @@ def test_borrower_update_changes_only_the_keys_sent_and_notes_field_names_on_ope
     external_id = case.borrower.external_id
     city = case.borrower.city
 
-    result = borrower_upsert(external_id=external_id, data={"consents": {"sms": False}, "email": "new@example.com"},
-                             actor=LOANS)
+    result = borrower_upsert(
+        external_id=external_id, data={"consents": {"sms": False}, "email": "new@example.com"}, actor=LOANS
+    )
 
     assert result.status == "updated"
     b = Borrower.objects.get(pk=case.borrower_id)
@@ -121,14 +136,18 @@ def test_borrower_holds_set_the_loan_systems_holds_only(supervisor):
     borrower = case.borrower
     services.hold_place(borrower_id=borrower.pk, code="complaint", actor=supervisor, reason="called the regulator")
 
-    assert borrower_upsert(external_id=borrower.external_id, data={"holds": ["dispute", "bankruptcy"]},
-                           actor=LOANS).status == "updated"
+    assert (
+        borrower_upsert(external_id=borrower.external_id, data={"holds": ["dispute", "bankruptcy"]}, actor=LOANS).status
+        == "updated"
+    )
     active = set(Hold.objects.active().filter(borrower=borrower).values_list("code", "source"))
     assert active == {("complaint", "staff"), ("dispute", "loan_system"), ("bankruptcy", "loan_system")}
     assert CaseEvent.objects.filter(case=case, kind="hold_placed").count() == 3
 
-    assert borrower_upsert(external_id=borrower.external_id, data={"holds": ["dispute", "bankruptcy"]},
-                           actor=LOANS).status == "unchanged"
+    assert (
+        borrower_upsert(external_id=borrower.external_id, data={"holds": ["dispute", "bankruptcy"]}, actor=LOANS).status
+        == "unchanged"
+    )
     borrower_upsert(external_id=borrower.external_id, data={"holds": []}, actor=LOANS)
     assert set(Hold.objects.active().filter(borrower=borrower).values_list("code", flat=True)) == {"complaint"}
 
@@ -153,13 +172,19 @@ BORROWER_RULES = [
     ({"consents": {"sms": "maybe"}}, "consents.sms", "Must be true or false."),
     ({"consents": {"fax": True}}, "consents.fax", "Unknown field."),
     ({"holds": "dispute"}, "holds", "Send a list of hold codes (an empty list lifts the loan system's holds)."),
-    ({"holds": ["dispute", "angry"]}, "holds[1]",
-     "Must be one of: dispute, complaint, cease_contact, bankruptcy, deceased."),
+    (
+        {"holds": ["dispute", "angry"]},
+        "holds[1]",
+        "Must be one of: dispute, complaint, cease_contact, bankruptcy, deceased.",
+    ),
     ({"contacts": {"name": "x"}}, "contacts", "Send a list of contact persons."),
     ({"contacts": ["x"]}, "contacts[0]", "Send an object."),
     ({"contacts": [{"relation": "friend"}]}, "contacts[0].name", "This field is required."),
-    ({"contacts": [{"name": "x", "phone": "call me"}]}, "contacts[0].phone",
-     "Enter a phone number: 3 to 20 digits, optionally a leading +."),
+    (
+        {"contacts": [{"name": "x", "phone": "call me"}]},
+        "contacts[0].phone",
+        "Enter a phone number: 3 to 20 digits, optionally a leading +.",
+    ),
     ({"contacts": [{"name": "x", "age": 3}]}, "contacts[0].age", "Unknown field."),
     ({"contacts": [{"name": "x"}] * 21}, "contacts", "At most 20 contact persons."),
     ({"nickname": "x"}, "nickname", "Unknown field."),
@@ -185,8 +210,12 @@ def test_borrower_external_id_must_be_1_to_64_plain_characters(external_id):
 
 @pytest.mark.django_db
 def test_borrower_every_bad_field_is_named_at_once():
-    error = refusal(borrower_upsert, external_id="B1", actor=LOANS, data={
-        "name": "", "time_zone": "Nowhere", "language": "xx", "consents": {"sms": 3}, "phones": ["?"]})
+    error = refusal(
+        borrower_upsert,
+        external_id="B1",
+        actor=LOANS,
+        data={"name": "", "time_zone": "Nowhere", "language": "xx", "consents": {"sms": 3}, "phones": ["?"]},
+    )
     assert set(error.fields) == {"name", "time_zone", "language", "consents.sms", "phones[0]"}
 
 
@@ -198,8 +227,11 @@ def test_borrower_a_body_that_is_not_an_object_is_refused():
 
 @pytest.mark.django_db
 def test_borrower_text_forms_of_booleans_and_null_defaults_are_accepted():
-    b = borrower_upsert(external_id="B1", actor=LOANS, data={
-        "name": "Ann", "consents": {"sms": "false", "after_hours": "1"}, "time_zone": None, "language": "EN"}).obj
+    b = borrower_upsert(
+        external_id="B1",
+        actor=LOANS,
+        data={"name": "Ann", "consents": {"sms": "false", "after_hours": "1"}, "time_zone": None, "language": "EN"},
+    ).obj
     assert (b.consent_sms, b.consent_after_hours, b.time_zone, b.language) == (False, True, "Asia/Shanghai", "en")
 
 
@@ -234,8 +266,9 @@ def test_loan_create_with_an_overdue_instalment_opens_its_case_as_of_today():
 @pytest.mark.django_db
 def test_loan_create_with_nothing_due_yet_opens_no_case():
     borrower = BorrowerFactory()
-    loan_upsert(external_id="L1", data=book_loan_data(borrower=borrower.external_id, first_due_days_ago=-5),
-                actor=LOANS)
+    loan_upsert(
+        external_id="L1", data=book_loan_data(borrower=borrower.external_id, first_due_days_ago=-5), actor=LOANS
+    )
     assert not Case.objects.exists()
 
 
@@ -266,8 +299,9 @@ def test_loan_same_data_again_is_unchanged_and_writes_nothing():
 @pytest.mark.django_db
 def test_loan_without_instalments_leaves_the_schedule_untouched():
     borrower = BorrowerFactory()
-    loan_upsert(external_id="L1", data=book_loan_data(borrower=borrower.external_id, first_due_days_ago=10),
-                actor=LOANS)
+    loan_upsert(
+        external_id="L1", data=book_loan_data(borrower=borrower.external_id, first_due_days_ago=10), actor=LOANS
+    )
     result = loan_upsert(external_id="L1", data={"product": "auto", "principal": "3500"}, actor=LOANS)
     assert result.status == "updated"
     loan = Loan.objects.get()
@@ -291,8 +325,9 @@ def test_a_changed_schedule_keeps_paid_amounts_and_moves_the_case():
     result = loan_upsert(external_id=loan.external_id, data={"instalments": schedule}, actor=LOANS)
 
     assert result.status == "updated"
-    rows = list(Instalment.objects.filter(loan=loan).order_by("number").values_list("number", "amount_due",
-                                                                                       "amount_paid"))
+    rows = list(
+        Instalment.objects.filter(loan=loan).order_by("number").values_list("number", "amount_due", "amount_paid")
+    )
     assert rows == [(1, D("1000.00"), D("1000.00")), (2, D("1200.00"), D("500.00")), (4, D("800.00"), D("0.00"))]
     case.refresh_from_db()
     assert case.amount_overdue == D("700.00")
@@ -306,8 +341,11 @@ def test_a_schedule_that_moves_the_arrears_into_the_future_resolves_the_case():
     loan = loan_with_schedule(days_overdue=5, instalments=1)
     case = services.case_open_for_loan(loan_id=loan.pk)
     later = (lender_today() + timedelta(days=25)).isoformat()
-    loan_upsert(external_id=loan.external_id, actor=LOANS,
-                data={"instalments": [{"number": 1, "due_date": later, "amount_due": "1000.00"}]})
+    loan_upsert(
+        external_id=loan.external_id,
+        actor=LOANS,
+        data={"instalments": [{"number": 1, "due_date": later, "amount_due": "1000.00"}]},
+    )
     case.refresh_from_db()
     assert case.state == "resolved"
 
@@ -317,10 +355,17 @@ def test_a_schedule_may_not_shrink_an_instalment_below_what_was_paid_on_it():
     loan = loan_with_schedule(days_overdue=40, instalments=2)
     services.payment_record(external_id="P1", loan=loan, amount="1500.00", paid_at=timezone.now(), actor=BANK)
     due = [i.due_date.isoformat() for i in loan.instalments.order_by("number")]
-    error = refusal(loan_upsert, external_id=loan.external_id, actor=LOANS, data={"instalments": [
-        {"number": 1, "due_date": due[0], "amount_due": "1000.00"},
-        {"number": 2, "due_date": due[1], "amount_due": "400.00"},
-    ]})
+    error = refusal(
+        loan_upsert,
+        external_id=loan.external_id,
+        actor=LOANS,
+        data={
+            "instalments": [
+                {"number": 1, "due_date": due[0], "amount_due": "1000.00"},
+                {"number": 2, "due_date": due[1], "amount_due": "400.00"},
+            ]
+        },
+    )
     assert error.fields == {"instalments[1].amount_due": ["Below the 500.00 already paid on this instalment."]}
     assert Instalment.objects.get(loan=loan, number=2).amount_due == D("1000.00")
 
@@ -330,10 +375,15 @@ def test_a_schedule_may_not_drop_an_instalment_with_money_paid_on_it():
     loan = loan_with_schedule(days_overdue=40, instalments=2)
     services.payment_record(external_id="P1", loan=loan, amount="300.00", paid_at=timezone.now(), actor=BANK)
     due = loan.instalments.get(number=2).due_date.isoformat()
-    error = refusal(loan_upsert, external_id=loan.external_id, actor=LOANS,
-                    data={"instalments": [{"number": 2, "due_date": due, "amount_due": "1000.00"}]})
-    assert error.fields == {"instalments": [
-        "Instalment 1 has 300.00 paid on it and cannot be removed from the schedule."]}
+    error = refusal(
+        loan_upsert,
+        external_id=loan.external_id,
+        actor=LOANS,
+        data={"instalments": [{"number": 2, "due_date": due, "amount_due": "1000.00"}]},
+    )
+    assert error.fields == {
+        "instalments": ["Instalment 1 has 300.00 paid on it and cannot be removed from the schedule."]
+    }
     assert loan.instalments.count() == 2
 
 
@@ -373,19 +423,41 @@ LOAN_RULES = [
     ({"borrower": ""}, "borrower", "Enter 1 to 64 characters without surrounding spaces."),
     ({"instalments": {"number": 1}}, "instalments", "Send the full schedule as a list of instalments."),
     ({"instalments": [7]}, "instalments[0]", "Send an object."),
-    ({"instalments": [{"number": 1, "due_date": "2026-01-01"}]}, "instalments[0].amount_due",
-     "This field is required."),
-    ({"instalments": [{"number": 0, "due_date": "2026-01-01", "amount_due": "1"}]}, "instalments[0].number",
-     "Enter a whole number from 1 to 100000."),
-    ({"instalments": [{"number": 1, "due_date": "2026-01-01", "amount_due": "-1"}]}, "instalments[0].amount_due",
-     "Must not be negative."),
-    ({"instalments": [{"number": 1, "due_date": "2026-01-01", "amount_due": "1", "amount_paid": "1"}]},
-     "instalments[0].amount_paid", "Unknown field."),
-    ({"instalments": [{"number": 1, "due_date": "2026-01-01", "amount_due": "1"},
-                      {"number": 1, "due_date": "2026-02-01", "amount_due": "1"}]},
-     "instalments[1].number", "Instalment number 1 appears more than once."),
-    ({"disbursed_on": "2026-01-15", "instalments": [{"number": 1, "due_date": "2026-01-01", "amount_due": "1"}]},
-     "instalments[0].due_date", "Falls before the loan was disbursed (2026-01-15)."),
+    (
+        {"instalments": [{"number": 1, "due_date": "2026-01-01"}]},
+        "instalments[0].amount_due",
+        "This field is required.",
+    ),
+    (
+        {"instalments": [{"number": 0, "due_date": "2026-01-01", "amount_due": "1"}]},
+        "instalments[0].number",
+        "Enter a whole number from 1 to 100000.",
+    ),
+    (
+        {"instalments": [{"number": 1, "due_date": "2026-01-01", "amount_due": "-1"}]},
+        "instalments[0].amount_due",
+        "Must not be negative.",
+    ),
+    (
+        {"instalments": [{"number": 1, "due_date": "2026-01-01", "amount_due": "1", "amount_paid": "1"}]},
+        "instalments[0].amount_paid",
+        "Unknown field.",
+    ),
+    (
+        {
+            "instalments": [
+                {"number": 1, "due_date": "2026-01-01", "amount_due": "1"},
+                {"number": 1, "due_date": "2026-02-01", "amount_due": "1"},
+            ]
+        },
+        "instalments[1].number",
+        "Instalment number 1 appears more than once.",
+    ),
+    (
+        {"disbursed_on": "2026-01-15", "instalments": [{"number": 1, "due_date": "2026-01-01", "amount_due": "1"}]},
+        "instalments[0].due_date",
+        "Falls before the loan was disbursed (2026-01-15).",
+    ),
     ({"interest": "5"}, "interest", "Unknown field."),
 ]
 
@@ -404,9 +476,17 @@ def test_loan_validation_names_the_field_and_writes_nothing(data, field, message
 @pytest.mark.django_db
 def test_loan_integers_decimals_and_lowercase_currency_are_accepted():
     borrower = BorrowerFactory()
-    loan = loan_upsert(external_id="L1", actor=LOANS, data={
-        "borrower": borrower.external_id, "principal": 3000, "currency": "usd", "disbursed_on": "2025-12-01",
-        "instalments": [{"number": "1", "due_date": "2026-01-01", "amount_due": D("1000.50")}]}).obj
+    loan = loan_upsert(
+        external_id="L1",
+        actor=LOANS,
+        data={
+            "borrower": borrower.external_id,
+            "principal": 3000,
+            "currency": "usd",
+            "disbursed_on": "2025-12-01",
+            "instalments": [{"number": "1", "due_date": "2026-01-01", "amount_due": D("1000.50")}],
+        },
+    ).obj
     assert (loan.principal, loan.currency) == (D("3000.00"), "USD")
     assert loan.instalments.get().amount_due == D("1000.50")
 
@@ -417,16 +497,24 @@ def test_bulk_applies_each_loan_on_its_own_in_order():
     good = book_loan_data(borrower=borrower.external_id, first_due_days_ago=3)
     loan_upsert(external_id="L-old", data=good, actor=LOANS)
 
-    results = loan_upsert_many(actor=LOANS, items=[
-        {"external_id": "L-new", **good},
-        {"external_id": "L-bad", **good, "principal": "-1"},
-        {"external_id": "L-old", **good},
-        "not an object",
-        {"principal": "1"},
-    ])
+    results = loan_upsert_many(
+        actor=LOANS,
+        items=[
+            {"external_id": "L-new", **good},
+            {"external_id": "L-bad", **good, "principal": "-1"},
+            {"external_id": "L-old", **good},
+            "not an object",
+            {"principal": "1"},
+        ],
+    )
 
     assert [(x.external_id, x.status) for x in results] == [
-        ("L-new", "created"), ("L-bad", "error"), ("L-old", "unchanged"), (None, "error"), (None, "error")]
+        ("L-new", "created"),
+        ("L-bad", "error"),
+        ("L-old", "unchanged"),
+        (None, "error"),
+        (None, "error"),
+    ]
     assert results[1].errors == {"principal": ["Must not be negative."]}
     assert results[3].errors == {"non_field_errors": ["Send an object."]}
     assert results[4].errors == {"external_id": ["This field is required."]}
@@ -434,8 +522,6 @@ def test_bulk_applies_each_loan_on_its_own_in_order():
 
 
 # --- PostgreSQL: concurrency ------------------------------------------------------------------
-
-
 
 
 @pytest.fixture
@@ -460,8 +546,9 @@ def test_concurrent_creates_of_one_loan_both_succeed_as_create_and_update(_postg
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_creates_of_one_borrower_never_fail(_postgres_only, reference_data):
-    results = race(lambda i: borrower_upsert(external_id="B1", data={"name": f"name {i}"}, actor=LOANS).status,
-                   threads=4)
+    results = race(
+        lambda i: borrower_upsert(external_id="B1", data={"name": f"name {i}"}, actor=LOANS).status, threads=4
+    )
     assert all(k == "ok" for k, _v in results), results
     assert sorted(v for _k, v in results)[0] == "created" and Borrower.objects.count() == 1
 
@@ -473,8 +560,14 @@ def test_concurrent_schedule_changes_of_one_loan_do_not_interleave(_postgres_onl
     first = loan.instalments.get(number=1).due_date
 
     def put(i):
-        schedule = [{"number": n, "due_date": (first + timedelta(days=30 * (n - 1))).isoformat(),
-                     "amount_due": f"{100 * (i + 1)}.00"} for n in range(1, 4 + i)]
+        schedule = [
+            {
+                "number": n,
+                "due_date": (first + timedelta(days=30 * (n - 1))).isoformat(),
+                "amount_due": f"{100 * (i + 1)}.00",
+            }
+            for n in range(1, 4 + i)
+        ]
         return loan_upsert(external_id=loan.external_id, data={"instalments": schedule}, actor=LOANS).status
 
     results = race(put, threads=3)
@@ -494,17 +587,25 @@ def test_an_update_keeps_instalments_after_the_stored_disbursement(reference_dat
     from .factories import BorrowerFactory
 
     BorrowerFactory(external_id="B-d")
-    book.loan_upsert(external_id="L-d", data={"borrower": "B-d", "principal": "1000", "disbursed_on": "2026-03-01",
-                                              "instalments": [{"number": 1, "due_date": "2026-04-01",
-                                                               "amount_due": "500"}]})
+    book.loan_upsert(
+        external_id="L-d",
+        data={
+            "borrower": "B-d",
+            "principal": "1000",
+            "disbursed_on": "2026-03-01",
+            "instalments": [{"number": 1, "due_date": "2026-04-01", "amount_due": "500"}],
+        },
+    )
     with pytest.raises(DomainError) as early:
-        book.loan_upsert(external_id="L-d", data={"instalments": [{"number": 1, "due_date": "2026-02-01",
-                                                                   "amount_due": "500"}]})
+        book.loan_upsert(
+            external_id="L-d", data={"instalments": [{"number": 1, "due_date": "2026-02-01", "amount_due": "500"}]}
+        )
     assert "instalments[0].due_date" in early.value.fields
     with pytest.raises(DomainError) as late:
         book.loan_upsert(external_id="L-d", data={"disbursed_on": "2026-05-01"})
     assert "disbursed_on" in late.value.fields
     with pytest.raises(DomainError) as odd:
-        book.loan_upsert(external_id="L-d", data={"instalments": [{"number": "²", "due_date": "2026-04-01",
-                                                                   "amount_due": "500"}]})
+        book.loan_upsert(
+            external_id="L-d", data={"instalments": [{"number": "²", "due_date": "2026-04-01", "amount_due": "500"}]}
+        )
     assert "instalments[0].number" in odd.value.fields

@@ -1,4 +1,5 @@
 """Opening cases for overdue loans, the one-open-case rule, assignment, and the actor on every event."""
+
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,13 @@ from collections_app.calendar import lender_today
 from collections_app.models import Case, CaseEvent
 
 from .factories import (
-    BorrowerFactory, QueueFactory, UserFactory, assigned_case, case_in_state, fresh, loan_with_schedule,
+    BorrowerFactory,
+    QueueFactory,
+    UserFactory,
+    assigned_case,
+    case_in_state,
+    fresh,
+    loan_with_schedule,
     overdue_case,
 )
 from .helpers import refused
@@ -21,10 +28,24 @@ pytestmark = pytest.mark.django_db
 
 # --- case_open_for_loan ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("days", "stage"), [
-    (1, "reminder"), (3, "reminder"), (7, "reminder"), (8, "call"), (10, "call"), (30, "call"),
-    (31, "visit"), (40, "visit"), (60, "visit"), (61, "visit"), (70, "visit"), (200, "visit"),
-])
+
+@pytest.mark.parametrize(
+    ("days", "stage"),
+    [
+        (1, "reminder"),
+        (3, "reminder"),
+        (7, "reminder"),
+        (8, "call"),
+        (10, "call"),
+        (30, "call"),
+        (31, "visit"),
+        (40, "visit"),
+        (60, "visit"),
+        (61, "visit"),
+        (70, "visit"),
+        (200, "visit"),
+    ],
+)
 def test_case_opens_at_the_stage_its_dpd_maps_to_capped_at_visit(days, stage):
     loan = loan_with_schedule(days_overdue=days)
 
@@ -126,6 +147,7 @@ def test_a_fully_paid_overdue_instalment_is_not_overdue():
 
 # --- the database rule: one open case per loan ----------------------------------------------------
 
+
 def test_a_second_open_case_for_the_same_loan_violates_the_database_constraint():
     case = overdue_case(days_overdue=10)
 
@@ -155,6 +177,7 @@ def test_opening_after_close_does_not_reopen_the_written_off_arrears(supervisor)
 
 
 # --- case_assign --------------------------------------------------------------------------------------
+
 
 def test_supervisor_assigns_fifty_cases_with_one_event_each(collector, supervisor):
     cases = [overdue_case(days_overdue=3, instalments=1) for _ in range(50)]
@@ -294,15 +317,17 @@ def test_assign_needs_cases_and_a_target(supervisor, collector):
 
 # --- every change leaves an event with its actor label --------------------------------------------
 
+
 def test_every_change_writes_an_event_with_its_actor_label(collector, supervisor, api_client_manager):
     loan = loan_with_schedule(days_overdue=3)
-    case = services.case_open_for_loan(loan_id=loan.pk)                                        # system
-    services.case_assign(case_ids=[case.pk], actor=supervisor, assignee=collector)               # user:supervisor
-    services.case_transition(case_id=case.pk, transition="start_calls", actor=collector)         # user:collector
-    services.note_add(case_id=case.pk, actor=collector, text="called")                           # user:collector
-    hold = services.hold_place(borrower_id=case.borrower_id, code="complaint", actor=api_client_manager,
-                                reason="complaint")                                              # client
-    services.hold_lift(hold_id=hold.pk, actor=supervisor, reason="answered")                     # user:supervisor
+    case = services.case_open_for_loan(loan_id=loan.pk)  # system
+    services.case_assign(case_ids=[case.pk], actor=supervisor, assignee=collector)  # user:supervisor
+    services.case_transition(case_id=case.pk, transition="start_calls", actor=collector)  # user:collector
+    services.note_add(case_id=case.pk, actor=collector, text="called")  # user:collector
+    hold = services.hold_place(
+        borrower_id=case.borrower_id, code="complaint", actor=api_client_manager, reason="complaint"
+    )  # client
+    services.hold_lift(hold_id=hold.pk, actor=supervisor, reason="answered")  # user:supervisor
     services.case_transition(case_id=case.pk, transition="de_escalate", actor=api_client_manager)  # client
     services.payment_record(external_id="P-1", loan=loan, amount="1000.00", paid_at=timezone.now())  # system
 
@@ -339,6 +364,7 @@ def test_case_events_are_append_only():
 
 
 # --- holds from the loan system -------------------------------------------------------------------
+
 
 def test_loan_system_hold_upsert_sets_its_own_holds_and_leaves_staff_holds(supervisor):
     from collections_app.models import Hold

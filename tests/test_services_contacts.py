@@ -1,5 +1,6 @@
 """Working a case: contacts and their breaches, disputes, promises, visits, legal referrals, the
 contact check and audited PII reveal. Times are passed explicitly (`occurred_at`, `at`)."""
+
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -43,6 +44,7 @@ def case_for(borrower, collector, supervisor, days_overdue=10):
 
 # --- contact_log ---------------------------------------------------------------------------------
 
+
 def test_contact_in_hours_is_recorded_without_breach(case, collector):
     contact = log(case, collector, outcome="no_answer", notes="rang out", occurred_at=local(1, 10))
 
@@ -53,8 +55,13 @@ def test_contact_in_hours_is_recorded_without_breach(case, collector):
     assert contact.actor == "user:collector" and contact.actor_user == collector
     assert contact.occurred_at == local(1, 10)
     event = CaseEvent.objects.get(case=case, kind="contact_logged")
-    assert event.payload == {"contact_id": contact.pk, "channel": "call", "direction": "outbound",
-                             "outcome": "no_answer", "breach": None}
+    assert event.payload == {
+        "contact_id": contact.pk,
+        "channel": "call",
+        "direction": "outbound",
+        "outcome": "no_answer",
+        "breach": None,
+    }
     assert event.at == local(1, 10)
 
 
@@ -64,10 +71,16 @@ def test_call_at_23_shanghai_is_recorded_with_outside_contact_hours(case, collec
     assert CaseEvent.objects.get(case=case, kind="contact_logged").payload["breach"] == "outside_contact_hours"
 
 
-@pytest.mark.parametrize(("hour", "minute", "breach"), [
-    (7, 59, "outside_contact_hours"), (8, 0, ""), (21, 59, ""), (22, 0, "outside_contact_hours"),
-    (2, 0, "outside_contact_hours"),
-])
+@pytest.mark.parametrize(
+    ("hour", "minute", "breach"),
+    [
+        (7, 59, "outside_contact_hours"),
+        (8, 0, ""),
+        (21, 59, ""),
+        (22, 0, "outside_contact_hours"),
+        (2, 0, "outside_contact_hours"),
+    ],
+)
 def test_contact_window_edges_in_shanghai(hour, minute, breach, case, collector):
     contact = log(case, collector, outcome="no_answer", occurred_at=local(1, hour, minute))
     assert contact.breach == breach
@@ -79,8 +92,10 @@ def test_contact_window_is_the_borrowers_own_zone(collector, supervisor):
     # 23:00 in Shanghai is the afternoon in London: in hours for this borrower.
     assert log(case, collector, occurred_at=local(1, 23)).breach == ""
     # 23:00 in London is outside.
-    assert log(case, collector, outcome="no_answer",
-               occurred_at=local(2, 23, zone=ZoneInfo("Europe/London"))).breach == "outside_contact_hours"
+    assert (
+        log(case, collector, outcome="no_answer", occurred_at=local(2, 23, zone=ZoneInfo("Europe/London"))).breach
+        == "outside_contact_hours"
+    )
 
 
 def test_after_hours_consent_lifts_the_window(collector, supervisor):
@@ -140,8 +155,9 @@ def test_email_to_an_opted_out_borrower_breaches_channel_opted_out(collector, su
 
 
 def test_contact_under_a_hold_breaches_case_on_hold(case, collector, supervisor):
-    services.hold_place(borrower_id=case.borrower_id, code="complaint", actor=supervisor, reason="complained",
-                        starts_at=local(3, 9))
+    services.hold_place(
+        borrower_id=case.borrower_id, code="complaint", actor=supervisor, reason="complained", starts_at=local(3, 9)
+    )
     assert log(case, collector).breach == "case_on_hold"
 
 
@@ -150,8 +166,9 @@ def test_inbound_contacts_never_breach(hour, collector, supervisor):
     case = case_for(BorrowerFactory(consent_sms=False), collector, supervisor)
     for h in (9, 10, 11):
         log(case, collector, occurred_at=local(1, h))
-    services.hold_place(borrower_id=case.borrower_id, code="complaint", actor=supervisor, reason="x",
-                        starts_at=local(3, 9))
+    services.hold_place(
+        borrower_id=case.borrower_id, code="complaint", actor=supervisor, reason="x", starts_at=local(3, 9)
+    )
 
     call = log(case, collector, direction="inbound", occurred_at=local(1, hour))
     sms = log(case, collector, direction="inbound", channel="sms", occurred_at=local(1, hour))
@@ -182,9 +199,16 @@ def test_second_dispute_does_not_duplicate_the_hold(case, collector):
     assert Hold.objects.filter(borrower=case.borrower, code="dispute").count() == 1
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("channel", "fax"), ("channel", ""), ("outcome", "hung_up"), ("outcome", None), ("direction", "sideways"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("channel", "fax"),
+        ("channel", ""),
+        ("outcome", "hung_up"),
+        ("outcome", None),
+        ("direction", "sideways"),
+    ],
+)
 def test_invalid_choice_is_a_validation_error_naming_the_field(field, value, case, collector):
     with refused("validation_error", field=field):
         log(case, collector, **{field: value})
@@ -207,6 +231,7 @@ def test_contact_without_occurred_at_is_recorded_now(case, collector):
 
 # --- promise_record ------------------------------------------------------------------------------
 
+
 def test_promise_is_recorded_and_sets_the_next_action(case, collector):
     due = lender_today() + timedelta(days=7)
     promise = services.promise_record(case_id=case.pk, actor=collector, amount="1500.00", due_date=due)
@@ -221,51 +246,62 @@ def test_promise_is_recorded_and_sets_the_next_action(case, collector):
 
 def test_promise_may_cover_everything_outstanding_but_not_more(case, collector):
     with refused("validation_error", field="amount"):
-        services.promise_record(case_id=case.pk, actor=collector, amount="3000.01",
-                                due_date=lender_today() + timedelta(days=3))
-    promise = services.promise_record(case_id=case.pk, actor=collector, amount="3000.00",
-                                      due_date=lender_today() + timedelta(days=3))
+        services.promise_record(
+            case_id=case.pk, actor=collector, amount="3000.01", due_date=lender_today() + timedelta(days=3)
+        )
+    promise = services.promise_record(
+        case_id=case.pk, actor=collector, amount="3000.00", due_date=lender_today() + timedelta(days=3)
+    )
     assert promise.amount == Decimal("3000.00")
 
 
 def test_promise_date_in_the_past_is_refused(case, collector):
     with refused("validation_error", field="due_date"):
-        services.promise_record(case_id=case.pk, actor=collector, amount="100.00",
-                                due_date=lender_today() - timedelta(days=1))
+        services.promise_record(
+            case_id=case.pk, actor=collector, amount="100.00", due_date=lender_today() - timedelta(days=1)
+        )
     assert not PromiseToPay.objects.exists()
 
 
 def test_promise_date_more_than_30_days_ahead_is_refused(case, collector):
     with refused("validation_error", field="due_date"):
-        services.promise_record(case_id=case.pk, actor=collector, amount="100.00",
-                                due_date=lender_today() + timedelta(days=31))
+        services.promise_record(
+            case_id=case.pk, actor=collector, amount="100.00", due_date=lender_today() + timedelta(days=31)
+        )
     assert not PromiseToPay.objects.exists()
 
 
 @pytest.mark.parametrize("days", [0, 30])
 def test_promise_date_from_today_to_30_days_is_accepted(days, case, collector):
-    promise = services.promise_record(case_id=case.pk, actor=collector, amount="100.00",
-                                      due_date=(lender_today() + timedelta(days=days)).isoformat())
+    promise = services.promise_record(
+        case_id=case.pk, actor=collector, amount="100.00", due_date=(lender_today() + timedelta(days=days)).isoformat()
+    )
     assert promise.due_date == lender_today() + timedelta(days=days)
 
 
 def test_second_pending_promise_is_refused(case, collector):
-    services.promise_record(case_id=case.pk, actor=collector, amount="100.00",
-                            due_date=lender_today() + timedelta(days=3))
+    services.promise_record(
+        case_id=case.pk, actor=collector, amount="100.00", due_date=lender_today() + timedelta(days=3)
+    )
     with refused("validation_error", field="due_date"):
-        services.promise_record(case_id=case.pk, actor=collector, amount="200.00",
-                                due_date=lender_today() + timedelta(days=5))
+        services.promise_record(
+            case_id=case.pk, actor=collector, amount="200.00", due_date=lender_today() + timedelta(days=5)
+        )
     assert PromiseToPay.objects.filter(case=case).count() == 1
 
 
 def test_a_new_promise_may_follow_a_kept_one(case, collector):
-    services.promise_record(case_id=case.pk, actor=collector, amount="100.00",
-                            due_date=lender_today() + timedelta(days=3))
+    services.promise_record(
+        case_id=case.pk, actor=collector, amount="100.00", due_date=lender_today() + timedelta(days=3)
+    )
     services.payment_record(external_id="P-k", loan=case.loan, amount="100.00", paid_at=timezone.now())
-    services.promise_record(case_id=case.pk, actor=collector, amount="200.00",
-                            due_date=lender_today() + timedelta(days=5))
+    services.promise_record(
+        case_id=case.pk, actor=collector, amount="200.00", due_date=lender_today() + timedelta(days=5)
+    )
     assert list(PromiseToPay.objects.filter(case=case).order_by("id").values_list("status", flat=True)) == [
-        "kept", "pending"]
+        "kept",
+        "pending",
+    ]
 
 
 @pytest.mark.parametrize(("amount", "due"), [("0", 3), ("-5", 3), (1.5, 3), ("abc", 3), ("10.00", "soon")])
@@ -278,11 +314,13 @@ def test_promise_input_is_validated(amount, due, case, collector):
 def test_promise_on_a_closed_case_is_refused(case, collector, supervisor):
     services.case_transition(case_id=case.pk, transition="close", actor=supervisor, reason="settled")
     with refused("transition_not_allowed"):
-        services.promise_record(case_id=case.pk, actor=supervisor, amount="10.00",
-                                due_date=lender_today() + timedelta(days=1))
+        services.promise_record(
+            case_id=case.pk, actor=supervisor, amount="10.00", due_date=lender_today() + timedelta(days=1)
+        )
 
 
 # --- visits ----------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def visit_case(collector, supervisor):
@@ -290,8 +328,9 @@ def visit_case(collector, supervisor):
 
 
 def schedule(case, actor, agents, when=None):
-    return services.visit_schedule(case_id=case.pk, actor=actor, agents=agents,
-                                   scheduled_for=when or timezone.now() + timedelta(days=1))
+    return services.visit_schedule(
+        case_id=case.pk, actor=actor, agents=agents, scheduled_for=when or timezone.now() + timedelta(days=1)
+    )
 
 
 def test_visit_is_scheduled_with_two_field_agents(visit_case, supervisor, field_agent, field_agent2):
@@ -353,12 +392,18 @@ def test_visit_record_by_an_agent_of_the_visit_logs_a_contact(visit_case, superv
     assert kinds == ["visit_recorded", "contact_logged"]
 
 
-@pytest.mark.parametrize(("outcome", "contact_outcome"), [
-    ("met_borrower", "right_party_contact"), ("not_home", "no_answer"), ("moved", "wrong_number"),
-    ("refused", "refused"),
-])
-def test_visit_outcome_maps_to_a_contact_outcome(outcome, contact_outcome, visit_case, supervisor, field_agent,
-                                                 field_agent2):
+@pytest.mark.parametrize(
+    ("outcome", "contact_outcome"),
+    [
+        ("met_borrower", "right_party_contact"),
+        ("not_home", "no_answer"),
+        ("moved", "wrong_number"),
+        ("refused", "refused"),
+    ],
+)
+def test_visit_outcome_maps_to_a_contact_outcome(
+    outcome, contact_outcome, visit_case, supervisor, field_agent, field_agent2
+):
     visit = schedule(visit_case, supervisor, [field_agent, field_agent2])
     services.visit_record(visit_id=visit.pk, actor=field_agent2, outcome=outcome)
     assert ContactAttempt.objects.get(case=visit_case).outcome == contact_outcome
@@ -384,6 +429,7 @@ def test_field_agent_not_on_the_visit_may_not_record_it(visit_case, supervisor, 
 
 
 # --- legal referrals -------------------------------------------------------------------------------
+
 
 def test_legal_referral_request_on_a_visit_case(visit_case, collector):
     referral = services.legal_referral_request(case_id=visit_case.pk, actor=collector, reason=" refuses ")
@@ -426,7 +472,10 @@ def test_rejected_referral_keeps_the_case_in_visit_and_frees_a_new_request(visit
 
     referral = LegalReferral.objects.get(pk=referral.pk)
     assert (referral.status, referral.decided_by, referral.decision_reason) == (
-        "rejected", "user:legal_officer", "try again")
+        "rejected",
+        "user:legal_officer",
+        "try again",
+    )
     assert fresh(visit_case).state == "visit"
     assert CaseEvent.objects.get(case=visit_case, kind="legal_referral_rejected").reason == "try again"
     assert services.legal_referral_request(case_id=visit_case.pk, actor=collector).status == "requested"
@@ -461,6 +510,7 @@ def test_a_referral_is_decided_once(visit_case, collector, supervisor):
 
 
 # --- contact_check -------------------------------------------------------------------------------
+
 
 def test_contact_check_answers_a_decision_with_next_allowed_at_in_the_borrowers_zone(case):
     decision = services.contact_check(case=case, channel="call", at=local(1, 23))
@@ -533,9 +583,11 @@ def test_contact_check_refuses_an_unknown_channel(case):
 
 # --- pii_reveal -----------------------------------------------------------------------------------------
 
+
 def test_pii_reveal_returns_real_values_and_writes_an_audit_row_and_an_event(case, collector):
-    values = services.pii_reveal(case_id=case.pk, actor=collector, reason="calling the borrower",
-                                 fields=["name", "phones"])
+    values = services.pii_reveal(
+        case_id=case.pk, actor=collector, reason="calling the borrower", fields=["name", "phones"]
+    )
 
     assert values == {"name": case.borrower.name, "phones": ["13812348000"]}
     audit = AuditLog.objects.get()
@@ -544,7 +596,10 @@ def test_pii_reveal_returns_real_values_and_writes_an_audit_row_and_an_event(cas
     assert (audit.fields, audit.reason) == (["name", "phones"], "calling the borrower")
     event = CaseEvent.objects.get(case=case, kind="pii_revealed")
     assert (event.actor, event.reason, event.payload) == (
-        "user:collector", "calling the borrower", {"fields": ["name", "phones"]})
+        "user:collector",
+        "calling the borrower",
+        {"fields": ["name", "phones"]},
+    )
 
 
 def test_pii_reveal_needs_a_reason(case, collector):
@@ -562,8 +617,9 @@ def test_pii_reveal_refuses_unknown_fields(case, collector):
 
 
 def test_pii_reveal_by_borrower_is_for_see_all_roles_only(case, collector, supervisor):
-    values = services.pii_reveal(borrower_id=case.borrower_id, actor=supervisor, reason="review",
-                                 fields=["national_id"])
+    values = services.pii_reveal(
+        borrower_id=case.borrower_id, actor=supervisor, reason="review", fields=["national_id"]
+    )
     assert values == {"national_id": case.borrower.national_id}
     assert AuditLog.objects.get().case is None
     with refused("not_found"):
@@ -577,7 +633,6 @@ def test_audit_entries_are_append_only(case, collector):
     audit.reason = "y"
     with pytest.raises(ValueError):
         audit.save()
-
 
 
 def test_a_call_logged_late_is_judged_by_the_calls_before_it(case, collector):

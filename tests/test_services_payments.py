@@ -1,5 +1,6 @@
 """Payments: allocation oldest first, re-ageing, resolving, idempotency by external id, input checks,
 reversals that reopen, and promises kept by payments."""
+
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -40,6 +41,7 @@ def events(case, kind=None):
 
 
 # --- allocation and the case's amounts -----------------------------------------------------------
+
 
 def test_payment_applies_to_the_oldest_instalment_first(case, api_client_payments):
     pay(case, "1500.00", actor=api_client_payments)
@@ -123,14 +125,16 @@ def test_overpayment_keeps_the_surplus_unapplied(case):
 
 def test_payment_for_a_loan_without_a_case_is_recorded():
     loan = loan_with_schedule(days_overdue=-10, instalments=2)
-    result = services.payment_record(external_id="P-early", loan=loan.external_id, amount="1000.00",
-                                     paid_at=timezone.now())
+    result = services.payment_record(
+        external_id="P-early", loan=loan.external_id, amount="1000.00", paid_at=timezone.now()
+    )
     assert result.created
     assert paid_amounts(loan) == [D("1000.00"), D("0.00")]
     assert not CaseEvent.objects.exists()
 
 
 # --- idempotency by external_id -------------------------------------------------------------------
+
 
 def test_replay_with_the_same_data_returns_the_original_and_applies_nothing_twice(case):
     paid_at = timezone.now()
@@ -169,6 +173,7 @@ def test_same_external_id_with_another_date_or_loan_is_idempotency_conflict(case
 
 
 # --- input checks -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("amount", [100.5, 100.0], ids=["float", "float-whole"])
 def test_float_amount_is_refused(amount, case):
@@ -224,6 +229,7 @@ def test_unknown_loan_and_missing_external_id_are_refused():
 
 
 # --- reversals -----------------------------------------------------------------------------------------
+
 
 def test_reversal_reopens_a_resolved_case_at_the_stage_its_dpd_maps_to(case, api_client_payments):
     pay(case, "2000.00", actor=api_client_payments)
@@ -325,10 +331,12 @@ def test_reversal_outside_the_reopen_window_opens_a_new_case(case):
 
 # --- promises kept by payments ---------------------------------------------------------------------
 
+
 def test_promise_is_kept_when_payments_since_it_reach_its_amount(case, collector, supervisor):
     services.case_assign(case_ids=[case.pk], actor=supervisor, assignee=collector)
-    promise = services.promise_record(case_id=case.pk, actor=collector, amount="800.00",
-                                      due_date=lender_today() + timedelta(days=5))
+    promise = services.promise_record(
+        case_id=case.pk, actor=collector, amount="800.00", due_date=lender_today() + timedelta(days=5)
+    )
 
     pay(case, "500.00", external_id="P-a")
     assert PromiseToPay.objects.get(pk=promise.pk).status == "pending"
@@ -344,15 +352,17 @@ def test_promise_is_kept_when_payments_since_it_reach_its_amount(case, collector
 
 def test_payments_before_the_promise_do_not_keep_it(case, supervisor):
     pay(case, "500.00", external_id="P-old", paid_at=timezone.now() - timedelta(days=2))
-    promise = services.promise_record(case_id=case.pk, actor=supervisor, amount="500.00",
-                                      due_date=lender_today() + timedelta(days=5))
+    promise = services.promise_record(
+        case_id=case.pk, actor=supervisor, amount="500.00", due_date=lender_today() + timedelta(days=5)
+    )
     pay(case, "100.00", external_id="P-new")
     assert PromiseToPay.objects.get(pk=promise.pk).status == "pending"
 
 
 def test_a_reversed_payment_does_not_count_towards_a_promise(case, supervisor):
-    promise = services.promise_record(case_id=case.pk, actor=supervisor, amount="500.00",
-                                      due_date=lender_today() + timedelta(days=5))
+    promise = services.promise_record(
+        case_id=case.pk, actor=supervisor, amount="500.00", due_date=lender_today() + timedelta(days=5)
+    )
     pay(case, "400.00", external_id="P-a")
     services.payment_reverse(external_id="P-a", reason="bounced")
     pay(case, "100.00", external_id="P-b")
@@ -362,8 +372,9 @@ def test_a_reversed_payment_does_not_count_towards_a_promise(case, supervisor):
 def test_a_payment_after_the_promised_date_does_not_keep_the_promise(case, supervisor):
     promise = services.promise_record(case_id=case.pk, actor=supervisor, amount="500.00", due_date=lender_today())
     # Time passes (the promise, not the service, is the subject): it was made 5 days ago, due 2 days ago.
-    PromiseToPay.objects.filter(pk=promise.pk).update(due_date=lender_today() - timedelta(days=2),
-                                                      created_at=timezone.now() - timedelta(days=5))
+    PromiseToPay.objects.filter(pk=promise.pk).update(
+        due_date=lender_today() - timedelta(days=2), created_at=timezone.now() - timedelta(days=5)
+    )
 
     pay(case, "500.00", external_id="P-late")
 

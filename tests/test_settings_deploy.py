@@ -1,5 +1,6 @@
 """Production settings: DEBUG off unless asked for, a secret kept under var/, `check --deploy` clean, and
 real error pages (issue 9, point 18). The settings are read in a fresh process, as `make run` would."""
+
 import os
 import subprocess
 import sys
@@ -18,13 +19,13 @@ def run_python(tmp_path, code, **env_overrides):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "COLLECTIONS_"))}
     env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "COLLECTIONS_VAR_DIR": str(tmp_path / "var")})
     env.update(env_overrides)
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
 def settings_value(tmp_path, expression, **env):
-    done = run_python(tmp_path, "import django; django.setup(); from django.conf import settings; "
-                                f"print(repr({expression}))", **env)
+    done = run_python(
+        tmp_path, f"import django; django.setup(); from django.conf import settings; print(repr({expression}))", **env
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -47,9 +48,13 @@ def test_secret_key_is_generated_once_into_var(tmp_path):
 
 
 def test_check_deploy_has_no_security_warning_behind_https(tmp_path):
-    done = run_python(tmp_path, "import sys; from django.core.management import execute_from_command_line; "
-                                "execute_from_command_line(['manage.py', 'check', '--deploy'])",
-                      COLLECTIONS_HTTPS="1", DJANGO_SECRET_KEY=LONG_SECRET)
+    done = run_python(
+        tmp_path,
+        "import sys; from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', 'check', '--deploy'])",
+        COLLECTIONS_HTTPS="1",
+        DJANGO_SECRET_KEY=LONG_SECRET,
+    )
     output = done.stdout + done.stderr
     assert "security." not in output, output
     assert "System check identified" in output or "no issues" in output, output
@@ -58,15 +63,24 @@ def test_check_deploy_has_no_security_warning_behind_https(tmp_path):
 def test_https_settings_follow_the_switches(tmp_path):
     https = dict(COLLECTIONS_HTTPS="1", DJANGO_SECRET_KEY=LONG_SECRET)
     assert settings_value(tmp_path, "settings.SECURE_SSL_REDIRECT", **https) == "True"
-    assert settings_value(tmp_path, "(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)",
-                          **https) == "(True, True)"
+    assert (
+        settings_value(tmp_path, "(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)", **https)
+        == "(True, True)"
+    )
     assert settings_value(tmp_path, "settings.SECURE_HSTS_SECONDS", **https, COLLECTIONS_HSTS_SECONDS="600") == "600"
-    assert settings_value(tmp_path, "settings.SECURE_PROXY_SSL_HEADER", **https,
-                          COLLECTIONS_TRUST_X_FORWARDED_PROTO="1") == "('HTTP_X_FORWARDED_PROTO', 'https')"
+    assert (
+        settings_value(tmp_path, "settings.SECURE_PROXY_SSL_HEADER", **https, COLLECTIONS_TRUST_X_FORWARDED_PROTO="1")
+        == "('HTTP_X_FORWARDED_PROTO', 'https')"
+    )
     # Plain-HTTP demos: none of it, so the log-in still works over http://.
-    assert settings_value(tmp_path, "(settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, "
-                                    "settings.SECURE_HSTS_SECONDS, settings.SECURE_PROXY_SSL_HEADER)") == \
-        "(False, False, 0, None)"
+    assert (
+        settings_value(
+            tmp_path,
+            "(settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, "
+            "settings.SECURE_HSTS_SECONDS, settings.SECURE_PROXY_SSL_HEADER)",
+        )
+        == "(False, False, 0, None)"
+    )
 
 
 @pytest.mark.django_db
@@ -94,6 +108,7 @@ def test_500_page_renders_without_a_request_context():
 def test_403_page_is_the_sites_own(rf, django_user_model):
     from django.core.exceptions import PermissionDenied
     from django.views.defaults import permission_denied
+
     request = rf.get("/queues/")
     request.user = django_user_model.objects.create_user("somebody", password="pw-12345")
     with translation.override("en"):

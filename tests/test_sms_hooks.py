@@ -1,4 +1,5 @@
 """Delivery receipts from the SMS gateway: POST /hooks/sms/<backend>/ (collections_app/hooks.py)."""
+
 import json
 from datetime import timedelta
 
@@ -26,9 +27,17 @@ def receipt_secret(settings):
 def sent_message(provider_id, **fields):
     borrower = BorrowerFactory()
     return OutboundMessage.objects.create(
-        idempotency_key=f"test:{provider_id}", borrower=borrower, channel="sms", template_code="overdue",
-        to_address=borrower.phones[0], status="sent", not_before=timezone.now(), sent_at=timezone.now(),
-        provider_message_id=provider_id, **fields)
+        idempotency_key=f"test:{provider_id}",
+        borrower=borrower,
+        channel="sms",
+        template_code="overdue",
+        to_address=borrower.phones[0],
+        status="sent",
+        not_before=timezone.now(),
+        sent_at=timezone.now(),
+        provider_message_id=provider_id,
+        **fields,
+    )
 
 
 def post(client, body, secret=SECRET, content_type="application/json"):
@@ -44,13 +53,18 @@ def test_the_url_is_named():
 def test_a_receipt_with_the_right_secret_updates_the_message_with_that_provider_id(client):
     delivered, failed, other = sent_message("gw-1"), sent_message("gw-2"), sent_message("gw-3")
 
-    response = post(client, {"receipts": [
-        {"provider_id": "gw-1", "status": "delivered"},
-        {"provider_id": "gw-2", "status": "failed", "error": "handset unreachable"},
-        {"provider_id": "gw-unknown", "status": "delivered"},
-        {"provider_id": "gw-3", "status": "sideways"},  # not a status: ignored
-        {"status": "delivered"},  # no provider id: ignored
-    ]})
+    response = post(
+        client,
+        {
+            "receipts": [
+                {"provider_id": "gw-1", "status": "delivered"},
+                {"provider_id": "gw-2", "status": "failed", "error": "handset unreachable"},
+                {"provider_id": "gw-unknown", "status": "delivered"},
+                {"provider_id": "gw-3", "status": "sideways"},  # not a status: ignored
+                {"status": "delivered"},  # no provider id: ignored
+            ]
+        },
+    )
 
     assert response.status_code == 200
     assert response.json() == {"updated": 2}
@@ -99,19 +113,26 @@ def test_a_backend_without_a_configured_secret_accepts_nothing(client, settings)
 
 
 def test_an_unknown_backend_is_401(client):
-    response = client.post("/hooks/sms/other/", data=json.dumps({"receipts": []}), content_type="application/json",
-                           HTTP_X_RECEIPT_SECRET=SECRET)
+    response = client.post(
+        "/hooks/sms/other/",
+        data=json.dumps({"receipts": []}),
+        content_type="application/json",
+        HTTP_X_RECEIPT_SECRET=SECRET,
+    )
 
     assert response.status_code == 401
 
 
-@pytest.mark.parametrize("body", [
-    "not json",
-    {"receipts": "gw-1"},
-    {"receipt": []},
-    [],
-    "",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        {"receipts": "gw-1"},
+        {"receipt": []},
+        [],
+        "",
+    ],
+)
 def test_a_bad_body_is_400_validation_error_naming_receipts(client, body):
     response = post(client, body)
 

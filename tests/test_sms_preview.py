@@ -1,5 +1,6 @@
 """The SMS preview on the case page masks the borrower's name as the page does (issue 9, point 2);
 the text actually sent is built by the dispatcher, with the real name."""
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone

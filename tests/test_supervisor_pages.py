@@ -1,6 +1,7 @@
 """Issue 9, point 20: supervisors' and legal officers' pages. Several referrals decided at once,
 the holds page (breaches first, paging, filters), "Distribute evenly" with a preview and an undo,
 and the assignee list of a queue offering only its collectors."""
+
 import pytest
 from django.urls import reverse
 
@@ -50,7 +51,9 @@ def test_bulk_reject_needs_a_reason_and_changes_nothing_without_one(client, supe
     assert all(LegalReferral.objects.get(pk=r.pk).status == "requested" for _, r in pairs)
     # The boxes stay ticked for a second try.
     assert response.content.decode().count("checked") >= 2
-    response = client.post(DECIDE, {"referrals": [r.pk for _, r in pairs], "decision": "reject", "reason": "visit again"})
+    response = client.post(
+        DECIDE, {"referrals": [r.pk for _, r in pairs], "decision": "reject", "reason": "visit again"}
+    )
     assert [LegalReferral.objects.get(pk=r.pk).status for _, r in pairs] == ["rejected", "rejected"]
 
 
@@ -89,21 +92,26 @@ def test_approvals_rows_carry_checkboxes_of_the_bulk_form(client, supervisor):
 def test_breaches_come_first_on_the_holds_page(client, supervisor, collector):
     from .test_views_supervisor import breach_contact
     from .factories import assigned_case
+
     breach_contact(collector, supervisor)
     held = assigned_case(to=collector, by=supervisor)
     hold_place(borrower_id=held.borrower_id, code="complaint", actor=supervisor, reason="complained")
     client.force_login(supervisor)
     html = client.get(url("collections:holds")).content.decode()
-    assert html.index('data-testid="breaches"') < html.index('data-testid="disputes"') < html.index('data-testid="holds"')
+    assert (
+        html.index('data-testid="breaches"') < html.index('data-testid="disputes"') < html.index('data-testid="holds"')
+    )
 
 
 def _holds(supervisor, n, code="complaint"):
     from .factories import BorrowerFactory
+
     return [hold_place(borrower_id=BorrowerFactory().pk, code=code, actor=supervisor, reason="r") for _ in range(n)]
 
 
 def test_holds_are_filtered_by_code_and_source(client, supervisor):
     from collections_app.models import Hold
+
     complaints = _holds(supervisor, 2)
     bankrupt = _holds(supervisor, 1, code="bankruptcy")
     from_loans = _holds(supervisor, 1, code="deceased")
@@ -120,6 +128,7 @@ def test_holds_are_filtered_by_code_and_source(client, supervisor):
 
 def test_holds_page_through_all_holds_keeping_the_filter(client, supervisor, monkeypatch):
     from collections_app.web.supervisor import views
+
     monkeypatch.setattr(views, "HOLDS_PAGE", 2)
     holds = _holds(supervisor, 5)
     _holds(supervisor, 2, code="bankruptcy")
@@ -138,6 +147,7 @@ def test_holds_page_through_all_holds_keeping_the_filter(client, supervisor, mon
 def test_breaches_page_through_every_breach_once(client, supervisor, collector, monkeypatch):
     from .test_views_supervisor import breach_contact
     from collections_app.web.supervisor import views
+
     monkeypatch.setattr(views, "BREACHES_PAGE", 2)
     contacts = [breach_contact(collector, supervisor)[1] for _ in range(5)]  # same minute: ties by id
     client.force_login(supervisor)
@@ -162,6 +172,7 @@ def test_a_bad_breaches_position_starts_again_not_a_500(client, supervisor):
 @pytest.fixture
 def waiting(supervisor, collector, other_collector, queue):
     from .factories import assigned_case
+
     queue.members.add(other_collector)
     assigned_case(to=collector, by=supervisor, queue=queue)  # collector starts one case ahead
     return [assigned_case(to=None, by=supervisor, queue=queue) for _ in range(5)]
@@ -169,6 +180,7 @@ def waiting(supervisor, collector, other_collector, queue):
 
 def test_the_queues_page_asks_first_with_a_preview(client, supervisor, queue, waiting):
     from collections_app.models import Case
+
     client.force_login(supervisor)
     html = client.get(url("collections:queues")).content.decode()
     preview_url = url("collections:distribute-preview", queue.pk)
@@ -194,6 +206,7 @@ def test_preview_is_for_managers_only_and_get_only(client, collector, supervisor
 def test_distribution_is_undone_within_the_minute_for_untouched_cases(client, supervisor, collector, queue, waiting):
     from collections_app.models import Case, CaseEvent
     from collections_app.services import case_assign, contact_log
+
     client.force_login(supervisor)
     client.post(url("collections:distribute", queue.pk))
     assert not Case.objects.filter(pk__in=[c.pk for c in waiting], assigned_to__isnull=True).exists()
@@ -202,7 +215,11 @@ def test_distribution_is_undone_within_the_minute_for_untouched_cases(client, su
     assert offer and 'data-testid="undo-distribution"' in page.content.decode()
     # Two cases are touched meanwhile: one reassigned by hand, one worked by its collector.
     moved, worked = waiting[0], next(c for c in waiting[1:] if fresh(c).assigned_to == collector)
-    case_assign(case_ids=[moved.pk], actor=supervisor, assignee=collector if fresh(moved).assigned_to != collector else "collector2")
+    case_assign(
+        case_ids=[moved.pk],
+        actor=supervisor,
+        assignee=collector if fresh(moved).assigned_to != collector else "collector2",
+    )
     contact_log(case_id=worked.pk, actor=collector, channel="call", outcome="no_answer")
     before = CaseEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
 
@@ -224,6 +241,7 @@ def test_an_undo_after_the_minute_is_refused(client, supervisor, queue, waiting,
     from collections_app.models import Case
     from collections_app.services.assignment import case_distribute_evenly, case_distribution_undo
     from .helpers import refused
+
     result = case_distribute_evenly(queue=queue, actor=supervisor)
     real = clock.time
     monkeypatch.setattr(clock, "time", lambda: real() + 61)
@@ -235,6 +253,7 @@ def test_an_undo_after_the_minute_is_refused(client, supervisor, queue, waiting,
 def test_only_who_distributed_may_undo_and_a_forged_token_is_refused(supervisor, admin_user, queue, waiting):
     from collections_app.services.assignment import case_distribute_evenly, case_distribution_undo
     from .helpers import refused
+
     result = case_distribute_evenly(queue=queue, actor=supervisor)
     with refused("permission_denied"):
         case_distribution_undo(token=result.undo_token, actor=admin_user)
@@ -246,25 +265,33 @@ def test_only_who_distributed_may_undo_and_a_forged_token_is_refused(supervisor,
 # --- The assignee list of a queue ------------------------------------------------------------
 
 
-def test_assignee_list_of_a_queue_offers_only_its_collectors(client, supervisor, collector, other_collector, queue,
-                                                             field_agent):
+def test_assignee_list_of_a_queue_offers_only_its_collectors(
+    client, supervisor, collector, other_collector, queue, field_agent
+):
     from .factories import assigned_case
+
     assigned_case(to=None, by=supervisor, queue=queue)
     queue.members.add(field_agent)  # a member who is not a collector
     client.force_login(supervisor)
     response = client.get(url("collections:assign"), {"queue": queue.pk})
-    offered = [value for value, _ in response.context["action"].fields["assignee"].choices if value not in ("", "__none__")]
+    offered = [
+        value for value, _ in response.context["action"].fields["assignee"].choices if value not in ("", "__none__")
+    ]
     assert offered == ["collector"]
     # Without a queue, everyone cases can go to.
     everyone = client.get(url("collections:assign")).context["action"].fields["assignee"].choices
     assert {"collector", "collector2", "field_agent", "supervisor"} <= {v for v, _ in everyone}
 
 
-def test_assigning_a_queues_case_to_a_collector_of_another_queue_is_refused_on_that_page(client, supervisor, collector,
-                                                                                        other_collector, queue):
+def test_assigning_a_queues_case_to_a_collector_of_another_queue_is_refused_on_that_page(
+    client, supervisor, collector, other_collector, queue
+):
     from .factories import assigned_case
+
     case = assigned_case(to=None, by=supervisor, queue=queue)
     client.force_login(supervisor)
-    response = client.post(url("collections:assign") + f"?queue={queue.pk}", {"cases": [case.pk], "assignee": "collector2"})
+    response = client.post(
+        url("collections:assign") + f"?queue={queue.pk}", {"cases": [case.pk], "assignee": "collector2"}
+    )
     assert response.status_code == 200 and "assignee" in response.context["action"].errors
     assert fresh(case).assigned_to is None

@@ -4,6 +4,7 @@ Every test here runs on SQLite (the ORM/services path) and on PostgreSQL (the wr
 the same expectations, down to each event's payload, are how the two are shown to agree.
 Dates are explicit (`as_of=`); loans are built relative to the as-of date of each test.
 """
+
 import calendar
 from collections import Counter
 from datetime import timedelta
@@ -19,7 +20,15 @@ from django.utils import timezone
 from collections_app import services
 from collections_app.calendar import lender_today
 from collections_app.models import (
-    Case, CaseEvent, Instalment, LegalReferral, MonthEndSnapshot, OutboundMessage, Payment, PromiseToPay, Strategy,
+    Case,
+    CaseEvent,
+    Instalment,
+    LegalReferral,
+    MonthEndSnapshot,
+    OutboundMessage,
+    Payment,
+    PromiseToPay,
+    Strategy,
 )
 from collections_app.services.sweep import steps as sweep
 from collections_app.services.sweep import sweep_chunk, sweep_plan, sweep_run
@@ -68,12 +77,16 @@ def last_event_id():
 
 
 def row_counts():
-    return {model.__name__: model.objects.count()
-            for model in (Case, CaseEvent, LegalReferral, MonthEndSnapshot, OutboundMessage, PromiseToPay)}
+    return {
+        model.__name__: model.objects.count()
+        for model in (Case, CaseEvent, LegalReferral, MonthEndSnapshot, OutboundMessage, PromiseToPay)
+    }
 
 
 def place_hold(borrower_id, supervisor, code="dispute"):
-    return services.hold_place(borrower_id=borrower_id, code=code, actor=supervisor, reason="borrower disputes the debt")
+    return services.hold_place(
+        borrower_id=borrower_id, code=code, actor=supervisor, reason="borrower disputes the debt"
+    )
 
 
 # --- opening ------------------------------------------------------------------------------------
@@ -94,10 +107,19 @@ def test_opens_a_case_for_every_newly_overdue_loan_at_the_stage_its_dpd_maps_to(
         assert case.amount_overdue == Decimal("1000.00")
         assert case.oldest_unpaid_due_date == as_of - timedelta(days=dpd)
         opened = [e for e in timeline(case) if e[0] == "opened"]
-        assert opened == [("opened", "system", "", expected_stage[dpd], {
-            "dpd": dpd, "amount_overdue": "1000.00",
-            "oldest_unpaid_due_date": (as_of - timedelta(days=dpd)).isoformat(),
-        })]
+        assert opened == [
+            (
+                "opened",
+                "system",
+                "",
+                expected_stage[dpd],
+                {
+                    "dpd": dpd,
+                    "amount_overdue": "1000.00",
+                    "oldest_unpaid_due_date": (as_of - timedelta(days=dpd)).isoformat(),
+                },
+            )
+        ]
         # No fake intermediate transitions.
         assert not case.events.filter(kind="transition").exists()
     assert not Case.objects.filter(loan__in=[due_today, not_yet_due]).exists()
@@ -137,10 +159,13 @@ def test_a_product_strategy_decides_the_opening_stage():
 # --- escalation ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dpd_before, from_state, to_state, transition", [
-    (7, "reminder", "call", "start_calls"),
-    (30, "call", "visit", "schedule_visit"),
-])
+@pytest.mark.parametrize(
+    "dpd_before, from_state, to_state, transition",
+    [
+        (7, "reminder", "call", "start_calls"),
+        (30, "call", "visit", "schedule_visit"),
+    ],
+)
 def test_escalates_when_the_derived_dpd_crosses_a_threshold(dpd_before, from_state, to_state, transition):
     today = lender_today()
     case = services.case_open_for_loan(loan_id=loan_due(today, dpd_before).pk, as_of=today)
@@ -216,8 +241,9 @@ def test_after_a_hold_is_lifted_the_next_sweep_catches_up_one_transition_at_a_ti
     as_of = lender_today()
     borrower = BorrowerFactory()
     hold = place_hold(borrower.pk, supervisor)
-    case = Case.objects.get(pk=services.case_open_for_loan(loan_id=loan_due(as_of, 40, borrower=borrower).pk,
-                                                           as_of=as_of).pk)
+    case = Case.objects.get(
+        pk=services.case_open_for_loan(loan_id=loan_due(as_of, 40, borrower=borrower).pk, as_of=as_of).pk
+    )
     assert case.state == "reminder"
     sweep_run(as_of=as_of)
     assert fresh(case).state == "reminder"
@@ -334,7 +360,10 @@ def test_an_amount_that_drops_to_zero_is_written_with_two_decimals():
     sweep_run(as_of=today)
 
     assert case.events.get(kind="amounts_changed").payload == {
-        "amount_overdue_before": "1000.00", "amount_overdue": "0.00", "oldest_unpaid_due_date": None}
+        "amount_overdue_before": "1000.00",
+        "amount_overdue": "0.00",
+        "oldest_unpaid_due_date": None,
+    }
 
 
 def test_the_daily_sweep_re_reads_amounts_only_of_loans_with_an_instalment_due_in_the_last_week():
@@ -391,9 +420,19 @@ def test_re_ages_amounts_when_a_new_instalment_falls_due_and_ageing_alone_writes
     assert case.amount_overdue == Decimal("1500.00")
     assert case.oldest_unpaid_due_date == today - timedelta(days=10)
     assert case.updated_at > touched
-    assert timeline(case, since=mark) == [("amounts_changed", "system", "", "", {
-        "amount_overdue_before": "1000.00", "amount_overdue": "1500.00",
-        "oldest_unpaid_due_date": (today - timedelta(days=10)).isoformat()})]
+    assert timeline(case, since=mark) == [
+        (
+            "amounts_changed",
+            "system",
+            "",
+            "",
+            {
+                "amount_overdue_before": "1000.00",
+                "amount_overdue": "1500.00",
+                "oldest_unpaid_due_date": (today - timedelta(days=10)).isoformat(),
+            },
+        )
+    ]
     assert report.counts["amounts_changed"] == 1
     mark, touched = last_event_id(), case.updated_at
 
@@ -440,8 +479,9 @@ def test_a_promise_covered_by_a_payment_before_its_date_is_kept(supervisor):
     today = lender_today()
     case = services.case_open_for_loan(loan_id=loan_due(today, 10).pk, as_of=today)
     promise = services.promise_record(case_id=case.pk, actor=supervisor, amount="300.00", due_date=today)
-    services.payment_record(external_id="P-ptp", loan=case.loan, amount="300.00", paid_at=timezone.now(),
-                            actor=supervisor)
+    services.payment_record(
+        external_id="P-ptp", loan=case.loan, amount="300.00", paid_at=timezone.now(), actor=supervisor
+    )
     priority = fresh(case).priority
     mark = last_event_id()
 
@@ -477,7 +517,11 @@ def test_month_end_snapshot_rows_are_written_on_the_last_day_of_a_month_only_and
     for dpd, loan in loans.items():
         row = rows[loan.pk]
         assert (row.month_end, row.bucket, row.state, row.dpd, row.amount_overdue) == (
-            as_of, *expected[dpd], dpd, Decimal("1000.00"))
+            as_of,
+            *expected[dpd],
+            dpd,
+            Decimal("1000.00"),
+        )
     assert report.counts["snapshot"] == 3
 
     rerun = sweep_run(as_of=as_of)
@@ -508,8 +552,13 @@ def build_portfolio(as_of, supervisor):
     services.promise_record(case_id=kept.pk, actor=supervisor, amount="300.00", due_date=today)
     # Money seen by the loan system (not through payment_record, which would also re-age the case as
     # of today): the sweep finds it covers the promise.
-    Payment.objects.create(external_id=f"P-kept-{kept.pk}", loan=kept.loan, amount=Decimal("300.00"),
-                           paid_at=timezone.now(), recorded_by_label="client:loan-system")
+    Payment.objects.create(
+        external_id=f"P-kept-{kept.pk}",
+        loan=kept.loan,
+        amount=Decimal("300.00"),
+        paid_at=timezone.now(),
+        recorded_by_label="client:loan-system",
+    )
     p["promise_kept"] = kept.loan
     # Loans without a case yet.
     for dpd in (1, 3, 10, 40, 70):
@@ -521,22 +570,33 @@ def build_portfolio(as_of, supervisor):
 
 def outcome():
     """Every case's end state and timeline, keyed by loan, without ids and times; and the outbox."""
+
     def clean(payload):
         return {k: v for k, v in payload.items() if not k.endswith("_id")}
 
     cases = {}
     for case in Case.objects.select_related("loan").order_by("id"):
-        cases.setdefault(case.loan.external_id, []).append((
-            case.state, str(case.amount_overdue), case.oldest_unpaid_due_date, case.priority,
-            case.next_action_at is not None,
-            [(e.kind, e.actor, e.from_state, e.to_state, e.reason, clean(e.payload))
-             for e in case.events.order_by("id")],
-            sorted((r.status, r.requested_by, r.reason) for r in case.legal_referrals.all()),
-            sorted((s.month_end, s.bucket, s.state, s.dpd, str(s.amount_overdue)) for s in case.snapshots.all()),
-            sorted((p.status, str(p.amount)) for p in case.promises.all()),
-        ))
-    messages = sorted(OutboundMessage.objects.values_list("idempotency_key", "status", "reason", "channel",
-                                                          "template_code", "case__loan__external_id"))
+        cases.setdefault(case.loan.external_id, []).append(
+            (
+                case.state,
+                str(case.amount_overdue),
+                case.oldest_unpaid_due_date,
+                case.priority,
+                case.next_action_at is not None,
+                [
+                    (e.kind, e.actor, e.from_state, e.to_state, e.reason, clean(e.payload))
+                    for e in case.events.order_by("id")
+                ],
+                sorted((r.status, r.requested_by, r.reason) for r in case.legal_referrals.all()),
+                sorted((s.month_end, s.bucket, s.state, s.dpd, str(s.amount_overdue)) for s in case.snapshots.all()),
+                sorted((p.status, str(p.amount)) for p in case.promises.all()),
+            )
+        )
+    messages = sorted(
+        OutboundMessage.objects.values_list(
+            "idempotency_key", "status", "reason", "channel", "template_code", "case__loan__external_id"
+        )
+    )
     return cases, messages
 
 
@@ -551,17 +611,29 @@ def test_a_portfolio_sweep_gives_exactly_these_changes(supervisor):
 
     report = sweep_run(as_of=as_of, chunk_size=2)
 
-    state = {name: Case.objects.filter(loan=loan).values_list("state", flat=True).first()
-             for name, loan in p.items()}
+    state = {name: Case.objects.filter(loan=loan).values_list("state", flat=True).first() for name, loan in p.items()}
     assert state == {
-        "to_visit": "visit", "held": "reminder", "paid_elsewhere": "resolved", "to_call": "call",
-        "to_legal": "visit", "promise_broken": "call", "promise_kept": "call",
-        "new_1": "reminder", "new_3": "reminder", "new_10": "call", "new_40": "visit", "new_70": "visit",
-        "due_today": None, "pre_due": None,
+        "to_visit": "visit",
+        "held": "reminder",
+        "paid_elsewhere": "resolved",
+        "to_call": "call",
+        "to_legal": "visit",
+        "promise_broken": "call",
+        "promise_kept": "call",
+        "new_1": "reminder",
+        "new_3": "reminder",
+        "new_10": "call",
+        "new_40": "visit",
+        "new_70": "visit",
+        "due_today": None,
+        "pre_due": None,
     }
     assert kinds_since(p["to_visit"], mark) == [("transition", "call", "visit")]
     assert kinds_since(p["held"], mark) == []
-    assert kinds_since(p["paid_elsewhere"], mark) == [("amounts_changed", "", ""), ("transition", "reminder", "resolved")]
+    assert kinds_since(p["paid_elsewhere"], mark) == [
+        ("amounts_changed", "", ""),
+        ("transition", "reminder", "resolved"),
+    ]
     assert kinds_since(p["to_call"], mark) == [("transition", "reminder", "call")]
     assert kinds_since(p["to_legal"], mark) == [("legal_referral_requested", "", "")]
     assert kinds_since(p["promise_broken"], mark) == [("promise_broken", "", "")]
@@ -571,13 +643,24 @@ def test_a_portfolio_sweep_gives_exactly_these_changes(supervisor):
     assert set(written.values_list("actor", flat=True)) == {"system"}
     assert set(written.values_list("reason", flat=True)) == {"sweep", "DPD reached legal review"}
     assert dict(+report.counts) == {
-        "opened": 5, "escalated_call": 1, "escalated_visit": 1, "legal_requested": 2, "amounts_changed": 1,
-        "resolved": 1, "promises_broken": 1, "promises_kept": 1, "snapshot": 11, "reminders_planned": 4,
+        "opened": 5,
+        "escalated_call": 1,
+        "escalated_visit": 1,
+        "legal_requested": 2,
+        "amounts_changed": 1,
+        "resolved": 1,
+        "promises_broken": 1,
+        "promises_kept": 1,
+        "snapshot": 11,
+        "reminders_planned": 4,
     }
     # Every open case has its month-end row, none for the resolved one.
     assert MonthEndSnapshot.objects.filter(month_end=as_of).count() == Case.objects.exclude(state="resolved").count()
     assert set(OutboundMessage.objects.values_list("template_code", "channel")) == {
-        ("pre_due", "sms"), ("overdue", "sms"), ("overdue", "email")}
+        ("pre_due", "sms"),
+        ("overdue", "sms"),
+        ("overdue", "email"),
+    }
 
 
 def test_running_the_sweep_twice_for_the_same_date_changes_nothing_the_second_time(supervisor):
@@ -629,8 +712,11 @@ def test_a_worker_killed_mid_sweep_leaves_whole_chunks_and_the_rerun_finishes_ex
     kind, lo, hi = plan[crash_at]
 
     def in_chunk():
-        return sorted(Case.objects.filter(id__gte=lo, id__lte=hi).values_list(
-            "id", "state", "amount_overdue", "priority", "updated_at"))
+        return sorted(
+            Case.objects.filter(id__gte=lo, id__lte=hi).values_list(
+                "id", "state", "amount_overdue", "priority", "updated_at"
+            )
+        )
 
     chunk_before, events_before, referrals_before = in_chunk(), CaseEvent.objects.count(), LegalReferral.objects.count()
     with pytest.raises(RuntimeError, match="worker killed"):
@@ -651,8 +737,11 @@ def test_a_worker_killed_mid_sweep_leaves_whole_chunks_and_the_rerun_finishes_ex
     assert rerun.counts["escalated_call"] == clean_report.counts["escalated_call"] == 1
     assert rerun.counts["resolved"] == clean_report.counts["resolved"] == 1
     for case in Case.objects.all():
-        changes = [(kind, frm, to, payload.get("transition")) for kind, _a, frm, to, payload in timeline(case)
-                   if kind in ("opened", "transition", "amounts_changed", "promise_broken", "legal_referral_requested")]
+        changes = [
+            (kind, frm, to, payload.get("transition"))
+            for kind, _a, frm, to, payload in timeline(case)
+            if kind in ("opened", "transition", "amounts_changed", "promise_broken", "legal_referral_requested")
+        ]
         assert len(changes) == len(set(changes)), (case.loan.external_id, changes)
 
 

@@ -1,5 +1,6 @@
 """A sweep survives a worker killed mid-chunk (issue 9, point 12): chunks are rows claimed with a
 lease; a dead chunk is handed on by `sweep_requeue_task`; a chunk runs and counts once per run."""
+
 from collections import Counter
 from datetime import timedelta
 from unittest import mock

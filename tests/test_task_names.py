@@ -1,6 +1,7 @@
 """Issue 10, point 5: the Celery tasks live in the package collections_app/tasks/ by capability, and
 every task keeps the NAME it had before (beat rows, queued messages and services/enqueue.py send by
 name)."""
+
 import importlib
 import sys
 

@@ -1,4 +1,5 @@
 """The collector's pages through Django's test client: worklist, case page, actions."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -52,12 +53,15 @@ def test_worklist_runs_a_fixed_number_of_queries(client, collector, supervisor, 
 def test_collector_logs_a_call_and_a_promise_and_sees_them_on_the_timeline(client, collector, my_case):
     client.force_login(collector)
     url = reverse("collections:case", args=[my_case.pk])
-    response = client.post(reverse("collections:case-log-contact", args=[my_case.pk]),
-                           {"channel": "call", "direction": "outbound", "outcome": "promise_made", "notes": "will pay"})
+    response = client.post(
+        reverse("collections:case-log-contact", args=[my_case.pk]),
+        {"channel": "call", "direction": "outbound", "outcome": "promise_made", "notes": "will pay"},
+    )
     assert response.status_code == 302
     due = lender_today() + timedelta(days=3)
-    response = client.post(reverse("collections:case-promise", args=[my_case.pk]),
-                           {"amount": "500.00", "due_date": due.isoformat()})
+    response = client.post(
+        reverse("collections:case-promise", args=[my_case.pk]), {"amount": "500.00", "due_date": due.isoformat()}
+    )
     assert response.status_code == 302
 
     body = client.get(url).content.decode()
@@ -69,8 +73,9 @@ def test_collector_logs_a_call_and_a_promise_and_sees_them_on_the_timeline(clien
 def test_a_bad_promise_shows_the_error_next_to_the_field_and_writes_nothing(client, collector, my_case):
     client.force_login(collector)
     past = lender_today() - timedelta(days=1)
-    response = client.post(reverse("collections:case-promise", args=[my_case.pk]),
-                           {"amount": "500.00", "due_date": past.isoformat()})
+    response = client.post(
+        reverse("collections:case-promise", args=[my_case.pk]), {"amount": "500.00", "due_date": past.isoformat()}
+    )
     assert response.status_code == 400
     assert "cannot be in the past" in response.content.decode()
     assert not PromiseToPay.objects.exists()
@@ -79,8 +84,10 @@ def test_a_bad_promise_shows_the_error_next_to_the_field_and_writes_nothing(clie
 def test_another_collectors_case_is_404(client, other_collector, my_case):
     client.force_login(other_collector)
     assert client.get(reverse("collections:case", args=[my_case.pk])).status_code == 404
-    response = client.post(reverse("collections:case-log-contact", args=[my_case.pk]),
-                           {"channel": "call", "direction": "outbound", "outcome": "no_answer"})
+    response = client.post(
+        reverse("collections:case-log-contact", args=[my_case.pk]),
+        {"channel": "call", "direction": "outbound", "outcome": "no_answer"},
+    )
     assert response.status_code == 404
     assert not ContactAttempt.objects.exists()
 

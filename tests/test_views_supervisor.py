@@ -1,4 +1,5 @@
 """The supervisors' pages: /queues/, /queues/assign/, /approvals/, /holds/ and their actions."""
+
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -129,7 +130,9 @@ def test_actions_need_the_csrf_token(supervisor, queue):
 # --- Queues ----------------------------------------------------------------------------------
 
 
-def test_queues_page_shows_open_cases_amount_unassigned_and_loads(client, supervisor, collector, other_collector, queue):
+def test_queues_page_shows_open_cases_amount_unassigned_and_loads(
+    client, supervisor, collector, other_collector, queue
+):
     for _ in range(2):
         assigned_case(to=collector, by=supervisor, queue=queue)
     unassigned = assigned_case(to=None, by=supervisor, queue=queue)
@@ -146,7 +149,7 @@ def test_queues_page_shows_open_cases_amount_unassigned_and_loads(client, superv
     assert (totals["open_cases"], totals["unassigned"]) == (3, 1) and response.context["unqueued"] is None
     html = response.content.decode()
     assert f"{3 * unassigned.amount_overdue:,.2f} CNY" in html
-    assert f'{url("collections:assign")}?queue={queue.pk}' in html
+    assert f"{url('collections:assign')}?queue={queue.pk}" in html
     assert url("collections:distribute", queue.pk) in html
 
 
@@ -156,8 +159,9 @@ def _queue_page_rows(n, supervisor, queue, collectors):
 
 
 @pytest.mark.parametrize("rows", [3, 20])
-def test_queues_page_runs_a_fixed_number_of_queries(client, supervisor, collector, other_collector, queue, rows,
-                                                     django_assert_num_queries):
+def test_queues_page_runs_a_fixed_number_of_queries(
+    client, supervisor, collector, other_collector, queue, rows, django_assert_num_queries
+):
     queue.members.add(other_collector)
     QueueFactory(name="M2 visits").members.add(other_collector)
     _queue_page_rows(rows, supervisor, queue, [collector, other_collector])
@@ -210,7 +214,9 @@ def test_distribute_evenly_leaves_a_collector_above_the_rest_alone(supervisor, c
     assert open_loads(collector, other_collector) == [8, 4]
 
 
-def test_distribute_evenly_one_case_assign_call_per_collector(monkeypatch, supervisor, collector, other_collector, queue):
+def test_distribute_evenly_one_case_assign_call_per_collector(
+    monkeypatch, supervisor, collector, other_collector, queue
+):
     from collections_app.services import assignment
 
     queue.members.add(other_collector)
@@ -261,7 +267,7 @@ def test_supervisor_reassigns_fifty_cases_in_one_post(client, supervisor, collec
     shown = [c.pk for c in page.context["cases"]]
     assert sorted(shown) == sorted(c.pk for c in cases)
 
-    target = f'{url("collections:assign")}?assigned_to=collector'
+    target = f"{url('collections:assign')}?assigned_to=collector"
     response = client.post(target, {"cases": shown, "assignee": "collector2"})
 
     assert response.status_code == 302 and response["Location"] == target
@@ -277,8 +283,9 @@ def test_assign_moves_cases_to_a_queue_and_can_unassign(client, supervisor, coll
     other = QueueFactory(name="M2 visits")
     cases = [assigned_case(to=collector, by=supervisor, queue=queue) for _ in range(2)]
     client.force_login(supervisor)
-    response = client.post(url("collections:assign"), {"cases": [c.pk for c in cases], "queue": other.pk,
-                                                        "assignee": "__none__"})
+    response = client.post(
+        url("collections:assign"), {"cases": [c.pk for c in cases], "queue": other.pk, "assignee": "__none__"}
+    )
     assert response.status_code == 302
     assert {(c.queue_id, c.assigned_to_id) for c in map(fresh, cases)} == {(other.pk, None)}
 
@@ -286,8 +293,9 @@ def test_assign_moves_cases_to_a_queue_and_can_unassign(client, supervisor, coll
 def test_assign_refuses_more_than_a_hundred_cases(client, supervisor, collector, other_collector, queue):
     case = assigned_case(to=collector, by=supervisor, queue=queue)
     client.force_login(supervisor)
-    response = client.post(url("collections:assign"), {"cases": [case.pk] + list(range(10**6, 10**6 + 100)),
-                                                       "assignee": "collector2"})
+    response = client.post(
+        url("collections:assign"), {"cases": [case.pk] + list(range(10**6, 10**6 + 100)), "assignee": "collector2"}
+    )
     assert response.status_code == 200
     assert "at most 100 cases" in response.content.decode()
     assert response.context["action"].errors["cases"]
@@ -307,8 +315,9 @@ def test_assign_refusal_is_shown_in_place_not_a_500(client, supervisor, collecto
     open_case = assigned_case(to=collector, by=supervisor)
     closed = case_in_state("closed", supervisor=supervisor, to=collector)
     client.force_login(supervisor)
-    response = client.post(url("collections:assign") + "?state=call",
-                           {"cases": [open_case.pk, closed.pk], "assignee": "collector2"})
+    response = client.post(
+        url("collections:assign") + "?state=call", {"cases": [open_case.pk, closed.pk], "assignee": "collector2"}
+    )
     assert response.status_code == 200
     assert response.context["refusal"]
     assert str(closed.pk) in response.context["refusal"]
@@ -370,8 +379,9 @@ def test_assign_page_masks_names_and_offers_select_all(client, supervisor, colle
 
 
 @pytest.mark.parametrize("rows", [3, 20])
-def test_assign_page_runs_a_fixed_number_of_queries(client, supervisor, collector, queue, rows,
-                                                    django_assert_num_queries):
+def test_assign_page_runs_a_fixed_number_of_queries(
+    client, supervisor, collector, queue, rows, django_assert_num_queries
+):
     for i in range(rows):
         case = assigned_case(to=collector if i % 2 else None, by=supervisor, queue=queue)
         if i % 5 == 0:
@@ -437,8 +447,9 @@ def test_reject_without_reason_shows_the_field_error_and_changes_nothing(client,
 def test_reject_with_reason(client, supervisor):
     case, referral = visit_case_with_referral(supervisor)
     client.force_login(supervisor)
-    response = client.post(url("collections:approval-decide", referral.pk),
-                           {"decision": "reject", "reason": "visit again first"})
+    response = client.post(
+        url("collections:approval-decide", referral.pk), {"decision": "reject", "reason": "visit again first"}
+    )
     assert response.status_code == 302
     referral.refresh_from_db()
     assert (referral.status, referral.decision_reason) == ("rejected", "visit again first")
@@ -488,15 +499,21 @@ def test_place_and_lift_a_hold(client, supervisor, collector):
     borrower = case.borrower
     client.force_login(supervisor)
     last_day = lender_today() + timedelta(days=14)
-    response = client.post(url("collections:hold-place"), {
-        "borrower": borrower.external_id, "code": "complaint", "reason": "complaint to the regulator",
-        "ends_at": last_day.isoformat(),
-    })
+    response = client.post(
+        url("collections:hold-place"),
+        {
+            "borrower": borrower.external_id,
+            "code": "complaint",
+            "reason": "complaint to the regulator",
+            "ends_at": last_day.isoformat(),
+        },
+    )
     assert response.status_code == 302 and response["Location"] == url("collections:holds")
     hold = Hold.objects.get(borrower=borrower)
     assert (hold.code, hold.source, hold.placed_by_label) == ("complaint", "staff", "user:supervisor")
     assert timezone.localtime(hold.ends_at, ZoneInfo("Asia/Shanghai")) == datetime.combine(
-        last_day + timedelta(days=1), time(0), tzinfo=ZoneInfo("Asia/Shanghai"))
+        last_day + timedelta(days=1), time(0), tzinfo=ZoneInfo("Asia/Shanghai")
+    )
     assert CaseEvent.objects.filter(case=case, kind="hold_placed").count() == 1
 
     page = client.get(url("collections:holds"))
@@ -529,8 +546,10 @@ def test_place_hold_errors_name_the_field(client, supervisor):
     assert response.status_code == 200
     assert response.context["place_form"].errors["borrower"]
     borrower = BorrowerFactory()
-    response = client.post(url("collections:hold-place"), {"borrower": borrower.external_id, "code": "sleeping",
-                                                          "reason": "", "ends_at": "2001-01-01"})
+    response = client.post(
+        url("collections:hold-place"),
+        {"borrower": borrower.external_id, "code": "sleeping", "reason": "", "ends_at": "2001-01-01"},
+    )
     assert set(response.context["place_form"].errors) == {"code", "reason", "ends_at"}
     assert not Hold.objects.exists()
 
@@ -547,8 +566,14 @@ def test_placing_the_same_hold_twice_says_so(client, supervisor):
 
 def test_disputes_raised_by_collectors_wait_for_review_first(client, supervisor, collector):
     case = assigned_case(to=collector, by=supervisor)
-    contact_log(case_id=case.pk, actor=collector, channel="call", outcome="dispute_raised",
-                notes="says the loan was repaid in cash", occurred_at=daytime())
+    contact_log(
+        case_id=case.pk,
+        actor=collector,
+        channel="call",
+        outcome="dispute_raised",
+        notes="says the loan was repaid in cash",
+        occurred_at=daytime(),
+    )
     manual = hold_place(borrower_id=BorrowerFactory().pk, code="dispute", actor=supervisor, reason="letter")
     client.force_login(supervisor)
     response = client.get(url("collections:holds"))
@@ -587,8 +612,14 @@ def test_holds_page_runs_a_fixed_number_of_queries(client, supervisor, collector
     for i in range(rows):
         case = assigned_case(to=collector, by=supervisor)
         if i % 3 == 0:
-            contact_log(case_id=case.pk, actor=collector, channel="call", outcome="dispute_raised", notes="disputed",
-                        occurred_at=daytime())
+            contact_log(
+                case_id=case.pk,
+                actor=collector,
+                channel="call",
+                outcome="dispute_raised",
+                notes="disputed",
+                occurred_at=daytime(),
+            )
         else:
             hold_place(borrower_id=case.borrower_id, code="complaint", actor=supervisor, reason="complained")
         breach_contact(collector, supervisor)

@@ -1,5 +1,6 @@
 """/visits/ shows a field agent the address of each visit assigned to them: one audit entry per page
 view, listing what was shown (issue 9, point 6: it was one row per visit, ~56 per load)."""
+
 import json
 from datetime import timedelta
 
@@ -20,9 +21,14 @@ def planned(supervisor, field_agent, field_agent2):
     visits = []
     for hours in range(1, 7):
         case = overdue_case(days_overdue=40)
-        visits.append(services.visit_schedule(case_id=case.pk, actor=supervisor,
-                                              scheduled_for=timezone.now() + timedelta(hours=hours),
-                                              agents=[field_agent, field_agent2]))
+        visits.append(
+            services.visit_schedule(
+                case_id=case.pk,
+                actor=supervisor,
+                scheduled_for=timezone.now() + timedelta(hours=hours),
+                agents=[field_agent, field_agent2],
+            )
+        )
     return visits
 
 
@@ -47,8 +53,12 @@ def test_one_audit_entry_per_page_view_listing_what_was_shown(client, field_agen
 
 def test_a_page_with_one_visit_names_its_borrower_and_case(client, field_agent, supervisor, field_agent2):
     case = overdue_case(days_overdue=40)
-    services.visit_schedule(case_id=case.pk, actor=supervisor, scheduled_for=timezone.now() + timedelta(hours=1),
-                            agents=[field_agent, field_agent2])
+    services.visit_schedule(
+        case_id=case.pk,
+        actor=supervisor,
+        scheduled_for=timezone.now() + timedelta(hours=1),
+        agents=[field_agent, field_agent2],
+    )
     client.force_login(field_agent)
     client.get(reverse("collections:visits"))
     entry = AuditLog.objects.get()

@@ -1,5 +1,6 @@
 """Each webhook subscription is delivered independently (issue 9, point 14): a receiver that hangs
 costs its own lane one short timeout and delays nobody else's deliveries."""
+
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,8 +82,16 @@ def emit(n):
         key = f"evt_lane_{i}"
         payload = webhooks.envelope(key, "case.assigned", now, {"case": i})
         WebhookDelivery.objects.bulk_create(
-            WebhookDelivery(subscription=s, event_type="case.assigned", event_key=key, payload=payload,
-                            next_attempt_at=now, created_at=now) for s in WebhookSubscription.objects.all())
+            WebhookDelivery(
+                subscription=s,
+                event_type="case.assigned",
+                event_key=key,
+                payload=payload,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for s in WebhookSubscription.objects.all()
+        )
 
 
 def test_a_hanging_receiver_does_not_delay_a_healthy_one(receivers, settings):

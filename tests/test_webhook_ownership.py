@@ -1,6 +1,7 @@
 """Webhook subscriptions belong to the API client that made them (issue 9, point 4): a client sees
 and changes only its own (another's is 404), and a delivery body carries only what the owner's
 scopes show. Operators (the admin role, /admin/) still see every subscription."""
+
 import json
 
 import pytest
@@ -50,8 +51,12 @@ def test_a_client_sees_and_changes_only_its_own_subscriptions(api, supervisor, r
     assert [s["id"] for s in bob.get("/api/v1/webhooks/").json()["results"]] == [theirs["id"]]
     assert bob.get(f"/api/v1/webhooks/{mine['id']}/").status_code == 404
     assert bob.get(f"/api/v1/webhooks/{mine['id']}/deliveries/").status_code == 404
-    assert bob.patch(f"/api/v1/webhooks/{mine['id']}/", {"url": "https://evil.example.com/x",
-                                                         "rotate_secret": True}).status_code == 404
+    assert (
+        bob.patch(
+            f"/api/v1/webhooks/{mine['id']}/", {"url": "https://evil.example.com/x", "rotate_secret": True}
+        ).status_code
+        == 404
+    )
     assert bob.post(f"/api/v1/webhooks/deliveries/{delivery.pk}/redeliver/").status_code == 404
     assert bob.delete(f"/api/v1/webhooks/{mine['id']}/").status_code == 404
 
@@ -78,16 +83,22 @@ def test_operators_see_every_subscription_over_the_api_and_in_the_admin(api, cli
 
 def test_a_client_subscribes_only_to_the_types_its_scopes_show(api):
     bank = api("webhooks:manage", "payments:write", name="bank-feed")
-    refused = bank.post("/api/v1/webhooks/", {"url": "https://bank.example.com/h",
-                                              "event_types": ["payment.recorded", "case.state_changed"]})
+    refused = bank.post(
+        "/api/v1/webhooks/",
+        {"url": "https://bank.example.com/h", "event_types": ["payment.recorded", "case.state_changed"]},
+    )
     assert refused.status_code == 400 and "event_types" in refused.json()["fields"]
     assert "case.state_changed" in json.dumps(refused.json()["fields"])
     made = create(bank, "https://bank.example.com/h", ["payment.recorded"])
     widened = bank.patch(f"/api/v1/webhooks/{made['id']}/", {"event_types": ["case.assigned"]})
     assert widened.status_code == 400 and "event_types" in widened.json()["fields"]
     bare = api("webhooks:manage", name="bare")
-    assert bare.post("/api/v1/webhooks/", {"url": "https://x.example.com/h",
-                                           "event_types": ["payment.recorded"]}).status_code == 400
+    assert (
+        bare.post(
+            "/api/v1/webhooks/", {"url": "https://x.example.com/h", "event_types": ["payment.recorded"]}
+        ).status_code
+        == 400
+    )
 
 
 def payment_bodies(receiver):
@@ -100,12 +111,15 @@ def test_delivery_bodies_carry_only_what_the_owners_scopes_show(api, supervisor,
     bank_sub = create(bank, receiver.url, ["payment.recorded"])
     full_sub = create(full, receiver.url, ["payment.recorded"])
     case = overdue_case(days_overdue=10)
-    services.payment_record(external_id="P-77", loan=case.loan, amount=case.amount_overdue, paid_at=timezone.now(),
-                            actor=supervisor)
+    services.payment_record(
+        external_id="P-77", loan=case.loan, amount=case.amount_overdue, paid_at=timezone.now(), actor=supervisor
+    )
 
     assert webhooks.webhooks_dispatch().delivered == 2
 
-    sent = {WebhookDelivery.objects.get(pk=int(k)).subscription_id: body for k, body in payment_bodies(receiver).items()}
+    sent = {
+        WebhookDelivery.objects.get(pk=int(k)).subscription_id: body for k, body in payment_bodies(receiver).items()
+    }
     bank_data, full_data = sent[bank_sub["id"]]["data"], sent[full_sub["id"]]["data"]
     # A bank feed with payments:write sees the payment and its loan, not the case, its events or who acted.
     assert set(bank_data) == {"loan", "payment", "amount", "channel", "paid_at", "unapplied", "at"}

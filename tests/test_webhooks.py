@@ -3,6 +3,7 @@ receiver on 127.0.0.1 checks as CONTRACT.md says, retries with backoff, redelive
 
 Runs on SQLite (the ORM path of the sweep) and PostgreSQL (the sweep's set-based statements, whose
 outbox rows must match the ORM's to the byte of the body)."""
+
 import hashlib
 import hmac
 import json
@@ -88,8 +89,14 @@ class Receiver:
             def do_POST(self):  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.lock:
-                    receiver.requests.append({"path": self.path, "headers": self.headers, "raw": raw,
-                                              "header_names": list(self.headers.keys())})
+                    receiver.requests.append(
+                        {
+                            "path": self.path,
+                            "headers": self.headers,
+                            "raw": raw,
+                            "header_names": list(self.headers.keys()),
+                        }
+                    )
                     status = receiver.answers.pop(0) if receiver.answers else receiver.status
                     delay = receiver.delay
                 if delay:
@@ -160,12 +167,22 @@ def loan_due(as_of, dpd, **kwargs):
 
 
 def state_changed_body(event, case):
-    return {"id": f"evt_{event.pk}", "type": "case.state_changed", "created_at": utc(event.at), "data": {
-        "event": event.pk, "case": case.pk, "loan": case.loan.external_id, "actor": event.actor, "at": utc(event.at),
-        "from_state": event.from_state or None, "to_state": event.to_state,
-        "transition": event.payload.get("transition", "open" if event.kind == "opened" else None),
-        "reason": event.reason,
-    }}
+    return {
+        "id": f"evt_{event.pk}",
+        "type": "case.state_changed",
+        "created_at": utc(event.at),
+        "data": {
+            "event": event.pk,
+            "case": case.pk,
+            "loan": case.loan.external_id,
+            "actor": event.actor,
+            "at": utc(event.at),
+            "from_state": event.from_state or None,
+            "to_state": event.to_state,
+            "transition": event.payload.get("transition", "open" if event.kind == "opened" else None),
+            "reason": event.reason,
+        },
+    }
 
 
 # --- the outbox ---------------------------------------------------------------------------------
@@ -184,13 +201,27 @@ def test_a_transition_queues_one_delivery_per_matching_subscription_in_the_same_
     deliveries = list(WebhookDelivery.objects.order_by("subscription_id"))
     assert [d.subscription_id for d in deliveries] == [wants_states.pk, wants_both.pk]
     for delivery in deliveries:
-        assert (delivery.event_type, delivery.event_key, delivery.status) == ("case.state_changed", f"evt_{event.pk}",
-                                                                              "queued")
+        assert (delivery.event_type, delivery.event_key, delivery.status) == (
+            "case.state_changed",
+            f"evt_{event.pk}",
+            "queued",
+        )
         assert delivery.payload == {
-            "id": f"evt_{event.pk}", "type": "case.state_changed", "created_at": utc(event.at), "data": {
-                "event": event.pk, "case": case.pk, "loan": case.loan.external_id, "actor": "user:supervisor",
-                "at": utc(event.at), "from_state": "call", "to_state": "closed", "transition": "close",
-                "reason": "settled"}}
+            "id": f"evt_{event.pk}",
+            "type": "case.state_changed",
+            "created_at": utc(event.at),
+            "data": {
+                "event": event.pk,
+                "case": case.pk,
+                "loan": case.loan.external_id,
+                "actor": "user:supervisor",
+                "at": utc(event.at),
+                "from_state": "call",
+                "to_state": "closed",
+                "transition": "close",
+                "reason": "settled",
+            },
+        }
 
 
 def test_rolling_the_change_back_leaves_no_delivery(supervisor):
@@ -219,28 +250,58 @@ def test_assignment_payment_and_opening_have_their_shapes(supervisor, collector,
     case = overdue_case(days_overdue=10)
     services.case_assign(case_ids=[case.pk], actor=supervisor, assignee=collector, queue=queue, reason="monday")
     paid_at = timezone.now() - timedelta(hours=1)
-    services.payment_record(external_id="P-1", loan=case.loan, amount="400.00", paid_at=paid_at,
-                            channel="bank_transfer", actor=supervisor)
+    services.payment_record(
+        external_id="P-1", loan=case.loan, amount="400.00", paid_at=paid_at, channel="bank_transfer", actor=supervisor
+    )
 
     by_type = {}
     for delivery in WebhookDelivery.objects.order_by("id"):
         by_type.setdefault(delivery.event_type, []).append(delivery.payload)
-    opened, = by_type["case.state_changed"]
+    (opened,) = by_type["case.state_changed"]
     assert opened["data"] | {"event": None, "at": None} == {
-        "event": None, "case": case.pk, "loan": case.loan.external_id, "actor": "system", "at": None,
-        "from_state": None, "to_state": "call", "transition": "open", "reason": "overdue"}
-    assigned, = by_type["case.assigned"]
+        "event": None,
+        "case": case.pk,
+        "loan": case.loan.external_id,
+        "actor": "system",
+        "at": None,
+        "from_state": None,
+        "to_state": "call",
+        "transition": "open",
+        "reason": "overdue",
+    }
+    (assigned,) = by_type["case.assigned"]
     event = CaseEvent.objects.get(case=case, kind="assigned")
-    assert assigned == {"id": f"evt_{event.pk}", "type": "case.assigned", "created_at": utc(event.at), "data": {
-        "event": event.pk, "case": case.pk, "loan": case.loan.external_id, "actor": "user:supervisor",
-        "at": utc(event.at), "from_user": None, "to_user": "collector", "from_queue": None, "to_queue": queue.name,
-        "reason": "monday"}}
-    payment, = by_type["payment.recorded"]
+    assert assigned == {
+        "id": f"evt_{event.pk}",
+        "type": "case.assigned",
+        "created_at": utc(event.at),
+        "data": {
+            "event": event.pk,
+            "case": case.pk,
+            "loan": case.loan.external_id,
+            "actor": "user:supervisor",
+            "at": utc(event.at),
+            "from_user": None,
+            "to_user": "collector",
+            "from_queue": None,
+            "to_queue": queue.name,
+            "reason": "monday",
+        },
+    }
+    (payment,) = by_type["payment.recorded"]
     event = CaseEvent.objects.get(case=case, kind="payment_recorded")
     assert payment["data"] == {
-        "event": event.pk, "case": case.pk, "loan": case.loan.external_id, "actor": "user:supervisor",
-        "at": utc(event.at), "payment": "P-1", "amount": "400.00", "channel": "bank_transfer",
-        "paid_at": utc(paid_at), "unapplied": "0.00"}
+        "event": event.pk,
+        "case": case.pk,
+        "loan": case.loan.external_id,
+        "actor": "user:supervisor",
+        "at": utc(event.at),
+        "payment": "P-1",
+        "amount": "400.00",
+        "channel": "bank_transfer",
+        "paid_at": utc(paid_at),
+        "unapplied": "0.00",
+    }
     assert set(by_type) == {"case.state_changed", "case.assigned", "payment.recorded"}
     assert {d.subscription_id for d in WebhookDelivery.objects.all()} == {subscription.pk}
 
@@ -270,14 +331,32 @@ def test_the_sweeps_escalations_openings_and_broken_promises_queue_deliveries(su
         f"evt_{opened.pk}": state_changed_body(opened, opened_case),
     }
     assert state_changed_body(transition, escalating)["data"] | {"event": 0, "at": 0} == {
-        "event": 0, "at": 0, "case": escalating.pk, "loan": escalating.loan.external_id, "actor": "system",
-        "from_state": "reminder", "to_state": "call", "transition": "start_calls", "reason": "sweep"}
+        "event": 0,
+        "at": 0,
+        "case": escalating.pk,
+        "loan": escalating.loan.external_id,
+        "actor": "system",
+        "from_state": "reminder",
+        "to_state": "call",
+        "transition": "start_calls",
+        "reason": "sweep",
+    }
     breaking = CaseEvent.objects.get(case=promised, kind="promise_broken")
     [delivery] = WebhookDelivery.objects.filter(subscription=broken)
-    assert delivery.payload == {"id": f"evt_{breaking.pk}", "type": "promise.broken", "created_at": utc(breaking.at),
-                                "data": {"event": breaking.pk, "case": promised.pk, "loan": promised.loan.external_id,
-                                         "actor": "system", "at": utc(breaking.at), "promise": promise.pk,
-                                         "amount": "300.00"}}
+    assert delivery.payload == {
+        "id": f"evt_{breaking.pk}",
+        "type": "promise.broken",
+        "created_at": utc(breaking.at),
+        "data": {
+            "event": breaking.pk,
+            "case": promised.pk,
+            "loan": promised.loan.external_id,
+            "actor": "system",
+            "at": utc(breaking.at),
+            "promise": promise.pk,
+            "amount": "300.00",
+        },
+    }
     assert WebhookDelivery.objects.count() == 3
 
     sweep_run(as_of=today + timedelta(days=1))  # a rerun changes nothing, queues nothing
@@ -320,7 +399,11 @@ def test_the_dispatcher_posts_the_signed_body_with_the_contracts_headers(supervi
     assert body == delivery.payload and set(body) == {"id", "type", "created_at", "data"}
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code, delivery.last_error) == (
-        "delivered", 1, 200, "")
+        "delivered",
+        1,
+        200,
+        "",
+    )
     assert delivery.delivered_at is not None
     assert webhooks.webhooks_dispatch().claimed == 0  # delivered once
 
@@ -366,7 +449,11 @@ def test_a_500_is_retried_later_with_growing_backoff_then_delivered(supervisor, 
     webhooks.webhooks_dispatch()
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code, delivery.last_error) == (
-        "delivered", 3, 200, "")
+        "delivered",
+        3,
+        200,
+        "",
+    )
     raws = [r["raw"] for r in receiver.requests]
     assert len(raws) == 3 and len(set(raws)) == 1  # the same bytes every time, signed afresh
     for request in receiver.requests:
@@ -433,13 +520,15 @@ def test_queued_deliveries_wait_while_a_subscription_is_off_and_go_when_it_is_on
 
 
 def test_a_commit_nudges_the_dispatcher_once_and_a_broker_outage_fails_nothing(
-        supervisor, receiver, django_capture_on_commit_callbacks, monkeypatch):
+    supervisor, receiver, django_capture_on_commit_callbacks, monkeypatch
+):
     case = overdue_case(days_overdue=10)
     subscription, secret = subscribe(url=receiver.url, types=ALL_TYPES)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        services.payment_record(external_id="P-9", loan=case.loan, amount=case.amount_overdue,
-                                paid_at=timezone.now(), actor=supervisor)  # payment + resolve: two events
+        services.payment_record(
+            external_id="P-9", loan=case.loan, amount=case.amount_overdue, paid_at=timezone.now(), actor=supervisor
+        )  # payment + resolve: two events
     assert sum(cb is outbox._kick_dispatcher for cb in callbacks) == 1
     assert sorted(b["type"] for b in receiver.bodies()) == ["case.state_changed", "payment.recorded"]
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
@@ -490,13 +579,15 @@ def test_beat_runs_the_dispatcher_every_minute():
 def test_without_webhooks_manage_every_endpoint_is_403(api, admin_user, collector, client, no_nudge):
     subscription, _s = subscribe()
     caller = api("cases:read", "cases:manage")
-    for response in (caller.get("/api/v1/webhooks/"), caller.post("/api/v1/webhooks/", {"url": "http://127.0.0.1/x",
-                                                                                     "event_types": ALL_TYPES}),
-                     caller.get(f"/api/v1/webhooks/{subscription.pk}/"),
-                     caller.patch(f"/api/v1/webhooks/{subscription.pk}/", {"is_active": False}),
-                     caller.delete(f"/api/v1/webhooks/{subscription.pk}/"),
-                     caller.get(f"/api/v1/webhooks/{subscription.pk}/deliveries/"),
-                     caller.post("/api/v1/webhooks/deliveries/1/redeliver/")):
+    for response in (
+        caller.get("/api/v1/webhooks/"),
+        caller.post("/api/v1/webhooks/", {"url": "http://127.0.0.1/x", "event_types": ALL_TYPES}),
+        caller.get(f"/api/v1/webhooks/{subscription.pk}/"),
+        caller.patch(f"/api/v1/webhooks/{subscription.pk}/", {"is_active": False}),
+        caller.delete(f"/api/v1/webhooks/{subscription.pk}/"),
+        caller.get(f"/api/v1/webhooks/{subscription.pk}/deliveries/"),
+        caller.post("/api/v1/webhooks/deliveries/1/redeliver/"),
+    ):
         assert response.status_code == 403 and response.json()["code"] == "permission_denied"
     assert client.get("/api/v1/webhooks/").status_code == 401
     client.force_login(collector)  # a person needs the admin role
@@ -508,9 +599,10 @@ def test_without_webhooks_manage_every_endpoint_is_403(api, admin_user, collecto
 
 def test_create_returns_the_secret_once_and_reads_mask_it(api, receiver, no_nudge):
     caller = api("webhooks:manage", "cases:read")
-    response = caller.post("/api/v1/webhooks/", {"url": receiver.url, "event_types": ["case.state_changed",
-                                                                                     "promise.broken"],
-                                                 "description": "loan system"})
+    response = caller.post(
+        "/api/v1/webhooks/",
+        {"url": receiver.url, "event_types": ["case.state_changed", "promise.broken"], "description": "loan system"},
+    )
     assert response.status_code == 201
     body = response.json()
     secret = body["secret"]
@@ -549,8 +641,9 @@ def test_patch_changes_what_is_given_and_rotates_the_secret(api, no_nudge):
     caller = api("webhooks:manage", "cases:read")
     subscription, old_secret = subscribe(types=["case.assigned"])
     owned(subscription)
-    response = caller.patch(f"/api/v1/webhooks/{subscription.pk}/", {"event_types": ["payment.recorded"],
-                                                                     "is_active": False})
+    response = caller.patch(
+        f"/api/v1/webhooks/{subscription.pk}/", {"event_types": ["payment.recorded"], "is_active": False}
+    )
     body = response.json()
     assert response.status_code == 200 and "secret" not in body
     assert (body["event_types"], body["is_active"], body["url"]) == (["payment.recorded"], False, subscription.url)
@@ -588,7 +681,11 @@ def test_the_delivery_log_pages_newest_first_and_filters_by_status(api, supervis
     delivered = caller.get(f"/api/v1/webhooks/{subscription.pk}/deliveries/", data={"status": "delivered"}).json()
     [row] = delivered["results"]
     assert (row["status"], row["attempts"], row["last_status_code"], row["next_attempt_at"]) == (
-        "delivered", 1, 200, None)
+        "delivered",
+        1,
+        200,
+        None,
+    )
     assert row["body"]["id"] == row["event_id"] and row["body"]["type"] == row["event_type"] == "case.state_changed"
 
 
@@ -618,7 +715,8 @@ def test_a_client_subscribes_moves_a_case_and_receives_the_signed_webhook(api, r
     """End to end, committed as in production: the commit nudges the (eager) task, which sends."""
     manager = api("webhooks:manage", "cases:read", name="loan-system")
     secret = manager.post("/api/v1/webhooks/", {"url": receiver.url, "event_types": ["case.state_changed"]}).json()[
-        "secret"]
+        "secret"
+    ]
     case = overdue_case(days_overdue=3)  # opened: the first webhook
     dialler = api("cases:read", "cases:write", name="dialler")
 
@@ -627,23 +725,36 @@ def test_a_client_subscribes_moves_a_case_and_receives_the_signed_webhook(api, r
     assert response.status_code == 200
     bodies = [verify_webhook(secret, r["headers"]["X-Collections-Signature"], r["raw"]) for r in receiver.requests]
     assert [(b["data"]["from_state"], b["data"]["to_state"], b["data"]["actor"]) for b in bodies] == [
-        (None, "reminder", "system"), ("reminder", "call", "client:dialler")]
+        (None, "reminder", "system"),
+        ("reminder", "call", "client:dialler"),
+    ]
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
 
 
 # --- the admin ------------------------------------------------------------------------------------
 
 
-def test_the_admin_adds_a_subscription_shows_the_secret_once_and_redelivers(client, superuser, supervisor, receiver,
-                                                                             no_nudge):
+def test_the_admin_adds_a_subscription_shows_the_secret_once_and_redelivers(
+    client, superuser, supervisor, receiver, no_nudge
+):
     client.force_login(superuser)
-    response = client.post("/admin/collections_app/webhooksubscription/add/", {
-        "url": receiver.url, "event_types": ["case.state_changed", "case.assigned"], "description": "BI",
-        "is_active": "on", "new_secret": ""}, follow=True)
+    response = client.post(
+        "/admin/collections_app/webhooksubscription/add/",
+        {
+            "url": receiver.url,
+            "event_types": ["case.state_changed", "case.assigned"],
+            "description": "BI",
+            "is_active": "on",
+            "new_secret": "",
+        },
+        follow=True,
+    )
     assert response.status_code == 200
     subscription = WebhookSubscription.objects.get()
-    assert subscription.created_by == "user:root" and subscription.event_types == ["case.assigned",
-                                                                                   "case.state_changed"]
+    assert subscription.created_by == "user:root" and subscription.event_types == [
+        "case.assigned",
+        "case.state_changed",
+    ]
     assert subscription.secret in response.content.decode()  # the one time it is shown
     change = client.get(f"/admin/collections_app/webhooksubscription/{subscription.pk}/change/").content.decode()
     assert subscription.secret not in change and subscription.secret_hint in change
@@ -662,8 +773,10 @@ def test_the_admin_adds_a_subscription_shows_the_secret_once_and_redelivers(clie
 
 def test_the_admin_refuses_a_bad_url_and_staff_without_the_admin_role(client, superuser):
     client.force_login(superuser)
-    response = client.post("/admin/collections_app/webhooksubscription/add/", {
-        "url": "ftp://example.com/", "event_types": ["case.assigned"], "is_active": "on", "new_secret": ""})
+    response = client.post(
+        "/admin/collections_app/webhooksubscription/add/",
+        {"url": "ftp://example.com/", "event_types": ["case.assigned"], "is_active": "on", "new_secret": ""},
+    )
     assert response.status_code == 200 and not WebhookSubscription.objects.exists()
     staff = UserFactory(username="ops", is_staff=True, roles=[r.SUPERVISOR])
     client.force_login(staff)
@@ -752,6 +865,7 @@ def manage_token(db):
 
 
 if webhook_schema is not None:
+
     @pytest.mark.django_db
     @webhook_schema.parametrize()
     @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
@@ -759,14 +873,19 @@ if webhook_schema is not None:
         from schemathesis.checks import not_a_server_error
         from schemathesis.specs.openapi.checks import response_schema_conformance
 
-        case.call_and_validate(headers={"Authorization": f"Token {manage_token}"},
-                               checks=[not_a_server_error, response_schema_conformance])
+        case.call_and_validate(
+            headers={"Authorization": f"Token {manage_token}"}, checks=[not_a_server_error, response_schema_conformance]
+        )
 
 
 def test_local_receivers_are_refused_unless_allowed(settings, supervisor, receiver, no_nudge):
     settings.COLLECTIONS_WEBHOOK_ALLOW_LOCAL = False
-    for url in ("http://127.0.0.1:9/x", "http://localhost/x", "http://169.254.169.254/latest/meta-data/",
-                "http://[::1]:5432/"):
+    for url in (
+        "http://127.0.0.1:9/x",
+        "http://localhost/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:5432/",
+    ):
         with pytest.raises(DomainError) as refused:
             webhooks.webhook_subscription_create(url=url, event_types=["case.state_changed"])
         assert "url" in refused.value.fields

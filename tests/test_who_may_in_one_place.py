@@ -11,6 +11,7 @@ What counts as a who-may check:
 - asking an actor directly: `.has_role(...)`, `.has_scope(...)`, `user_roles(...)`.
 And templates: no `user.groups`, `is_superuser`, `is_staff`, `user_roles` or role-name comparison.
 """
+
 import ast
 import re
 from pathlib import Path
@@ -62,8 +63,12 @@ def who_may_outside(rel, tree):
                 aliases |= {a.asname or a.name for a in node.names if a.name == "roles"}
     for node in ast.walk(tree):
         where = f"{rel}:{getattr(node, 'lineno', 0)}"
-        if isinstance(node, ast.Attribute) and node.attr in CONSTANTS and isinstance(node.value, ast.Name) \
-                and node.value.id in aliases:
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in CONSTANTS
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+        ):
             found.append((where, f"{node.value.id}.{node.attr}"))
         elif isinstance(node, ast.Name) and node.id in imported and isinstance(node.ctx, ast.Load):
             found.append((where, node.id))
@@ -72,8 +77,9 @@ def who_may_outside(rel, tree):
         elif isinstance(node, ast.Compare) and any(_is_role_literal(n) for n in [node.left, *node.comparators]):
             found.append((where, "compares a role name"))
         elif isinstance(node, ast.Compare) and any(
-                isinstance(n, (ast.Set, ast.List, ast.Tuple)) and any(_is_role_literal(e) for e in n.elts)
-                for n in [node.left, *node.comparators]):
+            isinstance(n, (ast.Set, ast.List, ast.Tuple)) and any(_is_role_literal(e) for e in n.elts)
+            for n in [node.left, *node.comparators]
+        ):
             found.append((where, "tests membership in role names"))
         elif isinstance(node, ast.Call):
             func = node.func
@@ -81,8 +87,11 @@ def who_may_outside(rel, tree):
             if name in ASKS:
                 found.append((where, f"asks {name}()"))
             for kw in node.keywords:
-                if kw.arg and re.match(r"groups?__name", kw.arg) and any(
-                        _is_role_literal(n) for n in ast.walk(kw.value)):
+                if (
+                    kw.arg
+                    and re.match(r"groups?__name", kw.arg)
+                    and any(_is_role_literal(n) for n in ast.walk(kw.value))
+                ):
                     found.append((where, f"{kw.arg}= a role name"))
     return found
 
@@ -94,7 +103,7 @@ def test_no_who_may_outside_permissions_py():
 
 def test_the_check_finds_a_who_may_written_again():
     """The guard itself: each shape it looks for is found in a module written the old way."""
-    source = '''
+    source = """
 from .. import roles as r
 from ..roles import SCOPE_PII_READ, ALL_SCOPES
 from ..actors import user_roles
@@ -109,17 +118,31 @@ def view(actor, user, qs):
     if actor.kind in ("auditor", "admin"):
         pass
     return qs.filter(groups__name="field_agent"), ALL_SCOPES
-'''
+"""
     found = {what for _where, what in who_may_outside("example.py", ast.parse(source))}
-    assert found >= {"imports SCOPE_PII_READ", "r.AUDITOR", "r.ADMIN", "asks has_role()", "asks has_scope()",
-                     "'cases:read'", "SCOPE_PII_READ", "asks user_roles()", "compares a role name",
-                     "tests membership in role names", "groups__name= a role name"}
+    assert found >= {
+        "imports SCOPE_PII_READ",
+        "r.AUDITOR",
+        "r.ADMIN",
+        "asks has_role()",
+        "asks has_scope()",
+        "'cases:read'",
+        "SCOPE_PII_READ",
+        "asks user_roles()",
+        "compares a role name",
+        "tests membership in role names",
+        "groups__name= a role name",
+    }
     assert not any("ALL_SCOPES" in what for what in found)
 
 
 TEMPLATE_ROLE_CHECK = re.compile(
     r"user\.groups|is_superuser|is_staff|user_roles|is_supervisor|role\s*==|==\s*['\"]("
-    + "|".join(sorted(ROLE_NAMES)) + r")['\"]|['\"](" + "|".join(sorted(ROLE_NAMES)) + r")['\"]\s+in\b")
+    + "|".join(sorted(ROLE_NAMES))
+    + r")['\"]|['\"]("
+    + "|".join(sorted(ROLE_NAMES))
+    + r")['\"]\s+in\b"
+)
 
 
 def test_templates_ask_abilities_not_roles():

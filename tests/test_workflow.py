@@ -1,5 +1,6 @@
 """The case state machine through services.case_transition: every transition allowed and refused,
 with the reason code of CONTRACT.md."""
+
 import pytest
 
 from collections_app import roles as r
@@ -32,13 +33,15 @@ def place_hold(case, supervisor, code=Hold.Code.COMPLAINT):
 
 # --- start_calls and schedule_visit --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("who", ["collector", "supervisor", "system", "api_client_writer"])
 def test_start_calls_moves_reminder_to_call_and_writes_one_event(who, actor_named, collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, days_overdue=3)
     assert case.state == "reminder"
 
-    returned = services.case_transition(case_id=case.pk, transition="start_calls", actor=actor_named(who),
-                                        reason="no answer to SMS")
+    returned = services.case_transition(
+        case_id=case.pk, transition="start_calls", actor=actor_named(who), reason="no answer to SMS"
+    )
 
     assert returned.state == "call"
     assert fresh(case).state == "call"
@@ -99,6 +102,7 @@ def test_schedule_visit_from_reminder_is_transition_not_allowed(collector, super
 
 # --- refer_to_legal --------------------------------------------------------------------------------
 
+
 def test_refer_to_legal_is_refused_directly_even_for_a_supervisor(supervisor):
     case = overdue_case(days_overdue=40)
     assert case.state == "visit"
@@ -138,6 +142,7 @@ def test_refer_to_legal_runs_when_a_referral_is_approved(collector, supervisor):
 
 # --- de_escalate ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("start", "target"), [("call", "reminder"), ("visit", "call"), ("legal", "visit")])
 def test_supervisor_de_escalates_one_stage(start, target, supervisor):
     case = case_in_state(start, supervisor=supervisor)
@@ -176,13 +181,15 @@ def test_collector_may_not_de_escalate(collector, supervisor):
 
 # --- close -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("start", ["reminder", "call", "visit", "legal"])
 @pytest.mark.parametrize("reason", ["settled", "written_off"])
 def test_supervisor_closes_an_open_case_with_a_reason(start, reason, supervisor):
     case = case_in_state(start, supervisor=supervisor)
 
-    services.case_transition(case_id=case.pk, transition="close", actor=supervisor, reason=reason,
-                             note="agreed with the borrower")
+    services.case_transition(
+        case_id=case.pk, transition="close", actor=supervisor, reason=reason, note="agreed with the borrower"
+    )
 
     case = fresh(case)
     assert case.state == "closed"
@@ -218,6 +225,7 @@ def test_close_of_a_resolved_case_is_transition_not_allowed(supervisor):
 
 # --- names that cannot be requested --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["resolve", "reopen"])
 @pytest.mark.parametrize("who", ["supervisor", "system", "superuser"])
 def test_resolve_and_reopen_are_never_requestable(name, who, actor_named):
@@ -236,13 +244,13 @@ def test_unknown_transition_name_is_a_validation_error_on_transition(name, super
 
 # --- expected_state ----------------------------------------------------------------------------------
 
+
 def test_expected_state_mismatch_is_stale_version(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, days_overdue=3)
     services.case_transition(case_id=case.pk, transition="start_calls", actor=supervisor)
 
     with refused("stale_version") as info:
-        services.case_transition(case_id=case.pk, transition="start_calls", actor=collector,
-                                 expected_state="reminder")
+        services.case_transition(case_id=case.pk, transition="start_calls", actor=collector, expected_state="reminder")
 
     assert info.value.extra["state"] == "call"
     assert fresh(case).state == "call"
@@ -252,8 +260,9 @@ def test_expected_state_mismatch_is_stale_version(collector, supervisor):
 def test_expected_state_mismatch_is_stale_version_even_when_the_transition_would_run(supervisor):
     case = overdue_case(days_overdue=10)
     with refused("stale_version"):
-        services.case_transition(case_id=case.pk, transition="schedule_visit", actor=supervisor,
-                                 expected_state="reminder")
+        services.case_transition(
+            case_id=case.pk, transition="schedule_visit", actor=supervisor, expected_state="reminder"
+        )
     assert fresh(case).state == "call"
 
 
@@ -264,6 +273,7 @@ def test_matching_expected_state_runs_the_transition(supervisor):
 
 
 # --- holds ---------------------------------------------------------------------------------------------
+
 
 def test_hold_stops_start_calls_with_case_on_hold(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, days_overdue=3)
@@ -341,8 +351,9 @@ def test_an_expired_hold_no_longer_stops_escalation(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, days_overdue=3)
     hold = place_hold(case, supervisor)
     # The hold ran out: the model is the subject here, so move its end into the past directly.
-    Hold.objects.filter(pk=hold.pk).update(starts_at=timezone.now() - timedelta(days=2),
-                                           ends_at=timezone.now() - timedelta(days=1))
+    Hold.objects.filter(pk=hold.pk).update(
+        starts_at=timezone.now() - timedelta(days=2), ends_at=timezone.now() - timedelta(days=1)
+    )
 
     services.case_transition(case_id=case.pk, transition="start_calls", actor=collector)
     assert fresh(case).state == "call"
@@ -361,32 +372,64 @@ CLIENTS = {
 EXPECTED = {
     # state: {actor: allowed}
     "reminder": {
-        "collector": {"start_calls"}, "field_agent": set(), "supervisor": {"start_calls", "close"},
-        "legal_officer": set(), "auditor": set(), "admin_user": {"start_calls", "close"},
-        "superuser": {"start_calls", "close"}, "system": {"start_calls", "close"},
-        "client_read": set(), "client_write": {"start_calls"}, "client_manage": {"close"},
-        "client_write_manage": {"start_calls", "close"}, "client_payments": set(),
+        "collector": {"start_calls"},
+        "field_agent": set(),
+        "supervisor": {"start_calls", "close"},
+        "legal_officer": set(),
+        "auditor": set(),
+        "admin_user": {"start_calls", "close"},
+        "superuser": {"start_calls", "close"},
+        "system": {"start_calls", "close"},
+        "client_read": set(),
+        "client_write": {"start_calls"},
+        "client_manage": {"close"},
+        "client_write_manage": {"start_calls", "close"},
+        "client_payments": set(),
     },
     "call": {
-        "collector": {"schedule_visit"}, "field_agent": set(), "supervisor": {"schedule_visit", "de_escalate", "close"},
-        "legal_officer": set(), "auditor": set(), "admin_user": {"schedule_visit", "de_escalate", "close"},
-        "superuser": {"schedule_visit", "de_escalate", "close"}, "system": {"schedule_visit", "close"},
-        "client_read": set(), "client_write": {"schedule_visit"}, "client_manage": {"de_escalate", "close"},
-        "client_write_manage": {"schedule_visit", "de_escalate", "close"}, "client_payments": set(),
+        "collector": {"schedule_visit"},
+        "field_agent": set(),
+        "supervisor": {"schedule_visit", "de_escalate", "close"},
+        "legal_officer": set(),
+        "auditor": set(),
+        "admin_user": {"schedule_visit", "de_escalate", "close"},
+        "superuser": {"schedule_visit", "de_escalate", "close"},
+        "system": {"schedule_visit", "close"},
+        "client_read": set(),
+        "client_write": {"schedule_visit"},
+        "client_manage": {"de_escalate", "close"},
+        "client_write_manage": {"schedule_visit", "de_escalate", "close"},
+        "client_payments": set(),
     },
     "visit": {
-        "collector": set(), "field_agent": set(), "supervisor": {"de_escalate", "close"},
-        "legal_officer": set(), "auditor": set(), "admin_user": {"de_escalate", "close"},
-        "superuser": {"de_escalate", "close"}, "system": {"close"},
-        "client_read": set(), "client_write": set(), "client_manage": {"de_escalate", "close"},
-        "client_write_manage": {"de_escalate", "close"}, "client_payments": set(),
+        "collector": set(),
+        "field_agent": set(),
+        "supervisor": {"de_escalate", "close"},
+        "legal_officer": set(),
+        "auditor": set(),
+        "admin_user": {"de_escalate", "close"},
+        "superuser": {"de_escalate", "close"},
+        "system": {"close"},
+        "client_read": set(),
+        "client_write": set(),
+        "client_manage": {"de_escalate", "close"},
+        "client_write_manage": {"de_escalate", "close"},
+        "client_payments": set(),
     },
     "legal": {
-        "collector": set(), "field_agent": set(), "supervisor": {"de_escalate", "close"},
-        "legal_officer": set(), "auditor": set(), "admin_user": {"de_escalate", "close"},
-        "superuser": {"de_escalate", "close"}, "system": {"close"},
-        "client_read": set(), "client_write": set(), "client_manage": {"de_escalate", "close"},
-        "client_write_manage": {"de_escalate", "close"}, "client_payments": set(),
+        "collector": set(),
+        "field_agent": set(),
+        "supervisor": {"de_escalate", "close"},
+        "legal_officer": set(),
+        "auditor": set(),
+        "admin_user": {"de_escalate", "close"},
+        "superuser": {"de_escalate", "close"},
+        "system": {"close"},
+        "client_read": set(),
+        "client_write": set(),
+        "client_manage": {"de_escalate", "close"},
+        "client_write_manage": {"de_escalate", "close"},
+        "client_payments": set(),
     },
 }
 ACTOR_KEYS = list(EXPECTED["reminder"])
@@ -428,11 +471,24 @@ def test_legal_officer_has_no_transition_to_run_on_a_legal_case(supervisor, lega
 # --- reason codes --------------------------------------------------------------------------------------
 
 CONTRACT_STATUSES = {
-    "transition_not_allowed": 409, "stale_version": 409, "case_on_hold": 409, "idempotency_conflict": 409,
-    "permission_denied": 403, "not_found": 404, "validation_error": 400, "not_authenticated": 401,
-    "method_not_allowed": 405, "unsupported_media_type": 415, "throttled": 429,
-    "outside_contact_hours": 422, "daily_call_cap": 422, "daily_dial_cap": 422, "seven_in_seven": 422,
-    "seven_days_after_conversation": 422, "channel_opted_out": 422, "third_party_not_allowed": 422,
+    "transition_not_allowed": 409,
+    "stale_version": 409,
+    "case_on_hold": 409,
+    "idempotency_conflict": 409,
+    "permission_denied": 403,
+    "not_found": 404,
+    "validation_error": 400,
+    "not_authenticated": 401,
+    "method_not_allowed": 405,
+    "unsupported_media_type": 415,
+    "throttled": 429,
+    "outside_contact_hours": 422,
+    "daily_call_cap": 422,
+    "daily_dial_cap": 422,
+    "seven_in_seven": 422,
+    "seven_days_after_conversation": 422,
+    "channel_opted_out": 422,
+    "third_party_not_allowed": 422,
     "visit_needs_two_agents": 422,
 }
 
@@ -444,7 +500,11 @@ def test_every_contract_reason_code_exists_with_its_http_status():
 
 def test_domain_error_body_has_code_detail_fields_and_extra():
     error = DomainError("transition_not_allowed", "nope", fields={"transition": ["bad"]}, allowed_transitions=["close"])
-    assert error.as_dict() == {"code": "transition_not_allowed", "detail": "nope",
-                               "fields": {"transition": ["bad"]}, "allowed_transitions": ["close"]}
+    assert error.as_dict() == {
+        "code": "transition_not_allowed",
+        "detail": "nope",
+        "fields": {"transition": ["bad"]},
+        "allowed_transitions": ["close"],
+    }
     with pytest.raises(ValueError):
         DomainError("made_up_code")

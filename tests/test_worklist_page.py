@@ -1,5 +1,6 @@
 """The worklist page (issue 9, point 22): how many cases match, sorting on request with keyset
 paging, a search box that shows its whole placeholder, and the visit-recording warning's data."""
+
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -22,8 +23,10 @@ URL = "/worklist/"
 @pytest.fixture
 def five(collector, supervisor):
     """Five cases of the collector with distinct DPD and amounts (amount grows as DPD shrinks)."""
-    return [assigned_case(to=collector, by=supervisor, days_overdue=days, amount=Decimal(amount))
-            for days, amount in ((9, "100.00"), (20, "50.00"), (3, "300.00"), (15, "80.00"), (12, "90.00"))]
+    return [
+        assigned_case(to=collector, by=supervisor, days_overdue=days, amount=Decimal(amount))
+        for days, amount in ((9, "100.00"), (20, "50.00"), (3, "300.00"), (15, "80.00"), (12, "90.00"))
+    ]
 
 
 def _ids(body):
@@ -31,6 +34,7 @@ def _ids(body):
 
 
 # --- How many match -------------------------------------------------------------------------------
+
 
 def test_the_worklist_says_how_many_cases_match_its_filters(client, collector, five):
     client.force_login(collector)
@@ -59,6 +63,7 @@ def test_the_count_is_a_limited_count_never_over_the_whole_portfolio(collector, 
 def test_the_thousands_are_grouped_in_the_count(client, collector, five, monkeypatch):
     monkeypatch.setattr(worklist_reads, "case_worklist_count", lambda *a, **k: (1000, True))
     from collections_app.web import desk
+
     monkeypatch.setattr(desk, "case_worklist_count", lambda *a, **k: (1000, True))
     client.force_login(collector)
     assert "1,000+ cases match" in client.get(URL).content.decode()
@@ -77,12 +82,16 @@ def test_worklist_page_query_count_with_the_count(client, collector, supervisor,
 
 # --- Sorting ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sort, key, reverse_", [
-    ("-dpd", lambda c: c.oldest_unpaid_due_date, False),
-    ("dpd", lambda c: c.oldest_unpaid_due_date, True),
-    ("amount", lambda c: c.amount_overdue, False),
-    ("-amount", lambda c: c.amount_overdue, True),
-])
+
+@pytest.mark.parametrize(
+    "sort, key, reverse_",
+    [
+        ("-dpd", lambda c: c.oldest_unpaid_due_date, False),
+        ("dpd", lambda c: c.oldest_unpaid_due_date, True),
+        ("amount", lambda c: c.amount_overdue, False),
+        ("-amount", lambda c: c.amount_overdue, True),
+    ],
+)
 def test_the_worklist_sorts_by_a_column_on_request(client, collector, five, sort, key, reverse_):
     client.force_login(collector)
     expected = [c.pk for c in sorted(five, key=key, reverse=reverse_)]
@@ -119,6 +128,7 @@ def test_sort_headers_link_to_the_sorted_first_page_keeping_the_filters(client, 
 def test_the_next_page_link_keeps_the_sort(client, collector, five, monkeypatch):
     original = worklist_reads.case_worklist_page
     from collections_app.web import desk
+
     monkeypatch.setattr(desk, "case_worklist_page", lambda *a, **k: original(*a, **{**k, "limit": 2}))
     client.force_login(collector)
     body = client.get(URL, {"sort": "-amount"}).content.decode()
@@ -143,6 +153,7 @@ def test_a_cursor_of_another_order_is_refused(client, collector, five):
 
 def test_the_export_follows_the_sort(client, collector, five):
     from .test_exports import read_csv, url
+
     client.force_login(collector)
     rows = read_csv(client.get(url("export-worklist", "csv"), {"sort": "amount"}))
     expected = [c.pk for c in sorted(five, key=lambda c: c.amount_overdue)]
@@ -150,6 +161,7 @@ def test_the_export_follows_the_sort(client, collector, five):
 
 
 # --- The search box -------------------------------------------------------------------------------
+
 
 def test_the_search_box_is_sized_to_its_placeholder(client, collector):
     client.force_login(collector)

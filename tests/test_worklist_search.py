@@ -1,6 +1,7 @@
 """Worklist search never unmasks a name (issue 9, point 3): a name term matches the names only as the
 searcher sees them, masked, so a full-name guess finds the same cases as any other name with the same
 masked form. Loan numbers and the last four digits of a phone search as before."""
+
 import re
 
 import pytest
@@ -16,8 +17,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def cases(collector, supervisor):
     def make(name, phone="13800000000"):
-        return assigned_case(to=collector, by=supervisor, days_overdue=9,
-                             borrower=BorrowerFactory(name=name, phones=[phone]))
+        return assigned_case(
+            to=collector, by=supervisor, days_overdue=9, borrower=BorrowerFactory(name=name, phones=[phone])
+        )
 
     return {name: make(name) for name in ("王小明", "王大明", "王明", "李小明", "John Smith", "Jan Smart")}
 
@@ -43,8 +45,9 @@ def test_one_character_finds_the_names_starting_with_it(collector, cases):
 def test_loan_numbers_and_phone_digits_search_as_before(collector, supervisor, cases):
     case = cases["李小明"]
     assert found(collector, case.loan.external_id) == {"李小明"}
-    other = assigned_case(to=collector, by=supervisor, days_overdue=9,
-                          borrower=BorrowerFactory(name="赵六", phones=["13912345678"]))
+    other = assigned_case(
+        to=collector, by=supervisor, days_overdue=9, borrower=BorrowerFactory(name="赵六", phones=["13912345678"])
+    )
     assert found(collector, "5678") == {other.borrower.name}
 
 

@@ -1,4 +1,5 @@
 """The API's root (/api/v1/, namespace "api"): one include per capability, then the schema."""
+
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 

@@ -1,5 +1,6 @@
 """The parts of a demo case's history: month-end snapshots, payment events, a legal referral,
 promises, contacts and a visit (mixed into `_Builder`, portfolio.py)."""
+
 from __future__ import annotations
 
 from bisect import bisect_left
@@ -17,7 +18,7 @@ class _CaseActivity:
         it, less the payments made by then), as `_SqlSteps.snapshot` computes them."""
         clock, rows = self.clock, self.t["snapshot"].rows
         n = len(dues)
-        for me in self.month_ends[bisect_left(self.month_ends, clock.lender_day(opened_at)):]:
+        for me in self.month_ends[bisect_left(self.month_ends, clock.lender_day(opened_at)) :]:
             t = sweep(me)
             if t < opened_at:
                 continue
@@ -39,9 +40,20 @@ class _CaseActivity:
             rows.append((self._ids("snapshot"), clock.ds(me), case_id, stage, dpd, bucket, money(amount)))
 
     def _payment_events(self, ev, t, actor, pid, cents):
-        ev.append((t, "payment_recorded", actor, "", "", "", (
-            f'{{"external_id": "DP{pid:07d}", "amount": "{money(cents)}", "channel": "{self.last_channel}", '
-            f'"paid_at": "{self.clock.iso(t)}", "unapplied": "0.00"}}')))
+        ev.append(
+            (
+                t,
+                "payment_recorded",
+                actor,
+                "",
+                "",
+                "",
+                (
+                    f'{{"external_id": "DP{pid:07d}", "amount": "{money(cents)}", "channel": "{self.last_channel}", '
+                    f'"paid_at": "{self.clock.iso(t)}", "unapplied": "0.00"}}'
+                ),
+            )
+        )
 
     def _referral(self, ev, entries, case_id, d0, end, *, approve, sweep):
         """A legal referral requested at DPD 61+ (by the sweep or the collector); approved (and the case
@@ -59,8 +71,19 @@ class _CaseActivity:
             return None
         rid = self._ids("referral")
         reason = "DPD 61+" if by_system else "多次联系无果，建议法律程序"
-        row = [rid, case_id, "requested", reason, requester, self.user_of_label[requester], clock.ts(asked),
-               "", f.null, f.null, ""]
+        row = [
+            rid,
+            case_id,
+            "requested",
+            reason,
+            requester,
+            self.user_of_label[requester],
+            clock.ts(asked),
+            "",
+            f.null,
+            f.null,
+            "",
+        ]
         ev.append((asked, "legal_referral_requested", requester, "", "", reason, f'{{"referral_id": {rid}}}'))
         if approve:
             decided = self._lender_at(min(day + rnd.randint(0, 3), last_day), 9, 18)
@@ -69,8 +92,17 @@ class _CaseActivity:
                 decider = "user:legal_officer" if rnd.random() < 0.7 else "user:supervisor"
                 row[2], row[7], row[8], row[9] = "approved", decider, self.user_of_label[decider], clock.ts(decided)
                 ev.append((decided, "legal_referral_approved", decider, "", "", "", f'{{"referral_id": {rid}}}'))
-                ev.append((decided, "transition", decider, "visit", "legal", "", (
-                    f'{{"transition": "refer_to_legal", "referral_id": {rid}}}')))
+                ev.append(
+                    (
+                        decided,
+                        "transition",
+                        decider,
+                        "visit",
+                        "legal",
+                        "",
+                        (f'{{"transition": "refer_to_legal", "referral_id": {rid}}}'),
+                    )
+                )
                 entries.append((decided, "legal"))
         self.t["referral"].rows.append(tuple(row))
         return rid
@@ -90,8 +122,14 @@ class _CaseActivity:
             o = clock.lender_day(c)
             amount = sum(amt for i in range(k, len(dues)) if dues[i] < o)
             due = clock.lender_day(resolved_at) + rnd.randint(0, 3)
-            return {"id": self._ids("promise"), "contact_at": c, "amount": amount, "due": due, "status": "kept",
-                    "settled_at": resolved_at}
+            return {
+                "id": self._ids("promise"),
+                "contact_at": c,
+                "amount": amount,
+                "due": due,
+                "status": "kept",
+                "settled_at": resolved_at,
+            }
         if rnd.random() >= (0.3 if target == "closed" else 0.4):
             return None
         recent = target != "closed" and rnd.random() < 0.5
@@ -111,8 +149,13 @@ class _CaseActivity:
             pay_lo, pay_hi = c + 1800, min(clock.midnight(None, due + 1) - 60, end, now - 600)
             if cents < amt and pay_hi > pay_lo:
                 t = rnd.randint(pay_lo, pay_hi)
-                plan.update(amount=cents, status="kept", settled_at=t, paid_at=t,
-                            pay_actor="system" if rnd.random() < 0.9 else "user:supervisor")
+                plan.update(
+                    amount=cents,
+                    status="kept",
+                    settled_at=t,
+                    paid_at=t,
+                    pay_actor="system" if rnd.random() < 0.9 else "user:supervisor",
+                )
                 return plan
         plan["amount"] = max(100, (amt * rnd.randint(30, 100) // 100) // 100 * 100)
         check = clock.midnight(None, due + 1) + 9 * 3600
@@ -138,12 +181,37 @@ class _CaseActivity:
             notes = rnd.choice(NOTES[b.lang])
         cid = self._ids("contact")
         phone = b.phones[1] if len(b.phones) > 1 and rnd.random() < 0.3 else b.phones[0]
-        self.t["contact"].rows.append((
-            cid, case_id, b.id, "call", direction, phone, outcome, notes, "", label, self.uid[collector],
-            self.clock.ts(t), self.clock.ts(min(t + rnd.randint(30, 600), self.clock.now))))
-        ev.append((t, "contact_logged", label, "", "", notes[:200], (
-            f'{{"contact_id": {cid}, "channel": "call", "direction": "{direction}", "outcome": "{outcome}", '
-            f'"breach": null}}')))
+        self.t["contact"].rows.append(
+            (
+                cid,
+                case_id,
+                b.id,
+                "call",
+                direction,
+                phone,
+                outcome,
+                notes,
+                "",
+                label,
+                self.uid[collector],
+                self.clock.ts(t),
+                self.clock.ts(min(t + rnd.randint(30, 600), self.clock.now)),
+            )
+        )
+        ev.append(
+            (
+                t,
+                "contact_logged",
+                label,
+                "",
+                "",
+                notes[:200],
+                (
+                    f'{{"contact_id": {cid}, "channel": "call", "direction": "{direction}", "outcome": "{outcome}", '
+                    f'"breach": null}}'
+                ),
+            )
+        )
         return cid, collector
 
     def _promise_rows(self, ev, b, case_id, p, assigned_at):
@@ -152,14 +220,43 @@ class _CaseActivity:
         cid, collector = self._contact(ev, b, case_id, c, "promise_made", assigned_at)
         label = self.labels[collector]
         created = c + self.rnd.randint(60, 300)
-        self.t["promise"].rows.append((
-            p["id"], case_id, money(p["amount"]), clock.ds(p["due"]), p["status"], cid, label, self.uid[collector],
-            clock.ts(created), clock.ts(p["settled_at"]) if p["settled_at"] else f.null))
-        ev.append((created, "promise_recorded", label, "", "", "", (
-            f'{{"promise_id": {p["id"]}, "amount": "{money(p["amount"])}", "due_date": "{clock.ds(p["due"])}"}}')))
+        self.t["promise"].rows.append(
+            (
+                p["id"],
+                case_id,
+                money(p["amount"]),
+                clock.ds(p["due"]),
+                p["status"],
+                cid,
+                label,
+                self.uid[collector],
+                clock.ts(created),
+                clock.ts(p["settled_at"]) if p["settled_at"] else f.null,
+            )
+        )
+        ev.append(
+            (
+                created,
+                "promise_recorded",
+                label,
+                "",
+                "",
+                "",
+                (f'{{"promise_id": {p["id"]}, "amount": "{money(p["amount"])}", "due_date": "{clock.ds(p["due"])}"}}'),
+            )
+        )
         if p["status"] == "broken":
-            ev.append((p["settled_at"], "promise_broken", "system", "", "", "", (
-                f'{{"promise_id": {p["id"]}, "amount": "{money(p["amount"])}"}}')))
+            ev.append(
+                (
+                    p["settled_at"],
+                    "promise_broken",
+                    "system",
+                    "",
+                    "",
+                    "",
+                    (f'{{"promise_id": {p["id"]}, "amount": "{money(p["amount"])}"}}'),
+                )
+            )
 
     def _visit(self, ev, b, case_id, since):
         rnd, clock, f = self.rnd, self.clock, self.fmt
@@ -170,10 +267,22 @@ class _CaseActivity:
         planned = rnd.randint(lo, now - 600)
         when = clock.midnight(b.tz, clock.today + rnd.randint(1, 10)) + rnd.randint(10, 16) * 3600
         vid = self._ids("visit")
-        self.t["visit"].rows.append((vid, case_id, clock.ts(when), "planned", "", "", "user:supervisor",
-                                     clock.ts(planned), f.null))
+        self.t["visit"].rows.append(
+            (vid, case_id, clock.ts(when), "planned", "", "", "user:supervisor", clock.ts(planned), f.null)
+        )
         for agent in ("field_agent", "field_agent2"):
             self.t["visit_agent"].rows.append((self._ids("visit_agent"), vid, self.uid[agent]))
-        ev.append((planned, "visit_scheduled", "user:supervisor", "", "", "", (
-            f'{{"visit_id": {vid}, "scheduled_for": "{clock.iso(when)}", '
-            f'"agents": ["field_agent", "field_agent2"]}}')))
+        ev.append(
+            (
+                planned,
+                "visit_scheduled",
+                "user:supervisor",
+                "",
+                "",
+                "",
+                (
+                    f'{{"visit_id": {vid}, "scheduled_for": "{clock.iso(when)}", '
+                    f'"agents": ["field_agent", "field_agent2"]}}'
+                ),
+            )
+        )

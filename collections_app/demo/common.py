@@ -1,5 +1,6 @@
 """What the demo generator's parts share: the portfolio's shares and stages, the clock (days as
 ordinals, moments as epoch seconds), months, money and weighted picks."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -19,15 +20,35 @@ SNAPSHOT_MONTHS = 14
 PRODUCTS = (("consumer", 40), ("cash_loan", 30), ("phone_instalment", 20), ("education", 10))
 PAY_CHANNELS = (("bank_transfer", 60), ("alipay", 25), ("wechat_pay", 15))
 OUTCOMES = (
-    ("no_answer", 40), ("busy", 10), ("right_party_contact", 22), ("third_party", 8), ("wrong_number", 5),
+    ("no_answer", 40),
+    ("busy", 10),
+    ("right_party_contact", 22),
+    ("third_party", 8),
+    ("wrong_number", 5),
     ("refused", 10),
 )
 
 
 NOTES = {
-    "zh-hans": ("", "", "", "客户表示本周内还款", "电话无人接听", "已提醒逾期后果", "客户称工资延迟发放", "要求稍后回电"),
-    "en": ("", "", "", "Says salary is late this month", "Left no message", "Asked to call back later",
-           "Explained the overdue amount"),
+    "zh-hans": (
+        "",
+        "",
+        "",
+        "客户表示本周内还款",
+        "电话无人接听",
+        "已提醒逾期后果",
+        "客户称工资延迟发放",
+        "要求稍后回电",
+    ),
+    "en": (
+        "",
+        "",
+        "",
+        "Says salary is late this month",
+        "Left no message",
+        "Asked to call back later",
+        "Explained the overdue amount",
+    ),
 }
 
 
@@ -35,6 +56,7 @@ EPOCH_ORD = date(1970, 1, 1).toordinal()
 
 
 # --- Time -------------------------------------------------------------------------------------
+
 
 class _Clock:
     """Whole seconds since the epoch (UTC) for every moment, formatted once when written."""
@@ -101,7 +123,7 @@ def add_months(o, months):
         y, m = divmod(d.month - 1 + months, 12)
         y += d.year
         m += 1
-        last = (date(y + (m == 12), m % 12 + 1, 1).toordinal() - 1)
+        last = date(y + (m == 12), m % 12 + 1, 1).toordinal() - 1
         v = _MONTHS[key] = min(date(y, m, 1).toordinal() + d.day - 1, last)
     return v
 
@@ -128,5 +150,13 @@ def _pick(rnd, table):
 
 
 # Event kinds whose time moves a case's `updated_at` (the latest of them is the case's `updated_at`).
-_BUMPS = {"opened", "transition", "assigned", "amounts_changed", "hold_placed", "promise_recorded", "promise_kept",
-          "promise_broken"}
+_BUMPS = {
+    "opened",
+    "transition",
+    "assigned",
+    "amounts_changed",
+    "hold_placed",
+    "promise_recorded",
+    "promise_kept",
+    "promise_broken",
+}

@@ -1,5 +1,6 @@
 """A demo case's life as the services would have written it: its loan, opening, escalations,
 assignments, payments, promises, contacts, referral, visit, hold and end (`_Builder.case`)."""
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,17 @@ class _CaseHistory:
 
         ev = []  # (at, kind, actor, from_state, to_state, reason, payload)
         opened_at = min(sweep(d0 + 1), now - 30)
-        ev.append((opened_at, "opened", "system", "", "reminder", "overdue", (
-            f'{{"dpd": 1, "amount_overdue": "{money(amt)}", "oldest_unpaid_due_date": "{clock.ds(dues[k])}"}}')))
+        ev.append(
+            (
+                opened_at,
+                "opened",
+                "system",
+                "",
+                "reminder",
+                "overdue",
+                (f'{{"dpd": 1, "amount_overdue": "{money(amt)}", "oldest_unpaid_due_date": "{clock.ds(dues[k])}"}}'),
+            )
+        )
 
         # 2. Stage entries: the sweep at DPD 8 and 31, legal after an approved referral.
         entries = [(opened_at, "reminder")]
@@ -89,8 +99,17 @@ class _CaseHistory:
         for t, stage in entries:
             who = self._collector(stage)
             q = STAGE_QUEUE[stage]
-            ev.append((t, "assigned", "system", "", "", "", json.dumps({
-                "from_user": assignee, "to_user": who, "from_queue": queue, "to_queue": q})))
+            ev.append(
+                (
+                    t,
+                    "assigned",
+                    "system",
+                    "",
+                    "",
+                    "",
+                    json.dumps({"from_user": assignee, "to_user": who, "from_queue": queue, "to_queue": q}),
+                )
+            )
             assignee, queue = who, q
             assigned_at.append((t, who, stage))
         state = entries[-1][1]
@@ -102,8 +121,9 @@ class _CaseHistory:
         call_start = entries[1][0] if len(entries) > 1 else None
         contacts_end = end
         if call_start is not None:
-            promise = self._promise_plan(b, target, call_start, end, d0, dues, k, amt, taken_days,
-                                         resolved_at if target == "resolved" else None)
+            promise = self._promise_plan(
+                b, target, call_start, end, d0, dues, k, amt, taken_days, resolved_at if target == "resolved" else None
+            )
             if promise and promise.get("paid_at"):
                 if target != "resolved":
                     partial = (promise["paid_at"], promise["amount"], promise["pay_actor"])
@@ -126,9 +146,20 @@ class _CaseHistory:
             if t >= money_end:
                 break
             after = overdue(t)
-            ev.append((t, "amounts_changed", "system", "", "", f"instalment {i + 1} due", (
-                f'{{"amount_overdue_before": "{money(after - amt)}", "amount_overdue": "{money(after)}", '
-                f'"oldest_unpaid_due_date": "{clock.ds(dues[k])}"}}')))
+            ev.append(
+                (
+                    t,
+                    "amounts_changed",
+                    "system",
+                    "",
+                    "",
+                    f"instalment {i + 1} due",
+                    (
+                        f'{{"amount_overdue_before": "{money(after - amt)}", "amount_overdue": "{money(after)}", '
+                        f'"oldest_unpaid_due_date": "{clock.ds(dues[k])}"}}'
+                    ),
+                )
+            )
 
         pays = []  # (moment, {instalment index: cents}) of the payments made while the case is open
         if partial:
@@ -138,11 +169,23 @@ class _CaseHistory:
             pid = self._pay(loan_id, t, cents, actor, [(inst0 + k, cents)])
             paid[k] = cents
             self._payment_events(ev, t, actor, pid, cents)
-            ev.append((t, "promise_kept", actor, "", "", "", f'{{"promise_id": {promise["id"]}, '
-                                                                  f'"amount": "{money(cents)}"}}'))
-            ev.append((t, "amounts_changed", actor, "", "", f"payment DP{pid:07d}", (
-                f'{{"amount_overdue_before": "{money(before)}", "amount_overdue": "{money(before - cents)}", '
-                f'"oldest_unpaid_due_date": "{clock.ds(dues[k])}"}}')))
+            ev.append(
+                (t, "promise_kept", actor, "", "", "", f'{{"promise_id": {promise["id"]}, "amount": "{money(cents)}"}}')
+            )
+            ev.append(
+                (
+                    t,
+                    "amounts_changed",
+                    actor,
+                    "",
+                    "",
+                    f"payment DP{pid:07d}",
+                    (
+                        f'{{"amount_overdue_before": "{money(before)}", "amount_overdue": "{money(before - cents)}", '
+                        f'"oldest_unpaid_due_date": "{clock.ds(dues[k])}"}}'
+                    ),
+                )
+            )
 
         resolved_ts = closed_ts = f.null
         close_reason = ""
@@ -157,10 +200,28 @@ class _CaseHistory:
                 paid[i] = amt
             self._payment_events(ev, t, actor, pid, cents)
             if promise:
-                ev.append((t, "promise_kept", actor, "", "", "", f'{{"promise_id": {promise["id"]}, '
-                                                                      f'"amount": "{money(promise["amount"])}"}}'))
-            ev.append((t, "transition", actor, state, "resolved", f"payment DP{pid:07d}",
-                       '{"transition": "resolve", "amount_overdue": "0.00"}'))
+                ev.append(
+                    (
+                        t,
+                        "promise_kept",
+                        actor,
+                        "",
+                        "",
+                        "",
+                        f'{{"promise_id": {promise["id"]}, "amount": "{money(promise["amount"])}"}}',
+                    )
+                )
+            ev.append(
+                (
+                    t,
+                    "transition",
+                    actor,
+                    state,
+                    "resolved",
+                    f"payment DP{pid:07d}",
+                    '{"transition": "resolve", "amount_overdue": "0.00"}',
+                )
+            )
             state, resolved_ts = "resolved", clock.ts(t)
             # Later instalments paid on time: nothing falls overdue again.
             upto = sum(1 for x in dues if x < today)
@@ -186,13 +247,33 @@ class _CaseHistory:
                 pays.append((t, {a - inst0: c for a, c in allocs}))
                 self._payment_events(ev, t, actor, pid, cents)
                 oldest = next(i for i in range(k, n) if paid[i] < amt)
-                ev.append((t, "amounts_changed", actor, "", "", f"payment DP{pid:07d}", (
-                    f'{{"amount_overdue_before": "{money(before)}", "amount_overdue": "{money(before - cents)}", '
-                    f'"oldest_unpaid_due_date": "{clock.ds(dues[oldest])}"}}')))
+                ev.append(
+                    (
+                        t,
+                        "amounts_changed",
+                        actor,
+                        "",
+                        "",
+                        f"payment DP{pid:07d}",
+                        (
+                            f'{{"amount_overdue_before": "{money(before)}", "amount_overdue": "{money(before - cents)}", '
+                            f'"oldest_unpaid_due_date": "{clock.ds(dues[oldest])}"}}'
+                        ),
+                    )
+                )
             close_reason = "settled" if settlement else "written_off"
             note = "和解结清" if close_reason == "settled" and not b.en else ""
-            ev.append((closed_at, "transition", "user:supervisor", state, "closed", close_reason,
-                       json.dumps({"transition": "close", **({"note": note} if note else {})}, ensure_ascii=False)))
+            ev.append(
+                (
+                    closed_at,
+                    "transition",
+                    "user:supervisor",
+                    state,
+                    "closed",
+                    close_reason,
+                    json.dumps({"transition": "close", **({"note": note} if note else {})}, ensure_ascii=False),
+                )
+            )
             state, closed_ts = "closed", clock.ts(closed_at)
         self.by_state[state] += 1
 
@@ -216,8 +297,17 @@ class _CaseHistory:
         elif state in ("call", "visit", "legal") and rnd.random() < 0.35:
             next_action = clock.ts(now + rnd.randint(3600, 3 * 86400) // 900 * 900)
         if state in OPEN and b.hold_at and b.hold_at > opened_at:
-            ev.append((b.hold_at, "hold_placed", "user:supervisor", "", "", HOLD_REASONS[b.hold_code][b.en], (
-                f'{{"hold_id": {b.hold_id}, "code": "{b.hold_code}", "source": "staff", "ends_at": null}}')))
+            ev.append(
+                (
+                    b.hold_at,
+                    "hold_placed",
+                    "user:supervisor",
+                    "",
+                    "",
+                    HOLD_REASONS[b.hold_code][b.en],
+                    (f'{{"hold_id": {b.hold_id}, "code": "{b.hold_code}", "source": "staff", "ends_at": null}}'),
+                )
+            )
         if state == "visit" and not b.hold_at and rnd.random() < 0.3:
             self._visit(ev, b, case_id, entries[-1][0])
 
@@ -235,10 +325,25 @@ class _CaseHistory:
             priority = max(0, min(100, int(dpd_now * 0.45 + min(35, amount / 40000) + rnd.random() * 25)))
         else:
             priority = rnd.randint(0, 20)
-        self.t["case"].rows.append((
-            case_id, state, loan_id, b.id, oldest_ts, money(amount),
-            self.uid[assignee] if assignee else f.null, self.qid[queue], priority, next_action,
-            clock.ts(opened_at), resolved_ts, closed_ts, close_reason, clock.ts(updated)))
+        self.t["case"].rows.append(
+            (
+                case_id,
+                state,
+                loan_id,
+                b.id,
+                oldest_ts,
+                money(amount),
+                self.uid[assignee] if assignee else f.null,
+                self.qid[queue],
+                priority,
+                next_action,
+                clock.ts(opened_at),
+                resolved_ts,
+                closed_ts,
+                close_reason,
+                clock.ts(updated),
+            )
+        )
         self._instalments(loan_id, dues, amt, inst0, paid)
         self._snapshots(case_id, opened_at, resolved_at or closed_at, entries, dues, k, amt, pays, sweep)
         rows, first = self.t["event"].rows, self._ids("event", len(ev))

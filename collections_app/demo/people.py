@@ -1,5 +1,6 @@
 """Demo people: the demo users (one per role, plus extra staff) and queues, and the borrowers of the
 synthetic portfolio (names, phones, ids, zones, contact persons, holds)."""
+
 from __future__ import annotations
 
 import json
@@ -36,22 +37,31 @@ COLLECTORS = ("collector", "collector2", "collector3", "collector4", "collector5
 
 Q_REMINDER, Q_CALLS, Q_VISITS, Q_LEGAL = "Early reminders", "M1 calls", "M2 visits", "Legal review"
 DEMO_QUEUES = (
-    (Q_REMINDER, "DPD 1-7: automated reminders; collectors pick up what needs a person.",
-     ("collector", "collector2", "supervisor")),
+    (
+        Q_REMINDER,
+        "DPD 1-7: automated reminders; collectors pick up what needs a person.",
+        ("collector", "collector2", "supervisor"),
+    ),
     (Q_CALLS, "DPD 8-30 (M1): phone collection.", COLLECTORS + ("supervisor",)),
-    (Q_VISITS, "DPD 31-60 (M2): calls and home visits by two field agents.",
-     ("collector3", "collector4", "collector5", "field_agent", "field_agent2", "supervisor")),
+    (
+        Q_VISITS,
+        "DPD 31-60 (M2): calls and home visits by two field agents.",
+        ("collector3", "collector4", "collector5", "field_agent", "field_agent2", "supervisor"),
+    ),
     (Q_LEGAL, "Cases referred to legal after an approved referral.", ("legal_officer", "supervisor")),
 )
 STAGE_QUEUE = {"reminder": Q_REMINDER, "call": Q_CALLS, "visit": Q_VISITS, "legal": Q_LEGAL}
 
 
 RELATIONS = ("spouse", "parent", "sibling", "friend", "colleague")
-ZH_MOBILE = tuple(range(130, 140)) + (150, 151, 152, 153, 155, 156, 157, 158, 159, 176, 177, 178) + tuple(
-    range(180, 190)
+ZH_MOBILE = (
+    tuple(range(130, 140)) + (150, 151, 152, 153, 155, 156, 157, 158, 159, 176, 177, 178) + tuple(range(180, 190))
 )
-US_ZONES = (("America/New_York", ("212", "646", "718"), 60), ("America/Chicago", ("312", "773"), 25),
-            ("America/Los_Angeles", ("213", "310", "415"), 15))
+US_ZONES = (
+    ("America/New_York", ("212", "646", "718"), 60),
+    ("America/Chicago", ("312", "773"), 25),
+    ("America/Los_Angeles", ("213", "310", "415"), 15),
+)
 
 
 HOLD_REASONS = {
@@ -62,6 +72,7 @@ ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 # --- Users and queues -------------------------------------------------------------------------
+
 
 def ensure_demo_users(password=DEFAULT_PASSWORD):
     """Create or update the demo users (never duplicated): in their role's group, with this password;
@@ -100,6 +111,7 @@ def ensure_demo_queues():
 
 
 # --- Names, addresses, ids -------------------------------------------------------------------
+
 
 class _Pools:
     """Faker is slow: draw a few thousand of each once, then sample with the seeded generator."""
@@ -152,14 +164,23 @@ class _BorrowerParts:
         else:
             b.tz = "Asia/Urumqi" if rnd.random() < 0.05 else "Asia/Shanghai"
             b.lang = "zh-hans"
-            b.phones = [f"{rnd.choice(ZH_MOBILE)}{rnd.randrange(10 ** 8):08d}" for _ in range(1 + (rnd.random() < 0.3))]
+            b.phones = [f"{rnd.choice(ZH_MOBILE)}{rnd.randrange(10**8):08d}" for _ in range(1 + (rnd.random() < 0.3))]
             name = rnd.choice(pools.zh_names)
             national_id = self._zh_national_id()
             local, domain = rnd.choice(pools.zh_emails)
             address, city = rnd.choice(pools.zh_addresses), rnd.choice(pools.zh_cities)
         # The row is written once its loans are known (it is created before the first one).
-        return b, (f"DB{bid:07d}", name, national_id, json.dumps(b.phones), f"{local}{bid % 10000}@{domain}",
-                   address, city, b.tz, b.lang)
+        return b, (
+            f"DB{bid:07d}",
+            name,
+            national_id,
+            json.dumps(b.phones),
+            f"{local}{bid % 10000}@{domain}",
+            address,
+            city,
+            b.tz,
+            b.lang,
+        )
 
     def _zh_national_id(self):
         rnd = self.rnd
@@ -172,18 +193,28 @@ class _BorrowerParts:
         rnd, f, clock = self.rnd, self.fmt, self.clock
         created = clock.midnight(None, b.first_day - rnd.randint(1, 60)) + rnd.randint(8 * 3600, 22 * 3600)
         ts = clock.ts(created)
-        self.t["borrower"].rows.append((b.id,) + fields + (
-            f.true if rnd.random() < 0.05 else f.false,
-            f.false if rnd.random() < 0.03 else f.true,
-            f.false if rnd.random() < 0.02 else f.true,
-            ts, ts))
+        self.t["borrower"].rows.append(
+            (b.id,)
+            + fields
+            + (
+                f.true if rnd.random() < 0.05 else f.false,
+                f.false if rnd.random() < 0.03 else f.true,
+                f.false if rnd.random() < 0.02 else f.true,
+                ts,
+                ts,
+            )
+        )
         if rnd.random() < 0.15:
             for _ in range(1 + (rnd.random() < 0.3)):
                 name = rnd.choice(self.pools.en_names if b.en else self.pools.zh_names)
-                phone = (f"+1{rnd.randint(201, 989)}5550{rnd.randint(100, 199)}" if b.en
-                         else f"{rnd.choice(ZH_MOBILE)}{rnd.randrange(10 ** 8):08d}")
+                phone = (
+                    f"+1{rnd.randint(201, 989)}5550{rnd.randint(100, 199)}"
+                    if b.en
+                    else f"{rnd.choice(ZH_MOBILE)}{rnd.randrange(10**8):08d}"
+                )
                 self.t["contact_person"].rows.append(
-                    (self._ids("contact_person"), b.id, name, rnd.choice(RELATIONS), phone))
+                    (self._ids("contact_person"), b.id, name, rnd.choice(RELATIONS), phone)
+                )
 
     def _hold(self, b):
         rnd, clock, f = self.rnd, self.clock, self.fmt
@@ -191,6 +222,20 @@ class _BorrowerParts:
         b.hold_code = "dispute" if rnd.random() < 0.6 else "complaint"
         b.hold_id = self._ids("hold")
         ts = clock.ts(b.hold_at)
-        self.t["hold"].rows.append((
-            b.hold_id, b.id, b.hold_code, HOLD_REASONS[b.hold_code][b.en], ts, f.null, "staff",
-            self.uid["supervisor"], "user:supervisor", ts, f.null, "", ""))
+        self.t["hold"].rows.append(
+            (
+                b.hold_id,
+                b.id,
+                b.hold_code,
+                HOLD_REASONS[b.hold_code][b.en],
+                ts,
+                f.null,
+                "staff",
+                self.uid["supervisor"],
+                "user:supervisor",
+                ts,
+                f.null,
+                "",
+                "",
+            )
+        )

@@ -1,5 +1,6 @@
 """The synthetic portfolio's generator: a chunk of cases with their borrowers and loans, as rows
 per table (the parts: people.py, history.py, activity.py; the writing: rows.py)."""
+
 from __future__ import annotations
 
 import random
@@ -9,12 +10,33 @@ from django.conf import settings
 from django.db.models import Max
 
 from ..models import (
-    Borrower, BorrowerContact, Bucket, Case, CaseEvent, ContactAttempt, Hold, Instalment, LegalReferral, Loan,
-    MonthEndSnapshot, Payment, PaymentAllocation, PromiseToPay, Visit,
+    Borrower,
+    BorrowerContact,
+    Bucket,
+    Case,
+    CaseEvent,
+    ContactAttempt,
+    Hold,
+    Instalment,
+    LegalReferral,
+    Loan,
+    MonthEndSnapshot,
+    Payment,
+    PaymentAllocation,
+    PromiseToPay,
+    Visit,
 )
 from .activity import _CaseActivity
 from .common import (
-    OUTCOMES, PAY_CHANNELS, PRODUCTS, SNAPSHOT_MONTHS, STATE_WEIGHTS, _cumulative, _pick, add_months, money,
+    OUTCOMES,
+    PAY_CHANNELS,
+    PRODUCTS,
+    SNAPSHOT_MONTHS,
+    STATE_WEIGHTS,
+    _cumulative,
+    _pick,
+    add_months,
+    money,
 )
 from .history import _CaseHistory
 from .people import COLLECTORS, US_ZONES, _BorrowerParts, _Pools
@@ -22,6 +44,7 @@ from .rows import _Table
 
 
 # --- The portfolio ---------------------------------------------------------------------------
+
 
 class _Builder(_BorrowerParts, _CaseHistory, _CaseActivity):
     """One chunk of the portfolio at a time: `build(count)` generates, `take()` hands the rows over."""
@@ -47,42 +70,178 @@ class _Builder(_BorrowerParts, _CaseHistory, _CaseActivity):
         f = fmt
         agents = Visit._meta.get_field("agents")
         self.t = {
-            "borrower": _Table(Borrower, [
-                "id", "external_id", "name", "national_id", "phones", "email", "address", "city", "time_zone",
-                "language", "consent_after_hours", "consent_sms", "consent_email", "created_at", "updated_at"], f),
+            "borrower": _Table(
+                Borrower,
+                [
+                    "id",
+                    "external_id",
+                    "name",
+                    "national_id",
+                    "phones",
+                    "email",
+                    "address",
+                    "city",
+                    "time_zone",
+                    "language",
+                    "consent_after_hours",
+                    "consent_sms",
+                    "consent_email",
+                    "created_at",
+                    "updated_at",
+                ],
+                f,
+            ),
             "contact_person": _Table(BorrowerContact, ["id", "borrower", "name", "relation", "phone"], f),
-            "hold": _Table(Hold, [
-                "id", "borrower", "code", "reason", "starts_at", "ends_at", "source", "placed_by", "placed_by_label",
-                "placed_at", "lifted_at", "lifted_by_label", "lift_reason"], f),
-            "loan": _Table(Loan, [
-                "id", "external_id", "borrower", "product", "principal", "currency", "disbursed_on", "created_at",
-                "updated_at"], f),
+            "hold": _Table(
+                Hold,
+                [
+                    "id",
+                    "borrower",
+                    "code",
+                    "reason",
+                    "starts_at",
+                    "ends_at",
+                    "source",
+                    "placed_by",
+                    "placed_by_label",
+                    "placed_at",
+                    "lifted_at",
+                    "lifted_by_label",
+                    "lift_reason",
+                ],
+                f,
+            ),
+            "loan": _Table(
+                Loan,
+                [
+                    "id",
+                    "external_id",
+                    "borrower",
+                    "product",
+                    "principal",
+                    "currency",
+                    "disbursed_on",
+                    "created_at",
+                    "updated_at",
+                ],
+                f,
+            ),
             "instalment": _Table(Instalment, ["id", "loan", "number", "due_date", "amount_due", "amount_paid"], f),
-            "payment": _Table(Payment, [
-                "id", "external_id", "loan", "amount", "paid_at", "channel", "recorded_by_label", "created_at",
-                "unapplied_amount"], f),
+            "payment": _Table(
+                Payment,
+                [
+                    "id",
+                    "external_id",
+                    "loan",
+                    "amount",
+                    "paid_at",
+                    "channel",
+                    "recorded_by_label",
+                    "created_at",
+                    "unapplied_amount",
+                ],
+                f,
+            ),
             "allocation": _Table(PaymentAllocation, ["id", "payment", "instalment", "amount"], f),
-            "case": _Table(Case, [
-                "id", "state", "loan", "borrower", "oldest_unpaid_due_date", "amount_overdue", "assigned_to", "queue",
-                "priority", "next_action_at", "opened_at", "resolved_at", "closed_at", "close_reason", "updated_at"], f),
-            "contact": _Table(ContactAttempt, [
-                "id", "case", "borrower", "channel", "direction", "phone", "outcome", "notes", "breach", "actor",
-                "actor_user", "occurred_at", "recorded_at"], f),
-            "promise": _Table(PromiseToPay, [
-                "id", "case", "amount", "due_date", "status", "contact", "actor", "actor_user", "created_at",
-                "settled_at"], f),
-            "visit": _Table(Visit, [
-                "id", "case", "scheduled_for", "status", "outcome", "notes", "planned_by", "created_at",
-                "recorded_at"], f),
-            "visit_agent": _Table(agents.remote_field.through, [
-                "id", agents.m2m_field_name(), agents.m2m_reverse_field_name()], f),
-            "referral": _Table(LegalReferral, [
-                "id", "case", "status", "reason", "requested_by", "requested_by_user", "requested_at", "decided_by",
-                "decided_by_user", "decided_at", "decision_reason"], f),
-            "event": _Table(CaseEvent, [
-                "id", "case", "kind", "actor", "actor_user", "from_state", "to_state", "reason", "payload", "at"], f),
-            "snapshot": _Table(MonthEndSnapshot, [
-                "id", "month_end", "case", "state", "dpd", "bucket", "amount_overdue"], f),
+            "case": _Table(
+                Case,
+                [
+                    "id",
+                    "state",
+                    "loan",
+                    "borrower",
+                    "oldest_unpaid_due_date",
+                    "amount_overdue",
+                    "assigned_to",
+                    "queue",
+                    "priority",
+                    "next_action_at",
+                    "opened_at",
+                    "resolved_at",
+                    "closed_at",
+                    "close_reason",
+                    "updated_at",
+                ],
+                f,
+            ),
+            "contact": _Table(
+                ContactAttempt,
+                [
+                    "id",
+                    "case",
+                    "borrower",
+                    "channel",
+                    "direction",
+                    "phone",
+                    "outcome",
+                    "notes",
+                    "breach",
+                    "actor",
+                    "actor_user",
+                    "occurred_at",
+                    "recorded_at",
+                ],
+                f,
+            ),
+            "promise": _Table(
+                PromiseToPay,
+                [
+                    "id",
+                    "case",
+                    "amount",
+                    "due_date",
+                    "status",
+                    "contact",
+                    "actor",
+                    "actor_user",
+                    "created_at",
+                    "settled_at",
+                ],
+                f,
+            ),
+            "visit": _Table(
+                Visit,
+                [
+                    "id",
+                    "case",
+                    "scheduled_for",
+                    "status",
+                    "outcome",
+                    "notes",
+                    "planned_by",
+                    "created_at",
+                    "recorded_at",
+                ],
+                f,
+            ),
+            "visit_agent": _Table(
+                agents.remote_field.through, ["id", agents.m2m_field_name(), agents.m2m_reverse_field_name()], f
+            ),
+            "referral": _Table(
+                LegalReferral,
+                [
+                    "id",
+                    "case",
+                    "status",
+                    "reason",
+                    "requested_by",
+                    "requested_by_user",
+                    "requested_at",
+                    "decided_by",
+                    "decided_by_user",
+                    "decided_at",
+                    "decision_reason",
+                ],
+                f,
+            ),
+            "event": _Table(
+                CaseEvent,
+                ["id", "case", "kind", "actor", "actor_user", "from_state", "to_state", "reason", "payload", "at"],
+                f,
+            ),
+            "snapshot": _Table(
+                MonthEndSnapshot, ["id", "month_end", "case", "state", "dpd", "bucket", "amount_overdue"], f
+            ),
         }
         # Month-end snapshots: the last days of the past months the portfolio's history reaches (the
         # oldest case opens about 13 months ago), and the buckets (data) as the sweep maps DPD to them.
@@ -145,9 +304,19 @@ class _Builder(_BorrowerParts, _CaseHistory, _CaseActivity):
         disbursed = add_months(anchor, -index - 1)
         dues = [add_months(anchor, i - index) for i in range(n)]
         created = clock.ts(clock.midnight(None, disbursed) + rnd.randint(9 * 3600, 18 * 3600))
-        self.t["loan"].rows.append((
-            loan_id, f"DL{loan_id:07d}", b.id, _pick(rnd, self.products), f"{principal}.00",
-            settings.COLLECTIONS_CURRENCY, clock.ds(disbursed), created, created))
+        self.t["loan"].rows.append(
+            (
+                loan_id,
+                f"DL{loan_id:07d}",
+                b.id,
+                _pick(rnd, self.products),
+                f"{principal}.00",
+                settings.COLLECTIONS_CURRENCY,
+                clock.ds(disbursed),
+                created,
+                created,
+            )
+        )
         inst0 = self._ids("instalment", n)
         if b.first_day is None or disbursed < b.first_day:
             b.first_day = disbursed
@@ -158,8 +327,7 @@ class _Builder(_BorrowerParts, _CaseHistory, _CaseActivity):
         pid = self._ids("payment")
         ts = self.clock.ts(t)
         channel = _pick(self.rnd, self.channels)
-        self.t["payment"].rows.append((
-            pid, f"DP{pid:07d}", loan_id, money(amount), ts, channel, actor, ts, "0.00"))
+        self.t["payment"].rows.append((pid, f"DP{pid:07d}", loan_id, money(amount), ts, channel, actor, ts, "0.00"))
         rows = self.t["allocation"].rows
         for inst_id, cents in allocations:
             rows.append((self._ids("allocation"), pid, inst_id, money(cents)))

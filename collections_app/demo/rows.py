@@ -1,5 +1,6 @@
 """Writing the demo rows: each table's columns and formats, ids reserved ahead, and the chunks
 written with PostgreSQL COPY (``executemany`` on SQLite), one transaction each, by writer threads."""
+
 from __future__ import annotations
 
 import csv
@@ -16,6 +17,7 @@ from django.db.models import NOT_PROVIDED
 
 
 # --- Writing rows -----------------------------------------------------------------------------
+
 
 class _Format:
     """How values are written for this backend (COPY csv text on PostgreSQL, parameters on SQLite)."""
@@ -126,8 +128,10 @@ def _write_chunk(chunk, pg):
 def _reserve_ids(tables, last_ids):
     """PostgreSQL: move each sequence (only ever forward) past the ids given out so far, before they
     are written, so the application's own inserts never collide with them whatever commits first."""
-    sql = ("SELECT setval(seq, GREATEST(%s, coalesce(pg_sequence_last_value(seq), 1))) "
-           "FROM (SELECT pg_get_serial_sequence(%s, %s)::regclass AS seq) AS s")
+    sql = (
+        "SELECT setval(seq, GREATEST(%s, coalesce(pg_sequence_last_value(seq), 1))) "
+        "FROM (SELECT pg_get_serial_sequence(%s, %s)::regclass AS seq) AS s"
+    )
     with connection.cursor() as cursor:
         for table in tables:
             last = last_ids[table.table]
@@ -145,8 +149,9 @@ class _Writers:
         self.inbox = queue.Queue(maxsize=1)  # memory: at most writers + 2 chunks alive
         self.error = None
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, name=f"seed-demo-writer-{i}", daemon=True)
-                        for i in range(count)]
+        self.threads = [
+            threading.Thread(target=self._run, name=f"seed-demo-writer-{i}", daemon=True) for i in range(count)
+        ]
         for thread in self.threads:
             thread.start()
 

@@ -1,5 +1,6 @@
 """`seed_demo`: the demo users and queues, then the portfolio in chunks (the command `seed_demo`
 calls it)."""
+
 from __future__ import annotations
 
 import random
@@ -45,10 +46,15 @@ class SeedReport:
         return self.cases / self.seconds if self.seconds else 0.0
 
 
-
-
-def seed_demo(*, cases=DEFAULT_CASES, password=DEFAULT_PASSWORD, if_empty=False, seed=None,
-              chunk_size=DEFAULT_CHUNK, progress=None):
+def seed_demo(
+    *,
+    cases=DEFAULT_CASES,
+    password=DEFAULT_PASSWORD,
+    if_empty=False,
+    seed=None,
+    chunk_size=DEFAULT_CHUNK,
+    progress=None,
+):
     """Ensure the demo users and queues, then add `cases` cases (unless `if_empty` and some exist).
 
     `progress(done, total, seconds)` is called after each committed chunk.
@@ -57,7 +63,7 @@ def seed_demo(*, cases=DEFAULT_CASES, password=DEFAULT_PASSWORD, if_empty=False,
     if cases < 0:
         raise ValueError("the number of cases cannot be negative")
     if seed is None:
-        seed = random.SystemRandom().randrange(1, 10 ** 6)
+        seed = random.SystemRandom().randrange(1, 10**6)
     users = ensure_demo_users(password)
     queues = ensure_demo_queues()
     report = SeedReport(users=users, password=password, seed=seed)
@@ -74,10 +80,12 @@ def seed_demo(*, cases=DEFAULT_CASES, password=DEFAULT_PASSWORD, if_empty=False,
     connection.ensure_connection()
     clock = _Clock(timezone.now(), lender_today(), connection.vendor == "postgresql")
     fmt = _Format(connection.vendor, clock)
-    user_ids = dict(get_user_model().objects.filter(username__in=[u for u, _ in DEMO_USERS])
-                    .values_list("username", "id"))
-    builder = _Builder(seed=seed, cases=cases, fmt=fmt, clock=clock, users=user_ids,
-                       queues={name: q.pk for name, q in queues.items()})
+    user_ids = dict(
+        get_user_model().objects.filter(username__in=[u for u, _ in DEMO_USERS]).values_list("username", "id")
+    )
+    builder = _Builder(
+        seed=seed, cases=cases, fmt=fmt, clock=clock, users=user_ids, queues={name: q.pk for name, q in queues.items()}
+    )
     pg = fmt.pg
     done = 0
 
@@ -107,8 +115,10 @@ def seed_demo(*, cases=DEFAULT_CASES, password=DEFAULT_PASSWORD, if_empty=False,
                 writers.put(builder.take(), size)
         finally:
             writers.finish()
-    report.created = {table.model._meta.object_name if key != "visit_agent" else "Visit agents": table.total
-                      for key, table in builder.t.items()}
+    report.created = {
+        table.model._meta.object_name if key != "visit_agent" else "Visit agents": table.total
+        for key, table in builder.t.items()
+    }
     report.cases_by_state = {k: v for k, v in builder.by_state.items()}
     report.seconds = time.monotonic() - started
     return report

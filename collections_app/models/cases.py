@@ -48,9 +48,7 @@ class Case(CaseWorkflow):
         verbose_name = _("case")
         verbose_name_plural = _("cases")
         constraints = [
-            models.UniqueConstraint(
-                fields=["loan"], condition=Q(state__in=OPEN_STATES), name="one_open_case_per_loan"
-            ),
+            models.UniqueConstraint(fields=["loan"], condition=Q(state__in=OPEN_STATES), name="one_open_case_per_loan"),
         ]
         indexes = [
             models.Index(fields=["assigned_to", "-priority", "next_action_at"], name="case_worklist_idx"),
@@ -150,7 +148,10 @@ class ContactAttempt(models.Model):
 
     # Someone picked up (an effective call).
     CONNECTED = {
-        Outcome.RIGHT_PARTY_CONTACT, Outcome.THIRD_PARTY, Outcome.REFUSED, Outcome.PROMISE_MADE,
+        Outcome.RIGHT_PARTY_CONTACT,
+        Outcome.THIRD_PARTY,
+        Outcome.REFUSED,
+        Outcome.PROMISE_MADE,
         Outcome.DISPUTE_RAISED,
     }
     # A conversation with the borrower themself (right-party contact).

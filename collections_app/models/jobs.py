@@ -1,5 +1,6 @@
 """File jobs: an import of the loan book or an export of a table, run by a worker, followed by the
 person who asked for it (progress, then the result file or the report of refused rows)."""
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -25,8 +26,9 @@ class FileJob(models.Model):
     file_format = models.CharField(_("format"), max_length=8, default="csv")
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.QUEUED)
     dry_run = models.BooleanField(_("dry run"), default=False)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="file_jobs")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="file_jobs"
+    )
     actor = models.CharField(_("requested by"), max_length=160, default="system")
     # Filters of an export, options of an import: what is needed to run it again.
     params = models.JSONField(_("parameters"), default=dict, blank=True)

@@ -19,10 +19,18 @@ class OutboundMessage(models.Model):
 
     idempotency_key = models.CharField(max_length=120, unique=True)
     borrower = models.ForeignKey("collections_app.Borrower", on_delete=models.CASCADE, related_name="messages")
-    loan = models.ForeignKey("collections_app.Loan", null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
-    instalment = models.ForeignKey("collections_app.Instalment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    case = models.ForeignKey("collections_app.Case", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
-    step = models.ForeignKey("collections_app.ReminderStep", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    loan = models.ForeignKey(
+        "collections_app.Loan", null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    instalment = models.ForeignKey(
+        "collections_app.Instalment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    case = models.ForeignKey(
+        "collections_app.Case", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    step = models.ForeignKey(
+        "collections_app.ReminderStep", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     channel = models.CharField(_("channel"), max_length=10)
     template_code = models.CharField(_("template"), max_length=50)
     to_address = models.CharField(_("to"), max_length=254)

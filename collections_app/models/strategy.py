@@ -12,14 +12,20 @@ class Strategy(models.Model):
     policy, and the reminder plan (its steps). Products without their own use the default
     (`product` empty)."""
 
-    product = models.CharField(_("product"), max_length=64, blank=True, unique=True,
-                               help_text=_("Empty: the default for products without a strategy of their own."))
+    product = models.CharField(
+        _("product"),
+        max_length=64,
+        blank=True,
+        unique=True,
+        help_text=_("Empty: the default for products without a strategy of their own."),
+    )
     name = models.CharField(_("name"), max_length=100)
     call_at_dpd = models.PositiveIntegerField(_("calls start at DPD"), default=8)
     visit_at_dpd = models.PositiveIntegerField(_("visits start at DPD"), default=31)
     legal_at_dpd = models.PositiveIntegerField(_("legal review starts at DPD"), default=61)
-    contact_policy = models.CharField(_("contact policy"), max_length=20, default="china",
-                                      choices=[(name, name) for name in PRESETS])
+    contact_policy = models.CharField(
+        _("contact policy"), max_length=20, default="china", choices=[(name, name) for name in PRESETS]
+    )
     # Local time at which reminders of this strategy are planned to go out.
     send_at = models.TimeField(_("send reminders at (borrower's time)"), default="10:00")
     updated_at = models.DateTimeField(auto_now=True)
@@ -30,7 +36,8 @@ class Strategy(models.Model):
         ordering = ["product"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(call_at_dpd__gte=1) & Q(visit_at_dpd__gt=models.F("call_at_dpd"))
+                condition=Q(call_at_dpd__gte=1)
+                & Q(visit_at_dpd__gt=models.F("call_at_dpd"))
                 & Q(legal_at_dpd__gt=models.F("visit_at_dpd")),
                 name="strategy_thresholds_increase",
             )
@@ -89,9 +96,7 @@ class MessageTemplate(models.Model):
     class Meta:
         verbose_name = _("message template")
         verbose_name_plural = _("message templates")
-        constraints = [
-            models.UniqueConstraint(fields=["code", "channel", "language"], name="message_template_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["code", "channel", "language"], name="message_template_unique")]
 
     def __str__(self):
         return f"{self.code}/{self.channel}/{self.language}"

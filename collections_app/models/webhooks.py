@@ -5,6 +5,7 @@ and the sweep's set-based statements on PostgreSQL), with the whole body already
 is signed and sent is exactly what was decided then. `(subscription, event_key)` is unique: an
 event is queued once per subscription, whatever reruns. services/webhooks/ sends them.
 """
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -30,8 +31,14 @@ class WebhookSubscription(models.Model):
     created_by = models.CharField(_("created by"), max_length=160, default="system")
     # The API client that made it: it alone sees and changes it over the API, and its scopes decide
     # what the delivery bodies carry. Null: made by an operator in /admin/ (bodies carry everything).
-    owner = models.ForeignKey("collections_app.ApiClient", verbose_name=_("owner"), null=True, blank=True,
-                              on_delete=models.CASCADE, related_name="webhook_subscriptions")
+    owner = models.ForeignKey(
+        "collections_app.ApiClient",
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="webhook_subscriptions",
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     # Why it stopped, when the system (not a person) switched it off: the receiver answered 410 Gone.

@@ -1,5 +1,6 @@
 """Loan-book reads: a borrower or a loan as the loan-book API shows them, a loan's arrears, and the
 case an answer about a loan may name (within the caller's row scope)."""
+
 from decimal import Decimal
 
 from django.db.models import Exists, F, Min, OuterRef, Sum
@@ -17,8 +18,10 @@ def loan_case_ref(actor, loan_id, *, payment_external_id=None):
     cases = visible_cases(actor, Case.objects.filter(loan_id=loan_id)).order_by("-opened_at", "-id")
     if payment_external_id is not None:
         about_payment = CaseEvent.objects.filter(
-            case=OuterRef("pk"), kind__in=("payment_recorded", "payment_reversed"),
-            payload__external_id=payment_external_id)
+            case=OuterRef("pk"),
+            kind__in=("payment_recorded", "payment_reversed"),
+            payload__external_id=payment_external_id,
+        )
         row = cases.filter(Exists(about_payment)).values("id", "state").first()
         if row is not None:
             return row

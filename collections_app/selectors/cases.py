@@ -1,6 +1,7 @@
 """Reads of cases: the row-scoped case querysets, a case's detail (pages and API), the API's case
 list and lookups, the timeline, and the DPD buckets every case answer needs. Each selector runs a
 fixed number of queries and applies the actor's row scope (permissions.visible_cases)."""
+
 from datetime import timedelta
 from time import monotonic
 
@@ -35,8 +36,14 @@ def case_queryset(actor):
 
 # What the API's case shape reads of the related rows (api/representation.case_dict): loading only
 # these keeps the per-request ORM work of the detail and list near that of a bare case row.
-_API_RELATED_FIELDS = ("loan__external_id", "loan__currency", "borrower__external_id", "borrower__name",
-                       "assigned_to__username", "queue__name")
+_API_RELATED_FIELDS = (
+    "loan__external_id",
+    "loan__currency",
+    "borrower__external_id",
+    "borrower__name",
+    "assigned_to__username",
+    "queue__name",
+)
 
 
 def case_api_queryset(actor):
@@ -63,13 +70,21 @@ def attach_active_holds(cases):
 
 
 def _api_detail_annotations(holds):
-    promise = (PromiseToPay.objects.filter(case_id=OuterRef("pk"), status=PromiseToPay.Status.PENDING)
-               .order_by("pk").values(j=JSONObject(amount=Cast("amount", TextField()), due_date="due_date"))[:1])
-    contact = (ContactAttempt.objects.filter(case_id=OuterRef("pk")).order_by("-occurred_at", "-id")
-               .values(j=JSONObject(channel="channel", outcome="outcome", occurred_at="occurred_at"))[:1])
-    return {"active_hold_exists": Exists(holds.filter(borrower_id=OuterRef("borrower_id"))),
-            "x_promise": Subquery(promise, output_field=JSONField()),
-            "x_contact": Subquery(contact, output_field=JSONField())}
+    promise = (
+        PromiseToPay.objects.filter(case_id=OuterRef("pk"), status=PromiseToPay.Status.PENDING)
+        .order_by("pk")
+        .values(j=JSONObject(amount=Cast("amount", TextField()), due_date="due_date"))[:1]
+    )
+    contact = (
+        ContactAttempt.objects.filter(case_id=OuterRef("pk"))
+        .order_by("-occurred_at", "-id")
+        .values(j=JSONObject(channel="channel", outcome="outcome", occurred_at="occurred_at"))[:1]
+    )
+    return {
+        "active_hold_exists": Exists(holds.filter(borrower_id=OuterRef("borrower_id"))),
+        "x_promise": Subquery(promise, output_field=JSONField()),
+        "x_contact": Subquery(contact, output_field=JSONField()),
+    }
 
 
 _CASE_ATTNAMES = tuple(f.attname for f in Case._meta.concrete_fields)
@@ -87,10 +102,14 @@ def _build_api_detail():
     as the prepared parameter and the hold test against the database's clock."""
     now = Now()
     holds = Hold.objects.filter(lifted_at__isnull=True, starts_at__lte=now).filter(
-        Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+    )
     related = [f"{name}__{column}" for name, (_fk, columns) in _RELATED_COLUMNS.items() for column in columns]
-    return (Case.objects.filter(pk=PLACEHOLDER).annotate(**_api_detail_annotations(holds))
-            .values_list(*_CASE_ATTNAMES, *related, *_EXTRA_COLUMNS))
+    return (
+        Case.objects.filter(pk=PLACEHOLDER)
+        .annotate(**_api_detail_annotations(holds))
+        .values_list(*_CASE_ATTNAMES, *related, *_EXTRA_COLUMNS)
+    )
 
 
 _API_DETAIL = PreparedQuery(_build_api_detail)
@@ -118,8 +137,9 @@ def active_hold_codes(borrower_ids):
     when the set is empty)."""
     codes = {}
     if borrower_ids:
-        for borrower_id, code in (Hold.objects.active().filter(borrower_id__in=set(borrower_ids))
-                                  .values_list("borrower_id", "code")):
+        for borrower_id, code in (
+            Hold.objects.active().filter(borrower_id__in=set(borrower_ids)).values_list("borrower_id", "code")
+        ):
             codes.setdefault(borrower_id, set()).add(code)
     return {borrower_id: sorted(found) for borrower_id, found in codes.items()}
 
@@ -145,8 +165,9 @@ def case_api_detail(actor, case_id):
     return case
 
 
-def case_list(actor, *, state=None, loan=None, borrower=None, assigned_to=None, queue=None,
-              dpd_min=None, dpd_max=None, as_of=None):
+def case_list(
+    actor, *, state=None, loan=None, borrower=None, assigned_to=None, queue=None, dpd_min=None, dpd_max=None, as_of=None
+):
     """Filtered cases (filters by the external ids clients know). DPD filters become date ranges on
     the stored oldest unpaid due date, so they use the index and need no per-row arithmetic."""
     as_of = as_of or lender_today()
@@ -164,7 +185,9 @@ def case_list(actor, *, state=None, loan=None, borrower=None, assigned_to=None, 
     if dpd_min is not None and int(dpd_min) > 0:
         qs = qs.filter(oldest_unpaid_due_date__lte=as_of - timedelta(days=int(dpd_min)))
     if dpd_max is not None:
-        qs = qs.filter(Q(oldest_unpaid_due_date__isnull=True) | Q(oldest_unpaid_due_date__gte=as_of - timedelta(days=int(dpd_max))))
+        qs = qs.filter(
+            Q(oldest_unpaid_due_date__isnull=True) | Q(oldest_unpaid_due_date__gte=as_of - timedelta(days=int(dpd_max)))
+        )
     return qs.order_by("-updated_at", "-id")
 
 

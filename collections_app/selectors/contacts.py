@@ -1,5 +1,6 @@
 """What the contact rules read: a borrower's facts (zone, consents, holds), the contact counters,
 and the contact policy of each product."""
+
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -34,7 +35,9 @@ def contact_counters(borrower, *, at, phone="", loan_id=None):
     start = datetime.combine(at.astimezone(zone).date(), time(0), tzinfo=zone)
     month_ago, week_ago = at - timedelta(days=30), at - timedelta(days=7)
     calls = ContactAttempt.objects.filter(
-        borrower=borrower, channel=ContactAttempt.Channel.CALL, occurred_at__gte=min(start, month_ago),
+        borrower=borrower,
+        channel=ContactAttempt.Channel.CALL,
+        occurred_at__gte=min(start, month_ago),
         occurred_at__lt=at,
     )
     outbound_today = Q(direction=ContactAttempt.Direction.OUTBOUND, occurred_at__gte=start)
@@ -43,14 +46,19 @@ def contact_counters(borrower, *, at, phone="", loan_id=None):
     counts = calls.aggregate(
         connected=Count("pk", filter=outbound_today & Q(outcome__in=ContactAttempt.CONNECTED)),
         dials=Count("pk", filter=outbound_today & Q(phone=phone)) if phone else Count("pk", filter=Q(pk__in=[])),
-        last_conversation=Max("occurred_at", filter=this_debt & conversation & Q(occurred_at__gte=week_ago - timedelta(days=1))),
+        last_conversation=Max(
+            "occurred_at", filter=this_debt & conversation & Q(occurred_at__gte=week_ago - timedelta(days=1))
+        ),
         conversations_30=Count("pk", filter=conversation & Q(occurred_at__gte=month_ago)),
         attempts_30=Count("pk", filter=Q(direction=ContactAttempt.Direction.OUTBOUND, occurred_at__gte=month_ago)),
     )
     attempts_7 = []
     if loan_id:
-        attempts_7 = list(calls.filter(this_debt, direction=ContactAttempt.Direction.OUTBOUND, occurred_at__gte=week_ago)
-                          .values_list("occurred_at", flat=True))
+        attempts_7 = list(
+            calls.filter(this_debt, direction=ContactAttempt.Direction.OUTBOUND, occurred_at__gte=week_ago).values_list(
+                "occurred_at", flat=True
+            )
+        )
     return compliance.Counters(
         connected_calls_today=counts["connected"],
         dials_to_number_today=counts["dials"],
@@ -72,5 +80,6 @@ def contact_policies_for(products):
     for product in set(products):
         strategy = strategies.get(product) or strategies.get("")
         policies[product] = compliance.policy_named(
-            strategy.contact_policy if strategy else settings.COLLECTIONS_CONTACT_POLICY)
+            strategy.contact_policy if strategy else settings.COLLECTIONS_CONTACT_POLICY
+        )
     return policies

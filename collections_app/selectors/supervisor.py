@@ -1,6 +1,7 @@
 """Supervisors' reads for /queues/, /queues/assign/, /approvals/, /holds/ and the visit queue. Each
 is one query (plus the prefetches named), whatever the number of rows, and applies the actor's row
 scope."""
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,7 +24,9 @@ def cases_awaiting_visit_plan(actor):
 
     planned = Visit.objects.filter(case=OuterRef("pk"), status=Visit.Status.PLANNED)
     return (
-        case_queryset(actor).filter(state="visit").exclude(Exists(planned))
+        case_queryset(actor)
+        .filter(state="visit")
+        .exclude(Exists(planned))
         .order_by(F("oldest_unpaid_due_date").asc(nulls_last=True), "id")
     )
 
@@ -38,9 +41,14 @@ def queue_summary(actor):
     per_queue = scoped.values("queue_id")
     return Queue.objects.annotate(
         open_cases=Coalesce(Subquery(per_queue.annotate(n=Count("pk")).values("n")[:1]), 0),
-        amount_overdue=Coalesce(Subquery(per_queue.annotate(a=Sum("amount_overdue")).values("a")[:1]),
-                                Value(Decimal("0.00")), output_field=DecimalField(max_digits=14, decimal_places=2)),
-        unassigned=Coalesce(Subquery(per_queue.filter(assigned_to__isnull=True).annotate(n=Count("pk")).values("n")[:1]), 0),
+        amount_overdue=Coalesce(
+            Subquery(per_queue.annotate(a=Sum("amount_overdue")).values("a")[:1]),
+            Value(Decimal("0.00")),
+            output_field=DecimalField(max_digits=14, decimal_places=2),
+        ),
+        unassigned=Coalesce(
+            Subquery(per_queue.filter(assigned_to__isnull=True).annotate(n=Count("pk")).values("n")[:1]), 0
+        ),
     ).order_by("name")
 
 
@@ -74,8 +82,10 @@ def queue_floor(actor):
 
     zero = Decimal("0.00")
     groups = (
-        visible_cases(actor, Case.objects.filter(state__in=OPEN_STATES)).order_by()
-        .values_list("queue_id", "assigned_to_id").annotate(n=Count("pk"), amount=Sum("amount_overdue"))
+        visible_cases(actor, Case.objects.filter(state__in=OPEN_STATES))
+        .order_by()
+        .values_list("queue_id", "assigned_to_id")
+        .annotate(n=Count("pk"), amount=Sum("amount_overdue"))
     )
     per_queue, per_user, per_queue_user = {}, {}, {}
     totals = {"open_cases": 0, "amount_overdue": zero, "unassigned": 0}
@@ -94,15 +104,18 @@ def queue_floor(actor):
     empty = {"open_cases": 0, "amount_overdue": zero, "unassigned": 0}
 
     collectors = _users_in_roles(*DISTRIBUTION_ROLES).order_by("username")
-    queues = list(Queue.objects.order_by("name").prefetch_related(
-        Prefetch("members", queryset=collectors, to_attr="collectors")))
+    queues = list(
+        Queue.objects.order_by("name").prefetch_related(Prefetch("members", queryset=collectors, to_attr="collectors"))
+    )
     for queue in queues:
         for field, value in per_queue.get(queue.pk, empty).items():
             setattr(queue, field, value)
         queue.collector_loads = [(u.username, per_queue_user.get((queue.pk, u.pk), 0)) for u in queue.collectors]
 
     User = get_user_model()
-    is_collector = Exists(User.groups.through.objects.filter(user_id=OuterRef("pk"), group__name__in=DISTRIBUTION_ROLES))
+    is_collector = Exists(
+        User.groups.through.objects.filter(user_id=OuterRef("pk"), group__name__in=DISTRIBUTION_ROLES)
+    )
     holders = [pk for pk in per_user if pk is not None]
     people = list(
         User.objects.filter((Q(is_active=True) & is_collector) | Q(pk__in=holders))
@@ -128,8 +141,9 @@ def assign_candidates(queue_id=None):
 UNASSIGNED = "unassigned"
 
 
-def case_assign_list(actor, *, queue_id=None, state=None, assigned_to=None, bucket=None, loan=None,
-                     after=None, limit=50, as_of=None):
+def case_assign_list(
+    actor, *, queue_id=None, state=None, assigned_to=None, bucket=None, loan=None, after=None, limit=50, as_of=None
+):
     """Open cases for the assignment page, in id order, `limit` at a time (keyset: pass the last id
     seen as `after`). Returns (cases, next_after); next_after is None on the last page. No COUNT.
 
@@ -181,8 +195,7 @@ def legal_referrals_pending(actor, *, limit=100):
     from ..models import LegalReferral
 
     return list(
-        _referrals_in_scope(actor).filter(status=LegalReferral.Status.REQUESTED)
-        .order_by("requested_at", "pk")[:limit]
+        _referrals_in_scope(actor).filter(status=LegalReferral.Status.REQUESTED).order_by("requested_at", "pk")[:limit]
     )
 
 
@@ -191,7 +204,8 @@ def legal_referrals_decided(actor, *, limit=20):
     from ..models import LegalReferral
 
     return list(
-        _referrals_in_scope(actor).exclude(status=LegalReferral.Status.REQUESTED)
+        _referrals_in_scope(actor)
+        .exclude(status=LegalReferral.Status.REQUESTED)
         .order_by(F("decided_at").desc(nulls_last=True), "-pk")[:limit]
     )
 
@@ -207,12 +221,19 @@ def disputes_to_review(actor, *, limit=100, code="", source=""):
     """Active dispute holds a person placed by logging a `dispute_raised` contact (services.contact_log),
     oldest first: they wait for a supervisor to look at them. One query."""
     raised = ContactAttempt.objects.filter(
-        borrower_id=OuterRef("borrower_id"), outcome=ContactAttempt.Outcome.DISPUTE_RAISED,
+        borrower_id=OuterRef("borrower_id"),
+        outcome=ContactAttempt.Outcome.DISPUTE_RAISED,
         actor=OuterRef("placed_by_label"),
     )
-    qs = Hold.objects.active().filter(
-        code=Hold.Code.DISPUTE, source=Hold.Source.STAFF, placed_by_label__startswith="user:",
-    ).filter(Exists(raised))
+    qs = (
+        Hold.objects.active()
+        .filter(
+            code=Hold.Code.DISPUTE,
+            source=Hold.Source.STAFF,
+            placed_by_label__startswith="user:",
+        )
+        .filter(Exists(raised))
+    )
     if code:
         qs = qs.filter(code=code)
     if source:
@@ -246,8 +267,10 @@ def contact_breaches(actor, *, days=30, limit=100, now=None, before=None):
     if not as_actor(actor).sees_everything:
         qs = qs.filter(case__in=visible_cases(actor).values("pk"))
     if before is not None and before is not BreachCursor.FIRST:
-        qs = qs.filter(Q(occurred_at__lt=before.occurred_at) | Q(occurred_at=before.occurred_at, pk__lt=before.id),
-                       occurred_at__lte=before.occurred_at)
+        qs = qs.filter(
+            Q(occurred_at__lt=before.occurred_at) | Q(occurred_at=before.occurred_at, pk__lt=before.id),
+            occurred_at__lte=before.occurred_at,
+        )
     qs = qs.select_related("case", "borrower", "actor_user").order_by("-occurred_at", "-pk")
     rows = list(qs[: limit + (before is not None)])
     if before is None:

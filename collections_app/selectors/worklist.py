@@ -1,5 +1,6 @@
 """A person's worklist: their open cases in the priority order (or one sorted column), filtered,
 searched by what the searcher can see, counted up to a cap, and paged by keyset."""
+
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -77,7 +78,9 @@ class WorklistCursor:
         if self.next_action_at is None:
             same_priority = Q(next_action_at__isnull=False) | Q(next_action_at__isnull=True, id__gt=self.id)
         else:
-            same_priority = Q(next_action_at__gt=self.next_action_at) | Q(next_action_at=self.next_action_at, id__gt=self.id)
+            same_priority = Q(next_action_at__gt=self.next_action_at) | Q(
+                next_action_at=self.next_action_at, id__gt=self.id
+            )
         return later | (Q(priority=self.priority) & same_priority)
 
     @staticmethod
@@ -205,11 +208,23 @@ def case_worklist_page(actor, filters=WorklistFilters(), *, after=None, limit=50
     more = len(ids) > limit
     ids = ids[:limit]
     due_today = PromiseToPay.objects.filter(case=OuterRef("pk"), status=PromiseToPay.Status.PENDING, due_date=as_of)
-    found = {c.pk: c for c in case_rows().filter(pk__in=ids).annotate(
-        promise_due_today=Exists(due_today),
-        last_contact_at=Subquery(ContactAttempt.objects.filter(case=OuterRef("pk"))
-                                 .order_by("-occurred_at").values("occurred_at")[:1]),
-    )} if ids else {}
+    found = (
+        {
+            c.pk: c
+            for c in case_rows()
+            .filter(pk__in=ids)
+            .annotate(
+                promise_due_today=Exists(due_today),
+                last_contact_at=Subquery(
+                    ContactAttempt.objects.filter(case=OuterRef("pk"))
+                    .order_by("-occurred_at")
+                    .values("occurred_at")[:1]
+                ),
+            )
+        }
+        if ids
+        else {}
+    )
     rows = [found[pk] for pk in ids if pk in found]
     cursor = WorklistCursor.of(rows[-1], filters.sort) if more and rows else None
     return rows, cursor

@@ -1,5 +1,6 @@
 """Small pieces every service shares: finding and locking a case through the actor's scope,
 and turning loose input into the types the domain uses, naming the field when it cannot."""
+
 from django.utils import timezone
 
 from .. import values

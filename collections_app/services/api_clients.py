@@ -1,4 +1,5 @@
 """API clients: created, rotated and revoked here (the command, the admin and tests call these)."""
+
 import secrets
 
 from django.db import transaction
@@ -46,8 +47,10 @@ def _clean_scopes(scopes):
     scopes = sorted({s.strip() for s in scopes if s and s.strip()})
     unknown = [s for s in scopes if s not in ALL_SCOPES]
     if unknown:
-        raise invalid("scopes", _("Unknown scopes: %(bad)s. Known: %(ok)s.")
-                      % {"bad": ", ".join(unknown), "ok": ", ".join(ALL_SCOPES)})
+        raise invalid(
+            "scopes",
+            _("Unknown scopes: %(bad)s. Known: %(ok)s.") % {"bad": ", ".join(unknown), "ok": ", ".join(ALL_SCOPES)},
+        )
     if not scopes:
         raise invalid("scopes", _("Give at least one scope."))
     return scopes
@@ -59,8 +62,9 @@ def api_client_create(*, name, scopes, rate_per_minute=600):
     if ApiClient.objects.filter(name=name).exists():
         raise invalid("name", _("An API client named “%s” exists.") % name)
     prefix, token = _new_token()
-    client = ApiClient.objects.create(name=name, key_prefix=prefix, key_hash=hash_key(token), scopes=scopes,
-                                      rate_per_minute=rate_per_minute)
+    client = ApiClient.objects.create(
+        name=name, key_prefix=prefix, key_hash=hash_key(token), scopes=scopes, rate_per_minute=rate_per_minute
+    )
     return client, token
 
 

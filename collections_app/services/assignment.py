@@ -4,6 +4,7 @@ Import it from here (`from collections_app.services.assignment import case_distr
 writes only through `case_assign`, which checks permission, locks the cases and writes one
 `assigned` event per case.
 """
+
 import heapq
 from dataclasses import dataclass, field
 
@@ -43,7 +44,9 @@ DISTRIBUTED_REASON = "Distributed evenly across the queue %s."
 def _resolve_queue(queue):
     if isinstance(queue, Queue):
         return queue
-    lookup = {"pk": queue} if isinstance(queue, int) or (str(queue).isascii() and str(queue).isdigit()) else {"name": queue}
+    lookup = (
+        {"pk": queue} if isinstance(queue, int) or (str(queue).isascii() and str(queue).isdigit()) else {"name": queue}
+    )
     found = Queue.objects.filter(**lookup).first()
     if found is None:
         raise DomainError("not_found", fields={"queue": [_("No such queue.")]})
@@ -61,16 +64,20 @@ def _deal(queue, actor, limit, *, lock):
     base = Case.objects.select_for_update(of=("self",)) if lock else Case.objects.all()
     unassigned = perms.visible_cases(actor, base).filter(queue=queue, state__in=OPEN_STATES, assigned_to__isnull=True)
     case_ids = list(
-        unassigned.order_by("-priority", F("oldest_unpaid_due_date").asc(nulls_last=True), "pk")
-        .values_list("pk", flat=True)[: limit + 1]
+        unassigned.order_by("-priority", F("oldest_unpaid_due_date").asc(nulls_last=True), "pk").values_list(
+            "pk", flat=True
+        )[: limit + 1]
     )
     more_left = len(case_ids) > limit
     case_ids = case_ids[:limit]
     if not case_ids:
         return collectors, {}, False
     loads = dict(
-        Case.objects.filter(assigned_to__in=collectors, state__in=OPEN_STATES).order_by()
-        .values_list("assigned_to").annotate(n=Count("pk")).values_list("assigned_to", "n")
+        Case.objects.filter(assigned_to__in=collectors, state__in=OPEN_STATES)
+        .order_by()
+        .values_list("assigned_to")
+        .annotate(n=Count("pk"))
+        .values_list("assigned_to", "n")
     )
     heap = [(loads.get(u.pk, 0), u.username, u.pk) for u in collectors]
     heapq.heapify(heap)
@@ -90,8 +97,9 @@ def case_distribution_preview(*, queue, actor=None, limit=DISTRIBUTE_LIMIT):
         raise DomainError("permission_denied")
     queue = _resolve_queue(queue)
     collectors, shares, more_left = _deal(queue, actor, limit, lock=False)
-    return Distribution(shares={u.username: len(shares[u.pk]) for u in collectors if shares.get(u.pk)},
-                        more_left=more_left)
+    return Distribution(
+        shares={u.username: len(shares[u.pk]) for u in collectors if shares.get(u.pk)}, more_left=more_left
+    )
 
 
 def case_distribute_evenly(*, queue, actor=None, reason="", limit=DISTRIBUTE_LIMIT):
@@ -126,9 +134,11 @@ def case_distribute_evenly(*, queue, actor=None, reason="", limit=DISTRIBUTE_LIM
                 case_assign(case_ids=ids, actor=actor, assignee=user, reason=reason)
                 result[user.username] = len(ids)
         span = CaseEvent.objects.filter(pk__gt=mark, kind="assigned", actor=actor.label, reason=reason).aggregate(
-            first=Min("pk"), last=Max("pk"))
-    token = signing.dumps({"q": queue.pk, "a": actor.label, "r": reason, "f": span["first"], "l": span["last"]},
-                          salt=UNDO_SALT)
+            first=Min("pk"), last=Max("pk")
+        )
+    token = signing.dumps(
+        {"q": queue.pk, "a": actor.label, "r": reason, "f": span["first"], "l": span["last"]}, salt=UNDO_SALT
+    )
     return Distribution(shares=result, more_left=more_left, undo_token=token)
 
 
@@ -163,18 +173,24 @@ def case_distribution_undo(*, token, actor=None):
         given = {
             case_id: payload.get("to_user")
             for case_id, payload in CaseEvent.objects.filter(
-                pk__gte=data["f"], pk__lte=data["l"], kind="assigned", actor=data["a"], reason=data["r"],
+                pk__gte=data["f"],
+                pk__lte=data["l"],
+                kind="assigned",
+                actor=data["a"],
+                reason=data["r"],
             ).values_list("case_id", "payload")
         }
         later = CaseEvent.objects.filter(case_id=OuterRef("pk"), pk__gt=data["l"])
-        last_given = CaseEvent.objects.filter(
-            pk__gte=data["f"], pk__lte=data["l"], case_id=OuterRef("pk")).values("at")[:1]
+        last_given = CaseEvent.objects.filter(pk__gte=data["f"], pk__lte=data["l"], case_id=OuterRef("pk")).values(
+            "at"
+        )[:1]
         cases = list(
             perms.visible_cases(actor, Case.objects.select_for_update(of=("self",)))
             .filter(pk__in=list(given), queue_id=data["q"], state__in=OPEN_STATES)
             .exclude(Exists(later))
             .filter(updated_at__lte=Subquery(last_given))
-            .select_related("assigned_to").order_by("pk")
+            .select_related("assigned_to")
+            .order_by("pk")
         )
         untouched = [c.pk for c in cases if c.assigned_to is not None and c.assigned_to.get_username() == given[c.pk]]
         if untouched:

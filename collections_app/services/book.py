@@ -23,6 +23,7 @@ upsert with a field error (silently dropping or shrinking paid money would lose 
 allocation; the lender must reverse the payment first or keep the instalment). Without the key
 `instalments` the stored schedule is left untouched (the file import of loans does that).
 """
+
 import logging
 import re
 from dataclasses import dataclass
@@ -54,8 +55,20 @@ MAX_INSTALMENTS = 1200
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _BAD = object()  # a value that failed its check (its message is already recorded)
 
-BORROWER_KEYS = ("external_id", "name", "national_id", "phones", "email", "address", "city", "time_zone",
-                 "language", "consents", "holds", "contacts")
+BORROWER_KEYS = (
+    "external_id",
+    "name",
+    "national_id",
+    "phones",
+    "email",
+    "address",
+    "city",
+    "time_zone",
+    "language",
+    "consents",
+    "holds",
+    "contacts",
+)
 CONSENT_KEYS = {"after_hours": "consent_after_hours", "sms": "consent_sms", "email": "consent_email"}
 CONTACT_KEYS = ("name", "relation", "phone")
 LOAN_KEYS = ("external_id", "borrower", "product", "principal", "currency", "disbursed_on", "instalments")
@@ -227,8 +240,9 @@ def _clean_borrower(external_id, data):
         if language in (None, ""):
             fields["language"] = Borrower.Language.ZH_HANS
         elif not isinstance(language, str) or language.strip().lower() not in Borrower.Language.values:
-            problems.add("language", _("Must be one of: %(choices)s.")
-                         % {"choices": ", ".join(Borrower.Language.values)})
+            problems.add(
+                "language", _("Must be one of: %(choices)s.") % {"choices": ", ".join(Borrower.Language.values)}
+            )
         else:
             fields["language"] = language.strip().lower()
     if "consents" in data:
@@ -266,8 +280,9 @@ def _clean_holds(value, problems):
     codes = set()
     for index, code in enumerate(value[:50]):
         if code not in Hold.Code.values:
-            problems.add(f"holds[{index}]", _("Must be one of: %(choices)s.")
-                         % {"choices": ", ".join(Hold.Code.values)})
+            problems.add(
+                f"holds[{index}]", _("Must be one of: %(choices)s.") % {"choices": ", ".join(Hold.Code.values)}
+            )
         else:
             codes.add(code)
     if len(value) > 50:
@@ -340,12 +355,16 @@ def _borrower_apply(borrower, created, fields, contacts, holds, actor):
         if stored != contacts:
             BorrowerContact.objects.filter(borrower=borrower).delete()
             BorrowerContact.objects.bulk_create(
-                [BorrowerContact(borrower=borrower, name=n, relation=rel, phone=p) for n, rel, p in contacts])
+                [BorrowerContact(borrower=borrower, name=n, relation=rel, phone=p) for n, rel, p in contacts]
+            )
             changed.append("contacts")
     holds_changed = False
     if holds is not None:
-        active = set(Hold.objects.active().filter(borrower=borrower, source=Hold.Source.LOAN_SYSTEM)
-                     .values_list("code", flat=True))
+        active = set(
+            Hold.objects.active()
+            .filter(borrower=borrower, source=Hold.Source.LOAN_SYSTEM)
+            .values_list("code", flat=True)
+        )
         if active != holds:
             holds_set_from_loan_system(borrower_id=borrower.pk, codes=sorted(holds), actor=actor)
             holds_changed = True
@@ -360,8 +379,11 @@ def _borrower_apply(borrower, created, fields, contacts, holds, actor):
     return UpsertResult("updated", borrower)
 
 
-_API_NAMES = {"consent_after_hours": "consents.after_hours", "consent_sms": "consents.sms",
-              "consent_email": "consents.email"}
+_API_NAMES = {
+    "consent_after_hours": "consents.after_hours",
+    "consent_sms": "consents.sms",
+    "consent_email": "consents.email",
+}
 
 
 def _borrower_event(borrower, changed, actor):
@@ -370,8 +392,18 @@ def _borrower_event(borrower, changed, actor):
     names = sorted(_API_NAMES.get(n, n) for n in changed)
     cases = list(Case.objects.filter(borrower=borrower, state__in=OPEN_STATES).only("pk"))
     if cases:
-        events_write([event_build(c, "borrower_updated", actor, reason=_("Borrower updated: %(fields)s")
-                                  % {"fields": ", ".join(names)}, payload={"fields": names}) for c in cases])
+        events_write(
+            [
+                event_build(
+                    c,
+                    "borrower_updated",
+                    actor,
+                    reason=_("Borrower updated: %(fields)s") % {"fields": ", ".join(names)},
+                    payload={"fields": names},
+                )
+                for c in cases
+            ]
+        )
 
 
 # --- loans ------------------------------------------------------------------------------------
@@ -413,8 +445,10 @@ def _clean_loan(external_id, data):
         if isinstance(disbursed, date) and isinstance(schedule, list):
             for line in schedule:
                 if line.due_date < disbursed:
-                    problems.add(f"instalments[{line.index}].due_date",
-                                 _("Falls before the loan was disbursed (%(day)s).") % {"day": disbursed.isoformat()})
+                    problems.add(
+                        f"instalments[{line.index}].due_date",
+                        _("Falls before the loan was disbursed (%(day)s).") % {"day": disbursed.isoformat()},
+                    )
     if external_id is _BAD:
         problems.refuse_if_any()
     return external_id, fields, schedule, problems
@@ -441,8 +475,9 @@ def _clean_schedule(value, problems):
         number = values["number"]
         if number is not _BAD:
             if number in seen:
-                problems.add(f"{prefix}.number", _("Instalment number %(number)d appears more than once.")
-                             % {"number": number})
+                problems.add(
+                    f"{prefix}.number", _("Instalment number %(number)d appears more than once.") % {"number": number}
+                )
             seen[number] = index
         if _BAD not in values.values():
             lines.append(_Line(index, number, values["due_date"], values["amount_due"]))
@@ -478,8 +513,9 @@ def loan_upsert(*, external_id, data, actor=None, as_of=None):
         if loan is None:
             loan, created = _create_or_lock(Loan, external_id, {**values, "borrower_id": borrower_id})
             if not created and borrower_id != loan.borrower_id:
-                raise DomainError("validation_error",
-                                  fields={"borrower": [_("A loan cannot move to another borrower.")]})
+                raise DomainError(
+                    "validation_error", fields={"borrower": [_("A loan cannot move to another borrower.")]}
+                )
         return _loan_apply(loan, created, values, schedule, actor, as_of)
 
 
@@ -489,14 +525,17 @@ def _dates_against_stored(loan, fields, schedule, problems):
     if "disbursed_on" not in fields and isinstance(schedule, list):
         for line in schedule:
             if line.due_date < loan.disbursed_on:
-                problems.add(f"instalments[{line.index}].due_date",
-                             _("Falls before the loan was disbursed (%(day)s).") % {"day": loan.disbursed_on.isoformat()})
+                problems.add(
+                    f"instalments[{line.index}].due_date",
+                    _("Falls before the loan was disbursed (%(day)s).") % {"day": loan.disbursed_on.isoformat()},
+                )
     disbursed = fields.get("disbursed_on")
     if isinstance(disbursed, date) and schedule is None:
         first = Instalment.objects.filter(loan=loan).order_by("due_date").values_list("due_date", flat=True).first()
         if first is not None and first < disbursed:
-            problems.add("disbursed_on", _("Falls after the first instalment's due date (%(day)s).")
-                         % {"day": first.isoformat()})
+            problems.add(
+                "disbursed_on", _("Falls after the first instalment's due date (%(day)s).") % {"day": first.isoformat()}
+            )
 
 
 def _borrower_id(fields, loan, problems):
@@ -535,12 +574,25 @@ def _loan_apply(loan, created, values, schedule, actor, as_of):
             payload = {"fields": sorted(changed)}
             if diff is not None:
                 payload["instalments"] = diff
-            events_write([event_build(case, "loan_updated", actor, payload=payload, reason=_(
-                "Loan updated: %(fields)s") % {"fields": ", ".join(sorted(changed))})])
+            events_write(
+                [
+                    event_build(
+                        case,
+                        "loan_updated",
+                        actor,
+                        payload=payload,
+                        reason=_("Loan updated: %(fields)s") % {"fields": ", ".join(sorted(changed))},
+                    )
+                ]
+            )
     if created and not any(line.due_date < as_of for line in schedule or ()):
         return UpsertResult("created", loan)  # a new loan with nothing due yet has no case to follow
-    case_sync_with_loan(loan_id=loan.pk, actor=actor, as_of=as_of,
-                        cause=(_("loan %s created") if created else _("loan %s updated")) % loan.external_id)
+    case_sync_with_loan(
+        loan_id=loan.pk,
+        actor=actor,
+        as_of=as_of,
+        cause=(_("loan %s created") if created else _("loan %s updated")) % loan.external_id,
+    )
     return UpsertResult("created" if created else "updated", loan)
 
 
@@ -553,13 +605,17 @@ def _schedule_apply(loan, stored, schedule):
     for line in schedule:
         old = by_number.get(line.number)
         if old is not None and line.amount_due < old.amount_paid:
-            problems.add(f"instalments[{line.index}].amount_due",
-                         _("Below the %(paid)s already paid on this instalment.") % {"paid": f"{old.amount_paid:.2f}"})
+            problems.add(
+                f"instalments[{line.index}].amount_due",
+                _("Below the %(paid)s already paid on this instalment.") % {"paid": f"{old.amount_paid:.2f}"},
+            )
     for number in sorted(by_number.keys() - wanted.keys()):
         if by_number[number].amount_paid > 0:
-            problems.add("instalments", _("Instalment %(number)d has %(paid)s paid on it and cannot be removed "
-                                          "from the schedule.") % {"number": number,
-                                                                    "paid": f"{by_number[number].amount_paid:.2f}"})
+            problems.add(
+                "instalments",
+                _("Instalment %(number)d has %(paid)s paid on it and cannot be removed from the schedule.")
+                % {"number": number, "paid": f"{by_number[number].amount_paid:.2f}"},
+            )
     problems.refuse_if_any()
     removed = sorted(by_number.keys() - wanted.keys())
     added, updated = [], []
@@ -576,8 +632,7 @@ def _schedule_apply(loan, stored, schedule):
         Instalment.objects.bulk_update(updated, ["due_date", "amount_due"])
     if added:
         Instalment.objects.bulk_create(added)
-    return {"added": sorted(i.number for i in added), "changed": sorted(i.number for i in updated),
-            "removed": removed}
+    return {"added": sorted(i.number for i in added), "changed": sorted(i.number for i in updated), "removed": removed}
 
 
 def loan_upsert_many(*, items, actor=None, as_of=None):
@@ -599,12 +654,24 @@ def loan_upsert_many(*, items, actor=None, as_of=None):
             result = loan_upsert(external_id=external_id, data=item, actor=actor, as_of=as_of)
         except DomainError as refusal:
             errors = {k: [str(m) for m in v] for k, v in refusal.fields.items()} or {
-                "non_field_errors": [str(refusal.message)]}
+                "non_field_errors": [str(refusal.message)]
+            }
             results.append(BulkItemResult(shown, "error", errors))
         except Exception:  # each item is its own transaction: the rest still get their answers
             log.exception("bulk loan upsert failed for %r", shown)
-            results.append(BulkItemResult(shown, "error", {"non_field_errors": [
-                _("This loan could not be applied (an unexpected error, logged); nothing of it was written.")]}))
+            results.append(
+                BulkItemResult(
+                    shown,
+                    "error",
+                    {
+                        "non_field_errors": [
+                            _(
+                                "This loan could not be applied (an unexpected error, logged); nothing of it was written."
+                            )
+                        ]
+                    },
+                )
+            )
         else:
             results.append(BulkItemResult(shown, result.status, {}, result.obj))
     return results

@@ -1,5 +1,6 @@
 """Case lifecycle: opening for an overdue loan, keeping amounts in step with the loan, transitions,
 assignment. Every function here is atomic, locks what it changes and writes its events."""
+
 import logging
 from dataclasses import dataclass
 
@@ -32,7 +33,8 @@ def _transition_permission(name):
 def _refuse_transition(case, actor, name, code="transition_not_allowed", message=None):
     raise DomainError(
         code,
-        message or _("“%(transition)s” is not allowed while the case is in “%(state)s”.")
+        message
+        or _("“%(transition)s” is not allowed while the case is in “%(state)s”.")
         % {"transition": TRANSITION_LABELS.get(name, name), "state": State(case.state).label},
         allowed_transitions=case.allowed_transitions(actor),
         state=case.state,
@@ -52,7 +54,12 @@ def apply_transition(case, name, actor, *, reason="", payload=None, args=()):
     except ConcurrentTransition:
         raise DomainError("stale_version", state=from_state) from None
     event = event_write(
-        case, "transition", actor, from_state=from_state, to_state=case.state, reason=reason,
+        case,
+        "transition",
+        actor,
+        from_state=from_state,
+        to_state=case.state,
+        reason=reason,
         payload={"transition": name, **(payload or {})},
     )
     if from_state == State.VISIT and case.state != State.LEGAL:
@@ -71,7 +78,11 @@ def _withdraw_pending_referrals(case, transition_name):
 
     for referral in LegalReferral.objects.select_for_update().filter(case=case, status=LegalReferral.Status.REQUESTED):
         reason = WITHDRAWN_REASON % transition_name
-        referral.status, referral.decided_by, referral.decided_at = LegalReferral.Status.REJECTED, "system", timezone.now()
+        referral.status, referral.decided_by, referral.decided_at = (
+            LegalReferral.Status.REJECTED,
+            "system",
+            timezone.now(),
+        )
         referral.decision_reason = reason
         referral.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
         event_write(case, "legal_referral_rejected", None, reason=reason, payload={"referral_id": referral.pk})
@@ -100,7 +111,9 @@ def case_transition(*, case_id, transition, actor=None, reason="", expected_stat
             _refuse_transition(case, actor, transition, "case_on_hold")
         if transition == "refer_to_legal":
             _refuse_transition(
-                case, actor, transition,
+                case,
+                actor,
+                transition,
                 message=_("Legal referral needs approval: request a legal referral for a supervisor or legal officer."),
             )
         if not has_transition_perm(method, actor):
@@ -132,9 +145,7 @@ def case_sync_with_loan(*, loan_id, actor=None, as_of=None, cause=""):
     with transaction.atomic():
         loan = Loan.objects.select_for_update().get(pk=loan_id)
         oldest, amount = loan_arrears(loan.pk, as_of)
-        case = (
-            Case.objects.select_for_update().filter(loan=loan, state__in=OPEN_STATES).first()
-        )
+        case = Case.objects.select_for_update().filter(loan=loan, state__in=OPEN_STATES).first()
         if case is not None:
             return _sync_open_case(case, oldest, amount, actor, cause)
         if amount <= 0:
@@ -143,8 +154,12 @@ def case_sync_with_loan(*, loan_id, actor=None, as_of=None, cause=""):
         if latest is not None and latest.state == State.CLOSED and _covered_by_close(latest, as_of):
             return LoanSyncResult(None, "closed")
         window_start = as_of - timezone.timedelta(days=settings.COLLECTIONS_REOPEN_WINDOW_DAYS)
-        if (latest is not None and latest.state == State.RESOLVED and latest.resolved_at
-                and lender_date_of(latest.resolved_at) >= window_start):
+        if (
+            latest is not None
+            and latest.state == State.RESOLVED
+            and latest.resolved_at
+            and lender_date_of(latest.resolved_at) >= window_start
+        ):
             return _reopen(latest, oldest, amount, as_of, actor, cause)
         return _open(loan, oldest, amount, as_of, actor, cause)
 
@@ -193,10 +208,17 @@ def _sync_open_case(case, oldest, amount, actor, cause):
     case.oldest_unpaid_due_date, case.amount_overdue = oldest, amount
     case.updated_at = timezone.now()
     case.save(update_fields=["oldest_unpaid_due_date", "amount_overdue", "updated_at"])
-    event_write(case, "amounts_changed", actor, reason=cause, payload={
-        "amount_overdue_before": before, "amount_overdue": str(amount),
-        "oldest_unpaid_due_date": oldest.isoformat() if oldest else None,
-    })
+    event_write(
+        case,
+        "amounts_changed",
+        actor,
+        reason=cause,
+        payload={
+            "amount_overdue_before": before,
+            "amount_overdue": str(amount),
+            "oldest_unpaid_due_date": oldest.isoformat() if oldest else None,
+        },
+    )
     return LoanSyncResult(case, "updated")
 
 
@@ -226,13 +248,27 @@ def _open(loan, oldest, amount, as_of, actor, cause):
     stage, dpd = _stage_for(loan, oldest, as_of)
     now = timezone.now()
     case = Case(
-        loan=loan, borrower_id=loan.borrower_id, oldest_unpaid_due_date=oldest, amount_overdue=amount,
-        opened_at=now, updated_at=now, state=stage,
+        loan=loan,
+        borrower_id=loan.borrower_id,
+        oldest_unpaid_due_date=oldest,
+        amount_overdue=amount,
+        opened_at=now,
+        updated_at=now,
+        state=stage,
     )
     case.save(force_insert=True)
-    event_write(case, "opened", actor, to_state=stage, reason=cause, payload={
-        "dpd": dpd, "amount_overdue": str(amount), "oldest_unpaid_due_date": oldest.isoformat(),
-    })
+    event_write(
+        case,
+        "opened",
+        actor,
+        to_state=stage,
+        reason=cause,
+        payload={
+            "dpd": dpd,
+            "amount_overdue": str(amount),
+            "oldest_unpaid_due_date": oldest.isoformat(),
+        },
+    )
     return LoanSyncResult(case, "opened")
 
 
@@ -272,12 +308,21 @@ def case_assign(*, case_ids, actor=None, assignee=None, queue=None, reason=""):
             new_queue = case.queue if queue is None else target_queue
             if (new_user, new_queue) == (case.assigned_to, case.queue):
                 continue
-            events.append(event_build(case, "assigned", actor, reason=reason, at=now, payload={
-                "from_user": case.assigned_to.get_username() if case.assigned_to else None,
-                "to_user": new_user.get_username() if new_user else None,
-                "from_queue": case.queue.name if case.queue else None,
-                "to_queue": new_queue.name if new_queue else None,
-            }))
+            events.append(
+                event_build(
+                    case,
+                    "assigned",
+                    actor,
+                    reason=reason,
+                    at=now,
+                    payload={
+                        "from_user": case.assigned_to.get_username() if case.assigned_to else None,
+                        "to_user": new_user.get_username() if new_user else None,
+                        "from_queue": case.queue.name if case.queue else None,
+                        "to_queue": new_queue.name if new_queue else None,
+                    },
+                )
+            )
             changed.append(case.pk)
         if changed:
             updates = {"updated_at": now}

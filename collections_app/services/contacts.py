@@ -1,4 +1,5 @@
 """Working a case: contacts that happened, promises to pay, visits, notes."""
+
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
@@ -49,8 +50,17 @@ def contact_policy_for(loan):
     return compliance.policy_named(strategy.contact_policy if strategy else settings.COLLECTIONS_CONTACT_POLICY)
 
 
-def contact_log(*, case_id, actor=None, channel, outcome, direction=ContactAttempt.Direction.OUTBOUND,
-                phone=None, notes="", occurred_at=None):
+def contact_log(
+    *,
+    case_id,
+    actor=None,
+    channel,
+    outcome,
+    direction=ContactAttempt.Direction.OUTBOUND,
+    phone=None,
+    notes="",
+    occurred_at=None,
+):
     """Record a contact that took place. Never refused for breaking a contact rule: the breach is
     recorded on it for supervisors to follow up. `dispute_raised` places a dispute hold."""
     actor = as_actor(actor)
@@ -75,16 +85,40 @@ def contact_log(*, case_id, actor=None, channel, outcome, direction=ContactAttem
             decision = contact_check(case=case, channel=channel, at=occurred, phone=number)
             breach = "" if decision.allowed else decision.code
         contact = ContactAttempt.objects.create(
-            case=case, borrower=borrower, channel=channel, direction=direction, phone=number, outcome=outcome,
-            notes=notes, breach=breach, actor=actor.label, actor_user=actor.user, occurred_at=occurred,
+            case=case,
+            borrower=borrower,
+            channel=channel,
+            direction=direction,
+            phone=number,
+            outcome=outcome,
+            notes=notes,
+            breach=breach,
+            actor=actor.label,
+            actor_user=actor.user,
+            occurred_at=occurred,
         )
-        event_write(case, "contact_logged", actor, reason=notes[:200], at=occurred, payload={
-            "contact_id": contact.pk, "channel": channel, "direction": direction, "outcome": outcome,
-            "breach": breach or None,
-        })
+        event_write(
+            case,
+            "contact_logged",
+            actor,
+            reason=notes[:200],
+            at=occurred,
+            payload={
+                "contact_id": contact.pk,
+                "channel": channel,
+                "direction": direction,
+                "outcome": outcome,
+                "breach": breach or None,
+            },
+        )
         if outcome == ContactAttempt.Outcome.DISPUTE_RAISED:
-            hold_place(borrower_id=borrower.pk, code=Hold.Code.DISPUTE, actor=actor,
-                       reason=notes or _("Dispute raised during a contact"), _authorised=True)
+            hold_place(
+                borrower_id=borrower.pk,
+                code=Hold.Code.DISPUTE,
+                actor=actor,
+                reason=notes or _("Dispute raised during a contact"),
+                _authorised=True,
+            )
     return contact
 
 
@@ -98,9 +132,10 @@ def _lock_borrower_of_case(case_id, actor):
 def _loan_outstanding(loan_id):
     from django.db.models import F
 
-    return Instalment.objects.filter(loan_id=loan_id).aggregate(
-        total=Sum(F("amount_due") - F("amount_paid"))
-    )["total"] or 0
+    return (
+        Instalment.objects.filter(loan_id=loan_id).aggregate(total=Sum(F("amount_due") - F("amount_paid")))["total"]
+        or 0
+    )
 
 
 def promise_record(*, case_id, actor=None, amount, due_date, contact_id=None):
@@ -123,19 +158,34 @@ def promise_record(*, case_id, actor=None, amount, due_date, contact_id=None):
             raise invalid("amount", _("The promise exceeds what is outstanding on the loan."))
         pending = case.promises.filter(status=PromiseToPay.Status.PENDING).first()
         if pending is not None:
-            raise invalid("due_date", _("A promise of %(amount)s due %(date)s is still pending.")
-                          % {"amount": pending.amount, "date": pending.due_date.isoformat()})
+            raise invalid(
+                "due_date",
+                _("A promise of %(amount)s due %(date)s is still pending.")
+                % {"amount": pending.amount, "date": pending.due_date.isoformat()},
+            )
         promise = PromiseToPay.objects.create(
-            case=case, amount=amount, due_date=due, contact_id=contact_id, actor=actor.label, actor_user=actor.user,
+            case=case,
+            amount=amount,
+            due_date=due,
+            contact_id=contact_id,
+            actor=actor.label,
+            actor_user=actor.user,
         )
         # Look again the morning after the promised date.
         check_at = datetime.combine(due + timedelta(days=1), time(9), tzinfo=settings.LENDER_TIME_ZONE)
         case.next_action_at = check_at
         case.updated_at = timezone.now()
         case.save(update_fields=["next_action_at", "updated_at"])
-        event_write(case, "promise_recorded", actor, payload={
-            "promise_id": promise.pk, "amount": str(amount), "due_date": due.isoformat(),
-        })
+        event_write(
+            case,
+            "promise_recorded",
+            actor,
+            payload={
+                "promise_id": promise.pk,
+                "amount": str(amount),
+                "due_date": due.isoformat(),
+            },
+        )
     return promise
 
 
@@ -170,15 +220,25 @@ def visit_schedule(*, case_id, actor=None, scheduled_for, agents):
         if not perms.may(actor, perms.VISIT_PLAN, case):
             raise DomainError("permission_denied")
         if case.state != State.VISIT:
-            raise DomainError("transition_not_allowed", _("Visits are planned for cases in the visit stage."),
-                              allowed_transitions=case.allowed_transitions(actor))
+            raise DomainError(
+                "transition_not_allowed",
+                _("Visits are planned for cases in the visit stage."),
+                allowed_transitions=case.allowed_transitions(actor),
+            )
         if case.borrower_on_hold:
             raise DomainError("case_on_hold")
         visit = Visit.objects.create(case=case, scheduled_for=when, planned_by=actor.label)
         visit.agents.set(users)
-        event_write(case, "visit_scheduled", actor, payload={
-            "visit_id": visit.pk, "scheduled_for": when.isoformat(), "agents": [u.username for u in users],
-        })
+        event_write(
+            case,
+            "visit_scheduled",
+            actor,
+            payload={
+                "visit_id": visit.pk,
+                "scheduled_for": when.isoformat(),
+                "agents": [u.username for u in users],
+            },
+        )
     return visit
 
 
@@ -205,9 +265,22 @@ def visit_record(*, visit_id, actor=None, outcome, notes=""):
             raise DomainError("permission_denied")
         if visit.status != Visit.Status.PLANNED:
             raise invalid("visit", _("This visit is already recorded."))
-        visit.status, visit.outcome, visit.notes, visit.recorded_at = Visit.Status.DONE, outcome, notes or "", timezone.now()
+        visit.status, visit.outcome, visit.notes, visit.recorded_at = (
+            Visit.Status.DONE,
+            outcome,
+            notes or "",
+            timezone.now(),
+        )
         visit.save(update_fields=["status", "outcome", "notes", "recorded_at"])
-        event_write(case, "visit_recorded", actor, reason=notes or "", payload={"visit_id": visit.pk, "outcome": outcome})
-        contact_log(case_id=case.pk, actor=actor, channel=ContactAttempt.Channel.VISIT,
-                    outcome=_VISIT_CONTACT_OUTCOME[outcome], notes=notes, occurred_at=visit.recorded_at)
+        event_write(
+            case, "visit_recorded", actor, reason=notes or "", payload={"visit_id": visit.pk, "outcome": outcome}
+        )
+        contact_log(
+            case_id=case.pk,
+            actor=actor,
+            channel=ContactAttempt.Channel.VISIT,
+            outcome=_VISIT_CONTACT_OUTCOME[outcome],
+            notes=notes,
+            occurred_at=visit.recorded_at,
+        )
     return visit

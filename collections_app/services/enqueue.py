@@ -7,6 +7,7 @@ ignore the setting and publish to the broker, so the registered task is run thro
 An enqueue never fails the request whose work committed: when the broker cannot be reached it logs
 one warning and returns False; the work waits in its table for a periodic re-queue (reminders'
 dispatch, webhooks' dispatch, `file_jobs_requeue_task`, `sweep_requeue_task`)."""
+
 import logging
 
 from celery import current_app
@@ -38,8 +39,11 @@ def send_now(name, *args, **kwargs):
         else:
             current_app.send_task(name, args=args, kwargs=kwargs)
     except caught:
-        log.warning("task %s not enqueued (broker unreachable); the periodic re-queue will pick its work up",
-                    name, exc_info=True)
+        log.warning(
+            "task %s not enqueued (broker unreachable); the periodic re-queue will pick its work up",
+            name,
+            exc_info=True,
+        )
         return False
     return True
 

@@ -3,6 +3,7 @@
 Every kind written is one of the registry's (collections_app/events.py). The webhook outbox joins
 here: events of a kind subscribers may want (services/webhooks/) queue their deliveries in the
 same transaction as the event."""
+
 from django.db import transaction
 from django.utils import timezone
 

@@ -1,6 +1,7 @@
 """How long the files of imports and exports are kept. They hold personal data (a report echoes
 refused cells; an export holds masked rows and ids), so they go after COLLECTIONS_FILES_RETENTION_DAYS
 with the job that made them; beat runs `file_jobs_purge` daily."""
+
 from datetime import timedelta
 
 from django.conf import settings

@@ -1,4 +1,5 @@
 """Borrower-level holds: placing and lifting them, with an event on each of the borrower's open cases."""
+
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,13 +19,26 @@ def _announce_on_open_cases(borrower_id, kind, actor, hold, reason, now):
     if not cases:
         return
     Case.objects.filter(pk__in=[c.pk for c in cases]).update(updated_at=now)
-    payload = {"hold_id": hold.pk, "code": hold.code, "source": hold.source,
-               "ends_at": hold.ends_at.isoformat() if hold.ends_at else None}
+    payload = {
+        "hold_id": hold.pk,
+        "code": hold.code,
+        "source": hold.source,
+        "ends_at": hold.ends_at.isoformat() if hold.ends_at else None,
+    }
     events_write([event_build(c, kind, actor, reason=reason, payload=payload, at=now) for c in cases])
 
 
-def hold_place(*, borrower_id, code, actor=None, reason="", starts_at=None, ends_at=None,
-               source=Hold.Source.STAFF, _authorised=False):
+def hold_place(
+    *,
+    borrower_id,
+    code,
+    actor=None,
+    reason="",
+    starts_at=None,
+    ends_at=None,
+    source=Hold.Source.STAFF,
+    _authorised=False,
+):
     """Place a hold. An identical active hold (same code and source) is returned, not duplicated.
 
     `_authorised` is for services that place a hold as a consequence of an action they already
@@ -52,8 +66,15 @@ def hold_place(*, borrower_id, code, actor=None, reason="", starts_at=None, ends
         if existing is not None:
             return existing
         hold = Hold.objects.create(
-            borrower=borrower, code=code, reason=reason or "", starts_at=starts, ends_at=ends, source=source,
-            placed_by=actor.user, placed_by_label=actor.label, placed_at=now,
+            borrower=borrower,
+            code=code,
+            reason=reason or "",
+            starts_at=starts,
+            ends_at=ends,
+            source=source,
+            placed_by=actor.user,
+            placed_by_label=actor.label,
+            placed_at=now,
         )
         _announce_on_open_cases(borrower.pk, "hold_placed", actor, hold, hold.reason, now)
     return hold
@@ -87,10 +108,17 @@ def holds_set_from_loan_system(*, borrower_id, codes, actor=None):
     for code in codes or []:
         wanted.add(require_choice(code, Hold.Code.choices, "holds"))
     with transaction.atomic():
-        active = {h.code: h for h in Hold.objects.active().filter(borrower_id=borrower_id, source=Hold.Source.LOAN_SYSTEM)}
+        active = {
+            h.code: h for h in Hold.objects.active().filter(borrower_id=borrower_id, source=Hold.Source.LOAN_SYSTEM)
+        }
         for code in sorted(wanted - active.keys()):
-            hold_place(borrower_id=borrower_id, code=code, actor=actor, source=Hold.Source.LOAN_SYSTEM,
-                       reason=_("Set by the loan system"), _authorised=True)
+            hold_place(
+                borrower_id=borrower_id,
+                code=code,
+                actor=actor,
+                source=Hold.Source.LOAN_SYSTEM,
+                reason=_("Set by the loan system"),
+                _authorised=True,
+            )
         for code in sorted(active.keys() - wanted):
-            hold_lift(hold_id=active[code].pk, actor=actor, reason=_("Cleared by the loan system"),
-                      _authorised=True)
+            hold_lift(hold_id=active[code].pk, actor=actor, reason=_("Cleared by the loan system"), _authorised=True)

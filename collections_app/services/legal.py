@@ -1,5 +1,6 @@
 """Legal review: a request on a `visit` case, decided by a supervisor or legal officer. Approval runs
 `refer_to_legal`; legal review is not a state of its own."""
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,8 +23,12 @@ def legal_referral_request(*, case_id, actor=None, reason=""):
         if not perms.may(actor, perms.LEGAL_REQUEST, case):
             raise DomainError("permission_denied")
         if case.state != State.VISIT:
-            raise DomainError("transition_not_allowed", _("A legal referral is requested for cases in the visit stage."),
-                              allowed_transitions=case.allowed_transitions(actor), state=case.state)
+            raise DomainError(
+                "transition_not_allowed",
+                _("A legal referral is requested for cases in the visit stage."),
+                allowed_transitions=case.allowed_transitions(actor),
+                state=case.state,
+            )
         if case.borrower_on_hold:
             raise DomainError("case_on_hold")
         if case.legal_referrals.filter(status=LegalReferral.Status.REQUESTED).exists():
@@ -31,7 +36,10 @@ def legal_referral_request(*, case_id, actor=None, reason=""):
         try:
             with transaction.atomic():
                 referral = LegalReferral.objects.create(
-                    case=case, reason=reason, requested_by=actor.label, requested_by_user=actor.user,
+                    case=case,
+                    reason=reason,
+                    requested_by=actor.label,
+                    requested_by_user=actor.user,
                 )
         except IntegrityError:
             raise invalid("case", _("A legal referral is already waiting for a decision.")) from None
@@ -61,11 +69,14 @@ def legal_referral_decide(*, referral_id, actor=None, approve, reason=""):
         referral.decided_by, referral.decided_by_user = actor.label, actor.user
         referral.decided_at, referral.decision_reason = timezone.now(), reason
         referral.save(update_fields=["status", "decided_by", "decided_by_user", "decided_at", "decision_reason"])
-        event_write(case, f"legal_referral_{referral.status}", actor, reason=reason, payload={"referral_id": referral.pk})
+        event_write(
+            case, f"legal_referral_{referral.status}", actor, reason=reason, payload={"referral_id": referral.pk}
+        )
         if approve:
             if case.state != State.VISIT:
-                raise DomainError("transition_not_allowed", allowed_transitions=case.allowed_transitions(actor),
-                                  state=case.state)
+                raise DomainError(
+                    "transition_not_allowed", allowed_transitions=case.allowed_transitions(actor), state=case.state
+                )
             if case.borrower_on_hold:
                 raise DomainError("case_on_hold")
             case._approved_referral = referral

@@ -1,5 +1,6 @@
 """Money in and money back: payments apply to the oldest instalments first and move the case with
 them (resolve when nothing is overdue; reopen or re-age on a reversal), in one transaction."""
+
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -51,7 +52,11 @@ def payment_record(*, external_id, loan, amount, paid_at, channel="bank_transfer
             if existing is not None:
                 return _replay(existing, loan_row, amount, paid, channel)
             payment = Payment.objects.create(
-                external_id=external_id, loan=loan_row, amount=amount, paid_at=paid, channel=channel,
+                external_id=external_id,
+                loan=loan_row,
+                amount=amount,
+                paid_at=paid,
+                channel=channel,
                 recorded_by_label=actor.label,
             )
             applied = _allocate(payment)
@@ -59,10 +64,18 @@ def payment_record(*, external_id, loan, amount, paid_at, channel="bank_transfer
             payment.save(update_fields=["unapplied_amount"])
             case = Case.objects.filter(loan=loan_row, state__in=OPEN_STATES).first()
             if case is not None:
-                event_write(case, "payment_recorded", actor, payload={
-                    "external_id": external_id, "amount": str(amount), "channel": channel,
-                    "paid_at": paid.isoformat(), "unapplied": str(payment.unapplied_amount),
-                })
+                event_write(
+                    case,
+                    "payment_recorded",
+                    actor,
+                    payload={
+                        "external_id": external_id,
+                        "amount": str(amount),
+                        "channel": channel,
+                        "paid_at": paid.isoformat(),
+                        "unapplied": str(payment.unapplied_amount),
+                    },
+                )
                 _settle_promises(case, actor)
             case_sync_with_loan(loan_id=loan_row.pk, actor=actor, cause=_("payment %s") % external_id)
             return PaymentResult(payment, True)
@@ -71,7 +84,9 @@ def payment_record(*, external_id, loan, amount, paid_at, channel="bank_transfer
         existing = Payment.objects.filter(external_id=external_id).first()
         if existing is None:
             raise
-        raise DomainError("idempotency_conflict", fields={"external_id": [_("Already used for another payment.")]}) from None
+        raise DomainError(
+            "idempotency_conflict", fields={"external_id": [_("Already used for another payment.")]}
+        ) from None
 
 
 def _replay(existing, loan, amount, paid, channel):
@@ -87,7 +102,9 @@ def _allocate(payment):
     """Apply the payment to the oldest unpaid instalments first; returns the amount applied."""
     remaining = payment.amount
     instalments = list(
-        Instalment.objects.select_for_update().filter(loan_id=payment.loan_id).filter(amount_paid__lt=F("amount_due"))
+        Instalment.objects.select_for_update()
+        .filter(loan_id=payment.loan_id)
+        .filter(amount_paid__lt=F("amount_due"))
         .order_by("due_date", "number")
     )
     allocations = []
@@ -109,9 +126,14 @@ def _allocate(payment):
 def _settle_promises(case, actor):
     """A pending promise is kept once payments since it was made, up to its date, reach its amount."""
     for promise in case.promises.select_for_update().filter(status=PromiseToPay.Status.PENDING):
-        end_of_due_day = datetime.combine(promise.due_date + timedelta(days=1), time(0), tzinfo=settings.LENDER_TIME_ZONE)
+        end_of_due_day = datetime.combine(
+            promise.due_date + timedelta(days=1), time(0), tzinfo=settings.LENDER_TIME_ZONE
+        )
         paid = Payment.objects.filter(
-            loan_id=case.loan_id, reversed_at__isnull=True, paid_at__gte=promise.created_at, paid_at__lt=end_of_due_day,
+            loan_id=case.loan_id,
+            reversed_at__isnull=True,
+            paid_at__gte=promise.created_at,
+            paid_at__lt=end_of_due_day,
         ).aggregate(total=Sum("amount"))["total"] or Decimal("0")
         if paid >= promise.amount:
             promise.status, promise.settled_at = PromiseToPay.Status.KEPT, timezone.now()
@@ -142,7 +164,14 @@ def payment_reverse(*, external_id, actor=None, reason=""):
         payment.save(update_fields=["reversed_at", "reversed_by_label", "reversal_reason"])
         result = case_sync_with_loan(loan_id=payment.loan_id, actor=actor, cause=_("reversal of %s") % external_id)
         if result.case is not None:
-            event_write(result.case, "payment_reversed", actor, reason=reason, payload={
-                "external_id": external_id, "amount": str(payment.amount),
-            })
+            event_write(
+                result.case,
+                "payment_reversed",
+                actor,
+                reason=reason,
+                payload={
+                    "external_id": external_id,
+                    "amount": str(payment.amount),
+                },
+            )
     return PaymentResult(payment, True)

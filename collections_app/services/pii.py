@@ -1,4 +1,5 @@
 """Revealing personal data: an audited action, written before the data is handed out."""
+
 import json
 
 from django.db import transaction
@@ -37,14 +38,23 @@ def pii_reveal(*, actor=None, reason, fields=REVEALABLE, case_id=None, borrower_
             borrower = Borrower.objects.filter(pk=borrower_id).first()
             if borrower is None:
                 raise DomainError("not_found")
-        AuditLog.objects.create(actor=actor.label, actor_user=actor.user, action=AuditLog.Action.REVEAL,
-                                borrower=borrower, case=case, fields=fields, reason=reason)
+        AuditLog.objects.create(
+            actor=actor.label,
+            actor_user=actor.user,
+            action=AuditLog.Action.REVEAL,
+            borrower=borrower,
+            case=case,
+            fields=fields,
+            reason=reason,
+        )
         if case is not None:
             event_write(case, "pii_revealed", actor, reason=reason, payload={"fields": fields})
     values = {}
     for field in fields:
         if field == "contacts":
-            values[field] = [{"name": c.name, "relation": c.relation, "phone": c.phone} for c in borrower.contacts.all()]
+            values[field] = [
+                {"name": c.name, "relation": c.relation, "phone": c.phone} for c in borrower.contacts.all()
+            ]
         else:
             values[field] = getattr(borrower, field)
     return values
@@ -55,9 +65,18 @@ def pii_log_unmasked(*, actor, reads, reason, action=AuditLog.Action.REVEAL):
     `pii:read`): one audit entry per (borrower id, case id, fields) in `reads`, in one statement.
     Written by whichever door handed the data out, before the answer leaves."""
     actor = as_actor(actor)
-    entries = [AuditLog(actor=actor.label, actor_user=actor.user, action=action, borrower_id=borrower_id,
-                        case_id=case_id, fields=list(fields), reason=reason)
-               for borrower_id, case_id, fields in reads]
+    entries = [
+        AuditLog(
+            actor=actor.label,
+            actor_user=actor.user,
+            action=action,
+            borrower_id=borrower_id,
+            case_id=case_id,
+            fields=list(fields),
+            reason=reason,
+        )
+        for borrower_id, case_id, fields in reads
+    ]
     if len(entries) == 1:
         entries[0].save(force_insert=True)  # one INSERT, no transaction of its own around it
     elif entries:
@@ -76,7 +95,9 @@ def pii_log_visit_addresses(*, actor, visits):
     borrowers = {s["borrower"] for s in shown}
     cases = {s["case"] for s in shown}
     entry = AuditLog(
-        actor=actor.label, actor_user=actor.user, action=AuditLog.Action.REVEAL,
+        actor=actor.label,
+        actor_user=actor.user,
+        action=AuditLog.Action.REVEAL,
         borrower_id=next(iter(borrowers)) if len(borrowers) == 1 else None,
         case_id=next(iter(cases)) if len(cases) == 1 else None,
         fields=["address"],

@@ -5,4 +5,5 @@ Every task keeps the NAME it had before the package existed (`collections_app.ta
 `collections_app.tasks_imports.import_file_task`, ...), given explicitly: beat rows
 (django-celery-beat's PeriodicTask.task), messages already queued and `services/enqueue.py` send by
 name. The worker's autodiscovery imports this package; importing the modules here registers them."""
+
 from . import dashboard, files, reminders, sweep, webhooks  # noqa: F401

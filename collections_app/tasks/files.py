@@ -2,6 +2,7 @@
 service (services/files/); the re-queue of jobs whose message was lost, and the retention purge.
 Names as before the package: `collections_app.tasks_imports.import_file_task`,
 `collections_app.tasks_exports.export_run_task`, `collections_app.tasks.file_jobs_*_task`."""
+
 from celery import shared_task
 
 from ..services.files import JOB_TIME_LIMIT
@@ -10,8 +11,12 @@ from ..services.files import JOB_TIME_LIMIT
 TIME_LIMIT = JOB_TIME_LIMIT
 
 
-@shared_task(name="collections_app.tasks_imports.import_file_task", acks_late=True,
-             soft_time_limit=TIME_LIMIT - 100, time_limit=TIME_LIMIT)
+@shared_task(
+    name="collections_app.tasks_imports.import_file_task",
+    acks_late=True,
+    soft_time_limit=TIME_LIMIT - 100,
+    time_limit=TIME_LIMIT,
+)
 def import_file_task(job_id):
     """Run the import of FileJob `job_id`. Safe to redeliver: a job already done or failed is left
     as it is, and the import itself upserts (a rerun changes nothing)."""
@@ -20,8 +25,12 @@ def import_file_task(job_id):
     return import_job_run(job_id)
 
 
-@shared_task(name="collections_app.tasks_exports.export_run_task", acks_late=True,
-             soft_time_limit=TIME_LIMIT - 100, time_limit=TIME_LIMIT)
+@shared_task(
+    name="collections_app.tasks_exports.export_run_task",
+    acks_late=True,
+    soft_time_limit=TIME_LIMIT - 100,
+    time_limit=TIME_LIMIT,
+)
 def export_run_task(job_id):
     """Write the file of an export FileJob. Takes the id; safe to rerun (a finished job is skipped,
     an interrupted one is written again)."""

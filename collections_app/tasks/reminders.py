@@ -1,5 +1,6 @@
 """Tasks of the reminder outbox: plan (after the sweep), dispatch (beat, every minute) and put back
 the claims of dead workers. Names as before the package: `collections_app.tasks.<name>`."""
+
 from datetime import date
 
 from celery import shared_task
@@ -15,8 +16,7 @@ def reminders_plan_task(as_of=None):
     return {"queued": planned.queued, "suppressed": planned.suppressed}
 
 
-@shared_task(name="collections_app.tasks.reminders_dispatch_task", acks_late=True,
-             soft_time_limit=50, time_limit=58)
+@shared_task(name="collections_app.tasks.reminders_dispatch_task", acks_late=True, soft_time_limit=50, time_limit=58)
 def reminders_dispatch_task(max_batches=20):
     """Send what is due, a batch at a time, until nothing is due or the budget is spent. Beat runs it
     every minute: if Redis was down the rows simply wait in the outbox."""

@@ -1,5 +1,6 @@
 """Tasks of the daily sweep (a run of chunks, claimed one after the other) and of the cases'
 follow-up after loan changes. Names as before the package: `collections_app.tasks.<name>`."""
+
 from datetime import date
 
 from celery import shared_task
@@ -10,9 +11,15 @@ from ..services import sweep
 from .reminders import reminders_plan_task
 
 
-@shared_task(name="collections_app.tasks.cases_sync_with_loans_task", acks_late=True,
-             autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5,
-             soft_time_limit=300, time_limit=330)
+@shared_task(
+    name="collections_app.tasks.cases_sync_with_loans_task",
+    acks_late=True,
+    autoretry_for=(ConnectionError,),
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=300,
+    time_limit=330,
+)
 def cases_sync_with_loans_task(loan_ids, as_of=None):
     """Bring the cases of a chunk of loans in step with their instalments (after an import, say).
     Safe to rerun: a loan already in step changes nothing."""
@@ -30,9 +37,15 @@ def sweep_task(as_of=None, chunk_size=sweep.DEFAULT_CHUNK, full_refresh=False):
     return {"as_of": day.isoformat(), "chunks": run.chunks_total}
 
 
-@shared_task(name="collections_app.tasks.sweep_chunk_task", acks_late=True,
-             autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5,
-             soft_time_limit=600, time_limit=660)
+@shared_task(
+    name="collections_app.tasks.sweep_chunk_task",
+    acks_late=True,
+    autoretry_for=(ConnectionError,),
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=600,
+    time_limit=660,
+)
 def sweep_chunk_task(run_id):
     """Claim and run the run's next chunk, then pass the baton: the next chunk task, or the reminder
     plan after the last. A redelivered message finds its chunk done (or claimed) and repeats nothing."""

@@ -1,5 +1,6 @@
 """Tasks of the webhook outbox: the dispatcher (beat, and a commit that queued deliveries) starts one
 lane task per subscription. Names as before the package: `collections_app.tasks.<name>`."""
+
 import time
 
 from celery import shared_task
@@ -7,8 +8,7 @@ from celery import shared_task
 from ..services import webhooks
 
 
-@shared_task(name="collections_app.tasks.webhooks_dispatch_task", acks_late=True,
-             soft_time_limit=60, time_limit=70)
+@shared_task(name="collections_app.tasks.webhooks_dispatch_task", acks_late=True, soft_time_limit=60, time_limit=70)
 def webhooks_dispatch_task():
     """Beat (every minute) and a commit that queued deliveries run it: puts back the claims of
     workers that died, then starts one lane task per subscription with deliveries due, so a receiver
@@ -20,8 +20,7 @@ def webhooks_dispatch_task():
     return {"requeued": requeued, "lanes": lanes}
 
 
-@shared_task(name="collections_app.tasks.webhook_lane_task", acks_late=True,
-             soft_time_limit=150, time_limit=160)
+@shared_task(name="collections_app.tasks.webhook_lane_task", acks_late=True, soft_time_limit=150, time_limit=160)
 def webhook_lane_task(subscription_id, max_batches=200, budget_seconds=45):
     """Send one subscription's due deliveries a batch at a time, in order, until nothing is due, the
     budget is spent, or its receiver stops answering (the rest wait for a later round). One lane

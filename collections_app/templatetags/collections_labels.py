@@ -1,9 +1,10 @@
 """Labels for stored codes in templates (collections_app/labels.py).
 
-    {% load collections_labels %}
-    {{ case.loan.product|label:"product" }}   {{ payment.channel|label:"channel" }}
-    {{ case.queue|label:"queue" }}             {{ event.actor|actor }}
+{% load collections_labels %}
+{{ case.loan.product|label:"product" }}   {{ payment.channel|label:"channel" }}
+{{ case.queue|label:"queue" }}             {{ event.actor|actor }}
 """
+
 from django import template
 
 from .. import labels

@@ -1,4 +1,5 @@
 """What every page shares: who is asking, ability guards, and turning a refusal into a message."""
+
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required

@@ -4,6 +4,7 @@ Every link a person is shown must lead to a page they may open. Who may open a p
 the view's `ability_required` (web/common.py); `may_open` reads it from the view the URL resolves
 to and asks permissions.py, so a link built through it cannot lead to a 404. Which pages the
 navigation offers each role, and where `/` takes them, is permissions.py's too (OFFERED, LANDING)."""
+
 from functools import lru_cache
 
 from django.urls import resolve, reverse

@@ -4,6 +4,7 @@ XLSX through the exports (services/files/exports/dashboard.py), which write the 
 log. The page runs a fixed number of queries whatever the size of the portfolio
 (tests/test_dashboard.py pins it), none at all while its figures are in the cache.
 """
+
 from django.conf import settings
 from django.shortcuts import render
 from django.urls import reverse
@@ -42,13 +43,15 @@ def dashboard(request):
             numeric = table.numeric
             table.page_rows = [list(zip((page_cell(v) for v in row), numeric)) for row in table.rows]
             table.page_total = list(zip((page_cell(v) for v in table.total), numeric)) if table.total else None
-    context.update({
-        "period": period,
-        "currency": settings.COLLECTIONS_CURRENCY,
-        "month_value": period.key,
-        "previous_month": period.previous.key,
-        "next_month": period.next.key if not board.is_current else None,
-        "figures": figures,
-        "computed_at": board.computed_at,
-    })
+    context.update(
+        {
+            "period": period,
+            "currency": settings.COLLECTIONS_CURRENCY,
+            "month_value": period.key,
+            "previous_month": period.previous.key,
+            "next_month": period.next.key if not board.is_current else None,
+            "figures": figures,
+            "computed_at": board.computed_at,
+        }
+    )
     return render(request, "collections_app/dashboard/page.html", context)

@@ -1,4 +1,5 @@
 """My desk: where each role lands, and the collector's worklist."""
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.formats import number_format
@@ -49,7 +50,8 @@ def _count_text(count, more):
     if more:
         return _("%(count)s+ cases match") % {"count": number_format(count, force_grouping=True)}
     return ngettext("%(count)s case matches", "%(count)s cases match", count) % {
-        "count": number_format(count, force_grouping=True)}
+        "count": number_format(count, force_grouping=True)
+    }
 
 
 # The worklist: for those who work cases by phone (the "promise to pay" row: collectors on their
@@ -61,8 +63,14 @@ def worklist(request):
     filters, error, status = WorklistFilters(), None, 200
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
-        filters = WorklistFilters(stage=data["stage"], bucket=data["bucket"], promise_due=data["promise_due"],
-                                  never_contacted=data["never_contacted"], search=data["q"], sort=data["sort"])
+        filters = WorklistFilters(
+            stage=data["stage"],
+            bucket=data["bucket"],
+            promise_due=data["promise_due"],
+            never_contacted=data["never_contacted"],
+            search=data["q"],
+            sort=data["sort"],
+        )
     elif form.is_bound and "sort" in form.errors:
         error, status = _("This list cannot be sorted that way."), 400
     rows, next_cursor, count_text = [], None, ""
@@ -85,7 +93,17 @@ def worklist(request):
     if next_cursor:
         query["after"] = next_cursor.encode()
         next_url = "?" + query.urlencode()
-    return render(request, "collections_app/worklist.html", {
-        "form": form, "rows": rows, "next_url": next_url, "error": error, "count_text": count_text,
-        "first_page": not request.GET.get("after"), "sort_links": _sort_links(request, filters.sort),
-    }, status=status)
+    return render(
+        request,
+        "collections_app/worklist.html",
+        {
+            "form": form,
+            "rows": rows,
+            "next_url": next_url,
+            "error": error,
+            "count_text": count_text,
+            "first_page": not request.GET.get("after"),
+            "sort_links": _sort_links(request, filters.sort),
+        },
+        status=status,
+    )

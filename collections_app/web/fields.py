@@ -1,6 +1,7 @@
 """Form fields that parse with collections_app/values.py, the parsers of every door, so a page
 takes and refuses what the API and the imports do, with the same words. One difference: a
 browser's date-time box sends no offset, so a page reads such a time in the current time zone."""
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone

@@ -1,4 +1,5 @@
 """The field agent's visits: today and this week, with the address of each assigned visit."""
+
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
@@ -31,9 +32,15 @@ def my_visits(request):
     today = lender_today()
     start = datetime.combine(today, time(0), tzinfo=settings.LENDER_TIME_ZONE)
     visits = list(
-        Visit.objects.filter(agents=request.user, status=Visit.Status.PLANNED,
-                             scheduled_for__gte=start - timedelta(days=1), scheduled_for__lt=start + timedelta(days=8))
-        .select_related("case__borrower", "case__loan").prefetch_related("agents").order_by("scheduled_for")
+        Visit.objects.filter(
+            agents=request.user,
+            status=Visit.Status.PLANNED,
+            scheduled_for__gte=start - timedelta(days=1),
+            scheduled_for__lt=start + timedelta(days=8),
+        )
+        .select_related("case__borrower", "case__loan")
+        .prefetch_related("agents")
+        .order_by("scheduled_for")
     )
     if visits:
         pii_log_visit_addresses(actor=actor, visits=visits)
@@ -44,10 +51,12 @@ def my_visits(request):
         # What the browser needs to warn before a visit is recorded early or at night (app.js).
         v.policy = policies[v.case.loan.product]
         v.msg_early = _("This visit is planned for %(when)s, which is later than now. Record it anyway?") % {
-            "when": date_format(localtime(v.scheduled_for), "SHORT_DATETIME_FORMAT")}
-        v.msg_night = _("It is night where the borrower lives (contact is allowed %(start)s-%(end)s). "
-                        "Record a visit at this hour anyway?") % {
-            "start": v.policy.window_start.strftime("%H:%M"), "end": v.policy.window_end.strftime("%H:%M")}
+            "when": date_format(localtime(v.scheduled_for), "SHORT_DATETIME_FORMAT")
+        }
+        v.msg_night = _(
+            "It is night where the borrower lives (contact is allowed %(start)s-%(end)s). "
+            "Record a visit at this hour anyway?"
+        ) % {"start": v.policy.window_start.strftime("%H:%M"), "end": v.policy.window_end.strftime("%H:%M")}
     return render(request, "collections_app/visits.html", {"visits": visits, "form": VisitRecordForm()})
 
 
@@ -60,8 +69,9 @@ def record_visit(request, visit_id):
         messages.error(request, _("Choose an outcome."))
         return redirect("collections:visits")
     try:
-        services.visit_record(visit_id=visit_id, actor=actor, outcome=form.cleaned_data["outcome"],
-                              notes=form.cleaned_data["notes"])
+        services.visit_record(
+            visit_id=visit_id, actor=actor, outcome=form.cleaned_data["outcome"], notes=form.cleaned_data["notes"]
+        )
     except DomainError as refusal:
         if refusal.code == "not_found":
             raise Http404 from None

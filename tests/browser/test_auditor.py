@@ -1,4 +1,5 @@
 """An auditor reviews who looked at personal data and takes the range away as a spreadsheet."""
+
 import io
 
 import openpyxl

@@ -1,4 +1,5 @@
 """What a collector does in a real browser."""
+
 from datetime import timedelta
 
 import pytest
@@ -14,8 +15,9 @@ from ..factories import BorrowerFactory, assigned_case
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_collector_finds_a_case_by_phone_digits_logs_a_call_and_a_promise(page, live_server, login, shot,
-                                                                         collector, supervisor):
+def test_collector_finds_a_case_by_phone_digits_logs_a_call_and_a_promise(
+    page, live_server, login, shot, collector, supervisor
+):
     for _ in range(3):
         assigned_case(to=collector, by=supervisor, days_overdue=9)
     borrower = BorrowerFactory(phones=["13912344321"], consent_after_hours=True)
@@ -55,8 +57,9 @@ def _zone_at_local_hour(hour):
     return f"Etc/GMT-{offset}" if offset <= 12 else f"Etc/GMT+{24 - offset}"
 
 
-def test_dialling_outside_contact_hours_is_blocked_with_the_reason_and_next_time(page, live_server, login, shot,
-                                                                                collector, supervisor):
+def test_dialling_outside_contact_hours_is_blocked_with_the_reason_and_next_time(
+    page, live_server, login, shot, collector, supervisor
+):
     borrower = BorrowerFactory(time_zone=_zone_at_local_hour(3))
     case = assigned_case(to=collector, by=supervisor, days_overdue=12, borrower=borrower)
 

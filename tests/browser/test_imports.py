@@ -1,5 +1,6 @@
 """A supervisor imports a file in a real browser: upload, the job page, the progress partial that
 HTMX polls until the job is done, the report download."""
+
 import pytest
 from playwright.sync_api import expect
 
@@ -36,16 +37,26 @@ def test_supervisor_uploads_a_file_and_downloads_the_report(page, live_server, l
 
 
 def test_progress_bar_follows_a_running_job(page, live_server, login, supervisor, settings):
-    job = FileJob.objects.create(direction="import", kind="instalments", status="running", total_rows=10,
-                                 processed_rows=3, requested_by=supervisor, source_name="big.csv")
+    job = FileJob.objects.create(
+        direction="import",
+        kind="instalments",
+        status="running",
+        total_rows=10,
+        processed_rows=3,
+        requested_by=supervisor,
+        source_name="big.csv",
+    )
     login("supervisor")
     page.goto(f"{live_server.url}/imports/{job.pk}/")
     expect(page.locator("#import-progress progress")).to_have_attribute("value", "30")
     report = settings.COLLECTIONS_FILES_DIR / "imports" / "r.csv"
     report.parent.mkdir(parents=True)
     report.write_text("line,level,column,value,reason\n", encoding="utf-8")
-    FileJob.objects.filter(pk=job.pk).update(status="done", processed_rows=10, report_path="imports/r.csv",
-                                             summary={"rows": 10, "created": 10, "updated": 0, "unchanged": 0,
-                                                      "refused": 0, "warnings": []})
+    FileJob.objects.filter(pk=job.pk).update(
+        status="done",
+        processed_rows=10,
+        report_path="imports/r.csv",
+        summary={"rows": 10, "created": 10, "updated": 0, "unchanged": 0, "refused": 0, "warnings": []},
+    )
     expect(page.get_by_test_id("report-link")).to_be_visible(timeout=5000)
     expect(page.locator("#import-progress progress")).to_have_attribute("value", "100")

@@ -2,6 +2,7 @@
 
 Each demo role logs in, opens its desk and every page of its navigation, and follows every same-site
 link found on them (one level deep), skipping log-out, forms and downloads: none may answer 4xx/5xx."""
+
 import re
 from io import StringIO
 from urllib.parse import urldefrag, urlsplit

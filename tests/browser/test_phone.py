@@ -1,5 +1,6 @@
 """A collector on a 390 px phone (issue 9, point 19): nothing scrolls sideways, the worklist's rows are
 cards, and the case page shows its actions before the timeline. Screenshots: var/screenshots/phone-*."""
+
 import pytest
 from playwright.sync_api import expect
 

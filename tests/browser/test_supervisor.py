@@ -1,4 +1,5 @@
 """What a supervisor does in a real browser."""
+
 import pytest
 from playwright.sync_api import expect
 
@@ -9,8 +10,9 @@ from ..factories import assigned_case
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_supervisor_filters_selects_fifty_cases_and_reassigns_them(page, live_server, login, shot,
-                                                                  collector, other_collector, supervisor):
+def test_supervisor_filters_selects_fifty_cases_and_reassigns_them(
+    page, live_server, login, shot, collector, other_collector, supervisor
+):
     cases = [assigned_case(to=collector, by=supervisor, days_overdue=12) for _ in range(55)]
     assigned_case(to=other_collector, by=supervisor, days_overdue=12)  # filtered out
 
@@ -27,8 +29,12 @@ def test_supervisor_filters_selects_fifty_cases_and_reassigns_them(page, live_se
 
     moved = Case.objects.filter(pk__in=[c.pk for c in cases], assigned_to=other_collector).count()
     assert moved == 50
-    assert CaseEvent.objects.filter(case__in=cases, kind="assigned", payload__from_user="collector",
-                                    payload__to_user="collector2").count() == 50
+    assert (
+        CaseEvent.objects.filter(
+            case__in=cases, kind="assigned", payload__from_user="collector", payload__to_user="collector2"
+        ).count()
+        == 50
+    )
     expect(page.get_by_role("status")).to_contain_text("50")
 
 

@@ -1,5 +1,6 @@
 """Issue 9, point 20 in a real browser: compact approvals decided several at once, and "Distribute
 evenly" with its preview and undo."""
+
 import pytest
 from playwright.sync_api import expect
 
@@ -15,8 +16,13 @@ def test_approvals_rows_are_compact_and_several_are_approved_at_once(page, live_
     referrals = []
     for i in range(6):
         case = overdue_case(days_overdue=40)
-        referrals.append(legal_referral_request(case_id=case.pk, actor=supervisor,
-                                                reason="no contact after two visits, the borrower moved away " * (i % 2 + 1)))
+        referrals.append(
+            legal_referral_request(
+                case_id=case.pk,
+                actor=supervisor,
+                reason="no contact after two visits, the borrower moved away " * (i % 2 + 1),
+            )
+        )
     login("supervisor")
     page.goto(f"{live_server.url}/approvals/")
     rows = page.get_by_test_id("pending").locator("tbody tr")
@@ -31,8 +37,9 @@ def test_approvals_rows_are_compact_and_several_are_approved_at_once(page, live_
     assert [LegalReferral.objects.get(pk=r.pk).status for r in referrals] == ["approved"] * 3 + ["requested"] * 3
 
 
-def test_distribute_evenly_previews_then_can_be_undone(page, live_server, login, shot, supervisor, collector,
-                                                       other_collector):
+def test_distribute_evenly_previews_then_can_be_undone(
+    page, live_server, login, shot, supervisor, collector, other_collector
+):
     queue = QueueFactory(name="M1 calls")
     queue.members.add(collector, other_collector)
     waiting = [assigned_case(to=None, by=supervisor, queue=queue) for _ in range(4)]

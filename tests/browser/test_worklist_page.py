@@ -1,6 +1,7 @@
 """Issue 9, point 22 in a real browser: the worklist's search box shows its whole placeholder, it
 sorts by a header, `p`/`s` open their panels on the case page, and a field agent recording a visit
 before its time or at night is asked to confirm first."""
+
 from datetime import timedelta
 
 import pytest
@@ -35,6 +36,7 @@ def test_the_search_box_shows_its_whole_placeholder(page, live_server, login, co
 
 def test_a_header_click_sorts_the_worklist_and_pages_keep_working(page, live_server, login, collector, supervisor):
     from decimal import Decimal
+
     small = assigned_case(to=collector, by=supervisor, days_overdue=9, amount=Decimal("10.00"))
     big = assigned_case(to=collector, by=supervisor, days_overdue=9, amount=Decimal("900.00"))
     login("collector")
@@ -72,8 +74,9 @@ def _visit(supervisor, agents, *, borrower, scheduled_for):
 
 def test_recording_a_visit_before_its_time_asks_first(page, live_server, login, supervisor, field_agent, field_agent2):
     borrower = BorrowerFactory(time_zone=_zone_at_local_hour(12))
-    visit = _visit(supervisor, [field_agent, field_agent2], borrower=borrower,
-                   scheduled_for=timezone.now() + timedelta(hours=3))
+    visit = _visit(
+        supervisor, [field_agent, field_agent2], borrower=borrower, scheduled_for=timezone.now() + timedelta(hours=3)
+    )
     login("field_agent")
     dialogs = []
 
@@ -94,10 +97,13 @@ def test_recording_a_visit_before_its_time_asks_first(page, live_server, login, 
     assert Visit.objects.get(pk=visit.pk).status == "done"
 
 
-def test_recording_a_visit_at_the_borrowers_night_asks_first(page, live_server, login, supervisor, field_agent,
-                                                            field_agent2):
+def test_recording_a_visit_at_the_borrowers_night_asks_first(
+    page, live_server, login, supervisor, field_agent, field_agent2
+):
     borrower = BorrowerFactory(time_zone=_zone_at_local_hour(3))
-    _visit(supervisor, [field_agent, field_agent2], borrower=borrower, scheduled_for=timezone.now() - timedelta(minutes=4))
+    _visit(
+        supervisor, [field_agent, field_agent2], borrower=borrower, scheduled_for=timezone.now() - timedelta(minutes=4)
+    )
     login("field_agent")
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -106,11 +112,13 @@ def test_recording_a_visit_at_the_borrowers_night_asks_first(page, live_server, 
     assert len(dialogs) == 1 and "night" in dialogs[0] and "later than now" not in dialogs[0]
 
 
-def test_recording_a_visit_on_time_in_the_day_asks_nothing(page, live_server, login, supervisor, field_agent,
-                                                          field_agent2):
+def test_recording_a_visit_on_time_in_the_day_asks_nothing(
+    page, live_server, login, supervisor, field_agent, field_agent2
+):
     borrower = BorrowerFactory(time_zone=_zone_at_local_hour(12))
-    visit = _visit(supervisor, [field_agent, field_agent2], borrower=borrower,
-                   scheduled_for=timezone.now() - timedelta(minutes=4))
+    visit = _visit(
+        supervisor, [field_agent, field_agent2], borrower=borrower, scheduled_for=timezone.now() - timedelta(minutes=4)
+    )
     login("field_agent")
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))

@@ -1,6 +1,7 @@
 """Input and output shapes of the action endpoints (contacts, contact check, promises, messages,
 visits, payments). Inputs check shape and types only and pass loose values (amounts, times) through
 raw: the services parse them and name the field when they cannot, so every door refuses alike."""
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -11,9 +12,15 @@ from ..cases.serializers import StrictSerializer
 AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
 
 
-@extend_schema_field({"type": "string", "pattern": AMOUNT_PATTERN, "example": "500.00",
-                      "description": "A decimal string with at most two places (a JSON integer is accepted; "
-                                     "a JSON floating-point number is refused)."})
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": AMOUNT_PATTERN,
+        "example": "500.00",
+        "description": "A decimal string with at most two places (a JSON integer is accepted; "
+        "a JSON floating-point number is refused).",
+    }
+)
 class AmountField(serializers.Field):
     """Passes the amount through untouched: the service parses it with values.money (the rule of
     every door), which refuses a JSON floating-point number, since binary floating point cannot
@@ -50,20 +57,32 @@ class RawDateField(serializers.CharField):
 
 class ContactInSerializer(StrictSerializer):
     channel = serializers.ChoiceField(choices=ContactAttempt.Channel.choices)
-    direction = serializers.ChoiceField(choices=ContactAttempt.Direction.choices, required=False,
-                                        default=ContactAttempt.Direction.OUTBOUND)
+    direction = serializers.ChoiceField(
+        choices=ContactAttempt.Direction.choices, required=False, default=ContactAttempt.Direction.OUTBOUND
+    )
     outcome = serializers.ChoiceField(choices=ContactAttempt.Outcome.choices)
-    phone = serializers.CharField(required=False, allow_blank=True, max_length=32, default="",
-                                  help_text="The number used; default the borrower's first phone.")
+    phone = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        default="",
+        help_text="The number used; default the borrower's first phone.",
+    )
     notes = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
-    occurred_at = RawDateTimeField(required=False, allow_null=True, default=None,
-                                   help_text="When it happened (ISO 8601 with offset); default now.")
+    occurred_at = RawDateTimeField(
+        required=False, allow_null=True, default=None, help_text="When it happened (ISO 8601 with offset); default now."
+    )
 
 
 class ContactCheckQuerySerializer(StrictSerializer):
     channel = serializers.ChoiceField(choices=ContactAttempt.Channel.choices)
-    phone = serializers.CharField(required=False, allow_blank=True, max_length=32, default="",
-                                  help_text="The number about to be dialled; default the borrower's first phone.")
+    phone = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        default="",
+        help_text="The number about to be dialled; default the borrower's first phone.",
+    )
 
 
 class PromiseInSerializer(StrictSerializer):
@@ -74,14 +93,18 @@ class PromiseInSerializer(StrictSerializer):
 class MessageInSerializer(StrictSerializer):
     channel = serializers.ChoiceField(choices=ReminderStep.Channel.choices)
     template = serializers.CharField(max_length=50)
-    schedule = serializers.ChoiceField(choices=[("now", "now"), ("next_allowed", "next_allowed")],
-                                       required=False, default="now")
+    schedule = serializers.ChoiceField(
+        choices=[("now", "now"), ("next_allowed", "next_allowed")], required=False, default="now"
+    )
 
 
 class VisitInSerializer(StrictSerializer):
     scheduled_for = RawDateTimeField()
-    agents = serializers.ListField(child=serializers.CharField(max_length=150), max_length=20,
-                                   help_text="Usernames of the field agents (two at least under the China preset).")
+    agents = serializers.ListField(
+        child=serializers.CharField(max_length=150),
+        max_length=20,
+        help_text="Usernames of the field agents (two at least under the China preset).",
+    )
 
 
 class PaymentInSerializer(StrictSerializer):

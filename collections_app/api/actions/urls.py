@@ -1,5 +1,6 @@
 """Routes of the action endpoints (contacts, contact check, promises, messages, visits, payments),
 included under /api/v1/ in the `api` namespace by api/urls.py."""
+
 from django.urls import path
 
 from . import views as v

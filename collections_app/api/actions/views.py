@@ -5,6 +5,7 @@ do what (scope or role, row scope) and refuse with a reason code; these views sh
 Every POST honours `Idempotency-Key` (common.idempotent). Bad input found here is raised as the same
 DomainError the services raise, so a refusal for bad input is kept and replayed like any other.
 """
+
 from zoneinfo import ZoneInfo
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -23,9 +24,20 @@ from ..cases.serializers import ErrorSerializer
 from ..common.idempotency import idempotent
 from ..common.views import _ScopedView, api_actor, iso, json_object, money, sees_pii, validated
 from .serializers import (
-    ContactCheckQuerySerializer, ContactCheckSerializer, ContactInSerializer, ContactOutSerializer,
-    MessageInSerializer, MessageOutSerializer, PaymentInSerializer, PaymentOutSerializer, PromiseInSerializer,
-    PromiseOutSerializer, RefusalSerializer, ReversalInSerializer, VisitInSerializer, VisitOutSerializer,
+    ContactCheckQuerySerializer,
+    ContactCheckSerializer,
+    ContactInSerializer,
+    ContactOutSerializer,
+    MessageInSerializer,
+    MessageOutSerializer,
+    PaymentInSerializer,
+    PaymentOutSerializer,
+    PromiseInSerializer,
+    PromiseOutSerializer,
+    RefusalSerializer,
+    ReversalInSerializer,
+    VisitInSerializer,
+    VisitOutSerializer,
 )
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
@@ -55,20 +67,27 @@ class CaseContactsView(_ScopedView):
         request=ContactInSerializer,
         responses={201: ContactOutSerializer, **ERRORS},
         description="Record a contact that took place (a call made, an SMS sent, a visit). Always 201: a "
-                    "contact that broke a rule is recorded with the rule's reason code in `breach` for "
-                    "supervisors to follow up, never refused. `dispute_raised` places a dispute hold.",
+        "contact that broke a rule is recorded with the rule's reason code in `breach` for "
+        "supervisors to follow up, never refused. `dispute_raised` places a dispute hold.",
     )
     @idempotent
     def post(self, request, case_id):
         actor = api_actor(request)
         data = validated(ContactInSerializer, json_object(request))
         contact = services.contact_log(
-            case_id=case_id, actor=actor, channel=data["channel"], direction=data["direction"],
-            outcome=data["outcome"], phone=data["phone"], notes=data["notes"], occurred_at=data["occurred_at"],
+            case_id=case_id,
+            actor=actor,
+            channel=data["channel"],
+            direction=data["direction"],
+            outcome=data["outcome"],
+            phone=data["phone"],
+            notes=data["notes"],
+            occurred_at=data["occurred_at"],
         )
         if sees_pii(actor) and contact.phone:
-            pii_log_unmasked(actor=actor, reads=[(contact.borrower_id, contact.case_id, ["phones"])],
-                             reason="api contact logged")
+            pii_log_unmasked(
+                actor=actor, reads=[(contact.borrower_id, contact.case_id, ["phones"])], reason="api contact logged"
+            )
         return Response(contact_dict(contact, actor), status=status.HTTP_201_CREATED)
 
 
@@ -79,7 +98,7 @@ class CaseContactCheckView(_ScopedView):
         parameters=[ContactCheckQuerySerializer],
         responses={200: ContactCheckSerializer, **ERRORS},
         description="May an outbound contact on this channel (and number) happen now? Ask before dialling. "
-                    "`next_allowed_at` is in the borrower's offset, null when no time is known.",
+        "`next_allowed_at` is in the borrower's offset, null when no time is known.",
     )
     def get(self, request, case_id):
         actor = api_actor(request)
@@ -100,11 +119,19 @@ class CasePromisesView(_ScopedView):
     def post(self, request, case_id):
         actor = api_actor(request)
         data = validated(PromiseInSerializer, json_object(request))
-        promise = services.promise_record(case_id=case_id, actor=actor, amount=data["amount"],
-                                          due_date=data["due_date"])
-        return Response({"id": promise.pk, "case": promise.case_id, "amount": money(promise.amount),
-                         "due_date": promise.due_date.isoformat(), "status": promise.status},
-                        status=status.HTTP_201_CREATED)
+        promise = services.promise_record(
+            case_id=case_id, actor=actor, amount=data["amount"], due_date=data["due_date"]
+        )
+        return Response(
+            {
+                "id": promise.pk,
+                "case": promise.case_id,
+                "amount": money(promise.amount),
+                "due_date": promise.due_date.isoformat(),
+                "status": promise.status,
+            },
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class CaseMessagesView(_ScopedView):
@@ -112,22 +139,31 @@ class CaseMessagesView(_ScopedView):
 
     @extend_schema(
         request=MessageInSerializer,
-        responses={202: MessageOutSerializer, 409: ErrorSerializer,
-                   422: OpenApiResponse(RefusalSerializer, description="Not allowed now: the reason code and "
-                                        "`next_allowed_at` (borrower's offset; null when no time is known)."),
-                   **ERRORS},
+        responses={
+            202: MessageOutSerializer,
+            409: ErrorSerializer,
+            422: OpenApiResponse(
+                RefusalSerializer,
+                description="Not allowed now: the reason code and "
+                "`next_allowed_at` (borrower's offset; null when no time is known).",
+            ),
+            **ERRORS,
+        },
         description="Ask for a templated SMS or e-mail. `now`: queued now or refused (422) with the reason and "
-                    "`next_allowed_at`; `next_allowed`: queued for the next allowed time.",
+        "`next_allowed_at`; `next_allowed`: queued for the next allowed time.",
     )
     @idempotent
     def post(self, request, case_id):
         actor = api_actor(request)
         data = validated(MessageInSerializer, json_object(request))
-        message = message_request(case_id=case_id, actor=actor, channel=data["channel"], template=data["template"],
-                                  schedule=data["schedule"])
+        message = message_request(
+            case_id=case_id, actor=actor, channel=data["channel"], template=data["template"], schedule=data["schedule"]
+        )
         not_before = message.not_before.astimezone(ZoneInfo(message.borrower.time_zone))
-        return Response({"id": message.pk, "status": message.status, "not_before": not_before.isoformat()},
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            {"id": message.pk, "status": message.status, "not_before": not_before.isoformat()},
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class CaseVisitsView(_ScopedView):
@@ -135,19 +171,32 @@ class CaseVisitsView(_ScopedView):
 
     @extend_schema(
         request=VisitInSerializer,
-        responses={201: VisitOutSerializer, 409: ErrorSerializer,
-                   422: OpenApiResponse(ErrorSerializer, description="`visit_needs_two_agents`."), **ERRORS},
+        responses={
+            201: VisitOutSerializer,
+            409: ErrorSerializer,
+            422: OpenApiResponse(ErrorSerializer, description="`visit_needs_two_agents`."),
+            **ERRORS,
+        },
         description="Plan a home visit on a case in the visit stage, with two field agents at least.",
     )
     @idempotent
     def post(self, request, case_id):
         actor = api_actor(request)
         data = validated(VisitInSerializer, json_object(request))
-        visit = services.visit_schedule(case_id=case_id, actor=actor, scheduled_for=data["scheduled_for"],
-                                        agents=data["agents"])
+        visit = services.visit_schedule(
+            case_id=case_id, actor=actor, scheduled_for=data["scheduled_for"], agents=data["agents"]
+        )
         agents = list(visit.agents.order_by("username").values_list("username", flat=True))
-        return Response({"id": visit.pk, "case": visit.case_id, "scheduled_for": iso(visit.scheduled_for),
-                         "agents": agents, "status": visit.status}, status=status.HTTP_201_CREATED)
+        return Response(
+            {
+                "id": visit.pk,
+                "case": visit.case_id,
+                "scheduled_for": iso(visit.scheduled_for),
+                "agents": agents,
+                "status": visit.status,
+            },
+            status=status.HTTP_201_CREATED,
+        )
 
 
 # --- payments -------------------------------------------------------------------------------
@@ -172,30 +221,43 @@ class PaymentsView(_ScopedView):
 
     @extend_schema(
         request=PaymentInSerializer,
-        responses={201: PaymentOutSerializer,
-                   200: OpenApiResponse(PaymentOutSerializer, description="A replay with the same data: the original."),
-                   409: OpenApiResponse(ErrorSerializer, description="`idempotency_conflict`: the external id was "
-                                        "used with other data."), **ERRORS},
+        responses={
+            201: PaymentOutSerializer,
+            200: OpenApiResponse(PaymentOutSerializer, description="A replay with the same data: the original."),
+            409: OpenApiResponse(
+                ErrorSerializer, description="`idempotency_conflict`: the external id was used with other data."
+            ),
+            **ERRORS,
+        },
         description="Record a payment, idempotent by `external_id`. It applies to the oldest instalments first "
-                    "and resolves the case when nothing is left overdue, in one transaction.",
+        "and resolves the case when nothing is left overdue, in one transaction.",
     )
     @idempotent
     def post(self, request):
         actor = api_actor(request)
         data = validated(PaymentInSerializer, json_object(request))
-        result = services.payment_record(external_id=data["external_id"], loan=data["loan"], amount=data["amount"],
-                                         paid_at=data["paid_at"], channel=data["channel"], actor=actor)
-        return Response(payment_dict(result.payment, actor),
-                        status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+        result = services.payment_record(
+            external_id=data["external_id"],
+            loan=data["loan"],
+            amount=data["amount"],
+            paid_at=data["paid_at"],
+            channel=data["channel"],
+            actor=actor,
+        )
+        return Response(
+            payment_dict(result.payment, actor),
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
 
 
 class PaymentReversalView(_ScopedView):
     write_ability = perms.PAYMENT_RECORD
 
     @extend_schema(
-        request=ReversalInSerializer, responses={200: PaymentOutSerializer, **ERRORS},
+        request=ReversalInSerializer,
+        responses={200: PaymentOutSerializer, **ERRORS},
         description="Undo a payment (a bounced transfer): the case is reopened or re-aged. Reversing a "
-                    "reversed payment answers it again.",
+        "reversed payment answers it again.",
     )
     @idempotent
     def post(self, request, external_id):

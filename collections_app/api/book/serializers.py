@@ -4,6 +4,7 @@ their answers from rows already loaded (no query per row).
 The input serializers document the request bodies in the OpenAPI schema; the views hand the body to
 services/book.py as sent, which checks every field (so the API and the file import refuse alike,
 with the same field names and messages)."""
+
 from decimal import Decimal
 
 from rest_framework import serializers
@@ -44,10 +45,13 @@ class BorrowerInSerializer(serializers.Serializer):
     time_zone = serializers.CharField(max_length=64, required=False, help_text="IANA name; default Asia/Shanghai.")
     language = serializers.ChoiceField(choices=Borrower.Language.choices, required=False)
     consents = ConsentsSerializer(required=False)
-    holds = serializers.ListField(child=serializers.CharField(), required=False,
-                                  help_text="Codes (" + ", ".join(Hold.Code.values) + ") of the loan system's "
-                                            "active holds: exactly these stay active (staff holds are "
-                                            "untouched; [] lifts the loan system's).")
+    holds = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Codes (" + ", ".join(Hold.Code.values) + ") of the loan system's "
+        "active holds: exactly these stay active (staff holds are "
+        "untouched; [] lifts the loan system's).",
+    )
     contacts = ContactPersonSerializer(many=True, required=False, help_text="Replaces the list.")
 
 
@@ -61,15 +65,17 @@ class LoanInSerializer(serializers.Serializer):
     """`borrower`, `principal` and `disbursed_on` are required on create; absent keys are left as
     stored on update. Without `instalments` the stored schedule is left as it is."""
 
-    external_id = serializers.CharField(max_length=64, required=False,
-                                        help_text="Optional here; must equal the one addressed.")
+    external_id = serializers.CharField(
+        max_length=64, required=False, help_text="Optional here; must equal the one addressed."
+    )
     borrower = serializers.CharField(max_length=64, required=False, help_text="The borrower's external id.")
     product = serializers.CharField(max_length=64, required=False)
     principal = AmountField(required=False)
     currency = serializers.CharField(max_length=3, required=False, help_text="ISO 4217; default the lender's.")
     disbursed_on = serializers.DateField(required=False)
-    instalments = InstalmentInSerializer(many=True, required=False,
-                                         help_text="The full schedule. Paid amounts are kept.")
+    instalments = InstalmentInSerializer(
+        many=True, required=False, help_text="The full schedule. Paid amounts are kept."
+    )
 
 
 class BulkLoanInSerializer(LoanInSerializer):
@@ -177,12 +183,26 @@ def borrower_dict(borrower, actor, *, holds, contacts):
         "city": borrower.city,
         "time_zone": borrower.time_zone,
         "language": borrower.language,
-        "consents": {"after_hours": borrower.consent_after_hours, "sms": borrower.consent_sms,
-                     "email": borrower.consent_email},
-        "holds": [{"code": h.code, "source": h.source, "reason": h.reason, "starts_at": iso(h.starts_at),
-                   "ends_at": iso(h.ends_at), "placed_by": h.placed_by_label} for h in holds],
-        "contacts": [{"name": shown(c.name, mask_name), "relation": c.relation, "phone": shown(c.phone, mask_phone)}
-                     for c in contacts],
+        "consents": {
+            "after_hours": borrower.consent_after_hours,
+            "sms": borrower.consent_sms,
+            "email": borrower.consent_email,
+        },
+        "holds": [
+            {
+                "code": h.code,
+                "source": h.source,
+                "reason": h.reason,
+                "starts_at": iso(h.starts_at),
+                "ends_at": iso(h.ends_at),
+                "placed_by": h.placed_by_label,
+            }
+            for h in holds
+        ],
+        "contacts": [
+            {"name": shown(c.name, mask_name), "relation": c.relation, "phone": shown(c.phone, mask_phone)}
+            for c in contacts
+        ],
         "created_at": iso(borrower.created_at),
         "updated_at": iso(borrower.updated_at),
     }
@@ -198,8 +218,15 @@ def loan_dict(loan, *, instalments, case, as_of):
         "principal": money(loan.principal),
         "currency": loan.currency,
         "disbursed_on": loan.disbursed_on.isoformat(),
-        "instalments": [{"number": i.number, "due_date": i.due_date.isoformat(), "amount_due": money(i.amount_due),
-                         "amount_paid": money(i.amount_paid)} for i in instalments],
+        "instalments": [
+            {
+                "number": i.number,
+                "due_date": i.due_date.isoformat(),
+                "amount_due": money(i.amount_due),
+                "amount_paid": money(i.amount_paid),
+            }
+            for i in instalments
+        ],
         "amount_overdue": money(overdue),
         "case": case,
         "created_at": iso(loan.created_at),
@@ -209,4 +236,3 @@ def loan_dict(loan, *, instalments, case, as_of):
 
 def bulk_result_dict(result):
     return {"external_id": result.external_id, "status": result.status, "errors": result.errors}
-

@@ -6,6 +6,7 @@ Scopes: writing needs `loans:write` (a person: supervisor or admin); reading nee
 personal data is masked without `pii:read`, and every unmasked answer is written to the audit log.
 Every PUT and POST honours `Idempotency-Key` (common.idempotent).
 """
+
 from django.db import transaction
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -22,15 +23,29 @@ from ..cases.serializers import ErrorSerializer
 from ..common.idempotency import idempotent
 from ..common.views import ScopePermission, _ScopedView, api_actor, json_object, sees_pii
 from .serializers import (
-    BORROWER_PII_FIELDS, BorrowerInSerializer, BorrowerOutSerializer, BulkLoansInSerializer, BulkLoansOutSerializer,
-    LoanInSerializer, LoanOutSerializer, borrower_dict, bulk_result_dict, loan_dict,
+    BORROWER_PII_FIELDS,
+    BorrowerInSerializer,
+    BorrowerOutSerializer,
+    BulkLoansInSerializer,
+    BulkLoansOutSerializer,
+    LoanInSerializer,
+    LoanOutSerializer,
+    borrower_dict,
+    bulk_result_dict,
+    loan_dict,
 )
 
 BULK_LIMIT = 1000
 READ_ERRORS = {401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
-WRITE_ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer,
-                409: OpenApiResponse(ErrorSerializer, description="`idempotency_conflict`, or `stale_version` "
-                                     "when the record changed while being saved (retry).")}
+WRITE_ERRORS = {
+    400: ErrorSerializer,
+    401: ErrorSerializer,
+    403: ErrorSerializer,
+    409: OpenApiResponse(
+        ErrorSerializer,
+        description="`idempotency_conflict`, or `stale_version` when the record changed while being saved (retry).",
+    ),
+}
 
 
 class BookPermission(ScopePermission):
@@ -67,9 +82,11 @@ def _loan_answer(loan, actor):
 
 
 class BorrowerView(_BookView):
-    @extend_schema(responses={200: BorrowerOutSerializer, **READ_ERRORS},
-                   description="The borrower as stored, with every active hold. Personal data is masked "
-                               "without `pii:read`; an unmasked answer is written to the audit log.")
+    @extend_schema(
+        responses={200: BorrowerOutSerializer, **READ_ERRORS},
+        description="The borrower as stored, with every active hold. Personal data is masked "
+        "without `pii:read`; an unmasked answer is written to the audit log.",
+    )
     def get(self, request, external_id):
         actor = api_actor(request)
         borrower = book_reads.book_borrower(external_id)
@@ -77,12 +94,14 @@ class BorrowerView(_BookView):
 
     @extend_schema(
         request=BorrowerInSerializer,
-        responses={201: BorrowerOutSerializer,
-                   200: OpenApiResponse(BorrowerOutSerializer, description="Updated, or unchanged."),
-                   **WRITE_ERRORS},
+        responses={
+            201: BorrowerOutSerializer,
+            200: OpenApiResponse(BorrowerOutSerializer, description="Updated, or unchanged."),
+            **WRITE_ERRORS,
+        },
         description="Create (201) or update (200) the borrower. Absent keys are left as stored; `name` is "
-                    "required on create. `holds` sets the loan system's active holds; `contacts` replaces "
-                    "the list. Every bad field is named in `fields` and nothing is written.",
+        "required on create. `holds` sets the loan system's active holds; `contacts` replaces "
+        "the list. Every bad field is named in `fields` and nothing is written.",
     )
     @idempotent
     def put(self, request, external_id):
@@ -90,36 +109,45 @@ class BorrowerView(_BookView):
         with transaction.atomic():
             result = book.borrower_upsert(external_id=external_id, data=json_object(request), actor=actor)
             body = _borrower_answer(actor, result.obj, "api borrower upsert")
-        return Response(body, status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
-                        headers={"X-Upsert-Status": result.status})
+        return Response(
+            body,
+            status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
+            headers={"X-Upsert-Status": result.status},
+        )
 
 
 class LoanView(_BookView):
-    @extend_schema(responses={200: LoanOutSerializer, **READ_ERRORS},
-                   description="The loan as stored: its schedule with paid amounts, and its most recent case.")
+    @extend_schema(
+        responses={200: LoanOutSerializer, **READ_ERRORS},
+        description="The loan as stored: its schedule with paid amounts, and its most recent case.",
+    )
     def get(self, request, external_id):
         loan = book_reads.book_loan(external_id)
         return Response(_loan_answer(loan, api_actor(request)))
 
     @extend_schema(
         request=LoanInSerializer,
-        responses={201: LoanOutSerializer,
-                   200: OpenApiResponse(LoanOutSerializer, description="Updated, or unchanged."),
-                   **WRITE_ERRORS},
+        responses={
+            201: LoanOutSerializer,
+            200: OpenApiResponse(LoanOutSerializer, description="Updated, or unchanged."),
+            **WRITE_ERRORS,
+        },
         description="Create (201) or update (200) the loan. `instalments` is the full schedule, matched by "
-                    "`number`: paid amounts are kept, and a schedule that would drop or shrink an instalment "
-                    "below what was paid on it is refused. Without `instalments` the schedule is left as it "
-                    "is. The loan's case follows in the same transaction (opened when something is overdue "
-                    "as of today, resolved when nothing is).",
+        "`number`: paid amounts are kept, and a schedule that would drop or shrink an instalment "
+        "below what was paid on it is refused. Without `instalments` the schedule is left as it "
+        "is. The loan's case follows in the same transaction (opened when something is overdue "
+        "as of today, resolved when nothing is).",
     )
     @idempotent
     def put(self, request, external_id):
         actor = api_actor(request)
         result = book.loan_upsert(external_id=external_id, data=json_object(request), actor=actor)
         loan = book_reads.book_loan(pk=result.obj.pk)
-        return Response(_loan_answer(loan, actor),
-                        status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
-                        headers={"X-Upsert-Status": result.status})
+        return Response(
+            _loan_answer(loan, actor),
+            status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
+            headers={"X-Upsert-Status": result.status},
+        )
 
 
 class LoanBulkView(_BookView):
@@ -127,8 +155,8 @@ class LoanBulkView(_BookView):
         request=BulkLoansInSerializer,
         responses={200: BulkLoansOutSerializer, **WRITE_ERRORS},
         description="Up to 1,000 loans, each applied or refused on its own (its own transaction), answered "
-                    "in the order given: `created`, `updated`, `unchanged` or `error` with `errors` naming the "
-                    "fields. 400 for more than 1,000 loans or a malformed envelope.",
+        "in the order given: `created`, `updated`, `unchanged` or `error` with `errors` naming the "
+        "fields. 400 for more than 1,000 loans or a malformed envelope.",
     )
     @idempotent
     def post(self, request):
@@ -139,10 +167,12 @@ class LoanBulkView(_BookView):
             raise DomainError("validation_error", fields={k: [_("Unknown field.")] for k in unknown})
         loans = body.get("loans")
         if not isinstance(loans, list) or not loans:
-            raise DomainError("validation_error",
-                              fields={"loans": [_("Send a list of 1 to %(n)d loans.") % {"n": BULK_LIMIT}]})
+            raise DomainError(
+                "validation_error", fields={"loans": [_("Send a list of 1 to %(n)d loans.") % {"n": BULK_LIMIT}]}
+            )
         if len(loans) > BULK_LIMIT:
-            raise DomainError("validation_error",
-                              fields={"loans": [_("At most %(n)d loans in one call.") % {"n": BULK_LIMIT}]})
+            raise DomainError(
+                "validation_error", fields={"loans": [_("At most %(n)d loans in one call.") % {"n": BULK_LIMIT}]}
+            )
         results = book.loan_upsert_many(items=loans, actor=actor)
         return Response({"results": [bulk_result_dict(x) for x in results]})

@@ -1,6 +1,7 @@
 """How a case reads over the API (CONTRACT.md "Shapes"). Plain functions over rows the selectors
 already loaded: no query per case. Personal data is masked without `pii:read`; an unmasked read is
 written to the audit log."""
+
 import hashlib
 import json
 
@@ -14,14 +15,26 @@ from ...selectors.cases import bucket_for
 from ..common.views import iso, money, sees_pii
 
 
-
-
 # What a case answer reads, as values() names: a list page reads these and no model instances
 # (plus `active_hold_exists`, which the list sets from the page's hold codes).
 CASE_VALUES = (
-    "id", "state", "oldest_unpaid_due_date", "amount_overdue", "priority", "next_action_at", "opened_at",
-    "closed_at", "updated_at", "change_position", "borrower_id", "loan__external_id", "loan__currency",
-    "borrower__external_id", "borrower__name", "assigned_to__username", "queue__name",
+    "id",
+    "state",
+    "oldest_unpaid_due_date",
+    "amount_overdue",
+    "priority",
+    "next_action_at",
+    "opened_at",
+    "closed_at",
+    "updated_at",
+    "change_position",
+    "borrower_id",
+    "loan__external_id",
+    "loan__currency",
+    "borrower__external_id",
+    "borrower__name",
+    "assigned_to__username",
+    "queue__name",
 )
 
 
@@ -73,9 +86,15 @@ def case_bodies(rows, actor, *, as_of, buckets, hold_codes):
     """Bodies of many rows of CASE_VALUES; `hold_codes` maps borrower id to its active hold codes."""
     zone, transitions = timezone.get_current_timezone(), AllowedTransitions(actor)
     return [
-        case_body(row, actor, as_of=as_of, buckets=buckets, zone=zone,
-                  hold_codes=hold_codes.get(row["borrower_id"], []),
-                  allowed_transitions=transitions(row["state"], row["active_hold_exists"]))
+        case_body(
+            row,
+            actor,
+            as_of=as_of,
+            buckets=buckets,
+            zone=zone,
+            hold_codes=hold_codes.get(row["borrower_id"], []),
+            allowed_transitions=transitions(row["state"], row["active_hold_exists"]),
+        )
         for row in rows
     ]
 
@@ -83,16 +102,30 @@ def case_bodies(rows, actor, *, as_of, buckets, hold_codes):
 def case_dict(case, actor, *, as_of, buckets):
     """The same shape from a loaded Case (its own conditions, referral included, decide the transitions)."""
     row = {
-        "id": case.pk, "state": case.state, "oldest_unpaid_due_date": case.oldest_unpaid_due_date,
-        "amount_overdue": case.amount_overdue, "priority": case.priority, "next_action_at": case.next_action_at,
-        "opened_at": case.opened_at, "closed_at": case.closed_at, "updated_at": case.updated_at,
-        "loan__external_id": case.loan.external_id, "loan__currency": case.loan.currency,
-        "borrower__external_id": case.borrower.external_id, "borrower__name": case.borrower.name,
+        "id": case.pk,
+        "state": case.state,
+        "oldest_unpaid_due_date": case.oldest_unpaid_due_date,
+        "amount_overdue": case.amount_overdue,
+        "priority": case.priority,
+        "next_action_at": case.next_action_at,
+        "opened_at": case.opened_at,
+        "closed_at": case.closed_at,
+        "updated_at": case.updated_at,
+        "loan__external_id": case.loan.external_id,
+        "loan__currency": case.loan.currency,
+        "borrower__external_id": case.borrower.external_id,
+        "borrower__name": case.borrower.name,
         "assigned_to__username": case.assigned_to.get_username() if case.assigned_to_id else None,
         "queue__name": case.queue.name if case.queue_id else None,
     }
-    return case_body(row, actor, as_of=as_of, buckets=buckets, hold_codes=case.active_hold_codes,
-                     allowed_transitions=case.allowed_transitions(actor))
+    return case_body(
+        row,
+        actor,
+        as_of=as_of,
+        buckets=buckets,
+        hold_codes=case.active_hold_codes,
+        allowed_transitions=case.allowed_transitions(actor),
+    )
 
 
 def audit_unmasked(actor, cases, reason):
@@ -100,9 +133,14 @@ def audit_unmasked(actor, cases, reason):
     `cases`: Case instances or rows with `id` and `borrower_id`."""
     if not sees_pii(actor) or not cases:
         return
-    pii_log_unmasked(actor=actor, reason=reason, reads=[
-        (c["borrower_id"], c["id"], ["name"]) if isinstance(c, dict) else (c.borrower_id, c.pk, ["name"])
-        for c in cases])
+    pii_log_unmasked(
+        actor=actor,
+        reason=reason,
+        reads=[
+            (c["borrower_id"], c["id"], ["name"]) if isinstance(c, dict) else (c.borrower_id, c.pk, ["name"])
+            for c in cases
+        ],
+    )
 
 
 def etag_for(body):

@@ -1,4 +1,5 @@
 """Input serializers (shape and types only; the services decide the rest) and output schemas."""
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers

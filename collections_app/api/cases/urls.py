@@ -1,5 +1,6 @@
 """Routes of the case endpoints (list, lookup, detail, events, transitions, the change feed),
 included under /api/v1/ in the `api` namespace by api/urls.py."""
+
 from django.urls import path
 
 from . import views as v

@@ -1,4 +1,5 @@
 """Case endpoints: list and sync, detail with ETag, lookup, timeline, the events feed, transitions."""
+
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 
@@ -21,13 +22,20 @@ from ..common.idempotency import idempotent
 from ..common.views import _ScopedView, api_actor, decode_cursor, encode_cursor, iso, money, validated
 from .representation import CASE_VALUES, audit_unmasked, case_bodies, case_dict, etag_for
 from .serializers import (
-    CaseFilterSerializer, CaseSerializer, ErrorSerializer, EventSerializer, FeedFilterSerializer, LookupSerializer,
+    CaseFilterSerializer,
+    CaseSerializer,
+    ErrorSerializer,
+    EventSerializer,
+    FeedFilterSerializer,
+    LookupSerializer,
     TransitionSerializer,
 )
 
 PAGE = 100
-HELD_BACK_HELP = ("A feed page: true when changes newer than the transactions still running exist for this "
-                  "filter (they are served once those finish: poll again soon). Always false on a plain read.")
+HELD_BACK_HELP = (
+    "A feed page: true when changes newer than the transactions still running exist for this "
+    "filter (they are served once those finish: poll again soon). Always false on a plain read."
+)
 
 
 def settled_below():
@@ -61,7 +69,8 @@ def _page_by_position(qs, after, limit, *, feed=True):
         # The redundant `>=` bound lets the index start at the cursor; the OR alone is only a filter,
         # and a page deep in the portfolio would first read and drop every entry before it.
         served = served.filter(change_position__gte=position).filter(
-            Q(change_position__gt=position) | Q(change_position=position, id__gt=pk))
+            Q(change_position__gt=position) | Q(change_position=position, id__gt=pk)
+        )
     rows = list(served.order_by("change_position", "id")[: limit + 1])
     rows, more = rows[:limit], len(rows) > limit
     if rows:
@@ -79,22 +88,39 @@ class CaseListView(_ScopedView):
     @extend_schema(
         operation_id="cases_list",
         parameters=[CaseFilterSerializer],
-        responses={200: inline_serializer("CasePage", {
-            "results": CaseSerializer(many=True), "next": drf.URLField(), "has_more": drf.BooleanField(),
-            "held_back": drf.BooleanField(help_text=HELD_BACK_HELP)}),
-            400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer},
+        responses={
+            200: inline_serializer(
+                "CasePage",
+                {
+                    "results": CaseSerializer(many=True),
+                    "next": drf.URLField(),
+                    "has_more": drf.BooleanField(),
+                    "held_back": drf.BooleanField(help_text=HELD_BACK_HELP),
+                },
+            ),
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+        },
         description="Cases in change order. Without `updated_after` or `after` this is a plain read: what is "
-                    "committed now. With either it is the change feed: follow `next` to page and, later, to pick "
-                    "up every change since: nothing is missed; a case changed again reappears later.",
+        "committed now. With either it is the change feed: follow `next` to page and, later, to pick "
+        "up every change since: nothing is missed; a case changed again reappears later.",
     )
     def get(self, request):
         actor = api_actor(request)
         params = validated(CaseFilterSerializer, request.query_params.dict())
         as_of = lender_today()
-        qs = case_reads.case_list(actor, state=params.get("state"), loan=params.get("loan"),
-                                 borrower=params.get("borrower"), assigned_to=params.get("assigned_to"),
-                                 queue=params.get("queue"), dpd_min=params.get("dpd_min"),
-                                 dpd_max=params.get("dpd_max"), as_of=as_of)
+        qs = case_reads.case_list(
+            actor,
+            state=params.get("state"),
+            loan=params.get("loan"),
+            borrower=params.get("borrower"),
+            assigned_to=params.get("assigned_to"),
+            queue=params.get("queue"),
+            dpd_min=params.get("dpd_min"),
+            dpd_max=params.get("dpd_max"),
+            as_of=as_of,
+        )
         if params.get("updated_after"):
             qs = qs.filter(updated_at__gt=params["updated_after"])
         after = decode_cursor(params["after"]) if params.get("after") else None
@@ -111,10 +137,16 @@ class CaseListView(_ScopedView):
         if cursor is not None:
             query["after"] = encode_cursor(*cursor)
         next_url = reverse("api:case-list", request=request) + ("?" + query.urlencode() if query else "")
-        return Response({
-            "results": case_bodies(rows, actor, as_of=as_of, buckets=case_reads.bucket_list(), hold_codes=hold_codes),
-            "next": next_url, "has_more": more, "held_back": held_back,
-        })
+        return Response(
+            {
+                "results": case_bodies(
+                    rows, actor, as_of=as_of, buckets=case_reads.bucket_list(), hold_codes=hold_codes
+                ),
+                "next": next_url,
+                "has_more": more,
+                "held_back": held_back,
+            }
+        )
 
 
 def _db_time(text):
@@ -131,10 +163,18 @@ class CaseDetailView(_ScopedView):
         case = case_reads.case_api_detail(actor, case_id)
         body = case_dict(case, actor, as_of=lender_today(), buckets=case_reads.bucket_list())
         promise, contact = case.x_promise, case.x_contact
-        body["open_promise"] = ({"amount": money(Decimal(promise["amount"])), "due_date": promise["due_date"]}
-                                if promise else None)
-        body["last_contact"] = ({"channel": contact["channel"], "outcome": contact["outcome"],
-                                 "occurred_at": iso(_db_time(contact["occurred_at"]))} if contact else None)
+        body["open_promise"] = (
+            {"amount": money(Decimal(promise["amount"])), "due_date": promise["due_date"]} if promise else None
+        )
+        body["last_contact"] = (
+            {
+                "channel": contact["channel"],
+                "outcome": contact["outcome"],
+                "occurred_at": iso(_db_time(contact["occurred_at"])),
+            }
+            if contact
+            else None
+        )
         tag = etag_for(body)
         if request.headers.get("If-None-Match") == tag:
             response = HttpResponseNotModified()
@@ -148,32 +188,73 @@ class CaseDetailView(_ScopedView):
 
 
 class CaseLookupView(_ScopedView):
-    @extend_schema(request=LookupSerializer, responses={200: inline_serializer("LookupResult", {
-        "results": drf.ListField(child=inline_serializer("LookupRow", {
-            "loan": drf.CharField(), "case": CaseSerializer(allow_null=True)}))})})
+    @extend_schema(
+        request=LookupSerializer,
+        responses={
+            200: inline_serializer(
+                "LookupResult",
+                {
+                    "results": drf.ListField(
+                        child=inline_serializer(
+                            "LookupRow", {"loan": drf.CharField(), "case": CaseSerializer(allow_null=True)}
+                        )
+                    )
+                },
+            )
+        },
+    )
     @idempotent
     def post(self, request):
         actor = api_actor(request)
         loans = validated(LookupSerializer, request.data)["loans"]
-        cases = {c.loan.external_id: c for c in case_reads.attach_active_holds(list(case_reads.case_api_queryset(
-            actor).filter(loan__external_id__in=loans, state__in=["reminder", "call", "visit", "legal"])))}
+        cases = {
+            c.loan.external_id: c
+            for c in case_reads.attach_active_holds(
+                list(
+                    case_reads.case_api_queryset(actor).filter(
+                        loan__external_id__in=loans, state__in=["reminder", "call", "visit", "legal"]
+                    )
+                )
+            )
+        }
         as_of, buckets = lender_today(), case_reads.bucket_list()
         audit_unmasked(actor, list(cases.values()), "api lookup")
-        return Response({"results": [
-            {"loan": loan, "case": case_dict(cases[loan], actor, as_of=as_of, buckets=buckets) if loan in cases else None}
-            for loan in loans
-        ]})
+        return Response(
+            {
+                "results": [
+                    {
+                        "loan": loan,
+                        "case": case_dict(cases[loan], actor, as_of=as_of, buckets=buckets) if loan in cases else None,
+                    }
+                    for loan in loans
+                ]
+            }
+        )
 
 
 def event_dict(event):
-    return {"id": event.pk, "case": event.case_id, "kind": event.kind, "actor": event.actor,
-            "from_state": event.from_state, "to_state": event.to_state, "reason": event.reason,
-            "payload": event.payload, "at": iso(event.at)}
+    return {
+        "id": event.pk,
+        "case": event.case_id,
+        "kind": event.kind,
+        "actor": event.actor,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "reason": event.reason,
+        "payload": event.payload,
+        "at": iso(event.at),
+    }
 
 
 class CaseEventsView(_ScopedView):
-    @extend_schema(parameters=[OpenApiParameter("before", int)], responses={200: inline_serializer("CaseTimeline", {
-        "results": EventSerializer(many=True), "next": drf.URLField(allow_null=True)})})
+    @extend_schema(
+        parameters=[OpenApiParameter("before", int)],
+        responses={
+            200: inline_serializer(
+                "CaseTimeline", {"results": EventSerializer(many=True), "next": drf.URLField(allow_null=True)}
+            )
+        },
+    )
     def get(self, request, case_id):
         actor = api_actor(request)
         before = request.query_params.get("before")
@@ -182,16 +263,28 @@ class CaseEventsView(_ScopedView):
         events = case_reads.case_timeline(actor, case_id, before_id=int(before) if before else None, limit=PAGE + 1)
         more = len(events) > PAGE
         events = events[:PAGE]
-        next_url = (reverse("api:case-events", args=[case_id], request=request) + f"?before={events[-1].pk}"
-                    if more else None)
+        next_url = (
+            reverse("api:case-events", args=[case_id], request=request) + f"?before={events[-1].pk}" if more else None
+        )
         return Response({"results": [event_dict(e) for e in events], "next": next_url})
 
 
 class EventFeedView(_ScopedView):
-    @extend_schema(parameters=[FeedFilterSerializer], responses={200: inline_serializer("EventFeed", {
-        "results": EventSerializer(many=True), "next": drf.URLField(), "has_more": drf.BooleanField(),
-        "held_back": drf.BooleanField(help_text=HELD_BACK_HELP)})},
-        description="Every event the caller may see, in change order; keep the `next` link to resume.")
+    @extend_schema(
+        parameters=[FeedFilterSerializer],
+        responses={
+            200: inline_serializer(
+                "EventFeed",
+                {
+                    "results": EventSerializer(many=True),
+                    "next": drf.URLField(),
+                    "has_more": drf.BooleanField(),
+                    "held_back": drf.BooleanField(help_text=HELD_BACK_HELP),
+                },
+            )
+        },
+        description="Every event the caller may see, in change order; keep the `next` link to resume.",
+    )
     def get(self, request):
         actor = api_actor(request)
         params = validated(FeedFilterSerializer, request.query_params.dict())
@@ -203,20 +296,35 @@ class EventFeedView(_ScopedView):
         next_url = reverse("api:event-feed", request=request)
         if cursor is not None:
             next_url += "?after=" + encode_cursor(*cursor)
-        return Response({"results": [event_dict(e) for e in rows], "next": next_url, "has_more": more,
-                         "held_back": held_back})
+        return Response(
+            {"results": [event_dict(e) for e in rows], "next": next_url, "has_more": more, "held_back": held_back}
+        )
 
 
 class CaseTransitionView(_ScopedView):
     write_ability = None  # the transition's own permission decides (cases:write or cases:manage)
 
-    @extend_schema(request=TransitionSerializer, responses={
-        200: CaseSerializer, 400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
+    @extend_schema(
+        request=TransitionSerializer,
+        responses={
+            200: CaseSerializer,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+    )
     @idempotent
     def post(self, request, case_id):
         actor = api_actor(request)
         data = validated(TransitionSerializer, request.data)
-        services.case_transition(case_id=case_id, transition=data["transition"], actor=actor, reason=data["reason"],
-                                 expected_state=data.get("expected_state"), note=data["note"])
+        services.case_transition(
+            case_id=case_id,
+            transition=data["transition"],
+            actor=actor,
+            reason=data["reason"],
+            expected_state=data.get("expected_state"),
+            note=data["note"],
+        )
         case = case_reads.case_detail(actor, case_id)
         return Response(case_dict(case, actor, as_of=lender_today(), buckets=case_reads.bucket_list()))

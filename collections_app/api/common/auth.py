@@ -8,6 +8,7 @@ is seen within the cache's seconds at most. With the shared cache unreachable (R
 generation is unknown: every request then reads its client from the database and nothing is kept,
 so a revoked token still stops at once (collections_app/shared_cache.py).
 """
+
 import hashlib
 from time import monotonic
 

@@ -6,6 +6,7 @@ that matches no endpoint (`/api/v1/cases/abc/`) through `not_found`; anything un
 one, whether DRF caught it (`exception_handler`) or Django did (`server_error`, config/urls.py's
 handler500, which answers an HTML page outside /api/).
 """
+
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -80,9 +81,12 @@ def exception_handler(exc, context):
 
 
 def _server_error_body(rid):
-    return {"code": "server_error",
-            "detail": _("Something went wrong on our side. Quote the request id if you report it."),
-            "fields": {}, "request_id": rid}
+    return {
+        "code": "server_error",
+        "detail": _("Something went wrong on our side. Quote the request id if you report it."),
+        "fields": {},
+        "request_id": rid,
+    }
 
 
 def _is_api(request):

@@ -1,4 +1,5 @@
 """Idempotent POSTs: the `Idempotency-Key` header, the stored answer and its replay (CONTRACT.md "Retries")."""
+
 import hashlib
 from functools import wraps
 
@@ -65,7 +66,8 @@ def idempotent(view_method):
 
 def _store(owner, key, actor, response):
     IdempotencyRecord.objects.filter(owner=owner, key=key).update(
-        status_code=response.status_code, body={"pii": sees_pii(actor), "data": response.data})
+        status_code=response.status_code, body={"pii": sees_pii(actor), "data": response.data}
+    )
 
 
 def _replay(record, actor, request):
@@ -74,10 +76,14 @@ def _replay(record, actor, request):
     stored = record.body or {}
     if stored.get("pii"):
         if not sees_pii(actor):
-            raise DomainError("permission_denied", _("The first answer holds personal data this client may no "
-                                                     "longer read."))
-        pii_log_unmasked(actor=actor, reads=[(None, None, ["replayed answer"])],
-                         reason=f"api replay of {request.method} {request.path}")
+            raise DomainError(
+                "permission_denied", _("The first answer holds personal data this client may no longer read.")
+            )
+        pii_log_unmasked(
+            actor=actor,
+            reads=[(None, None, ["replayed answer"])],
+            reason=f"api replay of {request.method} {request.path}",
+        )
     response = Response(stored.get("data"), status=record.status_code)
     response["Idempotent-Replayed"] = "true"
     return response

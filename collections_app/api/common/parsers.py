@@ -1,6 +1,7 @@
 """The API's JSON parser: DRF's, refusing a body nested deeper than MAX_DEPTH levels (400) instead
 of recursing into it (1,000 levels were a RecursionError 500). No request of this API needs more
 than a few levels."""
+
 from django.utils.translation import gettext as _
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError

@@ -1,6 +1,7 @@
 """What drf-spectacular needs to document this API fully: the token scheme (so Swagger UI at
 /api/v1/docs/ can authorise with `Token <key>`). Imported by api/common/auth.py, so the extension is
 registered whenever the authentication class is."""
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -14,6 +15,5 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "Authorization",
             "description": "An API client's token, prefixed with `Token `: `Token <key>` "
-                           "(`manage.py api_client_create NAME --scopes a,b` prints one).",
+            "(`manage.py api_client_create NAME --scopes a,b` prints one).",
         }
-

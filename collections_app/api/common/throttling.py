@@ -2,6 +2,7 @@
 the API with their session share a fixed rate per user. Counts live in the Django cache (Redis
 when REDIS_URL is set); with the cache unreachable nothing is counted and every request passes
 (collections_app/shared_cache.py): a limit is not worth refusing every client for."""
+
 from rest_framework.throttling import SimpleRateThrottle
 
 from ...shared_cache import fallback_cache

@@ -1,5 +1,6 @@
 """What every endpoint shares: the actor, scope checks, the base view, input and output helpers.
 Idempotent POSTs are in idempotency.py."""
+
 import base64
 import json
 

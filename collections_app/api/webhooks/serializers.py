@@ -1,4 +1,5 @@
 """The webhook endpoints' shapes: subscription input (create, update), output, the delivery log."""
+
 from rest_framework import serializers as drf
 
 from ...models import WebhookDelivery
@@ -14,18 +15,24 @@ class SubscriptionCreateSerializer(StrictSerializer):
     event_types = drf.ListField(child=drf.ChoiceField(choices=WEBHOOK_EVENT_TYPES), min_length=1, max_length=10)
     description = drf.CharField(required=False, allow_blank=True, max_length=200, default="")
     is_active = drf.BooleanField(required=False, default=True)
-    secret = drf.CharField(required=False, min_length=16, max_length=200,
-                           help_text="Optional: by default a secret is made and returned once.")
+    secret = drf.CharField(
+        required=False,
+        min_length=16,
+        max_length=200,
+        help_text="Optional: by default a secret is made and returned once.",
+    )
 
 
 class SubscriptionUpdateSerializer(StrictSerializer):
     url = drf.CharField(required=False, max_length=500)
-    event_types = drf.ListField(child=drf.ChoiceField(choices=WEBHOOK_EVENT_TYPES), min_length=1, max_length=10,
-                                required=False)
+    event_types = drf.ListField(
+        child=drf.ChoiceField(choices=WEBHOOK_EVENT_TYPES), min_length=1, max_length=10, required=False
+    )
     description = drf.CharField(required=False, allow_blank=True, max_length=200)
     is_active = drf.BooleanField(required=False)
-    rotate_secret = drf.BooleanField(required=False, default=False,
-                                     help_text="Make a new secret (returned once); the old one stops at once.")
+    rotate_secret = drf.BooleanField(
+        required=False, default=False, help_text="Make a new secret (returned once); the old one stops at once."
+    )
 
 
 class SubscriptionSerializer(drf.Serializer):
@@ -65,8 +72,10 @@ class DeliverySerializer(drf.Serializer):
     delivered_at = drf.DateTimeField(allow_null=True)
     redeliveries = drf.IntegerField()
     created_at = drf.DateTimeField()
-    body = drf.JSONField(help_text='What is POSTed: {"id", "type", "created_at", "data"}; `data` carries only '
-                                   "what the subscription owner's scopes show.")
+    body = drf.JSONField(
+        help_text='What is POSTed: {"id", "type", "created_at", "data"}; `data` carries only '
+        "what the subscription owner's scopes show."
+    )
 
 
 class DeliveryFilterSerializer(StrictSerializer):

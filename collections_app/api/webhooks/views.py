@@ -1,6 +1,7 @@
 """Webhook subscriptions and their delivery log (scope `webhooks:manage`; people: the admin role).
 
 What is sent, how it is signed and retried: services/webhooks/."""
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers as drf
 from rest_framework.response import Response
@@ -14,8 +15,13 @@ from ..cases.serializers import ErrorSerializer
 from ..common.idempotency import idempotent
 from ..common.views import _ScopedView, api_actor, iso, validated
 from .serializers import (
-    DeliveryFilterSerializer, DeliverySerializer, SubscriptionChangedSerializer, SubscriptionCreateSerializer,
-    SubscriptionSerializer, SubscriptionUpdateSerializer, SubscriptionWithSecretSerializer,
+    DeliveryFilterSerializer,
+    DeliverySerializer,
+    SubscriptionChangedSerializer,
+    SubscriptionCreateSerializer,
+    SubscriptionSerializer,
+    SubscriptionUpdateSerializer,
+    SubscriptionWithSecretSerializer,
 )
 
 PAGE = 100
@@ -24,9 +30,18 @@ ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404:
 
 
 def subscription_dict(s, secret=None):
-    body = {"id": s.pk, "url": s.url, "event_types": list(s.event_types), "is_active": s.is_active,
-            "description": s.description, "secret_hint": s.secret_hint, "disabled_reason": s.disabled_reason,
-            "created_by": s.created_by, "created_at": iso(s.created_at), "updated_at": iso(s.updated_at)}
+    body = {
+        "id": s.pk,
+        "url": s.url,
+        "event_types": list(s.event_types),
+        "is_active": s.is_active,
+        "description": s.description,
+        "secret_hint": s.secret_hint,
+        "disabled_reason": s.disabled_reason,
+        "created_by": s.created_by,
+        "created_at": iso(s.created_at),
+        "updated_at": iso(s.updated_at),
+    }
     if secret is not None:
         body["secret"] = secret
     return body
@@ -35,11 +50,22 @@ def subscription_dict(s, secret=None):
 def delivery_dict(d, scopes=None):
     """`scopes`: the subscription owner's (service.owner_scopes): the body shown is the one sent."""
     queued = d.status == WebhookDelivery.Status.QUEUED
-    return {"id": d.pk, "subscription": d.subscription_id, "event_type": d.event_type, "event_id": d.event_key,
-            "status": d.status, "attempts": d.attempts, "next_attempt_at": iso(d.next_attempt_at) if queued else None,
-            "last_attempt_at": iso(d.last_attempt_at), "last_status_code": d.last_status_code,
-            "last_error": d.last_error, "delivered_at": iso(d.delivered_at), "redeliveries": d.redeliveries,
-            "created_at": iso(d.created_at), "body": service.body_for(d.payload, scopes)}
+    return {
+        "id": d.pk,
+        "subscription": d.subscription_id,
+        "event_type": d.event_type,
+        "event_id": d.event_key,
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": iso(d.next_attempt_at) if queued else None,
+        "last_attempt_at": iso(d.last_attempt_at),
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "delivered_at": iso(d.delivered_at),
+        "redeliveries": d.redeliveries,
+        "created_at": iso(d.created_at),
+        "body": service.body_for(d.payload, scopes),
+    }
 
 
 # --- views ----------------------------------------------------------------------------------
@@ -64,22 +90,39 @@ class _WebhookView(_ScopedView):
 
 
 class SubscriptionListView(_WebhookView):
-    @extend_schema(tags=TAGS, operation_id="webhooks_list", responses={200: inline_serializer("WebhookSubscriptionList", {
-        "results": SubscriptionSerializer(many=True)}), **ERRORS})
+    @extend_schema(
+        tags=TAGS,
+        operation_id="webhooks_list",
+        responses={
+            200: inline_serializer("WebhookSubscriptionList", {"results": SubscriptionSerializer(many=True)}),
+            **ERRORS,
+        },
+    )
     def get(self, request):
         actor = self.manager(request)
-        return Response({"results": [subscription_dict(s) for s in service.webhook_subscriptions_for(actor).order_by("id")]})
+        return Response(
+            {"results": [subscription_dict(s) for s in service.webhook_subscriptions_for(actor).order_by("id")]}
+        )
 
-    @extend_schema(tags=TAGS, operation_id="webhooks_create", request=SubscriptionCreateSerializer,
-                   responses={201: SubscriptionWithSecretSerializer, **ERRORS},
-                   description="Subscribe a URL to event types. The answer carries the secret, once.")
+    @extend_schema(
+        tags=TAGS,
+        operation_id="webhooks_create",
+        request=SubscriptionCreateSerializer,
+        responses={201: SubscriptionWithSecretSerializer, **ERRORS},
+        description="Subscribe a URL to event types. The answer carries the secret, once.",
+    )
     @idempotent
     def post(self, request):
         actor = self.manager(request)
         data = validated(SubscriptionCreateSerializer, request.data)
         subscription, secret = service.webhook_subscription_create(
-            url=data["url"], event_types=data["event_types"], actor=actor, secret=data.get("secret"),
-            description=data["description"], is_active=data["is_active"])
+            url=data["url"],
+            event_types=data["event_types"],
+            actor=actor,
+            secret=data.get("secret"),
+            description=data["description"],
+            is_active=data["is_active"],
+        )
         response = Response(subscription_dict(subscription, secret), status=201)
         response["Location"] = reverse("api:webhook-detail", args=[subscription.pk], request=request)
         return response
@@ -91,20 +134,33 @@ class SubscriptionDetailView(_WebhookView):
         actor = self.manager(request)
         return Response(subscription_dict(self.subscription(actor, subscription_id)))
 
-    @extend_schema(tags=TAGS, operation_id="webhooks_partial_update", request=SubscriptionUpdateSerializer,
-                   responses={200: SubscriptionChangedSerializer, **ERRORS},
-                   description="Change what is given. `secret` is in the answer only when `rotate_secret` was true.")
+    @extend_schema(
+        tags=TAGS,
+        operation_id="webhooks_partial_update",
+        request=SubscriptionUpdateSerializer,
+        responses={200: SubscriptionChangedSerializer, **ERRORS},
+        description="Change what is given. `secret` is in the answer only when `rotate_secret` was true.",
+    )
     def patch(self, request, subscription_id):
         actor = self.manager(request)
         data = validated(SubscriptionUpdateSerializer, request.data)
         subscription, secret = service.webhook_subscription_update(
-            subscription_id=subscription_id, actor=actor, url=data.get("url"), event_types=data.get("event_types"),
-            is_active=data.get("is_active"), description=data.get("description"),
-            rotate_secret=data.get("rotate_secret", False))
+            subscription_id=subscription_id,
+            actor=actor,
+            url=data.get("url"),
+            event_types=data.get("event_types"),
+            is_active=data.get("is_active"),
+            description=data.get("description"),
+            rotate_secret=data.get("rotate_secret", False),
+        )
         return Response(subscription_dict(subscription, secret))
 
-    @extend_schema(tags=TAGS, operation_id="webhooks_destroy", responses={204: None, **ERRORS},
-                   description="The subscription and its delivery log go; nothing queued for it is sent.")
+    @extend_schema(
+        tags=TAGS,
+        operation_id="webhooks_destroy",
+        responses={204: None, **ERRORS},
+        description="The subscription and its delivery log go; nothing queued for it is sent.",
+    )
     def delete(self, request, subscription_id):
         actor = self.manager(request)
         service.webhook_subscription_delete(subscription_id=subscription_id, actor=actor)
@@ -112,9 +168,18 @@ class SubscriptionDetailView(_WebhookView):
 
 
 class DeliveryListView(_WebhookView):
-    @extend_schema(tags=TAGS, operation_id="webhooks_deliveries_list", parameters=[DeliveryFilterSerializer], responses={200: inline_serializer(
-        "WebhookDeliveryPage", {"results": DeliverySerializer(many=True), "next": drf.URLField(allow_null=True)}),
-        **ERRORS}, description="The subscription's delivery log, newest first; `next` pages back.")
+    @extend_schema(
+        tags=TAGS,
+        operation_id="webhooks_deliveries_list",
+        parameters=[DeliveryFilterSerializer],
+        responses={
+            200: inline_serializer(
+                "WebhookDeliveryPage", {"results": DeliverySerializer(many=True), "next": drf.URLField(allow_null=True)}
+            ),
+            **ERRORS,
+        },
+        description="The subscription's delivery log, newest first; `next` pages back.",
+    )
     def get(self, request, subscription_id):
         actor = self.manager(request)
         params = validated(DeliveryFilterSerializer, request.query_params.dict())
@@ -131,15 +196,21 @@ class DeliveryListView(_WebhookView):
         if more:
             query = request.query_params.copy()
             query["before"] = str(rows[-1].pk)
-            next_url = reverse("api:webhook-deliveries", args=[subscription.pk], request=request) + "?" + query.urlencode()
+            next_url = (
+                reverse("api:webhook-deliveries", args=[subscription.pk], request=request) + "?" + query.urlencode()
+            )
         scopes = service.owner_scopes(subscription)
         return Response({"results": [delivery_dict(d, scopes) for d in rows], "next": next_url})
 
 
 class RedeliverView(_WebhookView):
-    @extend_schema(tags=TAGS, operation_id="webhooks_deliveries_redeliver", request=None,
-                   responses={202: DeliverySerializer, **ERRORS},
-                   description="Send the delivery again with the same body (new time and signature), now.")
+    @extend_schema(
+        tags=TAGS,
+        operation_id="webhooks_deliveries_redeliver",
+        request=None,
+        responses={202: DeliverySerializer, **ERRORS},
+        description="Send the delivery again with the same body (new time and signature), now.",
+    )
     @idempotent
     def post(self, request, delivery_id):
         actor = self.manager(request)

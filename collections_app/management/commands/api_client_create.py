@@ -1,4 +1,5 @@
 """Create an API client and print its token (alone, on the last line: shown once)."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from collections_app.errors import DomainError

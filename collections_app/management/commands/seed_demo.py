@@ -1,5 +1,6 @@
 """`manage.py seed_demo [--cases N] [--password P] [--if-empty] [--seed S]`: demo users, queues and a
 synthetic portfolio (collections_app/demo/ does the work; this only parses and prints)."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from collections_app.demo.people import DEFAULT_PASSWORD
@@ -10,15 +11,24 @@ class Command(BaseCommand):
     help = "Create the demo users (one per role) and queues, and load a synthetic collections portfolio."
 
     def add_arguments(self, parser):
-        parser.add_argument("--cases", type=int, default=DEFAULT_CASES,
-                            help="cases to add (default %(default)s; 1000000 is practical on PostgreSQL)")
-        parser.add_argument("--password", default=DEFAULT_PASSWORD,
-                            help="password of every demo user (default %(default)s)")
-        parser.add_argument("--if-empty", action="store_true",
-                            help="leave the portfolio alone if any case exists (users are still ensured)")
+        parser.add_argument(
+            "--cases",
+            type=int,
+            default=DEFAULT_CASES,
+            help="cases to add (default %(default)s; 1000000 is practical on PostgreSQL)",
+        )
+        parser.add_argument(
+            "--password", default=DEFAULT_PASSWORD, help="password of every demo user (default %(default)s)"
+        )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="leave the portfolio alone if any case exists (users are still ensured)",
+        )
         parser.add_argument("--seed", type=int, default=None, help="random seed, for a reproducible portfolio")
-        parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK,
-                            help="cases per transaction (default %(default)s)")
+        parser.add_argument(
+            "--chunk-size", type=int, default=DEFAULT_CHUNK, help="cases per transaction (default %(default)s)"
+        )
 
     def handle(self, *args, cases, password, if_empty, seed, chunk_size, verbosity, **options):
         if cases < 0:
@@ -36,8 +46,9 @@ class Command(BaseCommand):
                 shown["at"] = seconds
                 self.stderr.write(f"  {done:,}/{total:,} cases, {seconds:.0f}s, {done / seconds:,.0f} cases/s")
 
-        report = seed_demo(cases=cases, password=password, if_empty=if_empty, seed=seed,
-                            chunk_size=chunk_size, progress=progress)
+        report = seed_demo(
+            cases=cases, password=password, if_empty=if_empty, seed=seed, chunk_size=chunk_size, progress=progress
+        )
         out = self.stdout
         out.write("Demo log-ins (username / password / role):")
         for username, role in report.users:
@@ -51,14 +62,20 @@ class Command(BaseCommand):
             return
         created = report.created
         out.write(f"Portfolio added (seed {report.seed}):")
-        out.write(f"  borrowers {created['Borrower']:,} (contact persons {created['BorrowerContact']:,}, "
-                  f"holds {created['Hold']:,})")
-        out.write(f"  loans {created['Loan']:,}, instalments {created['Instalment']:,}, "
-                  f"payments {created['Payment']:,}")
-        out.write(f"  cases {report.cases:,}: " + ", ".join(
-            f"{state} {count:,}" for state, count in report.cases_by_state.items()))
-        out.write(f"  contacts {created['ContactAttempt']:,}, promises {created['PromiseToPay']:,}, "
-                  f"visits {created['Visit']:,}, legal referrals {created['LegalReferral']:,}")
+        out.write(
+            f"  borrowers {created['Borrower']:,} (contact persons {created['BorrowerContact']:,}, "
+            f"holds {created['Hold']:,})"
+        )
+        out.write(
+            f"  loans {created['Loan']:,}, instalments {created['Instalment']:,}, payments {created['Payment']:,}"
+        )
+        out.write(
+            f"  cases {report.cases:,}: "
+            + ", ".join(f"{state} {count:,}" for state, count in report.cases_by_state.items())
+        )
+        out.write(
+            f"  contacts {created['ContactAttempt']:,}, promises {created['PromiseToPay']:,}, "
+            f"visits {created['Visit']:,}, legal referrals {created['LegalReferral']:,}"
+        )
         out.write(f"  events {created['CaseEvent']:,}")
-        out.write(self.style.SUCCESS(
-            f"Done in {report.seconds:.1f}s ({report.rate:,.0f} cases/s)."))
+        out.write(self.style.SUCCESS(f"Done in {report.seconds:.1f}s ({report.rate:,.0f} cases/s)."))

@@ -1,4 +1,5 @@
 """Run the daily escalation sweep for a date, in this process, and print what it did."""
+
 import time
 from datetime import date
 
@@ -15,8 +16,11 @@ class Command(BaseCommand):
         parser.add_argument("--date", help="as-of date YYYY-MM-DD (default: today in the lender's calendar)")
         parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK)
         parser.add_argument("--no-reminders", action="store_true", help="do not plan reminders")
-        parser.add_argument("--full-refresh", action="store_true",
-                            help="re-read every open case's amounts, not only loans with instalments due this week")
+        parser.add_argument(
+            "--full-refresh",
+            action="store_true",
+            help="re-read every open case's amounts, not only loans with instalments due this week",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -31,9 +35,13 @@ class Command(BaseCommand):
             if options["verbosity"] > 1:
                 self.stdout.write(f"  {kind} {lo}-{hi}: {dict(counts)}")
 
-        report = sweep_run(as_of=as_of, chunk_size=options["chunk_size"],
-                           plan_reminders=not options["no_reminders"], on_chunk=progress,
-                           full_refresh=options["full_refresh"])
+        report = sweep_run(
+            as_of=as_of,
+            chunk_size=options["chunk_size"],
+            plan_reminders=not options["no_reminders"],
+            on_chunk=progress,
+            full_refresh=options["full_refresh"],
+        )
         for line in report.lines():
             self.stdout.write(line)
         self.stdout.write(f"  took {time.monotonic() - started:.2f}s")

@@ -23,6 +23,7 @@ Contact rate (`contact_rate`)
     `ContactAttempt.CONVERSATION`) in the period / cases worked in the period (cases with any
     `ContactAttempt`, any channel or direction, whose `occurred_at` falls in the period).
 """
+
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -44,8 +45,13 @@ def promises(period):
     made = in_period("created_at", period)
     due = Q(due_date__gte=period.first_day, due_date__lte=period.last_day)
     status = PromiseToPay.Status
-    parts = {"made": made, "due": due, "kept": due & Q(status=status.KEPT),
-             "broken": due & Q(status=status.BROKEN), "pending": due & Q(status=status.PENDING)}
+    parts = {
+        "made": made,
+        "due": due,
+        "kept": due & Q(status=status.KEPT),
+        "broken": due & Q(status=status.BROKEN),
+        "pending": due & Q(status=status.PENDING),
+    }
     aggregates = {}
     for name, q in parts.items():
         aggregates[name] = Count("pk", filter=q)
@@ -73,8 +79,11 @@ def _holder_at_payment():
     after = assigned.filter(at__gt=OuterRef("paid_at")).order_by("at", "id")
 
     def marked(key):  # JSON null (nobody) and a missing key both read as "="
-        name = SqlCase(When(Q(**{f"payload__{key}": None}), then=Value("")),
-                       default=Coalesce(KT(f"payload__{key}"), Value("")), output_field=CharField())
+        name = SqlCase(
+            When(Q(**{f"payload__{key}": None}), then=Value("")),
+            default=Coalesce(KT(f"payload__{key}"), Value("")),
+            output_field=CharField(),
+        )
         return Concat(Value("="), name, output_field=CharField())
 
     holder = Coalesce(
@@ -99,14 +108,23 @@ def collected(period):
         .annotate(coll_case=FilteredRelation("loan__cases", condition=case_open_then))
         .filter(coll_case__isnull=False)
         .annotate(case_id=F("coll_case__id"), case_username=F("coll_case__assigned_to__username"))
-        .annotate(collector=_holder_at_payment(),
-                  week=TruncWeek("paid_at", tzinfo=settings.LENDER_TIME_ZONE, output_field=DateField()))
+        .annotate(
+            collector=_holder_at_payment(),
+            week=TruncWeek("paid_at", tzinfo=settings.LENDER_TIME_ZONE, output_field=DateField()),
+        )
         .order_by()
         .values("collector", "week")
         .annotate(payments=Count("pk"), amount=Sum("amount"))
     )
-    rows = [{"collector": r["collector"], "week": _as_date(r["week"]), "payments": r["payments"],
-             "amount": money(r["amount"])} for r in qs]
+    rows = [
+        {
+            "collector": r["collector"],
+            "week": _as_date(r["week"]),
+            "payments": r["payments"],
+            "amount": money(r["amount"]),
+        }
+        for r in qs
+    ]
     rows.sort(key=lambda r: (r["week"], r["collector"]))
     return rows
 
@@ -145,8 +163,13 @@ def collected_by_week(rows, period):
         slot["payments"] += row["payments"]
         slot["amount"] += row["amount"]
     return [
-        {"week": monday, "first_day": first, "last_day": last,
-         "payments": got.get(monday, {}).get("payments", 0), "amount": got.get(monday, {}).get("amount", ZERO)}
+        {
+            "week": monday,
+            "first_day": first,
+            "last_day": last,
+            "payments": got.get(monday, {}).get("payments", 0),
+            "amount": got.get(monday, {}).get("amount", ZERO),
+        }
         for monday, first, last in weeks_of(period)
     ]
 

@@ -5,6 +5,7 @@ The figures come from `portfolio` and `activity` (their exact definitions are in
 aggregate query each, kept a few minutes in the shared cache. Here they become tables — the same
 rows for the page and for the files, so they always agree — and server-side SVG charts (`charts.py`).
 """
+
 from functools import cached_property
 
 from django.conf import settings
@@ -67,8 +68,9 @@ class Dashboard:
 
     @cached_property
     def snapshots(self):
-        return self._kept("snapshots", lambda: portfolio.snapshots_present(
-            [self.period.previous_month_end, self.period.month_end]))
+        return self._kept(
+            "snapshots", lambda: portfolio.snapshots_present([self.period.previous_month_end, self.period.month_end])
+        )
 
     @property
     def has_start_snapshot(self):
@@ -122,10 +124,12 @@ class Dashboard:
 
     def missing_snapshot_text(self, day):
         if day >= self.today and day == self.period.month_end:
-            return _("The month-end snapshot for %(day)s is not written yet: the sweep writes it on the month's "
-                     "last day.") % {"day": day.isoformat()}
-        return _("There is no month-end snapshot for %(day)s (the sweep did not run that day, or no case was "
-                 "open).") % {"day": day.isoformat()}
+            return _(
+                "The month-end snapshot for %(day)s is not written yet: the sweep writes it on the month's last day."
+            ) % {"day": day.isoformat()}
+        return _(
+            "There is no month-end snapshot for %(day)s (the sweep did not run that day, or no case was open)."
+        ) % {"day": day.isoformat()}
 
     # --- tables (the page and the CSV share them) ----------------------------------------------
 
@@ -136,16 +140,20 @@ class Dashboard:
         cells = {(row["stage"], row["bucket"]): row for row in rows}
         columns = [_("Bucket")]
         for stage in stages:
-            columns += [_("%(stage)s: cases") % {"stage": stage_label(stage)},
-                        _("%(stage)s: amount overdue") % {"stage": stage_label(stage)}]
+            columns += [
+                _("%(stage)s: cases") % {"stage": stage_label(stage)},
+                _("%(stage)s: amount overdue") % {"stage": stage_label(stage)},
+            ]
         columns += [_("Total cases"), _("Total amount overdue")]
         body = []
         for bucket in order:
             line = [bucket_label(bucket)]
             for stage in stages:
                 line += [cells[(stage, bucket)]["cases"], cells[(stage, bucket)]["amount"]]
-            line += [sum(cells[(s, bucket)]["cases"] for s in stages),
-                     sum((cells[(s, bucket)]["amount"] for s in stages), ZERO)]
+            line += [
+                sum(cells[(s, bucket)]["cases"] for s in stages),
+                sum((cells[(s, bucket)]["amount"] for s in stages), ZERO),
+            ]
             body.append(line)
         totals = portfolio.portfolio_totals(rows)
         total = [_("Total")]
@@ -159,25 +167,40 @@ class Dashboard:
     def table_funnel(self):
         rows = portfolio.stage_funnel(self.portfolio, self.finished)
         labels = {str(State.RESOLVED): _("Resolved in the period"), str(State.CLOSED): _("Closed in the period")}
-        body = [[labels.get(row["step"]) or _("Open in %(stage)s") % {"stage": stage_label(row["step"])}, row["cases"]]
-                for row in rows]
+        body = [
+            [labels.get(row["step"]) or _("Open in %(stage)s") % {"stage": stage_label(row["step"])}, row["cases"]]
+            for row in rows
+        ]
         return Table("funnel", _("Stage funnel"), [_("Step"), _("Cases")], body)
 
     def table_roll_rates(self):
         rows = self.roll or []
         start, end = self.period.previous_month_end.isoformat(), self.period.month_end.isoformat()
         columns = [
-            _("Bucket on %(day)s") % {"day": start}, _("Bucket on %(day)s") % {"day": end}, _("Cases"),
-            _("Share of cases (%)"), _("Amount overdue on %(day)s") % {"day": start}, _("Share of amount (%)"),
+            _("Bucket on %(day)s") % {"day": start},
+            _("Bucket on %(day)s") % {"day": end},
+            _("Cases"),
+            _("Share of cases (%)"),
+            _("Amount overdue on %(day)s") % {"day": start},
+            _("Share of amount (%)"),
             _("Amount overdue on %(day)s") % {"day": end},
         ]
         body = [
-            [bucket_label(row["from_bucket"]), target_label(row["to_bucket"]), row["cases"], Rate(row["share_cases"]),
-             row["amount_start"], Rate(row["share_amount"]), row["amount_end"]]
-            for row in rows if row["cases"]
+            [
+                bucket_label(row["from_bucket"]),
+                target_label(row["to_bucket"]),
+                row["cases"],
+                Rate(row["share_cases"]),
+                row["amount_start"],
+                Rate(row["share_amount"]),
+                row["amount_end"],
+            ]
+            for row in rows
+            if row["cases"]
         ]
-        return Table("roll-rates", _("Roll rates from %(start)s to %(end)s") % {"start": start, "end": end},
-                     columns, body)
+        return Table(
+            "roll-rates", _("Roll rates from %(start)s to %(end)s") % {"start": start, "end": end}, columns, body
+        )
 
     def table_promises(self):
         p = self.promises
@@ -195,16 +218,31 @@ class Dashboard:
         rows = activity.collected_by_collector(self.collected)
         body = [[collector_label(row["collector"]), row["payments"], row["amount"]] for row in rows]
         total = [_("Total"), sum(row["payments"] for row in rows), sum((row["amount"] for row in rows), ZERO)]
-        return Table("collected-by-collector", _("Collected per collector"),
-                     [_("Collector"), _("Payments"), _("Amount collected")], body, total)
+        return Table(
+            "collected-by-collector",
+            _("Collected per collector"),
+            [_("Collector"), _("Payments"), _("Amount collected")],
+            body,
+            total,
+        )
 
     def table_collected_by_week(self):
         rows = activity.collected_by_week(self.collected, self.period)
         body = [[row["week"], row["first_day"], row["last_day"], row["payments"], row["amount"]] for row in rows]
-        total = [_("Total"), None, None, sum(row["payments"] for row in rows),
-                 sum((row["amount"] for row in rows), ZERO)]
-        return Table("collected-by-week", _("Collected per week"),
-                     [_("Week (Monday)"), _("From"), _("To"), _("Payments"), _("Amount collected")], body, total)
+        total = [
+            _("Total"),
+            None,
+            None,
+            sum(row["payments"] for row in rows),
+            sum((row["amount"] for row in rows), ZERO),
+        ]
+        return Table(
+            "collected-by-week",
+            _("Collected per week"),
+            [_("Week (Monday)"), _("From"), _("To"), _("Payments"), _("Amount collected")],
+            body,
+            total,
+        )
 
     def table_contact_rate(self):
         c = self.contact
@@ -248,8 +286,15 @@ class Dashboard:
     # --- the page: charts beside the tables ----------------------------------------------------
 
     def figures(self):
-        return [self.figure_portfolio(), self.figure_funnel(), self.figure_roll(), self.figure_promises(),
-                self.figure_collected(), self.figure_contact(), self.figure_cure()]
+        return [
+            self.figure_portfolio(),
+            self.figure_funnel(),
+            self.figure_roll(),
+            self.figure_promises(),
+            self.figure_collected(),
+            self.figure_contact(),
+            self.figure_cure(),
+        ]
 
     def figure_portfolio(self):
         table = self.table_portfolio()
@@ -262,37 +307,77 @@ class Dashboard:
 
         notes = []
         if self.is_current:
-            notes.append(_("Live: days past due as of %(day)s in the lender's calendar.")
-                         % {"day": self.today.isoformat()})
+            notes.append(
+                _("Live: days past due as of %(day)s in the lender's calendar.") % {"day": self.today.isoformat()}
+            )
         elif not self.has_end_snapshot:
             notes.append(self.missing_snapshot_text(self.period.month_end))
         else:
             notes.append(_("From the month-end snapshot of %(day)s.") % {"day": self.period.month_end.isoformat()})
-        return Figure("portfolio", _("Portfolio by DPD bucket and stage"), [table], charts=[
-            chart(charts.stacked_bars, labels, series("cases"), title=_("Open cases by bucket and stage"),
-                   value_label=_("Cases"), category_label=_("DPD bucket"), chart_id="chart-portfolio-cases"),
-            chart(charts.stacked_bars, labels, series("amount"), title=_("Amount overdue by bucket and stage"),
-                   value_label=_("Amount overdue"), category_label=_("DPD bucket"), fmt=charts.amount,
-                   chart_id="chart-portfolio-amount"),
-        ], notes=notes)
+        return Figure(
+            "portfolio",
+            _("Portfolio by DPD bucket and stage"),
+            [table],
+            charts=[
+                chart(
+                    charts.stacked_bars,
+                    labels,
+                    series("cases"),
+                    title=_("Open cases by bucket and stage"),
+                    value_label=_("Cases"),
+                    category_label=_("DPD bucket"),
+                    chart_id="chart-portfolio-cases",
+                ),
+                chart(
+                    charts.stacked_bars,
+                    labels,
+                    series("amount"),
+                    title=_("Amount overdue by bucket and stage"),
+                    value_label=_("Amount overdue"),
+                    category_label=_("DPD bucket"),
+                    fmt=charts.amount,
+                    chart_id="chart-portfolio-amount",
+                ),
+            ],
+            notes=notes,
+        )
 
     def figure_funnel(self):
         table = self.table_funnel()
         steps = portfolio.stage_funnel(self.portfolio, self.finished)
         bars = [(row[0], row[1]) for row in table.rows]
         colours = [charts.colour_for(step["step"], i) for i, step in enumerate(steps)]
-        return Figure("funnel", _("Stage funnel"), [table], charts=[
-            chart(charts.bar_chart, bars, title=_("Open cases per stage; resolved and closed in the period"),
-                   value_label=_("Cases"), category_label=_("Stage"), colours=colours, chart_id="chart-funnel"),
-        ])
+        return Figure(
+            "funnel",
+            _("Stage funnel"),
+            [table],
+            charts=[
+                chart(
+                    charts.bar_chart,
+                    bars,
+                    title=_("Open cases per stage; resolved and closed in the period"),
+                    value_label=_("Cases"),
+                    category_label=_("Stage"),
+                    colours=colours,
+                    chart_id="chart-funnel",
+                ),
+            ],
+        )
 
     def figure_roll(self):
         start, end = self.period.previous_month_end, self.period.month_end
-        figure = Figure("roll-rates", _("Roll rates, %(start)s → %(end)s") % {
-            "start": start.isoformat(), "end": end.isoformat()}, [self.table_roll_rates()])
-        figure.notes.append(_("Of the cases in a bucket at the end of the previous month, the share in each "
-                              "bucket at the end of this month; a case no longer open counts as cured/closed. "
-                              "Shares by amount weigh each case by its amount overdue at the previous month's end."))
+        figure = Figure(
+            "roll-rates",
+            _("Roll rates, %(start)s → %(end)s") % {"start": start.isoformat(), "end": end.isoformat()},
+            [self.table_roll_rates()],
+        )
+        figure.notes.append(
+            _(
+                "Of the cases in a bucket at the end of the previous month, the share in each "
+                "bucket at the end of this month; a case no longer open counts as cured/closed. "
+                "Shares by amount weigh each case by its amount overdue at the previous month's end."
+            )
+        )
         if not self.has_start_snapshot:
             figure.missing.append(self.missing_snapshot_text(start))
         if not self.has_end_snapshot:
@@ -313,55 +398,130 @@ class Dashboard:
             ("share_cases", _("Roll rates by number of cases"), "chart-roll-cases"),
             ("share_amount", _("Roll rates by amount overdue"), "chart-roll-amount"),
         ):
-            figure.charts.append(chart(
-                charts.heat_map,
-                [bucket_label(s) for s in sources], [target_label(t) for t in targets],
-                [[cell[(s, t)][key] for t in targets] for s in sources],
-                notes=[[_("%(n)s of %(total)s cases") % {"n": charts.number(cell[(s, t)]["cases"]),
-                                                         "total": charts.number(cell[(s, t)]["from_cases"])}
-                        for t in targets] for s in sources],
-                title=title, row_axis=_("Bucket on %(day)s") % {"day": start.isoformat()},
-                column_axis=_("Bucket on %(day)s") % {"day": end.isoformat()}, chart_id=chart_id,
-            ))
+            figure.charts.append(
+                chart(
+                    charts.heat_map,
+                    [bucket_label(s) for s in sources],
+                    [target_label(t) for t in targets],
+                    [[cell[(s, t)][key] for t in targets] for s in sources],
+                    notes=[
+                        [
+                            _("%(n)s of %(total)s cases")
+                            % {
+                                "n": charts.number(cell[(s, t)]["cases"]),
+                                "total": charts.number(cell[(s, t)]["from_cases"]),
+                            }
+                            for t in targets
+                        ]
+                        for s in sources
+                    ],
+                    title=title,
+                    row_axis=_("Bucket on %(day)s") % {"day": start.isoformat()},
+                    column_axis=_("Bucket on %(day)s") % {"day": end.isoformat()},
+                    chart_id=chart_id,
+                )
+            )
         return figure
 
     def figure_promises(self):
         p = self.promises
-        return Figure("promises", _("Promises to pay"), [self.table_promises()], charts=[
-            chart(charts.bar_chart,
-                   [(_("Made"), p["made"]), (_("Due"), p["due"]), (_("Kept"), p["kept"]),
-                    (_("Broken"), p["broken"]), (_("Pending"), p["pending"])],
-                   title=_("Promises made, and promises due in the period by outcome"), value_label=_("Promises"),
-                   category_label=_("Promises"), colours=["#1a4fa0", "#7b8794", "#0b6e4f", "#b42318", "#c98a00"],
-                   chart_id="chart-promises"),
-            chart(charts.rate_meters, [(_("Kept rate"), p["kept_rate"], _("%(kept)s kept of %(judged)s judged") % {
-                "kept": charts.number(p["kept"]), "judged": charts.number(p["kept"] + p["broken"])})],
-                title=_("Promise kept rate"), chart_id="chart-promises-rate"),
-        ], notes=[_("Kept, broken and pending count the promises due in the period; made counts those "
-                    "recorded in it.")])
+        return Figure(
+            "promises",
+            _("Promises to pay"),
+            [self.table_promises()],
+            charts=[
+                chart(
+                    charts.bar_chart,
+                    [
+                        (_("Made"), p["made"]),
+                        (_("Due"), p["due"]),
+                        (_("Kept"), p["kept"]),
+                        (_("Broken"), p["broken"]),
+                        (_("Pending"), p["pending"]),
+                    ],
+                    title=_("Promises made, and promises due in the period by outcome"),
+                    value_label=_("Promises"),
+                    category_label=_("Promises"),
+                    colours=["#1a4fa0", "#7b8794", "#0b6e4f", "#b42318", "#c98a00"],
+                    chart_id="chart-promises",
+                ),
+                chart(
+                    charts.rate_meters,
+                    [
+                        (
+                            _("Kept rate"),
+                            p["kept_rate"],
+                            _("%(kept)s kept of %(judged)s judged")
+                            % {"kept": charts.number(p["kept"]), "judged": charts.number(p["kept"] + p["broken"])},
+                        )
+                    ],
+                    title=_("Promise kept rate"),
+                    chart_id="chart-promises-rate",
+                ),
+            ],
+            notes=[
+                _("Kept, broken and pending count the promises due in the period; made counts those recorded in it.")
+            ],
+        )
 
     def figure_collected(self):
         by_collector = self.table_collected_by_collector()
         by_week = self.table_collected_by_week()
-        return Figure("collected", _("Amount collected"), [by_collector, by_week], charts=[
-            chart(charts.bar_chart, [(row[0], row[2]) for row in by_collector.rows], fmt=charts.amount,
-                   title=_("Amount collected per collector"), value_label=_("Amount collected"),
-                   category_label=_("Collector"), chart_id="chart-collected-collector"),
-            chart(charts.bar_chart, [(f"{row[1]:%m-%d}–{row[2]:%m-%d}", row[4]) for row in by_week.rows],
-                   fmt=charts.amount, vertical=True, title=_("Amount collected per week"),
-                   value_label=_("Amount collected"), category_label=_("Week (days in the period)"),
-                   chart_id="chart-collected-week"),
-        ], notes=[_("Payments not reversed, made while the loan had a collection case, attributed to the "
-                    "collector who held the case at the moment of payment.")])
+        return Figure(
+            "collected",
+            _("Amount collected"),
+            [by_collector, by_week],
+            charts=[
+                chart(
+                    charts.bar_chart,
+                    [(row[0], row[2]) for row in by_collector.rows],
+                    fmt=charts.amount,
+                    title=_("Amount collected per collector"),
+                    value_label=_("Amount collected"),
+                    category_label=_("Collector"),
+                    chart_id="chart-collected-collector",
+                ),
+                chart(
+                    charts.bar_chart,
+                    [(f"{row[1]:%m-%d}–{row[2]:%m-%d}", row[4]) for row in by_week.rows],
+                    fmt=charts.amount,
+                    vertical=True,
+                    title=_("Amount collected per week"),
+                    value_label=_("Amount collected"),
+                    category_label=_("Week (days in the period)"),
+                    chart_id="chart-collected-week",
+                ),
+            ],
+            notes=[
+                _(
+                    "Payments not reversed, made while the loan had a collection case, attributed to the "
+                    "collector who held the case at the moment of payment."
+                )
+            ],
+        )
 
     def figure_contact(self):
         c = self.contact
-        return Figure("contact-rate", _("Contact rate"), [self.table_contact_rate()], charts=[
-            chart(charts.rate_meters, [(_("Contact rate"), c["rate"], _("%(rpc)s of %(worked)s cases worked") % {
-                "rpc": charts.number(c["right_party"]), "worked": charts.number(c["worked"])})],
-                title=_("Contact rate: cases with a right-party contact / cases worked"),
-                chart_id="chart-contact-rate"),
-        ])
+        return Figure(
+            "contact-rate",
+            _("Contact rate"),
+            [self.table_contact_rate()],
+            charts=[
+                chart(
+                    charts.rate_meters,
+                    [
+                        (
+                            _("Contact rate"),
+                            c["rate"],
+                            _("%(rpc)s of %(worked)s cases worked")
+                            % {"rpc": charts.number(c["right_party"]), "worked": charts.number(c["worked"])},
+                        )
+                    ],
+                    title=_("Contact rate: cases with a right-party contact / cases worked"),
+                    chart_id="chart-contact-rate",
+                ),
+            ],
+        )
 
     def figure_cure(self):
         figure = Figure("cure-rate", _("Cure rate"), [self.table_cure_rate()])
@@ -370,12 +530,29 @@ class Dashboard:
             figure.missing.append(self.missing_snapshot_text(start))
             return figure
         c = self.cure
-        figure.notes.append(_("Cases open at the start of the period (the snapshot of %(day)s) whose state at its "
-                              "end is resolved.") % {"day": start.isoformat()})
-        figure.charts.append(chart(charts.rate_meters, [
-            (_("By cases"), c["rate"], _("%(n)s of %(total)s cases") % {
-                "n": charts.number(c["cured"]), "total": charts.number(c["open_at_start"])}),
-            (_("By amount overdue"), c["rate_amount"], _("%(n)s of %(total)s") % {
-                "n": charts.amount(c["cured_amount"]), "total": charts.amount(c["amount_at_start"])}),
-        ], title=_("Cure rate"), chart_id="chart-cure-rate"))
+        figure.notes.append(
+            _("Cases open at the start of the period (the snapshot of %(day)s) whose state at its end is resolved.")
+            % {"day": start.isoformat()}
+        )
+        figure.charts.append(
+            chart(
+                charts.rate_meters,
+                [
+                    (
+                        _("By cases"),
+                        c["rate"],
+                        _("%(n)s of %(total)s cases")
+                        % {"n": charts.number(c["cured"]), "total": charts.number(c["open_at_start"])},
+                    ),
+                    (
+                        _("By amount overdue"),
+                        c["rate_amount"],
+                        _("%(n)s of %(total)s")
+                        % {"n": charts.amount(c["cured_amount"]), "total": charts.amount(c["amount_at_start"])},
+                    ),
+                ],
+                title=_("Cure rate"),
+                chart_id="chart-cure-rate",
+            )
+        )
         return figure

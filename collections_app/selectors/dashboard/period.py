@@ -9,6 +9,7 @@ start of M are those of the snapshot of the end of M−1.
 Money is Decimal with two places; a rate is an exact Decimal fraction (None when its denominator
 is 0), rounded only for display (one decimal of a percent, half up, on the page and in the CSV).
 """
+
 import calendar as month_calendar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -114,16 +115,26 @@ def period_for(month=None, *, today=None):
             raise ValueError
         first = date(int(text[:4]), int(text[5:]), 1)
     except ValueError:
-        raise DomainError("validation_error", fields={"month": [
-            _("Enter a month as YYYY-MM, for example %(example)s.") % {"example": today.strftime("%Y-%m")}
-        ]}) from None
+        raise DomainError(
+            "validation_error",
+            fields={
+                "month": [
+                    _("Enter a month as YYYY-MM, for example %(example)s.") % {"example": today.strftime("%Y-%m")}
+                ]
+            },
+        ) from None
     if first < EARLIEST_MONTH:
         raise DomainError("validation_error", fields={"month": [_("Choose a month from 2000-01 on.")]})
     if first > today.replace(day=1):
-        raise DomainError("validation_error", fields={"month": [
-            _("%(month)s has not started yet: choose %(current)s or an earlier month.")
-            % {"month": text, "current": today.strftime("%Y-%m")}
-        ]})
+        raise DomainError(
+            "validation_error",
+            fields={
+                "month": [
+                    _("%(month)s has not started yet: choose %(current)s or an earlier month.")
+                    % {"month": text, "current": today.strftime("%Y-%m")}
+                ]
+            },
+        )
     return Period(first)
 
 

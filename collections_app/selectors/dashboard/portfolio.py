@@ -34,6 +34,7 @@ Cure rate (`cure_rate`)
     month, "by its end" is "by now", i.e. the case's state now. A case resolved and then reopened
     is not cured; closed cases are not cured. By count, and by the end-of-(M−1) amount overdue.
 """
+
 from datetime import timedelta
 
 from django.db import connection
@@ -96,8 +97,9 @@ def portfolio_live(bucket_rows, as_of):
     for stage in STAGES:
         got = found.get(stage, {})
         for i, (name, _q) in enumerate(conditions):
-            rows.append({"stage": stage, "bucket": name, "cases": got.get(f"n{i}", 0),
-                         "amount": money(got.get(f"a{i}"))})
+            rows.append(
+                {"stage": stage, "bucket": name, "cases": got.get(f"n{i}", 0), "amount": money(got.get(f"a{i}"))}
+            )
     return rows
 
 
@@ -106,14 +108,21 @@ def portfolio_at_month_end(bucket_rows, month_end):
     (buckets named in the snapshot but no longer defined come after the current ones). One query."""
     found = {
         (row["state"], row["bucket"]): row
-        for row in MonthEndSnapshot.objects.filter(month_end=month_end).order_by()
-        .values("state", "bucket").annotate(cases=Count("pk"), amount=Sum("amount_overdue"))
+        for row in MonthEndSnapshot.objects.filter(month_end=month_end)
+        .order_by()
+        .values("state", "bucket")
+        .annotate(cases=Count("pk"), amount=Sum("amount_overdue"))
     }
     names = _bucket_order(bucket_rows, {b for _s, b in found})
     return [
-        {"stage": stage, "bucket": name, "cases": found.get((stage, name), {}).get("cases", 0),
-         "amount": money(found.get((stage, name), {}).get("amount"))}
-        for stage in STAGES for name in names
+        {
+            "stage": stage,
+            "bucket": name,
+            "cases": found.get((stage, name), {}).get("cases", 0),
+            "amount": money(found.get((stage, name), {}).get("amount")),
+        }
+        for stage in STAGES
+        for name in names
     ]
 
 
@@ -173,9 +182,7 @@ def snapshots_present(month_ends):
         return {}
     table = connection.ops.quote_name(MonthEndSnapshot._meta.db_table)
     column = connection.ops.quote_name("month_end")
-    sql = "SELECT " + ", ".join(
-        f"EXISTS (SELECT 1 FROM {table} WHERE {column} = %s)" for _ in month_ends
-    )
+    sql = "SELECT " + ", ".join(f"EXISTS (SELECT 1 FROM {table} WHERE {column} = %s)" for _ in month_ends)
     with connection.cursor() as cursor:
         cursor.execute(sql, month_ends)
         flags = cursor.fetchone()
@@ -210,14 +217,19 @@ def roll_rates(period, bucket_rows):
         for target, cell in zip(names + [CURED], here):
             cases = cell["cases"] if cell else 0
             amount_start = money(cell["amount_start"]) if cell else ZERO
-            rows.append({
-                "from_bucket": source, "to_bucket": target, "cases": cases,
-                "amount_start": amount_start,
-                "amount_end": money(cell["amount_end"]) if cell else ZERO,
-                "from_cases": total_cases, "from_amount": money(total_amount),
-                "share_cases": ratio(cases, total_cases),
-                "share_amount": ratio(amount_start, total_amount),
-            })
+            rows.append(
+                {
+                    "from_bucket": source,
+                    "to_bucket": target,
+                    "cases": cases,
+                    "amount_start": amount_start,
+                    "amount_end": money(cell["amount_end"]) if cell else ZERO,
+                    "from_cases": total_cases,
+                    "from_amount": money(total_amount),
+                    "share_cases": ratio(cases, total_cases),
+                    "share_amount": ratio(amount_start, total_amount),
+                }
+            )
     return rows
 
 
@@ -235,18 +247,28 @@ def cure_rate(period, *, today=None):
         state_at_end = F("case__state")
     else:
         state_at_end = Subquery(
-            CaseEvent.objects.filter(case_id=OuterRef("case_id"), at__lt=period.end).exclude(to_state="")
-            .order_by("-at", "-id").values("to_state")[:1]
+            CaseEvent.objects.filter(case_id=OuterRef("case_id"), at__lt=period.end)
+            .exclude(to_state="")
+            .order_by("-at", "-id")
+            .values("to_state")[:1]
         )
     cured = Q(state_at_end=State.RESOLVED)
     row = (
         MonthEndSnapshot.objects.filter(month_end=period.previous_month_end)
         .annotate(state_at_end=state_at_end)
-        .aggregate(open_at_start=Count("pk"), amount_at_start=Sum("amount_overdue"),
-                   cured=Count("pk", filter=cured), cured_amount=Sum("amount_overdue", filter=cured))
+        .aggregate(
+            open_at_start=Count("pk"),
+            amount_at_start=Sum("amount_overdue"),
+            cured=Count("pk", filter=cured),
+            cured_amount=Sum("amount_overdue", filter=cured),
+        )
     )
-    out = {"open_at_start": row["open_at_start"] or 0, "amount_at_start": money(row["amount_at_start"]),
-           "cured": row["cured"] or 0, "cured_amount": money(row["cured_amount"])}
+    out = {
+        "open_at_start": row["open_at_start"] or 0,
+        "amount_at_start": money(row["amount_at_start"]),
+        "cured": row["cured"] or 0,
+        "cured_amount": money(row["cured_amount"]),
+    }
     out["rate"] = ratio(out["cured"], out["open_at_start"])
     out["rate_amount"] = ratio(out["cured_amount"], out["amount_at_start"])
     return out

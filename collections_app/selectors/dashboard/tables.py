@@ -1,5 +1,6 @@
 """The dashboard's tables and figures as shown: cells (a rate, money, a count), labels of stages,
 buckets and collectors, and a figure's parts. The page and the files show the same rows."""
+
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -34,8 +35,10 @@ class Table:
     @property
     def numeric(self):
         """Per column: does it hold numbers (right-aligned)?"""
-        return [any(isinstance(row[i], (int, Decimal, Rate)) and not isinstance(row[i], bool)
-                    for row in self.all_rows()) for i in range(len(self.columns))]
+        return [
+            any(isinstance(row[i], (int, Decimal, Rate)) and not isinstance(row[i], bool) for row in self.all_rows())
+            for i in range(len(self.columns))
+        ]
 
 
 def page_cell(value):

@@ -6,6 +6,7 @@
 - `reports`: opening an import's report of refused rows, with its AuditLog row.
 
 `imports/` and `exports/` (the two kinds of file job) build on it; tasks and pages call those services."""
+
 from .jobs import (
     JOB_TIME_LIMIT,
     TASK_OF_DIRECTION,
@@ -20,7 +21,17 @@ from .reports import file_job_report_open
 from .store import file_inside, file_store_upload, file_stored, files_root
 
 __all__ = [
-    "JOB_TIME_LIMIT", "TASK_OF_DIRECTION", "file_inside", "file_job_claim", "file_job_create", "file_job_fail",
-    "file_job_finish", "file_job_progress", "file_job_report_open", "file_jobs_requeue", "file_store_upload",
-    "file_stored", "files_root",
+    "JOB_TIME_LIMIT",
+    "TASK_OF_DIRECTION",
+    "file_inside",
+    "file_job_claim",
+    "file_job_create",
+    "file_job_fail",
+    "file_job_finish",
+    "file_job_progress",
+    "file_job_report_open",
+    "file_jobs_requeue",
+    "file_store_upload",
+    "file_stored",
+    "files_root",
 ]

@@ -2,6 +2,7 @@
 failed. A task message can be lost (the broker was down at commit) or its worker can die: the claim
 takes a queued job, or a running one whose run must have ended, and `file_jobs_requeue` (beat) sends
 the task again for jobs left queued, so a job never stays queued for good."""
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,13 +24,21 @@ TASK_OF_DIRECTION = {
 REQUEUE_BATCH = 500
 
 
-def file_job_create(*, direction, actor, kind, file_format="csv", params=None, source_name="", file_path="",
-                    dry_run=False):
+def file_job_create(
+    *, direction, actor, kind, file_format="csv", params=None, source_name="", file_path="", dry_run=False
+):
     """The job row, in the caller's transaction; its task is enqueued when that commits. The worker
     writes in the language of whoever asked (headers, the report's reasons)."""
     job = FileJob.objects.create(
-        direction=direction, kind=kind, file_format=file_format, dry_run=dry_run, requested_by=actor.user,
-        actor=actor.label, params=params or {}, source_name=source_name, file_path=file_path,
+        direction=direction,
+        kind=kind,
+        file_format=file_format,
+        dry_run=dry_run,
+        requested_by=actor.user,
+        actor=actor.label,
+        params=params or {},
+        source_name=source_name,
+        file_path=file_path,
         summary={"language": translation.get_language() or settings.LANGUAGE_CODE},
     )
     enqueue(TASK_OF_DIRECTION[direction], job.pk)
@@ -44,7 +53,8 @@ def file_job_claim(job_id, *, direction, now=None):
     abandoned = now - timedelta(seconds=JOB_TIME_LIMIT)
     claimed = FileJob.objects.filter(
         Q(status=FileJob.Status.QUEUED) | Q(status=FileJob.Status.RUNNING, started_at__lt=abandoned),
-        pk=job_id, direction=direction,
+        pk=job_id,
+        direction=direction,
     ).update(status=FileJob.Status.RUNNING, started_at=now, processed_rows=0, error="")
     if not claimed:
         return None
@@ -61,8 +71,11 @@ def file_job_progress(job_id, processed, total=None):
 def file_job_finish(job_id, *, error="", **fields):
     """The job is over: done, or failed when `error` (a sentence for people) is given."""
     FileJob.objects.filter(pk=job_id).update(
-        status=FileJob.Status.FAILED if error else FileJob.Status.DONE, error=error, finished_at=timezone.now(),
-        **fields)
+        status=FileJob.Status.FAILED if error else FileJob.Status.DONE,
+        error=error,
+        finished_at=timezone.now(),
+        **fields,
+    )
 
 
 def file_job_fail(job_id, error):
@@ -76,10 +89,14 @@ def file_jobs_requeue(*, now=None):
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.COLLECTIONS_FILE_JOB_REQUEUE_SECONDS)
     abandoned = now - timedelta(seconds=JOB_TIME_LIMIT)
-    jobs = list(FileJob.objects.filter(
-        Q(status=FileJob.Status.QUEUED, created_at__lt=stale)
-        | Q(status=FileJob.Status.RUNNING, started_at__lt=abandoned)
-    ).order_by("pk").values_list("pk", "direction")[:REQUEUE_BATCH])
+    jobs = list(
+        FileJob.objects.filter(
+            Q(status=FileJob.Status.QUEUED, created_at__lt=stale)
+            | Q(status=FileJob.Status.RUNNING, started_at__lt=abandoned)
+        )
+        .order_by("pk")
+        .values_list("pk", "direction")[:REQUEUE_BATCH]
+    )
     sent = []
     for pk, direction in jobs:
         if send_now(TASK_OF_DIRECTION[direction], pk):

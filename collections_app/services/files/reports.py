@@ -1,5 +1,6 @@
 """Opening an import's report: it echoes refused cells of the uploaded file, personal data among
 them, so who took it is kept in the AuditLog."""
+
 from ...errors import DomainError
 from ...models import AuditLog
 from .store import file_stored
@@ -10,6 +11,11 @@ def file_job_report_open(*, actor, job):
     if not job.report_path:
         raise DomainError("not_found")
     path = file_stored(job.report_path)
-    AuditLog.objects.create(actor=actor.label, actor_user=actor.user, action=AuditLog.Action.EXPORT,
-                            fields=["import report"], reason=f"import #{job.pk} ({job.kind}) report downloaded")
+    AuditLog.objects.create(
+        actor=actor.label,
+        actor_user=actor.user,
+        action=AuditLog.Action.EXPORT,
+        fields=["import report"],
+        reason=f"import #{job.pk} ({job.kind}) report downloaded",
+    )
     return path

@@ -1,5 +1,6 @@
 """The files folder (COLLECTIONS_FILES_DIR): uploads, import reports and export files live under it,
 and a path read from a row is used only when it resolves inside it."""
+
 import re
 import uuid
 from pathlib import Path

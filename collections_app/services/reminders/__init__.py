@@ -10,13 +10,24 @@ suppressed. A row claimed by a worker that died is put back by `reminders_requeu
 Modules: `planner` (reminders_plan, message_request), `preview` (rendering, message_preview,
 template_problems), `dispatch` (reminders_dispatch, reminders_requeue_stale), `receipts`.
 """
+
 from .dispatch import STALE_CLAIM_MINUTES, DispatchResult, reminders_dispatch, reminders_requeue_stale
 from .planner import PlanResult, message_request, reminders_plan
 from .preview import HOW_TO_PAY, OPT_OUT_LINES, TEMPLATE_VARIABLES, message_preview, template_problems
 from .receipts import receipts_apply
 
 __all__ = [
-    "HOW_TO_PAY", "OPT_OUT_LINES", "STALE_CLAIM_MINUTES", "TEMPLATE_VARIABLES", "DispatchResult", "PlanResult",
-    "message_preview", "message_request", "receipts_apply", "reminders_dispatch", "reminders_plan",
-    "reminders_requeue_stale", "template_problems",
+    "HOW_TO_PAY",
+    "OPT_OUT_LINES",
+    "STALE_CLAIM_MINUTES",
+    "TEMPLATE_VARIABLES",
+    "DispatchResult",
+    "PlanResult",
+    "message_preview",
+    "message_request",
+    "receipts_apply",
+    "reminders_dispatch",
+    "reminders_plan",
+    "reminders_requeue_stale",
+    "template_problems",
 ]

@@ -1,6 +1,7 @@
 """The dispatcher: claim due outbox rows (one conditional update), check compliance again at send
 time, render, send in batches through the channel's backend and record each answer as it comes, with
 the final ones on the case's timeline; put back the claims of dead workers."""
+
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,24 +38,32 @@ def _claim(limit):
         ids = list(
             OutboundMessage.objects.select_for_update(skip_locked=True)
             .filter(status=OutboundMessage.Status.QUEUED, not_before__lte=now)
-            .order_by("not_before", "id").values_list("id", flat=True)[:limit]
+            .order_by("not_before", "id")
+            .values_list("id", flat=True)[:limit]
         )
         if not ids:
             return []
         OutboundMessage.objects.filter(id__in=ids, status=OutboundMessage.Status.QUEUED).update(
-            status=OutboundMessage.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now)
+            status=OutboundMessage.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+        )
     return list(
-        OutboundMessage.objects.filter(id__in=ids, status=OutboundMessage.Status.SENDING, claimed_at=now)
-        .select_related("borrower", "loan", "case", "instalment", "step__strategy")
+        OutboundMessage.objects.filter(
+            id__in=ids, status=OutboundMessage.Status.SENDING, claimed_at=now
+        ).select_related("borrower", "loan", "case", "instalment", "step__strategy")
     )
 
 
 def _send_time_decision(message, now, holds):
     borrower = message.borrower
     codes, end = holds.get(borrower.pk, (set(), None))
-    facts = compliance.BorrowerFacts(time_zone=borrower.time_zone, consent_after_hours=borrower.consent_after_hours,
-                                     consent_sms=borrower.consent_sms, consent_email=borrower.consent_email,
-                                     active_hold_codes=frozenset(codes), holds_end_at=end)
+    facts = compliance.BorrowerFacts(
+        time_zone=borrower.time_zone,
+        consent_after_hours=borrower.consent_after_hours,
+        consent_sms=borrower.consent_sms,
+        consent_email=borrower.consent_email,
+        active_hold_codes=frozenset(codes),
+        holds_end_at=end,
+    )
     strategy = message.step.strategy if message.step else None
     return compliance.check_contact(facts=facts, channel=message.channel, at=now, policy=_policy_for(strategy))
 
@@ -91,8 +100,12 @@ def reminders_dispatch(*, limit=None):
         decision = _send_time_decision(message, now, holds)
         if not decision.allowed:
             if decision.code == "outside_contact_hours" and decision.next_allowed_at:
-                finished.append((message, {"status": "queued", "not_before": decision.next_allowed_at,
-                                           "attempts": message.attempts - 1}))
+                finished.append(
+                    (
+                        message,
+                        {"status": "queued", "not_before": decision.next_allowed_at, "attempts": message.attempts - 1},
+                    )
+                )
                 result.deferred += 1
             else:
                 finished.append((message, {"status": "suppressed", "reason": decision.code}))
@@ -100,12 +113,22 @@ def reminders_dispatch(*, limit=None):
             continue
         text, subject = renderer.render(message)
         if text is None:
-            finished.append((message, {"status": "failed", "reason": "template_missing",
-                                       "error": f"no template {message.template_code}/{message.channel}"}))
+            finished.append(
+                (
+                    message,
+                    {
+                        "status": "failed",
+                        "reason": "template_missing",
+                        "error": f"no template {message.template_code}/{message.channel}",
+                    },
+                )
+            )
             result.failed += 1
             continue
         message.rendered = text
-        outgoing[message.channel].append((message, Outgoing(message.idempotency_key, message.to_address, text, subject)))
+        outgoing[message.channel].append(
+            (message, Outgoing(message.idempotency_key, message.to_address, text, subject))
+        )
     _record(finished)  # decided before sending: recorded before anything leaves
     for channel, pairs in outgoing.items():
         if pairs:
@@ -116,15 +139,24 @@ def reminders_dispatch(*, limit=None):
 def _outcome(message, answer, now, result):
     if answer is not None and answer.ok:
         result.sent += 1
-        return {"status": "sent", "sent_at": timezone.now(), "rendered": message.rendered,
-                "provider_message_id": answer.provider_id, "reason": "", "error": ""}
+        return {
+            "status": "sent",
+            "sent_at": timezone.now(),
+            "rendered": message.rendered,
+            "provider_message_id": answer.provider_id,
+            "reason": "",
+            "error": "",
+        }
     if answer is not None and answer.retryable and message.attempts < settings.COLLECTIONS_MESSAGE_MAX_ATTEMPTS:
         result.retried += 1
-        return {"status": "queued", "not_before": now + timedelta(minutes=2 ** message.attempts), "error": answer.error}
+        return {"status": "queued", "not_before": now + timedelta(minutes=2**message.attempts), "error": answer.error}
     result.failed += 1
     error = answer.error if answer else "no answer from backend"
-    return {"status": "failed", "reason": "gateway_rejected" if answer and not answer.retryable else "retries_exhausted",
-            "error": error}
+    return {
+        "status": "failed",
+        "reason": "gateway_rejected" if answer and not answer.retryable else "retries_exhausted",
+        "error": error,
+    }
 
 
 def _send_and_record(channel, pairs, now, result):
@@ -174,17 +206,36 @@ def _record(finished):
             changed.append(message)
             kind = _FINAL.get(fields["status"])
             if kind and message.case_id:
-                events.append(event_build(message.case_id, kind, None, at=now, payload={
-                    "message_id": message.pk, "channel": message.channel, "template": message.template_code,
-                    "reason": fields.get("reason") or None,
-                }))
+                events.append(
+                    event_build(
+                        message.case_id,
+                        kind,
+                        None,
+                        at=now,
+                        payload={
+                            "message_id": message.pk,
+                            "channel": message.channel,
+                            "template": message.template_code,
+                            "reason": fields.get("reason") or None,
+                        },
+                    )
+                )
         if changed:
             _write_outcomes(changed)
         events_write(events)
 
 
-_OUTCOME_COLUMNS = ("status", "not_before", "attempts", "reason", "error", "rendered", "provider_message_id",
-                    "sent_at", "updated_at")
+_OUTCOME_COLUMNS = (
+    "status",
+    "not_before",
+    "attempts",
+    "reason",
+    "error",
+    "rendered",
+    "provider_message_id",
+    "sent_at",
+    "updated_at",
+)
 
 
 def _write_outcomes(messages):
@@ -200,8 +251,9 @@ def _write_outcomes(messages):
     table = OutboundMessage._meta.db_table
     rows = [(m.pk, *(getattr(m, c) for c in _OUTCOME_COLUMNS)) for m in messages]
     assignments = ", ".join(f"{c} = v.{c}" for c in _OUTCOME_COLUMNS)
-    sql = (f"UPDATE {table} o SET {assignments} FROM (VALUES %s) AS v(id, {', '.join(_OUTCOME_COLUMNS)}) "
-           f"WHERE o.id = v.id")
+    sql = (
+        f"UPDATE {table} o SET {assignments} FROM (VALUES %s) AS v(id, {', '.join(_OUTCOME_COLUMNS)}) WHERE o.id = v.id"
+    )
     template = "(%s, %s, %s::timestamptz, %s::smallint, %s, %s, %s, %s, %s::timestamptz, %s::timestamptz)"
     with connection.cursor() as cursor:
         execute_values(cursor.cursor, sql, rows, template=template, page_size=500)
@@ -211,4 +263,5 @@ def reminders_requeue_stale(*, older_than_minutes=STALE_CLAIM_MINUTES):
     """Rows claimed by a worker that died go back to the queue (the gateway dedups by key)."""
     cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
     return OutboundMessage.objects.filter(status=OutboundMessage.Status.SENDING, claimed_at__lt=cutoff).update(
-        status=OutboundMessage.Status.QUEUED, updated_at=timezone.now())
+        status=OutboundMessage.Status.QUEUED, updated_at=timezone.now()
+    )

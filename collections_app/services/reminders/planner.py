@@ -1,5 +1,6 @@
 """The planner: the day's reminders of every strategy step written to the outbox, keyed so a rerun
 plans nothing twice, compliance decided then; and a person's (or client's) request for a message."""
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -33,16 +34,20 @@ def _policy_for(strategy):
 
 def _facts(borrower, hold_codes, hold_end):
     return compliance.BorrowerFacts(
-        time_zone=borrower["borrower__time_zone"], consent_after_hours=borrower["borrower__consent_after_hours"],
-        consent_sms=borrower["borrower__consent_sms"], consent_email=borrower["borrower__consent_email"],
-        active_hold_codes=frozenset(hold_codes), holds_end_at=hold_end,
+        time_zone=borrower["borrower__time_zone"],
+        consent_after_hours=borrower["borrower__consent_after_hours"],
+        consent_sms=borrower["borrower__consent_sms"],
+        consent_email=borrower["borrower__consent_email"],
+        active_hold_codes=frozenset(hold_codes),
+        holds_end_at=hold_end,
     )
 
 
 def _active_holds_by_borrower(borrower_ids, at):
     held = {}
-    for borrower_id, code, ends_at in Hold.objects.active(at).filter(borrower_id__in=borrower_ids).values_list(
-            "borrower_id", "code", "ends_at"):
+    for borrower_id, code, ends_at in (
+        Hold.objects.active(at).filter(borrower_id__in=borrower_ids).values_list("borrower_id", "code", "ends_at")
+    ):
         codes, ends = held.get(borrower_id, (set(), []))
         codes.add(code)
         ends.append(ends_at)
@@ -62,9 +67,17 @@ def reminders_plan(*, as_of, batch_size=2000):
             due_day = as_of - timedelta(days=step.offset_days)
             rows = (
                 Instalment.objects.filter(loans, due_date=due_day, amount_paid__lt=F("amount_due"))
-                .values("id", "loan_id", "loan__borrower_id", "loan__borrower__phones", "loan__borrower__email",
-                        "loan__borrower__time_zone", "loan__borrower__consent_after_hours",
-                        "loan__borrower__consent_sms", "loan__borrower__consent_email")
+                .values(
+                    "id",
+                    "loan_id",
+                    "loan__borrower_id",
+                    "loan__borrower__phones",
+                    "loan__borrower__email",
+                    "loan__borrower__time_zone",
+                    "loan__borrower__consent_after_hours",
+                    "loan__borrower__consent_sms",
+                    "loan__borrower__consent_email",
+                )
                 .order_by("id")
             )
             batch = []
@@ -83,8 +96,11 @@ def _plan_batch(rows, step, strategy, as_of, now, result):
 
     policy = _policy_for(strategy)
     holds = _active_holds_by_borrower({r["loan__borrower_id"] for r in rows}, now)
-    cases = dict(Case.objects.filter(loan_id__in={r["loan_id"] for r in rows}, state__in=OPEN_STATES)
-                 .values_list("loan_id", "id"))
+    cases = dict(
+        Case.objects.filter(loan_id__in={r["loan_id"] for r in rows}, state__in=OPEN_STATES).values_list(
+            "loan_id", "id"
+        )
+    )
     messages = []
     for row in rows:
         b = {k.replace("loan__", ""): v for k, v in row.items()}
@@ -95,20 +111,33 @@ def _plan_batch(rows, step, strategy, as_of, now, result):
         zone = ZoneInfo(b["borrower__time_zone"])
         send_at = datetime.combine(as_of, strategy.send_at, tzinfo=zone)
         codes, hold_end = holds.get(b["borrower_id"], (set(), None))
-        decision = compliance.check_contact(facts=_facts(b, codes, hold_end), channel=step.channel,
-                                            at=max(send_at, now), policy=policy)
+        decision = compliance.check_contact(
+            facts=_facts(b, codes, hold_end), channel=step.channel, at=max(send_at, now), policy=policy
+        )
         status, reason, not_before = OutboundMessage.Status.QUEUED, "", max(send_at, now)
         if not decision.allowed:
             if decision.code == "outside_contact_hours":
                 not_before = decision.next_allowed_at
             else:
                 status, reason = OutboundMessage.Status.SUPPRESSED, decision.code
-        messages.append(OutboundMessage(
-            idempotency_key=f"plan:{row['loan_id']}:{row['id']}:{step.pk}",
-            borrower_id=b["borrower_id"], loan_id=row["loan_id"], instalment_id=row["id"],
-            case_id=cases.get(row["loan_id"]), step=step, channel=step.channel, template_code=step.template_code,
-            to_address=address, status=status, reason=reason, not_before=not_before, created_at=now, updated_at=now,
-        ))
+        messages.append(
+            OutboundMessage(
+                idempotency_key=f"plan:{row['loan_id']}:{row['id']}:{step.pk}",
+                borrower_id=b["borrower_id"],
+                loan_id=row["loan_id"],
+                instalment_id=row["id"],
+                case_id=cases.get(row["loan_id"]),
+                step=step,
+                channel=step.channel,
+                template_code=step.template_code,
+                to_address=address,
+                status=status,
+                reason=reason,
+                not_before=not_before,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     with transaction.atomic():
         created = OutboundMessage.objects.bulk_create(messages, ignore_conflicts=True, batch_size=1000)
     # ignore_conflicts leaves no way to tell which rows were new on every backend: count by key.
@@ -125,8 +154,10 @@ def message_request(*, case_id, channel, template, schedule="now", actor=None, i
     require_choice(channel, ReminderStep.Channel.choices, "channel")
     require_choice(schedule, [("now", "now"), ("next_allowed", "next_allowed")], "schedule")
     if not MessageTemplate.objects.filter(code=template, channel=channel).exists():
-        raise DomainError("validation_error", fields={"template": [_("No %(channel)s template “%(code)s”.")
-                                                                   % {"channel": channel, "code": template}]})
+        raise DomainError(
+            "validation_error",
+            fields={"template": [_("No %(channel)s template “%(code)s”.") % {"channel": channel, "code": template}]},
+        )
     now = timezone.now()
     with transaction.atomic():
         case = lock_visible_case(case_id, actor)
@@ -135,27 +166,48 @@ def message_request(*, case_id, channel, template, schedule="now", actor=None, i
         borrower = case.borrower
         address = borrower.primary_phone if channel == "sms" else borrower.email
         if not address:
-            raise DomainError("validation_error", fields={"channel": [_("The borrower has no address on this channel.")]})
+            raise DomainError(
+                "validation_error", fields={"channel": [_("The borrower has no address on this channel.")]}
+            )
         from ...selectors.contacts import borrower_contact_facts
 
-        decision = compliance.check_contact(facts=borrower_contact_facts(borrower, now), channel=channel, at=now,
-                                            policy=contact_policy_for(case.loan))
+        decision = compliance.check_contact(
+            facts=borrower_contact_facts(borrower, now), channel=channel, at=now, policy=contact_policy_for(case.loan)
+        )
         not_before = now
         if not decision.allowed:
             if schedule == "now" or decision.next_allowed_at is None:
-                raise DomainError(decision.code, next_allowed_at=decision.next_allowed_at.isoformat()
-                                  if decision.next_allowed_at else None)
+                raise DomainError(
+                    decision.code,
+                    next_allowed_at=decision.next_allowed_at.isoformat() if decision.next_allowed_at else None,
+                )
             not_before = decision.next_allowed_at
         key = f"request:{actor.label}:{idempotency_key}" if idempotency_key else f"request:{case.pk}:{now.timestamp()}"
-        message, _created = OutboundMessage.objects.get_or_create(idempotency_key=key, defaults=dict(
-            borrower=borrower, loan=case.loan, case=case, channel=channel, template_code=template, to_address=address,
-            not_before=not_before, requested_by=actor.label,
-        ))
+        message, _created = OutboundMessage.objects.get_or_create(
+            idempotency_key=key,
+            defaults=dict(
+                borrower=borrower,
+                loan=case.loan,
+                case=case,
+                channel=channel,
+                template_code=template,
+                to_address=address,
+                not_before=not_before,
+                requested_by=actor.label,
+            ),
+        )
         from ..events import event_write
 
         if _created:
-            event_write(case, "message_requested", actor, payload={
-                "message_id": message.pk, "channel": channel, "template": template,
-                "not_before": not_before.isoformat(),
-            })
+            event_write(
+                case,
+                "message_requested",
+                actor,
+                payload={
+                    "message_id": message.pk,
+                    "channel": channel,
+                    "template": template,
+                    "not_before": not_before.isoformat(),
+                },
+            )
     return message

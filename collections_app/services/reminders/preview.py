@@ -1,5 +1,6 @@
 """Rendering a message: the template in the borrower's language, its variables, the opt-out line;
 the staff preview (name masked as the case page shows it) and the check of a template's variables."""
+
 import string
 from decimal import Decimal
 
@@ -34,8 +35,9 @@ def message_preview(*, case, template, channel="sms"):
     """A templated message on a case as the borrower would read it, in their language, but with
     their name masked as the case page shows it: a preview reveals nothing the page does not (and so
     writes no audit row). Nothing is stored; the dispatcher builds the real text when it sends."""
-    message = OutboundMessage(borrower=case.borrower, loan=case.loan, case=case, channel=channel,
-                              template_code=template or "")
+    message = OutboundMessage(
+        borrower=case.borrower, loan=case.loan, case=case, channel=channel, template_code=template or ""
+    )
     text, _subject = _Renderer().render(message, masked=True)
     return text
 
@@ -62,11 +64,13 @@ class _Renderer:
         instalment = message.instalment
         amount_overdue = message.case.amount_overdue if message.case else Decimal("0.00")
         values = {
-            "name": mask_name(borrower.name) if masked else borrower.name, "loan": message.loan.external_id if message.loan else "",
+            "name": mask_name(borrower.name) if masked else borrower.name,
+            "loan": message.loan.external_id if message.loan else "",
             "amount_overdue": f"{amount_overdue:,.2f}",
             "amount_due": f"{(instalment.amount_due - instalment.amount_paid):,.2f}" if instalment else "",
             "due_date": instalment.due_date.isoformat() if instalment else "",
-            "how_to_pay": HOW_TO_PAY[language], "lender": settings.COLLECTIONS_LENDER_NAME,
+            "how_to_pay": HOW_TO_PAY[language],
+            "lender": settings.COLLECTIONS_LENDER_NAME,
         }
         body = template.body.format_map(_Blank(values))
         opt_out = OPT_OUT_LINES.get((message.channel, language), "")

@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from ...models import OutboundMessage
 
+
 def receipts_apply(*, backend, receipts):
     """Delivery receipts from a gateway: [{"provider_id", "status": "delivered"|"failed", "error"}]."""
     updated = 0

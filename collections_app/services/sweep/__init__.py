@@ -18,6 +18,7 @@ Modules: `base` (constants, the clock, SQL templating), `chunks` (the plan, one 
 sweep), `opening` (new and reopened cases), `steps` (a case chunk's steps, PostgreSQL and ORM),
 `runs` (runs of chunk tasks, claimed with leases).
 """
+
 from .base import DEFAULT_CHUNK, REFRESH_LOOKBACK_DAYS, SWEEP_REASON, is_month_end
 from .chunks import SweepReport, sweep_chunk, sweep_plan, sweep_run
 from .runs import (
@@ -31,7 +32,19 @@ from .runs import (
 )
 
 __all__ = [
-    "DEFAULT_CHUNK", "MAX_CHUNK_ATTEMPTS", "REFRESH_LOOKBACK_DAYS", "STALL_GRACE_SECONDS", "SWEEP_REASON",
-    "ChunkOutcome", "SweepReport", "is_month_end", "sweep_chunk", "sweep_chunk_claim", "sweep_chunk_next",
-    "sweep_plan", "sweep_requeue", "sweep_run", "sweep_start",
+    "DEFAULT_CHUNK",
+    "MAX_CHUNK_ATTEMPTS",
+    "REFRESH_LOOKBACK_DAYS",
+    "STALL_GRACE_SECONDS",
+    "SWEEP_REASON",
+    "ChunkOutcome",
+    "SweepReport",
+    "is_month_end",
+    "sweep_chunk",
+    "sweep_chunk_claim",
+    "sweep_chunk_next",
+    "sweep_plan",
+    "sweep_requeue",
+    "sweep_run",
+    "sweep_start",
 ]

@@ -1,5 +1,6 @@
 """What every part of the sweep shares: its constants, the clock, and the SQL templating of its
 statements (table names, the active-hold test, the strategy's thresholds, the registered event kinds)."""
+
 import calendar as month_calendar
 from datetime import datetime, time, timedelta
 
@@ -9,7 +10,16 @@ from django.utils import timezone
 
 from ...events import SqlKinds
 from ...models import (
-    Bucket, Case, CaseEvent, Hold, Instalment, LegalReferral, Loan, MonthEndSnapshot, Payment, PromiseToPay,
+    Bucket,
+    Case,
+    CaseEvent,
+    Hold,
+    Instalment,
+    LegalReferral,
+    Loan,
+    MonthEndSnapshot,
+    Payment,
+    PromiseToPay,
     Strategy,
 )
 from ...strategy import DEFAULT_THRESHOLDS
@@ -51,10 +61,22 @@ def _reopen_window_start(as_of):
 
 
 def _tables():
-    t = {m.__name__: m._meta.db_table for m in (
-        Case, CaseEvent, Hold, Instalment, LegalReferral, Loan, MonthEndSnapshot, Payment, PromiseToPay, Strategy,
-        Bucket,
-    )}
+    t = {
+        m.__name__: m._meta.db_table
+        for m in (
+            Case,
+            CaseEvent,
+            Hold,
+            Instalment,
+            LegalReferral,
+            Loan,
+            MonthEndSnapshot,
+            Payment,
+            PromiseToPay,
+            Strategy,
+            Bucket,
+        )
+    }
     t["open_states"] = "('reminder', 'call', 'visit', 'legal')"
     return t
 

@@ -1,5 +1,6 @@
 """A sweep as a plan of chunks (loan chunks open cases, then case chunks do the rest), one chunk
 (atomic), and a whole sweep in this process (the `sweep` command)."""
+
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -10,7 +11,12 @@ from django.db.models import Max, Min, Q
 from ...models import Case, Loan
 from ...workflow import OPEN_STATES, State
 from .base import (
-    DEFAULT_CHUNK, ESCALATION_STEPS, REFRESH_LOOKBACK_DAYS, _is_postgres, _lender_today, _reopen_window_start,
+    DEFAULT_CHUNK,
+    ESCALATION_STEPS,
+    REFRESH_LOOKBACK_DAYS,
+    _is_postgres,
+    _lender_today,
+    _reopen_window_start,
     is_month_end,
 )
 from .opening import _open_cases, _reopen_recently_resolved

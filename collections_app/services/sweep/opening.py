@@ -1,5 +1,6 @@
 """Opening cases for newly overdue loans (one statement on PostgreSQL, the case service on SQLite),
 and reopening the recently resolved through the service."""
+
 from collections import Counter
 
 from django.conf import settings
@@ -47,7 +48,8 @@ def _reopen_recently_resolved(as_of, lo, hi):
         Loan.objects.filter(id__gte=lo, id__lte=hi, cases__state=State.RESOLVED, cases__resolved_at__gte=recent)
         .filter(instalments__due_date__lt=as_of, instalments__amount_paid__lt=F("instalments__amount_due"))
         .exclude(cases__state__in=OPEN_STATES)
-        .values_list("id", flat=True).distinct()
+        .values_list("id", flat=True)
+        .distinct()
     )
     return sum(
         case_sync_with_loan(loan_id=loan_id, as_of=as_of, cause=SWEEP_REASON).action == "reopened"
@@ -57,7 +59,8 @@ def _reopen_recently_resolved(as_of, lo, hi):
 
 def _pg_open_cases(as_of, lo, hi):
     strategy = _StrategySql()
-    sql = _sql("""
+    sql = _sql(
+        """
 WITH arrears AS (
     SELECT i.loan_id, MIN(i.due_date) AS oldest, MAX(i.due_date) AS newest, SUM(i.amount_due - i.amount_paid) AS amount
     FROM {Instalment} i
@@ -100,6 +103,18 @@ FROM opened
 RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
 ), {WEBHOOKS_OPENED}
 SELECT count(*) FROM ev
-""", strategy=strategy)
-    return _execute(sql, {"lo": lo, "hi": hi, "as_of": as_of, "now": _now(), "recent": _reopen_window_start(as_of),
-                          "reason": SWEEP_REASON, "tz": str(settings.LENDER_TIME_ZONE)})
+""",
+        strategy=strategy,
+    )
+    return _execute(
+        sql,
+        {
+            "lo": lo,
+            "hi": hi,
+            "as_of": as_of,
+            "now": _now(),
+            "recent": _reopen_window_start(as_of),
+            "reason": SWEEP_REASON,
+            "tz": str(settings.LENDER_TIME_ZONE),
+        },
+    )

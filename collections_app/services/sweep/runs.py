@@ -1,6 +1,7 @@
 """Runs of chunk tasks: a run and its chunks recorded, each chunk claimed with a lease by one
 conditional UPDATE, run, and marked done with the run's counts in one transaction; stalled runs
 handed on (`sweep_requeue`)."""
+
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -42,7 +43,8 @@ def sweep_start(*, as_of, chunk_size=DEFAULT_CHUNK, full_refresh=False):
     with transaction.atomic():
         run = SweepRun.objects.create(as_of=as_of, chunks_total=len(chunks), full_refresh=full_refresh)
         SweepChunk.objects.bulk_create(
-            SweepChunk(run=run, seq=seq, kind=kind, lo=lo, hi=hi) for seq, (kind, lo, hi) in enumerate(chunks))
+            SweepChunk(run=run, seq=seq, kind=kind, lo=lo, hi=hi) for seq, (kind, lo, hi) in enumerate(chunks)
+        )
     return run
 
 
@@ -58,8 +60,7 @@ def sweep_chunk_claim(*, run_id, now=None):
 
     now = now or _now()
     Status = SweepChunk.Status
-    nxt = (SweepChunk.objects.filter(run_id=run_id, status__in=[Status.PENDING, Status.RUNNING])
-           .order_by("seq").first())
+    nxt = SweepChunk.objects.filter(run_id=run_id, status__in=[Status.PENDING, Status.RUNNING]).order_by("seq").first()
     if nxt is None:
         return None, "over"
     claimed = (
@@ -103,11 +104,13 @@ def sweep_chunk_next(*, run_id):
     run = SweepRun.objects.get(pk=run_id)
     try:
         with transaction.atomic():
-            counts = sweep_chunk(as_of=run.as_of, kind=chunk.kind, lo=chunk.lo, hi=chunk.hi,
-                                 full_refresh=run.full_refresh)
+            counts = sweep_chunk(
+                as_of=run.as_of, kind=chunk.kind, lo=chunk.lo, hi=chunk.hi, full_refresh=run.full_refresh
+            )
             now = _now()
             marked = SweepChunk.objects.filter(pk=chunk.pk, status="running", attempts=chunk.attempts).update(
-                status="done", lease_until=None, counts=dict(counts), finished_at=now)
+                status="done", lease_until=None, counts=dict(counts), finished_at=now
+            )
             if not marked:
                 raise _LeaseLost
             run = SweepRun.objects.select_for_update().get(pk=run_id)
@@ -123,9 +126,17 @@ def sweep_chunk_next(*, run_id):
     except Exception as exc:
         give_up = chunk.attempts >= MAX_CHUNK_ATTEMPTS
         SweepChunk.objects.filter(pk=chunk.pk, status="running", attempts=chunk.attempts).update(
-            status="failed" if give_up else "pending", lease_until=None, error=repr(exc)[:2000])
-        log.exception("sweep chunk %s (%s %s-%s) failed, attempt %s%s", chunk.pk, chunk.kind, chunk.lo, chunk.hi,
-                      chunk.attempts, ": given up" if give_up else "")
+            status="failed" if give_up else "pending", lease_until=None, error=repr(exc)[:2000]
+        )
+        log.exception(
+            "sweep chunk %s (%s %s-%s) failed, attempt %s%s",
+            chunk.pk,
+            chunk.kind,
+            chunk.lo,
+            chunk.hi,
+            chunk.attempts,
+            ": given up" if give_up else "",
+        )
         raise
     return ChunkOutcome("finished" if finished else "ran", chunk.pk, dict(counts), run.as_of if finished else None)
 
@@ -146,7 +157,14 @@ def sweep_requeue(*, now=None):
         return []
     live = SweepChunk.objects.filter(run_id=OuterRef("pk"), status="running", lease_until__gte=now)
     recent = SweepChunk.objects.filter(run_id=OuterRef("pk"), finished_at__gte=quiet_since)
-    runs = (SweepRun.objects.filter(finished_at__isnull=True, as_of=latest.as_of, started_at__lt=quiet_since,
-                                    started_at__gte=now - timedelta(days=1))
-            .exclude(Exists(live)).exclude(Exists(recent)))
+    runs = (
+        SweepRun.objects.filter(
+            finished_at__isnull=True,
+            as_of=latest.as_of,
+            started_at__lt=quiet_since,
+            started_at__gte=now - timedelta(days=1),
+        )
+        .exclude(Exists(live))
+        .exclude(Exists(recent))
+    )
     return list(runs.values_list("pk", flat=True))

@@ -1,5 +1,6 @@
 """The steps of a case chunk: amounts, resolve, escalate, legal review, promises, month-end snapshot.
 One statement each on PostgreSQL (`_PgSteps`); the ORM and the services on SQLite (`_OrmSteps`)."""
+
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
@@ -18,8 +19,16 @@ class _PgSteps:
     and the event insert's RETURNING feeds the webhook outbox (`{WEBHOOKS}`, services/webhooks.py)."""
 
     def __init__(self, as_of, lo, hi, since=None):
-        self.params = {"as_of": as_of, "lo": lo, "hi": hi, "now": _now(), "reason": SWEEP_REASON,
-                       "tz": str(settings.LENDER_TIME_ZONE), "since": since, "full": since is None}
+        self.params = {
+            "as_of": as_of,
+            "lo": lo,
+            "hi": hi,
+            "now": _now(),
+            "reason": SWEEP_REASON,
+            "tz": str(settings.LENDER_TIME_ZONE),
+            "since": since,
+            "full": since is None,
+        }
         self.strategy = _StrategySql()
 
     def run(self, template, alias="c", **extra):
@@ -55,7 +64,8 @@ FROM changed
 """)
 
     def resolve_paid(self):
-        return self.run("""
+        return self.run(
+            """
 WITH before AS (
     SELECT id, state FROM {Case}
     WHERE id BETWEEN %(lo)s AND %(hi)s AND state IN {open_states} AND amount_overdue = 0
@@ -80,10 +90,13 @@ FROM withdrawn
 RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
 ), {WEBHOOKS}
 SELECT count(*) FROM ev
-""", withdrawn=WITHDRAWN_REASON % "resolve")
+""",
+            withdrawn=WITHDRAWN_REASON % "resolve",
+        )
 
     def escalate(self, from_state, to_state, name, threshold):
-        return self.run("""
+        return self.run(
+            """
 WITH moved AS (
     UPDATE {Case} c SET state = %(to_state)s, updated_at = %(now)s
     FROM {Case} c0 {STRATEGY_JOIN}
@@ -100,11 +113,16 @@ FROM moved
 RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
 ), {WEBHOOKS}
 SELECT count(*) FROM ev
-""".replace("{THRESHOLD}", "{" + threshold.upper() + "}"), alias="c0", from_state=str(from_state),
-            to_state=str(to_state), name=name)
+""".replace("{THRESHOLD}", "{" + threshold.upper() + "}"),
+            alias="c0",
+            from_state=str(from_state),
+            to_state=str(to_state),
+            name=name,
+        )
 
     def request_legal(self):
-        return self.run("""
+        return self.run(
+            """
 WITH requested AS (
     INSERT INTO {LegalReferral} (case_id, status, reason, requested_by, requested_at, decided_by, decision_reason)
     SELECT c.id, 'requested', 'DPD reached legal review', 'system', %(now)s, '', ''
@@ -122,12 +140,15 @@ INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, pay
 SELECT case_id, {kind[legal_referral_requested]}, 'system', '', '', 'DPD reached legal review',
        jsonb_build_object('referral_id', id), %(now)s
 FROM requested
-""", retry_after=_now() - timedelta(days=LEGAL_RETRY_DAYS))
+""",
+            retry_after=_now() - timedelta(days=LEGAL_RETRY_DAYS),
+        )
 
     def settle_promises(self):
         counts = {}
         for status in ("kept", "broken"):
-            counts[status] = self.run("""
+            counts[status] = self.run(
+                """
 WITH due AS (
     SELECT p.id, p.case_id, p.amount,
            COALESCE((SELECT SUM(pay.amount) FROM {Payment} pay
@@ -153,7 +174,11 @@ FROM settled
 RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
 ), {WEBHOOKS}
 SELECT count(*) FROM ev
-""", status=status, kind=event_kind(f"promise_{status}").code, bump=BROKEN_PROMISE_PRIORITY_BUMP)
+""",
+                status=status,
+                kind=event_kind(f"promise_{status}").code,
+                bump=BROKEN_PROMISE_PRIORITY_BUMP,
+            )
         return counts["kept"], counts["broken"]
 
     def snapshot(self):
@@ -189,17 +214,30 @@ class _OrmSteps:
         events = []
         cases = self._open_cases()
         if self.since is not None:
-            cases = cases.filter(loan__instalments__due_date__gte=self.since,
-                                 loan__instalments__due_date__lt=self.as_of).distinct()
+            cases = cases.filter(
+                loan__instalments__due_date__gte=self.since, loan__instalments__due_date__lt=self.as_of
+            ).distinct()
         for case in cases:
             oldest, amount = loan_arrears(case.loan_id, self.as_of)
             if (case.oldest_unpaid_due_date, case.amount_overdue) == (oldest, amount):
                 continue
-            events.append(event_build(case, "amounts_changed", None, reason=SWEEP_REASON, at=self.now, payload={
-                "amount_overdue_before": str(case.amount_overdue), "amount_overdue": str(amount),
-                "oldest_unpaid_due_date": oldest.isoformat() if oldest else None,
-            }))
-            Case.objects.filter(pk=case.pk).update(oldest_unpaid_due_date=oldest, amount_overdue=amount, updated_at=self.now)
+            events.append(
+                event_build(
+                    case,
+                    "amounts_changed",
+                    None,
+                    reason=SWEEP_REASON,
+                    at=self.now,
+                    payload={
+                        "amount_overdue_before": str(case.amount_overdue),
+                        "amount_overdue": str(amount),
+                        "oldest_unpaid_due_date": oldest.isoformat() if oldest else None,
+                    },
+                )
+            )
+            Case.objects.filter(pk=case.pk).update(
+                oldest_unpaid_due_date=oldest, amount_overdue=amount, updated_at=self.now
+            )
         events_write(events)
         return len(events)
 
@@ -246,10 +284,17 @@ class _OrmSteps:
                 continue
             if case.legal_referrals.filter(Q(status="requested") | Q(requested_at__gte=retry_after)).exists():
                 continue
-            referral = LegalReferral.objects.create(case=case, reason="DPD reached legal review", requested_by="system",
-                                                    requested_at=self.now)
-            event_write(case, "legal_referral_requested", None, reason="DPD reached legal review", at=self.now,
-                        payload={"referral_id": referral.pk})
+            referral = LegalReferral.objects.create(
+                case=case, reason="DPD reached legal review", requested_by="system", requested_at=self.now
+            )
+            event_write(
+                case,
+                "legal_referral_requested",
+                None,
+                reason="DPD reached legal review",
+                at=self.now,
+                payload={"referral_id": referral.pk},
+            )
             requested += 1
         return requested
 
@@ -257,20 +302,36 @@ class _OrmSteps:
         from ..events import event_write
 
         kept = broken = 0
-        due = PromiseToPay.objects.filter(case_id__gte=self.lo, case_id__lte=self.hi, status="pending",
-                                          due_date__lt=self.as_of).select_related("case")
+        due = PromiseToPay.objects.filter(
+            case_id__gte=self.lo, case_id__lte=self.hi, status="pending", due_date__lt=self.as_of
+        ).select_related("case")
         for promise in due.select_for_update():
             end = datetime.combine(promise.due_date + timedelta(days=1), time(0), tzinfo=settings.LENDER_TIME_ZONE)
-            paid = Payment.objects.filter(loan_id=promise.case.loan_id, reversed_at__isnull=True,
-                                          paid_at__gte=promise.created_at, paid_at__lt=end).aggregate(t=Sum("amount"))["t"] or 0
+            paid = (
+                Payment.objects.filter(
+                    loan_id=promise.case.loan_id,
+                    reversed_at__isnull=True,
+                    paid_at__gte=promise.created_at,
+                    paid_at__lt=end,
+                ).aggregate(t=Sum("amount"))["t"]
+                or 0
+            )
             status = "kept" if paid >= promise.amount else "broken"
             PromiseToPay.objects.filter(pk=promise.pk).update(status=status, settled_at=self.now)
             if status == "broken" and promise.case.state in OPEN_STATES:
                 Case.objects.filter(pk=promise.case_id).update(
-                    priority=min(promise.case.priority + BROKEN_PROMISE_PRIORITY_BUMP, 100), next_action_at=self.now,
-                    updated_at=self.now)
-            event_write(promise.case, f"promise_{status}", None, reason=SWEEP_REASON, at=self.now,
-                        payload={"promise_id": promise.pk, "amount": str(promise.amount)})
+                    priority=min(promise.case.priority + BROKEN_PROMISE_PRIORITY_BUMP, 100),
+                    next_action_at=self.now,
+                    updated_at=self.now,
+                )
+            event_write(
+                promise.case,
+                f"promise_{status}",
+                None,
+                reason=SWEEP_REASON,
+                at=self.now,
+                payload={"promise_id": promise.pk, "amount": str(promise.amount)},
+            )
             kept, broken = kept + (status == "kept"), broken + (status == "broken")
         return kept, broken
 
@@ -278,12 +339,23 @@ class _OrmSteps:
         from ...selectors.cases import bucket_for, bucket_list
 
         buckets = bucket_list()
-        done = set(MonthEndSnapshot.objects.filter(month_end=self.as_of, case_id__gte=self.lo, case_id__lte=self.hi)
-                   .values_list("case_id", flat=True))
+        done = set(
+            MonthEndSnapshot.objects.filter(
+                month_end=self.as_of, case_id__gte=self.lo, case_id__lte=self.hi
+            ).values_list("case_id", flat=True)
+        )
         rows = []
         for case in self._open_cases().exclude(pk__in=done):
             dpd = case.dpd(self.as_of)
-            rows.append(MonthEndSnapshot(month_end=self.as_of, case=case, state=case.state, dpd=dpd,
-                                         bucket=bucket_for(dpd, buckets) or "", amount_overdue=case.amount_overdue))
+            rows.append(
+                MonthEndSnapshot(
+                    month_end=self.as_of,
+                    case=case,
+                    state=case.state,
+                    dpd=dpd,
+                    bucket=bucket_for(dpd, buckets) or "",
+                    amount_overdue=case.amount_overdue,
+                )
+            )
         MonthEndSnapshot.objects.bulk_create(rows, ignore_conflicts=True)
         return len(rows)

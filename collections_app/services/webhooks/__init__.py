@@ -42,6 +42,7 @@ Modules: outbox.py (rows written in the change's transaction, in Python and in S
 (create, update, delete, redeliver, ownership and the scopes bodies follow), dispatch.py (lanes,
 delivery, retries), signing.py (the body bytes and the HMAC header), knobs.py (the settings).
 """
+
 from .dispatch import (
     USER_AGENT,
     DispatchResult,

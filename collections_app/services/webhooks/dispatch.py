@@ -2,6 +2,7 @@
 lanes side by side; record each answer (delivered, retried with backoff, failed, 410 switches the
 subscription off); hand a lane back when its receiver stops answering; hold and release lanes;
 requeue claims of a worker that died. The package's docstring (__init__.py) has the whole story."""
+
 import http.client
 import logging
 import queue
@@ -85,10 +86,14 @@ def _post(url, secret, event_type, delivery_id, payload, timeout):
             return _Answer(response.status)
         # The receiver's text goes to the log, not to the delivery log the API shows: whoever
         # subscribes must not read what an address answers through us.
-        log.info("webhook delivery %s: %s answered HTTP %s: %s", delivery_id, parts.hostname, response.status,
-                 text[:500])
-        return _Answer(response.status, f"HTTP {response.status} {response.reason}".strip()[:200],
-                       _retry_after(response.getheader("Retry-After")))
+        log.info(
+            "webhook delivery %s: %s answered HTTP %s: %s", delivery_id, parts.hostname, response.status, text[:500]
+        )
+        return _Answer(
+            response.status,
+            f"HTTP {response.status} {response.reason}".strip()[:200],
+            _retry_after(response.getheader("Retry-After")),
+        )
     except (OSError, http.client.HTTPException, ValueError) as error:  # refused, DNS, timeout, TLS, garbage
         if expired:
             return _Answer(None, f"TimeoutError: timed out after {timeout:g} s (the whole answer)")
@@ -116,7 +121,8 @@ def _sendable(deliveries):
     revoked client's receiver is told nothing (its rows wait, as for a subscription switched off)."""
     return deliveries.filter(subscription__is_active=True).filter(
         Q(subscription__owner__isnull=True)
-        | Q(subscription__owner__is_active=True, subscription__owner__revoked_at__isnull=True))
+        | Q(subscription__owner__is_active=True, subscription__owner__revoked_at__isnull=True)
+    )
 
 
 def _claim(limit, subscription_id=None):
@@ -127,14 +133,19 @@ def _claim(limit, subscription_id=None):
     with transaction.atomic():
         ids = list(
             due.select_for_update(skip_locked=True, of=("self",))
-            .order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit]
+            .order_by("next_attempt_at", "id")
+            .values_list("id", flat=True)[:limit]
         )
         if not ids:
             return []
         WebhookDelivery.objects.filter(id__in=ids, status=WebhookDelivery.Status.QUEUED).update(
-            status=WebhookDelivery.Status.SENDING, claimed_at=now, last_attempt_at=now, attempts=F("attempts") + 1)
-    return list(WebhookDelivery.objects.filter(id__in=ids, status=WebhookDelivery.Status.SENDING, claimed_at=now)
-                .select_related("subscription", "subscription__owner").order_by("id"))
+            status=WebhookDelivery.Status.SENDING, claimed_at=now, last_attempt_at=now, attempts=F("attempts") + 1
+        )
+    return list(
+        WebhookDelivery.objects.filter(id__in=ids, status=WebhookDelivery.Status.SENDING, claimed_at=now)
+        .select_related("subscription", "subscription__owner")
+        .order_by("id")
+    )
 
 
 def _lane_stops(answer):
@@ -162,11 +173,17 @@ def _send_lanes(deliveries, on_answer, on_stop):
 
     def run(lane, emit):
         for i, d in enumerate(lane):
-            answer = _post(d.subscription.url, d.subscription.secret, d.event_type, d.pk,
-                           body_for(d.payload, owner_scopes(d.subscription)), timeout)
+            answer = _post(
+                d.subscription.url,
+                d.subscription.secret,
+                d.event_type,
+                d.pk,
+                body_for(d.payload, owner_scopes(d.subscription)),
+                timeout,
+            )
             emit(("answer", d, answer))
-            if _lane_stops(answer) and lane[i + 1:]:
-                emit(("stop", lane[i + 1:], answer))
+            if _lane_stops(answer) and lane[i + 1 :]:
+                emit(("stop", lane[i + 1 :], answer))
                 break
 
     def handle(item):
@@ -209,8 +226,9 @@ def webhooks_dispatch(*, limit=None, subscription_id=None):
     claimed = _claim(limit, subscription_id)
     result.claimed = len(claimed)
     if claimed:
-        _send_lanes(claimed, lambda d, answer: _record([(d, answer)], result),
-                    lambda rest, answer: _hand_back(rest, result))
+        _send_lanes(
+            claimed, lambda d, answer: _record([(d, answer)], result), lambda rest, answer: _hand_back(rest, result)
+        )
     return result
 
 
@@ -220,24 +238,35 @@ def _hand_back(deliveries, result):
     now = timezone.now()
     for d in deliveries:
         result.stopped += WebhookDelivery.objects.filter(
-            pk=d.pk, status=WebhookDelivery.Status.SENDING, claimed_at=d.claimed_at).update(
-            status=WebhookDelivery.Status.QUEUED, claimed_at=None, attempts=F("attempts") - 1,
-            next_attempt_at=now + backoff(1))
+            pk=d.pk, status=WebhookDelivery.Status.SENDING, claimed_at=d.claimed_at
+        ).update(
+            status=WebhookDelivery.Status.QUEUED,
+            claimed_at=None,
+            attempts=F("attempts") - 1,
+            next_attempt_at=now + backoff(1),
+        )
 
 
 def webhooks_lanes_due(*, now=None):
     """Ids of the active subscriptions with deliveries due now: one lane task each."""
     now = now or timezone.now()
-    return list(_sendable(WebhookDelivery.objects.filter(status=WebhookDelivery.Status.QUEUED, next_attempt_at__lte=now))
-                .order_by("subscription_id").values_list("subscription_id", flat=True).distinct())
+    return list(
+        _sendable(WebhookDelivery.objects.filter(status=WebhookDelivery.Status.QUEUED, next_attempt_at__lte=now))
+        .order_by("subscription_id")
+        .values_list("subscription_id", flat=True)
+        .distinct()
+    )
 
 
 def webhook_lane_claim(*, subscription_id, seconds):
     """Hold a subscription's lane (one conditional UPDATE), so that one task at a time sends to a
     receiver: a slow one occupies one worker, never all. True if this caller holds it now."""
     now = timezone.now()
-    return bool(WebhookSubscription.objects.filter(pk=subscription_id).filter(
-        Q(lane_until__isnull=True) | Q(lane_until__lt=now)).update(lane_until=now + timedelta(seconds=seconds)))
+    return bool(
+        WebhookSubscription.objects.filter(pk=subscription_id)
+        .filter(Q(lane_until__isnull=True) | Q(lane_until__lt=now))
+        .update(lane_until=now + timedelta(seconds=seconds))
+    )
 
 
 def webhook_lane_release(*, subscription_id):
@@ -253,7 +282,8 @@ def _record(answers, result):
         claims = dict(
             WebhookDelivery.objects.select_for_update()
             .filter(pk__in=[d.pk for d, _a in answers], status=WebhookDelivery.Status.SENDING)
-            .values_list("pk", "claimed_at"))
+            .values_list("pk", "claimed_at")
+        )
         still_claimed = {d.pk for d, _a in answers if d.pk in claims and claims[d.pk] == d.claimed_at}
         changed = []
         for delivery, answer in answers:
@@ -276,15 +306,20 @@ def _record(answers, result):
                 result.retried += 1
             else:
                 delivery.status = "failed"
-                delivery.last_error = (answer.error or f"HTTP {answer.status}") + f" (after {delivery.attempts} attempts)"
+                delivery.last_error = (
+                    answer.error or f"HTTP {answer.status}"
+                ) + f" (after {delivery.attempts} attempts)"
                 result.failed += 1
             changed.append(delivery)
-        WebhookDelivery.objects.bulk_update(changed, ["status", "delivered_at", "next_attempt_at", "last_status_code",
-                                                      "last_error", "claimed_at"])
+        WebhookDelivery.objects.bulk_update(
+            changed, ["status", "delivered_at", "next_attempt_at", "last_status_code", "last_error", "claimed_at"]
+        )
         if gone:
             result.disabled = WebhookSubscription.objects.filter(pk__in=gone, is_active=True).update(
-                is_active=False, disabled_reason=_("The receiver answered 410 Gone on %s.") % now.date().isoformat(),
-                updated_at=now)
+                is_active=False,
+                disabled_reason=_("The receiver answered 410 Gone on %s.") % now.date().isoformat(),
+                updated_at=now,
+            )
     for subscription_id in gone:
         log.warning("webhook subscription %s switched off: its receiver answered 410 Gone", subscription_id)
 
@@ -293,4 +328,5 @@ def webhooks_requeue_stale(*, older_than_minutes=STALE_CLAIM_MINUTES):
     """Deliveries claimed by a worker that died go back to the queue (the attempt counts)."""
     cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
     return WebhookDelivery.objects.filter(status=WebhookDelivery.Status.SENDING, claimed_at__lt=cutoff).update(
-        status=WebhookDelivery.Status.QUEUED, next_attempt_at=timezone.now(), claimed_at=None)
+        status=WebhookDelivery.Status.QUEUED, next_attempt_at=timezone.now(), claimed_at=None
+    )

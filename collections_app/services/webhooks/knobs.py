@@ -1,5 +1,6 @@
 """The COLLECTIONS_WEBHOOK_* settings, read at call time (a test or an operator may change them):
 attempts, backoff, the timeout. STALE_CLAIM_MINUTES: when a claimed row counts as abandoned."""
+
 from datetime import timedelta
 
 from django.conf import settings

@@ -1,6 +1,7 @@
 """The outbox: the deliveries written in the change's own transaction. `outbox_for_events` (called by
 services/events.py for saved events) and `pg_outbox_cte` (the sweep's set-based statements on
 PostgreSQL) build the same body; `nudge_on_commit` asks a worker to send after the commit."""
+
 import logging
 
 from django.db import connection, transaction
@@ -23,8 +24,14 @@ def event_id(case_event_id):
 def event_data(event, webhook, loan_external_id):
     """The `data` of a timeline event (`event` is a saved CaseEvent) for its kind's `webhook`
     (events.py, whose `sql` mirrors it in `pg_outbox_cte`)."""
-    return {"event": event.pk, "case": event.case_id, "loan": loan_external_id, "actor": event.actor,
-            "at": utc_text(event.at), **webhook.data(event)}
+    return {
+        "event": event.pk,
+        "case": event.case_id,
+        "loan": loan_external_id,
+        "actor": event.actor,
+        "at": utc_text(event.at),
+        **webhook.data(event),
+    }
 
 
 def envelope(key, event_type, at, data):
@@ -61,8 +68,14 @@ def outbox_for_events(events):
         key = event_id(event.pk)
         payload = envelope(key, webhook.type, event.at, event_data(event, webhook, loans.get(event.case_id)))
         rows.extend(
-            WebhookDelivery(subscription_id=sid, event_type=webhook.type, event_key=key, payload=payload,
-                            next_attempt_at=now, created_at=now)
+            WebhookDelivery(
+                subscription_id=sid,
+                event_type=webhook.type,
+                event_key=key,
+                payload=payload,
+                next_attempt_at=now,
+                created_at=now,
+            )
             for sid in wanted[webhook.type]
         )
     WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)

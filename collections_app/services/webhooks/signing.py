@@ -1,5 +1,6 @@
 """The signed body (CONTRACT.md): the raw bytes sent and the `X-Collections-Signature` header,
 t=<unix seconds at send time>,v1=<hex HMAC-SHA256("<t>.<raw body>", secret)>."""
+
 import hashlib
 import hmac
 import json

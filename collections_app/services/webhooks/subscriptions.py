@@ -1,6 +1,7 @@
 """Subscriptions: create, update, delete, redeliver, who may manage them and whose they are (a
 client's are its own; what their bodies carry follows its scopes). Receivers' addresses are checked
 here (`_clean_url` when given, `_local_resolved` before each send)."""
+
 import ipaddress
 import secrets
 import socket
@@ -66,8 +67,9 @@ def _local_literal(host):
     except ValueError:
         return ""
     if _is_local(ip):
-        return _("A receiver at a local or link-local address is refused (set COLLECTIONS_WEBHOOK_ALLOW_LOCAL to "
-                 "allow it).")
+        return _(
+            "A receiver at a local or link-local address is refused (set COLLECTIONS_WEBHOOK_ALLOW_LOCAL to allow it)."
+        )
     return ""
 
 
@@ -93,8 +95,11 @@ def _clean_types(event_types):
     types = sorted({str(t).strip() for t in event_types if str(t).strip()})
     unknown = [t for t in types if t not in WEBHOOK_EVENT_TYPES]
     if unknown:
-        raise invalid("event_types", _("Unknown event types: %(bad)s. Known: %(ok)s.")
-                      % {"bad": ", ".join(unknown), "ok": ", ".join(WEBHOOK_EVENT_TYPES)})
+        raise invalid(
+            "event_types",
+            _("Unknown event types: %(bad)s. Known: %(ok)s.")
+            % {"bad": ", ".join(unknown), "ok": ", ".join(WEBHOOK_EVENT_TYPES)},
+        )
     if not types:
         raise invalid("event_types", _("Choose at least one event type."))
     return types
@@ -121,20 +126,33 @@ _SEES_CASES = permissions.scopes_granting(permissions.SEE_CASE)
 _SEES_PAYMENTS = permissions.scopes_granting(permissions.SEE_CASE, permissions.PAYMENT_RECORD)
 _SEES_LOANS = permissions.scopes_granting(permissions.SEE_CASE, permissions.BOOK_IMPORT, permissions.PAYMENT_RECORD)
 _FIELD_SCOPES = {
-    "event": _SEES_CASES, "case": _SEES_CASES, "actor": _SEES_CASES, "at": {None},
+    "event": _SEES_CASES,
+    "case": _SEES_CASES,
+    "actor": _SEES_CASES,
+    "at": {None},
     "loan": _SEES_LOANS,
     # case.state_changed, case.assigned, promise.broken
-    "from_state": _SEES_CASES, "to_state": _SEES_CASES, "transition": _SEES_CASES, "reason": _SEES_CASES,
-    "from_user": _SEES_CASES, "to_user": _SEES_CASES, "from_queue": _SEES_CASES, "to_queue": _SEES_CASES,
+    "from_state": _SEES_CASES,
+    "to_state": _SEES_CASES,
+    "transition": _SEES_CASES,
+    "reason": _SEES_CASES,
+    "from_user": _SEES_CASES,
+    "to_user": _SEES_CASES,
+    "from_queue": _SEES_CASES,
+    "to_queue": _SEES_CASES,
     "promise": _SEES_CASES,
     # payment.recorded ("amount" is also a broken promise's: seen by either)
-    "payment": _SEES_PAYMENTS, "amount": _SEES_PAYMENTS,
-    "channel": _SEES_PAYMENTS, "paid_at": _SEES_PAYMENTS,
+    "payment": _SEES_PAYMENTS,
+    "amount": _SEES_PAYMENTS,
+    "channel": _SEES_PAYMENTS,
+    "paid_at": _SEES_PAYMENTS,
     "unapplied": _SEES_PAYMENTS,
 }
 # The scopes that may subscribe to a type at all.
 TYPE_SCOPES = {
-    "case.state_changed": _SEES_CASES, "case.assigned": _SEES_CASES, "promise.broken": _SEES_CASES,
+    "case.state_changed": _SEES_CASES,
+    "case.assigned": _SEES_CASES,
+    "promise.broken": _SEES_CASES,
     "payment.recorded": _SEES_PAYMENTS,
 }
 
@@ -171,8 +189,11 @@ def _check_types_for(actor, types):
         return
     refused = [t for t in types if not (TYPE_SCOPES.get(t, set()) & set(actor.scopes))]
     if refused:
-        raise invalid("event_types", _("Your scopes do not show %(types)s: ask for cases:read (or payments:write "
-                                       "for payment.recorded).") % {"types": ", ".join(refused)})
+        raise invalid(
+            "event_types",
+            _("Your scopes do not show %(types)s: ask for cases:read (or payments:write for payment.recorded).")
+            % {"types": ", ".join(refused)},
+        )
 
 
 def owner_scopes(subscription):
@@ -191,8 +212,11 @@ def body_for(payload, scopes):
     owner's scopes show (scopes None: everything). The envelope (id, type, created_at) stays."""
     if scopes is None:
         return payload
-    data = {key: value for key, value in (payload.get("data") or {}).items()
-            if _FIELD_SCOPES.get(key, _SEES_CASES) & (set(scopes) | {None})}
+    data = {
+        key: value
+        for key, value in (payload.get("data") or {}).items()
+        if _FIELD_SCOPES.get(key, _SEES_CASES) & (set(scopes) | {None})
+    }
     return {**payload, "data": data}
 
 
@@ -205,24 +229,43 @@ def webhook_subscription_create(*, url, event_types, actor=None, secret=None, de
     _check_types_for(actor, types)
     secret = _clean_secret(secret) if secret else new_secret()
     subscription = WebhookSubscription.objects.create(
-        url=url, event_types=types, secret=secret, description=(description or "").strip()[:200],
-        is_active=bool(is_active), created_by=actor.label, owner=_client_of(actor))
+        url=url,
+        event_types=types,
+        secret=secret,
+        description=(description or "").strip()[:200],
+        is_active=bool(is_active),
+        created_by=actor.label,
+        owner=_client_of(actor),
+    )
     return subscription, secret
 
 
 def _locked_subscription(subscription_id, *, actor=None, deleting=False):
     # NO KEY UPDATE for a change: it does not wait for transactions that are queueing deliveries
     # (their foreign keys hold KEY SHARE on the row); a delete has to.
-    subscription = (WebhookSubscription.objects.select_for_update(no_key=not deleting, of=("self",))
-                    .select_related("owner").filter(pk=subscription_id).first())
+    subscription = (
+        WebhookSubscription.objects.select_for_update(no_key=not deleting, of=("self",))
+        .select_related("owner")
+        .filter(pk=subscription_id)
+        .first()
+    )
     if subscription is None:
         raise DomainError("not_found")
     _require_owner(actor, subscription)
     return subscription
 
 
-def webhook_subscription_update(*, subscription_id, actor=None, url=None, event_types=None, is_active=None,
-                                description=None, secret=None, rotate_secret=False):
+def webhook_subscription_update(
+    *,
+    subscription_id,
+    actor=None,
+    url=None,
+    event_types=None,
+    is_active=None,
+    description=None,
+    secret=None,
+    rotate_secret=False,
+):
     """Change what is given (None leaves a field as it is). A new secret (given, or made by
     `rotate_secret`) is returned once: (subscription, secret or None). Switching a subscription on
     clears the reason it was switched off."""
@@ -264,8 +307,12 @@ def webhook_redeliver(*, delivery_id, actor=None):
     that lost it or failed past the retries. Attempts start again from zero."""
     _require_manager(actor)
     with transaction.atomic():
-        delivery = (WebhookDelivery.objects.select_for_update(of=("self",))
-                    .select_related("subscription__owner").filter(pk=delivery_id).first())
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",))
+            .select_related("subscription__owner")
+            .filter(pk=delivery_id)
+            .first()
+        )
         if delivery is None:
             raise DomainError("not_found")
         _require_owner(actor, delivery.subscription)

@@ -1,4 +1,5 @@
 """Forms of the collector's pages: they check the shape of input; the services decide the rest."""
+
 import unicodedata
 
 from django import forms
@@ -12,13 +13,17 @@ from ..fields import DayField, MomentField, MoneyField
 
 
 class WorklistFilterForm(forms.Form):
-    stage = forms.ChoiceField(label=_("Stage"), required=False,
-                              choices=[("", _("All stages"))] + [(s.value, s.label) for s in State if s in OPEN_STATES])
+    stage = forms.ChoiceField(
+        label=_("Stage"),
+        required=False,
+        choices=[("", _("All stages"))] + [(s.value, s.label) for s in State if s in OPEN_STATES],
+    )
     bucket = forms.ChoiceField(label=_("DPD bucket"), required=False, choices=[])
     promise_due = forms.BooleanField(label=_("Promise due today"), required=False)
     never_contacted = forms.BooleanField(label=_("Never contacted"), required=False)
-    q = forms.CharField(label=_("Search"), required=False, max_length=64,
-                        help_text=_("Name, loan no. or a phone's last 4 digits"))
+    q = forms.CharField(
+        label=_("Search"), required=False, max_length=64, help_text=_("Name, loan no. or a phone's last 4 digits")
+    )
     # A whitelist: the keys of selectors.WORKLIST_SORTS ("" is the priority order).
     sort = forms.ChoiceField(required=False, choices=[("", "")] + [(k, k) for k in WORKLIST_SORTS])
 
@@ -38,8 +43,11 @@ class ContactForm(forms.Form):
     channel = forms.ChoiceField(label=_("Channel"), choices=ContactAttempt.Channel.choices, initial="call")
     direction = forms.ChoiceField(label=_("Direction"), choices=ContactAttempt.Direction.choices, initial="outbound")
     outcome = forms.ChoiceField(label=_("Outcome"), choices=ContactAttempt.Outcome.choices)
-    occurred_at = MomentField(label=_("When (leave empty for now)"), required=False,
-                                      widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    occurred_at = MomentField(
+        label=_("When (leave empty for now)"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
     notes = forms.CharField(label=_("Notes"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
@@ -83,8 +91,9 @@ class RevealForm(forms.Form):
 
 class VisitScheduleForm(forms.Form):
     scheduled_for = MomentField(label=_("When"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    agents = forms.MultipleChoiceField(label=_("Field agents (two or more)"), choices=[],
-                                       widget=forms.CheckboxSelectMultiple)
+    agents = forms.MultipleChoiceField(
+        label=_("Field agents (two or more)"), choices=[], widget=forms.CheckboxSelectMultiple
+    )
 
     def __init__(self, *args, agents=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,5 +1,6 @@
 """The case page and the actions on it. Views parse input, call a service, and render; refusals
 come back as messages on the page, naming the field, never as a 500."""
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import Http404
@@ -15,7 +16,14 @@ from ...calendar import lender_today
 from ..context import may_open
 from ...errors import DomainError
 from .forms import (
-    CloseForm, ContactForm, LegalReferralForm, MessageForm, NoteForm, PromiseForm, RevealForm, TransitionForm,
+    CloseForm,
+    ContactForm,
+    LegalReferralForm,
+    MessageForm,
+    NoteForm,
+    PromiseForm,
+    RevealForm,
+    TransitionForm,
     VisitScheduleForm,
 )
 from ...masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
@@ -49,9 +57,12 @@ def _check_view(decision):
         return None
     from ...errors import REASONS
 
-    return {"allowed": decision.allowed, "code": decision.code,
-            "reason": REASONS[decision.code][1] if decision.code in REASONS else "",
-            "next_allowed_at": decision.next_allowed_at}
+    return {
+        "allowed": decision.allowed,
+        "code": decision.code,
+        "reason": REASONS[decision.code][1] if decision.code in REASONS else "",
+        "next_allowed_at": decision.next_allowed_at,
+    }
 
 
 def _sms_templates():
@@ -59,8 +70,12 @@ def _sms_templates():
 
 
 def _field_agents():
-    return list(get_user_model().objects.filter(groups__name__in=perms.VISIT_AGENT_ROLES, is_active=True)
-                .order_by("username").values_list("username", flat=True))
+    return list(
+        get_user_model()
+        .objects.filter(groups__name__in=perms.VISIT_AGENT_ROLES, is_active=True)
+        .order_by("username")
+        .values_list("username", flat=True)
+    )
 
 
 def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
@@ -76,18 +91,29 @@ def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
         call_check = None
     can = case_abilities(actor, case)
     forms = {
-        "contact_form": ContactForm(), "promise_form": PromiseForm(), "note_form": NoteForm(),
+        "contact_form": ContactForm(),
+        "promise_form": PromiseForm(),
+        "note_form": NoteForm(),
         "message_form": MessageForm(templates=_sms_templates()) if can["send_message"] else None,
-        "legal_form": LegalReferralForm(), "close_form": CloseForm(), "reveal_form": RevealForm(),
+        "legal_form": LegalReferralForm(),
+        "close_form": CloseForm(),
+        "reveal_form": RevealForm(),
         "visit_form": VisitScheduleForm(agents=_field_agents()) if can["plan_visit"] else None,
     }
     forms.update(bound_forms)
     context = {
-        "case": case, "dpd": dpd, "bucket": bucket_for(dpd, bucket_list()), "hold_codes": case.active_hold_codes,
+        "case": case,
+        "dpd": dpd,
+        "bucket": bucket_for(dpd, bucket_list()),
+        "hold_codes": case.active_hold_codes,
         "borrower": {
-            "name": mask_name(borrower.name), "national_id": mask_national_id(borrower.national_id),
-            "phones": [mask_phone(p) for p in borrower.phones], "email": mask_email(borrower.email),
-            "address": mask_address(borrower.address), "city": borrower.city, "time_zone": borrower.time_zone,
+            "name": mask_name(borrower.name),
+            "national_id": mask_national_id(borrower.national_id),
+            "phones": [mask_phone(p) for p in borrower.phones],
+            "email": mask_email(borrower.email),
+            "address": mask_address(borrower.address),
+            "city": borrower.city,
+            "time_zone": borrower.time_zone,
             "language": borrower.get_language_display(),
         },
         "revealed": revealed,
@@ -96,7 +122,9 @@ def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
         "pending_promise": case.promises.filter(status=PromiseToPay.Status.PENDING).first(),
         "pending_referral": case.legal_referrals.filter(status=LegalReferral.Status.REQUESTED).first(),
         "visits": list(case.visits.prefetch_related("agents").order_by("-scheduled_for")[:5]),
-        "events": events, "older": older, "check": _check_view(call_check),
+        "events": events,
+        "older": older,
+        "check": _check_view(call_check),
         "can": can,
         **forms,
     }
@@ -123,8 +151,9 @@ def timeline_page(request, case_id):
         events, older = _timeline(actor, case_id, before=before)
     except DomainError:
         raise Http404 from None
-    return render(request, "collections_app/partials/timeline_items.html",
-                  {"events": events, "older": older, "case_id": case_id})
+    return render(
+        request, "collections_app/partials/timeline_items.html", {"events": events, "older": older, "case_id": case_id}
+    )
 
 
 @ability_required(STAFF)
@@ -136,8 +165,12 @@ def contact_check(request, case_id):
     try:
         decision = services.contact_check(case=case, channel=channel)
     except DomainError as refusal:
-        return render(request, "collections_app/partials/contact_check.html", {"error": refusal_text(refusal)}, status=400)
-    return render(request, "collections_app/partials/contact_check.html", {"check": _check_view(decision), "channel": channel})
+        return render(
+            request, "collections_app/partials/contact_check.html", {"error": refusal_text(refusal)}, status=400
+        )
+    return render(
+        request, "collections_app/partials/contact_check.html", {"check": _check_view(decision), "channel": channel}
+    )
 
 
 def _act(request, case_id, form, call, success, form_name):
@@ -152,8 +185,9 @@ def _act(request, case_id, form, call, success, form_name):
             raise Http404 from None
         form_errors_from(refusal, form)
         messages.error(request, refusal_text(refusal))
-        return _render_case(request, case_id, status=refusal.http_status if refusal.http_status < 500 else 400,
-                            **{form_name: form})
+        return _render_case(
+            request, case_id, status=refusal.http_status if refusal.http_status < 500 else 400, **{form_name: form}
+        )
     messages.success(request, success)
     return redirect(reverse("collections:case", args=[case_id]))
 
@@ -164,10 +198,19 @@ def log_contact(request, case_id):
     actor = actor_of(request)
 
     def call(data):
-        contact = services.contact_log(case_id=case_id, actor=actor, channel=data["channel"], outcome=data["outcome"],
-                                       direction=data["direction"], notes=data["notes"], occurred_at=data["occurred_at"])
+        contact = services.contact_log(
+            case_id=case_id,
+            actor=actor,
+            channel=data["channel"],
+            outcome=data["outcome"],
+            direction=data["direction"],
+            notes=data["notes"],
+            occurred_at=data["occurred_at"],
+        )
         if contact.breach:
-            messages.warning(request, _("Recorded, and flagged for your supervisor: %s") % refusal_text(DomainError(contact.breach)))
+            messages.warning(
+                request, _("Recorded, and flagged for your supervisor: %s") % refusal_text(DomainError(contact.breach))
+            )
 
     return _act(request, case_id, ContactForm(request.POST), call, _("Contact recorded."), "contact_form")
 
@@ -176,17 +219,28 @@ def log_contact(request, case_id):
 @require_POST
 def record_promise(request, case_id):
     actor = actor_of(request)
-    return _act(request, case_id, PromiseForm(request.POST),
-                lambda d: services.promise_record(case_id=case_id, actor=actor, amount=d["amount"], due_date=d["due_date"]),
-                _("Promise to pay recorded."), "promise_form")
+    return _act(
+        request,
+        case_id,
+        PromiseForm(request.POST),
+        lambda d: services.promise_record(case_id=case_id, actor=actor, amount=d["amount"], due_date=d["due_date"]),
+        _("Promise to pay recorded."),
+        "promise_form",
+    )
 
 
 @ability_required(STAFF)
 @require_POST
 def add_note(request, case_id):
     actor = actor_of(request)
-    return _act(request, case_id, NoteForm(request.POST),
-                lambda d: services.note_add(case_id=case_id, actor=actor, text=d["text"]), _("Note added."), "note_form")
+    return _act(
+        request,
+        case_id,
+        NoteForm(request.POST),
+        lambda d: services.note_add(case_id=case_id, actor=actor, text=d["text"]),
+        _("Note added."),
+        "note_form",
+    )
 
 
 @ability_required(STAFF)
@@ -195,10 +249,16 @@ def send_message(request, case_id):
     from ...services.reminders import message_request
 
     actor = actor_of(request)
-    return _act(request, case_id, MessageForm(request.POST, templates=_sms_templates()),
-                lambda d: message_request(case_id=case_id, actor=actor, channel="sms", template=d["template"],
-                                          schedule=d["schedule"]),
-                _("Message queued."), "message_form")
+    return _act(
+        request,
+        case_id,
+        MessageForm(request.POST, templates=_sms_templates()),
+        lambda d: message_request(
+            case_id=case_id, actor=actor, channel="sms", template=d["template"], schedule=d["schedule"]
+        ),
+        _("Message queued."),
+        "message_form",
+    )
 
 
 @ability_required(STAFF)
@@ -218,9 +278,14 @@ def message_preview(request, case_id):
 @require_POST
 def request_legal_referral(request, case_id):
     actor = actor_of(request)
-    return _act(request, case_id, LegalReferralForm(request.POST),
-                lambda d: services.legal_referral_request(case_id=case_id, actor=actor, reason=d["reason"]),
-                _("Legal referral requested; a supervisor or legal officer will decide."), "legal_form")
+    return _act(
+        request,
+        case_id,
+        LegalReferralForm(request.POST),
+        lambda d: services.legal_referral_request(case_id=case_id, actor=actor, reason=d["reason"]),
+        _("Legal referral requested; a supervisor or legal officer will decide."),
+        "legal_form",
+    )
 
 
 @ability_required(STAFF)
@@ -230,11 +295,21 @@ def transition(request, case_id):
     name = request.POST.get("transition", "")
     form = CloseForm(request.POST) if name == "close" else TransitionForm(request.POST)
     form_name = "close_form" if name == "close" else "transition_form"
-    return _act(request, case_id, form,
-                lambda d: services.case_transition(case_id=case_id, transition=name, actor=actor,
-                                                   reason=d.get("reason", ""), note=d.get("note", ""),
-                                                   expected_state=request.POST.get("expected_state") or None),
-                _("Done."), form_name)
+    return _act(
+        request,
+        case_id,
+        form,
+        lambda d: services.case_transition(
+            case_id=case_id,
+            transition=name,
+            actor=actor,
+            reason=d.get("reason", ""),
+            note=d.get("note", ""),
+            expected_state=request.POST.get("expected_state") or None,
+        ),
+        _("Done."),
+        form_name,
+    )
 
 
 @ability_required(STAFF)
@@ -259,10 +334,16 @@ def reveal(request, case_id):
 @require_POST
 def schedule_visit(request, case_id):
     actor = actor_of(request)
-    return _act(request, case_id, VisitScheduleForm(request.POST, agents=_field_agents()),
-                lambda d: services.visit_schedule(case_id=case_id, actor=actor, scheduled_for=d["scheduled_for"],
-                                                  agents=d["agents"]),
-                _("Visit planned."), "visit_form")
+    return _act(
+        request,
+        case_id,
+        VisitScheduleForm(request.POST, agents=_field_agents()),
+        lambda d: services.visit_schedule(
+            case_id=case_id, actor=actor, scheduled_for=d["scheduled_for"], agents=d["agents"]
+        ),
+        _("Visit planned."),
+        "visit_form",
+    )
 
 
 @ability_required(STAFF)

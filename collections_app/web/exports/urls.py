@@ -1,6 +1,7 @@
 """Routes of the exports (downloads of tables as CSV/XLSX), issue 6. Names in the `collections`
 namespace: export-worklist, export-queue, export-dashboard (and dashboard-xlsx beside the dashboard's
 CSV), export-timeline, audit-log, export-audit-log, exports, export-job, export-job-download."""
+
 from django.urls import path, register_converter
 
 from . import views as exports

@@ -6,6 +6,7 @@ scope, writes the audit entry, and either streams the file now (CSV streamed as 
 built in a spooled temporary file, then streamed) or, above the inline limit, creates a FileJob
 that a worker writes: the person is sent to the job's page, which polls (HTMX) until the file is
 ready. Only the person who asked may see or download a job (others get 404)."""
+
 from datetime import date, timedelta
 
 from django import forms
@@ -54,8 +55,9 @@ def _deliver(request, kind, fmt, params):
             return response
         return redirect(url)
     if result.fmt == "csv":
-        response = StreamingHttpResponse(exports.csv_lines(result.header, result.rows),
-                                         content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(
+            exports.csv_lines(result.header, result.rows), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="{result.filename}"'
         return response
     spool = exports.xlsx_spooled(result.header, result.rows, title=kind)
@@ -64,6 +66,7 @@ def _deliver(request, kind, fmt, params):
 
 def _bad_form(form):
     """The form's errors for people: each under its field's label (never the field's name)."""
+
     def line(field, errors):
         label = form.fields[field].label if field in form.fields else None
         return f"{label}: {' '.join(errors)}" if label else " ".join(errors)
@@ -129,12 +132,15 @@ auditors_only = ability_required(perms.AUDIT_LOG_READ, refuse=PermissionDenied)
 
 
 class AuditLogFilterForm(forms.Form):
-    date_from = forms.DateField(label=gettext_lazy("From"), required=False,
-                                widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=gettext_lazy("To"), required=False,
-                              widget=forms.DateInput(attrs={"type": "date"}))
-    action = forms.ChoiceField(label=gettext_lazy("Action"), required=False,
-                               choices=[("", gettext_lazy("Any"))] + list(AuditLog.Action.choices))
+    date_from = forms.DateField(
+        label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    action = forms.ChoiceField(
+        label=gettext_lazy("Action"),
+        required=False,
+        choices=[("", gettext_lazy("Any"))] + list(AuditLog.Action.choices),
+    )
     actor = forms.CharField(label=gettext_lazy("Who"), required=False, max_length=160)
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
@@ -168,8 +174,12 @@ class AuditLogFilterForm(forms.Form):
 def audit_log(request):
     form = AuditLogFilterForm(request.GET)
     if not form.is_valid():
-        return render(request, "collections_app/exports/audit_log.html",
-                      {"form": form, "entries": [], "next_url": None}, status=400)
+        return render(
+            request,
+            "collections_app/exports/audit_log.html",
+            {"form": form, "entries": [], "next_url": None},
+            status=400,
+        )
     params = form.params()
     before = form.cleaned_data.get("before")
     entries, next_before = exports.audit_log_page(params, before=before, limit=AUDIT_LOG_PAGE)
@@ -183,10 +193,18 @@ def audit_log(request):
         next_url = "?" + query.urlencode()
     for entry in entries:
         entry.masked_name = mask_name(entry.borrower.name) if entry.borrower_id else ""
-    return render(request, "collections_app/exports/audit_log.html", {
-        "form": form, "entries": entries, "next_url": next_url, "params": params, "filters": filters,
-        "paged": bool(before),
-    })
+    return render(
+        request,
+        "collections_app/exports/audit_log.html",
+        {
+            "form": form,
+            "entries": entries,
+            "next_url": next_url,
+            "params": params,
+            "filters": filters,
+            "paged": bool(before),
+        },
+    )
 
 
 @auditors_only
@@ -218,8 +236,11 @@ def _own_job(request, job_id):
 def export_job(request, job_id):
     """The job's page; with HTMX, only its status box (polled every two seconds until it is done)."""
     job = _own_job(request, job_id)
-    context = {"job": job, "running": job.status in (FileJob.Status.QUEUED, FileJob.Status.RUNNING),
-               "kind_title": _kind_title(job.kind)}
+    context = {
+        "job": job,
+        "running": job.status in (FileJob.Status.QUEUED, FileJob.Status.RUNNING),
+        "kind_title": _kind_title(job.kind),
+    }
     if request.htmx:
         return render(request, "collections_app/exports/_job_status.html", context)
     return render(request, "collections_app/exports/job.html", context)
@@ -234,14 +255,18 @@ def export_job_download(request, job_id):
     except DomainError:
         raise Http404 from None
     content_type = XLSX_TYPE if job.file_format == "xlsx" else "text/csv; charset=utf-8"
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=job.source_name or path.name,
-                        content_type=content_type)
+    return FileResponse(
+        open(path, "rb"), as_attachment=True, filename=job.source_name or path.name, content_type=content_type
+    )
 
 
 @ability_required(STAFF)
 @require_safe
 def export_jobs(request):
     """My latest exports (the files a worker wrote for me)."""
-    jobs = list(FileJob.objects.filter(direction=FileJob.Direction.EXPORT, requested_by=request.user)
-                .order_by("-id")[:JOBS_SHOWN])
+    jobs = list(
+        FileJob.objects.filter(direction=FileJob.Direction.EXPORT, requested_by=request.user).order_by("-id")[
+            :JOBS_SHOWN
+        ]
+    )
     return render(request, "collections_app/exports/jobs.html", {"jobs": jobs})

@@ -1,4 +1,5 @@
 """Routes of the import pages (/imports/), issue 6."""
+
 from django.urls import path
 
 from . import views as imports

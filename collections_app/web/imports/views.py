@@ -1,6 +1,7 @@
 """The import page (/imports/): supervisors and admins upload a loan-book file; a Celery task runs
 the same import as `manage.py import_book`; the job page follows its progress (HTMX polling of a
 small partial) and offers the report of refused rows. Other roles get 404."""
+
 from django import forms
 from django.conf import settings
 from django.http import FileResponse, Http404
@@ -16,8 +17,12 @@ from ..common import ability_required, actor_of
 
 RECENT = 20
 UPLOAD_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx")
-KIND_LABELS = {"borrowers": _("Borrowers"), "loans": _("Loans"), "instalments": _("Instalments"),
-               "payments": _("Payments")}
+KIND_LABELS = {
+    "borrowers": _("Borrowers"),
+    "loans": _("Loans"),
+    "instalments": _("Instalments"),
+    "payments": _("Payments"),
+}
 
 
 class ImportForm(forms.Form):
@@ -31,8 +36,10 @@ class ImportForm(forms.Form):
             raise forms.ValidationError(_("Upload a .csv, .tsv, .txt or .xlsx file."))
         limit_mb = settings.COLLECTIONS_IMPORT_MAX_UPLOAD_MB
         if upload.size > limit_mb * 1024 * 1024:
-            raise forms.ValidationError(_("The file is larger than %(mb)s MB; split it, or run manage.py "
-                                          "import_book on the server.") % {"mb": limit_mb})
+            raise forms.ValidationError(
+                _("The file is larger than %(mb)s MB; split it, or run manage.py import_book on the server.")
+                % {"mb": limit_mb}
+            )
         return upload
 
 
@@ -41,8 +48,12 @@ class ImportForm(forms.Form):
 def imports_page(request):
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        job = import_job_create(actor=actor_of(request), kind=form.cleaned_data["kind"],
-                                upload=form.cleaned_data["file"], dry_run=form.cleaned_data["dry_run"])
+        job = import_job_create(
+            actor=actor_of(request),
+            kind=form.cleaned_data["kind"],
+            upload=form.cleaned_data["file"],
+            dry_run=form.cleaned_data["dry_run"],
+        )
         return redirect("collections:import-job", job_id=job.pk)
     jobs = list(FileJob.objects.filter(direction=FileJob.Direction.IMPORT).select_related("requested_by")[:RECENT])
     for job in jobs:
@@ -55,8 +66,12 @@ def _job(job_id):
 
 
 def _context(job):
-    return {"job": job, "kind_label": KIND_LABELS.get(job.kind, job.kind), "summary": job.summary or {},
-            "finished": job.status in (FileJob.Status.DONE, FileJob.Status.FAILED)}
+    return {
+        "job": job,
+        "kind_label": KIND_LABELS.get(job.kind, job.kind),
+        "summary": job.summary or {},
+        "finished": job.status in (FileJob.Status.DONE, FileJob.Status.FAILED),
+    }
 
 
 @ability_required(BOOK_IMPORT)
@@ -80,5 +95,9 @@ def import_report(request, job_id):
         path = import_job_report(actor=actor_of(request), job=job)
     except DomainError:
         raise Http404 from None
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=f"import-{job.pk}-{job.kind}-report.csv",
-                        content_type="text/csv; charset=utf-8")
+    return FileResponse(
+        open(path, "rb"),
+        as_attachment=True,
+        filename=f"import-{job.pk}-{job.kind}-report.csv",
+        content_type="text/csv; charset=utf-8",
+    )

@@ -5,6 +5,7 @@ validating and rendering a form asks the database nothing more. Field names foll
 services name in their refusals (`cases`, `assignee`, `queue`, `reason`, `code`, `ends_at`), so
 `form_errors_from` puts a refusal on the field it is about.
 """
+
 from datetime import datetime, time, timedelta
 
 from django import forms
@@ -51,7 +52,8 @@ class CaseIdsField(forms.Field):
         super().validate(value)
         if len(value) > MAX_CASES_PER_ACTION:
             raise forms.ValidationError(
-                self.error_messages["too_many"], code="too_many",
+                self.error_messages["too_many"],
+                code="too_many",
                 params={"max": MAX_CASES_PER_ACTION, "n": len(value)},
             )
 
@@ -66,7 +68,9 @@ class AssignFilterForm(forms.Form):
     queue = forms.TypedChoiceField(label=_("Queue"), required=False, coerce=int, empty_value=None)
     state = forms.ChoiceField(label=_("Stage"), required=False)
     assigned_to = forms.CharField(
-        label=_("Assigned to"), required=False, max_length=150,
+        label=_("Assigned to"),
+        required=False,
+        max_length=150,
         help_text=_("A username, or “unassigned”."),
         widget=forms.TextInput(attrs={"placeholder": _("username or unassigned"), "list": "assignee-names"}),
     )
@@ -103,13 +107,12 @@ class AssignActionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.queues = {str(q.pk): q for q in queues}
         self.people = {u.username: u for u in assignees}
-        self.fields["assignee"].choices = (
-            [("", _("— keep as is —")), (NONE, _("Nobody (unassign)"))]
-            + [(u.username, u.username) for u in assignees]
-        )
-        self.fields["queue"].choices = (
-            [("", _("— keep as is —")), (NONE, _("No queue"))] + [(str(q.pk), q.label) for q in queues]
-        )
+        self.fields["assignee"].choices = [("", _("— keep as is —")), (NONE, _("Nobody (unassign)"))] + [
+            (u.username, u.username) for u in assignees
+        ]
+        self.fields["queue"].choices = [("", _("— keep as is —")), (NONE, _("No queue"))] + [
+            (str(q.pk), q.label) for q in queues
+        ]
 
     def clean(self):
         data = super().clean()
@@ -130,11 +133,16 @@ class DecideReferralForm(forms.Form):
 
     APPROVE, REJECT = "approve", "reject"
     decision = forms.ChoiceField(
-        label=_("Decision"), choices=[(APPROVE, _("Approve")), (REJECT, _("Reject"))], widget=forms.HiddenInput,
+        label=_("Decision"),
+        choices=[(APPROVE, _("Approve")), (REJECT, _("Reject"))],
+        widget=forms.HiddenInput,
     )
     reason = forms.CharField(
-        label=_("Reason"), required=False, max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 2}), help_text=_("Required to reject."),
+        label=_("Reason"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Required to reject."),
     )
 
     def clean(self):
@@ -156,12 +164,14 @@ class HoldPlaceForm(forms.Form):
     """A staff hold on a borrower. `ends_at` is a calendar date: the hold runs to the end of that day
     in the lender's calendar (COLLECTIONS_TIME_ZONE)."""
 
-    borrower = forms.CharField(label=_("Borrower number"), max_length=64,
-                               help_text=_("The borrower's external id from the loan system."))
+    borrower = forms.CharField(
+        label=_("Borrower number"), max_length=64, help_text=_("The borrower's external id from the loan system.")
+    )
     code = forms.ChoiceField(label=_("Hold"), choices=Hold.Code.choices)
     reason = forms.CharField(label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
-    ends_at = DayField(label=_("Until (optional)"), required=False,
-                       help_text=_("Last day of the hold; empty means until lifted."))
+    ends_at = DayField(
+        label=_("Until (optional)"), required=False, help_text=_("Last day of the hold; empty means until lifted.")
+    )
 
     def clean_borrower(self):
         return self.cleaned_data["borrower"].strip()

@@ -4,6 +4,7 @@ Reads go through selectors (row scope, fixed query counts), writes through servi
 shown in place with its reason, never as a 500. Pages answer 404 to other roles; action URLs are
 POST only (405 otherwise) and CSRF-protected.
 """
+
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -20,14 +21,23 @@ from ...selectors import supervisor as supervisor_reads
 from ...calendar import lender_today
 from ...errors import REASONS, DomainError
 from .forms import (
-    MAX_CASES_PER_ACTION, AssignActionForm, AssignFilterForm, DecideReferralForm, DecideReferralsForm, HoldFilterForm,
-    HoldLiftForm, HoldPlaceForm,
+    MAX_CASES_PER_ACTION,
+    AssignActionForm,
+    AssignFilterForm,
+    DecideReferralForm,
+    DecideReferralsForm,
+    HoldFilterForm,
+    HoldLiftForm,
+    HoldPlaceForm,
 )
 from ...masking import mask_name
 from ...models import Borrower, Queue
 from ...services import case_assign, hold_lift, hold_place, legal_referral_decide
 from ...services.assignment import (
-    UNDO_SECONDS, case_distribute_evenly, case_distribution_preview, case_distribution_undo,
+    UNDO_SECONDS,
+    case_distribute_evenly,
+    case_distribution_preview,
+    case_distribution_undo,
 )
 from ..common import ability_required, actor_of, form_errors_from, refusal_text
 
@@ -62,7 +72,7 @@ def queues(request):
 @ability_required(perms.ASSIGN)
 @require_safe
 def distribute_preview(request, queue_id):
-    """"Distribute evenly" asks first: how many cases would move, and to whom."""
+    """ "Distribute evenly" asks first: how many cases would move, and to whom."""
     queue = get_object_or_404(Queue, pk=queue_id)
     try:
         preview = case_distribution_preview(queue=queue, actor=actor_of(request))
@@ -87,14 +97,17 @@ def distribute(request, queue_id):
         detail = ", ".join(f"{name} +{n}" for name, n in result.shares.items())
         text = ngettext(
             "%(count)d case of “%(queue)s” distributed: %(detail)s.",
-            "%(count)d cases of “%(queue)s” distributed: %(detail)s.", result.total,
+            "%(count)d cases of “%(queue)s” distributed: %(detail)s.",
+            result.total,
         ) % {"count": result.total, "queue": queue.label, "detail": detail}
         if result.more_left:
             text += " " + _("More unassigned cases remain: press “Distribute evenly” again to continue.")
         messages.success(request, text)
         # The queues page offers the undo while it lasts (the token itself expires after UNDO_SECONDS).
         request.session[UNDO_SESSION_KEY] = {
-            "token": result.undo_token, "queue": queue.label, "count": result.total,
+            "token": result.undo_token,
+            "queue": queue.label,
+            "count": result.total,
             "until": (timezone.now() + timedelta(seconds=UNDO_SECONDS)).isoformat(),
         }
     return redirect("collections:queues")
@@ -110,13 +123,17 @@ def distribute_undo(request):
     except DomainError as error:
         messages.error(request, refusal_text(error))
         return redirect("collections:queues")
-    text = ngettext("Distribution undone: %(count)d case is unassigned again.",
-                    "Distribution undone: %(count)d cases are unassigned again.", result.undone) % {
-        "count": result.undone}
+    text = ngettext(
+        "Distribution undone: %(count)d case is unassigned again.",
+        "Distribution undone: %(count)d cases are unassigned again.",
+        result.undone,
+    ) % {"count": result.undone}
     if result.kept:
-        text += " " + ngettext("%(count)d case was changed since and keeps its collector.",
-                               "%(count)d cases were changed since and keep their collector.", result.kept) % {
-            "count": result.kept}
+        text += " " + ngettext(
+            "%(count)d case was changed since and keeps its collector.",
+            "%(count)d cases were changed since and keep their collector.",
+            result.kept,
+        ) % {"count": result.kept}
     messages.success(request, text)
     return redirect("collections:queues")
 
@@ -164,7 +181,8 @@ def assign(request):
                 text = ngettext("%(count)d case assigned.", "%(count)d cases assigned.", changed) % {"count": changed}
                 if changed < selected:
                     text += " " + ngettext(
-                        "%(count)d already had that assignment.", "%(count)d already had that assignment.",
+                        "%(count)d already had that assignment.",
+                        "%(count)d already had that assignment.",
                         selected - changed,
                     ) % {"count": selected - changed}
                 messages.success(request, text)
@@ -177,19 +195,34 @@ def assign(request):
     if filters.is_valid():
         data = filters.cleaned_data
         rows, next_after = supervisor_reads.case_assign_list(
-            actor, queue_id=data["queue"], state=data["state"] or None, assigned_to=data["assigned_to"],
-            bucket=data["bucket"], loan=data["loan"], after=data["after"],
+            actor,
+            queue_id=data["queue"],
+            state=data["state"] or None,
+            assigned_to=data["assigned_to"],
+            bucket=data["bucket"],
+            loan=data["loan"],
+            after=data["after"],
         )
     today = lender_today()
     for case in rows:
         _mark_case(case, today, buckets)
     # After a refusal the same boxes stay ticked.
     selected = set(request.POST.getlist("cases")) if request.method == "POST" else set()
-    return _render(request, "assign.html", {
-        "filters": filters, "action": action, "cases": rows, "next_after": next_after,
-        "refusal": refusal, "selected": selected, "people": people,
-        "max_cases": MAX_CASES_PER_ACTION, "paged": bool(filters.is_valid() and filters.cleaned_data["after"]),
-    })
+    return _render(
+        request,
+        "assign.html",
+        {
+            "filters": filters,
+            "action": action,
+            "cases": rows,
+            "next_after": next_after,
+            "refusal": refusal,
+            "selected": selected,
+            "people": people,
+            "max_cases": MAX_CASES_PER_ACTION,
+            "paged": bool(filters.is_valid() and filters.cleaned_data["after"]),
+        },
+    )
 
 
 # --- Approvals ------------------------------------------------------------------------------
@@ -213,10 +246,17 @@ def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None
     checked = set(request.POST.getlist("referrals")) if bulk_form is not None else set()
     for referral in pending:
         referral.checked = str(referral.pk) in checked
-    return _render(request, "approvals.html", {
-        "pending": pending, "more_pending": more_pending, "decided": decided, "refusal": orphan,
-        "bulk_form": bulk_form or DecideReferralsForm(auto_id="id_bulk_%s"),
-    })
+    return _render(
+        request,
+        "approvals.html",
+        {
+            "pending": pending,
+            "more_pending": more_pending,
+            "decided": decided,
+            "refusal": orphan,
+            "bulk_form": bulk_form or DecideReferralsForm(auto_id="id_bulk_%s"),
+        },
+    )
 
 
 @ability_required(perms.LEGAL_DECIDE)
@@ -233,7 +273,9 @@ def decide_referral(request, referral_id):
     if form.is_valid():
         try:
             referral = legal_referral_decide(
-                referral_id=referral_id, actor=actor_of(request), approve=form.approve,
+                referral_id=referral_id,
+                actor=actor_of(request),
+                approve=form.approve,
                 reason=form.cleaned_data["reason"],
             )
         except DomainError as error:
@@ -262,8 +304,9 @@ def decide_referrals(request):
     done, refused = [], []
     for referral_id in form.cleaned_data["referrals"]:
         try:
-            referral = legal_referral_decide(referral_id=referral_id, actor=actor, approve=form.approve,
-                                             reason=form.cleaned_data["reason"])
+            referral = legal_referral_decide(
+                referral_id=referral_id, actor=actor, approve=form.approve, reason=form.cleaned_data["reason"]
+            )
         except DomainError as error:
             refused.append((referral_id, refusal_text(error)))
         else:
@@ -271,11 +314,15 @@ def decide_referrals(request):
     if done:
         cases = ", ".join(f"#{pk}" for pk in done)
         if form.approve:
-            text = ngettext("%(count)d referral approved (%(cases)s): moved to legal.",
-                            "%(count)d referrals approved (%(cases)s): moved to legal.", len(done))
+            text = ngettext(
+                "%(count)d referral approved (%(cases)s): moved to legal.",
+                "%(count)d referrals approved (%(cases)s): moved to legal.",
+                len(done),
+            )
         else:
-            text = ngettext("%(count)d referral rejected (%(cases)s).", "%(count)d referrals rejected (%(cases)s).",
-                            len(done))
+            text = ngettext(
+                "%(count)d referral rejected (%(cases)s).", "%(count)d referrals rejected (%(cases)s).", len(done)
+            )
         messages.success(request, text % {"count": len(done), "cases": cases})
     for referral_id, text in refused:
         messages.error(request, _("Referral %(id)d not decided: %(reason)s") % {"id": referral_id, "reason": text})
@@ -302,11 +349,15 @@ def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, r
         before = max(int(request.GET.get("before", "")), 1)
     except ValueError:
         before = None
-    others, next_before = supervisor_reads.holds_active(actor, exclude_ids=[h.pk for h in disputes], before=before,
-                                                 limit=HOLDS_PAGE, code=code, source=source)
+    others, next_before = supervisor_reads.holds_active(
+        actor, exclude_ids=[h.pk for h in disputes], before=before, limit=HOLDS_PAGE, code=code, source=source
+    )
     try:
-        breaches_after = supervisor_reads.BreachCursor.decode(request.GET["breaches_before"]) \
-            if request.GET.get("breaches_before") else supervisor_reads.BreachCursor.FIRST
+        breaches_after = (
+            supervisor_reads.BreachCursor.decode(request.GET["breaches_before"])
+            if request.GET.get("breaches_before")
+            else supervisor_reads.BreachCursor.FIRST
+        )
     except DomainError:
         breaches_after = supervisor_reads.BreachCursor.FIRST
     breaches, next_breaches = supervisor_reads.contact_breaches(actor, limit=BREACHES_PAGE, before=breaches_after)
@@ -319,13 +370,25 @@ def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, r
     for contact in breaches:
         contact.masked_name = mask_name(contact.borrower.name)
         contact.breach_message = REASONS[contact.breach][1] if contact.breach in REASONS else contact.breach
-    orphan = refusal if refusal and failed_id is not None and failed_id not in {h.pk for h in disputes + others} else None
-    return _render(request, "holds.html", {
-        "disputes": disputes, "holds": others, "next_before": next_before, "paged": before is not None,
-        "breaches": breaches, "next_breaches": next_breaches.encode() if next_breaches else None,
-        "breaches_paged": breaches_after is not supervisor_reads.BreachCursor.FIRST,
-        "place_form": place_form or HoldPlaceForm(), "refusal": orphan, "filters": filters,
-    })
+    orphan = (
+        refusal if refusal and failed_id is not None and failed_id not in {h.pk for h in disputes + others} else None
+    )
+    return _render(
+        request,
+        "holds.html",
+        {
+            "disputes": disputes,
+            "holds": others,
+            "next_before": next_before,
+            "paged": before is not None,
+            "breaches": breaches,
+            "next_breaches": next_breaches.encode() if next_breaches else None,
+            "breaches_paged": breaches_after is not supervisor_reads.BreachCursor.FIRST,
+            "place_form": place_form or HoldPlaceForm(),
+            "refusal": orphan,
+            "filters": filters,
+        },
+    )
 
 
 @ability_required(perms.HOLD_PLACE, everywhere=True)
@@ -346,17 +409,28 @@ def place_hold(request):
         else:
             started = timezone.now()
             try:
-                hold = hold_place(borrower_id=borrower_id, code=data["code"], actor=actor_of(request),
-                                  reason=data["reason"], ends_at=form.ends_at_moment)
+                hold = hold_place(
+                    borrower_id=borrower_id,
+                    code=data["code"],
+                    actor=actor_of(request),
+                    reason=data["reason"],
+                    ends_at=form.ends_at_moment,
+                )
             except DomainError as error:
                 form_errors_from(error, form)
             else:
                 if hold.placed_at >= started:
-                    messages.success(request, _("Hold “%(code)s” placed on borrower %(borrower)s.") % {
-                        "code": hold.get_code_display(), "borrower": data["borrower"]})
+                    messages.success(
+                        request,
+                        _("Hold “%(code)s” placed on borrower %(borrower)s.")
+                        % {"code": hold.get_code_display(), "borrower": data["borrower"]},
+                    )
                 else:
-                    messages.info(request, _("Borrower %(borrower)s already has an active “%(code)s” hold.") % {
-                        "code": hold.get_code_display(), "borrower": data["borrower"]})
+                    messages.info(
+                        request,
+                        _("Borrower %(borrower)s already has an active “%(code)s” hold.")
+                        % {"code": hold.get_code_display(), "borrower": data["borrower"]},
+                    )
                 return redirect("collections:holds")
     return _render_holds(request, place_form=form)
 

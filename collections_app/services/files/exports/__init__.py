@@ -6,6 +6,7 @@
 - `cells` and `writers`: CSV (BOM, streamed) and XLSX (openpyxl write-only) spelling of values.
 - `jobs`: the background path and the requester-only download.
 """
+
 from . import audit_log, dashboard, queue, timeline, worklist  # noqa: F401  (register the kinds)
 from .audit import export_audit_write
 from .audit_log import audit_log_page, audit_log_queryset
@@ -15,7 +16,18 @@ from .service import BackgroundExport, InlineExport, export_start
 from .writers import csv_lines, xlsx_spooled
 
 __all__ = [
-    "FORMATS", "KINDS", "BackgroundExport", "InlineExport", "audit_log_page", "audit_log_queryset", "csv_lines",
-    "export_audit_write", "export_job_file", "export_job_for", "export_job_run", "export_start", "kind_named",
+    "FORMATS",
+    "KINDS",
+    "BackgroundExport",
+    "InlineExport",
+    "audit_log_page",
+    "audit_log_queryset",
+    "csv_lines",
+    "export_audit_write",
+    "export_job_file",
+    "export_job_for",
+    "export_job_run",
+    "export_start",
+    "kind_named",
     "xlsx_spooled",
 ]

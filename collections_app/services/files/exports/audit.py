@@ -1,5 +1,6 @@
 """Every export is written to the personal-data audit log before any row leaves: who, which export,
 which format, with which filters, inline or as which file job."""
+
 import json
 
 from ....actors import as_actor
@@ -17,7 +18,10 @@ def export_audit_write(*, actor, kind, fmt, params, job_id=None):
     if job_id is not None:
         reason["job"] = job_id
     return AuditLog.objects.create(
-        actor=actor.label, actor_user=actor.user, action=AuditLog.Action.EXPORT,
-        case_id=kind.audit_case_id(params), fields=[f"{f} (masked)" for f in kind.pii_fields],
+        actor=actor.label,
+        actor_user=actor.user,
+        action=AuditLog.Action.EXPORT,
+        case_id=kind.audit_case_id(params),
+        fields=[f"{f} (masked)" for f in kind.pii_fields],
         reason=json.dumps(reason, ensure_ascii=False, sort_keys=True, default=str),
     )

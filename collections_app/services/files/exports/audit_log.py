@@ -1,5 +1,6 @@
 """The personal-data audit log for a date range (auditors and admins): oldest first, read by keyset
 pages on (at, id); borrower names masked."""
+
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
@@ -24,7 +25,9 @@ def audit_log_queryset(params):
         start = datetime.combine(datetime.fromisoformat(params["date_from"]).date(), time(0), tzinfo=zone)
         qs = qs.filter(at__gte=start)
     if params.get("date_to"):
-        end = datetime.combine(datetime.fromisoformat(params["date_to"]).date() + timedelta(days=1), time(0), tzinfo=zone)
+        end = datetime.combine(
+            datetime.fromisoformat(params["date_to"]).date() + timedelta(days=1), time(0), tzinfo=zone
+        )
         qs = qs.filter(at__lt=end)
     if params.get("action"):
         qs = qs.filter(action=params["action"])
@@ -56,7 +59,16 @@ class AuditLogExport(ExportKind):
             raise DomainError("permission_denied")
 
     def header(self, params):
-        return [_("At"), _("Actor"), _("Action"), _("Borrower"), _("Borrower name"), _("Case"), _("Fields"), _("Reason")]
+        return [
+            _("At"),
+            _("Actor"),
+            _("Action"),
+            _("Borrower"),
+            _("Borrower name"),
+            _("Case"),
+            _("Fields"),
+            _("Reason"),
+        ]
 
     def is_large(self, actor, params, limit):
         return more_than(audit_log_queryset(params), limit)
@@ -67,13 +79,24 @@ class AuditLogExport(ExportKind):
         actions = dict(AuditLog.Action.choices)
         while True:
             # `at >= last` repeated outside the OR lets the index on `at` bound the scan.
-            qs = base if last is None else base.filter(Q(at__gt=last[0]) | Q(at=last[0], pk__gt=last[1]), at__gte=last[0])
+            qs = (
+                base
+                if last is None
+                else base.filter(Q(at__gt=last[0]) | Q(at=last[0], pk__gt=last[1]), at__gte=last[0])
+            )
             page = list(qs[:size])
             for entry in page:
                 borrower = entry.borrower
-                yield [entry.at, entry.actor, str(actions.get(entry.action, entry.action)),
-                       borrower.external_id if borrower else "", mask_name(borrower.name) if borrower else "",
-                       entry.case_id, ", ".join(entry.fields or []), entry.reason]
+                yield [
+                    entry.at,
+                    entry.actor,
+                    str(actions.get(entry.action, entry.action)),
+                    borrower.external_id if borrower else "",
+                    mask_name(borrower.name) if borrower else "",
+                    entry.case_id,
+                    ", ".join(entry.fields or []),
+                    entry.reason,
+                ]
             if len(page) < size:
                 return
             last = (page[-1].at, page[-1].pk)

@@ -4,6 +4,7 @@ Money (Decimal) is a two-decimal string in CSV and a number with a 0.00 format i
 shown in the lender's zone (Asia/Shanghai) with their offset (`2026-11-29T16:44:54+08:00` in CSV; a
 date-time cell whose format prints the offset in XLSX, as Excel has no time zones); dates are ISO.
 Text a spreadsheet would run as a formula is neutralised in both."""
+
 from datetime import date, datetime
 from decimal import Decimal
 

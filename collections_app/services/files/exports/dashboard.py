@@ -1,5 +1,6 @@
 """A dashboard table (`/dashboard/`) as a file: the same `Dashboard` tables the page and its CSV
 show. Percentages are numbers (25.0 for 25 %), amounts two-decimal money. No personal data."""
+
 from django.utils.translation import gettext_lazy
 
 from ....charts import percent_value
@@ -38,6 +39,13 @@ class DashboardExport(ExportKind):
 
     def open(self, actor, params):
         table, rate = _board_and_table(params)
-        rows = ([float(percent_value(v.fraction)) if isinstance(v, rate) and v.fraction is not None
-                 else (None if isinstance(v, rate) else v) for v in row] for row in table.all_rows())
+        rows = (
+            [
+                float(percent_value(v.fraction))
+                if isinstance(v, rate) and v.fraction is not None
+                else (None if isinstance(v, rate) else v)
+                for v in row
+            ]
+            for row in table.all_rows()
+        )
         return [str(c) for c in table.columns], rows

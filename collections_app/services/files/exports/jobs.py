@@ -1,5 +1,6 @@
 """Large exports: a FileJob row, a Celery task that writes the file under COLLECTIONS_FILES_DIR
 (`exports/<job id>-<name>`), and the download, for the person who asked only."""
+
 import logging
 import os
 import uuid
@@ -32,8 +33,14 @@ __all__ = ["JOB_TIME_LIMIT", "export_job_create", "export_job_file", "export_job
 
 def export_job_create(*, actor, kind, fmt, params, filename):
     """The job row; the task is enqueued (by name) when the transaction commits."""
-    return file_job_create(direction=FileJob.Direction.EXPORT, actor=actor, kind=kind.name, file_format=fmt,
-                           params=params, source_name=filename)
+    return file_job_create(
+        direction=FileJob.Direction.EXPORT,
+        actor=actor,
+        kind=kind.name,
+        file_format=fmt,
+        params=params,
+        source_name=filename,
+    )
 
 
 def export_job_run(job_id):
@@ -74,8 +81,11 @@ def export_job_run(job_id):
     except Exception as error:  # the person sees why on the job page; the worker log has the trace
         log.exception("export job %s failed", job_id)
         part.unlink(missing_ok=True)
-        shown = error.message if isinstance(error, DomainError) else _(
-            "The export failed unexpectedly; it has been logged for the operators.")
+        shown = (
+            error.message
+            if isinstance(error, DomainError)
+            else _("The export failed unexpectedly; it has been logged for the operators.")
+        )
         file_job_fail(job.pk, shown)
         return None
     file_job_finish(job.pk, file_path=relative, processed_rows=count, total_rows=count)

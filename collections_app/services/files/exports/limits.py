@@ -5,6 +5,7 @@ Settings (defaults here, so no settings change is needed): `COLLECTIONS_EXPORT_I
 rows a second here and an XLSX cannot be sent before it is complete, so a larger one would keep the
 request past a worker's timeout; a CSV streams as it is read) and `COLLECTIONS_EXPORT_CHUNK_SIZE`
 (2,000 rows a query)."""
+
 from django.conf import settings
 
 DEFAULT_INLINE_MAX_ROWS = 50_000
@@ -15,8 +16,9 @@ DEFAULT_CHUNK_SIZE = 2_000
 def inline_max_rows(fmt="csv"):
     limit = int(getattr(settings, "COLLECTIONS_EXPORT_INLINE_MAX_ROWS", DEFAULT_INLINE_MAX_ROWS))
     if fmt == "xlsx":
-        limit = min(limit, int(getattr(settings, "COLLECTIONS_EXPORT_INLINE_MAX_ROWS_XLSX",
-                                       DEFAULT_INLINE_MAX_ROWS_XLSX)))
+        limit = min(
+            limit, int(getattr(settings, "COLLECTIONS_EXPORT_INLINE_MAX_ROWS_XLSX", DEFAULT_INLINE_MAX_ROWS_XLSX))
+        )
     return limit
 
 

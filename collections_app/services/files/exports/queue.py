@@ -1,5 +1,6 @@
 """A queue's open cases (optionally filtered as on the assignment page), in id order, read by
 keyset pages through `case_assign_list`; names masked."""
+
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -22,8 +23,19 @@ class QueueExport(ExportKind):
     pii_fields = ("name",)
 
     def header(self, params):
-        return [_("Case"), _("Loan"), _("Borrower"), _("Stage"), _("DPD"), _("Bucket"), _("Amount overdue"),
-                _("Currency"), _("On hold"), _("Assigned to"), _("Queue")]
+        return [
+            _("Case"),
+            _("Loan"),
+            _("Borrower"),
+            _("Stage"),
+            _("DPD"),
+            _("Bucket"),
+            _("Amount overdue"),
+            _("Currency"),
+            _("On hold"),
+            _("Assigned to"),
+            _("Queue"),
+        ]
 
     def check(self, actor, params):
         if not may_everywhere(actor, EXPORT_CASES):
@@ -32,7 +44,9 @@ class QueueExport(ExportKind):
             raise DomainError("not_found")
 
     def is_large(self, actor, params, limit):
-        qs = Case.objects.filter(queue_id=params["queue_id"], state__in=[params["state"]] if params.get("state") else OPEN_STATES)
+        qs = Case.objects.filter(
+            queue_id=params["queue_id"], state__in=[params["state"]] if params.get("state") else OPEN_STATES
+        )
         return more_than(visible_cases(actor, qs), limit)
 
     def filename(self, params, fmt, stamp):
@@ -46,14 +60,30 @@ class QueueExport(ExportKind):
         after, size = None, chunk_size()
         while True:
             page, after = case_assign_list(
-                actor, queue_id=params["queue_id"], state=params.get("state") or None,
-                assigned_to=params.get("assigned_to") or None, bucket=bucket, loan=params.get("loan") or None,
-                after=after, limit=size, as_of=today,
+                actor,
+                queue_id=params["queue_id"],
+                state=params.get("state") or None,
+                assigned_to=params.get("assigned_to") or None,
+                bucket=bucket,
+                loan=params.get("loan") or None,
+                after=after,
+                limit=size,
+                as_of=today,
             )
             for case in page:
                 dpd = case.dpd(today)
-                yield [case.pk, case.loan.external_id, mask_name(case.borrower.name), stages.get(case.state, case.state), dpd,
-                       bucket_for(dpd, buckets), case.amount_overdue, case.loan.currency, case.borrower_on_hold,
-                       case.assigned_to.username if case.assigned_to_id else "", case.queue.name if case.queue_id else ""]
+                yield [
+                    case.pk,
+                    case.loan.external_id,
+                    mask_name(case.borrower.name),
+                    stages.get(case.state, case.state),
+                    dpd,
+                    bucket_for(dpd, buckets),
+                    case.amount_overdue,
+                    case.loan.currency,
+                    case.borrower_on_hold,
+                    case.assigned_to.username if case.assigned_to_id else "",
+                    case.queue.name if case.queue_id else "",
+                ]
             if after is None:
                 return

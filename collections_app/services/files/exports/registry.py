@@ -6,6 +6,7 @@ values (the filters as the page parsed them), so a worker can run the same expor
 FileJob row. `rows()` is a generator reading `chunk_size()` rows per query (keyset pages: each
 page is its own short query, no cursor held open across a streamed response), with a fixed number
 of queries per page."""
+
 from django.utils.translation import gettext_lazy as _
 
 from ....errors import DomainError

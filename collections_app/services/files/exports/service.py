@@ -1,4 +1,5 @@
 """The one entry of every export door: check, decide inline or background, audit, hand back."""
+
 from dataclasses import dataclass
 
 from django.db import transaction

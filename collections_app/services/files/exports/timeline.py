@@ -1,5 +1,6 @@
 """A case's timeline as the case page tells it (title and detail per event), newest first, read by
 keyset pages through `case_timeline` (which applies the row scope: an invisible case is not_found)."""
+
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -41,8 +42,15 @@ class TimelineExport(ExportKind):
             more = len(events) > size
             for event in events[:size]:
                 title, detail = describe(event)
-                yield [event.at, title, detail, event.actor, event.kind, stages.get(event.from_state, event.from_state),
-                       stages.get(event.to_state, event.to_state)]
+                yield [
+                    event.at,
+                    title,
+                    detail,
+                    event.actor,
+                    event.kind,
+                    stages.get(event.from_state, event.from_state),
+                    stages.get(event.to_state, event.to_state),
+                ]
             if not more:
                 return
             before = events[size - 1].pk

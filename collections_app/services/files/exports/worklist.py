@@ -1,5 +1,6 @@
 """The worklist as filtered on screen: the same selector (`case_worklist_page`), the same filters
 and order, read page by page through its keyset cursor; names masked as the page shows them."""
+
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -14,9 +15,12 @@ from .registry import ExportKind, register
 
 def worklist_filters(params):
     return WorklistFilters(
-        stage=params.get("stage", ""), bucket=params.get("bucket", ""),
-        promise_due=bool(params.get("promise_due")), never_contacted=bool(params.get("never_contacted")),
-        search=params.get("q", ""), sort=params.get("sort", ""),
+        stage=params.get("stage", ""),
+        bucket=params.get("bucket", ""),
+        promise_due=bool(params.get("promise_due")),
+        never_contacted=bool(params.get("never_contacted")),
+        search=params.get("q", ""),
+        sort=params.get("sort", ""),
     )
 
 
@@ -27,8 +31,20 @@ class WorklistExport(ExportKind):
     pii_fields = ("name",)
 
     def header(self, params):
-        return [_("Case"), _("Borrower"), _("Loan"), _("Stage"), _("DPD"), _("Bucket"), _("Amount overdue"),
-                _("Currency"), _("On hold"), _("Promise due today"), _("Last contact"), _("Next action")]
+        return [
+            _("Case"),
+            _("Borrower"),
+            _("Loan"),
+            _("Stage"),
+            _("DPD"),
+            _("Bucket"),
+            _("Amount overdue"),
+            _("Currency"),
+            _("On hold"),
+            _("Promise due today"),
+            _("Last contact"),
+            _("Next action"),
+        ]
 
     def is_large(self, actor, params, limit):
         # The unfiltered worklist bounds the filtered one: cheap, and never wrong on the small side.
@@ -44,8 +60,19 @@ class WorklistExport(ExportKind):
             page, after = case_worklist_page(actor, filters, after=after, limit=size, as_of=today)
             for case in page:
                 dpd = case.dpd(today)
-                yield [case.pk, mask_name(case.borrower.name), case.loan.external_id, stages.get(case.state, case.state), dpd,
-                       bucket_for(dpd, buckets), case.amount_overdue, case.loan.currency, case.borrower_on_hold,
-                       case.promise_due_today, case.last_contact_at, case.next_action_at]
+                yield [
+                    case.pk,
+                    mask_name(case.borrower.name),
+                    case.loan.external_id,
+                    stages.get(case.state, case.state),
+                    dpd,
+                    bucket_for(dpd, buckets),
+                    case.amount_overdue,
+                    case.loan.currency,
+                    case.borrower_on_hold,
+                    case.promise_due_today,
+                    case.last_contact_at,
+                    case.next_action_at,
+                ]
             if after is None:
                 return

@@ -1,6 +1,7 @@
 """Write a header and an iterator of rows as CSV (streamed, UTF-8 with a byte-order mark so Excel
 reads Chinese) or XLSX (openpyxl's write-only mode: rows go to a temporary file as they come, so
 memory stays flat whatever the number of rows)."""
+
 import csv
 import tempfile
 

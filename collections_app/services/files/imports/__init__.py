@@ -7,6 +7,7 @@
   jobs.py: the upload page's imports as file jobs (services/files).
 docs/imports.md is the reference for the people who prepare files.
 """
+
 from .columns import KINDS
 from .errors import FileRefused, RowRefused
 from .report import REPORT_HEADER, ImportResult
@@ -14,14 +15,14 @@ from .jobs import import_job_create, import_job_report, import_job_run
 from .run import KIND_NAMES, import_file
 
 __all__ = [
-           "KINDS",
-           "KIND_NAMES",
-           "REPORT_HEADER",
-           "FileRefused",
-           "ImportResult",
-           "RowRefused",
-           "import_file",
-           "import_job_create",
-           "import_job_report",
-           "import_job_run",
+    "KINDS",
+    "KIND_NAMES",
+    "REPORT_HEADER",
+    "FileRefused",
+    "ImportResult",
+    "RowRefused",
+    "import_file",
+    "import_job_create",
+    "import_job_report",
+    "import_job_run",
 ]

@@ -1,4 +1,5 @@
 """The columns of each kind of import file (docs/imports.md is the reference for people)."""
+
 from dataclasses import dataclass
 
 
@@ -13,21 +14,40 @@ class Column:
 
 KINDS = {
     "borrowers": (
-        Column("external_id", True), Column("name", True), Column("national_id"), Column("phones"),
-        Column("email"), Column("address"), Column("city"), Column("time_zone"), Column("language"),
-        Column("consent_after_hours"), Column("consent_sms"), Column("consent_email"), Column("holds"),
+        Column("external_id", True),
+        Column("name", True),
+        Column("national_id"),
+        Column("phones"),
+        Column("email"),
+        Column("address"),
+        Column("city"),
+        Column("time_zone"),
+        Column("language"),
+        Column("consent_after_hours"),
+        Column("consent_sms"),
+        Column("consent_email"),
+        Column("holds"),
     ),
     "loans": (
-        Column("external_id", True), Column("borrower", True), Column("product"), Column("principal", True),
-        Column("currency"), Column("disbursed_on", True, "date"),
+        Column("external_id", True),
+        Column("borrower", True),
+        Column("product"),
+        Column("principal", True),
+        Column("currency"),
+        Column("disbursed_on", True, "date"),
     ),
     "instalments": (
-        Column("loan", True), Column("number", True), Column("due_date", True, "date"),
+        Column("loan", True),
+        Column("number", True),
+        Column("due_date", True, "date"),
         Column("amount_due", True),
     ),
     "payments": (
-        Column("external_id", True), Column("loan", True), Column("amount", True),
-        Column("paid_at", True, "moment"), Column("channel"),
+        Column("external_id", True),
+        Column("loan", True),
+        Column("amount", True),
+        Column("paid_at", True, "moment"),
+        Column("channel"),
     ),
 }
 

@@ -5,6 +5,7 @@ Upsert by (loan, number): due date and amount due are set; the amount paid is ke
 below what is already paid is refused. A repeated (loan, number) in one file: the first row wins,
 the later ones are refused. That check keeps one key per row of the file in a set (this path is
 not held to the flat-memory figure of the PostgreSQL path)."""
+
 from django.db import transaction
 
 from ....models import Instalment, Loan
@@ -60,8 +61,11 @@ def _apply_batch(batch, layout, result, report, seen, touched):
             continue
         parsed, check = _parse(row)
         checked.append((line, row, parsed, check))
-    loans = dict(Loan.objects.filter(external_id__in={p["loan"] for _l, _r, p, _c in checked if p["loan"]})
-                 .values_list("external_id", "id"))
+    loans = dict(
+        Loan.objects.filter(external_id__in={p["loan"] for _l, _r, p, _c in checked if p["loan"]}).values_list(
+            "external_id", "id"
+        )
+    )
     keys = {(loans[p["loan"]], p["number"]) for _l, _r, p, _c in checked if p["loan"] in loans and p["number"]}
     existing = {}
     if keys:
@@ -89,8 +93,9 @@ def _apply_batch(batch, layout, result, report, seen, touched):
             continue
         loan_id = loans[p["loan"]]
         if current is None:
-            creates.append(Instalment(loan_id=loan_id, number=p["number"], due_date=p["due_date"],
-                                      amount_due=p["amount_due"]))
+            creates.append(
+                Instalment(loan_id=loan_id, number=p["number"], due_date=p["due_date"], amount_due=p["amount_due"])
+            )
             result.created += 1
             touched.add(loan_id)
         elif (current.due_date, current.amount_due) != (p["due_date"], p["amount_due"]):

@@ -18,6 +18,7 @@ in SQL, refused rows go to the report, the good ones are upserted in one INSERT 
 3. report: the refused rows' problems, streamed out of a server-side cursor in line order.
 Steps 2-3 are one transaction; a dry run rolls it back after counting and reporting.
 """
+
 import csv
 import io
 import uuid
@@ -91,7 +92,7 @@ class RowStream(io.RawIOBase):
 
     def readinto(self, target):
         chunk = self.read(len(target))
-        target[:len(chunk)] = chunk
+        target[: len(chunk)] = chunk
         return len(chunk)
 
 
@@ -189,7 +190,8 @@ class PgInstalments:
             cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
             cursor.execute(f"CREATE TEMP TABLE {self.refused} (line bigint, pos int, col text, val text, msg text)")
             cursor.execute(f"CREATE TEMP TABLE {self.touched} (loan_id bigint)")
-            cursor.execute(f"""
+            cursor.execute(
+                f"""
 WITH t AS (
     SELECT line, NULLIF(shape, '') AS shape, btrim(COALESCE(loan, ''), %(trim)s) AS loan_t,
            btrim(COALESCE(number, ''), %(trim)s) AS num_t, btrim(COALESCE(due_date, ''), %(trim)s) AS due_t,
@@ -260,7 +262,9 @@ WITH t AS (
 )
 SELECT count(*) FILTER (WHERE NOT ok), count(*) FILTER (WHERE ok AND existing_id IS NULL),
        count(*) FILTER (WHERE ok AND existing_id IS NOT NULL AND NOT same), count(*) FILTER (WHERE ok AND same)
-FROM c""", params)
+FROM c""",
+                params,
+            )
             refused, created, updated, unchanged = cursor.fetchone()
         self.result.refused += refused
         self.result.created += created
@@ -291,8 +295,9 @@ FROM c""", params)
         last = 0
         while True:
             with connection.cursor() as cursor:
-                cursor.execute(f"SELECT loan_id FROM {self.touched} WHERE loan_id > %s ORDER BY loan_id LIMIT %s",
-                               [last, chunk])
+                cursor.execute(
+                    f"SELECT loan_id FROM {self.touched} WHERE loan_id > %s ORDER BY loan_id LIMIT %s", [last, chunk]
+                )
                 ids = [r[0] for r in cursor.fetchall()]
             if not ids:
                 return

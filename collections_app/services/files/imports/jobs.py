@@ -1,5 +1,6 @@
 """The upload page's imports as file jobs (services/files): the job created with its upload stored,
 run by a worker through the same `import_file` as `manage.py import_book`, and its report opened."""
+
 import logging
 import time
 
@@ -33,8 +34,13 @@ def _format_of(name):
 def import_job_create(*, actor, kind, upload, dry_run=False):
     """Store the upload and queue its import (the task is enqueued when the request commits)."""
     return file_job_create(
-        direction=FileJob.Direction.IMPORT, actor=actor, kind=kind, file_format=_format_of(upload.name),
-        dry_run=dry_run, source_name=upload.name[:255], file_path=file_store_upload(upload),
+        direction=FileJob.Direction.IMPORT,
+        actor=actor,
+        kind=kind,
+        file_format=_format_of(upload.name),
+        dry_run=dry_run,
+        source_name=upload.name[:255],
+        file_path=file_store_upload(upload),
         params={"dry_run": dry_run},
     )
 
@@ -61,9 +67,16 @@ def import_job_run(job_id):
     language = (job.summary or {}).get("language") or settings.LANGUAGE_CODE
     try:
         with translation.override(language):
-            result = import_file(root / job.file_path, job.kind, dry_run=job.dry_run, actor=actor,
-                                 report_path=report_path, source_name=job.source_name, on_progress=progress,
-                                 follow_cases="tasks")
+            result = import_file(
+                root / job.file_path,
+                job.kind,
+                dry_run=job.dry_run,
+                actor=actor,
+                report_path=report_path,
+                source_name=job.source_name,
+                on_progress=progress,
+                follow_cases="tasks",
+            )
     except Exception:  # the worker log has the traceback; the page a sentence
         log.exception("import job %s failed", job_id)
         with translation.override(language):
@@ -73,8 +86,14 @@ def import_job_run(job_id):
         # The upload holds the book's personal data: once read, it is not kept (the report stays).
         (root / job.file_path).unlink(missing_ok=True)
     summary = result.as_summary()
-    file_job_finish(job.pk, error=result.file_refused, summary=summary, processed_rows=result.rows,
-                    total_rows=result.rows, report_path=str(report_path.relative_to(root)))
+    file_job_finish(
+        job.pk,
+        error=result.file_refused,
+        summary=summary,
+        processed_rows=result.rows,
+        total_rows=result.rows,
+        report_path=str(report_path.relative_to(root)),
+    )
     return summary
 
 

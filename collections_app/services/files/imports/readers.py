@@ -1,6 +1,7 @@
 """Reading an import file as a stream of rows: CSV (UTF-8 with or without BOM, comma or tab,
 sniffed from the header line) and XLSX (first sheet, openpyxl read-only). Never the whole file in
 memory. Line numbers: the header is line 1; a CSV record's number is the line it ends on."""
+
 import codecs
 import csv
 import posixpath
@@ -40,6 +41,7 @@ def sniff_delimiter(header_line):
 @dataclass
 class Layout:
     """Where each known column sits in the file's rows, and what the header held besides."""
+
     kind: str
     header: list
     positions: dict  # known column name -> index
@@ -81,7 +83,7 @@ class CsvSource:
         with open(path, "rb") as f:
             first = f.readline()
         if first.startswith(BOM):
-            first = first[len(BOM):]
+            first = first[len(BOM) :]
         try:
             header_line = first.decode("utf-8")
         except UnicodeDecodeError:
@@ -101,7 +103,7 @@ class CsvSource:
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as error:
-                    line = lines + chunk[:error.start].count(b"\n") + 1
+                    line = lines + chunk[: error.start].count(b"\n") + 1
                     raise FileRefused(_("The file is not UTF-8 text (near line %(line)d).") % {"line": line}) from None
                 lines += chunk.count(b"\n")
                 last = chunk[-1:]
@@ -128,11 +130,13 @@ class CsvSource:
             for number, data in enumerate(raw, start=1):
                 physical[0] = number
                 if number == 1 and data.startswith(BOM):
-                    data = data[len(BOM):]
+                    data = data[len(BOM) :]
                 try:
                     yield data.decode("utf-8")
                 except UnicodeDecodeError:
-                    raise FileRefused(_("The file is not UTF-8 text (near line %(line)d).") % {"line": number}) from None
+                    raise FileRefused(
+                        _("The file is not UTF-8 text (near line %(line)d).") % {"line": number}
+                    ) from None
 
         with open(self.path, "rb") as raw:
             reader = csv.reader(lines(raw), delimiter=self.delimiter)
@@ -143,8 +147,9 @@ class CsvSource:
                         continue
                     yield reader.line_num, record
             except csv.Error as error:
-                raise FileRefused(_("The CSV cannot be read near line %(line)d: %(error)s.")
-                                  % {"line": physical[0], "error": error}) from None
+                raise FileRefused(
+                    _("The CSV cannot be read near line %(line)d: %(error)s.") % {"line": physical[0], "error": error}
+                ) from None
 
 
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="\$?([A-Z]{1,3})\$?(\d+)(?::\$?([A-Z]{1,3})\$?(\d+))?"')
@@ -197,8 +202,12 @@ def xlsx_limits_check(path):
         unpacked = sum(info.file_size for info in book.infolist())
         if unpacked > max_mb * 1024 * 1024:
             raise FileRefused(
-                _("The Excel workbook unpacks to %(size)s MB, more than the %(limit)s MB allowed: split it, or "
-                  "save it as CSV.") % {"size": f"{unpacked / 1048576:,.0f}", "limit": f"{max_mb:,}"})
+                _(
+                    "The Excel workbook unpacks to %(size)s MB, more than the %(limit)s MB allowed: split it, or "
+                    "save it as CSV."
+                )
+                % {"size": f"{unpacked / 1048576:,.0f}", "limit": f"{max_mb:,}"}
+            )
         sheet = _first_sheet_path(book)
         if sheet is None or sheet not in book.namelist():
             return
@@ -215,8 +224,10 @@ def xlsx_limits_check(path):
 
 
 def too_many_cells(cells, max_cells):
-    return (_("The Excel workbook's first sheet spans %(cells)s cells, more than the %(limit)s allowed: split it, "
-              "or save it as CSV.") % {"cells": f"{cells:,}", "limit": f"{max_cells:,}"})
+    return _(
+        "The Excel workbook's first sheet spans %(cells)s cells, more than the %(limit)s allowed: split it, "
+        "or save it as CSV."
+    ) % {"cells": f"{cells:,}", "limit": f"{max_cells:,}"}
 
 
 class XlsxSource:
@@ -272,6 +283,8 @@ def open_source(path, kind, name=None):
 
 def pick(layout, record):
     """The known columns of one record as {name: text}; None when the field count is wrong."""
-    if len(record) != layout.width and not (len(record) > layout.width and not any(c.strip() for c in record[layout.width:])):
+    if len(record) != layout.width and not (
+        len(record) > layout.width and not any(c.strip() for c in record[layout.width :])
+    ):
         return None
     return {name: record[i] if i < len(record) else "" for name, i in layout.positions.items()}

@@ -1,5 +1,6 @@
 """The report of an import: counts, and a CSV of every refused row (line, column, value, reason)
 and every warning, written as the import goes (never held in memory)."""
+
 import csv
 import re
 from dataclasses import dataclass, field
@@ -27,15 +28,24 @@ class ImportResult:
 
     def as_summary(self):
         return {
-            "kind": self.kind, "dry_run": self.dry_run, "rows": self.rows, "created": self.created,
-            "updated": self.updated, "unchanged": self.unchanged, "refused": self.refused,
-            "warnings": list(self.warnings), "file_refused": self.file_refused, "cases": dict(self.cases),
+            "kind": self.kind,
+            "dry_run": self.dry_run,
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "refused": self.refused,
+            "warnings": list(self.warnings),
+            "file_refused": self.file_refused,
+            "cases": dict(self.cases),
         }
 
     def lines(self):
         head = "dry run: nothing written. " if self.dry_run else ""
-        out = [f"{head}{self.kind}: {self.rows} rows",
-               f"  created: {self.created}  updated: {self.updated}  unchanged: {self.unchanged}  refused: {self.refused}"]
+        out = [
+            f"{head}{self.kind}: {self.rows} rows",
+            f"  created: {self.created}  updated: {self.updated}  unchanged: {self.unchanged}  refused: {self.refused}",
+        ]
         out += [f"  warning: {w}" for w in self.warnings]
         if self.file_refused:
             out.append(f"  file refused: {self.file_refused}")

@@ -1,6 +1,7 @@
 """Borrowers, loans and payments: each row checked here, then applied on its own through the one
 write path every door uses (services.book.borrower_upsert / loan_upsert, services.payment_record),
 so a file row and an API call give the same result. A refused row writes nothing."""
+
 import logging
 
 from django.core.exceptions import ValidationError
@@ -156,6 +157,16 @@ def apply_row(kind, row, actor, known=frozenset()):
         raise RowRefused(_refusal(error)) from None
     except (IntegrityError, ValidationError) as error:
         log.warning("import %s row refused by the database: %s", kind, error)
-        raise RowRefused([("", "", _("Refused by the database (a value out of its range or a rule of the "
-                                     "book); the operators' log has the details."))]) from None
+        raise RowRefused(
+            [
+                (
+                    "",
+                    "",
+                    _(
+                        "Refused by the database (a value out of its range or a rule of the "
+                        "book); the operators' log has the details."
+                    ),
+                )
+            ]
+        ) from None
     raise ValueError(f"not a per-row kind: {kind}")

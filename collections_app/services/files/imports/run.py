@@ -18,6 +18,7 @@ through today's sweep with a full amount refresh instead, set-based (about a min
 cases): it re-reads every open case's amounts, opens, reopens and resolves as the per-loan rule
 does, and its escalations by age are today's, which the daily run makes (or made) anyway.
 """
+
 import uuid
 from contextlib import nullcontext
 from itertools import islice
@@ -46,8 +47,17 @@ def default_report_path(kind):
     return Path(settings.COLLECTIONS_FILES_DIR) / "imports" / f"{stamp}-{kind}-{uuid.uuid4().hex[:8]}-report.csv"
 
 
-def import_file(path, kind, *, dry_run=False, actor=None, report_path=None, source_name=None, on_progress=None,
-                follow_cases="inline"):
+def import_file(
+    path,
+    kind,
+    *,
+    dry_run=False,
+    actor=None,
+    report_path=None,
+    source_name=None,
+    on_progress=None,
+    follow_cases="inline",
+):
     """Import `path` as `kind`. Returns an ImportResult; `file_refused` is set when the file itself
     cannot be imported (then nothing was applied, unless it broke down mid-file: see docs)."""
     if kind not in KIND_NAMES:
@@ -128,11 +138,12 @@ def _instalments(source, result, report, dry_run, progress, total):
             yield line, pick(source.layout, record), len(record)
 
     with transaction.atomic() if dry_run else nullcontext():
-        touched = import_instalments_orm(records(), source.layout, result, report,
-                                         on_progress=lambda done: progress(done, max(total, done)))
+        touched = import_instalments_orm(
+            records(), source.layout, result, report, on_progress=lambda done: progress(done, max(total, done))
+        )
         if dry_run:
             transaction.set_rollback(True)
-    return [sorted(touched)[i:i + SYNC_CHUNK] for i in range(0, len(touched), SYNC_CHUNK)]
+    return [sorted(touched)[i : i + SYNC_CHUNK] for i in range(0, len(touched), SYNC_CHUNK)]
 
 
 class _PgTouched:
@@ -196,7 +207,7 @@ def _follow_cases(chunks, mode, result):
             chunks.pg.drop()
         _follow_by_sweep(mode, result)
         return
-    for ids in (chunks if mode != "none" else ()):
+    for ids in chunks if mode != "none" else ():
         if mode == "tasks":
             enqueue("collections_app.tasks.cases_sync_with_loans_task", list(ids))
             counts["loans_queued"] = counts.get("loans_queued", 0) + len(ids)

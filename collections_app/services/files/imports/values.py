@@ -3,6 +3,7 @@
 Each parser returns the value or raises ValueError(reason for people); money, days and moments are
 collections_app/values.py's (whose BadValue is a ValueError). The messages are the ones
 docs/imports.md lists; the PostgreSQL path of instalments (instalments_pg.py) uses the same texts."""
+
 import re
 from datetime import date, datetime
 from decimal import Decimal
