@@ -166,7 +166,8 @@ FROM moved"""
 
 
 def _instrument(module):
-    """Time each step of the sweep (wrappers around the app's functions, in this process only)."""
+    """Time each step of the sweep (wrappers around the app's functions, in this process only).
+    `module`: services/sweep/chunks.py, where a chunk looks the steps up."""
     spent = Counter()
 
     def wrap(owner, name, label):
@@ -204,7 +205,9 @@ def child_sweep(as_of, chunk_size=None, plan_reminders=True):
     held = _one(f"SELECT COUNT(*) FROM {t['case']} c WHERE {_crossing(as_of)} AND {_active_hold()}")
     before, max_event, webhooks = _states(), _max_event(), _webhook_rows()
     chunks = Counter()
-    spent = _instrument(sweep_service)
+    from collections_app.services.sweep import chunks as sweep_chunks
+
+    spent = _instrument(sweep_chunks)
     chunk_size = chunk_size or sweep_service.DEFAULT_CHUNK
     rss_before = memory_kb("VmRSS")
     with Clock() as clock:
