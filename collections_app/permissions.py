@@ -1,5 +1,8 @@
 """Who may do what, and which cases they may see: the one table of abilities and one question.
 
+One piece on purpose, though over 400 lines: the table (`ABILITIES`) and `may()` are read together,
+so splitting them would make a reader hold two files to answer one question.
+
 `ABILITIES` is CONTRACT.md's "Who may do what" as data: for each ability, a cell per role (people),
 one for the system, one for a borrower on their self-service page and the API scope a client needs.
 `may(actor, ability, obj=None)` is the only question every door and service asks:
