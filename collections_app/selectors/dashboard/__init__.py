@@ -9,7 +9,8 @@ auditors, admins, a client with `cases:read`); see `period.require_portfolio_vie
 - `portfolio.py`: portfolio by bucket and stage, stage funnel, roll rates, cure rate.
 - `activity.py`: promises to pay, money collected, contact rate.
 - `tables.py`: table cells, labels and figures (presentation shared by the page and the files).
-- `board.py`: `Dashboard`, the figures of one period, kept in the shared cache.
+- `board.py`: `Dashboard`, the queries and tables of one period, kept in the shared cache.
+- `figures.py`: `BoardFigures`, the charts of the page (mixed into `Dashboard`).
 
 Import from the module; this package re-exports nothing.
 
