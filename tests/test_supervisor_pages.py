@@ -127,7 +127,7 @@ def test_holds_are_filtered_by_code_and_source(client, supervisor):
 
 
 def test_holds_page_through_all_holds_keeping_the_filter(client, supervisor, monkeypatch):
-    from collections_app.web.supervisor import views
+    from collections_app.web.supervisor import holds as views
 
     monkeypatch.setattr(views, "HOLDS_PAGE", 2)
     holds = _holds(supervisor, 5)
@@ -146,7 +146,7 @@ def test_holds_page_through_all_holds_keeping_the_filter(client, supervisor, mon
 
 def test_breaches_page_through_every_breach_once(client, supervisor, collector, monkeypatch):
     from .test_views_supervisor import breach_contact
-    from collections_app.web.supervisor import views
+    from collections_app.web.supervisor import holds as views
 
     monkeypatch.setattr(views, "BREACHES_PAGE", 2)
     contacts = [breach_contact(collector, supervisor)[1] for _ in range(5)]  # same minute: ties by id

@@ -4,7 +4,7 @@ from .. import hooks
 from . import dashboard, desk, health, visits
 from .cases import views as cases
 from .exports import views as exports
-from .supervisor import views as supervisor
+from .supervisor import approvals, holds, queues
 
 app_name = "collections"
 
@@ -26,17 +26,17 @@ urlpatterns = [
     path("cases/<int:case_id>/next/", cases.next_case, name="case-next"),
     path("visits/", visits.my_visits, name="visits"),
     path("visits/<int:visit_id>/record/", visits.record_visit, name="visit-record"),
-    path("queues/", supervisor.queues, name="queues"),
-    path("queues/assign/", supervisor.assign, name="assign"),
-    path("queues/<int:queue_id>/distribute/", supervisor.distribute, name="distribute"),
-    path("queues/<int:queue_id>/distribute/preview/", supervisor.distribute_preview, name="distribute-preview"),
-    path("queues/distribute/undo/", supervisor.distribute_undo, name="distribute-undo"),
-    path("approvals/", supervisor.approvals, name="approvals"),
-    path("approvals/decide/", supervisor.decide_referrals, name="approvals-decide"),
-    path("approvals/<int:referral_id>/decide/", supervisor.decide_referral, name="approval-decide"),
-    path("holds/", supervisor.holds, name="holds"),
-    path("holds/place/", supervisor.place_hold, name="hold-place"),
-    path("holds/<int:hold_id>/lift/", supervisor.lift_hold, name="hold-lift"),
+    path("queues/", queues.queues, name="queues"),
+    path("queues/assign/", queues.assign, name="assign"),
+    path("queues/<int:queue_id>/distribute/", queues.distribute, name="distribute"),
+    path("queues/<int:queue_id>/distribute/preview/", queues.distribute_preview, name="distribute-preview"),
+    path("queues/distribute/undo/", queues.distribute_undo, name="distribute-undo"),
+    path("approvals/", approvals.approvals, name="approvals"),
+    path("approvals/decide/", approvals.decide_referrals, name="approvals-decide"),
+    path("approvals/<int:referral_id>/decide/", approvals.decide_referral, name="approval-decide"),
+    path("holds/", holds.holds, name="holds"),
+    path("holds/place/", holds.place_hold, name="hold-place"),
+    path("holds/<int:hold_id>/lift/", holds.lift_hold, name="hold-lift"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     # Served (and written to the audit log) by the exports, like every other download.
     path("dashboard/<slug:table>.csv", exports.export_dashboard, {"fmt": "csv"}, name="dashboard-csv"),
