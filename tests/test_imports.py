@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from collections_app.calendar import lender_today
 from collections_app.models import AuditLog, Borrower, Case, FileJob, Instalment, Loan, Payment
-from collections_app.services import book
+from collections_app.services.book import borrowers as book
 from collections_app.services.files.imports import import_file
 from collections_app.workflow import OPEN_STATES
 

@@ -15,7 +15,8 @@ from collections_app.actors import actor_for_client
 from collections_app.calendar import lender_today
 from collections_app.errors import DomainError
 from collections_app.models import Borrower, BorrowerContact, Case, CaseEvent, Hold, Instalment, Loan
-from collections_app.services.book import borrower_upsert, loan_upsert, loan_upsert_many
+from collections_app.services.book.borrowers import borrower_upsert
+from collections_app.services.book.loans import loan_upsert, loan_upsert_many
 
 from .factories import BorrowerFactory, book_loan_data, loan_with_schedule, overdue_case
 from .helpers import race
@@ -582,7 +583,7 @@ def test_concurrent_schedule_changes_of_one_loan_do_not_interleave(_postgres_onl
 def test_an_update_keeps_instalments_after_the_stored_disbursement(reference_data):
     """Whichever of the two dates an update brings, no instalment falls due before the loan was paid out."""
     from collections_app.errors import DomainError
-    from collections_app.services import book
+    from collections_app.services.book import loans as book
 
     from .factories import BorrowerFactory
 

@@ -23,7 +23,7 @@ from collections_app.errors import DomainError
 from collections_app.web.cases.forms import ContactForm, PromiseForm
 from collections_app.models import Loan, Payment
 from collections_app.roles import SCOPE_LOANS_WRITE
-from collections_app.services.book import loan_upsert
+from collections_app.services.book.loans import loan_upsert
 from collections_app.services.files.imports import import_file
 
 from .factories import BorrowerFactory, loan_with_schedule, overdue_case

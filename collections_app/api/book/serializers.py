@@ -2,7 +2,7 @@
 their answers from rows already loaded (no query per row).
 
 The input serializers document the request bodies in the OpenAPI schema; the views hand the body to
-services/book.py as sent, which checks every field (so the API and the file import refuse alike,
+services/book/ as sent, which checks every field (so the API and the file import refuse alike,
 with the same field names and messages)."""
 
 from decimal import Decimal
@@ -18,7 +18,7 @@ from ..common.views import iso, money, sees_pii
 BORROWER_PII_FIELDS = ["name", "national_id", "phones", "email", "address", "contacts"]
 
 
-# --- inputs (documentation; services/book.py validates) ---------------------------------------
+# --- inputs (documentation; services/book/ validates) ---------------------------------------
 
 
 class ConsentsSerializer(serializers.Serializer):

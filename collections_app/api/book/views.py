@@ -1,6 +1,6 @@
 """Loan book endpoints (issue 6): PUT/GET a borrower, PUT/GET a loan, POST up to 1,000 loans.
 
-Thin doors onto services/book.py, which validates every field and refuses with the field named.
+Thin doors onto services/book/, which validates every field and refuses with the field named.
 Scopes: writing needs `loans:write` (a person: supervisor or admin); reading needs `loans:write` or
 `cases:read` (a person: a role that sees every case: supervisor, auditor, admin). A borrower's
 personal data is masked without `pii:read`, and every unmasked answer is written to the audit log.
@@ -17,7 +17,9 @@ from ... import permissions
 from ...calendar import lender_today
 from ...errors import DomainError
 from ...selectors import book as book_reads
-from ...services import book
+from ...services.book.borrowers import borrower_upsert
+from ...services.book.loans import loan_upsert, loan_upsert_many
+from ...services.book.shared import printable
 from ...services.pii import pii_log_unmasked
 from ..cases.serializers import ErrorSerializer
 from ..common.idempotency import idempotent
@@ -107,7 +109,7 @@ class BorrowerView(_BookView):
     def put(self, request, external_id):
         actor = api_actor(request)
         with transaction.atomic():
-            result = book.borrower_upsert(external_id=external_id, data=json_object(request), actor=actor)
+            result = borrower_upsert(external_id=external_id, data=json_object(request), actor=actor)
             body = _borrower_answer(actor, result.obj, "api borrower upsert")
         return Response(
             body,
@@ -141,7 +143,7 @@ class LoanView(_BookView):
     @idempotent
     def put(self, request, external_id):
         actor = api_actor(request)
-        result = book.loan_upsert(external_id=external_id, data=json_object(request), actor=actor)
+        result = loan_upsert(external_id=external_id, data=json_object(request), actor=actor)
         loan = book_reads.book_loan(pk=result.obj.pk)
         return Response(
             _loan_answer(loan, actor),
@@ -162,7 +164,7 @@ class LoanBulkView(_BookView):
     def post(self, request):
         actor = api_actor(request)
         body = json_object(request)
-        unknown = sorted(book.printable(k) for k in body if k != "loans")
+        unknown = sorted(printable(k) for k in body if k != "loans")
         if unknown:
             raise DomainError("validation_error", fields={k: [_("Unknown field.")] for k in unknown})
         loans = body.get("loans")
@@ -174,5 +176,5 @@ class LoanBulkView(_BookView):
             raise DomainError(
                 "validation_error", fields={"loans": [_("At most %(n)d loans in one call.") % {"n": BULK_LIMIT}]}
             )
-        results = book.loan_upsert_many(items=loans, actor=actor)
+        results = loan_upsert_many(items=loans, actor=actor)
         return Response({"results": [bulk_result_dict(x) for x in results]})

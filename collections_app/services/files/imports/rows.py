@@ -1,5 +1,5 @@
 """Borrowers, loans and payments: each row checked here, then applied on its own through the one
-write path every door uses (services.book.borrower_upsert / loan_upsert, services.payment_record),
+write path every door uses (services.book.borrowers.borrower_upsert / book.loans.loan_upsert, services.payment_record),
 so a file row and an API call give the same result. A refused row writes nothing."""
 
 import logging
@@ -139,17 +139,18 @@ def _refusal(error):
 def apply_row(kind, row, actor, known=frozenset()):
     """Apply one row; returns "created" | "updated" | "unchanged" or raises RowRefused. `known`:
     known_references() of the row's chunk."""
-    from ... import book
+    from ...book.borrowers import borrower_upsert
+    from ...book.loans import loan_upsert
     from ...payments import payment_record
 
     try:
         with transaction.atomic():
             if kind == "borrowers":
                 external_id, data = borrower_data(row)
-                return book.borrower_upsert(external_id=external_id, data=data, actor=actor).status
+                return borrower_upsert(external_id=external_id, data=data, actor=actor).status
             if kind == "loans":
                 external_id, data = loan_data(row, known)
-                return book.loan_upsert(external_id=external_id, data=data, actor=actor).status
+                return loan_upsert(external_id=external_id, data=data, actor=actor).status
             if kind == "payments":
                 result = payment_record(actor=actor, **payment_data(row, known))
                 return "created" if result.created else "unchanged"
