@@ -36,7 +36,7 @@ def case_queryset(actor):
 
 # What the API's case shape reads of the related rows (api/representation.case_dict): loading only
 # these keeps the per-request ORM work of the detail and list near that of a bare case row.
-_API_RELATED_FIELDS = (
+API_RELATED_FIELDS = (
     "loan__external_id",
     "loan__currency",
     "borrower__external_id",
@@ -51,7 +51,7 @@ def case_api_queryset(actor):
     `attach_active_holds` (one more query, and only when a borrower on the page is on hold)."""
     qs = (
         Case.objects.select_related("loan", "borrower", "assigned_to", "queue")
-        .only(*(f.name for f in Case._meta.concrete_fields), *_API_RELATED_FIELDS)
+        .only(*(f.name for f in Case._meta.concrete_fields), *API_RELATED_FIELDS)
         .annotate(active_hold_exists=Exists(Hold.objects.active().filter(borrower_id=OuterRef("borrower_id"))))
     )
     return visible_cases(actor, qs)
