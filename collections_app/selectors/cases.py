@@ -165,23 +165,28 @@ def case_api_detail(actor, case_id):
     return case
 
 
+def filter_given(qs, **lookups):
+    """`qs` filtered on each lookup whose value is given (not empty), one filter after the other."""
+    for lookup, value in lookups.items():
+        if value:
+            qs = qs.filter(**{lookup: value})
+    return qs
+
+
 def case_list(
     actor, *, state=None, loan=None, borrower=None, assigned_to=None, queue=None, dpd_min=None, dpd_max=None, as_of=None
 ):
     """Filtered cases (filters by the external ids clients know). DPD filters become date ranges on
     the stored oldest unpaid due date, so they use the index and need no per-row arithmetic."""
     as_of = as_of or lender_today()
-    qs = case_api_queryset(actor)
-    if state:
-        qs = qs.filter(state=state)
-    if loan:
-        qs = qs.filter(loan__external_id=loan)
-    if borrower:
-        qs = qs.filter(borrower__external_id=borrower)
-    if assigned_to:
-        qs = qs.filter(assigned_to__username=assigned_to)
-    if queue:
-        qs = qs.filter(queue__name=queue)
+    qs = filter_given(
+        case_api_queryset(actor),
+        state=state,
+        loan__external_id=loan,
+        borrower__external_id=borrower,
+        assigned_to__username=assigned_to,
+        queue__name=queue,
+    )
     if dpd_min is not None and int(dpd_min) > 0:
         qs = qs.filter(oldest_unpaid_due_date__lte=as_of - timedelta(days=int(dpd_min)))
     if dpd_max is not None:
