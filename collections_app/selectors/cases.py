@@ -173,6 +173,15 @@ def filter_given(qs, **lookups):
     return qs
 
 
+def newest_first_page(qs, *, before=None, limit):
+    """One page of `qs`, newest first by id, keyset on id (pass the last id shown as `before`).
+    Returns (rows, next_before), next_before None on the last page."""
+    rows = list(filter_given(qs, pk__lt=before).order_by("-pk")[: limit + 1])
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].pk
+    return rows, None
+
+
 def case_list(
     actor, *, state=None, loan=None, borrower=None, assigned_to=None, queue=None, dpd_min=None, dpd_max=None, as_of=None
 ):
