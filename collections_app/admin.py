@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from . import services
+from .admin_site import ReadOnlyAdmin
 from .errors import DomainError
 from .masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
 from .models import (
@@ -35,21 +36,6 @@ from .models import (
     SweepRun,
     Visit,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows are written by the services; the admin shows them."""
-
-    show_full_result_count = False  # counting a million rows costs a second a page
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from . import permissions
+from .admin_site import ReadOnlyAdmin
 from .errors import DomainError
 from .models import WebhookDelivery, WebhookSubscription
 from .models.webhooks import WEBHOOK_EVENT_TYPES
@@ -159,7 +160,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     """The delivery log: written by the outbox and the dispatcher, read here."""
 
     list_display = (
@@ -177,17 +178,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_filter = ("status", "event_type")
     search_fields = ("event_key",)
     list_select_related = ("subscription",)
-    show_full_result_count = False
     actions = ["redeliver"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description=_("Redeliver (send again now, same body)"))
     def redeliver(self, request, queryset):

@@ -90,6 +90,14 @@ def ascii_problem(text):
     return None
 
 
+def require_ascii(text):
+    """`text` itself, or BadValue with the `ascii_problem`."""
+    problem = ascii_problem(text)
+    if problem:
+        raise BadValue(problem)
+    return text
+
+
 def day_problem(day):
     """Why `day` (a date) cannot be a business date, or None."""
     if not FIRST_DAY <= day <= LAST_DAY:
@@ -137,8 +145,7 @@ def money(value, *, positive=True):
         if len(text) > MAX_RAW:
             raise BadValue(msg_amount())
         check_characters(text)
-        if ascii_problem(text):
-            raise BadValue(ascii_problem(text))
+        require_ascii(text)
     if not AMOUNT_RE.match(text):
         if NEGATIVE_RE.match(text):
             raise BadValue(_("Must not be negative."))
@@ -163,9 +170,7 @@ def day(value):
     if isinstance(value, date):
         parsed = value
     elif isinstance(value, str):
-        text = value.strip()
-        if ascii_problem(text):
-            raise BadValue(ascii_problem(text))
+        text = require_ascii(value.strip())
         if not DAY_RE.match(text):  # ISO week dates (2026-W01-1) and 20260102 are not taken
             raise BadValue(msg_date())
         try:
@@ -185,9 +190,7 @@ def moment(value, *, naive_zone=None, not_future=False):
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
-        text = value.strip()
-        if ascii_problem(text):
-            raise BadValue(ascii_problem(text))
+        text = require_ascii(value.strip())
         parsed = None
         if len(text) <= MAX_RAW and MOMENT_RE.match(text):
             try:

@@ -10,6 +10,15 @@ from .common import _BUMPS, CALL_DAY, OPEN, STAGE_RANK, VISIT_DAY, _pick, money
 from .people import HOLD_REASONS, STAGE_QUEUE
 
 
+def _amounts_changed(t, actor, why, before, after, oldest_day):
+    """The event row of a change of the amount overdue (from `before` to `after`, in cents)."""
+    body = (
+        f'{{"amount_overdue_before": "{money(before)}", "amount_overdue": "{money(after)}", '
+        f'"oldest_unpaid_due_date": "{oldest_day}"}}'
+    )
+    return (t, "amounts_changed", actor, "", "", why, body)
+
+
 class _CaseHistory:
     """The case rows of `_Builder` (portfolio.py); the case's parts are in activity.py."""
 
@@ -146,20 +155,7 @@ class _CaseHistory:
             if t >= money_end:
                 break
             after = overdue(t)
-            ev.append(
-                (
-                    t,
-                    "amounts_changed",
-                    "system",
-                    "",
-                    "",
-                    f"instalment {i + 1} due",
-                    (
-                        f'{{"amount_overdue_before": "{money(after - amt)}", "amount_overdue": "{money(after)}", '
-                        f'"oldest_unpaid_due_date": "{clock.ds(dues[k])}"}}'
-                    ),
-                )
-            )
+            ev.append(_amounts_changed(t, "system", f"instalment {i + 1} due", after - amt, after, clock.ds(dues[k])))
 
         pays = []  # (moment, {instalment index: cents}) of the payments made while the case is open
         if partial:
@@ -172,20 +168,7 @@ class _CaseHistory:
             ev.append(
                 (t, "promise_kept", actor, "", "", "", f'{{"promise_id": {promise["id"]}, "amount": "{money(cents)}"}}')
             )
-            ev.append(
-                (
-                    t,
-                    "amounts_changed",
-                    actor,
-                    "",
-                    "",
-                    f"payment DP{pid:07d}",
-                    (
-                        f'{{"amount_overdue_before": "{money(before)}", "amount_overdue": "{money(before - cents)}", '
-                        f'"oldest_unpaid_due_date": "{clock.ds(dues[k])}"}}'
-                    ),
-                )
-            )
+            ev.append(_amounts_changed(t, actor, f"payment DP{pid:07d}", before, before - cents, clock.ds(dues[k])))
 
         resolved_ts = closed_ts = f.null
         close_reason = ""
@@ -248,18 +231,7 @@ class _CaseHistory:
                 self._payment_events(ev, t, actor, pid, cents)
                 oldest = next(i for i in range(k, n) if paid[i] < amt)
                 ev.append(
-                    (
-                        t,
-                        "amounts_changed",
-                        actor,
-                        "",
-                        "",
-                        f"payment DP{pid:07d}",
-                        (
-                            f'{{"amount_overdue_before": "{money(before)}", "amount_overdue": "{money(before - cents)}", '
-                            f'"oldest_unpaid_due_date": "{clock.ds(dues[oldest])}"}}'
-                        ),
-                    )
+                    _amounts_changed(t, actor, f"payment DP{pid:07d}", before, before - cents, clock.ds(dues[oldest]))
                 )
             close_reason = "settled" if settlement else "written_off"
             note = "和解结清" if close_reason == "settled" and not b.en else ""

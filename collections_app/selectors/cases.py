@@ -36,7 +36,7 @@ def case_queryset(actor):
 
 # What the API's case shape reads of the related rows (api/representation.case_dict): loading only
 # these keeps the per-request ORM work of the detail and list near that of a bare case row.
-_API_RELATED_FIELDS = (
+API_RELATED_FIELDS = (
     "loan__external_id",
     "loan__currency",
     "borrower__external_id",
@@ -51,7 +51,7 @@ def case_api_queryset(actor):
     `attach_active_holds` (one more query, and only when a borrower on the page is on hold)."""
     qs = (
         Case.objects.select_related("loan", "borrower", "assigned_to", "queue")
-        .only(*(f.name for f in Case._meta.concrete_fields), *_API_RELATED_FIELDS)
+        .only(*(f.name for f in Case._meta.concrete_fields), *API_RELATED_FIELDS)
         .annotate(active_hold_exists=Exists(Hold.objects.active().filter(borrower_id=OuterRef("borrower_id"))))
     )
     return visible_cases(actor, qs)
@@ -165,23 +165,37 @@ def case_api_detail(actor, case_id):
     return case
 
 
+def filter_given(qs, **lookups):
+    """`qs` filtered on each lookup whose value is given (not empty), one filter after the other."""
+    for lookup, value in lookups.items():
+        if value:
+            qs = qs.filter(**{lookup: value})
+    return qs
+
+
+def newest_first_page(qs, *, before=None, limit):
+    """One page of `qs`, newest first by id, keyset on id (pass the last id shown as `before`).
+    Returns (rows, next_before), next_before None on the last page."""
+    rows = list(filter_given(qs, pk__lt=before).order_by("-pk")[: limit + 1])
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].pk
+    return rows, None
+
+
 def case_list(
     actor, *, state=None, loan=None, borrower=None, assigned_to=None, queue=None, dpd_min=None, dpd_max=None, as_of=None
 ):
     """Filtered cases (filters by the external ids clients know). DPD filters become date ranges on
     the stored oldest unpaid due date, so they use the index and need no per-row arithmetic."""
     as_of = as_of or lender_today()
-    qs = case_api_queryset(actor)
-    if state:
-        qs = qs.filter(state=state)
-    if loan:
-        qs = qs.filter(loan__external_id=loan)
-    if borrower:
-        qs = qs.filter(borrower__external_id=borrower)
-    if assigned_to:
-        qs = qs.filter(assigned_to__username=assigned_to)
-    if queue:
-        qs = qs.filter(queue__name=queue)
+    qs = filter_given(
+        case_api_queryset(actor),
+        state=state,
+        loan__external_id=loan,
+        borrower__external_id=borrower,
+        assigned_to__username=assigned_to,
+        queue__name=queue,
+    )
     if dpd_min is not None and int(dpd_min) > 0:
         qs = qs.filter(oldest_unpaid_due_date__lte=as_of - timedelta(days=int(dpd_min)))
     if dpd_max is not None:

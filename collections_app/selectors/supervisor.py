@@ -15,7 +15,7 @@ from ..errors import DomainError
 from ..models import Case, ContactAttempt, Hold, Queue
 from ..permissions import ASSIGNEE_ROLES, DISTRIBUTION_ROLES, visible_cases
 from ..workflow import OPEN_STATES
-from .cases import case_queryset
+from .cases import case_queryset, filter_given, newest_first_page
 
 
 def cases_awaiting_visit_plan(actor):
@@ -234,27 +234,17 @@ def disputes_to_review(actor, *, limit=100, code="", source=""):
         )
         .filter(Exists(raised))
     )
-    if code:
-        qs = qs.filter(code=code)
-    if source:
-        qs = qs.filter(source=source)
+    qs = filter_given(qs, code=code, source=source)
     return list(_holds_in_scope(actor, qs).select_related("borrower", "placed_by").order_by("placed_at", "pk")[:limit])
 
 
 def holds_active(actor, *, exclude_ids=(), before=None, limit=100, code="", source=""):
     """Active holds, newest first, `limit` at a time (keyset on id: pass the last id as `before`),
     optionally of one `code` and/or `source`. Returns (holds, next_before). One query."""
-    qs = Hold.objects.active().exclude(pk__in=list(exclude_ids))
-    if code:
-        qs = qs.filter(code=code)
-    if source:
-        qs = qs.filter(source=source)
-    if before:
-        qs = qs.filter(pk__lt=before)
-    rows = list(_holds_in_scope(actor, qs).select_related("borrower", "placed_by").order_by("-pk")[: limit + 1])
-    if len(rows) > limit:
-        return rows[:limit], rows[limit - 1].pk
-    return rows, None
+    qs = filter_given(Hold.objects.active().exclude(pk__in=list(exclude_ids)), code=code, source=source)
+    return newest_first_page(
+        _holds_in_scope(actor, qs).select_related("borrower", "placed_by"), before=before, limit=limit
+    )
 
 
 def contact_breaches(actor, *, days=30, limit=100, now=None, before=None):

@@ -1,6 +1,8 @@
 """Small pieces every service shares: finding and locking a case through the actor's scope,
 and turning loose input into the types the domain uses, naming the field when it cannot."""
 
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from .. import values
@@ -20,6 +22,24 @@ def lock_visible_case(case_id, actor):
         raise DomainError("not_found") from None
     case._visible_to = as_actor(actor).label  # permissions.may() need not ask the row scope again
     return case
+
+
+def claim_queued(due, limit, *, now, order_by, lock_of=(), **also_set):
+    """Claim up to `limit` rows of `due` (a queryset of due QUEUED rows of an outbox model with a
+    Status of QUEUED and SENDING), in `order_by` order: rows another worker has locked are skipped
+    (PostgreSQL), and the conditional update QUEUED -> SENDING makes the claim exclusive everywhere.
+    Returns the rows claimed here, as a queryset (none when nothing was due)."""
+    model = due.model
+    with transaction.atomic():
+        ids = list(
+            due.select_for_update(skip_locked=True, of=lock_of).order_by(*order_by).values_list("id", flat=True)[:limit]
+        )
+        if not ids:
+            return model.objects.none()
+        model.objects.filter(id__in=ids, status=model.Status.QUEUED).update(
+            status=model.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, **also_set
+        )
+    return model.objects.filter(id__in=ids, status=model.Status.SENDING, claimed_at=now)
 
 
 # The parsers live in values.py (the only parsers of outside values); these wrappers name the field.

@@ -11,12 +11,12 @@ from ..services.files import JOB_TIME_LIMIT
 TIME_LIMIT = JOB_TIME_LIMIT
 
 
-@shared_task(
-    name="collections_app.tasks_imports.import_file_task",
-    acks_late=True,
-    soft_time_limit=TIME_LIMIT - 100,
-    time_limit=TIME_LIMIT,
-)
+def _file_job_task(name):
+    """The task of a file job: acknowledged late, stopped softly 100 seconds before the hard limit."""
+    return shared_task(name=name, acks_late=True, soft_time_limit=TIME_LIMIT - 100, time_limit=TIME_LIMIT)
+
+
+@_file_job_task("collections_app.tasks_imports.import_file_task")
 def import_file_task(job_id):
     """Run the import of FileJob `job_id`. Safe to redeliver: a job already done or failed is left
     as it is, and the import itself upserts (a rerun changes nothing)."""
@@ -25,12 +25,7 @@ def import_file_task(job_id):
     return import_job_run(job_id)
 
 
-@shared_task(
-    name="collections_app.tasks_exports.export_run_task",
-    acks_late=True,
-    soft_time_limit=TIME_LIMIT - 100,
-    time_limit=TIME_LIMIT,
-)
+@_file_job_task("collections_app.tasks_exports.export_run_task")
 def export_run_task(job_id):
     """Write the file of an export FileJob. Takes the id; safe to rerun (a finished job is skipped,
     an interrupted one is written again)."""

@@ -11,15 +11,21 @@ from ..services import sweep
 from .reminders import reminders_plan_task
 
 
-@shared_task(
-    name="collections_app.tasks.cases_sync_with_loans_task",
-    acks_late=True,
-    autoretry_for=(ConnectionError,),
-    retry_backoff=True,
-    max_retries=5,
-    soft_time_limit=300,
-    time_limit=330,
-)
+def _retried_task(name, *, soft_time_limit, time_limit):
+    """A task acknowledged late and retried with backoff (five times at most) when the broker or the
+    database connection fails."""
+    return shared_task(
+        name=name,
+        acks_late=True,
+        autoretry_for=(ConnectionError,),
+        retry_backoff=True,
+        max_retries=5,
+        soft_time_limit=soft_time_limit,
+        time_limit=time_limit,
+    )
+
+
+@_retried_task("collections_app.tasks.cases_sync_with_loans_task", soft_time_limit=300, time_limit=330)
 def cases_sync_with_loans_task(loan_ids, as_of=None):
     """Bring the cases of a chunk of loans in step with their instalments (after an import, say).
     Safe to rerun: a loan already in step changes nothing."""
@@ -37,15 +43,7 @@ def sweep_task(as_of=None, chunk_size=sweep.DEFAULT_CHUNK, full_refresh=False):
     return {"as_of": day.isoformat(), "chunks": run.chunks_total}
 
 
-@shared_task(
-    name="collections_app.tasks.sweep_chunk_task",
-    acks_late=True,
-    autoretry_for=(ConnectionError,),
-    retry_backoff=True,
-    max_retries=5,
-    soft_time_limit=600,
-    time_limit=660,
-)
+@_retried_task("collections_app.tasks.sweep_chunk_task", soft_time_limit=600, time_limit=660)
 def sweep_chunk_task(run_id):
     """Claim and run the run's next chunk, then pass the baton: the next chunk task, or the reminder
     plan after the last. A redelivered message finds its chunk done (or claimed) and repeats nothing."""

@@ -55,19 +55,18 @@ class RawDateField(serializers.CharField):
 # --- inputs ----------------------------------------------------------------------------------
 
 
+def _phone_field(help_text):
+    """A phone number on a contact, optional: blank means the borrower's first phone."""
+    return serializers.CharField(required=False, allow_blank=True, max_length=32, default="", help_text=help_text)
+
+
 class ContactInSerializer(StrictSerializer):
     channel = serializers.ChoiceField(choices=ContactAttempt.Channel.choices)
     direction = serializers.ChoiceField(
         choices=ContactAttempt.Direction.choices, required=False, default=ContactAttempt.Direction.OUTBOUND
     )
     outcome = serializers.ChoiceField(choices=ContactAttempt.Outcome.choices)
-    phone = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=32,
-        default="",
-        help_text="The number used; default the borrower's first phone.",
-    )
+    phone = _phone_field("The number used; default the borrower's first phone.")
     notes = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
     occurred_at = RawDateTimeField(
         required=False, allow_null=True, default=None, help_text="When it happened (ISO 8601 with offset); default now."
@@ -76,13 +75,7 @@ class ContactInSerializer(StrictSerializer):
 
 class ContactCheckQuerySerializer(StrictSerializer):
     channel = serializers.ChoiceField(choices=ContactAttempt.Channel.choices)
-    phone = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=32,
-        default="",
-        help_text="The number about to be dialled; default the borrower's first phone.",
-    )
+    phone = _phone_field("The number about to be dialled; default the borrower's first phone.")
 
 
 class PromiseInSerializer(StrictSerializer):

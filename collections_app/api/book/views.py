@@ -83,6 +83,24 @@ def _loan_answer(loan, actor):
     return loan_dict(loan, instalments=instalments, case=case, as_of=lender_today())
 
 
+def _upsert_responses(out_serializer):
+    """The schema of a PUT that creates (201) or updates (200)."""
+    return {
+        201: out_serializer,
+        200: OpenApiResponse(out_serializer, description="Updated, or unchanged."),
+        **WRITE_ERRORS,
+    }
+
+
+def _upsert_response(body, result):
+    """201 when the upsert created the row, else 200; `X-Upsert-Status` says which it was."""
+    return Response(
+        body,
+        status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
+        headers={"X-Upsert-Status": result.status},
+    )
+
+
 class BorrowerView(_BookView):
     @extend_schema(
         responses={200: BorrowerOutSerializer, **READ_ERRORS},
@@ -96,11 +114,7 @@ class BorrowerView(_BookView):
 
     @extend_schema(
         request=BorrowerInSerializer,
-        responses={
-            201: BorrowerOutSerializer,
-            200: OpenApiResponse(BorrowerOutSerializer, description="Updated, or unchanged."),
-            **WRITE_ERRORS,
-        },
+        responses=_upsert_responses(BorrowerOutSerializer),
         description="Create (201) or update (200) the borrower. Absent keys are left as stored; `name` is "
         "required on create. `holds` sets the loan system's active holds; `contacts` replaces "
         "the list. Every bad field is named in `fields` and nothing is written.",
@@ -111,11 +125,7 @@ class BorrowerView(_BookView):
         with transaction.atomic():
             result = borrower_upsert(external_id=external_id, data=json_object(request), actor=actor)
             body = _borrower_answer(actor, result.obj, "api borrower upsert")
-        return Response(
-            body,
-            status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
-            headers={"X-Upsert-Status": result.status},
-        )
+        return _upsert_response(body, result)
 
 
 class LoanView(_BookView):
@@ -129,11 +139,7 @@ class LoanView(_BookView):
 
     @extend_schema(
         request=LoanInSerializer,
-        responses={
-            201: LoanOutSerializer,
-            200: OpenApiResponse(LoanOutSerializer, description="Updated, or unchanged."),
-            **WRITE_ERRORS,
-        },
+        responses=_upsert_responses(LoanOutSerializer),
         description="Create (201) or update (200) the loan. `instalments` is the full schedule, matched by "
         "`number`: paid amounts are kept, and a schedule that would drop or shrink an instalment "
         "below what was paid on it is refused. Without `instalments` the schedule is left as it "
@@ -145,11 +151,7 @@ class LoanView(_BookView):
         actor = api_actor(request)
         result = loan_upsert(external_id=external_id, data=json_object(request), actor=actor)
         loan = book_reads.book_loan(pk=result.obj.pk)
-        return Response(
-            _loan_answer(loan, actor),
-            status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK,
-            headers={"X-Upsert-Status": result.status},
-        )
+        return _upsert_response(_loan_answer(loan, actor), result)
 
 
 class LoanBulkView(_BookView):

@@ -11,7 +11,7 @@ from ...masking import mask_name
 from ...models import Case
 from ...models.cases import days_past_due
 from ...services.pii import pii_log_unmasked
-from ...selectors.cases import bucket_for
+from ...selectors.cases import API_RELATED_FIELDS, bucket_for
 from ..common.views import iso, money, sees_pii
 
 
@@ -29,12 +29,7 @@ CASE_VALUES = (
     "updated_at",
     "change_position",
     "borrower_id",
-    "loan__external_id",
-    "loan__currency",
-    "borrower__external_id",
-    "borrower__name",
-    "assigned_to__username",
-    "queue__name",
+    *API_RELATED_FIELDS,
 )
 
 

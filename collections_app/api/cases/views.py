@@ -84,20 +84,26 @@ def _page_by_position(qs, after, limit, *, feed=True):
     return rows, more, cursor, held_back
 
 
+def _feed_page(name, item_serializer):
+    """The schema of a page read by change position: its rows, the `next` link, and whether more
+    rows are waiting or held back."""
+    return inline_serializer(
+        name,
+        {
+            "results": item_serializer(many=True),
+            "next": drf.URLField(),
+            "has_more": drf.BooleanField(),
+            "held_back": drf.BooleanField(help_text=HELD_BACK_HELP),
+        },
+    )
+
+
 class CaseListView(_ScopedView):
     @extend_schema(
         operation_id="cases_list",
         parameters=[CaseFilterSerializer],
         responses={
-            200: inline_serializer(
-                "CasePage",
-                {
-                    "results": CaseSerializer(many=True),
-                    "next": drf.URLField(),
-                    "has_more": drf.BooleanField(),
-                    "held_back": drf.BooleanField(help_text=HELD_BACK_HELP),
-                },
-            ),
+            200: _feed_page("CasePage", CaseSerializer),
             400: ErrorSerializer,
             401: ErrorSerializer,
             403: ErrorSerializer,
@@ -272,17 +278,7 @@ class CaseEventsView(_ScopedView):
 class EventFeedView(_ScopedView):
     @extend_schema(
         parameters=[FeedFilterSerializer],
-        responses={
-            200: inline_serializer(
-                "EventFeed",
-                {
-                    "results": EventSerializer(many=True),
-                    "next": drf.URLField(),
-                    "has_more": drf.BooleanField(),
-                    "held_back": drf.BooleanField(help_text=HELD_BACK_HELP),
-                },
-            )
-        },
+        responses={200: _feed_page("EventFeed", EventSerializer)},
         description="Every event the caller may see, in change order; keep the `next` link to resume.",
     )
     def get(self, request):

@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from ... import compliance
 from ...gateways import Outgoing, backend_for
 from ...models import OutboundMessage
 from ...workflow import OPEN_STATES
+from .._common import claim_queued
 from .planner import _active_holds_by_borrower, _policy_for
 from .preview import _Renderer
 
@@ -31,26 +31,11 @@ class DispatchResult:
 
 
 def _claim(limit):
-    """Take up to `limit` due rows: locked rows are skipped (PostgreSQL), and the conditional update
-    makes the claim exclusive everywhere."""
+    """Take up to `limit` due rows (services/_common.claim_queued: exclusive everywhere)."""
     now = timezone.now()
-    with transaction.atomic():
-        ids = list(
-            OutboundMessage.objects.select_for_update(skip_locked=True)
-            .filter(status=OutboundMessage.Status.QUEUED, not_before__lte=now)
-            .order_by("not_before", "id")
-            .values_list("id", flat=True)[:limit]
-        )
-        if not ids:
-            return []
-        OutboundMessage.objects.filter(id__in=ids, status=OutboundMessage.Status.QUEUED).update(
-            status=OutboundMessage.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
-        )
-    return list(
-        OutboundMessage.objects.filter(
-            id__in=ids, status=OutboundMessage.Status.SENDING, claimed_at=now
-        ).select_related("borrower", "loan", "case", "instalment", "step__strategy")
-    )
+    due = OutboundMessage.objects.filter(status=OutboundMessage.Status.QUEUED, not_before__lte=now)
+    claimed = claim_queued(due, limit, now=now, order_by=("not_before", "id"), updated_at=now)
+    return list(claimed.select_related("borrower", "loan", "case", "instalment", "step__strategy"))
 
 
 def _send_time_decision(message, now, holds):

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ...models import WebhookDelivery, WebhookSubscription
+from .._common import claim_queued
 from .knobs import STALE_CLAIM_MINUTES, backoff, knob, max_attempts, webhook_timeout
 from .signing import body_bytes, signature_header
 from .subscriptions import _local_resolved, body_for, owner_scopes
@@ -130,22 +131,10 @@ def _claim(limit, subscription_id=None):
     due = _sendable(WebhookDelivery.objects.filter(status=WebhookDelivery.Status.QUEUED, next_attempt_at__lte=now))
     if subscription_id is not None:
         due = due.filter(subscription_id=subscription_id)
-    with transaction.atomic():
-        ids = list(
-            due.select_for_update(skip_locked=True, of=("self",))
-            .order_by("next_attempt_at", "id")
-            .values_list("id", flat=True)[:limit]
-        )
-        if not ids:
-            return []
-        WebhookDelivery.objects.filter(id__in=ids, status=WebhookDelivery.Status.QUEUED).update(
-            status=WebhookDelivery.Status.SENDING, claimed_at=now, last_attempt_at=now, attempts=F("attempts") + 1
-        )
-    return list(
-        WebhookDelivery.objects.filter(id__in=ids, status=WebhookDelivery.Status.SENDING, claimed_at=now)
-        .select_related("subscription", "subscription__owner")
-        .order_by("id")
+    claimed = claim_queued(
+        due, limit, now=now, order_by=("next_attempt_at", "id"), lock_of=("self",), last_attempt_at=now
     )
+    return list(claimed.select_related("subscription", "subscription__owner").order_by("id"))
 
 
 def _lane_stops(answer):

@@ -12,6 +12,7 @@ from ....errors import DomainError
 from ....masking import mask_name
 from ....models import AuditLog
 from ....permissions import AUDIT_LOG_READ, may
+from ....selectors.cases import newest_first_page
 from .limits import chunk_size, more_than
 from .registry import ExportKind, register
 
@@ -38,13 +39,7 @@ def audit_log_queryset(params):
 
 def audit_log_page(params, *, before=None, limit=50):
     """One page of the audit log page, newest first (by id, which follows time; keyset on id). Returns (entries, next_before)."""
-    qs = audit_log_queryset(params).select_related("borrower")
-    if before:
-        qs = qs.filter(pk__lt=before)
-    rows = list(qs.order_by("-pk")[: limit + 1])
-    if len(rows) > limit:
-        return rows[:limit], rows[limit - 1].pk
-    return rows, None
+    return newest_first_page(audit_log_queryset(params).select_related("borrower"), before=before, limit=limit)
 
 
 @register

@@ -9,11 +9,12 @@ from ....errors import DomainError
 from ....masking import mask_name
 from ....models import Bucket, Case, Queue
 from ....permissions import EXPORT_CASES, may_everywhere, visible_cases
-from ....selectors.cases import bucket_for, bucket_list
+from ....selectors.cases import bucket_list
 from ....selectors.supervisor import case_assign_list
 from ....workflow import OPEN_STATES, State
 from .limits import chunk_size, more_than
 from .registry import ExportKind, register
+from .worklist import case_standing, case_standing_header
 
 
 @register
@@ -27,12 +28,7 @@ class QueueExport(ExportKind):
             _("Case"),
             _("Loan"),
             _("Borrower"),
-            _("Stage"),
-            _("DPD"),
-            _("Bucket"),
-            _("Amount overdue"),
-            _("Currency"),
-            _("On hold"),
+            *case_standing_header(),
             _("Assigned to"),
             _("Queue"),
         ]
@@ -76,12 +72,7 @@ class QueueExport(ExportKind):
                     case.pk,
                     case.loan.external_id,
                     mask_name(case.borrower.name),
-                    stages.get(case.state, case.state),
-                    dpd,
-                    bucket_for(dpd, buckets),
-                    case.amount_overdue,
-                    case.loan.currency,
-                    case.borrower_on_hold,
+                    *case_standing(case, dpd, stages, buckets),
                     case.assigned_to.username if case.assigned_to_id else "",
                     case.queue.name if case.queue_id else "",
                 ]

@@ -24,6 +24,23 @@ def worklist_filters(params):
     )
 
 
+def case_standing_header():
+    """The columns of where a case stands, shared by the case lists (worklist, queue)."""
+    return [_("Stage"), _("DPD"), _("Bucket"), _("Amount overdue"), _("Currency"), _("On hold")]
+
+
+def case_standing(case, dpd, stages, buckets):
+    """The cells under `case_standing_header` (`stages`: state -> label; `buckets`: bucket_list())."""
+    return [
+        stages.get(case.state, case.state),
+        dpd,
+        bucket_for(dpd, buckets),
+        case.amount_overdue,
+        case.loan.currency,
+        case.borrower_on_hold,
+    ]
+
+
 @register
 class WorklistExport(ExportKind):
     name = "worklist"
@@ -35,12 +52,7 @@ class WorklistExport(ExportKind):
             _("Case"),
             _("Borrower"),
             _("Loan"),
-            _("Stage"),
-            _("DPD"),
-            _("Bucket"),
-            _("Amount overdue"),
-            _("Currency"),
-            _("On hold"),
+            *case_standing_header(),
             _("Promise due today"),
             _("Last contact"),
             _("Next action"),
@@ -64,12 +76,7 @@ class WorklistExport(ExportKind):
                     case.pk,
                     mask_name(case.borrower.name),
                     case.loan.external_id,
-                    stages.get(case.state, case.state),
-                    dpd,
-                    bucket_for(dpd, buckets),
-                    case.amount_overdue,
-                    case.loan.currency,
-                    case.borrower_on_hold,
+                    *case_standing(case, dpd, stages, buckets),
                     case.promise_due_today,
                     case.last_contact_at,
                     case.next_action_at,
