@@ -7,6 +7,7 @@ from time import monotonic
 
 from django.db.models import Exists, JSONField, OuterRef, Prefetch, Q, Subquery, TextField
 from django.db.models.functions import Cast, JSONObject, Now
+from django.utils.translation import gettext as _
 
 from ..actors import as_actor
 from ..calendar import lender_today
@@ -221,7 +222,7 @@ def case_timeline(actor, case_id, *, before_id=None, limit=50):
     if before_id is not None:
         anchor = CaseEvent.objects.filter(case=case, pk=before_id).values("at").first()
         if anchor is None:
-            raise DomainError("validation_error", fields={"before": ["Unknown event."]})
+            raise DomainError("validation_error", fields={"before": [_("Unknown event.")]})
         qs = qs.filter(Q(at__lt=anchor["at"]) | Q(at=anchor["at"], id__lt=before_id))
     return list(qs[:limit])
 

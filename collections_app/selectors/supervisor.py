@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.db.models import Count, DecimalField, Exists, F, OuterRef, Prefetch, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
 from ..actors import as_actor
 from ..calendar import lender_today
@@ -290,7 +291,9 @@ class BreachCursor:
                 raise ValueError(stamp)
             return cls(at, int(pk))
         except (ValueError, AttributeError):
-            raise DomainError("validation_error", fields={"breaches_before": ["Bad position in the list."]}) from None
+            raise DomainError(
+                "validation_error", fields={"breaches_before": [_("Bad position in the list.")]}
+            ) from None
 
 
 BreachCursor.FIRST = BreachCursor(None, 0)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db.models import Exists, F, OuterRef, Q, Subquery, TextField
 from django.db.models.functions import Cast
+from django.utils.translation import gettext as _
 
 from ..actors import as_actor
 from ..calendar import lender_today
@@ -71,7 +72,7 @@ class WorklistCursor:
             priority, stamp, pk = text.split("|")
             return cls(int(priority), datetime.fromisoformat(stamp) if stamp else None, int(pk))
         except (ValueError, AttributeError):
-            raise DomainError("validation_error", fields={"after": ["Bad position in the list."]}) from None
+            raise DomainError("validation_error", fields={"after": [_("Bad position in the list.")]}) from None
 
     def after_q(self):
         later = Q(priority__lt=self.priority)
@@ -120,7 +121,7 @@ class SortCursor:
             column = WORKLIST_SORTS[sort][0]
             return cls(sort, _SORT_VALUE_PARSERS[column](value) if value else None, int(pk))
         except (ValueError, AttributeError, KeyError, ArithmeticError):
-            raise DomainError("validation_error", fields={"after": ["Bad position in the list."]}) from None
+            raise DomainError("validation_error", fields={"after": [_("Bad position in the list.")]}) from None
 
     def after_q(self):
         column, descending = WORKLIST_SORTS[self.sort]
@@ -150,7 +151,7 @@ def _worklist_filtered(actor, filters, as_of):
     """The actor's open worklist cases matching the filters: no joins beyond what a filter needs."""
 
     if filters.sort and filters.sort not in WORKLIST_SORTS:
-        raise DomainError("validation_error", fields={"sort": ["Unknown sort."]})
+        raise DomainError("validation_error", fields={"sort": [_("Unknown sort.")]})
     due_today = PromiseToPay.objects.filter(case=OuterRef("pk"), status=PromiseToPay.Status.PENDING, due_date=as_of)
     if actor.user is None:
         qs = visible_cases(actor, Case.objects.all())
@@ -162,7 +163,7 @@ def _worklist_filtered(actor, filters, as_of):
     if filters.bucket:
         bucket = Bucket.objects.filter(name=filters.bucket).first()
         if bucket is None:
-            raise DomainError("validation_error", fields={"bucket": ["Unknown bucket."]})
+            raise DomainError("validation_error", fields={"bucket": [_("Unknown bucket.")]})
         qs = qs.filter(oldest_unpaid_due_date__lte=as_of - timedelta(days=bucket.min_dpd))
         if bucket.max_dpd is not None:
             qs = qs.filter(oldest_unpaid_due_date__gte=as_of - timedelta(days=bucket.max_dpd))
@@ -202,7 +203,7 @@ def case_worklist_page(actor, filters=WorklistFilters(), *, after=None, limit=50
     qs = _worklist_filtered(actor, filters, as_of)
     if after is not None:
         if isinstance(after, SortCursor) != bool(filters.sort) or getattr(after, "sort", "") != filters.sort:
-            raise DomainError("validation_error", fields={"after": ["Bad position in the list."]})
+            raise DomainError("validation_error", fields={"after": [_("Bad position in the list.")]})
         qs = qs.filter(after.after_q())
     ids = list(_worklist_order(qs, filters.sort).values_list("pk", flat=True)[: limit + 1])
     more = len(ids) > limit

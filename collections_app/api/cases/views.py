@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.models import Q
 from django.http import HttpResponseNotModified
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers as drf
 from rest_framework.response import Response
@@ -265,7 +266,7 @@ class CaseEventsView(_ScopedView):
         actor = api_actor(request)
         before = request.query_params.get("before")
         if before is not None and not (before.isascii() and before.isdigit() and len(before) < 19):
-            raise DomainError("validation_error", fields={"before": ["An event id."]})
+            raise DomainError("validation_error", fields={"before": [_("An event id.")]})
         events = case_reads.case_timeline(actor, case_id, before_id=int(before) if before else None, limit=PAGE + 1)
         more = len(events) > PAGE
         events = events[:PAGE]

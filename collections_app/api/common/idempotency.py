@@ -38,7 +38,7 @@ def idempotent(view_method):
         if not key:
             return view_method(self, request, *args, **kwargs)
         if len(key) > 200:
-            raise DomainError("validation_error", fields={"Idempotency-Key": ["At most 200 characters."]})
+            raise DomainError("validation_error", fields={"Idempotency-Key": [_("At most 200 characters.")]})
         actor = api_actor(request)
         owner = actor.label
         # The address is part of what is replayed: the same key and body sent elsewhere is another request.

@@ -61,7 +61,7 @@ def decode_cursor(text, field="after"):
         position, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
         return int(position), int(pk)
     except (ValueError, TypeError, json.JSONDecodeError):
-        raise DomainError("validation_error", fields={field: ["Not a cursor this API gave out."]}) from None
+        raise DomainError("validation_error", fields={field: [_("Not a cursor this API gave out.")]}) from None
 
 
 def validated(serializer_class, data):
