@@ -30,6 +30,9 @@ REASONS = {
     "method_not_allowed": (405, _("Method not allowed.")),
     "unsupported_media_type": (415, _("Unsupported media type.")),
     "throttled": (429, _("Too many requests; slow down.")),
+    "plan_exists": (409, _("The case already has an open repayment plan.")),
+    "plan_outside_policy": (422, _("The plan is outside every authority of the plan policy.")),
+    "plan_not_pending": (409, _("The plan is not waiting for a decision.")),
 }
 
 

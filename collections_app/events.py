@@ -135,6 +135,33 @@ PROMISE_BROKEN = Webhook(
 )
 
 
+def _plan_data(event):
+    p = event.payload or {}
+    return {
+        "plan": p.get("plan_id"),
+        "kind": p.get("kind"),
+        "status": p.get("status"),
+        "total": p.get("total"),
+        "discount": p.get("discount"),
+        "instalments": p.get("instalments"),
+        "first_due_date": p.get("first_due_date"),
+        "last_due_date": p.get("last_due_date"),
+        "reason": event.reason,
+    }
+
+
+def _plan_webhook(status):
+    return Webhook(
+        f"plan.{status}",
+        _plan_data,
+        """jsonb_build_object(
+    'plan', ev.payload->'plan_id', 'kind', ev.payload->'kind', 'status', ev.payload->'status',
+    'total', ev.payload->'total', 'discount', ev.payload->'discount', 'instalments', ev.payload->'instalments',
+    'first_due_date', ev.payload->'first_due_date', 'last_due_date', ev.payload->'last_due_date',
+    'reason', ev.reason)""",
+    )
+
+
 # --- timeline sentences -----------------------------------------------------------------------
 
 _OUTCOMES = dict(ContactAttempt.Outcome.choices)
@@ -215,6 +242,23 @@ def _visit_planned(event):
     return ", ".join((event.payload or {}).get("agents", []))
 
 
+def _plan(event):
+    p = event.payload or {}
+    parts = [code_label("plan_kind", p.get("kind")), p.get("total", "")]
+    if p.get("discount") not in (None, "", "0.00"):
+        parts.append(_("forgiven %s") % p["discount"])
+    if p.get("instalments"):
+        parts.append(
+            _("%(n)s instalments, %(first)s – %(last)s")
+            % {"n": p["instalments"], "first": p.get("first_due_date"), "last": p.get("last_due_date")}
+        )
+    return " · ".join(str(x) for x in parts if x) + _with_reason(event)
+
+
+def _vulnerability(event):
+    return code_label("vulnerability", (event.payload or {}).get("code", "")) + _with_reason(event)
+
+
 def _message(event):
     p = event.payload or {}
     reason = p.get("reason")
@@ -261,6 +305,16 @@ KINDS = {
         EventKind("message_sent", _("Message sent"), _message, NO_WEBHOOK),
         EventKind("message_failed", _("Message failed"), _message, NO_WEBHOOK),
         EventKind("message_suppressed", _("Message not sent"), _message, NO_WEBHOOK),
+        EventKind("promise_withdrawn", _("Promise withdrawn"), _promise, NO_WEBHOOK),
+        EventKind("plan_proposed", _("Plan proposed"), _plan, _plan_webhook("proposed")),
+        EventKind("plan_activated", _("Plan active"), _plan, _plan_webhook("activated")),
+        EventKind("plan_declined", _("Plan declined"), _plan, _plan_webhook("declined")),
+        EventKind("plan_expired", _("Plan expired"), _plan, _plan_webhook("expired")),
+        EventKind("plan_broken", _("Plan broken"), _plan, _plan_webhook("broken")),
+        EventKind("plan_kept", _("Plan kept"), _plan, _plan_webhook("kept")),
+        EventKind("plan_cancelled", _("Plan cancelled"), _plan, _plan_webhook("cancelled")),
+        EventKind("vulnerability_set", _("Vulnerability noted"), _vulnerability, NO_WEBHOOK),
+        EventKind("vulnerability_cleared", _("Vulnerability cleared"), _vulnerability, NO_WEBHOOK),
     )
 }
 

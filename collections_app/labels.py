@@ -22,7 +22,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .errors import REASONS
-from .models import ContactAttempt, Hold, Visit
+from .models import (
+    ContactAttempt,
+    HardshipReason,
+    Hold,
+    PlanKind,
+    PlanStatus,
+    PromiseToPay,
+    Proposer,
+    Visit,
+    VulnerabilityCode,
+)
 from .models.messages import OutboundMessage
 from .models.strategy import ReminderStep
 from .workflow import TRANSITION_LABELS, CloseReason, State
@@ -76,6 +86,12 @@ _DEFAULTS = {
     "message_channel": dict(ReminderStep.Channel.choices),
     "message_status": dict(OutboundMessage.Status.choices),
     "reason": {code: message for code, (_status, message) in REASONS.items()},
+    "plan_kind": dict(PlanKind.choices),
+    "plan_status": dict(PlanStatus.choices),
+    "hardship": dict(HardshipReason.choices),
+    "proposer": dict(Proposer.choices),
+    "vulnerability": dict(VulnerabilityCode.choices),
+    "promise_status": dict(PromiseToPay.Status.choices),
 }
 KINDS = (*_DEFAULTS, "event")
 

@@ -233,6 +233,51 @@ def may_assign(actor, queue=None):
     return may(actor, ASSIGN)
 
 
+def may_cancel_plan(actor, plan):
+    """The "cancel a plan" row's "own proposals" for a collector: one who is only a collector cancels
+    the plans they proposed; the other roles, clients and the system cancel any they may reach."""
+    actor = as_actor(actor)
+    if not actor.is_person or actor.is_superuser or actor.has_role(S, L, AD):
+        return True
+    return plan.proposed_by == actor.label
+
+
+# --- whose authority a plan is measured against (the "propose a plan" and "decide a waiting plan"
+# rows: "collector authority", "within authority", "supervisor authority" for plans:decide) ----------
+PLAN_UNLIMITED = "unlimited"  # an admin ("all"): anything within the policy
+PLAN_BORROWER = "borrower"  # models.Proposer's values are these and the role names
+
+
+def plan_authority_to_propose(actor):
+    """The authority a proposal by this actor is measured against."""
+    actor = as_actor(actor)
+    if actor.is_borrower:
+        return PLAN_BORROWER
+    if actor.is_client:
+        return r.COLLECTOR  # `cases:write`: a collector's authority
+    return _plan_authority_of_person(actor)
+
+
+def plan_authority_to_decide(actor):
+    """The authority this actor decides with (None: may not decide plans)."""
+    actor = as_actor(actor)
+    if actor.is_client:
+        return r.SUPERVISOR if actor.has_scope(r.SCOPE_PLANS_DECIDE) else None
+    if actor.is_borrower or actor.is_system:
+        return None
+    return _plan_authority_of_person(actor)
+
+
+def _plan_authority_of_person(actor):
+    if actor.is_superuser or actor.has_role(r.ADMIN):
+        return PLAN_UNLIMITED
+    # The widest authority among the person's roles (a plan authority is named after its role).
+    for role in (r.LEGAL_OFFICER, r.SUPERVISOR, r.COLLECTOR):
+        if actor.has_role(role):
+            return role
+    return None
+
+
 def may_record_payment(actor):
     return may(actor, PAYMENT_RECORD)
 
@@ -397,7 +442,7 @@ def visible_cases(actor, queryset=None, *, assigned_to_me=False):
     collector every case assigned to them, so for a collector that filter is the whole condition:
     written alone it lets PostgreSQL estimate the collector's cases, where the rule's OR beside the
     same `assigned_to` made it guess one row and AND in an index of 250,000 cases."""
-    from .models import Case, LegalReferral, Queue, Visit
+    from .models import Case, LegalReferral, Queue, RepaymentPlan, Visit
 
     actor = as_actor(actor)
     qs = queryset if queryset is not None else Case.objects.all()
@@ -419,7 +464,12 @@ def visible_cases(actor, queryset=None, *, assigned_to_me=False):
     if actor.has_role(r.FIELD_AGENT):
         scope |= Q(Exists(Visit.objects.filter(case=OuterRef("pk"), agents=user)))
     if actor.has_role(r.LEGAL_OFFICER):
-        scope |= Q(state="legal") | Q(
-            Exists(LegalReferral.objects.filter(case=OuterRef("pk"), status=LegalReferral.Status.REQUESTED))
+        waiting_for_legal = RepaymentPlan.objects.filter(
+            case=OuterRef("pk"), status="proposed", needs_authority=r.LEGAL_OFFICER
+        )
+        scope |= (
+            Q(state="legal")
+            | Q(Exists(LegalReferral.objects.filter(case=OuterRef("pk"), status=LegalReferral.Status.REQUESTED)))
+            | Q(Exists(waiting_for_legal))
         )
     return qs.filter(scope)

@@ -33,7 +33,7 @@ D = Decimal
 
 # Queries of one POST, pinned (authentication, the idempotency claim, the service, the answer).
 CONTACT_POST_MAX_QUERIES = 11
-PAYMENT_POST_MAX_QUERIES = 24
+PAYMENT_POST_MAX_QUERIES = 26  # 24 before plans: + the case's active plan, + its end when the case resolves
 PAYMENT_REPLAY_MAX_QUERIES = 7
 
 

@@ -18,8 +18,10 @@ DYNAMIC = {
     ("services/events.py", "event_write"),  # passes its caller's kind on to event_build
     ("services/holds.py", "_announce_on_open_cases"),  # its callers pass literals (scanned)
     ("services/reminders/dispatch.py", "_record"),  # reminders._FINAL's values
+    ("services/plans/decide.py", "plan_end"),  # f"plan_{status}": its callers pass PlanStatus members
 }
 # f"<prefix>{model.status}": the statuses of the model's choices that the code writes.
+PLAN_WEBHOOK_STATUSES = ("proposed", "activated", "declined", "expired", "broken", "kept", "cancelled")
 FAMILIES = {
     "legal_referral_": LegalReferral.Status.values,
     "promise_": [s for s in PromiseToPay.Status.values if s != PromiseToPay.Status.PENDING],
@@ -101,6 +103,7 @@ def test_the_kinds_subscribers_are_told_of():
         "assigned": "case.assigned",
         "payment_recorded": "payment.recorded",
         "promise_broken": "promise.broken",
+        **{f"plan_{status}": f"plan.{status}" for status in PLAN_WEBHOOK_STATUSES},
     }
     assert set(registry.webhook_types()) == set(WEBHOOK_EVENT_TYPES)
 

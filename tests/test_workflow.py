@@ -490,6 +490,9 @@ CONTRACT_STATUSES = {
     "channel_opted_out": 422,
     "third_party_not_allowed": 422,
     "visit_needs_two_agents": 422,
+    "plan_exists": 409,
+    "plan_not_pending": 409,
+    "plan_outside_policy": 422,
 }
 
 

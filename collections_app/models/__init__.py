@@ -6,6 +6,17 @@ from .jobs import FileJob
 from .labels import CodeLabel
 from .loans import Instalment, Loan, Payment, PaymentAllocation
 from .messages import OutboundMessage
+from .plans import (
+    HardshipReason,
+    PlanInstalment,
+    PlanKind,
+    PlanPolicy,
+    PlanStatus,
+    Proposer,
+    RepaymentPlan,
+    VulnerabilityCode,
+    VulnerabilityMarker,
+)
 from .queues import Bucket, Queue
 from .strategy import MessageTemplate, MonthEndSnapshot, ReminderStep, Strategy, SweepChunk, SweepRun
 from .webhooks import WebhookDelivery, WebhookSubscription
@@ -21,6 +32,7 @@ __all__ = [
     "CodeLabel",
     "ContactAttempt",
     "FileJob",
+    "HardshipReason",
     "Hold",
     "IdempotencyRecord",
     "Instalment",
@@ -31,13 +43,21 @@ __all__ = [
     "OutboundMessage",
     "Payment",
     "PaymentAllocation",
+    "PlanInstalment",
+    "PlanKind",
+    "PlanPolicy",
+    "PlanStatus",
+    "Proposer",
     "PromiseToPay",
     "Queue",
     "ReminderStep",
+    "RepaymentPlan",
     "Strategy",
     "SweepChunk",
     "SweepRun",
     "Visit",
+    "VulnerabilityCode",
+    "VulnerabilityMarker",
     "WebhookDelivery",
     "WebhookSubscription",
 ]

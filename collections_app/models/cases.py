@@ -163,6 +163,7 @@ class PromiseToPay(models.Model):
         PENDING = "pending", _("Pending")
         KEPT = "kept", _("Kept")
         BROKEN = "broken", _("Broken")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="promises")
     amount = models.DecimalField(_("amount"), **MONEY)

@@ -16,7 +16,23 @@ EVENT_STATE_CHANGED = "case.state_changed"
 EVENT_ASSIGNED = "case.assigned"
 EVENT_PAYMENT_RECORDED = "payment.recorded"
 EVENT_PROMISE_BROKEN = "promise.broken"
-WEBHOOK_EVENT_TYPES = (EVENT_STATE_CHANGED, EVENT_ASSIGNED, EVENT_PAYMENT_RECORDED, EVENT_PROMISE_BROKEN)
+# Repayment plans (CONTRACT.md, "Repayment plans and settlements").
+PLAN_EVENT_TYPES = (
+    "plan.proposed",
+    "plan.activated",
+    "plan.declined",
+    "plan.expired",
+    "plan.broken",
+    "plan.kept",
+    "plan.cancelled",
+)
+WEBHOOK_EVENT_TYPES = (
+    EVENT_STATE_CHANGED,
+    EVENT_ASSIGNED,
+    EVENT_PAYMENT_RECORDED,
+    EVENT_PROMISE_BROKEN,
+    *PLAN_EVENT_TYPES,
+)
 
 
 class WebhookSubscription(models.Model):

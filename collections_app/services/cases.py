@@ -21,6 +21,7 @@ from ..strategy import DEFAULT_THRESHOLDS, opening_stage
 from ..workflow import ESCALATIONS, OPEN_STATES, REQUESTABLE_TRANSITIONS, TRANSITION_LABELS, CloseReason, State
 from ._common import lock_visible_case, require_choice
 from .events import event_build, event_write, events_write
+from .plans.progress import plans_end_with_case
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ def apply_transition(case, name, actor, *, reason="", payload=None, args=()):
     )
     if from_state == State.VISIT and case.state != State.LEGAL:
         _withdraw_pending_referrals(case, name)
+    if case.state in (State.RESOLVED, State.CLOSED):
+        plans_end_with_case(case, actor)
     return event
 
 
@@ -189,7 +192,23 @@ def _covered_by_close(closed_case, as_of):
     newest = Instalment.objects.filter(
         loan_id=closed_case.loan_id, due_date__lt=as_of, amount_paid__lt=F("amount_due")
     ).aggregate(newest=Max("due_date"))["newest"]
-    return newest is not None and newest <= lender_date_of(closed_case.closed_at)
+    if newest is None:
+        return False
+    if newest <= lender_date_of(closed_case.closed_at):
+        return True
+    # A kept settlement paid for the whole balance: later instalments are covered too, until the
+    # loan system changes the schedule after the close.
+    return settled_for_good(closed_case)
+
+
+def settled_for_good(closed_case):
+    from ..models import PlanKind, PlanStatus, RepaymentPlan
+
+    return (
+        closed_case.close_reason == CloseReason.SETTLED
+        and closed_case.loan.updated_at <= closed_case.closed_at
+        and RepaymentPlan.objects.filter(case=closed_case, kind=PlanKind.SETTLEMENT, status=PlanStatus.KEPT).exists()
+    )
 
 
 def case_open_for_loan(*, loan_id, actor=None, as_of=None):

@@ -19,6 +19,7 @@ from ..workflow import OPEN_STATES
 from ._common import parse_moment, parse_money, require_text
 from .cases import case_sync_with_loan
 from .events import event_write
+from .plans import plan_refresh
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def payment_record(*, external_id, loan, amount, paid_at, channel="bank_transfer
             applied = _allocate(payment)
             payment.unapplied_amount = amount - applied
             payment.save(update_fields=["unapplied_amount"])
-            case = Case.objects.filter(loan=loan_row, state__in=OPEN_STATES).first()
+            case = Case.objects.select_for_update(of=("self",)).filter(loan=loan_row, state__in=OPEN_STATES).first()
             if case is not None:
                 event_write(
                     case,
@@ -77,6 +78,7 @@ def payment_record(*, external_id, loan, amount, paid_at, channel="bank_transfer
                     },
                 )
                 _settle_promises(case, actor)
+                plan_refresh(case, actor)
             case_sync_with_loan(loan_id=loan_row.pk, actor=actor, cause=_("payment %s") % external_id)
             return PaymentResult(payment, True)
     except IntegrityError:
@@ -162,6 +164,11 @@ def payment_reverse(*, external_id, actor=None, reason=""):
         Instalment.objects.bulk_update([a.instalment for a in allocations], ["amount_paid"])
         payment.reversed_at, payment.reversed_by_label, payment.reversal_reason = timezone.now(), actor.label, reason
         payment.save(update_fields=["reversed_at", "reversed_by_label", "reversal_reason"])
+        case = (
+            Case.objects.select_for_update(of=("self",)).filter(loan_id=payment.loan_id, state__in=OPEN_STATES).first()
+        )
+        if case is not None:
+            plan_refresh(case, actor)
         result = case_sync_with_loan(loan_id=payment.loan_id, actor=actor, cause=_("reversal of %s") % external_id)
         if result.case is not None:
             event_write(

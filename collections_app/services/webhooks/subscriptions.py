@@ -17,7 +17,7 @@ from ... import permissions
 from ...actors import as_actor
 from ...errors import DomainError, invalid
 from ...models import WebhookDelivery, WebhookSubscription
-from ...models.webhooks import WEBHOOK_EVENT_TYPES
+from ...models.webhooks import PLAN_EVENT_TYPES, WEBHOOK_EVENT_TYPES
 from .knobs import knob
 from .outbox import nudge_on_commit
 
@@ -147,6 +147,15 @@ _FIELD_SCOPES = {
     "channel": _SEES_PAYMENTS,
     "paid_at": _SEES_PAYMENTS,
     "unapplied": _SEES_PAYMENTS,
+    # plan.* (no personal data: the hardship reason and notes are not in the body)
+    "plan": _SEES_CASES,
+    "kind": _SEES_CASES,
+    "status": _SEES_CASES,
+    "total": _SEES_CASES,
+    "discount": _SEES_CASES,
+    "instalments": _SEES_CASES,
+    "first_due_date": _SEES_CASES,
+    "last_due_date": _SEES_CASES,
 }
 # The scopes that may subscribe to a type at all.
 TYPE_SCOPES = {
@@ -154,6 +163,7 @@ TYPE_SCOPES = {
     "case.assigned": _SEES_CASES,
     "promise.broken": _SEES_CASES,
     "payment.recorded": _SEES_PAYMENTS,
+    **{plan_type: _SEES_CASES for plan_type in PLAN_EVENT_TYPES},
 }
 
 
