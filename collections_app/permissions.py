@@ -51,6 +51,9 @@ EXPORT_REPORTS = "export.reports"  # the dashboard's tables, the audit log
 OPERATE = "operate"  # webhooks, API clients, /admin/
 AUDIT_LOG_READ = "audit_log.read"  # not a row of its own there: see the table's comment
 PAYMENT_RECORD = "payment.record"  # not in the contract's table: the loan system's door
+# Not a row of its own there: the vulnerability marker's "a supervisor may, by hand, with a reason"
+# (move a vulnerable borrower's case to `visit`, request a legal referral for it).
+VULNERABLE_ESCALATE = "vulnerable.escalate"
 
 # Cell values. People: ALL (every row they may see) or OWN (within their row scope); a missing
 # cell is no. SYSTEM and BORROWER cells are True or OWN; SCOPE is the scope string.
@@ -97,6 +100,7 @@ ABILITIES = {
     # the record of who read personal data, which stays with the auditors and the operators.
     AUDIT_LOG_READ: {A: ALL, AD: ALL},
     PAYMENT_RECORD: {S: ALL, AD: ALL, SYSTEM: True, SCOPE: r.SCOPE_PAYMENTS_WRITE},
+    VULNERABLE_ESCALATE: {S: ALL, AD: ALL},
 }
 
 
@@ -196,6 +200,15 @@ def abilities_of(actor):
 
 def may_escalate(case, actor):
     return may(actor, ESCALATE)
+
+
+def may_schedule_visit(case, actor):
+    return may(actor, ESCALATE) and may_escalate_borrower(case, actor)
+
+
+def may_escalate_borrower(case, actor):
+    """A vulnerable borrower's case goes to a visit or to legal review only by a supervisor's hand."""
+    return not case.borrower_vulnerable or may(actor, VULNERABLE_ESCALATE)
 
 
 def may_refer_to_legal(case, actor):
@@ -412,6 +425,7 @@ def case_abilities(actor, case):
     request_legal = (
         can(LEGAL_REQUEST)
         and in_visit
+        and may_escalate_borrower(case, actor)
         and not on_hold
         and not case.legal_referrals.filter(status=LegalReferral.Status.REQUESTED).exists()
     )

@@ -74,7 +74,7 @@ class CaseWorkflow(ConcurrentTransitionMixin, models.Model):
         source=State.CALL,
         target=State.VISIT,
         conditions=[not_on_hold],
-        permission=perms.may_escalate,
+        permission=perms.may_schedule_visit,
     )
     def schedule_visit(self):
         pass

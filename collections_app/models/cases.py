@@ -79,6 +79,16 @@ class Case(CaseWorkflow):
         return Hold.objects.active().filter(borrower_id=self.borrower_id).exists()
 
     @property
+    def borrower_vulnerable(self):
+        """Does the borrower carry an active vulnerability marker? (`vulnerable_exists` when a selector
+        annotated it.)"""
+        if "vulnerable_exists" in self.__dict__:
+            return self.__dict__["vulnerable_exists"]
+        from .plans import VulnerabilityMarker
+
+        return VulnerabilityMarker.objects.active().filter(borrower_id=self.borrower_id).exists()
+
+    @property
     def active_hold_codes(self):
         """Codes of the borrower's active holds (from the selectors' prefetch when present)."""
         holds = getattr(self.borrower, "active_holds", None)

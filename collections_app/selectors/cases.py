@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from ..actors import as_actor
 from ..calendar import lender_today
 from ..errors import DomainError
-from ..models import Bucket, Case, CaseEvent, ContactAttempt, Hold, PromiseToPay
+from ..models import Bucket, Case, CaseEvent, ContactAttempt, Hold, PromiseToPay, VulnerabilityMarker
 from ..permissions import visible_cases
 from ..prepared import PLACEHOLDER, PreparedQuery
 
@@ -21,11 +21,20 @@ def _active_holds_prefetch():
     return Prefetch("borrower__holds", queryset=Hold.objects.active().order_by("starts_at"), to_attr="active_holds")
 
 
+def vulnerable_exists():
+    """Whether the case's borrower carries an active vulnerability marker (the workflow asks it of a
+    `call` or `visit` case: annotated, a list asks no query per row)."""
+    return Exists(VulnerabilityMarker.objects.active().filter(borrower_id=OuterRef("borrower_id")))
+
+
 def case_rows():
     """Cases with what their rows show (loan, borrower, assignee, queue, holds), not yet scoped."""
     return (
         Case.objects.select_related("loan", "borrower", "assigned_to", "queue")
-        .annotate(active_hold_exists=Exists(Hold.objects.active().filter(borrower_id=OuterRef("borrower_id"))))
+        .annotate(
+            active_hold_exists=Exists(Hold.objects.active().filter(borrower_id=OuterRef("borrower_id"))),
+            vulnerable_exists=vulnerable_exists(),
+        )
         .prefetch_related(_active_holds_prefetch())
     )
 
@@ -53,7 +62,10 @@ def case_api_queryset(actor):
     qs = (
         Case.objects.select_related("loan", "borrower", "assigned_to", "queue")
         .only(*(f.name for f in Case._meta.concrete_fields), *API_RELATED_FIELDS)
-        .annotate(active_hold_exists=Exists(Hold.objects.active().filter(borrower_id=OuterRef("borrower_id"))))
+        .annotate(
+            active_hold_exists=Exists(Hold.objects.active().filter(borrower_id=OuterRef("borrower_id"))),
+            vulnerable_exists=vulnerable_exists(),
+        )
     )
     return visible_cases(actor, qs)
 
@@ -83,6 +95,7 @@ def _api_detail_annotations(holds):
     )
     return {
         "active_hold_exists": Exists(holds.filter(borrower_id=OuterRef("borrower_id"))),
+        "vulnerable_exists": vulnerable_exists(),
         "x_promise": Subquery(promise, output_field=JSONField()),
         "x_contact": Subquery(contact, output_field=JSONField()),
     }
@@ -95,7 +108,7 @@ _RELATED_COLUMNS = {  # related model -> (its id column on the case, the columns
     "assigned_to": ("assigned_to_id", ("username",)),
     "queue": ("queue_id", ("name",)),
 }
-_EXTRA_COLUMNS = ("active_hold_exists", "x_promise", "x_contact")
+_EXTRA_COLUMNS = ("active_hold_exists", "vulnerable_exists", "x_promise", "x_contact")
 
 
 def _build_api_detail():

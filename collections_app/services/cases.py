@@ -103,6 +103,8 @@ def case_transition(*, case_id, transition, actor=None, reason="", expected_stat
     reason = (reason or "").strip()
     with transaction.atomic():
         case = lock_visible_case(case_id, actor)
+        if transition == "schedule_visit":
+            require_escalation_by_hand(case, actor, reason)
         if not _transition_permission(transition)(case, actor):
             raise DomainError("permission_denied")
         if expected_state and case.state != expected_state:
@@ -129,6 +131,20 @@ def case_transition(*, case_id, transition, actor=None, reason="", expected_stat
                 payload["note"] = note.strip()
         apply_transition(case, transition, actor, reason=reason, payload=payload, args=args)
     return case
+
+
+def require_escalation_by_hand(case, actor, reason):
+    """A vulnerable borrower's case goes to a visit or to legal review only by a supervisor's hand,
+    with a reason (CONTRACT.md, Vulnerability)."""
+    if not case.borrower_vulnerable:
+        return
+    if not perms.may_escalate_borrower(case, actor):
+        raise DomainError(
+            "permission_denied",
+            _("This borrower is marked vulnerable: only a supervisor may take the case further, with a reason."),
+        )
+    if not (reason or "").strip():
+        raise invalid("reason", _("This borrower is marked vulnerable: say why the case must go further."))
 
 
 @dataclass(frozen=True)

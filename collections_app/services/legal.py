@@ -11,7 +11,7 @@ from ..errors import DomainError, invalid
 from ..models import LegalReferral
 from ..workflow import State
 from ._common import lock_visible_case, require_text
-from .cases import apply_transition
+from .cases import apply_transition, require_escalation_by_hand
 from .events import event_write
 
 
@@ -22,6 +22,7 @@ def legal_referral_request(*, case_id, actor=None, reason=""):
         case = lock_visible_case(case_id, actor)
         if not perms.may(actor, perms.LEGAL_REQUEST, case):
             raise DomainError("permission_denied")
+        require_escalation_by_hand(case, actor, reason)
         if case.state != State.VISIT:
             raise DomainError(
                 "transition_not_allowed",

@@ -47,6 +47,7 @@ class AllowedTransitions:
         if key not in self._known:
             probe = Case(state=state)
             probe.__dict__["active_hold_exists"] = bool(on_hold)
+            probe.__dict__["vulnerable_exists"] = False  # the list does not read markers (docs/plans.md)
             self._known[key] = probe.allowed_transitions(self.actor)
         return list(self._known[key])
 
