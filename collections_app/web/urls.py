@@ -37,6 +37,7 @@ urlpatterns = [
     path("queues/distribute/undo/", queues.distribute_undo, name="distribute-undo"),
     path("approvals/", approvals.approvals, name="approvals"),
     path("approvals/decide/", approvals.decide_referrals, name="approvals-decide"),
+    path("approvals/plans/decide/", approvals.decide_plans, name="approvals-decide-plans"),
     path("approvals/<int:referral_id>/decide/", approvals.decide_referral, name="approval-decide"),
     path("holds/", holds.holds, name="holds"),
     path("holds/place/", holds.place_hold, name="hold-place"),
