@@ -20,14 +20,17 @@ from .cases import case_queryset, filter_given, newest_first_page
 
 
 def cases_awaiting_visit_plan(actor):
-    """The visit queue: cases in `visit` with no planned visit yet, oldest arrears first."""
-    from ..models import Visit
+    """The visit queue: cases in `visit` with no planned visit yet, oldest arrears first. A case on
+    an active repayment plan is not waiting for a visit (CONTRACT.md: activation takes it out)."""
+    from ..models import RepaymentPlan, Visit
 
     planned = Visit.objects.filter(case=OuterRef("pk"), status=Visit.Status.PLANNED)
+    on_plan = RepaymentPlan.objects.filter(case=OuterRef("pk"), status="active")
     return (
         case_queryset(actor)
         .filter(state="visit")
         .exclude(Exists(planned))
+        .exclude(Exists(on_plan))
         .order_by(F("oldest_unpaid_due_date").asc(nulls_last=True), "id")
     )
 
