@@ -61,6 +61,7 @@ _DEFAULTS = {
         "pre_due": gettext_lazy("Reminder before the due date"),
         "overdue": gettext_lazy("Overdue reminder"),
         "overdue_firm": gettext_lazy("Firm overdue reminder"),
+        "plan_confirmation": gettext_lazy("Repayment plan confirmation"),
     },
     # Fields of a borrower or loan named by events (personal data revealed, details updated).
     "field": {

@@ -409,7 +409,7 @@ def case_abilities(actor, case):
     role names). Mirrors what the services would refuse: a form is offered only when sending it
     could succeed (no second promise while one is pending, no legal referral while one waits, none
     on a closed case or under a hold where a hold stops it)."""
-    from .models import LegalReferral, PromiseToPay
+    from .models import LegalReferral, PlanStatus, PromiseToPay
     from .workflow import State
 
     actor = as_actor(actor)
@@ -421,7 +421,14 @@ def case_abilities(actor, case):
     allowed = case.allowed_transitions(actor) if is_open else []
     in_visit = case.state == State.VISIT
     on_hold = in_visit and case.borrower_on_hold
-    promise = can(PROMISE_RECORD) and not case.promises.filter(status=PromiseToPay.Status.PENDING).exists()
+    open_plan = _open_plan(case)
+    plan_active = open_plan is not None and open_plan.status == PlanStatus.ACTIVE
+    # No promise while a plan is active: the plan's dates are what the borrower agreed to.
+    promise = (
+        can(PROMISE_RECORD)
+        and not plan_active
+        and not case.promises.filter(status=PromiseToPay.Status.PENDING).exists()
+    )
     request_legal = (
         can(LEGAL_REQUEST)
         and in_visit
@@ -441,12 +448,27 @@ def case_abilities(actor, case):
         "reveal": may(actor, PII_REVEAL, case),
         "assign": may(actor, ASSIGN, case),
         "export": may(actor, EXPORT_CASES, case),
+        # One open plan per case (`plan_exists`); proposing needs an open case.
+        "offer_plan": open_plan is None and can(PLAN_PROPOSE),
+        "cancel_plan": open_plan is not None and can(PLAN_CANCEL) and may_cancel_plan(actor, open_plan),
     }
     abilities["work"] = any(abilities[k] for k in ("record_contact", "add_note", "promise", "send_message"))
     abilities["stage"] = bool(
         abilities["transitions"] or abilities["close"] or abilities["request_legal"] or abilities["plan_visit"]
     )
     return abilities
+
+
+def _open_plan(case):
+    """The case's proposed or active plan, or None: from the case page's prefetch (`plan_list`,
+    selectors.cases.case_detail with plans) when there, else one query."""
+    from .models import RepaymentPlan
+    from .models.plans import OPEN_PLAN_STATUSES
+
+    plans = getattr(case, "plan_list", None)
+    if plans is not None:
+        return next((p for p in plans if p.status in OPEN_PLAN_STATUSES), None)
+    return RepaymentPlan.objects.filter(case=case, status__in=OPEN_PLAN_STATUSES).first()
 
 
 def visible_cases(actor, queryset=None, *, assigned_to_me=False):

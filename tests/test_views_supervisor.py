@@ -485,8 +485,8 @@ def test_approvals_page_runs_a_fixed_number_of_queries(client, supervisor, rows,
         if i % 2:
             legal_referral_decide(referral_id=referral.pk, actor=supervisor, approve=bool(i % 4 == 1), reason="ok")
     client.force_login(supervisor)
-    # session, user, roles; pending; recently decided
-    with django_assert_num_queries(5):
+    # session, user, roles; plans waiting (issue 11); pending; recently decided
+    with django_assert_num_queries(6):
         response = client.get(url("collections:approvals"))
     assert len(response.context["pending"]) + len(response.context["decided"]) == rows
 

@@ -12,7 +12,17 @@ from django.utils.translation import gettext as _
 from ..actors import as_actor
 from ..calendar import lender_today
 from ..errors import DomainError
-from ..models import Bucket, Case, CaseEvent, ContactAttempt, Hold, PromiseToPay, VulnerabilityMarker
+from ..models import (
+    Bucket,
+    Case,
+    CaseEvent,
+    ContactAttempt,
+    Hold,
+    PlanInstalment,
+    PromiseToPay,
+    RepaymentPlan,
+    VulnerabilityMarker,
+)
 from ..permissions import visible_cases
 from ..prepared import PLACEHOLDER, PreparedQuery
 
@@ -219,9 +229,25 @@ def case_list(
     return qs.order_by("-updated_at", "-id")
 
 
-def case_detail(actor, case_id):
+def _plans_prefetch():
+    """A case's plans, newest first, each with its instalments in order (two queries, whatever the
+    number of plans and instalments): `case.plan_list`, `plan.instalment_list`."""
+    instalments = Prefetch("instalments", queryset=PlanInstalment.objects.order_by("number"), to_attr="instalment_list")
+    return Prefetch(
+        "plans",
+        queryset=RepaymentPlan.objects.order_by("-created_at", "-id").prefetch_related(instalments),
+        to_attr="plan_list",
+    )
+
+
+def case_detail(actor, case_id, *, with_plans=False):
+    """One case through the actor's row scope; `with_plans`: its plans and their instalments too
+    (the case page)."""
+    qs = case_queryset(actor)
+    if with_plans:
+        qs = qs.prefetch_related(_plans_prefetch())
     try:
-        case = case_queryset(actor).get(pk=case_id)
+        case = qs.get(pk=case_id)
     except (Case.DoesNotExist, ValueError, TypeError):
         raise DomainError("not_found") from None
     case._visible_to = as_actor(actor).label  # reached through the row scope: may() need not ask again

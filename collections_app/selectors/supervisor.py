@@ -20,14 +20,17 @@ from .cases import case_queryset, filter_given, newest_first_page
 
 
 def cases_awaiting_visit_plan(actor):
-    """The visit queue: cases in `visit` with no planned visit yet, oldest arrears first."""
-    from ..models import Visit
+    """The visit queue: cases in `visit` with no planned visit yet, oldest arrears first. A case on
+    an active repayment plan is not waiting for a visit (CONTRACT.md: activation takes it out)."""
+    from ..models import RepaymentPlan, Visit
 
     planned = Visit.objects.filter(case=OuterRef("pk"), status=Visit.Status.PLANNED)
+    on_plan = RepaymentPlan.objects.filter(case=OuterRef("pk"), status="active")
     return (
         case_queryset(actor)
         .filter(state="visit")
         .exclude(Exists(planned))
+        .exclude(Exists(on_plan))
         .order_by(F("oldest_unpaid_due_date").asc(nulls_last=True), "id")
     )
 
@@ -297,3 +300,31 @@ class BreachCursor:
 
 
 BreachCursor.FIRST = BreachCursor(None, 0)
+
+
+# --- plans waiting for a decision (/approvals/) ---
+
+
+def plans_waiting(actor, authorities, *, limit=200):
+    """Proposed plans the actor may see whose needed authority is one of `authorities` (those the
+    actor's own covers: permissions.plan_authority_to_decide + services.plans.policy.authority_covers),
+    oldest proposal first, with their case, loan and borrower, instalment count and last due date.
+    One query, whatever the number of plans."""
+    from django.db.models import Max
+
+    from ..models import PlanInstalment, PlanStatus, RepaymentPlan
+
+    if not authorities:
+        return []
+    instalments = PlanInstalment.objects.filter(plan_id=OuterRef("pk")).order_by().values("plan_id")
+    qs = (
+        RepaymentPlan.objects.filter(status=PlanStatus.PROPOSED, needs_authority__in=list(authorities))
+        .select_related("case", "case__loan", "case__borrower")
+        .annotate(
+            instalment_count=Subquery(instalments.annotate(n=Count("pk")).values("n")[:1]),
+            last_due=Subquery(instalments.annotate(d=Max("due_date")).values("d")[:1]),
+        )
+    )
+    if not as_actor(actor).sees_everything:
+        qs = qs.filter(case__in=visible_cases(actor).values("pk"))
+    return list(qs.order_by("created_at", "pk")[:limit])

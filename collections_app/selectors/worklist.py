@@ -13,7 +13,7 @@ from ..actors import as_actor
 from ..calendar import lender_today
 from ..errors import DomainError
 from ..masking import mask_name
-from ..models import Bucket, Case, ContactAttempt, PromiseToPay
+from ..models import Bucket, Case, ContactAttempt, PlanInstalment, PlanStatus, PromiseToPay, RepaymentPlan
 from ..permissions import visible_cases
 from ..workflow import OPEN_STATES
 from .cases import case_queryset, case_rows
@@ -34,6 +34,8 @@ class WorklistFilters:
     bucket: str = ""
     promise_due: bool = False
     never_contacted: bool = False
+    on_plan: bool = False
+    plan_due_today: bool = False  # an unmet instalment of the active plan falls due today
     search: str = ""
     sort: str = ""  # "" (the priority order) or a key of WORKLIST_SORTS
 
@@ -147,6 +149,10 @@ def _worklist_order(qs, sort=""):
     return qs.order_by("-priority", F("next_action_at").asc(nulls_first=True), "id")
 
 
+def _active_plan():
+    return RepaymentPlan.objects.filter(case=OuterRef("pk"), status=PlanStatus.ACTIVE)
+
+
 def _worklist_filtered(actor, filters, as_of):
     """The actor's open worklist cases matching the filters: no joins beyond what a filter needs."""
 
@@ -171,6 +177,16 @@ def _worklist_filtered(actor, filters, as_of):
         qs = qs.filter(Exists(due_today))
     if filters.never_contacted:
         qs = qs.exclude(Exists(ContactAttempt.objects.filter(case=OuterRef("pk"))))
+    if filters.on_plan:
+        qs = qs.filter(Exists(_active_plan()))
+    if filters.plan_due_today:
+        qs = qs.filter(
+            Exists(
+                PlanInstalment.objects.filter(
+                    plan__case=OuterRef("pk"), plan__status=PlanStatus.ACTIVE, due_date=as_of, met=False
+                )
+            )
+        )
     term = filters.search.strip()
     if term:
         qs = qs.annotate(phones_text=Cast("borrower__phones", TextField())).filter(_search_q(term))
@@ -216,6 +232,7 @@ def case_worklist_page(actor, filters=WorklistFilters(), *, after=None, limit=50
             .filter(pk__in=ids)
             .annotate(
                 promise_due_today=Exists(due_today),
+                on_plan=Exists(_active_plan()),
                 last_contact_at=Subquery(
                     ContactAttempt.objects.filter(case=OuterRef("pk"))
                     .order_by("-occurred_at")

@@ -14,7 +14,7 @@ from .. import permissions as perms
 from ..actors import as_actor
 from ..calendar import lender_today
 from ..errors import DomainError, invalid
-from ..models import Borrower, ContactAttempt, Hold, Instalment, PromiseToPay, Visit
+from ..models import Borrower, ContactAttempt, Hold, Instalment, PlanStatus, PromiseToPay, RepaymentPlan, Visit
 from ..selectors.contacts import borrower_contact_facts, contact_counters
 from ..workflow import OPEN_STATES, State
 from ._common import lock_visible_case, parse_day, parse_moment, parse_money, require_choice, require_text
@@ -154,6 +154,11 @@ def promise_record(*, case_id, actor=None, amount, due_date, contact_id=None):
             raise DomainError("permission_denied")
         if case.state not in OPEN_STATES:
             raise DomainError("transition_not_allowed", _("Promises are taken on open cases only."))
+        if RepaymentPlan.objects.filter(case=case, status=PlanStatus.ACTIVE).exists():
+            raise DomainError(
+                "transition_not_allowed",
+                _("A repayment plan is active on this case: the borrower pays by the plan's dates, not by a promise."),
+            )
         if amount > _loan_outstanding(case.loan_id):
             raise invalid("amount", _("The promise exceeds what is outstanding on the loan."))
         pending = case.promises.filter(status=PromiseToPay.Status.PENDING).first()

@@ -68,6 +68,8 @@ def worklist(request):
             bucket=data["bucket"],
             promise_due=data["promise_due"],
             never_contacted=data["never_contacted"],
+            on_plan=data["on_plan"],
+            plan_due_today=data["plan_due_today"],
             search=data["q"],
             sort=data["sort"],
         )

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from .. import hooks
 from . import dashboard, desk, health, visits
+from .cases import plans as case_plans
 from .cases import views as cases
 from .exports import views as exports
 from .supervisor import approvals, holds, queues
@@ -24,6 +25,9 @@ urlpatterns = [
     path("cases/<int:case_id>/reveal/", cases.reveal, name="case-reveal"),
     path("cases/<int:case_id>/visits/", cases.schedule_visit, name="case-visit"),
     path("cases/<int:case_id>/next/", cases.next_case, name="case-next"),
+    path("cases/<int:case_id>/plans/", case_plans.offer_plan, name="case-plan-offer"),
+    path("cases/<int:case_id>/plans/<int:plan_id>/cancel/", case_plans.cancel_plan, name="case-plan-cancel"),
+    path("cases/<int:case_id>/plans/<int:plan_id>/agreement/", case_plans.plan_agreement, name="case-plan-agreement"),
     path("visits/", visits.my_visits, name="visits"),
     path("visits/<int:visit_id>/record/", visits.record_visit, name="visit-record"),
     path("queues/", queues.queues, name="queues"),
@@ -33,6 +37,7 @@ urlpatterns = [
     path("queues/distribute/undo/", queues.distribute_undo, name="distribute-undo"),
     path("approvals/", approvals.approvals, name="approvals"),
     path("approvals/decide/", approvals.decide_referrals, name="approvals-decide"),
+    path("approvals/plans/decide/", approvals.decide_plans, name="approvals-decide-plans"),
     path("approvals/<int:referral_id>/decide/", approvals.decide_referral, name="approval-decide"),
     path("holds/", holds.holds, name="holds"),
     path("holds/place/", holds.place_hold, name="hold-place"),

@@ -9,6 +9,7 @@ from django.utils import timezone
 from ...actors import SYSTEM
 from ...models import LegalReferral, PlanStatus, PromiseToPay
 from ..events import event_write
+from .confirmation import plan_confirmation_on_commit
 from .payload import plan_payload
 
 # Stored, so in one language (pages translate the event kind).
@@ -56,6 +57,7 @@ def plan_activate(plan, case, actor):
     first_due = plan.instalments.order_by("number").values_list("due_date", flat=True).first()
     touch_case(case, next_action_at=_morning_after(first_due) if first_due else case.next_action_at)
     event_write(case, "plan_activated", actor, payload=plan_payload(plan))
+    plan_confirmation_on_commit(plan.pk)  # the borrower's SMS, once the activation is committed
 
 
 def _morning_after(day):

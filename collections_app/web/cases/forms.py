@@ -21,6 +21,8 @@ class WorklistFilterForm(forms.Form):
     bucket = forms.ChoiceField(label=_("DPD bucket"), required=False, choices=[])
     promise_due = forms.BooleanField(label=_("Promise due today"), required=False)
     never_contacted = forms.BooleanField(label=_("Never contacted"), required=False)
+    on_plan = forms.BooleanField(label=_("On plan"), required=False)
+    plan_due_today = forms.BooleanField(label=_("Plan instalment due today"), required=False)
     q = forms.CharField(
         label=_("Search"), required=False, max_length=64, help_text=_("Name, loan no. or a phone's last 4 digits")
     )

@@ -36,9 +36,9 @@ from ..common import STAFF, ability_required, actor_of, form_errors_from, refusa
 TIMELINE_PAGE = 50
 
 
-def _case_or_404(actor, case_id):
+def _case_or_404(actor, case_id, **options):
     try:
-        return case_detail(actor, case_id)
+        return case_detail(actor, case_id, **options)
     except DomainError:
         raise Http404 from None
 
@@ -79,8 +79,10 @@ def _field_agents():
 
 
 def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
+    from .plans import plan_context
+
     actor = actor_of(request)
-    case = _case_or_404(actor, case_id)
+    case = _case_or_404(actor, case_id, with_plans=True)
     today = lender_today()
     dpd = case.dpd(today)
     borrower = case.borrower
@@ -128,6 +130,7 @@ def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
         "can": can,
         **forms,
     }
+    context.update(plan_context(case, can, bound_forms))
     return render(request, "collections_app/case.html", context, status=status)
 
 

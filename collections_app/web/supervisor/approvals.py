@@ -1,13 +1,20 @@
-"""Supervisors' pages: legal referrals waiting for a decision, decided one by one or in bulk.
+"""Supervisors' pages: repayment plans and legal referrals waiting for a decision, decided in bulk
+(referrals also one by one).
 
 Reads go through selectors (row scope, fixed query counts), writes through services; a refusal is
 shown in place with its reason, never as a 500. Pages answer 404 to other roles; action URLs are
 POST only (405 otherwise) and CSRF-protected.
 """
 
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
 from django.contrib import messages
+from django.utils import timezone
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST, require_safe
 
@@ -16,21 +23,77 @@ from ...selectors import supervisor as supervisor_reads
 from ...calendar import lender_today
 from ...errors import DomainError
 from .forms import (
+    CaseIdsField,
     DecideReferralForm,
     DecideReferralsForm,
 )
+from ...models import Proposer
 from ...services import legal_referral_decide
+from ...services.plans import plan_decide
+from ...services.plans.policy import authority_covers
+from ...services.plans.schedule import months_between
 from ..common import ability_required, actor_of, form_errors_from, refusal_text
 from .shared import mark_case, render_page
 
 PENDING_SHOWN = 100  # oldest requests first; the rest appear as these are decided
+PLANS_SHOWN = 200  # oldest proposals first; the rest appear as these are decided
+
+
+class PlanIdsField(CaseIdsField):
+    """Many plan ids from the approvals page's checkboxes."""
+
+    default_error_messages = {
+        "required": gettext_lazy("Select at least one plan."),
+        "invalid": gettext_lazy("Plan ids must be whole numbers."),
+        "too_many": gettext_lazy("You can decide at most %(max)d plans at once; you selected %(n)d."),
+    }
+
+
+class DecidePlansForm(forms.Form):
+    """Several waiting plans approved or declined at once, with one reason (required to decline:
+    the service says so, naming the field)."""
+
+    plans = PlanIdsField(label=gettext_lazy("Plans"))
+    decision = forms.ChoiceField(
+        label=gettext_lazy("Decision"),
+        choices=[("approve", gettext_lazy("Approve")), ("decline", gettext_lazy("Decline"))],
+    )
+    reason = forms.CharField(
+        label=gettext_lazy("Reason (required to decline)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+def _plans_waiting(actor):
+    """The proposals this person's authority covers, marked for their rows (no further query)."""
+    decider = perms.plan_authority_to_decide(actor)
+    if decider is None or not perms.may(actor, perms.PLAN_DECIDE):
+        return [], False
+    covered = [p for p in Proposer.values if authority_covers(decider, p)]
+    plans = supervisor_reads.plans_waiting(actor, covered, limit=PLANS_SHOWN + 1)
+    more, plans = len(plans) > PLANS_SHOWN, plans[:PLANS_SHOWN]
+    today = lender_today()
+    for plan in plans:
+        mark_case(plan.case, today, None)
+        proposed_on = timezone.localtime(plan.created_at, settings.LENDER_TIME_ZONE).date()
+        plan.months = months_between(proposed_on, plan.last_due) if plan.last_due else None
+        plan.discount_pct = (plan.discount_share * 100).quantize(Decimal("0.1"))
+    return plans, more
 
 
 # --- Approvals ------------------------------------------------------------------------------
 
 
-def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None, bulk_form=None):
+def _render_approvals(
+    request, *, failed_id=None, failed_form=None, refusal=None, bulk_form=None, plans_form=None, status=200
+):
     actor = actor_of(request)
+    plans, more_plans = _plans_waiting(actor)
+    checked_plans = set(request.POST.getlist("plans")) if plans_form is not None else set()
+    for plan in plans:
+        plan.checked = str(plan.pk) in checked_plans
     pending = supervisor_reads.legal_referrals_pending(actor, limit=PENDING_SHOWN + 1)
     more_pending, pending = len(pending) > PENDING_SHOWN, pending[:PENDING_SHOWN]
     decided = supervisor_reads.legal_referrals_decided(actor)
@@ -47,7 +110,7 @@ def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None
     checked = set(request.POST.getlist("referrals")) if bulk_form is not None else set()
     for referral in pending:
         referral.checked = str(referral.pk) in checked
-    return render_page(
+    response = render_page(
         request,
         "approvals.html",
         {
@@ -56,8 +119,14 @@ def _render_approvals(request, *, failed_id=None, failed_form=None, refusal=None
             "decided": decided,
             "refusal": orphan,
             "bulk_form": bulk_form or DecideReferralsForm(auto_id="id_bulk_%s"),
+            "plans": plans,
+            "more_plans": more_plans,
+            "plans_form": plans_form or DecidePlansForm(auto_id="id_plans_%s"),
+            "may_decide_plans": perms.plan_authority_to_decide(actor) is not None,
         },
     )
+    response.status_code = status
+    return response
 
 
 @ability_required(perms.LEGAL_DECIDE)
@@ -127,4 +196,31 @@ def decide_referrals(request):
         messages.success(request, text % {"count": len(done), "cases": cases})
     for referral_id, text in refused:
         messages.error(request, _("Referral %(id)d not decided: %(reason)s") % {"id": referral_id, "reason": text})
+    return redirect("collections:approvals")
+
+
+@ability_required(perms.LEGAL_DECIDE)
+@require_POST
+def decide_plans(request):
+    """Several waiting plans decided at once: plan_decide per plan, each checked for permission,
+    authority and state on its own; the page says what happened to each."""
+    form = DecidePlansForm(request.POST, auto_id="id_plans_%s")
+    if not form.is_valid():
+        return _render_approvals(request, plans_form=form, status=400)
+    actor = actor_of(request)
+    decision, reason = form.cleaned_data["decision"], form.cleaned_data["reason"]
+    for plan_id in form.cleaned_data["plans"]:
+        try:
+            plan = plan_decide(plan_id=plan_id, actor=actor, decision=decision, reason=reason)
+        except DomainError as error:
+            messages.error(
+                request, _("Plan %(id)d not decided: %(reason)s") % {"id": plan_id, "reason": refusal_text(error)}
+            )
+        else:
+            text = (
+                _("Plan %(id)d (case #%(case)d) approved: it is active.")
+                if decision == "approve"
+                else _("Plan %(id)d (case #%(case)d) declined.")
+            )
+            messages.success(request, text % {"id": plan.pk, "case": plan.case_id})
     return redirect("collections:approvals")

@@ -19,6 +19,8 @@ def worklist_filters(params):
         bucket=params.get("bucket", ""),
         promise_due=bool(params.get("promise_due")),
         never_contacted=bool(params.get("never_contacted")),
+        on_plan=bool(params.get("on_plan")),
+        plan_due_today=bool(params.get("plan_due_today")),
         search=params.get("q", ""),
         sort=params.get("sort", ""),
     )
