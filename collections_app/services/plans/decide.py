@@ -15,7 +15,8 @@ from .._common import lock_visible_case, require_choice, require_text
 from ..events import event_write
 from .activate import plan_activate, touch_case
 from .payload import plan_payload
-from .policy import authority_covers, authority_to_decide
+from ...permissions import plan_authority_to_decide as authority_to_decide
+from .policy import authority_covers
 
 DECISIONS = [("approve", gettext_lazy("Approve")), ("decline", gettext_lazy("Decline"))]
 

@@ -20,7 +20,8 @@ from .._common import lock_visible_case, parse_day, parse_money, require_choice
 from ..events import event_write
 from .activate import plan_activate, touch_case
 from .payload import plan_payload
-from .policy import authority_to_propose, limits_text, place_proposal, policy_for_loan
+from ...permissions import plan_authority_to_propose as authority_to_propose
+from .policy import limits_text, place_proposal, policy_for_loan
 from .schedule import add_months, monthly_schedule, months_between, outstanding
 
 MAX_INSTALMENTS = 60  # more than any policy's longest plan in months; a bound on the input
