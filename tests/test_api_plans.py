@@ -192,6 +192,10 @@ def test_the_plan_story_through_the_api_with_webhooks_received(api, crm, risk_de
         body = verify_webhook(secret, request["headers"]["X-Collections-Signature"], request["raw"])
         assert request["headers"]["X-Collections-Event"] == body["type"]
         received.append((body["type"], body["data"]["plan"], body["data"]["status"]))
+        assert set(body["data"]) == {
+            "event", "case", "loan", "actor", "at", "plan", "kind", "status", "total", "discount",
+            "instalments", "first_due_date", "last_due_date", "reason",
+        }  # fmt: skip
     assert {
         ("plan.proposed", plan["id"], "proposed"),
         ("plan.activated", plan["id"], "active"),
@@ -284,3 +288,9 @@ def test_the_vulnerability_marker_shows_only_with_pii_read(api):
     }
     entry = AuditLog.objects.filter(actor="client:crm-pii").latest("pk")
     assert entry.fields == ["name", "vulnerability"]
+
+
+def test_plan_webhook_types_need_cases_read(api, receiver):
+    blind = api("webhooks:manage", name="ops-only")
+    refused = blind.post("/api/v1/webhooks/", {"url": receiver.url, "event_types": ["plan.kept"]})
+    assert refused.status_code == 400 and "event_types" in refused.json()["fields"]
