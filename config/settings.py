@@ -322,6 +322,8 @@ SPECTACULAR_SETTINGS = {
         "CaseStateEnum": "collections_app.workflow.State",
         "ContactChannelEnum": "collections_app.models.ContactAttempt.Channel",
         "MessageChannelEnum": "collections_app.models.ReminderStep.Channel",
+        "PlanKindEnum": "collections_app.models.PlanKind",
+        "PlanStatusEnum": "collections_app.models.PlanStatus",
     },
 }
 

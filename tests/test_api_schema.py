@@ -43,6 +43,7 @@ def token(db):
             "loans:write",
             "pii:read",
             "webhooks:manage",
+            "plans:decide",
         ],
     )
     return token

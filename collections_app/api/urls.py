@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("collections_app.api.actions.urls")),
     path("", include("collections_app.api.webhooks.urls")),
     path("", include("collections_app.api.book.urls")),
+    path("", include("collections_app.api.plans.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

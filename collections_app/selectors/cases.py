@@ -23,6 +23,7 @@ from ..models import (
     RepaymentPlan,
     VulnerabilityMarker,
 )
+from ..models.plans import OPEN_PLAN_STATUSES
 from ..permissions import visible_cases
 from ..prepared import PLACEHOLDER, PreparedQuery
 
@@ -103,12 +104,55 @@ def _api_detail_annotations(holds):
         .order_by("-occurred_at", "-id")
         .values(j=JSONObject(channel="channel", outcome="outcome", occurred_at="occurred_at"))[:1]
     )
+    # The open plan and its first unmet instalment, and the borrower's active vulnerability marker
+    # (shown only with pii:read; read here so the detail stays one query).
+    plan = (
+        RepaymentPlan.objects.filter(case_id=OuterRef("pk"), status__in=OPEN_PLAN_STATUSES)
+        .order_by("-pk")
+        .values(
+            j=JSONObject(
+                id="id",
+                kind="kind",
+                status="status",
+                next_due_date=_next_unmet("due_date"),
+                next_amount=Cast(_next_unmet("amount"), TextField()),
+            )
+        )[:1]
+    )
+    vulnerability = (
+        VulnerabilityMarker.objects.filter(borrower_id=OuterRef("borrower_id"), cleared_at__isnull=True)
+        .order_by("-pk")
+        .values(j=JSONObject(code="code", review_on="review_on", set_by="set_by"))[:1]
+    )
     return {
         "active_hold_exists": Exists(holds.filter(borrower_id=OuterRef("borrower_id"))),
         "vulnerable_exists": vulnerable_exists(),
         "x_promise": Subquery(promise, output_field=JSONField()),
         "x_contact": Subquery(contact, output_field=JSONField()),
+        "x_plan": Subquery(plan, output_field=JSONField()),
+        "x_vulnerability": Subquery(vulnerability, output_field=JSONField()),
     }
+
+
+def _next_unmet(column):
+    """A column of the first unmet instalment of the plan in the enclosing query."""
+    return Subquery(
+        PlanInstalment.objects.filter(plan_id=OuterRef("pk"), met=False).order_by("number").values(column)[:1]
+    )
+
+
+def open_plans(case_ids):
+    """{case id: (plan id, kind, status, next due date, next amount)} of the cases' open plans
+    (proposed or active), next = the first unmet instalment: one query for a page of cases (none
+    when the page is empty), so the API's case list keeps its fixed count."""
+    if not case_ids:
+        return {}
+    rows = (
+        RepaymentPlan.objects.filter(case_id__in=set(case_ids), status__in=OPEN_PLAN_STATUSES)
+        .annotate(next_due_date=_next_unmet("due_date"), next_amount=_next_unmet("amount"))
+        .values_list("case_id", "id", "kind", "status", "next_due_date", "next_amount")
+    )
+    return {row[0]: row[1:] for row in rows}
 
 
 _CASE_ATTNAMES = tuple(f.attname for f in Case._meta.concrete_fields)
@@ -118,7 +162,7 @@ _RELATED_COLUMNS = {  # related model -> (its id column on the case, the columns
     "assigned_to": ("assigned_to_id", ("username",)),
     "queue": ("queue_id", ("name",)),
 }
-_EXTRA_COLUMNS = ("active_hold_exists", "vulnerable_exists", "x_promise", "x_contact")
+_EXTRA_COLUMNS = ("active_hold_exists", "vulnerable_exists", "x_promise", "x_contact", "x_plan", "x_vulnerability")
 
 
 def _build_api_detail():
@@ -169,8 +213,9 @@ def active_hold_codes(borrower_ids):
 
 
 def case_api_detail(actor, case_id):
-    """One case for the API with its open promise and last contact folded into the same query
-    (`x_promise`, `x_contact`: dicts or None). For an actor who sees every case (an API client),
+    """One case for the API with its open promise, last contact, open plan and the borrower's active
+    vulnerability marker folded into the same query (`x_promise`, `x_contact`, `x_plan`,
+    `x_vulnerability`: dicts or None). For an actor who sees every case (an API client),
     a query prepared once per process; otherwise the same read through the row scope."""
     actor = as_actor(actor)
     if not isinstance(case_id, int) or not 0 < case_id < 2**63:
@@ -264,6 +309,22 @@ def case_timeline(actor, case_id, *, before_id=None, limit=50):
             raise DomainError("validation_error", fields={"before": [_("Unknown event.")]})
         qs = qs.filter(Q(at__lt=anchor["at"]) | Q(at=anchor["at"], id__lt=before_id))
     return list(qs[:limit])
+
+
+def case_plans(actor, case_id):
+    """The case's plans, newest first, each with its instalments in order (three queries: the case
+    through the actor's row scope, the plans, their instalments); 404 when the case is not theirs."""
+    if not isinstance(case_id, int) or not 0 < case_id < 2**63:
+        raise DomainError("not_found")
+    case = visible_cases(actor).filter(pk=case_id).values("pk", "borrower_id").first()
+    if case is None:
+        raise DomainError("not_found")
+    plans = list(
+        RepaymentPlan.objects.filter(case_id=case_id)
+        .order_by("-created_at", "-id")
+        .prefetch_related(Prefetch("instalments", queryset=PlanInstalment.objects.order_by("number")))
+    )
+    return case["borrower_id"], plans
 
 
 _BUCKETS_TTL_SECONDS = 10.0

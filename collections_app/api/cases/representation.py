@@ -4,6 +4,7 @@ written to the audit log."""
 
 import hashlib
 import json
+from decimal import Decimal
 
 from django.utils import timezone
 
@@ -52,8 +53,23 @@ class AllowedTransitions:
         return list(self._known[key])
 
 
-def case_body(row, actor, *, as_of, buckets, hold_codes, allowed_transitions, zone=None):
-    """The case shape of CONTRACT.md from a row of CASE_VALUES."""
+def plan_summary(plan_id, kind, status, next_due_date, next_amount):
+    """The case shape's `plan` (the open plan: proposed or active; next = its first unmet
+    instalment), from selectors.open_plans' values or the detail's JSON (strings there)."""
+    if next_due_date is not None and not isinstance(next_due_date, str):
+        next_due_date = next_due_date.isoformat()
+    if next_amount is not None:
+        next_amount = money(Decimal(str(next_amount)))
+    return {"id": plan_id, "kind": kind, "status": status, "next_due_date": next_due_date, "next_amount": next_amount}
+
+
+def plan_summaries(open_plans):
+    """{case id: plan summary} from selectors.cases.open_plans."""
+    return {case_id: plan_summary(*values) for case_id, values in open_plans.items()}
+
+
+def case_body(row, actor, *, as_of, buckets, hold_codes, allowed_transitions, zone=None, plan=None):
+    """The case shape of CONTRACT.md from a row of CASE_VALUES; `plan` is its plan_summary or None."""
     zone = zone or timezone.get_current_timezone()
     dpd = days_past_due(row["oldest_unpaid_due_date"], as_of)
     name = row["borrower__name"] if sees_pii(actor) else mask_name(row["borrower__name"])
@@ -75,11 +91,13 @@ def case_body(row, actor, *, as_of, buckets, hold_codes, allowed_transitions, zo
         "closed_at": iso(row["closed_at"], zone),
         "updated_at": iso(row["updated_at"], zone),
         "allowed_transitions": allowed_transitions,
+        "plan": plan,
     }
 
 
-def case_bodies(rows, actor, *, as_of, buckets, hold_codes):
-    """Bodies of many rows of CASE_VALUES; `hold_codes` maps borrower id to its active hold codes."""
+def case_bodies(rows, actor, *, as_of, buckets, hold_codes, plans):
+    """Bodies of many rows of CASE_VALUES; `hold_codes` maps borrower id to its active hold codes,
+    `plans` case id to its plan summary (plan_summaries)."""
     zone, transitions = timezone.get_current_timezone(), AllowedTransitions(actor)
     return [
         case_body(
@@ -90,12 +108,13 @@ def case_bodies(rows, actor, *, as_of, buckets, hold_codes):
             zone=zone,
             hold_codes=hold_codes.get(row["borrower_id"], []),
             allowed_transitions=transitions(row["state"], row["active_hold_exists"]),
+            plan=plans.get(row["id"]),
         )
         for row in rows
     ]
 
 
-def case_dict(case, actor, *, as_of, buckets):
+def case_dict(case, actor, *, as_of, buckets, plan=None):
     """The same shape from a loaded Case (its own conditions, referral included, decide the transitions)."""
     row = {
         "id": case.pk,
@@ -121,19 +140,20 @@ def case_dict(case, actor, *, as_of, buckets):
         buckets=buckets,
         hold_codes=case.active_hold_codes,
         allowed_transitions=case.allowed_transitions(actor),
+        plan=plan,
     )
 
 
-def audit_unmasked(actor, cases, reason):
-    """One audit row per borrower whose name went out unmasked (one query for a whole page).
-    `cases`: Case instances or rows with `id` and `borrower_id`."""
+def audit_unmasked(actor, cases, reason, fields=("name",)):
+    """One audit row per borrower whose personal data (`fields`) went out unmasked (one query for a
+    whole page). `cases`: Case instances or rows with `id` and `borrower_id`."""
     if not sees_pii(actor) or not cases:
         return
     pii_log_unmasked(
         actor=actor,
         reason=reason,
         reads=[
-            (c["borrower_id"], c["id"], ["name"]) if isinstance(c, dict) else (c.borrower_id, c.pk, ["name"])
+            (c["borrower_id"], c["id"], list(fields)) if isinstance(c, dict) else (c.borrower_id, c.pk, list(fields))
             for c in cases
         ],
     )

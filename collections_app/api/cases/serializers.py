@@ -67,6 +67,16 @@ class BorrowerRefSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="Masked (张*) without the pii:read scope.")
 
 
+class CasePlanSerializer(serializers.Serializer):
+    """The case's open plan (proposed or active); next = its first unmet instalment."""
+
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=[("plan", "plan"), ("settlement", "settlement")])
+    status = serializers.ChoiceField(choices=[("proposed", "proposed"), ("active", "active")])
+    next_due_date = serializers.DateField(allow_null=True)
+    next_amount = serializers.CharField(allow_null=True, help_text="Decimal string, two places.")
+
+
 class CaseSerializer(serializers.Serializer):
     """Documentation of the case shape; the API builds it with api.representation.case_dict."""
 
@@ -87,6 +97,26 @@ class CaseSerializer(serializers.Serializer):
     closed_at = serializers.DateTimeField(allow_null=True)
     updated_at = serializers.DateTimeField()
     allowed_transitions = serializers.ListField(child=serializers.CharField())
+    plan = CasePlanSerializer(allow_null=True, help_text="The open plan (proposed or active), else null.")
+
+
+class VulnerabilitySerializer(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=[(c, c) for c in ("illness", "bereavement", "disability", "elderly", "hardship")]
+    )
+    review_on = serializers.DateField()
+    set_by = serializers.CharField()
+
+
+class CaseDetailSerializer(CaseSerializer):
+    """The detail adds the open promise, the last contact and (pii:read only) the vulnerability marker."""
+
+    open_promise = serializers.JSONField(allow_null=True, help_text='{"amount", "due_date"} or null.')
+    last_contact = serializers.JSONField(allow_null=True, help_text='{"channel", "outcome", "occurred_at"} or null.')
+    vulnerability = VulnerabilitySerializer(
+        allow_null=True,
+        help_text="The borrower's active vulnerability marker; always null without the pii:read scope.",
+    )
 
 
 class EventSerializer(serializers.Serializer):

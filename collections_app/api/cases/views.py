@@ -20,9 +20,18 @@ from ...errors import DomainError
 from ...models import CaseEvent
 from ...permissions import visible_cases
 from ..common.idempotency import idempotent
-from ..common.views import _ScopedView, api_actor, decode_cursor, encode_cursor, iso, money, validated
-from .representation import CASE_VALUES, audit_unmasked, case_bodies, case_dict, etag_for
+from ..common.views import _ScopedView, api_actor, decode_cursor, encode_cursor, iso, money, sees_pii, validated
+from .representation import (
+    CASE_VALUES,
+    audit_unmasked,
+    case_bodies,
+    case_dict,
+    etag_for,
+    plan_summaries,
+    plan_summary,
+)
 from .serializers import (
+    CaseDetailSerializer,
     CaseFilterSerializer,
     CaseSerializer,
     ErrorSerializer,
@@ -147,7 +156,12 @@ class CaseListView(_ScopedView):
         return Response(
             {
                 "results": case_bodies(
-                    rows, actor, as_of=as_of, buckets=case_reads.bucket_list(), hold_codes=hold_codes
+                    rows,
+                    actor,
+                    as_of=as_of,
+                    buckets=case_reads.bucket_list(),
+                    hold_codes=hold_codes,
+                    plans=plan_summaries(case_reads.open_plans([r["id"] for r in rows])),
                 ),
                 "next": next_url,
                 "has_more": more,
@@ -164,11 +178,20 @@ def _db_time(text):
 
 
 class CaseDetailView(_ScopedView):
-    @extend_schema(responses={200: CaseSerializer, 304: None, 404: ErrorSerializer})
+    @extend_schema(responses={200: CaseDetailSerializer, 304: None, 404: ErrorSerializer})
     def get(self, request, case_id):
         actor = api_actor(request)
         case = case_reads.case_api_detail(actor, case_id)
-        body = case_dict(case, actor, as_of=lender_today(), buckets=case_reads.bucket_list())
+        plan = case.x_plan
+        body = case_dict(
+            case,
+            actor,
+            as_of=lender_today(),
+            buckets=case_reads.bucket_list(),
+            plan=plan_summary(plan["id"], plan["kind"], plan["status"], plan["next_due_date"], plan["next_amount"])
+            if plan
+            else None,
+        )
         promise, contact = case.x_promise, case.x_contact
         body["open_promise"] = (
             {"amount": money(Decimal(promise["amount"])), "due_date": promise["due_date"]} if promise else None
@@ -182,12 +205,17 @@ class CaseDetailView(_ScopedView):
             if contact
             else None
         )
+        # Personal data (CONTRACT.md "Repayment plans and settlements"): never without pii:read.
+        marker = case.x_vulnerability if sees_pii(actor) else None
+        body["vulnerability"] = (
+            {"code": marker["code"], "review_on": marker["review_on"], "set_by": marker["set_by"]} if marker else None
+        )
         tag = etag_for(body)
         if request.headers.get("If-None-Match") == tag:
             response = HttpResponseNotModified()
             response["ETag"] = tag
             return response
-        audit_unmasked(actor, [case], "api case detail")
+        audit_unmasked(actor, [case], "api case detail", fields=("name", "vulnerability") if marker else ("name",))
         response = Response(body)
         response["ETag"] = tag
         response["Cache-Control"] = "private, no-cache"
@@ -225,13 +253,18 @@ class CaseLookupView(_ScopedView):
             )
         }
         as_of, buckets = lender_today(), case_reads.bucket_list()
+        plans = plan_summaries(case_reads.open_plans([c.pk for c in cases.values()]))
         audit_unmasked(actor, list(cases.values()), "api lookup")
         return Response(
             {
                 "results": [
                     {
                         "loan": loan,
-                        "case": case_dict(cases[loan], actor, as_of=as_of, buckets=buckets) if loan in cases else None,
+                        "case": case_dict(
+                            cases[loan], actor, as_of=as_of, buckets=buckets, plan=plans.get(cases[loan].pk)
+                        )
+                        if loan in cases
+                        else None,
                     }
                     for loan in loans
                 ]
@@ -324,4 +357,5 @@ class CaseTransitionView(_ScopedView):
             note=data["note"],
         )
         case = case_reads.case_detail(actor, case_id)
-        return Response(case_dict(case, actor, as_of=lender_today(), buckets=case_reads.bucket_list()))
+        plan = plan_summaries(case_reads.open_plans([case.pk])).get(case.pk)
+        return Response(case_dict(case, actor, as_of=lender_today(), buckets=case_reads.bucket_list(), plan=plan))

@@ -92,7 +92,8 @@ def plan_propose(*, case_id, actor=None, **proposal):
             PlanInstalment(plan=plan, number=n, due_date=due, amount=amount)
             for n, (due, amount) in enumerate(draft.schedule, start=1)
         )
-        event_write(case, "plan_proposed", actor, reason=draft.reason, payload=plan_payload(plan, draft.schedule))
+        # The hardship reason is personal data: it stays on the plan, not in the event or its webhook.
+        event_write(case, "plan_proposed", actor, payload=plan_payload(plan, draft.schedule))
         if draft.active_at_once:
             plan_activate(plan, case, actor)
         else:
