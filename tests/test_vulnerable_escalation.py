@@ -76,3 +76,11 @@ def test_a_legal_referral_for_a_vulnerable_borrower_needs_a_supervisor_and_a_rea
     assert "reason" in no_reason.value.fields
     referral = legal_referral_request(case_id=case.pk, actor=supervisor, reason="recovered, refuses to pay")
     assert referral.status == "requested"
+
+
+def test_the_api_list_offers_a_client_no_visit_for_a_vulnerable_borrower():
+    from collections_app.api.cases.representation import AllowedTransitions
+
+    client = AllowedTransitions(actor_for_client("dialler", [r.SCOPE_CASES_READ, r.SCOPE_CASES_WRITE]))
+    assert "schedule_visit" in client("call", False, False)
+    assert "schedule_visit" not in client("call", False, True)

@@ -30,6 +30,7 @@ CASE_VALUES = (
     "updated_at",
     "change_position",
     "borrower_id",
+    "vulnerable_exists",  # annotated by selectors.cases.case_api_queryset (the workflow asks it)
     *API_RELATED_FIELDS,
 )
 
@@ -43,12 +44,12 @@ class AllowedTransitions:
     def __init__(self, actor):
         self.actor, self._known = actor, {}
 
-    def __call__(self, state, on_hold):
-        key = (state, bool(on_hold))
+    def __call__(self, state, on_hold, vulnerable=False):
+        key = (state, bool(on_hold), bool(vulnerable))
         if key not in self._known:
             probe = Case(state=state)
             probe.__dict__["active_hold_exists"] = bool(on_hold)
-            probe.__dict__["vulnerable_exists"] = False  # the list does not read markers (docs/plans.md)
+            probe.__dict__["vulnerable_exists"] = bool(vulnerable)
             self._known[key] = probe.allowed_transitions(self.actor)
         return list(self._known[key])
 
@@ -107,7 +108,7 @@ def case_bodies(rows, actor, *, as_of, buckets, hold_codes, plans):
             buckets=buckets,
             zone=zone,
             hold_codes=hold_codes.get(row["borrower_id"], []),
-            allowed_transitions=transitions(row["state"], row["active_hold_exists"]),
+            allowed_transitions=transitions(row["state"], row["active_hold_exists"], row.get("vulnerable_exists")),
             plan=plans.get(row["id"]),
         )
         for row in rows
