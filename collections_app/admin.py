@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from . import services
+from .admin_plans import PlanPolicyInline  # also registers the plan and vulnerability models
 from .admin_site import ReadOnlyAdmin
 from .errors import DomainError
 from .masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
@@ -238,7 +239,7 @@ class StrategyAdmin(admin.ModelAdmin):
     """Strategies are data a supervisor edits: thresholds, contact policy, the reminder plan."""
 
     list_display = ("name", "product", "call_at_dpd", "visit_at_dpd", "legal_at_dpd", "contact_policy", "send_at")
-    inlines = [ReminderStepInline]
+    inlines = [ReminderStepInline, PlanPolicyInline]
 
 
 class MessageTemplateForm(forms.ModelForm):

@@ -74,6 +74,7 @@ _DEFAULTS = {
         "time_zone": gettext_lazy("Time zone"),
         "language": gettext_lazy("Language"),
         "contacts": gettext_lazy("Contact persons"),
+        "vulnerability_note": gettext_lazy("Vulnerability note"),
     },
     "state": dict(State.choices),
     "transition": TRANSITION_LABELS,

@@ -291,6 +291,31 @@ def _plan_authority_of_person(actor):
     return None
 
 
+# --- the "vulnerability marker" row: a borrower on their own page tells of hardship only, and their
+# word waits for staff to confirm it; staff with the ability confirm, keep and clear markers.
+BORROWER_VULNERABILITY_CODES = ("hardship",)
+
+
+def vulnerability_codes_allowed(actor, codes):
+    """The marker codes (of `codes`) this actor may set."""
+    actor = as_actor(actor)
+    if actor.is_borrower:
+        return [c for c in codes if c in BORROWER_VULNERABILITY_CODES]
+    return list(codes)
+
+
+def vulnerability_needs_confirmation(actor):
+    """Is a marker this actor sets the borrower's own word, waiting for staff to confirm it?"""
+    return as_actor(actor).is_borrower
+
+
+def may_review_vulnerability(actor, obj=None):
+    """Confirm, keep (a new review date) or clear a marker: staff and clients with the ability, on
+    `obj` (a case or a borrower) if given; never the borrower themselves."""
+    actor = as_actor(actor)
+    return not actor.is_borrower and may(actor, VULNERABILITY_SET, obj)
+
+
 def may_record_payment(actor):
     return may(actor, PAYMENT_RECORD)
 
@@ -451,6 +476,8 @@ def case_abilities(actor, case):
         # One open plan per case (`plan_exists`); proposing needs an open case.
         "offer_plan": open_plan is None and can(PLAN_PROPOSE),
         "cancel_plan": open_plan is not None and can(PLAN_CANCEL) and may_cancel_plan(actor, open_plan),
+        # A borrower-level marker: offered on closed cases too (the borrower may have others open).
+        "vulnerability": may(actor, VULNERABILITY_SET, case),
     }
     abilities["work"] = any(abilities[k] for k in ("record_contact", "add_note", "promise", "send_message"))
     abilities["stage"] = bool(

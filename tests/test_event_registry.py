@@ -12,11 +12,12 @@ from collections_app.models import CaseEvent, LegalReferral, PromiseToPay
 from collections_app.models.webhooks import WEBHOOK_EVENT_TYPES
 
 APP = pathlib.Path(__file__).resolve().parent.parent / "collections_app"
-WRITERS = {"event_write", "event_build", "_announce_on_open_cases"}  # (case, kind, actor, ...)
+WRITERS = {"event_write", "event_build", "_announce_on_open_cases", "_announce_marker"}  # (case, kind, actor, ...)
 # Write sites whose kind is a variable, and where its values come from.
 DYNAMIC = {
     ("services/events.py", "event_write"),  # passes its caller's kind on to event_build
     ("services/holds.py", "_announce_on_open_cases"),  # its callers pass literals (scanned)
+    ("services/vulnerability.py", "_announce_marker"),  # its callers pass literals (scanned)
     ("services/reminders/dispatch.py", "_record"),  # reminders._FINAL's values
     ("services/plans/decide.py", "plan_end"),  # f"plan_{status}": its callers pass PlanStatus members
 }

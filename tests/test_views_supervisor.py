@@ -624,8 +624,8 @@ def test_holds_page_runs_a_fixed_number_of_queries(client, supervisor, collector
             hold_place(borrower_id=case.borrower_id, code="complaint", actor=supervisor, reason="complained")
         breach_contact(collector, supervisor)
     client.force_login(supervisor)
-    # session, user, roles; disputes to review; other active holds; breaches
-    with django_assert_num_queries(6):
+    # session, user, roles; disputes to review; other active holds; breaches; vulnerability reviews due
+    with django_assert_num_queries(7):
         response = client.get(url("collections:holds"))
     assert len(response.context["disputes"]) + len(response.context["holds"]) == rows
     assert len(response.context["breaches"]) == rows

@@ -4,8 +4,9 @@ from .. import hooks
 from . import dashboard, desk, health, visits
 from .cases import plans as case_plans
 from .cases import views as cases
+from .cases import vulnerability as case_vulnerability
 from .exports import views as exports
-from .supervisor import approvals, holds, queues
+from .supervisor import approvals, holds, queues, vulnerability_reviews
 
 app_name = "collections"
 
@@ -28,6 +29,22 @@ urlpatterns = [
     path("cases/<int:case_id>/plans/", case_plans.offer_plan, name="case-plan-offer"),
     path("cases/<int:case_id>/plans/<int:plan_id>/cancel/", case_plans.cancel_plan, name="case-plan-cancel"),
     path("cases/<int:case_id>/plans/<int:plan_id>/agreement/", case_plans.plan_agreement, name="case-plan-agreement"),
+    path("cases/<int:case_id>/vulnerability/", case_vulnerability.set_vulnerability, name="case-vulnerability"),
+    path(
+        "cases/<int:case_id>/vulnerability/clear/",
+        case_vulnerability.clear_vulnerability,
+        name="case-vulnerability-clear",
+    ),
+    path(
+        "cases/<int:case_id>/vulnerability/confirm/",
+        case_vulnerability.confirm_vulnerability,
+        name="case-vulnerability-confirm",
+    ),
+    path(
+        "cases/<int:case_id>/vulnerability/reveal/",
+        case_vulnerability.reveal_vulnerability_note,
+        name="case-vulnerability-reveal",
+    ),
     path("visits/", visits.my_visits, name="visits"),
     path("visits/<int:visit_id>/record/", visits.record_visit, name="visit-record"),
     path("queues/", queues.queues, name="queues"),
@@ -42,6 +59,8 @@ urlpatterns = [
     path("holds/", holds.holds, name="holds"),
     path("holds/place/", holds.place_hold, name="hold-place"),
     path("holds/<int:hold_id>/lift/", holds.lift_hold, name="hold-lift"),
+    path("holds/vulnerability/<int:marker_id>/keep/", vulnerability_reviews.keep, name="vulnerability-keep"),
+    path("holds/vulnerability/<int:marker_id>/clear/", vulnerability_reviews.clear, name="vulnerability-clear"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     # Served (and written to the audit log) by the exports, like every other download.
     path("dashboard/<slug:table>.csv", exports.export_dashboard, {"fmt": "csv"}, name="dashboard-csv"),

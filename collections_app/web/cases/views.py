@@ -32,6 +32,7 @@ from ...selectors.cases import bucket_for, bucket_list, case_detail, case_timeli
 from ...selectors.worklist import WorklistCursor, case_worklist
 from ...timeline import describe
 from ..common import STAFF, ability_required, actor_of, form_errors_from, refusal_text
+from .vulnerability import vulnerability_context
 
 TIMELINE_PAGE = 50
 
@@ -102,6 +103,7 @@ def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
         "reveal_form": RevealForm(),
         "visit_form": VisitScheduleForm(agents=_field_agents()) if can["plan_visit"] else None,
     }
+    forms.update(vulnerability_context(case, can))  # the marker and its forms (partials/case_vulnerability.html)
     forms.update(bound_forms)
     context = {
         "case": case,

@@ -24,6 +24,7 @@ from ...models import Borrower
 from ...services import hold_lift, hold_place
 from ..common import ability_required, actor_of, form_errors_from, refusal_text
 from .shared import render_page
+from .vulnerability_reviews import reviews_context
 
 
 # --- Holds ----------------------------------------------------------------------------------
@@ -33,7 +34,7 @@ HOLDS_PAGE = 25  # active holds a page
 BREACHES_PAGE = 25  # flagged breaches a page
 
 
-def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, refusal=None):
+def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, refusal=None, vulnerability_failed=None):
     """Breaches first (newest first, paged), then disputes to review and the other active holds
     (newest first, paged, filtered by code and source), then the form to place a hold."""
     actor = actor_of(request)
@@ -84,6 +85,7 @@ def _render_holds(request, *, place_form=None, failed_id=None, lift_form=None, r
             "place_form": place_form or HoldPlaceForm(),
             "refusal": orphan,
             "filters": filters,
+            **reviews_context(actor, **dict(zip(("failed_id", "failed_form", "refusal"), vulnerability_failed or ()))),
         },
     )
 
