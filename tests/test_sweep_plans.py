@@ -364,3 +364,38 @@ def test_a_chunked_run_times_the_plan_steps_apart(collector, supervisor):
     assert run.counts["plan_steps_ms"] >= 0
     report = sweep(day(11))
     assert report.timings["plan_steps"] > 0 and report.timings["chunk"] >= report.timings["plan_steps"]
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+def test_plan_events_of_the_sweep_queue_their_webhooks_once(collector, supervisor, settings):
+    from collections_app.models import WebhookDelivery
+    from collections_app.services import webhooks
+
+    settings.COLLECTIONS_WEBHOOK_NUDGE = False
+    settings.COLLECTIONS_WEBHOOK_ALLOW_LOCAL = True
+    case, plan = two_part_plan(collector, supervisor)
+    subscription, _secret = webhooks.webhook_subscription_create(
+        url="http://127.0.0.1:9/hooks", event_types=["plan.broken", "plan.kept"]
+    )
+
+    sweep(day(11))
+
+    [delivery] = WebhookDelivery.objects.filter(subscription=subscription)
+    broken = CaseEvent.objects.get(case_id=case.pk, kind="plan_broken")
+    assert delivery.event_type == "plan.broken" and delivery.event_key == f"evt_{broken.pk}"
+    data = delivery.payload["data"]
+    expected = payload(plan, "broken")
+    assert (data["case"], data["actor"], data["plan"], data["status"], data["reason"]) == (
+        case.pk,
+        "system",
+        plan.pk,
+        "broken",
+        BROKEN_REASON,
+    )
+    assert {k: data[k] for k in ("kind", "total", "discount", "instalments", "first_due_date", "last_due_date")} == {
+        k: expected[k] for k in ("kind", "total", "discount", "instalments", "first_due_date", "last_due_date")
+    }
+    sweep(day(11))
+    assert WebhookDelivery.objects.filter(subscription=subscription).count() == 1
