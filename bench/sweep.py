@@ -112,15 +112,17 @@ def _webhook_rows():
     }
 
 
-def child_build(cases, as_of):
+def child_build(cases, as_of, plans=0):
     from django.core.management import call_command
 
-    from . import portfolio
+    from . import portfolio, sweep_plans
 
     started = time.perf_counter()
     call_command("migrate", interactive=False, verbosity=0)
     migrate_s = time.perf_counter() - started
     result = portfolio.build_sweep(cases, as_of)
+    if plans:
+        result["plans"] = sweep_plans.build_plans(plans, as_of)
     result["migrate_s"] = migrate_s
     result["build_s"] = time.perf_counter() - started
     return result
@@ -183,7 +185,17 @@ def _instrument(module):
 
         setattr(owner, name, timed)
 
-    for name in ("refresh_amounts", "resolve_paid", "request_legal", "settle_promises", "snapshot"):
+    for name in (
+        "refresh_amounts",
+        "resolve_paid",
+        "request_legal",
+        "settle_promises",
+        "snapshot",
+        "plans_expire",
+        "plans_refresh_met",
+        "plans_keep",
+        "plans_break",
+    ):
         wrap(module._PgSteps, name, name)
     wrap(module._PgSteps, "escalate", lambda self, frm, to, *rest, **kw: f"escalate to {to}")
     wrap(module, "_open_cases", "open_cases (loan chunks)")
@@ -223,6 +235,7 @@ def child_sweep(as_of, chunk_size=None, plan_reminders=True):
         "chunk_size": chunk_size,
         "chunks": dict(chunks),
         "counts": dict(result.counts),
+        "timings": dict(result.timings),
         "report": result.lines(),
         "steps": dict(spent),
         "crossing": crossing,
@@ -322,17 +335,24 @@ def add_arguments(parser):
     parser.add_argument("--sample", type=int, default=DEFAULT_SAMPLE, help="cases timed in the per-case loop")
     parser.add_argument("--as-of", type=date.fromisoformat, help="sweep date (default: lender's today)")
     parser.add_argument("--chunk-size", type=int, help="sweep chunk size (default: the app's DEFAULT_CHUNK)")
+    parser.add_argument(
+        "--plans",
+        type=int,
+        default=0,
+        help="active repayment plans (10%% breaking today, 5%% kept; bench/sweep_plans.py)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="run floor and sweep this many times (median)")
     parser.add_argument("--no-small", action="store_true", help="skip the N/4 portfolio")
     parser.add_argument("--reuse", action="store_true", help="reuse template databases built by an earlier run")
     parser.add_argument("--keep", action="store_true", help="keep the template databases afterwards")
 
 
-def _build(server, url, template, size, as_of, reuse):
+def _build(server, url, template, size, as_of, reuse, plans=0):
     signature = {
         "bench": "sweep",
         "version": BUILD_VERSION,
         "cases": size,
+        "plans": plans,
         "as_of": as_of.isoformat(),
         "migrations": schema_signature(),
     }
@@ -340,7 +360,7 @@ def _build(server, url, template, size, as_of, reuse):
     if stored is not None:
         return stored
     server.create(template)
-    built = run_child("sweep_build", with_name(url, template), cases=size, as_of=as_of.isoformat())
+    built = run_child("sweep_build", with_name(url, template), cases=size, as_of=as_of.isoformat(), plans=plans)
     built.update(signature=signature, size_bytes=server.size(template), reused=False)
     server.set_comment(template, json.dumps(built))
     return built
@@ -367,6 +387,8 @@ def command(opts):
     name = check_url(url)
     if opts.cases < 400:
         raise SystemExit("bench sweep: --cases must be at least 400")
+    if opts.plans < 0 or opts.plans > opts.cases * 7 // 10:
+        raise SystemExit("bench sweep: --plans must be between 0 and 70% of --cases (plans go on quiet cases)")
     as_of = opts.as_of or default_as_of()
     server = Server(url)
     full = opts.cases
@@ -382,7 +404,8 @@ def command(opts):
     try:
         for size in sizes:
             print(f"  building {report.n(size)} cases into {templates[size]} ...", flush=True)
-            builds[size] = _build(server, url, templates[size], size, as_of, opts.reuse)
+            plans = opts.plans * size // full  # the N/4 portfolio gets a quarter of the plans
+            builds[size] = _build(server, url, templates[size], size, as_of, opts.reuse, plans)
         for size in sizes:
             runs = {"floor": [], "sweep": []}
             for i in range(max(opts.repeat, 1)):
@@ -543,6 +566,10 @@ def render(full, as_of, builds, results, templates, name, opts, total_s):
         f"check [{'ok' if not +rerun else 'MISMATCH'}]: second sweep for the same date changed "
         f"{'nothing' if not +rerun else dict(+rerun)} ({sweep['rerun']['seconds']:.2f} s)"
     )
+    if build.get("plans"):
+        from . import sweep_plans
+
+        out.extend(sweep_plans.render(build["plans"], floor, sweep))
     out.append(
         f"check [{'ok' if loop['refused'] + loop['moved'] == loop['sample'] else 'MISMATCH'}]: loop sample "
         f"{report.n(loop['sample'])} cases in {loop['seconds']:.2f} s = {loop['seconds'] / loop['sample'] * 1000:.2f} ms/case "
@@ -575,6 +602,7 @@ def render(full, as_of, builds, results, templates, name, opts, total_s):
                 report.n(size),
                 report.secs(r["floor"]["seconds"]),
                 report.secs(r["sweep"]["seconds"]),
+                report.secs(r["sweep"]["timings"].get("plan_steps", 0.0)),
                 report.ratio(r["sweep"]["seconds"], r["floor"]["seconds"]),
                 report.cpu(r["floor"]) + " / " + report.cpu(r["sweep"]),
                 report.n(r["sweep"]["moves"]["to_call"] + r["sweep"]["moves"]["to_visit"]),
@@ -589,6 +617,7 @@ def render(full, as_of, builds, results, templates, name, opts, total_s):
                 "open cases",
                 "floor s",
                 "sweep s",
+                "of it plan steps s",
                 "sweep/floor",
                 "CPU s floor / sweep",
                 "stage changes",

@@ -258,14 +258,18 @@ def _sync_open_case(case, oldest, amount, actor, cause):
 
 
 def _stage_for(loan, oldest, as_of):
-    from ..models import Hold, Strategy
+    from ..models import Hold, Strategy, VulnerabilityMarker
 
     on_hold = Hold.objects.active().filter(borrower_id=loan.borrower_id).exists()
     dpd = (as_of - oldest).days if oldest else 0
     strategies = {s.product: s for s in Strategy.objects.filter(product__in=[loan.product, ""])}
     strategy = strategies.get(loan.product) or strategies.get("")
     thresholds = strategy.thresholds if strategy else DEFAULT_THRESHOLDS
-    return opening_stage(dpd, on_hold=on_hold, thresholds=thresholds), dpd
+    stage = opening_stage(dpd, on_hold=on_hold, thresholds=thresholds)
+    # A borrower who needs care opens at most at `call` (no visit by the system; sweep/opening.py).
+    if stage == State.VISIT and VulnerabilityMarker.objects.active().filter(borrower_id=loan.borrower_id).exists():
+        stage = State.CALL
+    return stage, dpd
 
 
 def _reopen(case, oldest, amount, as_of, actor, cause):

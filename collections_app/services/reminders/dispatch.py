@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from ... import compliance
 from ...gateways import Outgoing, backend_for
-from ...models import OutboundMessage
+from ...models import OutboundMessage, PlanStatus, RepaymentPlan
 from ...workflow import OPEN_STATES
 from .._common import claim_queued
+from .plan_reminders import CareTemplates, plan_instalment_of, vulnerable_borrowers
 from .planner import _active_holds_by_borrower, _policy_for
 from .preview import _Renderer
 
@@ -53,14 +54,47 @@ def _send_time_decision(message, now, holds):
     return compliance.check_contact(facts=facts, channel=message.channel, at=now, policy=_policy_for(strategy))
 
 
-def _no_longer_owed(message):
-    """A reminder about money already paid, or a case already ended, must not go out."""
+def _no_longer_owed(message, plan_instalment=None, on_plan=frozenset()):
+    """A reminder about money already paid, or a case already ended, must not go out; nor a plan's
+    reminder once the plan ended, nor a strategy step's once the case went on a plan."""
     instalment = message.instalment
     if instalment is not None and instalment.amount_paid >= instalment.amount_due:
         return "instalment_paid"
     if message.case is not None and message.case.state not in OPEN_STATES:
         return "case_not_open"
+    if plan_instalment is not None:
+        if plan_instalment.plan.status != PlanStatus.ACTIVE:
+            return "plan_ended"
+        if plan_instalment.met:
+            return "instalment_paid"
+    elif message.step_id is not None and message.case_id in on_plan:
+        return "on_plan"
     return ""
+
+
+class _PlanFacts:
+    """What a batch of claimed messages needs to know about plans and care, in a few queries."""
+
+    def __init__(self, claimed):
+        self.plan_instalments = {}
+        for message in claimed:
+            found = plan_instalment_of(message)
+            if found is not None:
+                self.plan_instalments[message.pk] = found
+        step_cases = {m.case_id for m in claimed if m.step_id is not None and m.case_id is not None}
+        self.on_plan = set(
+            RepaymentPlan.objects.filter(case_id__in=step_cases, status=PlanStatus.ACTIVE).values_list(
+                "case_id", flat=True
+            )
+        )
+        self.vulnerable = vulnerable_borrowers({m.borrower_id for m in claimed})
+        self.care = CareTemplates() if self.vulnerable else None
+
+    def care_code(self, message):
+        """A borrower who needs care by the time it is sent gets the template's care variant."""
+        if message.borrower_id not in self.vulnerable:
+            return message.template_code
+        return self.care.code_for(message.template_code, message.channel, True)
 
 
 def reminders_dispatch(*, limit=None):
@@ -74,10 +108,12 @@ def reminders_dispatch(*, limit=None):
     now = timezone.now()
     holds = _active_holds_by_borrower({m.borrower_id for m in claimed}, now)
     renderer = _Renderer()
+    plans = _PlanFacts(claimed)
     outgoing = {"sms": [], "email": []}
     finished = []  # (message, fields) decided before sending
     for message in claimed:
-        no_longer_owed = _no_longer_owed(message)
+        plan_instalment = plans.plan_instalments.get(message.pk)
+        no_longer_owed = _no_longer_owed(message, plan_instalment, plans.on_plan)
         if no_longer_owed:
             finished.append((message, {"status": "suppressed", "reason": no_longer_owed}))
             result.suppressed += 1
@@ -96,7 +132,8 @@ def reminders_dispatch(*, limit=None):
                 finished.append((message, {"status": "suppressed", "reason": decision.code}))
                 result.suppressed += 1
             continue
-        text, subject = renderer.render(message)
+        message.template_code = plans.care_code(message)
+        text, subject = renderer.render(message, plan_instalment=plan_instalment)
         if text is None:
             finished.append(
                 (
@@ -126,6 +163,7 @@ def _outcome(message, answer, now, result):
         result.sent += 1
         return {
             "status": "sent",
+            "template_code": message.template_code,  # the care variant, if chosen at send time
             "sent_at": timezone.now(),
             "rendered": message.rendered,
             "provider_message_id": answer.provider_id,
@@ -212,6 +250,7 @@ def _record(finished):
 
 _OUTCOME_COLUMNS = (
     "status",
+    "template_code",
     "not_before",
     "attempts",
     "reason",
@@ -239,7 +278,7 @@ def _write_outcomes(messages):
     sql = (
         f"UPDATE {table} o SET {assignments} FROM (VALUES %s) AS v(id, {', '.join(_OUTCOME_COLUMNS)}) WHERE o.id = v.id"
     )
-    template = "(%s, %s, %s::timestamptz, %s::smallint, %s, %s, %s, %s, %s::timestamptz, %s::timestamptz)"
+    template = "(%s, %s, %s, %s::timestamptz, %s::smallint, %s, %s, %s, %s, %s::timestamptz, %s::timestamptz)"
     with connection.cursor() as cursor:
         execute_values(cursor.cursor, sql, rows, template=template, page_size=500)
 

@@ -1,5 +1,7 @@
 """The planner: the day's reminders of every strategy step written to the outbox, keyed so a rerun
-plans nothing twice, compliance decided then; and a person's (or client's) request for a message."""
+plans nothing twice, compliance decided then (a case on an active plan gets the plan's reminders
+instead, and a borrower who needs care the templates' `care` variant: plan_reminders.py); and a
+person's (or client's) request for a message."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +21,7 @@ from ...models import Hold, Instalment, MessageTemplate, OutboundMessage, Remind
 from ...workflow import OPEN_STATES
 from .._common import lock_visible_case, require_choice
 from ..contacts import contact_policy_for
+from .plan_reminders import CareTemplates, on_active_plan, plan_reminders_plan, vulnerable_borrowers
 
 
 @dataclass
@@ -67,6 +70,7 @@ def reminders_plan(*, as_of, batch_size=2000):
             due_day = as_of - timedelta(days=step.offset_days)
             rows = (
                 Instalment.objects.filter(loans, due_date=due_day, amount_paid__lt=F("amount_due"))
+                .exclude(on_active_plan())  # the plan's own dates instead (plan_reminders.py)
                 .values(
                     "id",
                     "loan_id",
@@ -88,6 +92,7 @@ def reminders_plan(*, as_of, batch_size=2000):
                     batch = []
             if batch:
                 _plan_batch(batch, step, strategy, as_of, now, result)
+    plan_reminders_plan(as_of=as_of, now=now, result=result)
     return result
 
 
@@ -96,6 +101,8 @@ def _plan_batch(rows, step, strategy, as_of, now, result):
 
     policy = _policy_for(strategy)
     holds = _active_holds_by_borrower({r["loan__borrower_id"] for r in rows}, now)
+    vulnerable = vulnerable_borrowers({r["loan__borrower_id"] for r in rows})
+    care = CareTemplates() if vulnerable else None
     cases = dict(
         Case.objects.filter(loan_id__in={r["loan_id"] for r in rows}, state__in=OPEN_STATES).values_list(
             "loan_id", "id"
@@ -129,7 +136,11 @@ def _plan_batch(rows, step, strategy, as_of, now, result):
                 case_id=cases.get(row["loan_id"]),
                 step=step,
                 channel=step.channel,
-                template_code=step.template_code,
+                template_code=(
+                    care.code_for(step.template_code, step.channel, True)
+                    if b["borrower_id"] in vulnerable
+                    else step.template_code
+                ),
                 to_address=address,
                 status=status,
                 reason=reason,

@@ -53,9 +53,10 @@ class _Renderer:
             self.templates[key] = found.get(language) or found.get("zh-hans") or found.get("en")
         return self.templates[key]
 
-    def render(self, message, *, masked=False):
+    def render(self, message, *, masked=False, plan_instalment=None):
         """The message's text and subject. `masked`: the borrower's name as the pages show it (a
-        preview for staff); the dispatcher renders the real text at send time."""
+        preview for staff); the dispatcher renders the real text at send time. A plan reminder
+        (`plan_instalment`) tells the plan instalment's amount and date."""
         borrower = message.borrower
         language = borrower.language if borrower.language in HOW_TO_PAY else "zh-hans"
         template = self.template(message.template_code, message.channel, language)
@@ -72,6 +73,9 @@ class _Renderer:
             "how_to_pay": HOW_TO_PAY[language],
             "lender": settings.COLLECTIONS_LENDER_NAME,
         }
+        if plan_instalment is not None:
+            values["amount_due"] = f"{plan_instalment.amount:,.2f}"
+            values["due_date"] = plan_instalment.due_date.isoformat()
         body = template.body.format_map(_Blank(values))
         opt_out = OPT_OUT_LINES.get((message.channel, language), "")
         text = f"{body} {opt_out}".strip() if message.channel == "sms" else f"{body}\n\n{opt_out}"

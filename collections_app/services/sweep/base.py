@@ -19,8 +19,12 @@ from ...models import (
     Loan,
     MonthEndSnapshot,
     Payment,
+    PlanInstalment,
+    PlanPolicy,
     PromiseToPay,
+    RepaymentPlan,
     Strategy,
+    VulnerabilityMarker,
 )
 from ...strategy import DEFAULT_THRESHOLDS
 from ...workflow import State
@@ -72,9 +76,13 @@ def _tables():
             Loan,
             MonthEndSnapshot,
             Payment,
+            PlanInstalment,
+            PlanPolicy,
             PromiseToPay,
+            RepaymentPlan,
             Strategy,
             Bucket,
+            VulnerabilityMarker,
         )
     }
     t["open_states"] = "('reminder', 'call', 'visit', 'legal')"
@@ -83,6 +91,23 @@ def _tables():
 
 _ACTIVE_HOLD_SQL = """EXISTS (SELECT 1 FROM {Hold} h WHERE h.borrower_id = {alias}.borrower_id
     AND h.lifted_at IS NULL AND h.starts_at <= %(now)s AND (h.ends_at IS NULL OR h.ends_at > %(now)s))"""
+
+
+# A borrower who needs care (CONTRACT.md, Vulnerability): the sweep neither moves their cases to
+# visit nor asks for legal referrals.
+_VULNERABLE_SQL = """EXISTS (SELECT 1 FROM {VulnerabilityMarker} vm WHERE vm.borrower_id = {alias}.borrower_id
+    AND vm.cleared_at IS NULL)"""
+# While a plan is active the sweep never escalates the case.
+_ACTIVE_PLAN_SQL = (
+    """EXISTS (SELECT 1 FROM {RepaymentPlan} ap WHERE ap.case_id = {alias}.id AND ap.status = 'active')"""
+)
+# After a broken plan escalation resumes one stage per sweep: a case that a sweep for this date
+# already moved since the break (its transition event carries today's DPD) moves no further today.
+# Keyed on the DPD rather than the clock, so a rerun for the same date moves nothing more.
+_MOVED_SINCE_BREAK_SQL = """EXISTS (SELECT 1 FROM {RepaymentPlan} bp JOIN {CaseEvent} be ON be.case_id = bp.case_id
+    WHERE bp.case_id = {alias}.id AND bp.status = 'broken' AND be.at >= bp.ended_at
+      AND be.kind = 'transition' AND be.actor = 'system' AND be.reason = %(reason)s
+      AND be.payload->>'dpd' = (%(as_of)s::date - {alias}.oldest_unpaid_due_date)::text)"""
 
 
 class _StrategySql:
@@ -111,6 +136,9 @@ class _StrategySql:
 def _sql(template, alias="c", strategy=None):
     t = _tables()
     text = template.replace("{ACTIVE_HOLD}", _ACTIVE_HOLD_SQL.replace("{alias}", alias))
+    text = text.replace("{VULNERABLE}", _VULNERABLE_SQL.replace("{alias}", alias))
+    text = text.replace("{ACTIVE_PLAN}", _ACTIVE_PLAN_SQL.replace("{alias}", alias))
+    text = text.replace("{MOVED_SINCE_BREAK}", _MOVED_SINCE_BREAK_SQL.replace("{alias}", alias))
     if "{WEBHOOKS" in text:  # the webhook outbox, fed by the `ev` CTE in the same statement
         text = text.replace("{WEBHOOKS_OPENED}", pg_outbox_cte("ev", cases="opened"))
         text = text.replace("{WEBHOOKS}", pg_outbox_cte("ev"))

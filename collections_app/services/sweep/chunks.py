@@ -1,6 +1,7 @@
 """A sweep as a plan of chunks (loan chunks open cases, then case chunks do the rest), one chunk
 (atomic), and a whole sweep in this process (the `sweep` command)."""
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -27,6 +28,7 @@ from .steps import _OrmSteps, _PgSteps
 class SweepReport:
     as_of: date
     counts: Counter = field(default_factory=Counter)
+    timings: Counter = field(default_factory=Counter)  # seconds: `plan_steps`, `chunk` (every chunk)
 
     def add(self, key, n):
         if n:
@@ -41,6 +43,9 @@ class SweepReport:
             f"  legal referrals requested: {c['legal_requested']}",
             f"  amounts changed: {c['amounts_changed']}  resolved: {c['resolved']}",
             f"  promises broken: {c['promises_broken']}  kept: {c['promises_kept']}",
+            f"  plans expired: {c['plans_expired']}  kept: {c['plans_kept']} (settlements closed: {c['settled']})"
+            f"  broken: {c['plans_broken']}  instalments re-marked: {c['plan_instalments_changed']}"
+            f"  ({self.timings['plan_steps']:.2f} s of {self.timings['chunk']:.2f} s)",
             f"  month-end snapshot rows: {c['snapshot']}",
             f"  reminders planned: {c['reminders_planned']}  suppressed: {c['reminders_suppressed']}",
         ]
@@ -72,13 +77,19 @@ def sweep_plan(as_of, chunk_size=DEFAULT_CHUNK):
     ]
 
 
-def sweep_chunk(*, as_of, kind, lo, hi, full_refresh=False):
-    """One chunk, atomic. Returns a Counter of what it changed.
+def sweep_chunk(*, as_of, kind, lo, hi, full_refresh=False, timings=None):
+    """One chunk, atomic. Returns a Counter of what it changed; `timings` (a Counter), when given,
+    gains the seconds its plan steps took (`plan_steps`) and the whole chunk's (`chunk`).
 
     Amounts change through the services the moment money or a schedule moves; what the sweep adds
     is instalments falling due, so it re-reads only loans with an instalment due in the last
-    REFRESH_LOOKBACK_DAYS (a week of missed runs is caught up). `full_refresh` re-reads every loan."""
+    REFRESH_LOOKBACK_DAYS (a week of missed runs is caught up). `full_refresh` re-reads every loan.
+
+    Plan steps run before the case is resolved or escalated: a plan kept today resolves (or, a
+    settlement, closes) its case today; a plan broken today lets escalation resume today, one stage."""
     counts = Counter()
+    timings = timings if timings is not None else Counter()
+    started = time.perf_counter()
     with transaction.atomic():
         if kind == "loans":
             counts.update(_open_cases(as_of, lo, hi))
@@ -86,7 +97,17 @@ def sweep_chunk(*, as_of, kind, lo, hi, full_refresh=False):
             since = None if full_refresh else as_of - timedelta(days=REFRESH_LOOKBACK_DAYS)
             steps = (_PgSteps if _is_postgres() else _OrmSteps)(as_of, lo, hi, since)
             counts["amounts_changed"] += steps.refresh_amounts()
+            plans_started = time.perf_counter()
+            counts["plans_expired"] += steps.plans_expire()
+            counts["plan_instalments_changed"] += steps.plans_refresh_met()
+            kept, settled = steps.plans_keep()
+            counts["plans_kept"] += kept
+            counts["settled"] += settled
+            plan_seconds = time.perf_counter() - plans_started
             counts["resolved"] += steps.resolve_paid()
+            plans_started = time.perf_counter()
+            counts["plans_broken"] += steps.plans_break()
+            timings["plan_steps"] += plan_seconds + time.perf_counter() - plans_started
             for from_state, to_state, name, threshold in ESCALATION_STEPS:
                 counts[f"escalated_{to_state}"] += steps.escalate(from_state, to_state, name, threshold)
             counts["legal_requested"] += steps.request_legal()
@@ -98,6 +119,7 @@ def sweep_chunk(*, as_of, kind, lo, hi, full_refresh=False):
     # The reopen path goes through the service, in its own transactions.
     if kind == "loans":
         counts["reopened"] += _reopen_recently_resolved(as_of, lo, hi)
+    timings["chunk"] += time.perf_counter() - started
     return +counts
 
 
@@ -108,7 +130,7 @@ def sweep_run(*, as_of=None, chunk_size=DEFAULT_CHUNK, plan_reminders=True, on_c
     as_of = as_of or _lender_today()
     report = SweepReport(as_of)
     for kind, lo, hi in sweep_plan(as_of, chunk_size):
-        done = sweep_chunk(as_of=as_of, kind=kind, lo=lo, hi=hi, full_refresh=full_refresh)
+        done = sweep_chunk(as_of=as_of, kind=kind, lo=lo, hi=hi, full_refresh=full_refresh, timings=report.timings)
         report.counts.update(done)
         if on_chunk:
             on_chunk(kind, lo, hi, done)

@@ -68,9 +68,10 @@ WITH arrears AS (
     GROUP BY i.loan_id
 ), candidates AS (
     SELECT c.loan_id, c.borrower_id, c.oldest, c.newest, c.amount, (%(as_of)s::date - c.oldest) AS dpd,
-           {CALL_AT_DPD} AS call_at, {VISIT_AT_DPD} AS visit_at, {ACTIVE_HOLD} AS on_hold
-    FROM (SELECT a.*, l0.borrower_id FROM arrears a JOIN {Loan} l0 ON l0.id = a.loan_id
-          WHERE l0.id BETWEEN %(lo)s AND %(hi)s) c
+           {CALL_AT_DPD} AS call_at, {VISIT_AT_DPD} AS visit_at, {ACTIVE_HOLD} AS on_hold,
+           {VULNERABLE} AS vulnerable
+    FROM (SELECT a.*, l0.borrower_id, l0.updated_at AS loan_updated_at FROM arrears a
+          JOIN {Loan} l0 ON l0.id = a.loan_id WHERE l0.id BETWEEN %(lo)s AND %(hi)s) c
     {STRATEGY_JOIN}
     WHERE NOT EXISTS (
         SELECT 1 FROM {Case} k WHERE k.loan_id = c.loan_id AND k.loan_id BETWEEN %(lo)s AND %(hi)s
@@ -78,14 +79,20 @@ WITH arrears AS (
       -- a close (settled, written off) covers the arrears due up to its day; see _covered_by_close
       AND NOT EXISTS (
         SELECT 1 FROM {Case} k WHERE k.loan_id = c.loan_id AND k.loan_id BETWEEN %(lo)s AND %(hi)s
-        AND k.state = 'closed' AND (k.closed_at AT TIME ZONE %(tz)s)::date >= c.newest
+        AND k.state = 'closed'
+        AND ((k.closed_at AT TIME ZONE %(tz)s)::date >= c.newest
+             -- a kept settlement paid for the whole balance (settled_for_good): until the loan
+             -- system changes the schedule after the close, later instalments are covered too
+             OR (k.close_reason = 'settled' AND c.loan_updated_at <= k.closed_at
+                 AND EXISTS (SELECT 1 FROM {RepaymentPlan} sp WHERE sp.case_id = k.id
+                             AND sp.kind = 'settlement' AND sp.status = 'kept')))
         AND k.id = (SELECT MAX(k2.id) FROM {Case} k2 WHERE k2.loan_id = c.loan_id
                     AND k2.loan_id BETWEEN %(lo)s AND %(hi)s))
 ), opened AS (
     INSERT INTO {Case} (loan_id, borrower_id, state, oldest_unpaid_due_date, amount_overdue, priority,
                         opened_at, updated_at, close_reason)
     SELECT loan_id, borrower_id,
-           CASE WHEN on_hold THEN 'reminder' WHEN dpd >= visit_at THEN 'visit'
+           CASE WHEN on_hold THEN 'reminder' WHEN dpd >= visit_at AND NOT vulnerable THEN 'visit'
                 WHEN dpd >= call_at THEN 'call' ELSE 'reminder' END,
            oldest, amount, 0, %(now)s, %(now)s, ''
     FROM candidates

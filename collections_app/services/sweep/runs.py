@@ -3,6 +3,7 @@ conditional UPDATE, run, and marked done with the run's counts in one transactio
 handed on (`sweep_requeue`)."""
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -104,8 +105,14 @@ def sweep_chunk_next(*, run_id):
     run = SweepRun.objects.get(pk=run_id)
     try:
         with transaction.atomic():
+            timings = Counter()
             counts = sweep_chunk(
-                as_of=run.as_of, kind=chunk.kind, lo=chunk.lo, hi=chunk.hi, full_refresh=run.full_refresh
+                as_of=run.as_of,
+                kind=chunk.kind,
+                lo=chunk.lo,
+                hi=chunk.hi,
+                full_refresh=run.full_refresh,
+                timings=timings,
             )
             now = _now()
             marked = SweepChunk.objects.filter(pk=chunk.pk, status="running", attempts=chunk.attempts).update(
@@ -117,6 +124,8 @@ def sweep_chunk_next(*, run_id):
             merged = dict(run.counts)
             for key, n in counts.items():
                 merged[key] = merged.get(key, 0) + n
+            if timings["plan_steps"]:  # timed apart (issue 11); milliseconds, summed over chunks
+                merged["plan_steps_ms"] = merged.get("plan_steps_ms", 0) + round(timings["plan_steps"] * 1000)
             run.counts, run.chunks_done = merged, run.chunks_done + 1
             finished = _finish_run(run, now)
             run.save(update_fields=["counts", "chunks_done", "finished_at"])

@@ -4,17 +4,30 @@ One statement each on PostgreSQL (`_PgSteps`); the ORM and the services on SQLit
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 
 from ...events import event_kind
-from ...models import Case, Hold, LegalReferral, MonthEndSnapshot, Payment, PromiseToPay, Strategy
+from ...models import (
+    Case,
+    Hold,
+    LegalReferral,
+    MonthEndSnapshot,
+    Payment,
+    PlanStatus,
+    PromiseToPay,
+    RepaymentPlan,
+    Strategy,
+    VulnerabilityMarker,
+)
 from ...strategy import DEFAULT_THRESHOLDS
 from ...workflow import OPEN_STATES, State
 from ..cases import WITHDRAWN_REASON
+from ..plans.progress import CASE_RESOLVED_REASON
 from .base import BROKEN_PROMISE_PRIORITY_BUMP, LEGAL_RETRY_DAYS, SWEEP_REASON, _StrategySql, _execute, _now, _sql
+from .plan_steps import _PAYLOAD, _SCHEDULE, _OrmPlanSteps, _PgPlanSteps
 
 
-class _PgSteps:
+class _PgSteps(_PgPlanSteps):
     """Each step one statement; `UPDATE ... RETURNING` feeds the event insert in the same statement,
     and the event insert's RETURNING feeds the webhook outbox (`{WEBHOOKS}`, services/webhooks.py)."""
 
@@ -72,12 +85,28 @@ WITH before AS (
 ), resolved AS (
     UPDATE {Case} c SET state = 'resolved', resolved_at = %(now)s, oldest_unpaid_due_date = NULL, updated_at = %(now)s
     FROM before b WHERE c.id = b.id AND c.state = b.state AND c.id BETWEEN %(lo)s AND %(hi)s
-    RETURNING c.id, b.state AS from_state
+    RETURNING c.id, c.loan_id, b.state AS from_state
 ), withdrawn AS (
     UPDATE {LegalReferral} r SET status = 'rejected', decided_by = 'system', decided_at = %(now)s,
                                  decision_reason = %(withdrawn)s
     FROM resolved x WHERE r.case_id = x.id AND x.from_state = 'visit' AND r.status = 'requested'
     RETURNING r.id, r.case_id
+), plan_end AS (  -- services/plans/progress.py plans_end_with_case: kept if all met (or paid), else cancelled
+    SELECT p.id, p.status = 'active' AND (
+               NOT EXISTS (SELECT 1 FROM {PlanInstalment} i WHERE i.plan_id = p.id AND NOT i.met)
+               OR COALESCE((SELECT SUM(pay.amount) FROM {Payment} pay WHERE pay.loan_id = x.loan_id
+                            AND pay.reversed_at IS NULL AND pay.paid_at >= p.created_at), 0) >= p.total) AS kept
+    FROM {RepaymentPlan} p JOIN resolved x ON x.id = p.case_id
+    WHERE p.status IN ('proposed', 'active')
+), ended AS (
+    UPDATE {RepaymentPlan} p SET status = CASE WHEN e.kept THEN 'kept' ELSE 'cancelled' END, ended_at = %(now)s,
+                                 ended_by = 'system', end_reason = CASE WHEN e.kept THEN '' ELSE %(plan_reason)s END
+    FROM plan_end e WHERE p.id = e.id
+    RETURNING p.id, p.case_id, p.kind, p.status, p.total, p.discount, p.end_reason
+), all_met AS (
+    UPDATE {PlanInstalment} i SET met = TRUE, met_at = %(now)s
+    FROM ended e WHERE i.plan_id = e.id AND e.status = 'kept' AND NOT i.met
+    RETURNING i.id
 ), ev AS (
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
 SELECT id, {kind[transition]}, 'system', from_state, 'resolved', %(reason)s,
@@ -87,11 +116,16 @@ UNION ALL
 SELECT case_id, {kind[legal_referral_rejected]}, 'system', '', '', %(withdrawn)s,
        jsonb_build_object('referral_id', id), %(now)s
 FROM withdrawn
+UNION ALL
+SELECT x.case_id, CASE WHEN x.status = 'kept' THEN {kind[plan_kept]} ELSE {kind[plan_cancelled]} END,
+       'system', '', '', x.end_reason, {PLAN_PAYLOAD}, %(now)s
+FROM ended x {PLAN_SCHEDULE}
 RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
 ), {WEBHOOKS}
-SELECT count(*) FROM ev
-""",
+SELECT count(*) FILTER (WHERE kind = {kind[transition]}) FROM ev
+""".replace("{PLAN_PAYLOAD}", _PAYLOAD).replace("{PLAN_SCHEDULE}", _SCHEDULE),
             withdrawn=WITHDRAWN_REASON % "resolve",
+            plan_reason=CASE_RESOLVED_REASON,
         )
 
     def escalate(self, from_state, to_state, name, threshold):
@@ -103,7 +137,7 @@ WITH moved AS (
     WHERE c.id = c0.id AND c.id BETWEEN %(lo)s AND %(hi)s AND c0.id BETWEEN %(lo)s AND %(hi)s
       AND c0.state = %(from_state)s
       AND c0.oldest_unpaid_due_date <= %(as_of)s::date - {THRESHOLD}
-      AND NOT {ACTIVE_HOLD}
+      AND NOT {ACTIVE_HOLD} AND NOT {ACTIVE_PLAN} AND NOT {MOVED_SINCE_BREAK} {CARE}
     RETURNING c.id, (%(as_of)s::date - c.oldest_unpaid_due_date) AS dpd
 ), ev AS (
 INSERT INTO {CaseEvent} (case_id, kind, actor, from_state, to_state, reason, payload, at)
@@ -113,7 +147,9 @@ FROM moved
 RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at
 ), {WEBHOOKS}
 SELECT count(*) FROM ev
-""".replace("{THRESHOLD}", "{" + threshold.upper() + "}"),
+""".replace("{THRESHOLD}", "{" + threshold.upper() + "}").replace(
+                "{CARE}", "AND NOT {VULNERABLE}" if str(to_state) == State.VISIT else ""
+            ),
             alias="c0",
             from_state=str(from_state),
             to_state=str(to_state),
@@ -129,7 +165,7 @@ WITH requested AS (
     FROM {Case} c {STRATEGY_JOIN}
     WHERE c.id BETWEEN %(lo)s AND %(hi)s AND c.state = 'visit'
       AND c.oldest_unpaid_due_date <= %(as_of)s::date - {LEGAL_AT_DPD}
-      AND NOT {ACTIVE_HOLD}
+      AND NOT {ACTIVE_HOLD} AND NOT {ACTIVE_PLAN} AND NOT {VULNERABLE} AND NOT {MOVED_SINCE_BREAK}
       AND NOT EXISTS (SELECT 1 FROM {LegalReferral} r WHERE r.case_id = c.id
                       AND (r.status = 'requested' OR r.requested_at >= %(retry_after)s))
     ORDER BY c.id
@@ -197,7 +233,7 @@ ON CONFLICT (month_end, case_id) DO NOTHING
 """)
 
 
-class _OrmSteps:
+class _OrmSteps(_OrmPlanSteps):
     """The embedded-SQLite path: the same results through the ORM and the services."""
 
     def __init__(self, as_of, lo, hi, since=None):
@@ -206,6 +242,25 @@ class _OrmSteps:
 
     def _open_cases(self):
         return Case.objects.filter(id__gte=self.lo, id__lte=self.hi, state__in=OPEN_STATES)
+
+    @staticmethod
+    def _active_plan():
+        return RepaymentPlan.objects.filter(case_id=OuterRef("pk"), status=PlanStatus.ACTIVE)
+
+    @staticmethod
+    def _vulnerable():
+        return set(VulnerabilityMarker.objects.active().values_list("borrower_id", flat=True))
+
+    def _moved_since_break(self, case, dpd):
+        """After a broken plan, one stage per sweep (base._MOVED_SINCE_BREAK_SQL): a sweep for this
+        date already moved the case since the break if a transition event carries today's DPD."""
+        breaks = RepaymentPlan.objects.filter(case=case, status=PlanStatus.BROKEN).values_list("ended_at", flat=True)
+        return any(
+            case.events.filter(
+                kind="transition", actor="system", reason=SWEEP_REASON, at__gte=ended_at, payload__dpd=dpd
+            ).exists()
+            for ended_at in breaks
+        )
 
     def refresh_amounts(self):
         from ...selectors.book import loan_arrears
@@ -261,11 +316,16 @@ class _OrmSteps:
 
         thresholds = self._thresholds()
         held = set(Hold.objects.active(self.now).values_list("borrower_id", flat=True))
+        if str(to_state) == State.VISIT:
+            held |= self._vulnerable()
         moved = 0
-        for case in self._open_cases().filter(state=from_state).select_related("loan").select_for_update():
+        cases = self._open_cases().filter(state=from_state).exclude(Exists(self._active_plan()))
+        for case in cases.select_related("loan").select_for_update():
             limit = getattr(thresholds(case.loan.product), threshold.replace("_at_dpd", ""))
             dpd = case.dpd(self.as_of)
             if case.borrower_id in held or case.oldest_unpaid_due_date is None or dpd < limit:
+                continue
+            if self._moved_since_break(case, dpd):
                 continue
             case.active_hold_exists = False
             apply_transition(case, name, None, reason=SWEEP_REASON, payload={"dpd": dpd})
@@ -276,11 +336,14 @@ class _OrmSteps:
         from ..events import event_write
 
         thresholds = self._thresholds()
-        held = set(Hold.objects.active(self.now).values_list("borrower_id", flat=True))
+        held = set(Hold.objects.active(self.now).values_list("borrower_id", flat=True)) | self._vulnerable()
         retry_after = self.now - timedelta(days=LEGAL_RETRY_DAYS)
         requested = 0
-        for case in self._open_cases().filter(state=State.VISIT).select_related("loan"):
+        cases = self._open_cases().filter(state=State.VISIT).exclude(Exists(self._active_plan()))
+        for case in cases.select_related("loan"):
             if case.borrower_id in held or case.dpd(self.as_of) < thresholds(case.loan.product).legal:
+                continue
+            if self._moved_since_break(case, case.dpd(self.as_of)):
                 continue
             if case.legal_referrals.filter(Q(status="requested") | Q(requested_at__gte=retry_after)).exists():
                 continue
