@@ -279,12 +279,21 @@ class _CaseCare:
             ),  # fmt: skip
             schedule,
         )
-        for kind_, status, when, actor, why in (
-            ("plan_proposed", "proposed", t0, proposer, reason),
-            ("plan_activated", "active", t0, proposer, ""),
-            ("plan_broken", "broken", ended, "system", BROKEN_REASON),
-        ):
-            ev.append((when, kind_, actor, "", "", why, plan_payload(pid, kind, status, total, discount, schedule)))
+        ev.append(
+            (
+                t0,
+                "plan_proposed",
+                proposer,
+                "",
+                "",
+                reason,
+                plan_payload(pid, kind, "proposed", total, discount, schedule),
+            )
+        )
+        ev.append(
+            (t0, "plan_activated", proposer, "", "", "", plan_payload(pid, kind, "active", total, discount, schedule))
+        )
+        ev.append((ended, "plan_broken", "system", "", "", BROKEN_REASON, plan_payload(pid, kind, "broken", total, discount, schedule)))  # fmt: skip
         return True
 
     # -- vulnerability ------------------------------------------------------------------------

@@ -38,6 +38,7 @@ STATUSES = (
     "kept_settlement",
 )
 MOST_PER_STATUS = 10
+SUPERVISOR_USERNAME = "supervisor"  # the demo user (people.DEMO_USERS) who approves and declines
 CENT = Decimal("0.01")
 
 
@@ -62,8 +63,7 @@ def _candidates(first_case_id, limit):
 class _LivePlans:
     def __init__(self, seed):
         self.rnd = random.Random(seed)
-        users = get_user_model().objects.filter(username__in=("supervisor", "legal_officer"))
-        self.people = {u.username: u for u in users}
+        self.supervisor = get_user_model().objects.filter(username=SUPERVISOR_USERNAME).first()
         self.today = lender_today()
         self.made = dict.fromkeys(STATUSES, 0)
 
@@ -106,7 +106,7 @@ class _LivePlans:
 
     def make(self, status, case):
         """Make one plan of `status` on `case`; the plan, or None when the case turned out not to fit."""
-        collector, supervisor = case.assigned_to, self.people["supervisor"]
+        collector, supervisor = case.assigned_to, self.supervisor
         if status == "waiting_supervisor":  # twelve months: beyond a collector's six
             return self._propose(case, collector, "plan", 12)
         if status == "waiting_legal_officer":  # 30 % off: beyond a supervisor's 20 %
@@ -158,7 +158,7 @@ def seed_live_plans(*, first_case_id, cases, seed):
     """Make `per_status(cases)` plans of each status on this run's cases; {status: plans made}."""
     want = per_status(cases)
     live = _LivePlans(seed)
-    if "supervisor" not in live.people:
+    if live.supervisor is None:  # the demo users are ensured first; never without them
         return live.made
     pending = [s for s in STATUSES for _ in range(want)]
     for case in _candidates(first_case_id, len(pending) * 3):
