@@ -1,7 +1,9 @@
 """Demo data (not a write path users take, so not under services/): the demo users and queues, and a
 synthetic portfolio loaded set-based. `seed.seed_demo` runs it; the modules: `people` (users, queues,
-borrowers), `portfolio` (the generator), `history` and `activity` (a case's life), `rows` (writing
-the chunks), `common` (clock, shares, helpers). This package re-exports nothing.
+borrowers), `portfolio` (the generator), `history`, `activity` and `care` (a case's life: its plans
+that expired or broke, a vulnerability marker), `rows` (writing the chunks), `common` (clock, shares,
+helpers), `live_plans` (after the load, plans in the other statuses made through the services). This
+package re-exports nothing.
 
 The portfolio is not built through the one-row services (they run ~500 cases/s here, PITFALLS.md):
 rows are generated as tuples in chunks, with primary keys assigned here (from each table's current
@@ -23,6 +25,11 @@ The data is nevertheless what the services would have written, as if the system 
 * each past month's last day has the month-end snapshot the sweep of that day would have written
   (``MonthEndSnapshot``: one row per case open at that sweep, with its stage then and the DPD, bucket
   and amount overdue of that day), so the dashboard's roll and cure rates show on a fresh demo.
+
+* a share of open cases carry a repayment plan that expired undecided or that the sweep broke, and a
+  few borrowers a vulnerability marker (care.py says what keeps their timelines true); plans waiting,
+  active, declined, cancelled and kept (a kept settlement closing its case) are made through the
+  services on this run's cases (live_plans.py).
 
 Columns the generator does not know (a field added later) are filled with the field's default, or
 left to the database when it has a ``db_default``; a required field with neither stops the load.

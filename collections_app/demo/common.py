@@ -132,6 +132,14 @@ def money(c):
     return f"{c // 100}.{c % 100:02d}"
 
 
+def add_money_parts(total, parts):
+    """`total` cents in `parts` amounts that sum to it exactly: equal whole yuan, the rest in the last."""
+    each = total // parts // 100 * 100 or total // parts
+    if each == 0:
+        return [total]
+    return [each] * (parts - 1) + [total - each * (parts - 1)]
+
+
 def _cumulative(pairs):
     total = sum(w for _, w in pairs)
     acc, out = 0, []
@@ -159,4 +167,12 @@ _BUMPS = {
     "promise_recorded",
     "promise_kept",
     "promise_broken",
+    "plan_proposed",
+    "plan_activated",
+    "plan_declined",
+    "plan_expired",
+    "plan_broken",
+    "plan_kept",
+    "plan_cancelled",
+    "vulnerability_set",
 }

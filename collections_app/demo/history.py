@@ -283,6 +283,18 @@ class _CaseHistory:
         if state == "visit" and not b.hold_at and rnd.random() < 0.3:
             self._visit(ev, b, case_id, entries[-1][0])
 
+        # 6b. Care: a plan that expired or broke, a vulnerability marker (care.py says what keeps them true).
+        if (
+            state in ("call", "visit")
+            and not b.hold_at
+            and promise is None
+            and not pending_referral
+            and self._wants_history_plan()
+        ):
+            self._history_plan(ev, b, case_id, entries, assigned_at, dues, k, amt, paid, sweep)
+        if state in OPEN and b.single and not b.hold_at and self._wants_marker():
+            self._marker(ev, b, case_id, assigned_at)
+
         # 7. The case row and its timeline in order.
         ev.sort(key=itemgetter(0))
         updated = max(e[0] for e in ev if e[1] in _BUMPS)

@@ -136,13 +136,14 @@ class _Pools:
 
 
 class _Borrower:
-    __slots__ = ("id", "en", "tz", "phones", "lang", "hold_at", "hold_id", "hold_code", "first_day")
+    __slots__ = ("id", "en", "tz", "phones", "lang", "hold_at", "hold_id", "hold_code", "first_day", "single")
 
     def __init__(self, bid):
         self.id = bid
         self.first_day = None
         self.hold_at = None
         self.hold_id = None
+        self.single = False
 
 
 class _BorrowerParts:

@@ -27,6 +27,7 @@ from ..models import (
     Visit,
 )
 from .activity import _CaseActivity
+from .care import _CaseCare, care_tables
 from .common import (
     OUTCOMES,
     PAY_CHANNELS,
@@ -46,7 +47,7 @@ from .rows import _Table
 # --- The portfolio ---------------------------------------------------------------------------
 
 
-class _Builder(_BorrowerParts, _CaseHistory, _CaseActivity):
+class _Builder(_BorrowerParts, _CaseHistory, _CaseActivity, _CaseCare):
     """One chunk of the portfolio at a time: `build(count)` generates, `take()` hands the rows over."""
 
     def __init__(self, *, seed, cases, fmt, clock, users, queues):
@@ -242,7 +243,9 @@ class _Builder(_BorrowerParts, _CaseHistory, _CaseActivity):
             "snapshot": _Table(
                 MonthEndSnapshot, ["id", "month_end", "case", "state", "dpd", "bucket", "amount_overdue"], f
             ),
+            **care_tables(f),
         }
+        self._care_init()
         # Month-end snapshots: the last days of the past months the portfolio's history reaches (the
         # oldest case opens about 13 months ago), and the buckets (data) as the sweep maps DPD to them.
         first_of_month = date.fromordinal(clock.today).replace(day=1).toordinal()
@@ -367,12 +370,14 @@ class _Builder(_BorrowerParts, _CaseHistory, _CaseActivity):
         while made < count:
             b, fields = self._borrower()
             if self.made < len(STATE_WEIGHTS):
+                b.single = True
                 self.case(b, STATE_WEIGHTS[self.made][0])
                 loans = 1
             else:
                 if rnd.random() < 0.02:
                     self._hold(b)
                 loans = 2 if (rnd.random() < 0.08 and count - made >= 2) else 1
+                b.single = loans == 1  # a vulnerability marker goes on a borrower with one case
                 for _ in range(loans):
                     self.case(b)
             made += loans

@@ -14,6 +14,7 @@ from django.utils import timezone
 from ..calendar import lender_today
 from ..models import Case
 from .people import DEFAULT_PASSWORD, DEMO_USERS, ensure_demo_queues, ensure_demo_users
+from .live_plans import seed_live_plans
 from .portfolio import _Builder
 from .rows import _Format, _Writers, _reserve_ids, _write_chunk
 from .common import _Clock
@@ -34,6 +35,7 @@ class SeedReport:
     skipped: bool = False
     existing_cases: int = 0
     created: dict = field(default_factory=dict)  # model name -> rows inserted
+    live_plans: dict = field(default_factory=dict)  # status -> plans made through the services
     cases_by_state: dict = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -86,6 +88,7 @@ def seed_demo(
     builder = _Builder(
         seed=seed, cases=cases, fmt=fmt, clock=clock, users=user_ids, queues={name: q.pk for name, q in queues.items()}
     )
+    builder.first_case_id = builder.next_id["case"]
     pg = fmt.pg
     done = 0
 
@@ -115,6 +118,8 @@ def seed_demo(
                 writers.put(builder.take(), size)
         finally:
             writers.finish()
+    # Plans the services make today (waiting, active, declined, cancelled, kept), on this run's cases.
+    report.live_plans = seed_live_plans(first_case_id=builder.first_case_id, cases=cases, seed=seed)
     report.created = {
         table.model._meta.object_name if key != "visit_agent" else "Visit agents": table.total
         for key, table in builder.t.items()

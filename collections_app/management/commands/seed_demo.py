@@ -77,5 +77,10 @@ class Command(BaseCommand):
             f"  contacts {created['ContactAttempt']:,}, promises {created['PromiseToPay']:,}, "
             f"visits {created['Visit']:,}, legal referrals {created['LegalReferral']:,}"
         )
+        live = sum(report.live_plans.values())
+        out.write(
+            f"  repayment plans {created['RepaymentPlan'] + live:,} ({live:,} through the services), "
+            f"vulnerable borrowers {created['VulnerabilityMarker']:,}"
+        )
         out.write(f"  events {created['CaseEvent']:,}")
         out.write(self.style.SUCCESS(f"Done in {report.seconds:.1f}s ({report.rate:,.0f} cases/s)."))

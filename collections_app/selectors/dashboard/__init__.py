@@ -8,6 +8,7 @@ auditors, admins, a client with `cases:read`); see `period.require_portfolio_vie
 - `period.py`: the calendar month, money and rates, who may see the figures.
 - `portfolio.py`: portfolio by bucket and stage, stage funnel, roll rates, cure rate.
 - `activity.py`: promises to pay, money collected, contact rate.
+- `plans.py`: repayment plans made, active, kept, broken, kept rates, forgiven (docs/dashboard.md).
 - `tables.py`: table cells, labels and figures (presentation shared by the page and the files).
 - `board.py`: `Dashboard`, the queries and tables of one period, kept in the shared cache.
 - `figures.py`: `BoardFigures`, the charts of the page (mixed into `Dashboard`).

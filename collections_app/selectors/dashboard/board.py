@@ -1,7 +1,7 @@
 """The portfolio dashboard's figures and tables, shared by the page (web/dashboard.py), the
 downloads (services/files/exports/dashboard.py) and the beat job that keeps them warm.
 
-The figures come from `portfolio` and `activity` (their exact definitions are in their docstrings), one
+The figures come from `portfolio`, `activity` and `plans` (their exact definitions are in their docstrings), one
 aggregate query each, kept a few minutes in the shared cache. Here they become tables — the same
 rows for the page and for the files, so they always agree — and server-side SVG charts (`charts.py`).
 """
@@ -14,12 +14,14 @@ from django.utils.translation import gettext as _
 
 from ... import shared_cache
 from . import activity, portfolio
+from . import plans as plan_figures
 from .figures import BoardFigures
-from .period import STAGES, ZERO, period_for
+from .period import STAGES, ZERO, period_for, ratio
 from ...calendar import lender_today
 from ...errors import DomainError
+from ...labels import label
 from ...workflow import State
-from .tables import Rate, Table, bucket_label, collector_label, stage_label, target_label
+from .tables import Rate, Table, bucket_label, collector_label, proposer_label, stage_label, target_label
 
 
 class Dashboard(BoardFigures):
@@ -108,6 +110,14 @@ class Dashboard(BoardFigures):
     @cached_property
     def contact(self):
         return self._kept("contact", lambda: activity.contact_rate(self.period))
+
+    @cached_property
+    def plans(self):
+        return self._kept("plans", lambda: plan_figures.plans(self.period))
+
+    @cached_property
+    def plans_judged(self):
+        return self._kept("plans-judged", lambda: plan_figures.plans_judged(self.period))
 
     @cached_property
     def cure(self):
@@ -266,6 +276,46 @@ class Dashboard(BoardFigures):
         ]
         return Table("cure-rate", _("Cure rate"), columns, body)
 
+    def table_plans(self):
+        p = self.plans
+        body = [
+            [_("Made in the period"), p["made"], p["made_amount"]],
+            [_("Active at the end of the period"), p["active"], p["active_amount"]],
+            [_("Kept (ended in the period)"), p["kept"], p["kept_amount"]],
+            [_("Broken (ended in the period)"), p["broken"], p["broken_amount"]],
+            [_("Kept rate: kept / (kept + broken)"), Rate(p["kept_rate"]), None],
+            [_("Forgiven by settlements kept in the period"), None, p["forgiven"]],
+        ]
+        return Table("plans", _("Repayment plans"), [_("Figure"), _("Plans"), _("Amount")], body)
+
+    def _table_plans_by(self, key, slug, title, first_column, label):
+        rows = plan_figures.judged_by(self.plans_judged, key)
+        columns = [first_column, _("Kept"), _("Kept amount"), _("Broken"), _("Broken amount"), _("Kept rate")]
+        body = [
+            [label(r[key]), r["kept"], r["kept_amount"], r["broken"], r["broken_amount"], Rate(r["kept_rate"])]
+            for r in rows
+        ]
+        kept, broken = sum(r["kept"] for r in rows), sum(r["broken"] for r in rows)
+        total = [
+            _("Total"),
+            kept,
+            sum((r["kept_amount"] for r in rows), ZERO),
+            broken,
+            sum((r["broken_amount"] for r in rows), ZERO),
+            Rate(ratio(kept, kept + broken)),
+        ]
+        return Table(slug, title, columns, body, total)
+
+    def table_plans_by_collector(self):
+        return self._table_plans_by(
+            "collector", "plans-by-collector", _("Plan kept rate per collector"), _("Proposed by"), proposer_label
+        )
+
+    def table_plans_by_kind(self):
+        return self._table_plans_by(
+            "kind", "plans-by-kind", _("Plan kept rate per kind"), _("Kind"), lambda k: label("plan_kind", k)
+        )
+
     TABLES = {
         "portfolio": table_portfolio,
         "funnel": table_funnel,
@@ -275,6 +325,9 @@ class Dashboard(BoardFigures):
         "collected-by-week": table_collected_by_week,
         "contact-rate": table_contact_rate,
         "cure-rate": table_cure_rate,
+        "plans": table_plans,
+        "plans-by-collector": table_plans_by_collector,
+        "plans-by-kind": table_plans_by_kind,
     }
 
     def table(self, slug):

@@ -24,6 +24,7 @@ class BoardFigures:
             self.figure_collected(),
             self.figure_contact(),
             self.figure_cure(),
+            self.figure_plans(),
         ]
 
     def figure_portfolio(self):
@@ -286,3 +287,54 @@ class BoardFigures:
             )
         )
         return figure
+
+    def figure_plans(self):
+        p = self.plans
+        by_collector, by_kind = self.table_plans_by_collector(), self.table_plans_by_kind()
+        meters = [
+            (
+                _("All plans"),
+                p["kept_rate"],
+                _("%(kept)s kept of %(judged)s judged")
+                % {"kept": charts.number(p["kept"]), "judged": charts.number(p["kept"] + p["broken"])},
+            )
+        ]
+        meters += [
+            (
+                row[0],
+                row[5].fraction,
+                _("%(kept)s kept, %(broken)s broken")
+                % {"kept": charts.number(row[1]), "broken": charts.number(row[3])},
+            )
+            for row in by_kind.rows
+        ]
+        return Figure(
+            "plans",
+            _("Repayment plans"),
+            [self.table_plans(), by_collector, by_kind],
+            charts=[
+                chart(
+                    charts.bar_chart,
+                    [
+                        (_("Made"), p["made"]),
+                        (_("Active"), p["active"]),
+                        (_("Kept"), p["kept"]),
+                        (_("Broken"), p["broken"]),
+                    ],
+                    title=_("Plans made in the period, active at its end, kept and broken in it"),
+                    value_label=_("Plans"),
+                    category_label=_("Plans"),
+                    colours=["#1a4fa0", "#c98a00", "#0b6e4f", "#b42318"],
+                    chart_id="chart-plans",
+                ),
+                chart(charts.rate_meters, meters, title=_("Plan kept rate"), chart_id="chart-plans-rate"),
+            ],
+            notes=[
+                _(
+                    "Made counts the plans proposed in the period; active, those approved and not ended at its "
+                    "end (now, for this month); kept and broken, those that ended so in the period. A plan's "
+                    "amount is what the borrower agreed to pay; forgiven is the discount of the settlements kept. "
+                    "A plan's collector is the person who proposed it."
+                )
+            ],
+        )

@@ -71,6 +71,11 @@ def collector_label(username):
     return username or _("Unassigned")
 
 
+def proposer_label(username):
+    """A plan's proposer: the person's username; "" when no person proposed it."""
+    return username or _("Borrower or API client")
+
+
 def chart(draw, *args, title, **kwargs):
     """A chart with its title also shown as a caption (the SVG's own <title> is for screen readers)."""
     return {"caption": title, "svg": draw(*args, title=title, **kwargs)}
