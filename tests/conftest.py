@@ -111,7 +111,12 @@ def reference_data(db):
 
     from django.apps import apps as django_apps
 
-    for name in ("0002_roles_and_buckets", "0004_default_strategy_and_schedules"):
+    for name in (
+        "0002_roles_and_buckets",
+        "0004_default_strategy_and_schedules",
+        "0019_care_templates",
+        "0020_plan_confirmation_template",
+    ):
         importlib.import_module(f"collections_app.migrations.{name}").forwards(django_apps, None)
 
 

@@ -129,8 +129,7 @@ def test_every_case_matches_its_instalments(seeded):
     instalments = defaultdict(list)
     for i in Instalment.objects.order_by("number"):
         instalments[i.loan_id].append(i)
-    # A kept settlement's payment closes its case before the payment's amounts reach it (see the
-    # xfail below): those cases are checked there.
+    # A case closed by a kept settlement is checked by its own test below.
     settled = _settled_by_a_kept_settlement()
     for case in Case.objects.select_related("loan").exclude(pk__in=settled):
         assert case.borrower_id == case.loan.borrower_id
@@ -371,11 +370,6 @@ def test_a_fresh_demo_dashboard_shows_plans(seeded, client):
     assert figure.tables[0].rows[5][2] > 0  # forgiven by the kept settlement
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services: a kept settlement's payment closes the case (plan_refresh) before "
-    "case_sync_with_loan, which syncs open cases only, so the case keeps its amounts from before",
-)
 def test_a_case_closed_by_a_kept_settlement_shows_what_is_overdue(seeded):
     today = lender_today()
     for case in Case.objects.filter(pk__in=_settled_by_a_kept_settlement()):

@@ -147,7 +147,15 @@ def test_a_missed_instalment_breaks_the_plan_after_the_grace_days_and_brings_the
 
     assert report.counts["plans_broken"] == 1
     assert status(plan) == PlanStatus.BROKEN
-    assert ("plan_broken", "system", "", "", BROKEN_REASON, payload(plan, "broken")) in events_since(case, before)
+    broken_event = (
+        "plan_broken",
+        "system",
+        "",
+        "",
+        BROKEN_REASON,
+        {**payload(plan, "broken"), "sweep_date": day(11).isoformat()},
+    )
+    assert broken_event in events_since(case, before)
     case = fresh(case)
     assert case.priority == min(priority + 20, 100) and case.next_action_at is not None
 
@@ -300,12 +308,15 @@ def test_after_a_broken_plan_escalation_resumes_one_stage_per_sweep(collector, s
     report = sweep(day(60))  # DPD 70: past visit (31) and legal (61)
 
     assert status(plan) == PlanStatus.BROKEN
-    assert fresh(case).state == "visit" and report.counts["escalated_visit"] == 1
-    assert not LegalReferral.objects.filter(case=case).exists()  # one stage this sweep
+    assert fresh(case).state == "call" and report.counts["escalated_visit"] == 0  # from the next sweep
     assert +sweep(day(60)).counts == {}  # a rerun for the same date moves nothing more
-    assert not LegalReferral.objects.filter(case=case).exists()
 
-    assert sweep(day(61)).counts["legal_requested"] == 1
+    assert sweep(day(61)).counts["escalated_visit"] == 1
+    assert fresh(case).state == "visit"
+    assert not LegalReferral.objects.filter(case=case).exists()  # one stage this sweep
+    assert +sweep(day(61)).counts == {}
+
+    assert sweep(day(62)).counts["legal_requested"] == 1
     assert LegalReferral.objects.filter(case=case, status="requested").exists()
 
 

@@ -15,8 +15,8 @@ TEMPLATES = [
         "plan_confirmation",
         "sms",
         "en",
-        "[{lender}] Dear {name}, your repayment plan for loan {loan} is now active. Please pay on the agreed "
-        "dates; we will remind you before each one. {how_to_pay}",
+        "[{lender}] Dear {name}, your repayment plan for loan {loan} is active. Please pay on the agreed "
+        "dates; we will remind you before each. {how_to_pay}",
     ),
 ]
 
@@ -33,6 +33,6 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("collections_app", "0018_default_plan_policies")]
+    dependencies = [("collections_app", "0019_care_templates")]
 
     operations = [migrations.RunPython(forwards, backwards)]

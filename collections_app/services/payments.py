@@ -78,6 +78,7 @@ def payment_record(*, external_id, loan, amount, paid_at, channel="bank_transfer
                     },
                 )
                 _settle_promises(case, actor)
+                # Before the case's amounts: a kept settlement closes the case as settled, not resolved.
                 plan_refresh(case, actor)
             case_sync_with_loan(loan_id=loan_row.pk, actor=actor, cause=_("payment %s") % external_id)
             return PaymentResult(payment, True)
@@ -164,12 +165,9 @@ def payment_reverse(*, external_id, actor=None, reason=""):
         Instalment.objects.bulk_update([a.instalment for a in allocations], ["amount_paid"])
         payment.reversed_at, payment.reversed_by_label, payment.reversal_reason = timezone.now(), actor.label, reason
         payment.save(update_fields=["reversed_at", "reversed_by_label", "reversal_reason"])
-        case = (
-            Case.objects.select_for_update(of=("self",)).filter(loan_id=payment.loan_id, state__in=OPEN_STATES).first()
-        )
-        if case is not None:
-            plan_refresh(case, actor)
         result = case_sync_with_loan(loan_id=payment.loan_id, actor=actor, cause=_("reversal of %s") % external_id)
+        if result.case is not None and result.case.is_open:
+            plan_refresh(result.case, actor)
         if result.case is not None:
             event_write(
                 result.case,

@@ -124,9 +124,7 @@ def test_the_plans_story(page, live_server, login, shot, collector, supervisor):
     shot("plan-settled")
 
 
-# The sweep's plan steps (break after grace, mark kept) are written by another helper in parallel:
-# until they are on main this part may fail. The lead removes the xfail when merging them.
-@pytest.mark.xfail(strict=False, reason="the sweep's plan steps (break after grace) are not merged yet")
+# The sweep's part of the story: a missed instalment breaks the plan only after grace.
 def test_a_missed_instalment_breaks_the_plan_after_grace(page, live_server, login, shot, collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, instalments=6)
     plan = _collector_proposes(case, collector, 6)

@@ -86,9 +86,9 @@ def plan_cancel(*, plan_id, actor=None, reason=""):
     return plan
 
 
-def plan_end(plan, case, status, actor, *, reason=""):
+def plan_end(plan, case, status, actor, *, reason="", **payload):
     """End an open plan (kept, broken, cancelled) and tell; the caller holds the locks."""
     plan.status, plan.ended_at, plan.ended_by, plan.end_reason = status, timezone.now(), actor.label, reason
     plan.save(update_fields=["status", "ended_at", "ended_by", "end_reason"])
     touch_case(case)
-    event_write(case, f"plan_{status}", actor, reason=reason, payload=plan_payload(plan))
+    event_write(case, f"plan_{status}", actor, reason=reason, payload=plan_payload(plan, **payload))

@@ -8,7 +8,9 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from ...actors import SYSTEM
+from ...calendar import lender_today
 from ...models import Payment, PlanInstalment, PlanKind, PlanStatus, RepaymentPlan
+from ...selectors.book import loan_arrears
 from ...workflow import CloseReason, State
 from .decide import plan_end
 
@@ -50,6 +52,8 @@ def plan_refresh(case, actor):
         if plan.kind == PlanKind.SETTLEMENT and case.state not in (State.RESOLVED, State.CLOSED):
             from ..cases import apply_transition
 
+            # The closed case keeps what was overdue when it closed (the payment's part included).
+            case.oldest_unpaid_due_date, case.amount_overdue = loan_arrears(case.loan_id, lender_today())
             apply_transition(
                 case,
                 "close",

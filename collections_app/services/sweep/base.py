@@ -104,10 +104,15 @@ _ACTIVE_PLAN_SQL = (
 # After a broken plan escalation resumes one stage per sweep: a case that a sweep for this date
 # already moved since the break (its transition event carries today's DPD) moves no further today.
 # Keyed on the DPD rather than the clock, so a rerun for the same date moves nothing more.
-_MOVED_SINCE_BREAK_SQL = """EXISTS (SELECT 1 FROM {RepaymentPlan} bp JOIN {CaseEvent} be ON be.case_id = bp.case_id
+# A plan broken by a sweep for this date (its event carries the date) lets the case escalate from the
+# next sweep, not this one (CONTRACT.md), whichever step ran first and however often it reruns.
+_MOVED_SINCE_BREAK_SQL = """(EXISTS (SELECT 1 FROM {RepaymentPlan} bp JOIN {CaseEvent} be ON be.case_id = bp.case_id
     WHERE bp.case_id = {alias}.id AND bp.status = 'broken' AND be.at >= bp.ended_at
       AND be.kind = 'transition' AND be.actor = 'system' AND be.reason = %(reason)s
-      AND be.payload->>'dpd' = (%(as_of)s::date - {alias}.oldest_unpaid_due_date)::text)"""
+      AND be.payload->>'dpd' = (%(as_of)s::date - {alias}.oldest_unpaid_due_date)::text)
+    OR EXISTS (SELECT 1 FROM {RepaymentPlan} tp JOIN {CaseEvent} te ON te.case_id = tp.case_id
+    WHERE tp.case_id = {alias}.id AND tp.status = 'broken' AND te.kind = 'plan_broken'
+      AND te.payload->>'sweep_date' = %(as_of)s::date::text))"""
 
 
 class _StrategySql:

@@ -86,7 +86,8 @@ def sweep_chunk(*, as_of, kind, lo, hi, full_refresh=False, timings=None):
     REFRESH_LOOKBACK_DAYS (a week of missed runs is caught up). `full_refresh` re-reads every loan.
 
     Plan steps run before the case is resolved or escalated: a plan kept today resolves (or, a
-    settlement, closes) its case today; a plan broken today lets escalation resume today, one stage."""
+    settlement, closes) its case today. Breaking runs after escalation: a plan broken today lets the
+    case escalate from the next sweep, one stage per sweep (CONTRACT.md)."""
     counts = Counter()
     timings = timings if timings is not None else Counter()
     started = time.perf_counter()
@@ -105,12 +106,14 @@ def sweep_chunk(*, as_of, kind, lo, hi, full_refresh=False, timings=None):
             counts["settled"] += settled
             plan_seconds = time.perf_counter() - plans_started
             counts["resolved"] += steps.resolve_paid()
-            plans_started = time.perf_counter()
-            counts["plans_broken"] += steps.plans_break()
-            timings["plan_steps"] += plan_seconds + time.perf_counter() - plans_started
             for from_state, to_state, name, threshold in ESCALATION_STEPS:
                 counts[f"escalated_{to_state}"] += steps.escalate(from_state, to_state, name, threshold)
             counts["legal_requested"] += steps.request_legal()
+            # After escalation: a plan broken today lets the case escalate from the next sweep
+            # (CONTRACT.md), one stage per sweep.
+            plans_started = time.perf_counter()
+            counts["plans_broken"] += steps.plans_break()
+            timings["plan_steps"] += plan_seconds + time.perf_counter() - plans_started
             kept, broken = steps.settle_promises()
             counts["promises_kept"] += kept
             counts["promises_broken"] += broken

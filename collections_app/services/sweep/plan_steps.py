@@ -33,8 +33,9 @@ _EVENT_COLUMNS = "(case_id, kind, actor, from_state, to_state, reason, payload, 
 _EVENT_RETURNING = "RETURNING id, case_id, kind, actor, from_state, to_state, reason, payload, at"
 
 
-def _plan_events(cte, kind, reason_sql):
-    return f"""SELECT x.case_id, {{kind[{kind}]}}, 'system', '', '', {reason_sql}, {_PAYLOAD}, %(now)s
+def _plan_events(cte, kind, reason_sql, extra_payload=""):
+    payload = f"({_PAYLOAD} || {extra_payload})" if extra_payload else _PAYLOAD
+    return f"""SELECT x.case_id, {{kind[{kind}]}}, 'system', '', '', {reason_sql}, {payload}, %(now)s
 FROM {cte} x {_SCHEDULE}"""
 
 
@@ -179,7 +180,9 @@ WITH due AS (
 INSERT INTO {CaseEvent} """
             + _EVENT_COLUMNS
             + "\n"
-            + _plan_events("broken", "plan_broken", "%(broken_reason)s")
+            + _plan_events(
+                "broken", "plan_broken", "%(broken_reason)s", "jsonb_build_object('sweep_date', %(as_of)s::date::text)"
+            )
             + "\n"
             + _EVENT_RETURNING
             + """
@@ -292,7 +295,7 @@ class _OrmPlanSteps:
             if not missed:
                 continue
             case = Case.objects.select_for_update().get(pk=plan.case_id)
-            plan_end(plan, case, PlanStatus.BROKEN, SYSTEM, reason=BROKEN_REASON)
+            plan_end(plan, case, PlanStatus.BROKEN, SYSTEM, reason=BROKEN_REASON, sweep_date=self.as_of.isoformat())
             Case.objects.filter(pk=case.pk).update(
                 priority=min(case.priority + BROKEN_PROMISE_PRIORITY_BUMP, 100),
                 next_action_at=self.now,

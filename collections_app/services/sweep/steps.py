@@ -255,6 +255,8 @@ class _OrmSteps(_OrmPlanSteps):
         """After a broken plan, one stage per sweep (base._MOVED_SINCE_BREAK_SQL): a sweep for this
         date already moved the case since the break if a transition event carries today's DPD."""
         breaks = RepaymentPlan.objects.filter(case=case, status=PlanStatus.BROKEN).values_list("ended_at", flat=True)
+        if breaks and case.events.filter(kind="plan_broken", payload__sweep_date=self.as_of.isoformat()).exists():
+            return True  # broken by a sweep for this date: escalation resumes from the next one
         return any(
             case.events.filter(
                 kind="transition", actor="system", reason=SWEEP_REASON, at__gte=ended_at, payload__dpd=dpd
