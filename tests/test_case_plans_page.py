@@ -178,3 +178,17 @@ def test_the_agreement_is_not_there_for_those_who_may_not_reveal_or_see_the_case
     other = assigned_case(to=collector, by=supervisor, days_overdue=10)
     assert client.get(reverse("collections:case-plan-agreement", args=[other.pk, plan.pk])).status_code == 404
     assert not AuditLog.objects.exists()
+
+
+@pytest.mark.parametrize("role", ["collector", "supervisor"])
+def test_every_id_on_the_case_page_is_unique(role, client, collector, supervisor):
+    """Forms of one page share field names (notes, reason): their ids must not collide, or a label
+    and a browser's autofill point at the wrong field."""
+    import re
+    from collections import Counter
+
+    case = assigned_case(to=collector, by=supervisor, days_overdue=40, instalments=6)
+    client.force_login(collector if role == "collector" else supervisor)
+    html = client.get(f"/cases/{case.pk}/").content.decode()
+    ids = Counter(re.findall(r'\bid="([^"]+)"', html))
+    assert [name for name, n in ids.items() if n > 1] == []

@@ -102,7 +102,7 @@ def plan_context(case, can, bound):
     today = lender_today()
     form = bound.get("plan_form")
     if form is None and can.get("offer_plan"):
-        form = PlanOfferForm(initial={"first_due_date": today.isoformat(), "kind": PlanKind.PLAN})
+        form = PlanOfferForm(auto_id="id_plan_%s", initial={"first_due_date": today.isoformat(), "kind": PlanKind.PLAN})
     return {
         "open_plan": open_plan,
         "past_plans": [p for p in plans if p is not open_plan],
@@ -126,7 +126,7 @@ def offer_plan(request, case_id):
     """Preview (button `preview`) or propose a plan; the page again with the schedule, or the case
     page with what happened."""
     actor = actor_of(request)
-    form = PlanOfferForm(request.POST)
+    form = PlanOfferForm(request.POST, auto_id="id_plan_%s")
     if not form.is_valid():
         return _render(request, case_id, status=400, plan_form=form, plan_affordability=affordability(form))
     previewing = "preview" in request.POST

@@ -98,8 +98,8 @@ def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
         "promise_form": PromiseForm(),
         "note_form": NoteForm(),
         "message_form": MessageForm(templates=_sms_templates()) if can["send_message"] else None,
-        "legal_form": LegalReferralForm(),
-        "close_form": CloseForm(),
+        "legal_form": LegalReferralForm(auto_id="id_legal_%s"),
+        "close_form": CloseForm(auto_id="id_close_%s"),
         "reveal_form": RevealForm(),
         "visit_form": VisitScheduleForm(agents=_field_agents()) if can["plan_visit"] else None,
     }
@@ -286,7 +286,7 @@ def request_legal_referral(request, case_id):
     return _act(
         request,
         case_id,
-        LegalReferralForm(request.POST),
+        LegalReferralForm(request.POST, auto_id="id_legal_%s"),
         lambda d: services.legal_referral_request(case_id=case_id, actor=actor, reason=d["reason"]),
         _("Legal referral requested; a supervisor or legal officer will decide."),
         "legal_form",
@@ -298,7 +298,7 @@ def request_legal_referral(request, case_id):
 def transition(request, case_id):
     actor = actor_of(request)
     name = request.POST.get("transition", "")
-    form = CloseForm(request.POST) if name == "close" else TransitionForm(request.POST)
+    form = CloseForm(request.POST, auto_id="id_close_%s") if name == "close" else TransitionForm(request.POST)
     form_name = "close_form" if name == "close" else "transition_form"
     return _act(
         request,
