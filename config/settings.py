@@ -90,6 +90,12 @@ INSTALLED_APPS = [
     "collections_app",
 ]
 
+# Operators (the `admin` group) view, add and change every model of the apps they operate.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "collections_app.auth_backends.OperatorsPermissionBackend",
+]
+
 MIDDLEWARE = [
     "collections_app.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",

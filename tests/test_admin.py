@@ -99,3 +99,27 @@ def test_seed_demo_makes_only_the_admin_user_staff(db):
     ensure_demo_users(password="demo12345")
     staff = set(get_user_model().objects.filter(is_staff=True).values_list("username", flat=True))
     assert staff == {"admin"}
+
+
+def test_an_operator_opens_pages_added_after_the_groups_were_made_but_deletes_nothing(client, admin_user):
+    """The admin group's stored permissions date from migration 0002; strategies, plan policies and
+    plans came later and an operator still reaches them (auth_backends.OperatorsPermissionBackend)."""
+    admin_user.is_staff = True
+    admin_user.save()
+    client.force_login(admin_user)
+    for url in (
+        "/admin/collections_app/strategy/",
+        "/admin/collections_app/planpolicy/",
+        "/admin/collections_app/repaymentplan/",
+        "/admin/collections_app/vulnerabilitymarker/",
+        "/admin/collections_app/messagetemplate/",
+    ):
+        assert client.get(url).status_code == 200, url
+    assert admin_user.has_perm("collections_app.change_strategy")
+    assert not admin_user.has_perm("collections_app.delete_case")
+
+
+def test_the_operators_backend_gives_nothing_to_other_roles(collector, supervisor):
+    for user in (collector, supervisor):
+        assert not user.has_perm("collections_app.view_case")
+        assert not user.has_module_perms("collections_app")
