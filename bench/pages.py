@@ -1,12 +1,12 @@
-"""`python -m bench pages`: server time of the collector's worklist, the case page and the dashboard on
-a large portfolio, beside the bare SQL of the same queries.
+"""`python -m bench pages`: server time of the collector's worklist, the case page, the dashboard and
+the approvals page on a large portfolio, beside the bare SQL of the same queries.
 
 Parent (no Django): build the portfolio once into a template database (bench.pages_data, set-based;
 `--reuse` keeps it between runs of the same day), then CREATE DATABASE <name> TEMPLATE <template>
 and run one child process on the copy (DJANGO_DEBUG=0, the production static storage after a
 collectstatic into a private folder, persistent connection). The child logs in with
 django.test.Client.force_login (a collector for the worklist and the case page, a supervisor for the
-dashboard) and for each request:
+dashboard and /approvals/) and for each request:
   page     - `warmup` GETs (the first is reported as "cold": fresh copy, cold shared_buffers), then
              `requests` timed GETs: median and p95 of the wall time around Client.get (URL routing,
              middleware, session, view, queries, template; no network);
@@ -17,7 +17,10 @@ dashboard) and for each request:
 Then, for every page over its target, EXPLAIN (ANALYZE, BUFFERS) of its slowest statements, and
 the throwaway fixes of EXPERIMENTS (an index created on the copy, a setting) with the page and its
 bare SQL timed again before they are undone. Targets (issue 4): worklist <= 30 ms median with <= 8
-queries, case page <= 50 ms, dashboard <= 200 ms. Nothing is judged pass/fail beyond printing them.
+queries, case page <= 50 ms, dashboard <= 200 ms; issue 11: the case page with an active 24-instalment
+plan <= 50 ms, /approvals/ with 200 waiting plans <= 100 ms with a fixed number of queries (the
+queries column; the approvals selectors are one query whatever the number of rows). Nothing is
+judged pass/fail beyond printing them.
 """
 
 import html
@@ -40,6 +43,7 @@ DEFAULT_REQUESTS = 30
 DEFAULT_WARMUP = 3
 DEFAULT_BUDGET = 30.0
 WORKLIST_MS, WORKLIST_QUERIES, CASE_MS, DASHBOARD_MS = 30, 8, 50, 200
+APPROVALS_MS = 100
 
 
 # --- children (run with Django set up) ------------------------------------------------------
@@ -68,23 +72,33 @@ def _one(sql, params=None):
 
 def _targets(as_of):
     """What the requests look at: a collector's worklist (its phone search and filter), their case
-    with the longest timeline, the supervisor's dashboard of this month and the last."""
+    with the longest timeline (it has the active 24-instalment plan, see pages_data), the
+    supervisor's dashboard of this month and the last, and their approvals page."""
     from django.contrib.auth import get_user_model
+    from django.db import connection
 
-    from collections_app.models import Borrower, Case, CaseEvent
+    from collections_app.models import Borrower, Case, PlanInstalment, RepaymentPlan
     from collections_app.workflow import OPEN_STATES
+
+    from . import pages_data
 
     User = get_user_model()
     collector = User.objects.get(username="collector0001")
     supervisor = User.objects.get(username="bench_supervisor")
-    case_t, event_t, borrower_t = Case._meta.db_table, CaseEvent._meta.db_table, Borrower._meta.db_table
+    case_t, borrower_t = Case._meta.db_table, Borrower._meta.db_table
     open_states = list(OPEN_STATES)
-    case_id, events = _one(
+    with connection.cursor() as cursor:
+        case_id, events = pages_data.case_target(cursor, collector.pk, open_states)
+    plan = _one(
         f"""
-        SELECT c.id, (SELECT COUNT(*) FROM {event_t} e WHERE e.case_id = c.id) AS n
-        FROM {case_t} c WHERE c.assigned_to_id = %s AND c.state = ANY(%s) ORDER BY n DESC, c.id LIMIT 1""",
-        [collector.pk, open_states],
+        SELECT p.status, COUNT(i.id), COUNT(i.id) FILTER (WHERE i.met)
+        FROM {RepaymentPlan._meta.db_table} p JOIN {PlanInstalment._meta.db_table} i ON i.plan_id = p.id
+        WHERE p.case_id = %s AND p.status IN ('proposed', 'active') GROUP BY p.id, p.status""",
+        [case_id],
     )
+    waiting = _one(
+        f"SELECT COUNT(*) FROM {RepaymentPlan._meta.db_table} WHERE status = 'proposed' AND needs_authority = 'supervisor'"
+    )[0]
     mine = _one(
         f"SELECT COUNT(*), COUNT(*) FILTER (WHERE state = ANY(%s)) FROM {case_t} WHERE assigned_to_id = %s",
         [open_states, collector.pk],
@@ -105,6 +119,8 @@ def _targets(as_of):
         "supervisor": supervisor,
         "case_id": case_id,
         "case_events": events,
+        "case_plan": plan and {"status": plan[0], "instalments": plan[1], "met": plan[2]},
+        "plans_waiting": waiting,
         "collector_cases": mine[0],
         "collector_open": mine[1],
         "last_four": last_four,
@@ -117,6 +133,8 @@ NEXT_LINK = re.compile(r'href="(\?[^"]*)" data-shortcut="j"')
 OLDER_LINK = re.compile(r'hx-get="([^"]*/timeline/\?before=\d+)"')
 WORKLIST_ROW = re.compile(r'<tr>\s*<td><a href="/cases/\d+/"')
 TIMELINE_ITEM = re.compile(r'<li data-kind="')
+PLAN_INSTALMENT_ROW = re.compile(r"<tr><td>\d+</td><td>\d{4}-\d\d-\d\d</td>")
+APPROVALS_PLAN_ROW = re.compile(r'<tr data-plan="\d+">')
 
 
 def _requests(targets, clients):
@@ -171,7 +189,7 @@ def _requests(targets, clients):
             WORKLIST_MS,
             WORKLIST_QUERIES,
         ),
-        ("case", f"case page: {targets['case_events']} events", "case", c, f"/cases/{case}/", CASE_MS, None),
+        ("case", _case_label(targets), "case", c, f"/cases/{case}/", CASE_MS, None),
         ("case_older", "case timeline: older 50 (link)", "case", c, "@older:case", CASE_MS, None),
         ("dashboard", "dashboard: this month", "dashboard", s, "/dashboard/", DASHBOARD_MS, None),
         (
@@ -183,15 +201,37 @@ def _requests(targets, clients):
             DASHBOARD_MS,
             None,
         ),
+        (
+            "approvals",
+            f"approvals: {targets['plans_waiting']} plans waiting",
+            "approvals",
+            s,
+            "/approvals/",
+            APPROVALS_MS,
+            None,
+        ),
     ]
+
+
+def _case_label(targets):
+    plan = targets.get("case_plan")
+    label = f"case page: {targets['case_events']} events"
+    if plan:
+        label += f", {plan['status']} {plan['instalments']}-instalment plan ({plan['met']} met)"
+    return label
 
 
 def _shape(key, body):
     """What the page showed, to check it is the page meant (rows, timeline items, charts)."""
     if key.startswith("worklist"):
         return f"{len(WORKLIST_ROW.findall(body))} rows"
+    if key == "case":
+        plan = len(PLAN_INSTALMENT_ROW.findall(body))
+        return f"{len(TIMELINE_ITEM.findall(body))} events" + (f", {plan} plan rows" if plan else "")
     if key.startswith("case"):
         return f"{len(TIMELINE_ITEM.findall(body))} events"
+    if key == "approvals":
+        return f"{len(APPROVALS_PLAN_ROW.findall(body))} plans"
     return f"{body.count('<svg')} charts"
 
 
@@ -655,12 +695,18 @@ def render(opts, as_of, build, measured, template, name, total_s):
         f"{report.n(e['long_timelines'])} cases with 60+ activities; {report.n(e['promises_due_today'])} "
         f"promises due today; month-end snapshots {', '.join(build['month_ends'])}"
     )
+    if "plans_waiting" in e:
+        low, high = e["plans_waiting_instalments"]
+        out.append(
+            f"plans: {e['plans_active']} active (case #{e['plan_case']}); {e['plans_waiting']} proposed needing "
+            f"supervisor authority ({low}-{high} instalments each) on other collectors' cases"
+        )
     out.append("rows: " + ", ".join(f"{k} {report.n(v)}" for k, v in rows.items()))
     out.append(
         f"requests: {tg['collector']} ({report.n(tg['collector_open'])} open of {report.n(tg['collector_cases'])} "
         f"cases) for the worklist and case #{tg['case_id']} ({tg['case_events']} events); phone search "
         f"'{tg['last_four']}' ({report.n(tg['phone_matches_portfolio'])} borrowers in the whole portfolio end "
-        f"so); {tg['supervisor']} for the dashboard; {opts.warmup} warm-up + {opts.requests} timed GETs each, or as "
+        f"so); {tg['supervisor']} for the dashboard and /approvals/; {opts.warmup} warm-up + {opts.requests} timed GETs each, or as "
         f"many as fit in {opts.budget:.0f} s for a slower page (n); django.test.Client, in process"
     )
     out.append("")

@@ -20,7 +20,16 @@ What the pages read is there, shaped as the services would have written it over 
 * money: part payments on 15% of open cases this month and 15% last month, full payments on
   resolution, settlements on 40% of closed cases;
 * MonthEndSnapshot rows for the last two month ends (every case open then, its stage, DPD, bucket
-  and amount at that date), so roll rates and cure rates have their inputs.
+  and amount at that date), so roll rates and cure rates have their inputs;
+* repayment plans (issue 11), added after the load by `_plans_sql`: the case page's case (the
+  collector0001 open case with the longest timeline, as bench.pages picks it) has an ACTIVE plan of
+  24 monthly instalments (total = the loan's outstanding balance; proposed by its collector, approved
+  by the supervisor, since 24 months is beyond a collector's authority; the instalments already due
+  met; a pending promise withdrawn), and PLANS_WAITING other open cases of other collectors have a
+  PROPOSED plan needing supervisor authority (7-12 monthly instalments: 6 would be within a
+  collector's and active at once; total = what is overdue by the last date; proposed in the last 6
+  days, expiring 7 days after), each with its `plan_proposed` (and `plan_activated`) event. The
+  payments behind the met instalments are not loaded (the pages read the met flags, not them).
 """
 
 import time
@@ -40,14 +49,19 @@ from collections_app.models import (
     Loan,
     MonthEndSnapshot,
     Payment,
+    PlanInstalment,
     PromiseToPay,
     Queue,
+    RepaymentPlan,
     Visit,
 )
 
+from collections_app.workflow import OPEN_STATES
+
 from .portfolio import LENDER_ZONE, bulk_load, reset_sequences, t, table_rows, vacuum
 
-BUILD_VERSION = 1
+BUILD_VERSION = 2  # 2: repayment plans (a template built before them is not reused)
+PLAN_MONTHS, PLANS_WAITING = 24, 200
 QUEUES = (("Early reminders", "reminder"), ("M1 calls", "call"), ("M2 visits", "visit"), ("Legal review", "legal"))
 SUPERVISOR_ID, AUDITOR_ID, FIELD_AGENT_BASE, COLLECTOR_BASE = 1, 2, 10, 100
 FIELD_AGENTS = 20
@@ -307,8 +321,8 @@ SELECT id, 'PP' || lpad(id::text, 10, '0'), i, amount, paid_at,
   'system', paid_at, 0, NULL, '', ''
 FROM bench_pay ORDER BY id"""
     out["queues"] = f"""
-INSERT INTO {t(Queue)} (name, description, created_at)
-SELECT v.name, 'bench: ' || v.stage || ' stage', now()
+INSERT INTO {t(Queue)} (name, description, created_at, label_en, label_zh_hans)
+SELECT v.name, 'bench: ' || v.stage || ' stage', now(), '', ''
 FROM (VALUES {", ".join(f"('{name}', '{stage}')" for name, stage in QUEUES)}) AS v(name, stage)
 ON CONFLICT (name) DO NOTHING"""
     out["users"] = f"""
@@ -506,6 +520,112 @@ ORDER BY p.i"""
     return out
 
 
+def case_target(cursor, collector_id, open_states):
+    """(case id, events) of the case page's case: the collector's open case with the most events
+    (bench.pages._targets asks the same, so the plan built here lands on the page it measures)."""
+    cursor.execute(
+        f"""
+        SELECT c.id, (SELECT COUNT(*) FROM {t(CaseEvent)} e WHERE e.case_id = c.id) AS n
+        FROM {t(Case)} c WHERE c.assigned_to_id = %s AND c.state = ANY(%s) ORDER BY n DESC, c.id LIMIT 1""",
+        [collector_id, list(open_states)],
+    )
+    return cursor.fetchone()
+
+
+def _plans_sql(as_of, target):
+    """The plans (see the module's docstring): a temporary table, then plans, instalments, events,
+    the promise an activation withdraws and the cases' `updated_at` / `next_action_at`."""
+    T = _d(as_of)
+    ev = t(CaseEvent)
+    proposer = "'user:collector' || lpad((b.collector + 1)::text, 4, '0')"
+    out = {}
+    out["plan_plan"] = f"""
+CREATE TEMP TABLE bench_plans AS
+WITH picked AS (
+  SELECT p.i, p.collector, 'active' AS status, {PLAN_MONTHS} AS n, 14 AS first_in,
+    LEAST(GREATEST(p.call_at + interval '1 day', now() - interval '95 days'), now() - interval '2 hours') AS proposed_at
+  FROM bench_pp p WHERE p.i = {int(target)}
+  UNION ALL
+  SELECT x.i, x.collector, 'proposed', 7 + {H(70)} % 6, 7 + {H(73)} % 14,
+    LEAST(GREATEST(x.call_at + interval '1 hour', now() - make_interval(secs => {H(71)} % 518400)),
+          now() - interval '5 minutes')
+  FROM (
+    SELECT p.*, row_number() OVER (ORDER BY {H(72)}, i) AS rk FROM bench_pp p
+    WHERE p.state IN ('call', 'visit') AND p.collector IS NOT NULL AND p.collector <> 0 AND p.i <> {int(target)}
+  ) x WHERE x.rk <= {PLANS_WAITING}
+), d AS (
+  SELECT pk.*, (pk.proposed_at AT TIME ZONE '{LENDER_ZONE}')::date AS proposed_on,
+    (pk.proposed_at AT TIME ZONE '{LENDER_ZONE}')::date + pk.first_in AS first_due
+  FROM picked pk
+), e AS (
+  SELECT d.*, (d.first_due + make_interval(months => d.n - 1))::date AS last_due FROM d
+)
+SELECT row_number() OVER (ORDER BY e.proposed_at, e.i) AS id, e.*,
+  CASE WHEN e.status = 'active' THEN LEAST(e.proposed_at + interval '20 hours', now() - interval '1 hour') END
+    AS decided_at,
+  m.balance, CASE WHEN e.status = 'active' THEN m.balance ELSE m.covered END AS total,
+  {H(74, "e.i")} AS hp
+FROM e JOIN LATERAL (
+  SELECT SUM(li.amount_due - li.amount_paid) AS balance,
+         SUM(li.amount_due - li.amount_paid) FILTER (WHERE li.due_date <= e.last_due) AS covered
+  FROM {t(Instalment)} li WHERE li.loan_id = e.i
+) m ON TRUE"""
+    out["plans"] = f"""
+INSERT INTO {t(RepaymentPlan)} (id, case_id, kind, status, reason, notes, total, discount, balance, monthly_income,
+    essential_spending, needs_authority, proposed_by, proposed_by_user_id, decided_by, decided_by_user_id,
+    decision_reason, created_at, decided_at, expires_on, ended_at, ended_by, end_reason)
+SELECT b.id, b.i, 'plan', b.status,
+  (ARRAY['income_loss', 'income_loss', 'illness', 'family', 'disaster', 'other'])[1 + b.hp % 6],
+  (ARRAY['', '客户失业，新工作下月入职', '家人住院，收入减少', '工资降低三成，可按月还款'])[1 + (b.hp / 7) % 4],
+  b.total, 0, b.balance,
+  CASE WHEN b.hp % 2 = 0 THEN (4000 + (b.hp / 11) % 8000)::numeric(14, 2) END,
+  CASE WHEN b.hp % 2 = 0 THEN ((4000 + (b.hp / 11) % 8000) * 0.6)::numeric(14, 2) END,
+  'supervisor', {proposer}, {COLLECTOR_BASE} + b.collector,
+  CASE WHEN b.status = 'active' THEN 'user:bench_supervisor' ELSE '' END,
+  CASE WHEN b.status = 'active' THEN {SUPERVISOR_ID} END, '',
+  b.proposed_at, b.decided_at, b.proposed_on + 7, NULL, '', ''
+FROM bench_plans b ORDER BY b.id"""
+    # split_evenly: equal cents, the left-over cents on the first ones; met while due before today.
+    out["plan_instalments"] = f"""
+INSERT INTO {t(PlanInstalment)} (plan_id, number, due_date, amount, met, met_at)
+SELECT b.id, g.j, (b.first_due + make_interval(months => g.j - 1))::date,
+  ((b.total * 100)::bigint / b.n + CASE WHEN g.j <= (b.total * 100)::bigint % b.n THEN 1 ELSE 0 END) / 100.0,
+  b.status = 'active' AND (b.first_due + make_interval(months => g.j - 1))::date < {T},
+  CASE WHEN b.status = 'active' AND (b.first_due + make_interval(months => g.j - 1))::date < {T}
+       THEN {local("(b.first_due + make_interval(months => g.j - 1))::date", "36000")} END
+FROM bench_plans b CROSS JOIN LATERAL generate_series(1, b.n) AS g(j)
+ORDER BY b.id, g.j"""
+    ins = f"INSERT INTO {ev} (case_id, kind, actor, actor_user_id, from_state, to_state, reason, payload, at)"
+    payload = (
+        "jsonb_build_object('plan_id', b.id, 'kind', 'plan', 'status', {status}, 'total', b.total::text, "
+        "'discount', '0.00', 'instalments', b.n, 'first_due_date', b.first_due::text, "
+        "'last_due_date', b.last_due::text)"
+    )
+    out["events_plans"] = f"""{ins}
+SELECT b.i, v.kind, v.actor, v.uid, '', '', '', v.payload, v.at
+FROM bench_plans b CROSS JOIN LATERAL (VALUES
+  ('plan_proposed', {proposer}, {COLLECTOR_BASE} + b.collector, {payload.format(status="'proposed'")}, b.proposed_at),
+  ('plan_activated', 'user:bench_supervisor', {SUPERVISOR_ID}, {payload.format(status="'active'")}, b.decided_at)
+) AS v(kind, actor, uid, payload, at)
+WHERE v.at IS NOT NULL ORDER BY v.at"""
+    # An activation withdraws the case's pending promise (services.plans.activate).
+    out["events_withdrawn"] = f"""{ins}
+SELECT b.i, 'promise_withdrawn', 'system', NULL, '', '', '', jsonb_build_object(
+    'promise_id', pr.id, 'amount', pr.amount::text, 'plan_id', b.id), GREATEST(b.decided_at, pr.created_at + interval '1 minute')
+FROM bench_plans b JOIN {t(PromiseToPay)} pr ON pr.case_id = b.i AND pr.status = 'pending'
+WHERE b.status = 'active'"""
+    out["promises_withdrawn"] = f"""
+UPDATE {t(PromiseToPay)} pr SET status = 'withdrawn', settled_at = GREATEST(b.decided_at, pr.created_at + interval '1 minute')
+FROM bench_plans b WHERE pr.case_id = b.i AND pr.status = 'pending' AND b.status = 'active'"""
+    out["cases_touched"] = f"""
+UPDATE {t(Case)} c SET updated_at = GREATEST(c.updated_at, COALESCE(b.decided_at, b.proposed_at)),
+  next_action_at = CASE WHEN b.status = 'active' THEN (
+    SELECT {local("pi.due_date + 1", "32400")} FROM {t(PlanInstalment)} pi
+    WHERE pi.plan_id = b.id AND NOT pi.met ORDER BY pi.number LIMIT 1) ELSE c.next_action_at END
+FROM bench_plans b WHERE c.id = b.i"""
+    return out
+
+
 def build_pages(cases, as_of, per_collector):
     as_of = date.fromisoformat(str(as_of))
     n = int(cases)
@@ -533,8 +653,21 @@ def build_pages(cases, as_of, per_collector):
         started = time.perf_counter()
     timings["indexes"] = time.perf_counter() - started
     reset_sequences(LOADED + (get_user_model(),))
+    with connection.cursor() as cursor:  # the plans, on the loaded (and indexed) tables
+        target, _events = case_target(cursor, COLLECTOR_BASE, OPEN_STATES)
+        for name, sql in _plans_sql(as_of, target).items():
+            started = time.perf_counter()
+            inserted[name] = _run(cursor, sql)
+            timings[name] = time.perf_counter() - started
+        cursor.execute(
+            "SELECT COUNT(*) FILTER (WHERE status = 'active'), COUNT(*) FILTER (WHERE status = 'proposed'), "
+            "MIN(n) FILTER (WHERE status = 'proposed'), MAX(n) FILTER (WHERE status = 'proposed') FROM bench_plans"
+        )
+        plans_active, plans_waiting, waiting_min_n, waiting_max_n = cursor.fetchone()
+        cursor.execute("DROP TABLE bench_plans")
+    reset_sequences((RepaymentPlan, PlanInstalment, CaseEvent))
     started = time.perf_counter()
-    vacuum(LOADED + (Queue,))
+    vacuum(LOADED + (Queue, RepaymentPlan, PlanInstalment))
     with connection.cursor() as cursor:
         for table in (
             "auth_user",
@@ -571,9 +704,13 @@ FROM bench_pp""")
             "long_timelines": long_cases,
             "promises_due_today": due_today,
             "field_agents": FIELD_AGENTS,
+            "plan_case": target,
+            "plans_active": plans_active,
+            "plans_waiting": plans_waiting,
+            "plans_waiting_instalments": [waiting_min_n, waiting_max_n],
         },
         "month_ends": [e1.isoformat(), e2.isoformat()],
         "inserted": inserted,
         "timings": timings,
-        "rows": table_rows(LOADED),
+        "rows": table_rows(LOADED + (RepaymentPlan, PlanInstalment)),
     }

@@ -459,6 +459,7 @@ def case_abilities(actor, case):
         and in_visit
         and may_escalate_borrower(case, actor)
         and not on_hold
+        and not plan_active
         and not case.legal_referrals.filter(status=LegalReferral.Status.REQUESTED).exists()
     )
     abilities = {

@@ -116,3 +116,17 @@ def test_a_collector_cancels_only_their_own_proposal(collector, supervisor):
         plan_cancel(plan_id=plan.pk, actor=collector, reason="borrower changed mind")
     plan_cancel(plan_id=plan.pk, actor=supervisor, reason="borrower changed mind")
     assert RepaymentPlan.objects.get(pk=plan.pk).status == PlanStatus.CANCELLED
+
+
+def test_no_legal_referral_is_asked_while_a_plan_runs(collector, supervisor):
+    from collections_app import permissions as perms
+    from collections_app.actors import actor_for_user
+    from collections_app.services import legal_referral_request
+
+    case = assigned_case(to=collector, by=supervisor, days_overdue=40, instalments=3)
+    assert case.state == "visit"
+    _months(case, collector, 3)
+    assert not perms.case_abilities(actor_for_user(collector), fresh(case))["request_legal"]
+    with pytest.raises(DomainError) as refusal:
+        legal_referral_request(case_id=case.pk, actor=collector, reason="no contact")
+    assert refusal.value.code == "transition_not_allowed"

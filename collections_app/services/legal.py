@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from .. import permissions as perms
 from ..actors import as_actor
 from ..errors import DomainError, invalid
-from ..models import LegalReferral
+from ..models import LegalReferral, PlanStatus, RepaymentPlan
 from ..workflow import State
 from ._common import lock_visible_case, require_text
 from .cases import apply_transition, require_escalation_by_hand
@@ -32,6 +32,14 @@ def legal_referral_request(*, case_id, actor=None, reason=""):
             )
         if case.borrower_on_hold:
             raise DomainError("case_on_hold")
+        if RepaymentPlan.objects.filter(case=case, status=PlanStatus.ACTIVE).exists():
+            # Activation withdrew any pending referral; a plan being kept is not taken to court.
+            raise DomainError(
+                "transition_not_allowed",
+                _("The case is on an active repayment plan: no legal referral while it runs."),
+                allowed_transitions=case.allowed_transitions(actor),
+                state=case.state,
+            )
         if case.legal_referrals.filter(status=LegalReferral.Status.REQUESTED).exists():
             raise invalid("case", _("A legal referral is already waiting for a decision."))
         try:
