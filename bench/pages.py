@@ -131,9 +131,9 @@ def _targets(as_of):
 
 NEXT_LINK = re.compile(r'href="(\?[^"]*)" data-shortcut="j"')
 OLDER_LINK = re.compile(r'hx-get="([^"]*/timeline/\?before=\d+)"')
-WORKLIST_ROW = re.compile(r'<tr>\s*<td><a href="/cases/\d+/"')
+WORKLIST_ROW = re.compile(r'<tr>\s*<td[^>]*><a href="/cases/\d+/"')
 TIMELINE_ITEM = re.compile(r'<li data-kind="')
-PLAN_INSTALMENT_ROW = re.compile(r"<tr><td>\d+</td><td>\d{4}-\d\d-\d\d</td>")
+PLAN_INSTALMENTS = re.compile(r'data-testid="plan-instalments">(.*?)</table>', re.S)
 APPROVALS_PLAN_ROW = re.compile(r'<tr data-plan="\d+">')
 
 
@@ -226,8 +226,9 @@ def _shape(key, body):
     if key.startswith("worklist"):
         return f"{len(WORKLIST_ROW.findall(body))} rows"
     if key == "case":
-        plan = len(PLAN_INSTALMENT_ROW.findall(body))
-        return f"{len(TIMELINE_ITEM.findall(body))} events" + (f", {plan} plan rows" if plan else "")
+        table = PLAN_INSTALMENTS.search(body)
+        plan = table.group(1).count("<tr><td>") if table else 0
+        return f"{len(TIMELINE_ITEM.findall(body))} events" + (f", plan {plan} rows" if table else "")
     if key.startswith("case"):
         return f"{len(TIMELINE_ITEM.findall(body))} events"
     if key == "approvals":
