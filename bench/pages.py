@@ -414,6 +414,17 @@ def _measure_one(spec, requests, warmup, found, budget):
 # Throwaway fixes measured on the copy: (name, the pages they concern, setup SQL, undo SQL, why).
 EXPERIMENTS = [
     (
+        "approvals: legal referral decisions by date, legalreferral(decided_at DESC NULLS LAST, id DESC) WHERE decided",
+        ("approvals",),
+        [
+            "CREATE INDEX bench_exp_referral_decided ON collections_app_legalreferral "
+            "(decided_at DESC NULLS LAST, id DESC) WHERE status <> 'requested'",
+            "ANALYZE collections_app_legalreferral",
+        ],
+        ["DROP INDEX bench_exp_referral_decided"],
+        "the page's 20 latest referral decisions read off an index instead of sorting every referral joined to its case",
+    ),
+    (
         "jit off (SET jit = off on the connection)",
         ("dashboard", "dashboard_past"),
         ["SET jit = off"],

@@ -25,11 +25,12 @@ What the pages read is there, shaped as the services would have written it over 
   collector0001 open case with the longest timeline, as bench.pages picks it) has an ACTIVE plan of
   24 monthly instalments (total = the loan's outstanding balance; proposed by its collector, approved
   by the supervisor, since 24 months is beyond a collector's authority; the instalments already due
-  met; a pending promise withdrawn), and PLANS_WAITING other open cases of other collectors have a
-  PROPOSED plan needing supervisor authority (7-12 monthly instalments: 6 would be within a
-  collector's and active at once; total = what is overdue by the last date; proposed in the last 6
-  days, expiring 7 days after), each with its `plan_proposed` (and `plan_activated`) event. The
-  payments behind the met instalments are not loaded (the pages read the met flags, not them).
+  met, and at least the first PLAN_PAID_AHEAD; a pending promise withdrawn), and PLANS_WAITING
+  other open cases of other collectors have a PROPOSED plan needing supervisor authority (7-12
+  monthly instalments: 6 would be within a collector's and active at once; total = what is overdue
+  by the last date; proposed in the last 6 days, expiring 7 days after), each with its
+  `plan_proposed` (and `plan_activated`) event. The payments behind the met instalments are not
+  loaded (the pages read the met flags, not them).
 """
 
 import time
@@ -60,8 +61,8 @@ from collections_app.workflow import OPEN_STATES
 
 from .portfolio import LENDER_ZONE, bulk_load, reset_sequences, t, table_rows, vacuum
 
-BUILD_VERSION = 2  # 2: repayment plans (a template built before them is not reused)
-PLAN_MONTHS, PLANS_WAITING = 24, 200
+BUILD_VERSION = 3  # 2, 3: repayment plans (a template built before them is not reused)
+PLAN_MONTHS, PLAN_PAID_AHEAD, PLANS_WAITING = 24, 3, 200
 QUEUES = (("Early reminders", "reminder"), ("M1 calls", "call"), ("M2 visits", "visit"), ("Legal review", "legal"))
 SUPERVISOR_ID, AUDITOR_ID, FIELD_AGENT_BASE, COLLECTOR_BASE = 1, 2, 10, 100
 FIELD_AGENTS = 20
@@ -585,14 +586,17 @@ SELECT b.id, b.i, 'plan', b.status,
   CASE WHEN b.status = 'active' THEN {SUPERVISOR_ID} END, '',
   b.proposed_at, b.decided_at, b.proposed_on + 7, NULL, '', ''
 FROM bench_plans b ORDER BY b.id"""
-    # split_evenly: equal cents, the left-over cents on the first ones; met while due before today.
+    # split_evenly: equal cents, the left-over cents on the first ones. Active: the instalments due
+    # before today met, and at least the first PLAN_PAID_AHEAD (paid ahead the day after activation,
+    # so a young case's plan has a few met too).
+    due = "(b.first_due + make_interval(months => g.j - 1))::date"
+    met = f"(b.status = 'active' AND ({due} < {T} OR g.j <= {PLAN_PAID_AHEAD}))"
     out["plan_instalments"] = f"""
 INSERT INTO {t(PlanInstalment)} (plan_id, number, due_date, amount, met, met_at)
-SELECT b.id, g.j, (b.first_due + make_interval(months => g.j - 1))::date,
+SELECT b.id, g.j, {due},
   ((b.total * 100)::bigint / b.n + CASE WHEN g.j <= (b.total * 100)::bigint % b.n THEN 1 ELSE 0 END) / 100.0,
-  b.status = 'active' AND (b.first_due + make_interval(months => g.j - 1))::date < {T},
-  CASE WHEN b.status = 'active' AND (b.first_due + make_interval(months => g.j - 1))::date < {T}
-       THEN {local("(b.first_due + make_interval(months => g.j - 1))::date", "36000")} END
+  {met},
+  CASE WHEN {met} THEN LEAST({local(due, "36000")}, b.decided_at + interval '1 day', now() - interval '30 minutes') END
 FROM bench_plans b CROSS JOIN LATERAL generate_series(1, b.n) AS g(j)
 ORDER BY b.id, g.j"""
     ins = f"INSERT INTO {ev} (case_id, kind, actor, actor_user_id, from_state, to_state, reason, payload, at)"
