@@ -130,3 +130,22 @@ def test_no_legal_referral_is_asked_while_a_plan_runs(collector, supervisor):
     with pytest.raises(DomainError) as refusal:
         legal_referral_request(case_id=case.pk, actor=collector, reason="no contact")
     assert refusal.value.code == "transition_not_allowed"
+
+
+def test_a_schedule_that_would_hold_a_zero_instalment_is_refused_naming_the_field(collector, supervisor):
+    case = assigned_case(to=collector, by=supervisor, days_overdue=10, instalments=3)
+    with pytest.raises(DomainError) as refusal:
+        _months(case, supervisor, 3, kind="settlement", down_payment="2999.99")
+    assert "down_payment" in refusal.value.fields
+
+
+def test_a_kept_settlement_closes_the_case_as_the_system_whoever_paid(collector, supervisor):
+    from collections_app.actors import actor_for_client
+
+    case = assigned_case(to=collector, by=supervisor, days_overdue=10, instalments=1)
+    plan = _months(case, supervisor, 1, kind="settlement", discount="100.00")
+    bank = actor_for_client("bank", ["payments:write"])
+    payment_record(external_id="S-bank", loan=case.loan, amount=plan.total, paid_at=timezone.now(), actor=bank)
+    close = CaseEvent.objects.get(case=case, kind="transition", to_state="closed")
+    assert close.actor == "system" and close.reason == "settled"
+    assert fresh(case).amount_overdue == Decimal("100.00")  # what was left when it closed

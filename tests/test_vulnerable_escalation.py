@@ -78,9 +78,22 @@ def test_a_legal_referral_for_a_vulnerable_borrower_needs_a_supervisor_and_a_rea
     assert referral.status == "requested"
 
 
-def test_the_api_list_offers_a_client_no_visit_for_a_vulnerable_borrower():
+def test_the_api_list_reads_the_marker_only_for_a_client_that_sees_personal_data():
     from collections_app.api.cases.representation import AllowedTransitions
 
     client = AllowedTransitions(actor_for_client("dialler", [r.SCOPE_CASES_READ, r.SCOPE_CASES_WRITE]))
     assert "schedule_visit" in client("call", False, False)
-    assert "schedule_visit" not in client("call", False, True)
+    assert "schedule_visit" not in client("call", False, True)  # asked with the marker: not offered
+    # The list asks with the marker only with pii:read (a missing transition would tell it otherwise).
+
+
+def test_the_api_event_feeds_never_carry_the_vulnerability_code(collector, supervisor):
+    from collections_app.api.cases.views import event_dict
+    from collections_app.models import CaseEvent
+
+    case = assigned_case(to=collector, by=supervisor, days_overdue=10)
+    event = CaseEvent.objects.create(
+        case=case, kind="vulnerability_set", actor="user:supervisor", payload={"code": "illness", "marker_id": 1}
+    )
+    body = event_dict(event)
+    assert body["payload"]["code"] is None and body["payload"]["marker_id"] == 1

@@ -108,11 +108,21 @@ def case_bodies(rows, actor, *, as_of, buckets, hold_codes, plans):
             buckets=buckets,
             zone=zone,
             hold_codes=hold_codes.get(row["borrower_id"], []),
-            allowed_transitions=transitions(row["state"], row["active_hold_exists"], row.get("vulnerable_exists")),
+            allowed_transitions=transitions(
+                row["state"], row["active_hold_exists"], sees_pii(actor) and row.get("vulnerable_exists")
+            ),
             plan=plans.get(row["id"]),
         )
         for row in rows
     ]
+
+
+def _transitions_without_tell(case, actor):
+    """The case's allowed transitions; without pii:read they do not read the borrower's vulnerability
+    marker (personal data: a missing `schedule_visit` would tell it). The service still refuses."""
+    if not sees_pii(actor):
+        case.__dict__["vulnerable_exists"] = False
+    return case.allowed_transitions(actor)
 
 
 def case_dict(case, actor, *, as_of, buckets, plan=None):
@@ -140,7 +150,7 @@ def case_dict(case, actor, *, as_of, buckets, plan=None):
         as_of=as_of,
         buckets=buckets,
         hold_codes=case.active_hold_codes,
-        allowed_transitions=case.allowed_transitions(actor),
+        allowed_transitions=_transitions_without_tell(case, actor),
         plan=plan,
     )
 

@@ -272,6 +272,19 @@ class CaseLookupView(_ScopedView):
         )
 
 
+# Personal data in an event's payload: the vulnerability marker's code and review date (CONTRACT.md:
+# never in an API answer without pii:read). The feeds leave them out for everyone; a client with
+# pii:read reads the marker on the case detail, where the read is audited.
+_PAYLOAD_PERSONAL = {"vulnerability_set": ("code", "review_on"), "vulnerability_cleared": ("code", "review_on")}
+
+
+def _api_payload(event):
+    hidden = _PAYLOAD_PERSONAL.get(event.kind)
+    if not hidden or not event.payload:
+        return event.payload
+    return {key: (None if key in hidden else value) for key, value in event.payload.items()}
+
+
 def event_dict(event):
     return {
         "id": event.pk,
@@ -281,7 +294,7 @@ def event_dict(event):
         "from_state": event.from_state,
         "to_state": event.to_state,
         "reason": event.reason,
-        "payload": event.payload,
+        "payload": _api_payload(event),
         "at": iso(event.at),
     }
 

@@ -57,7 +57,7 @@ def plan_refresh(case, actor):
             apply_transition(
                 case,
                 "close",
-                actor if actor is not None else SYSTEM,
+                SYSTEM,  # CONTRACT.md: a kept settlement closes the case as the system
                 reason=CloseReason.SETTLED,
                 payload={"plan_id": plan.pk, "forgiven": str(plan.discount), "note": "settlement kept"},
                 args=(CloseReason.SETTLED,),

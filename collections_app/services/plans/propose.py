@@ -254,6 +254,11 @@ def _built_schedule(kind, case, balance, discount, months, first_due_date, down_
             raise invalid("discount", _("The discount must leave something to pay."))
     if down is not None and (down > total or (months > 1 and down == total)):
         raise invalid("down_payment", _("The down payment must be less than the total (%s).") % total)
+    left_after_down = total - (down or Decimal("0.00"))
+    parts_after_down = months - 1 if down is not None else months
+    if parts_after_down and left_after_down < Decimal("0.01") * parts_after_down:
+        field = "down_payment" if down is not None else "months"
+        raise invalid(field, _("Every instalment must be at least 0.01: fewer months or a smaller down payment."))
     if down is not None and months == 1 and down != total:
         raise invalid("down_payment", _("A one-payment plan's down payment is the whole total (%s).") % total)
     return monthly_schedule(total, months, first_due, down), total

@@ -14,7 +14,7 @@ from ...gateways import Outgoing, backend_for
 from ...models import OutboundMessage, PlanStatus, RepaymentPlan
 from ...workflow import OPEN_STATES
 from .._common import claim_queued
-from .plan_reminders import CareTemplates, plan_instalment_of, vulnerable_borrowers
+from .plan_reminders import CareTemplates, plan_instalments_of, vulnerable_borrowers
 from .planner import _active_holds_by_borrower, _policy_for
 from .preview import _Renderer
 
@@ -76,11 +76,7 @@ class _PlanFacts:
     """What a batch of claimed messages needs to know about plans and care, in a few queries."""
 
     def __init__(self, claimed):
-        self.plan_instalments = {}
-        for message in claimed:
-            found = plan_instalment_of(message)
-            if found is not None:
-                self.plan_instalments[message.pk] = found
+        self.plan_instalments = plan_instalments_of(claimed)
         step_cases = {m.case_id for m in claimed if m.step_id is not None and m.case_id is not None}
         self.on_plan = set(
             RepaymentPlan.objects.filter(case_id__in=step_cases, status=PlanStatus.ACTIVE).values_list(

@@ -48,16 +48,22 @@ def vulnerable_borrowers(borrower_ids):
     )
 
 
-def plan_instalment_of(message):
-    """The plan instalment a plan reminder is about (None for any other message)."""
+def plan_instalment_id(message):
+    """The id of the plan instalment a plan reminder is about (None for any other message)."""
     key = message.idempotency_key or ""
     if not key.startswith(KEY_PREFIX):
         return None
     try:
-        pk = int(key.split(":")[1])
+        return int(key.split(":")[1])
     except (IndexError, ValueError):
         return None
-    return PlanInstalment.objects.select_related("plan").filter(pk=pk).first()
+
+
+def plan_instalments_of(messages):
+    """{message id: its plan instalment} for a batch, in one query."""
+    ids = {m.pk: plan_instalment_id(m) for m in messages}
+    found = PlanInstalment.objects.select_related("plan").in_bulk({i for i in ids.values() if i is not None})
+    return {message_id: found[i] for message_id, i in ids.items() if i is not None and i in found}
 
 
 def plan_reminders_plan(*, as_of, now, result):

@@ -99,6 +99,7 @@ def sweep_chunk(*, as_of, kind, lo, hi, full_refresh=False, timings=None):
             steps = (_PgSteps if _is_postgres() else _OrmSteps)(as_of, lo, hi, since)
             counts["amounts_changed"] += steps.refresh_amounts()
             plans_started = time.perf_counter()
+            steps.plans_lock_cases()
             counts["plans_expired"] += steps.plans_expire()
             counts["plan_instalments_changed"] += steps.plans_refresh_met()
             kept, settled = steps.plans_keep()

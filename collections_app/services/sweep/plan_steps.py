@@ -46,6 +46,20 @@ def default_grace_days():
 
 
 class _PgPlanSteps:
+    def plans_lock_cases(self):
+        """Lock the chunk's cases that have an open plan, in id order, before any plan row: the
+        services lock a case, then its plan, so taking them in the same order here means a sweep
+        chunk and a decision or a payment on the same case wait for each other, never deadlock."""
+        return self.run("""
+SELECT count(*) FROM (
+    SELECT c.id FROM {Case} c
+    WHERE c.id BETWEEN %(lo)s AND %(hi)s
+      AND EXISTS (SELECT 1 FROM {RepaymentPlan} p WHERE p.case_id = c.id AND p.status IN ('proposed', 'active'))
+    ORDER BY c.id
+    FOR UPDATE OF c
+) locked
+""")
+
     def plans_expire(self):
         return self.run(
             """
@@ -196,6 +210,9 @@ SELECT count(*) FROM ev
 
 
 class _OrmPlanSteps:
+    def plans_lock_cases(self):
+        return 0  # SQLite: one writer at a time, no row locks to order
+
     def _plans(self, status):
         return (
             RepaymentPlan.objects.filter(case_id__gte=self.lo, case_id__lte=self.hi, status=status)

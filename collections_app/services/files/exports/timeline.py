@@ -13,6 +13,10 @@ from .limits import chunk_size
 from .registry import ExportKind, register
 
 
+# Kinds whose detail line is personal data an export never carries.
+PERSONAL_DETAIL = frozenset({"vulnerability_set", "vulnerability_cleared"})
+
+
 @register
 class TimelineExport(ExportKind):
     name = "timeline"
@@ -42,6 +46,8 @@ class TimelineExport(ExportKind):
             more = len(events) > size
             for event in events[:size]:
                 title, detail = describe(event)
+                if event.kind in PERSONAL_DETAIL:
+                    detail = ""  # which vulnerability: personal data, on the case page only (CONTRACT.md)
                 yield [
                     event.at,
                     title,
