@@ -101,18 +101,21 @@ _VULNERABLE_SQL = """EXISTS (SELECT 1 FROM {VulnerabilityMarker} vm WHERE vm.bor
 _ACTIVE_PLAN_SQL = (
     """EXISTS (SELECT 1 FROM {RepaymentPlan} ap WHERE ap.case_id = {alias}.id AND ap.status = 'active')"""
 )
-# After a broken plan escalation resumes one stage per sweep: a case that a sweep for this date
-# already moved since the break (its transition event carries today's DPD) moves no further today.
-# Keyed on the DPD rather than the clock, so a rerun for the same date moves nothing more.
-# A plan broken by a sweep for this date (its event carries the date) lets the case escalate from the
-# next sweep, not this one (CONTRACT.md), whichever step ran first and however often it reruns.
-_MOVED_SINCE_BREAK_SQL = """(EXISTS (SELECT 1 FROM {RepaymentPlan} bp JOIN {CaseEvent} be ON be.case_id = bp.case_id
-    WHERE bp.case_id = {alias}.id AND bp.status = 'broken' AND be.at >= bp.ended_at
-      AND be.kind = 'transition' AND be.actor = 'system' AND be.reason = %(reason)s
-      AND be.payload->>'dpd' = (%(as_of)s::date - {alias}.oldest_unpaid_due_date)::text)
-    OR EXISTS (SELECT 1 FROM {RepaymentPlan} tp JOIN {CaseEvent} te ON te.case_id = tp.case_id
-    WHERE tp.case_id = {alias}.id AND tp.status = 'broken' AND te.kind = 'plan_broken'
-      AND te.payload->>'sweep_date' = %(as_of)s::date::text))"""
+# After a broken plan escalation resumes from the next sweep, one stage per sweep: a case whose plan a
+# sweep for this date broke, or that a sweep for this date already moved since the break (its
+# transition event carries today's DPD), moves no further today. Keyed on the date and the DPD rather
+# than the clock, so a rerun for the same date moves nothing more. The few such cases of a chunk are
+# found first (HELD_BACK_SQL, from its broken plans) and the escalation statements skip them by id:
+# written as a correlated EXISTS in those statements the planner anti-joined the whole event table.
+_MOVED_SINCE_BREAK_SQL = "{alias}.id = ANY(%(held_back)s::bigint[])"
+HELD_BACK_SQL = """
+SELECT DISTINCT bp.case_id
+FROM {RepaymentPlan} bp JOIN {Case} c ON c.id = bp.case_id JOIN {CaseEvent} be ON be.case_id = bp.case_id
+WHERE bp.case_id BETWEEN %(lo)s AND %(hi)s AND c.id BETWEEN %(lo)s AND %(hi)s AND bp.status = 'broken'
+  AND ((be.kind = 'plan_broken' AND be.payload->>'sweep_date' = %(as_of)s::date::text)
+       OR (be.kind = 'transition' AND be.actor = 'system' AND be.reason = %(reason)s AND be.at >= bp.ended_at
+           AND be.payload->>'dpd' = (%(as_of)s::date - c.oldest_unpaid_due_date)::text))
+"""
 
 
 class _StrategySql:

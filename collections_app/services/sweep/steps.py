@@ -4,6 +4,7 @@ One statement each on PostgreSQL (`_PgSteps`); the ORM and the services on SQLit
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, Sum
 
 from ...events import event_kind
@@ -23,7 +24,16 @@ from ...strategy import DEFAULT_THRESHOLDS
 from ...workflow import OPEN_STATES, State
 from ..cases import WITHDRAWN_REASON
 from ..plans.progress import CASE_RESOLVED_REASON
-from .base import BROKEN_PROMISE_PRIORITY_BUMP, LEGAL_RETRY_DAYS, SWEEP_REASON, _StrategySql, _execute, _now, _sql
+from .base import (
+    BROKEN_PROMISE_PRIORITY_BUMP,
+    HELD_BACK_SQL,
+    LEGAL_RETRY_DAYS,
+    SWEEP_REASON,
+    _StrategySql,
+    _execute,
+    _now,
+    _sql,
+)
 from .plan_steps import _PAYLOAD, _SCHEDULE, _OrmPlanSteps, _PgPlanSteps
 
 
@@ -128,6 +138,12 @@ SELECT count(*) FILTER (WHERE kind = {kind[transition]}) FROM ev
             plan_reason=CASE_RESOLVED_REASON,
         )
 
+    def _held_back(self):
+        """Cases of the chunk a broken plan holds back today (base.HELD_BACK_SQL)."""
+        with connection.cursor() as cursor:
+            cursor.execute(_sql(HELD_BACK_SQL), self.params)
+            return [row[0] for row in cursor.fetchall()]
+
     def escalate(self, from_state, to_state, name, threshold):
         return self.run(
             """
@@ -154,6 +170,7 @@ SELECT count(*) FROM ev
             from_state=str(from_state),
             to_state=str(to_state),
             name=name,
+            held_back=self._held_back(),
         )
 
     def request_legal(self):
@@ -178,6 +195,7 @@ SELECT case_id, {kind[legal_referral_requested]}, 'system', '', '', 'DPD reached
 FROM requested
 """,
             retry_after=_now() - timedelta(days=LEGAL_RETRY_DAYS),
+            held_back=self._held_back(),
         )
 
     def settle_promises(self):
