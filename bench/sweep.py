@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from . import report
 from .db import Server, check_url, resolve_url, run_child, schema_signature, with_name
 
-BUILD_VERSION = 1
+BUILD_VERSION = 2  # 2: a kept plan's payment is a day old
 DEFAULT_CASES = 1_000_000
 DEFAULT_SAMPLE = 2_000
 

@@ -67,7 +67,9 @@ ORDER BY b.r, n""",
 INSERT INTO {t(Payment)} (external_id, loan_id, amount, paid_at, channel, recorded_by_label, created_at,
                           unapplied_amount, reversed_at, reversed_by_label, reversal_reason)
 SELECT 'BP' || lpad(r::text, 10, '0'), i, CASE WHEN category = 'kept' THEN 600.00 ELSE 100.00 END,
-       now() - interval '10 days', 'bank_transfer', 'bench', now() - interval '10 days', 0, NULL, '', ''
+       -- a kept plan's last money came in yesterday (the sweep re-reads recent money moves only)
+       now() - CASE WHEN category = 'kept' THEN interval '1 day' ELSE interval '10 days' END, 'bank_transfer',
+       'bench', now() - CASE WHEN category = 'kept' THEN interval '1 day' ELSE interval '10 days' END, 0, NULL, '', ''
 FROM bench_plans WHERE category <> 'breaking' ORDER BY r""",
             ),
         }

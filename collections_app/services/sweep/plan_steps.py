@@ -6,16 +6,28 @@ after a hold, grace counts from its end). One statement each on PostgreSQL (`_Pg
 into steps._PgSteps); the plan services on SQLite (`_OrmPlanSteps`). services/plans/progress.py is
 the one-plan twin that payments call; keep the two in step."""
 
+from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
 from ...actors import SYSTEM
 from ...calendar import lender_date_of
-from ...models import Case, Hold, PlanInstalment, PlanKind, PlanPolicy, PlanStatus, RepaymentPlan, Strategy
+from ...models import (
+    Case,
+    Hold,
+    Payment,
+    PlanInstalment,
+    PlanKind,
+    PlanPolicy,
+    PlanStatus,
+    RepaymentPlan,
+    Strategy,
+)
 from ...workflow import OPEN_STATES, CloseReason
 from ..cases import WITHDRAWN_REASON
-from .base import BROKEN_PROMISE_PRIORITY_BUMP
+from .base import BROKEN_PROMISE_PRIORITY_BUMP, REFRESH_LOOKBACK_DAYS
 
 DEFAULT_GRACE_DAYS = PlanPolicy._meta.get_field("grace_days").default
 # Stored, so in one language (pages translate the event kind).
@@ -37,6 +49,15 @@ def _plan_events(cte, kind, reason_sql, extra_payload=""):
     payload = f"({_PAYLOAD} || {extra_payload})" if extra_payload else _PAYLOAD
     return f"""SELECT x.case_id, {{kind[{kind}]}}, 'system', '', '', {reason_sql}, {payload}, %(now)s
 FROM {cte} x {_SCHEDULE}"""
+
+
+def money_since(since):
+    """From when money moves are re-read: the lookback counted back from now, since payments and
+    reversals are stamped when they are recorded, whatever date the sweep is for (None on a full
+    refresh, where the statements do not ask)."""
+    if since is None:
+        return None
+    return timezone.now() - timedelta(days=REFRESH_LOOKBACK_DAYS)
 
 
 def default_grace_days():
@@ -88,21 +109,29 @@ SELECT count(*) FROM ev
 
     def plans_refresh_met(self):
         """An instalment is met when the payments since the plan began (less reversals) cover the
-        plan's amounts up to it; writes only the flags that change."""
-        return self.run("""
+        plan's amounts up to it; writes only the flags that change. The payment services keep the
+        flags as money moves; this is the net under them, so (as refresh_amounts) it re-reads only
+        plans whose loan saw a payment recorded or reversed within the lookback, every plan on a
+        full refresh."""
+        return self.run(
+            """
 WITH plans AS (
     SELECT p.id, COALESCE((SELECT SUM(pay.amount) FROM {Payment} pay
                            WHERE pay.loan_id = c.loan_id AND pay.reversed_at IS NULL
                              AND pay.paid_at >= p.created_at), 0) AS paid
     FROM {RepaymentPlan} p JOIN {Case} c ON c.id = p.case_id
     WHERE p.case_id BETWEEN %(lo)s AND %(hi)s AND p.status = 'active'
+      AND (%(full)s OR EXISTS (SELECT 1 FROM {Payment} q WHERE q.loan_id = c.loan_id
+                               AND (q.created_at >= %(money_since)s OR q.reversed_at >= %(money_since)s)))
 ), running AS (
     SELECT i.id, SUM(i.amount) OVER (PARTITION BY i.plan_id ORDER BY i.number) <= pl.paid AS met
     FROM {PlanInstalment} i JOIN plans pl ON pl.id = i.plan_id
 )
 UPDATE {PlanInstalment} i SET met = r.met, met_at = CASE WHEN r.met THEN %(now)s ELSE NULL END
 FROM running r WHERE i.id = r.id AND i.met <> r.met
-""")
+""",
+            money_since=money_since(self.params["since"]),
+        )
 
     def plans_keep(self):
         """Active plans with every instalment met are kept; a kept settlement closes its open case
@@ -233,7 +262,14 @@ class _OrmPlanSteps:
         from ..plans.progress import paid_since
 
         changed = []
-        for plan in self._plans(PlanStatus.ACTIVE):
+        plans = self._plans(PlanStatus.ACTIVE)
+        if self.since is not None:
+            start = money_since(self.since)
+            recent = Payment.objects.filter(loan_id=OuterRef("case__loan_id")).filter(
+                Q(created_at__gte=start) | Q(reversed_at__gte=start)
+            )
+            plans = plans.filter(Exists(recent))
+        for plan in plans:
             paid, running = paid_since(plan), Decimal("0.00")
             for instalment in plan.instalments.order_by("number"):
                 running += instalment.amount
