@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -250,5 +250,14 @@ class LegalReferral(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["case"], condition=Q(status="requested"), name="one_pending_referral_per_case"
+            )
+        ]
+        indexes = [
+            # /approvals/ lists the latest decisions: without it, every referral ever decided is sorted.
+            models.Index(
+                F("decided_at").desc(nulls_last=True),
+                F("id").desc(),
+                condition=~Q(status="requested"),
+                name="referral_latest_decided_idx",
             )
         ]
