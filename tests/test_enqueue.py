@@ -17,7 +17,7 @@ from kombu.exceptions import OperationalError
 from collections_app.models import FileJob, OutboundMessage, WebhookDelivery
 from collections_app.services import webhooks
 
-from .factories import overdue_case
+from .factories import BorrowerFactory, overdue_case
 
 APP = Path(__file__).resolve().parent.parent / "collections_app"
 TASK_MODULES = {"tasks", "tasks_imports", "tasks_exports"}
@@ -158,8 +158,11 @@ def test_an_api_message_and_transition_with_the_broker_down_answer_as_usual(
 ):
     from collections_app.tasks.reminders import reminders_dispatch_task
 
+    from .test_api_actions import zone_at_local_hour
+
     dialler = api("cases:read", "cases:write", name="dialler")
-    case = overdue_case(days_overdue=3)
+    # Noon where the borrower lives, whatever the hour this runs: the message may go out at once.
+    case = overdue_case(days_overdue=3, borrower=BorrowerFactory(time_zone=zone_at_local_hour(12)))
     subscription, _secret = webhooks.webhook_subscription_create(
         url="https://hooks.example.com/in", event_types=["case.state_changed"], is_active=True
     )

@@ -176,6 +176,19 @@ def test_the_sweeps_sql_bodies_equal_the_services_bodies_for_every_webhook_kind(
             "unapplied": "0.00",
         },
         "promise_broken": {"promise_id": 4, "amount": "50.00"},
+        **{
+            f"plan_{status}": {
+                "plan_id": 3,
+                "kind": "settlement",
+                "status": status,
+                "total": "850.00",
+                "discount": "150.00",
+                "instalments": 2,
+                "first_due_date": "2026-12-10",
+                "last_due_date": "2027-01-10",
+            }
+            for status in PLAN_WEBHOOK_STATUSES
+        },
     }
     assert set(payloads) == set(registry.webhook_kinds())
     made = []

@@ -195,16 +195,23 @@ SELECT count(*) FILTER (WHERE kind = {kind[plan_kept]}) * 1000000
         now; their cases come forward in the worklist as after a broken promise."""
         return self.run(
             """
-WITH due AS (
+WITH candidates AS (
+    -- Plans with an unmet instalment already due: the few that may break. Only these have their
+    -- grace days and hold end looked up (per plan, below), not every active plan of the chunk.
+    SELECT p.id, p.case_id
+    FROM {RepaymentPlan} p
+    WHERE p.case_id BETWEEN %(lo)s AND %(hi)s AND p.status = 'active'
+      AND EXISTS (SELECT 1 FROM {PlanInstalment} i0 WHERE i0.plan_id = p.id AND NOT i0.met AND i0.due_date < %(as_of)s)
+), due AS (
     SELECT p.id
-    FROM {RepaymentPlan} p JOIN {Case} c ON c.id = p.case_id JOIN {Loan} l ON l.id = c.loan_id
+    FROM candidates p JOIN {Case} c ON c.id = p.case_id JOIN {Loan} l ON l.id = c.loan_id
     CROSS JOIN LATERAL (
         SELECT COALESCE((SELECT pp.grace_days FROM {PlanPolicy} pp JOIN {Strategy} s ON s.id = pp.strategy_id
                          WHERE s.product = l.product AND s.product <> ''), %(default_grace)s) AS days,
                (SELECT MAX((LEAST(h.lifted_at, h.ends_at) AT TIME ZONE %(tz)s)::date) FROM {Hold} h
                 WHERE h.borrower_id = c.borrower_id AND LEAST(h.lifted_at, h.ends_at) <= %(now)s) AS hold_end
     ) g
-    WHERE p.case_id BETWEEN %(lo)s AND %(hi)s AND c.id BETWEEN %(lo)s AND %(hi)s AND p.status = 'active'
+    WHERE c.id BETWEEN %(lo)s AND %(hi)s
       AND NOT {ACTIVE_HOLD}
       AND EXISTS (SELECT 1 FROM {PlanInstalment} i
                   WHERE i.plan_id = p.id AND NOT i.met AND i.due_date < %(as_of)s
