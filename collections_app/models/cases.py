@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -255,9 +255,8 @@ class LegalReferral(models.Model):
         indexes = [
             # /approvals/ lists the latest decisions: without it, every referral ever decided is sorted.
             models.Index(
-                F("decided_at").desc(nulls_last=True),
-                F("id").desc(),
-                condition=~Q(status="requested"),
+                fields=["-decided_at", "-id"],
+                condition=Q(decided_at__isnull=False) & ~Q(status="requested"),
                 name="referral_latest_decided_idx",
             )
         ]

@@ -210,7 +210,8 @@ def legal_referrals_decided(actor, *, limit=20):
     return list(
         _referrals_in_scope(actor)
         .exclude(status=LegalReferral.Status.REQUESTED)
-        .order_by(F("decided_at").desc(nulls_last=True), "-pk")[:limit]
+        .filter(decided_at__isnull=False)  # every decision has its time; the index holds these
+        .order_by("-decided_at", "-pk")[:limit]
     )
 
 
