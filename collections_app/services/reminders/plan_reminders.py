@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
-from ... import compliance
 from ...models import MessageTemplate, OutboundMessage, PlanInstalment, PlanStatus, RepaymentPlan, Strategy
 
 PRE_DUE_DAYS = 3
@@ -69,7 +68,7 @@ def plan_instalments_of(messages):
 def plan_reminders_plan(*, as_of, now, result):
     """Write the day's plan reminders to the outbox: `plan_pre_due` for unmet instalments of active
     plans due in PRE_DUE_DAYS days, `plan_missed` for those due yesterday and still unmet."""
-    from .planner import _active_holds_by_borrower, _facts, _policy_for
+    from .planner import _active_holds_by_borrower, _policy_for, planned_status
 
     strategies = {s.product: s for s in Strategy.objects.all()}
     care = CareTemplates()
@@ -108,16 +107,7 @@ def plan_reminders_plan(*, as_of, now, result):
             strategy = strategies.get(b["loan__product"]) or strategies.get("")
             at = strategy.send_at if strategy else DEFAULT_SEND_AT
             send_at = datetime.combine(as_of, at, tzinfo=ZoneInfo(b["borrower__time_zone"]))
-            codes, hold_end = holds.get(b["borrower_id"], (set(), None))
-            decision = compliance.check_contact(
-                facts=_facts(b, codes, hold_end), channel="sms", at=max(send_at, now), policy=_policy_for(strategy)
-            )
-            status, reason, not_before = OutboundMessage.Status.QUEUED, "", max(send_at, now)
-            if not decision.allowed:
-                if decision.code == "outside_contact_hours":
-                    not_before = decision.next_allowed_at
-                else:
-                    status, reason = OutboundMessage.Status.SUPPRESSED, decision.code
+            status, reason, not_before = planned_status(b, holds, "sms", max(send_at, now), _policy_for(strategy))
             messages.append(
                 OutboundMessage(
                     idempotency_key=f"{KEY_PREFIX}{row['id']}:{code}",

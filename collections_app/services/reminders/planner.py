@@ -35,6 +35,18 @@ def _policy_for(strategy):
     return compliance.policy_named(strategy.contact_policy if strategy else settings.COLLECTIONS_CONTACT_POLICY)
 
 
+def planned_status(b, holds, channel, at, policy):
+    """(status, reason, not_before) of a message planned for `at`: queued, deferred to the next
+    allowed moment when only the hour is wrong, or suppressed with the rule that stops it."""
+    codes, hold_end = holds.get(b["borrower_id"], (set(), None))
+    decision = compliance.check_contact(facts=_facts(b, codes, hold_end), channel=channel, at=at, policy=policy)
+    if decision.allowed:
+        return OutboundMessage.Status.QUEUED, "", at
+    if decision.code == "outside_contact_hours":
+        return OutboundMessage.Status.QUEUED, "", decision.next_allowed_at
+    return OutboundMessage.Status.SUPPRESSED, decision.code, at
+
+
 def _facts(borrower, hold_codes, hold_end):
     return compliance.BorrowerFacts(
         time_zone=borrower["borrower__time_zone"],
@@ -117,16 +129,7 @@ def _plan_batch(rows, step, strategy, as_of, now, result):
             continue
         zone = ZoneInfo(b["borrower__time_zone"])
         send_at = datetime.combine(as_of, strategy.send_at, tzinfo=zone)
-        codes, hold_end = holds.get(b["borrower_id"], (set(), None))
-        decision = compliance.check_contact(
-            facts=_facts(b, codes, hold_end), channel=step.channel, at=max(send_at, now), policy=policy
-        )
-        status, reason, not_before = OutboundMessage.Status.QUEUED, "", max(send_at, now)
-        if not decision.allowed:
-            if decision.code == "outside_contact_hours":
-                not_before = decision.next_allowed_at
-            else:
-                status, reason = OutboundMessage.Status.SUPPRESSED, decision.code
+        status, reason, not_before = planned_status(b, holds, step.channel, max(send_at, now), policy)
         messages.append(
             OutboundMessage(
                 idempotency_key=f"plan:{row['loan_id']}:{row['id']}:{step.pk}",
