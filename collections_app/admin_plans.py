@@ -116,37 +116,20 @@ class PlanInstalmentInline(OperatorsView, admin.TabularInline):
 
 @admin.register(RepaymentPlan)
 class RepaymentPlanAdmin(OperatorsView, ReadOnlyAdmin):
-    list_display = (
-        "id",
-        "case",
-        "masked_borrower",
-        "kind",
-        "status",
-        "total",
-        "discount",
-        "needs_authority",
-        "proposed_by",
-        "decided_by",
-        "created_at",
-    )
+    # The page shows the list's columns, in the same order, with more between and after them.
+    _offer = ("case", "masked_borrower", "kind", "status", "total", "discount")
+    _authority = ("needs_authority", "proposed_by", "decided_by", "created_at")
+    list_display = ("id", *_offer, *_authority)
     list_filter = ("status", "kind", "needs_authority")
     list_select_related = ("case__borrower",)
     search_fields = ("=id", "=case__id", "case__loan__external_id")
     # `reason`, `notes`, the affordability figures and the decision's reason are the borrower's
     # circumstances: not on the page at all.
     fields = (
-        "case",
-        "masked_borrower",
-        "kind",
-        "status",
-        "total",
-        "discount",
+        *_offer,
         "balance",
         "hidden_circumstances",
-        "needs_authority",
-        "proposed_by",
-        "decided_by",
-        "created_at",
+        *_authority,
         "decided_at",
         "expires_on",
         "ended_at",
@@ -166,35 +149,14 @@ class RepaymentPlanAdmin(OperatorsView, ReadOnlyAdmin):
 
 @admin.register(VulnerabilityMarker)
 class VulnerabilityMarkerAdmin(OperatorsView, ReadOnlyAdmin):
-    list_display = (
-        "id",
-        "borrower_number",
-        "masked_borrower",
-        "code",
-        "source",
-        "confirmed",
-        "review_on",
-        "set_by",
-        "set_at",
-        "cleared_at",
-    )
+    # The page shows the list's columns, in the same order, with the (masked) note and clearing added.
+    _marker = ("borrower_number", "masked_borrower", "code")
+    _lifecycle = ("source", "confirmed", "review_on", "set_by", "set_at", "cleared_at")
+    list_display = ("id", *_marker, *_lifecycle)
     list_filter = ("code", "source", "confirmed")
     list_select_related = ("borrower",)
     search_fields = ("borrower__external_id",)
-    fields = (
-        "borrower_number",
-        "masked_borrower",
-        "code",
-        "masked_note",
-        "source",
-        "confirmed",
-        "review_on",
-        "set_by",
-        "set_at",
-        "cleared_at",
-        "cleared_by",
-        "masked_clear_reason",
-    )
+    fields = (*_marker, "masked_note", *_lifecycle, "cleared_by", "masked_clear_reason")
     readonly_fields = ("borrower_number", "masked_borrower", "masked_note", "masked_clear_reason")
 
     @admin.display(description=_("borrower number"))

@@ -66,23 +66,31 @@ class EventKind:
 # --- webhooks ---------------------------------------------------------------------------------
 
 
+def _copying(webhook_type, *fields, with_reason=True):
+    """A Webhook whose `data` copies payload values as they are: each field is a key of both the
+    payload and the body, or a (body key, payload key) pair; the event's `reason` comes last unless
+    `with_reason` is False. Its SQL is built from the same fields, so the two forms cannot drift."""
+    keys = [(f, f) if isinstance(f, str) else f for f in fields]
+
+    def data(event):
+        p = event.payload or {}
+        body = {name: p.get(key) for name, key in keys}
+        if with_reason:
+            body["reason"] = event.reason
+        return body
+
+    pairs = [f"'{name}', ev.payload->'{key}'" for name, key in keys]
+    if with_reason:
+        pairs.append("'reason', ev.reason")
+    return Webhook(webhook_type, data, f"jsonb_build_object({', '.join(pairs)})")
+
+
 def _state_changed(event):
     p = event.payload or {}
     return {
         "from_state": event.from_state or None,
         "to_state": event.to_state,
         "transition": p.get("transition") or ("open" if event.kind == "opened" else None),
-        "reason": event.reason,
-    }
-
-
-def _assigned(event):
-    p = event.payload or {}
-    return {
-        "from_user": p.get("from_user"),
-        "to_user": p.get("to_user"),
-        "from_queue": p.get("from_queue"),
-        "to_queue": p.get("to_queue"),
         "reason": event.reason,
     }
 
@@ -99,11 +107,6 @@ def _payment_recorded(event):
     }
 
 
-def _promise_broken(event):
-    p = event.payload or {}
-    return {"promise": p.get("promise_id"), "amount": p.get("amount")}
-
-
 STATE_CHANGED = Webhook(
     EVENT_STATE_CHANGED,
     _state_changed,
@@ -112,13 +115,7 @@ STATE_CHANGED = Webhook(
     'transition', COALESCE(NULLIF(ev.payload->>'transition', ''), CASE WHEN ev.kind = 'opened' THEN 'open' END),
     'reason', ev.reason)""",
 )
-ASSIGNED = Webhook(
-    EVENT_ASSIGNED,
-    _assigned,
-    """jsonb_build_object(
-    'from_user', ev.payload->'from_user', 'to_user', ev.payload->'to_user',
-    'from_queue', ev.payload->'from_queue', 'to_queue', ev.payload->'to_queue', 'reason', ev.reason)""",
-)
+ASSIGNED = _copying(EVENT_ASSIGNED, "from_user", "to_user", "from_queue", "to_queue")
 PAYMENT_RECORDED = Webhook(
     EVENT_PAYMENT_RECORDED,
     _payment_recorded,
@@ -127,39 +124,21 @@ PAYMENT_RECORDED = Webhook(
     'paid_at', {SQL_UTC.format(col="(ev.payload->>'paid_at')::timestamptz")},
     'unapplied', ev.payload->'unapplied')""",
 )
-PROMISE_BROKEN = Webhook(
-    EVENT_PROMISE_BROKEN,
-    _promise_broken,
-    """jsonb_build_object(
-    'promise', ev.payload->'promise_id', 'amount', ev.payload->'amount')""",
+PROMISE_BROKEN = _copying(EVENT_PROMISE_BROKEN, ("promise", "promise_id"), "amount", with_reason=False)
+_PLAN_FIELDS = (
+    ("plan", "plan_id"),
+    "kind",
+    "status",
+    "total",
+    "discount",
+    "instalments",
+    "first_due_date",
+    "last_due_date",
 )
 
 
-def _plan_data(event):
-    p = event.payload or {}
-    return {
-        "plan": p.get("plan_id"),
-        "kind": p.get("kind"),
-        "status": p.get("status"),
-        "total": p.get("total"),
-        "discount": p.get("discount"),
-        "instalments": p.get("instalments"),
-        "first_due_date": p.get("first_due_date"),
-        "last_due_date": p.get("last_due_date"),
-        "reason": event.reason,
-    }
-
-
 def _plan_webhook(status):
-    return Webhook(
-        f"plan.{status}",
-        _plan_data,
-        """jsonb_build_object(
-    'plan', ev.payload->'plan_id', 'kind', ev.payload->'kind', 'status', ev.payload->'status',
-    'total', ev.payload->'total', 'discount', ev.payload->'discount', 'instalments', ev.payload->'instalments',
-    'first_due_date', ev.payload->'first_due_date', 'last_due_date', ev.payload->'last_due_date',
-    'reason', ev.reason)""",
-    )
+    return _copying(f"plan.{status}", *_PLAN_FIELDS)
 
 
 # --- timeline sentences -----------------------------------------------------------------------

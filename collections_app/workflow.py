@@ -53,39 +53,28 @@ def has_approved_referral(case):
     return bool(getattr(case, "_approved_referral", None))
 
 
+def escalation(field, source, target, permission, *conditions):
+    """A transition one stage up (ESCALATIONS): never while the borrower is on hold."""
+    return transition(
+        field=field, source=source, target=target, conditions=[not_on_hold, *conditions], permission=permission
+    )
+
+
 class CaseWorkflow(ConcurrentTransitionMixin, models.Model):
     state = FSMField(_("state"), max_length=20, choices=State.choices, default=State.REMINDER, protected=True)
 
     class Meta:
         abstract = True
 
-    @transition(
-        field=state,
-        source=State.REMINDER,
-        target=State.CALL,
-        conditions=[not_on_hold],
-        permission=perms.may_escalate,
-    )
+    @escalation(state, State.REMINDER, State.CALL, perms.may_escalate)
     def start_calls(self):
         pass
 
-    @transition(
-        field=state,
-        source=State.CALL,
-        target=State.VISIT,
-        conditions=[not_on_hold],
-        permission=perms.may_schedule_visit,
-    )
+    @escalation(state, State.CALL, State.VISIT, perms.may_schedule_visit)
     def schedule_visit(self):
         pass
 
-    @transition(
-        field=state,
-        source=State.VISIT,
-        target=State.LEGAL,
-        conditions=[not_on_hold, has_approved_referral],
-        permission=perms.may_refer_to_legal,
-    )
+    @escalation(state, State.VISIT, State.LEGAL, perms.may_refer_to_legal, has_approved_referral)
     def refer_to_legal(self):
         pass
 

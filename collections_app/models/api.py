@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .fields import ACTOR_LABEL
+
 
 def hash_key(secret):
     # Tokens are 32 random bytes: a plain SHA-256 is enough (no dictionary to attack).
@@ -41,7 +43,7 @@ class ApiClient(models.Model):
 class IdempotencyRecord(models.Model):
     """The answer given to a POST with an Idempotency-Key, per client or user, kept 24 hours."""
 
-    owner = models.CharField(max_length=160)
+    owner = models.CharField(**ACTOR_LABEL)
     key = models.CharField(max_length=200)
     request_hash = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField()

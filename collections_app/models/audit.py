@@ -1,7 +1,8 @@
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from .fields import ACTOR_LABEL, ACTOR_USER
 
 
 class CaseEvent(models.Model):
@@ -10,10 +11,8 @@ class CaseEvent(models.Model):
     case = models.ForeignKey("collections_app.Case", on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("kind"), max_length=40)
     # `user:NAME`, `client:NAME` or `system` (CONTRACT.md); the user link is kept for people.
-    actor = models.CharField(_("actor"), max_length=160)
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    actor = models.CharField(_("actor"), **ACTOR_LABEL)
+    actor_user = models.ForeignKey(**ACTOR_USER)
     from_state = models.CharField(max_length=20, blank=True)
     to_state = models.CharField(max_length=20, blank=True)
     reason = models.TextField(_("reason"), blank=True)
@@ -46,10 +45,8 @@ class AuditLog(models.Model):
         REVEAL = "reveal", _("Revealed personal data")
         EXPORT = "export", _("Exported personal data")
 
-    actor = models.CharField(max_length=160)
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    actor = models.CharField(**ACTOR_LABEL)
+    actor_user = models.ForeignKey(**ACTOR_USER)
     action = models.CharField(max_length=20, choices=Action.choices)
     borrower = models.ForeignKey(
         "collections_app.Borrower", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_logs"

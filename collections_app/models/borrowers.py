@@ -1,8 +1,9 @@
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from .fields import ACTOR_LABEL, ACTOR_USER
 
 
 class Borrower(models.Model):
@@ -85,13 +86,11 @@ class Hold(models.Model):
     starts_at = models.DateTimeField(_("starts at"), default=timezone.now)
     ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
     source = models.CharField(_("source"), max_length=20, choices=Source.choices, default=Source.STAFF)
-    placed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    placed_by_label = models.CharField(max_length=160)
+    placed_by = models.ForeignKey(**ACTOR_USER)
+    placed_by_label = models.CharField(**ACTOR_LABEL)
     placed_at = models.DateTimeField(default=timezone.now)
     lifted_at = models.DateTimeField(null=True, blank=True)
-    lifted_by_label = models.CharField(max_length=160, blank=True)
+    lifted_by_label = models.CharField(blank=True, **ACTOR_LABEL)
     lift_reason = models.TextField(blank=True)
 
     objects = HoldQuerySet.as_manager()

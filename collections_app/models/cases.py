@@ -5,6 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..workflow import OPEN_STATES, CaseWorkflow, CloseReason
+from .fields import ACTOR_LABEL, ACTOR_USER
 from .loans import MONEY
 
 
@@ -140,10 +141,8 @@ class ContactAttempt(models.Model):
     outcome = models.CharField(_("outcome"), max_length=30, choices=Outcome.choices)
     notes = models.TextField(_("notes"), blank=True)
     breach = models.CharField(_("rule broken"), max_length=40, blank=True)
-    actor = models.CharField(max_length=160)
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    actor = models.CharField(**ACTOR_LABEL)
+    actor_user = models.ForeignKey(**ACTOR_USER)
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
     recorded_at = models.DateTimeField(default=timezone.now)
 
@@ -180,10 +179,8 @@ class PromiseToPay(models.Model):
     due_date = models.DateField(_("due date"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     contact = models.ForeignKey(ContactAttempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    actor = models.CharField(max_length=160)
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    actor = models.CharField(**ACTOR_LABEL)
+    actor_user = models.ForeignKey(**ACTOR_USER)
     created_at = models.DateTimeField(default=timezone.now)
     settled_at = models.DateTimeField(null=True, blank=True)
 
@@ -213,7 +210,7 @@ class Visit(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PLANNED)
     outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices, blank=True)
     notes = models.TextField(_("notes"), blank=True)
-    planned_by = models.CharField(max_length=160)
+    planned_by = models.CharField(**ACTOR_LABEL)
     created_at = models.DateTimeField(default=timezone.now)
     recorded_at = models.DateTimeField(null=True, blank=True)
 
@@ -232,15 +229,11 @@ class LegalReferral(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="legal_referrals")
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED)
     reason = models.TextField(_("reason"), blank=True)
-    requested_by = models.CharField(max_length=160)
-    requested_by_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    requested_by = models.CharField(**ACTOR_LABEL)
+    requested_by_user = models.ForeignKey(**ACTOR_USER)
     requested_at = models.DateTimeField(default=timezone.now)
-    decided_by = models.CharField(max_length=160, blank=True)
-    decided_by_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    decided_by = models.CharField(blank=True, **ACTOR_LABEL)
+    decided_by_user = models.ForeignKey(**ACTOR_USER)
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
 

@@ -7,6 +7,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from .fields import ACTOR_LABEL
+
 
 class FileJob(models.Model):
     class Direction(models.TextChoices):
@@ -29,7 +31,7 @@ class FileJob(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="file_jobs"
     )
-    actor = models.CharField(_("requested by"), max_length=160, default="system")
+    actor = models.CharField(_("requested by"), default="system", **ACTOR_LABEL)
     # Filters of an export, options of an import: what is needed to run it again.
     params = models.JSONField(_("parameters"), default=dict, blank=True)
     # The uploaded file (import) or the produced file (export), relative to COLLECTIONS_FILES_DIR.

@@ -4,6 +4,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .fields import ACTOR_LABEL
+
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
@@ -65,12 +67,12 @@ class Payment(models.Model):
     amount = models.DecimalField(_("amount"), **MONEY)
     paid_at = models.DateTimeField(_("paid at"))
     channel = models.CharField(_("channel"), max_length=32, default="bank_transfer")
-    recorded_by_label = models.CharField(max_length=160)
+    recorded_by_label = models.CharField(**ACTOR_LABEL)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # The part of the amount that exceeded everything outstanding (kept, not lost).
     unapplied_amount = models.DecimalField(default=0, **MONEY)
     reversed_at = models.DateTimeField(null=True, blank=True)
-    reversed_by_label = models.CharField(max_length=160, blank=True)
+    reversed_by_label = models.CharField(blank=True, **ACTOR_LABEL)
     reversal_reason = models.TextField(blank=True)
 
     class Meta:

@@ -3,6 +3,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .fields import ACTOR_LABEL
+
 
 class OutboundMessage(models.Model):
     """The reminder outbox. Written in the same transaction as the decision to send, with a unique
@@ -42,7 +44,7 @@ class OutboundMessage(models.Model):
     rendered = models.TextField(blank=True)
     provider_message_id = models.CharField(max_length=120, blank=True)
     delivery_status = models.CharField(max_length=30, blank=True)
-    requested_by = models.CharField(max_length=160, default="system")
+    requested_by = models.CharField(default="system", **ACTOR_LABEL)
     claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)

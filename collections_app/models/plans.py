@@ -3,13 +3,13 @@ in difficulty agreed to pay, by when, and the policy that says who may agree to 
 
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .fields import ACTOR_LABEL, ACTOR_USER
 from .loans import MONEY
 
 # Shares are stored as fractions (0.200 = 20 %).
@@ -139,21 +139,17 @@ class RepaymentPlan(models.Model):
     essential_spending = models.DecimalField(_("essential monthly spending"), null=True, blank=True, **MONEY)
     # The authority the proposal needed (whose approval it waits for, when proposed).
     needs_authority = models.CharField(max_length=20, choices=Proposer.choices)
-    proposed_by = models.CharField(max_length=160)
-    proposed_by_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    decided_by = models.CharField(max_length=160, blank=True)
-    decided_by_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    proposed_by = models.CharField(**ACTOR_LABEL)
+    proposed_by_user = models.ForeignKey(**ACTOR_USER)
+    decided_by = models.CharField(blank=True, **ACTOR_LABEL)
+    decided_by_user = models.ForeignKey(**ACTOR_USER)
     decision_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)
     # An undecided proposal expires (the sweep) on this day, in the lender's calendar.
     expires_on = models.DateField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
-    ended_by = models.CharField(max_length=160, blank=True)
+    ended_by = models.CharField(blank=True, **ACTOR_LABEL)
     end_reason = models.TextField(blank=True)
 
     class Meta:
@@ -240,16 +236,14 @@ class VulnerabilityMarker(models.Model):
     code = models.CharField(_("vulnerability"), max_length=20, choices=VulnerabilityCode.choices)
     note = models.TextField(_("note"), blank=True)
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.STAFF)
-    set_by = models.CharField(max_length=160)
-    set_by_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    set_by = models.CharField(**ACTOR_LABEL)
+    set_by_user = models.ForeignKey(**ACTOR_USER)
     set_at = models.DateTimeField(default=timezone.now)
     review_on = models.DateField(_("review on"))
     # A borrower's own word (self-service) waits for staff to confirm it; staff markers are confirmed.
     confirmed = models.BooleanField(default=True)
     cleared_at = models.DateTimeField(null=True, blank=True)
-    cleared_by = models.CharField(max_length=160, blank=True)
+    cleared_by = models.CharField(blank=True, **ACTOR_LABEL)
     clear_reason = models.TextField(blank=True)
 
     objects = VulnerabilityQuerySet.as_manager()

@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .fields import ACTOR_LABEL
+
 # The event types of issue 5 (and CONTRACT.md's webhook section).
 EVENT_STATE_CHANGED = "case.state_changed"
 EVENT_ASSIGNED = "case.assigned"
@@ -44,7 +46,7 @@ class WebhookSubscription(models.Model):
     event_types = models.JSONField(_("event types"), default=list)
     is_active = models.BooleanField(_("active"), default=True)
     description = models.CharField(_("description"), max_length=200, blank=True)
-    created_by = models.CharField(_("created by"), max_length=160, default="system")
+    created_by = models.CharField(_("created by"), default="system", **ACTOR_LABEL)
     # The API client that made it: it alone sees and changes it over the API, and its scopes decide
     # what the delivery bodies carry. Null: made by an operator in /admin/ (bodies carry everything).
     owner = models.ForeignKey(
