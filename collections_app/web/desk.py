@@ -62,17 +62,9 @@ def worklist(request):
     form = WorklistFilterForm(request.GET or None)
     filters, error, status = WorklistFilters(), None, 200
     if form.is_bound and form.is_valid():
-        data = form.cleaned_data
-        filters = WorklistFilters(
-            stage=data["stage"],
-            bucket=data["bucket"],
-            promise_due=data["promise_due"],
-            never_contacted=data["never_contacted"],
-            on_plan=data["on_plan"],
-            plan_due_today=data["plan_due_today"],
-            search=data["q"],
-            sort=data["sort"],
-        )
+        # The form's fields are the filters', but for the search box's (`q` in the address).
+        data = dict(form.cleaned_data)
+        filters = WorklistFilters(search=data.pop("q"), **data)
     elif form.is_bound and "sort" in form.errors:
         error, status = _("This list cannot be sorted that way."), 400
     rows, next_cursor, count_text = [], None, ""

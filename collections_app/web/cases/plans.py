@@ -7,6 +7,7 @@ Every refusal comes back on the form, naming the field, as the other case forms 
 
 import math
 from decimal import Decimal
+from functools import partial
 
 from django import forms
 from django.conf import settings
@@ -29,6 +30,7 @@ from ...services import pii_reveal
 from ...services.plans import plan_cancel, plan_preview, plan_propose
 from ..common import STAFF, ability_required, actor_of, form_errors_from, refusal_text
 from ..fields import DayField, MoneyField
+from .actions import case_action, render_case
 
 AGREEMENT_LANGUAGES = ("zh-hans", "en")
 
@@ -114,12 +116,6 @@ def plan_context(case, can, bound):
     }
 
 
-def _render(request, case_id, status=200, **bound):
-    from .views import _render_case  # the case page's one renderer (it imports this module too)
-
-    return _render_case(request, case_id, status=status, **bound)
-
-
 @ability_required(perms.PLAN_PROPOSE)
 @require_POST
 def offer_plan(request, case_id):
@@ -128,7 +124,7 @@ def offer_plan(request, case_id):
     actor = actor_of(request)
     form = PlanOfferForm(request.POST, auto_id="id_plan_%s")
     if not form.is_valid():
-        return _render(request, case_id, status=400, plan_form=form, plan_affordability=affordability(form))
+        return render_case(request, case_id, status=400, plan_form=form, plan_affordability=affordability(form))
     previewing = "preview" in request.POST
     try:
         if previewing:
@@ -141,7 +137,7 @@ def offer_plan(request, case_id):
         form_errors_from(refusal, form)
         if not refusal.fields:
             messages.error(request, refusal_text(refusal))
-        return _render(
+        return render_case(
             request,
             case_id,
             status=refusal.http_status if refusal.http_status < 500 else 400,
@@ -150,7 +146,7 @@ def offer_plan(request, case_id):
         )
     if previewing:
         draft.needs_label = _needs_label(draft.needs)
-        return _render(
+        return render_case(
             request, case_id, plan_form=form, plan_draft=draft, plan_affordability=affordability(form, draft.total)
         )
     if plan.status == PlanStatus.ACTIVE:
@@ -170,24 +166,12 @@ def _needs_label(authority):
     return str(Proposer(authority).label).lower() if authority in Proposer.values else authority
 
 
-@ability_required(perms.PLAN_CANCEL)
-@require_POST
-def cancel_plan(request, case_id, plan_id):
+@case_action(perms.PLAN_CANCEL, partial(PlanCancelForm, auto_id="id_plan_cancel_%s"), "plan_cancel_form")
+def cancel_plan(request, case_id, data, plan_id):
     actor = actor_of(request)
-    form = PlanCancelForm(request.POST, auto_id="id_plan_cancel_%s")
-    if not form.is_valid():
-        return _render(request, case_id, status=400, plan_cancel_form=form)
-    try:
-        _plan_of_case(actor, case_id, plan_id)
-        plan_cancel(plan_id=plan_id, actor=actor, reason=form.cleaned_data["reason"])
-    except DomainError as refusal:
-        if refusal.code == "not_found":
-            raise Http404 from None
-        form_errors_from(refusal, form)
-        messages.error(request, refusal_text(refusal))
-        return _render(request, case_id, status=refusal.http_status, plan_cancel_form=form)
-    messages.success(request, _("The plan is cancelled."))
-    return redirect(reverse("collections:case", args=[case_id]))
+    _plan_of_case(actor, case_id, plan_id)
+    plan_cancel(plan_id=plan_id, actor=actor, **data)
+    return _("The plan is cancelled.")
 
 
 def _plan_of_case(actor, case_id, plan_id):

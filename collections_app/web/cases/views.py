@@ -1,11 +1,13 @@
 """The case page and the actions on it. Views parse input, call a service, and render; refusals
-come back as messages on the page, naming the field, never as a 500."""
+come back as messages on the page, naming the field, never as a 500. The page's reads come first,
+then its actions, whose POST actions.py takes alike."""
+
+from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -31,7 +33,8 @@ from ...models import LegalReferral, MessageTemplate, PromiseToPay
 from ...selectors.cases import bucket_for, bucket_list, case_detail, case_timeline
 from ...selectors.worklist import WorklistCursor, case_worklist
 from ...timeline import describe
-from ..common import STAFF, ability_required, actor_of, form_errors_from, refusal_text
+from ..common import STAFF, ability_required, actor_of, refusal_text
+from .actions import act_on_case, back_to_case, case_action
 from .vulnerability import vulnerability_context
 
 TIMELINE_PAGE = 50
@@ -178,94 +181,6 @@ def contact_check(request, case_id):
     )
 
 
-def _act(request, case_id, form, call, success, form_name):
-    """Validate the form, run the service, and either go back to the case with a message or show the
-    page again with the errors in place."""
-    if not form.is_valid():
-        return _render_case(request, case_id, status=400, **{form_name: form})
-    try:
-        call(form.cleaned_data)
-    except DomainError as refusal:
-        if refusal.code == "not_found":
-            raise Http404 from None
-        form_errors_from(refusal, form)
-        messages.error(request, refusal_text(refusal))
-        return _render_case(
-            request, case_id, status=refusal.http_status if refusal.http_status < 500 else 400, **{form_name: form}
-        )
-    messages.success(request, success)
-    return redirect(reverse("collections:case", args=[case_id]))
-
-
-@ability_required(STAFF)
-@require_POST
-def log_contact(request, case_id):
-    actor = actor_of(request)
-
-    def call(data):
-        contact = services.contact_log(
-            case_id=case_id,
-            actor=actor,
-            channel=data["channel"],
-            outcome=data["outcome"],
-            direction=data["direction"],
-            notes=data["notes"],
-            occurred_at=data["occurred_at"],
-        )
-        if contact.breach:
-            messages.warning(
-                request, _("Recorded, and flagged for your supervisor: %s") % refusal_text(DomainError(contact.breach))
-            )
-
-    return _act(request, case_id, ContactForm(request.POST), call, _("Contact recorded."), "contact_form")
-
-
-@ability_required(STAFF)
-@require_POST
-def record_promise(request, case_id):
-    actor = actor_of(request)
-    return _act(
-        request,
-        case_id,
-        PromiseForm(request.POST),
-        lambda d: services.promise_record(case_id=case_id, actor=actor, amount=d["amount"], due_date=d["due_date"]),
-        _("Promise to pay recorded."),
-        "promise_form",
-    )
-
-
-@ability_required(STAFF)
-@require_POST
-def add_note(request, case_id):
-    actor = actor_of(request)
-    return _act(
-        request,
-        case_id,
-        NoteForm(request.POST),
-        lambda d: services.note_add(case_id=case_id, actor=actor, text=d["text"]),
-        _("Note added."),
-        "note_form",
-    )
-
-
-@ability_required(STAFF)
-@require_POST
-def send_message(request, case_id):
-    from ...services.reminders import message_request
-
-    actor = actor_of(request)
-    return _act(
-        request,
-        case_id,
-        MessageForm(request.POST, templates=_sms_templates()),
-        lambda d: message_request(
-            case_id=case_id, actor=actor, channel="sms", template=d["template"], schedule=d["schedule"]
-        ),
-        _("Message queued."),
-        "message_form",
-    )
-
-
 @ability_required(STAFF)
 @require_GET
 def message_preview(request, case_id):
@@ -280,78 +195,6 @@ def message_preview(request, case_id):
 
 
 @ability_required(STAFF)
-@require_POST
-def request_legal_referral(request, case_id):
-    actor = actor_of(request)
-    return _act(
-        request,
-        case_id,
-        LegalReferralForm(request.POST, auto_id="id_legal_%s"),
-        lambda d: services.legal_referral_request(case_id=case_id, actor=actor, reason=d["reason"]),
-        _("Legal referral requested; a supervisor or legal officer will decide."),
-        "legal_form",
-    )
-
-
-@ability_required(STAFF)
-@require_POST
-def transition(request, case_id):
-    actor = actor_of(request)
-    name = request.POST.get("transition", "")
-    form = CloseForm(request.POST, auto_id="id_close_%s") if name == "close" else TransitionForm(request.POST)
-    form_name = "close_form" if name == "close" else "transition_form"
-    return _act(
-        request,
-        case_id,
-        form,
-        lambda d: services.case_transition(
-            case_id=case_id,
-            transition=name,
-            actor=actor,
-            reason=d.get("reason", ""),
-            note=d.get("note", ""),
-            expected_state=request.POST.get("expected_state") or None,
-        ),
-        _("Done."),
-        form_name,
-    )
-
-
-@ability_required(STAFF)
-@require_POST
-def reveal(request, case_id):
-    """Show the borrower's real data on this response only; the look is audited first."""
-    actor = actor_of(request)
-    form = RevealForm(request.POST)
-    if not form.is_valid():
-        return _render_case(request, case_id, status=400, reveal_form=form)
-    try:
-        values = services.pii_reveal(actor=actor, case_id=case_id, reason=form.cleaned_data["reason"])
-    except DomainError as refusal:
-        if refusal.code == "not_found":
-            raise Http404 from None
-        form_errors_from(refusal, form)
-        return _render_case(request, case_id, status=refusal.http_status, reveal_form=form)
-    return _render_case(request, case_id, revealed=values)
-
-
-@ability_required(perms.VISIT_PLAN)
-@require_POST
-def schedule_visit(request, case_id):
-    actor = actor_of(request)
-    return _act(
-        request,
-        case_id,
-        VisitScheduleForm(request.POST, agents=_field_agents()),
-        lambda d: services.visit_schedule(
-            case_id=case_id, actor=actor, scheduled_for=d["scheduled_for"], agents=d["agents"]
-        ),
-        _("Visit planned."),
-        "visit_form",
-    )
-
-
-@ability_required(STAFF)
 @require_GET
 def next_case(request, case_id):
     """The case after this one in my worklist's order (keyset: no list is loaded)."""
@@ -363,3 +206,81 @@ def next_case(request, case_id):
         return redirect("collections:case", following)
     messages.info(request, _("That was the last case in your worklist."))
     return redirect("collections:worklist" if may_open(request.user, "collections:worklist") else "collections:desk")
+
+
+# --- Actions: the forms of the page, each posted here (actions.py takes them alike) ----------
+
+
+@case_action(STAFF, ContactForm, "contact_form")
+def log_contact(request, case_id, data):
+    contact = services.contact_log(case_id=case_id, actor=actor_of(request), **data)
+    if contact.breach:
+        messages.warning(
+            request, _("Recorded, and flagged for your supervisor: %s") % refusal_text(DomainError(contact.breach))
+        )
+    return _("Contact recorded.")
+
+
+@case_action(STAFF, PromiseForm, "promise_form")
+def record_promise(request, case_id, data):
+    services.promise_record(case_id=case_id, actor=actor_of(request), **data)
+    return _("Promise to pay recorded.")
+
+
+@case_action(STAFF, NoteForm, "note_form")
+def add_note(request, case_id, data):
+    services.note_add(case_id=case_id, actor=actor_of(request), **data)
+    return _("Note added.")
+
+
+@case_action(STAFF, lambda post: MessageForm(post, templates=_sms_templates()), "message_form")
+def send_message(request, case_id, data):
+    from ...services.reminders import message_request
+
+    message_request(case_id=case_id, actor=actor_of(request), channel="sms", **data)
+    return _("Message queued.")
+
+
+@case_action(STAFF, partial(LegalReferralForm, auto_id="id_legal_%s"), "legal_form")
+def request_legal_referral(request, case_id, data):
+    services.legal_referral_request(case_id=case_id, actor=actor_of(request), **data)
+    return _("Legal referral requested; a supervisor or legal officer will decide.")
+
+
+@ability_required(STAFF)
+@require_POST
+def transition(request, case_id):
+    """A button that moves the case on (`transition` names it); closing has its own form, with its
+    reasons."""
+    name = request.POST.get("transition", "")
+    if name == "close":
+        form, form_name = CloseForm(request.POST, auto_id="id_close_%s"), "close_form"
+    else:
+        form, form_name = TransitionForm(request.POST), "transition_form"
+    return act_on_case(
+        request,
+        case_id,
+        form,
+        form_name,
+        lambda data: services.case_transition(
+            case_id=case_id,
+            transition=name,
+            actor=actor_of(request),
+            reason=data.get("reason", ""),
+            note=data.get("note", ""),
+            expected_state=request.POST.get("expected_state") or None,
+        ),
+        lambda result: back_to_case(request, case_id, _("Done.")),
+    )
+
+
+@case_action(STAFF, RevealForm, "reveal_form", shows="revealed")
+def reveal(request, case_id, data):
+    """Show the borrower's real data on this response only; the look is audited first."""
+    return services.pii_reveal(actor=actor_of(request), case_id=case_id, **data)
+
+
+@case_action(perms.VISIT_PLAN, lambda post: VisitScheduleForm(post, agents=_field_agents()), "visit_form")
+def schedule_visit(request, case_id, data):
+    services.visit_schedule(case_id=case_id, actor=actor_of(request), **data)
+    return _("Visit planned.")

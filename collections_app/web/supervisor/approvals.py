@@ -1,12 +1,8 @@
 """Supervisors' pages: repayment plans and legal referrals waiting for a decision, decided in bulk
-(referrals also one by one).
-
-Reads go through selectors (row scope, fixed query counts), writes through services; a refusal is
-shown in place with its reason, never as a 500. Pages answer 404 to other roles; action URLs are
-POST only (405 otherwise) and CSRF-protected.
-"""
+(referrals also one by one). What every supervisor page holds to: the package's docstring."""
 
 from decimal import Decimal
+from functools import partial
 
 from django import forms
 from django.conf import settings
@@ -32,8 +28,8 @@ from ...services import legal_referral_decide
 from ...services.plans import plan_decide
 from ...services.plans.policy import authority_covers
 from ...services.plans.schedule import months_between
-from ..common import ability_required, actor_of, form_errors_from, refusal_text
-from .shared import mark_case, render_page
+from ..common import ability_required, actor_of, refusal_text
+from .shared import mark_case, render_page, row_action
 
 PENDING_SHOWN = 100  # oldest requests first; the rest appear as these are decided
 PLANS_SHOWN = 200  # oldest proposals first; the rest appear as these are decided
@@ -139,26 +135,19 @@ def approvals(request):
 @require_POST
 def decide_referral(request, referral_id):
     form = DecideReferralForm(request.POST, auto_id=f"id_referral{referral_id}_%s")
-    refusal = None
-    if form.is_valid():
-        try:
-            referral = legal_referral_decide(
-                referral_id=referral_id,
-                actor=actor_of(request),
-                approve=form.approve,
-                reason=form.cleaned_data["reason"],
-            )
-        except DomainError as error:
-            form_errors_from(error, form)
-            refusal = refusal_text(error)
+
+    def decide(data):
+        referral = legal_referral_decide(
+            referral_id=referral_id, actor=actor_of(request), approve=form.approve, reason=data["reason"]
+        )
+        if form.approve:
+            text = _("Referral approved: case %(case)d moved to legal.")
         else:
-            if form.approve:
-                text = _("Referral approved: case %(case)d moved to legal.")
-            else:
-                text = _("Referral rejected: case %(case)d stays in its stage.")
-            messages.success(request, text % {"case": referral.case_id})
-            return redirect("collections:approvals")
-    return _render_approvals(request, failed_id=referral_id, failed_form=form, refusal=refusal)
+            text = _("Referral rejected: case %(case)d stays in its stage.")
+        return text % {"case": referral.case_id}
+
+    again = partial(_render_approvals, request, failed_id=referral_id, failed_form=form)
+    return row_action(request, form, decide, back_to="collections:approvals", again=again)
 
 
 @ability_required(perms.LEGAL_DECIDE)

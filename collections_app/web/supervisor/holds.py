@@ -1,9 +1,7 @@
-"""Supervisors' pages: holds (place, lift, filter, page through) and flagged breaches.
+"""Supervisors' pages: holds (place, lift, filter, page through) and flagged breaches. What every
+supervisor page holds to: the package's docstring."""
 
-Reads go through selectors (row scope, fixed query counts), writes through services; a refusal is
-shown in place with its reason, never as a 500. Pages answer 404 to other roles; action URLs are
-POST only (405 otherwise) and CSRF-protected.
-"""
+from functools import partial
 
 from django.contrib import messages
 from django.shortcuts import redirect
@@ -22,8 +20,8 @@ from .forms import (
 from ...masking import mask_name
 from ...models import Borrower
 from ...services import hold_lift, hold_place
-from ..common import ability_required, actor_of, form_errors_from, refusal_text
-from .shared import render_page
+from ..common import ability_required, actor_of, form_errors_from
+from .shared import render_page, row_action
 from .vulnerability_reviews import reviews_context
 
 
@@ -138,14 +136,10 @@ def place_hold(request):
 @require_POST
 def lift_hold(request, hold_id):
     form = HoldLiftForm(request.POST, auto_id=f"id_hold{hold_id}_%s")
-    refusal = None
-    if form.is_valid():
-        try:
-            hold = hold_lift(hold_id=hold_id, actor=actor_of(request), reason=form.cleaned_data["reason"])
-        except DomainError as error:
-            form_errors_from(error, form)
-            refusal = refusal_text(error)
-        else:
-            messages.success(request, _("Hold “%(code)s” lifted.") % {"code": hold.get_code_display()})
-            return redirect("collections:holds")
-    return _render_holds(request, failed_id=hold_id, lift_form=form, refusal=refusal)
+
+    def lift(data):
+        hold = hold_lift(hold_id=hold_id, actor=actor_of(request), **data)
+        return _("Hold “%(code)s” lifted.") % {"code": hold.get_code_display()}
+
+    again = partial(_render_holds, request, failed_id=hold_id, lift_form=form)
+    return row_action(request, form, lift, back_to="collections:holds", again=again)

@@ -1,11 +1,8 @@
-"""Supervisors' pages: queues (distribute evenly, preview, undo) and assigning cases by hand.
-
-Reads go through selectors (row scope, fixed query counts), writes through services; a refusal is
-shown in place with its reason, never as a 500. Pages answer 404 to other roles; action URLs are
-POST only (405 otherwise) and CSRF-protected.
-"""
+"""Supervisors' pages: queues (distribute evenly, preview, undo) and assigning cases by hand. What
+every supervisor page holds to: the package's docstring."""
 
 from datetime import datetime, timedelta
+from functools import wraps
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
@@ -41,6 +38,27 @@ UNDO_SESSION_KEY = "collections.distribution_undo"
 # --- Queues ---------------------------------------------------------------------------------
 
 
+def _queues_action(require_method):
+    """An action of the queues page, for those who may assign, answering the HTTP methods
+    `require_method` admits: a refusal of its service (DomainError) sends the supervisor back to
+    the queues page, told above it."""
+
+    def decorate(view):
+        @ability_required(perms.ASSIGN)
+        @require_method
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            try:
+                return view(request, *args, **kwargs)
+            except DomainError as error:
+                messages.error(request, refusal_text(error))
+                return redirect("collections:queues")
+
+        return wrapper
+
+    return decorate
+
+
 @ability_required(perms.ASSIGN)
 @require_safe
 def queues(request):
@@ -49,28 +67,18 @@ def queues(request):
     return render_page(request, "queues.html", context)
 
 
-@ability_required(perms.ASSIGN)
-@require_safe
+@_queues_action(require_safe)
 def distribute_preview(request, queue_id):
     """ "Distribute evenly" asks first: how many cases would move, and to whom."""
     queue = get_object_or_404(Queue, pk=queue_id)
-    try:
-        preview = case_distribution_preview(queue=queue, actor=actor_of(request))
-    except DomainError as error:
-        messages.error(request, refusal_text(error))
-        return redirect("collections:queues")
+    preview = case_distribution_preview(queue=queue, actor=actor_of(request))
     return render_page(request, "distribute.html", {"queue": queue, "preview": preview, "undo_seconds": UNDO_SECONDS})
 
 
-@ability_required(perms.ASSIGN)
-@require_POST
+@_queues_action(require_POST)
 def distribute(request, queue_id):
     queue = get_object_or_404(Queue, pk=queue_id)
-    try:
-        result = case_distribute_evenly(queue=queue, actor=actor_of(request))
-    except DomainError as error:
-        messages.error(request, refusal_text(error))
-        return redirect("collections:queues")
+    result = case_distribute_evenly(queue=queue, actor=actor_of(request))
     if not result.shares:
         messages.info(request, _("Queue “%(queue)s” has no unassigned open cases.") % {"queue": queue.label})
     else:
@@ -93,16 +101,11 @@ def distribute(request, queue_id):
     return redirect("collections:queues")
 
 
-@ability_required(perms.ASSIGN)
-@require_POST
+@_queues_action(require_POST)
 def distribute_undo(request):
     request.session.pop(UNDO_SESSION_KEY, None)
     token = request.POST.get("token", "")
-    try:
-        result = case_distribution_undo(token=token, actor=actor_of(request))
-    except DomainError as error:
-        messages.error(request, refusal_text(error))
-        return redirect("collections:queues")
+    result = case_distribution_undo(token=token, actor=actor_of(request))
     text = ngettext(
         "Distribution undone: %(count)d case is unassigned again.",
         "Distribution undone: %(count)d cases are unassigned again.",
