@@ -130,6 +130,8 @@ TEMPLATES = [
     },
 ]
 
+FORM_RENDERER = "collections_app.web.form_rendering.FormRenderer"  # Jinja2 for Django's widgets (faster)
+
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
