@@ -21,8 +21,6 @@ from ..services.sweep.plan_steps import BROKEN_REASON, EXPIRED_REASON
 from .common import add_money_parts, add_months, money
 from .rows import _Table
 
-# As the sweep writes them (stored in one language; the pages translate the event kind).
-END_REASONS = {"expired": EXPIRED_REASON, "broken": BROKEN_REASON}
 # The default policy (migration 0018): days to decide a proposal, grace days, authorities.
 EXPIRY_DAYS, GRACE_DAYS = 7, 5
 HARDSHIP = ("income_loss", "income_loss", "illness", "family", "disaster", "other")
@@ -214,7 +212,7 @@ class _CaseCare:
         pid, reason = self._ids("plan"), rnd.choice(HARDSHIP)
         who, at = self.user_of_label, clock.ts(t0)
         decided_by, decided_by_user, decided_at = (proposer, who[proposer], at) if active else ("", f.null, f.null)
-        end_reason = END_REASONS[status]
+        end_reason = BROKEN_REASON if active else EXPIRED_REASON  # as the sweep writes them
         self._plan_rows(
             (
                 pid,
@@ -248,7 +246,9 @@ class _CaseCare:
         ev.append((t0, "plan_proposed", proposer, "", "", reason, payload("proposed")))
         if active:
             ev.append((t0, "plan_activated", proposer, "", "", "", payload("active")))
-        ev.append((ended, f"plan_{status}", "system", "", "", end_reason, payload(status)))
+            ev.append((ended, "plan_broken", "system", "", "", end_reason, payload("broken")))
+        else:
+            ev.append((ended, "plan_expired", "system", "", "", end_reason, payload("expired")))
         return True
 
     # -- vulnerability ------------------------------------------------------------------------
