@@ -59,6 +59,11 @@ class Actor:
 
         return is_read_only(self)
 
+    def stamp(self, field="actor"):
+        """The keyword arguments that record who did it on a row: `field` holds the label (kept when
+        the user is gone, and the only trace of a client or the system), `<field>_user` the person."""
+        return {field: self.label, f"{field}_user": self.user}
+
     def __str__(self):
         return self.label
 

@@ -17,12 +17,10 @@ import json
 from datetime import date
 
 from ..models import PlanInstalment, RepaymentPlan, VulnerabilityMarker
+from ..services.sweep.plan_steps import BROKEN_REASON, EXPIRED_REASON
 from .common import add_money_parts, add_months, money
 from .rows import _Table
 
-# As the sweep writes them (stored in one language; the pages translate the event kind).
-EXPIRED_REASON = "Not decided within the policy's days."
-BROKEN_REASON = "An instalment was not met within the grace days."
 # The default policy (migration 0018): days to decide a proposal, grace days, authorities.
 EXPIRY_DAYS, GRACE_DAYS = 7, 5
 HARDSHIP = ("income_loss", "income_loss", "illness", "family", "disaster", "other")
@@ -160,7 +158,7 @@ class _CaseCare:
 
     def _expired_plan(self, ev, b, case_id, entries, assigned_at, dues, k, amt, paid, sweep):
         """A proposal beyond its proposer's authority that nobody decided within the policy's days."""
-        rnd, clock, f = self.rnd, self.clock, self.fmt
+        rnd, clock = self.rnd, self.clock
         lo, hi = entries[1][0] + 3600, clock.now - (EXPIRY_DAYS + 2) * 86400
         if hi <= lo:
             return False
@@ -171,61 +169,11 @@ class _CaseCare:
         if ended >= clock.now - 600:
             return False
         if rnd.random() < 0.5:  # a collector's twelve months: a supervisor's to decide
-            kind, proposer, months, share, needs = "plan", f"user:{self._who(t0, assigned_at)}", 12, 0, "supervisor"
+            offer = ("plan", f"user:{self._who(t0, assigned_at)}", 12, 0, "supervisor")
         else:  # a supervisor's settlement at 30 % off: a legal officer's to decide
-            kind, proposer, months, share, needs = (
-                "settlement",
-                "user:supervisor",
-                rnd.randint(1, 3),
-                30,
-                "legal_officer",
-            )
+            offer = ("settlement", "user:supervisor", rnd.randint(1, 3), 30, "legal_officer")
         first_due = o0 + rnd.randint(5, 14)
-        total, discount, balance = self._plan_terms(kind, first_due, months, dues, k, amt, paid, share)
-        if total <= 0:
-            return False
-        schedule = self._schedule(first_due, months, total)
-        pid, reason = self._ids("plan"), rnd.choice(HARDSHIP)
-        who = self.user_of_label
-        self._plan_rows(
-            (
-                pid,
-                case_id,
-                kind,
-                "expired",
-                reason,
-                rnd.choice(PLAN_NOTES[b.lang]),
-                money(total),
-                money(discount),
-                money(balance),
-                needs,
-                proposer,
-                who[proposer],
-                "",
-                f.null,
-                "",
-                clock.ts(t0),
-                f.null,
-                clock.ds(expires_on),
-                clock.ts(ended),
-                "system",
-                EXPIRED_REASON,
-            ),  # fmt: skip
-            schedule,
-        )
-        ev.append(
-            (
-                t0,
-                "plan_proposed",
-                proposer,
-                "",
-                "",
-                reason,
-                plan_payload(pid, kind, "proposed", total, discount, schedule),
-            )
-        )
-        ev.append((ended, "plan_expired", "system", "", "", EXPIRED_REASON, plan_payload(pid, kind, "expired", total, discount, schedule)))  # fmt: skip
-        return True
+        return self._plan_the_sweep_ended(ev, b, case_id, "expired", offer, t0, first_due, ended, (dues, k, amt, paid))
 
     def _broken_plan(self, ev, b, case_id, entries, assigned_at, dues, k, amt, paid, sweep):
         """A plan active at once (within its proposer's authority) whose first instalment was missed
@@ -242,23 +190,35 @@ class _CaseCare:
         ended = sweep(first_due + GRACE_DAYS + 1)
         if ended >= clock.now - 600:
             return False
-        if rnd.random() < 0.7:
-            kind, proposer, months, share = "plan", f"user:{self._who(t0, assigned_at)}", rnd.randint(3, 6), 0
+        if rnd.random() < 0.7:  # within a collector's authority
+            offer = ("plan", f"user:{self._who(t0, assigned_at)}", rnd.randint(3, 6), 0, "collector")
         else:
-            kind, proposer, months, share = "settlement", "user:supervisor", 2, rnd.choice((10, 15, 20))
-        total, discount, balance = self._plan_terms(kind, first_due, months, dues, k, amt, paid, share)
+            offer = ("settlement", "user:supervisor", 2, rnd.choice((10, 15, 20)), "supervisor")
+        return self._plan_the_sweep_ended(ev, b, case_id, "broken", offer, t0, first_due, ended, (dues, k, amt, paid))
+
+    def _plan_the_sweep_ended(self, ev, b, case_id, status, offer, t0, first_due, ended, loan):
+        """The row, instalments and events of a plan proposed at `t0` and ended by the sweep at `ended`:
+        `expired` (never decided) or `broken` (active at once, within its proposer's authority).
+        `offer`: (kind, proposer, months, discount share in %, the authority it needs); `loan`: (due
+        days, first unpaid instalment, instalment cents, cents paid of each). False when nothing is
+        left for a plan to cover."""
+        rnd, clock, f = self.rnd, self.clock, self.fmt
+        kind, proposer, months, share, needs = offer
+        active = status == "broken"
+        total, discount, balance = self._plan_terms(kind, first_due, months, *loan, share)
         if total <= 0:
             return False
         schedule = self._schedule(first_due, months, total)
         pid, reason = self._ids("plan"), rnd.choice(HARDSHIP)
         who, at = self.user_of_label, clock.ts(t0)
-        needs = "collector" if kind == "plan" else "supervisor"
+        decided_by, decided_by_user, decided_at = (proposer, who[proposer], at) if active else ("", f.null, f.null)
+        end_reason = BROKEN_REASON if active else EXPIRED_REASON  # as the sweep writes them
         self._plan_rows(
             (
                 pid,
                 case_id,
                 kind,
-                "broken",
+                status,
                 reason,
                 rnd.choice(PLAN_NOTES[b.lang]),
                 money(total),
@@ -267,33 +227,28 @@ class _CaseCare:
                 needs,
                 proposer,
                 who[proposer],
-                proposer,
-                who[proposer],
+                decided_by,
+                decided_by_user,
                 "",
                 at,
-                at,
-                clock.ds(o0 + EXPIRY_DAYS),
+                decided_at,
+                clock.ds(clock.lender_day(t0) + EXPIRY_DAYS),
                 clock.ts(ended),
                 "system",
-                BROKEN_REASON,
+                end_reason,
             ),  # fmt: skip
             schedule,
         )
-        ev.append(
-            (
-                t0,
-                "plan_proposed",
-                proposer,
-                "",
-                "",
-                reason,
-                plan_payload(pid, kind, "proposed", total, discount, schedule),
-            )
-        )
-        ev.append(
-            (t0, "plan_activated", proposer, "", "", "", plan_payload(pid, kind, "active", total, discount, schedule))
-        )
-        ev.append((ended, "plan_broken", "system", "", "", BROKEN_REASON, plan_payload(pid, kind, "broken", total, discount, schedule)))  # fmt: skip
+
+        def payload(plan_status):
+            return plan_payload(pid, kind, plan_status, total, discount, schedule)
+
+        ev.append((t0, "plan_proposed", proposer, "", "", reason, payload("proposed")))
+        if active:
+            ev.append((t0, "plan_activated", proposer, "", "", "", payload("active")))
+            ev.append((ended, "plan_broken", "system", "", "", end_reason, payload("broken")))
+        else:
+            ev.append((ended, "plan_expired", "system", "", "", end_reason, payload("expired")))
         return True
 
     # -- vulnerability ------------------------------------------------------------------------

@@ -93,8 +93,7 @@ def contact_log(
             outcome=outcome,
             notes=notes,
             breach=breach,
-            actor=actor.label,
-            actor_user=actor.user,
+            **actor.stamp(),
             occurred_at=occurred,
         )
         event_write(
@@ -173,8 +172,7 @@ def promise_record(*, case_id, actor=None, amount, due_date, contact_id=None):
             amount=amount,
             due_date=due,
             contact_id=contact_id,
-            actor=actor.label,
-            actor_user=actor.user,
+            **actor.stamp(),
         )
         # Look again the morning after the promised date.
         check_at = datetime.combine(due + timedelta(days=1), time(9), tzinfo=settings.LENDER_TIME_ZONE)

@@ -20,8 +20,7 @@ def event_build(case, kind, actor, *, from_state="", to_state="", reason="", pay
     return CaseEvent(
         case_id=case.pk if hasattr(case, "pk") else case,
         kind=kind,
-        actor=actor.label,
-        actor_user=actor.user,
+        **actor.stamp(),
         from_state=from_state,
         to_state=to_state,
         reason=reason or "",

@@ -47,8 +47,7 @@ def legal_referral_request(*, case_id, actor=None, reason=""):
                 referral = LegalReferral.objects.create(
                     case=case,
                     reason=reason,
-                    requested_by=actor.label,
-                    requested_by_user=actor.user,
+                    **actor.stamp("requested_by"),
                 )
         except IntegrityError:
             raise invalid("case", _("A legal referral is already waiting for a decision.")) from None

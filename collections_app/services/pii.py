@@ -39,8 +39,7 @@ def pii_reveal(*, actor=None, reason, fields=REVEALABLE, case_id=None, borrower_
             if borrower is None:
                 raise DomainError("not_found")
         AuditLog.objects.create(
-            actor=actor.label,
-            actor_user=actor.user,
+            **actor.stamp(),
             action=AuditLog.Action.REVEAL,
             borrower=borrower,
             case=case,
@@ -67,8 +66,7 @@ def pii_log_unmasked(*, actor, reads, reason, action=AuditLog.Action.REVEAL):
     actor = as_actor(actor)
     entries = [
         AuditLog(
-            actor=actor.label,
-            actor_user=actor.user,
+            **actor.stamp(),
             action=action,
             borrower_id=borrower_id,
             case_id=case_id,
@@ -95,8 +93,7 @@ def pii_log_visit_addresses(*, actor, visits):
     borrowers = {s["borrower"] for s in shown}
     cases = {s["case"] for s in shown}
     entry = AuditLog(
-        actor=actor.label,
-        actor_user=actor.user,
+        **actor.stamp(),
         action=AuditLog.Action.REVEAL,
         borrower_id=next(iter(borrowers)) if len(borrowers) == 1 else None,
         case_id=next(iter(cases)) if len(cases) == 1 else None,

@@ -33,7 +33,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, Concat, Substr, TruncWeek
 
 from ...models import CaseEvent, ContactAttempt, Payment, PromiseToPay
-from .period import ZERO, in_period, money, ratio
+from .period import ZERO, in_period, kept_and_broken, money, ratio
 
 
 # --- 4. Promises to pay ---------------------------------------------------------------------------
@@ -52,17 +52,7 @@ def promises(period):
         "broken": due & Q(status=status.BROKEN),
         "pending": due & Q(status=status.PENDING),
     }
-    aggregates = {}
-    for name, q in parts.items():
-        aggregates[name] = Count("pk", filter=q)
-        aggregates[f"{name}_amount"] = Sum("amount", filter=q)
-    row = PromiseToPay.objects.filter(made | due).aggregate(**aggregates)
-    out = {}
-    for name in parts:
-        out[name] = row[name] or 0
-        out[f"{name}_amount"] = money(row[f"{name}_amount"])
-    out["kept_rate"] = ratio(out["kept"], out["kept"] + out["broken"])
-    return out
+    return kept_and_broken(PromiseToPay.objects.filter(made | due), parts, "amount")
 
 
 # --- 5. Collected ---------------------------------------------------------------------------------

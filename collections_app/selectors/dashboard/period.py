@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext_lazy as _
 
 from ...calendar import lender_today
@@ -42,6 +42,25 @@ def ratio(part, whole):
     if not whole:
         return None
     return Decimal(part) / Decimal(whole)
+
+
+def kept_and_broken(rows, parts, amount, **money_sums):
+    """Promises and plans alike, in one query over `rows`: for each named filter of `parts` (among
+    them `kept` and `broken`) how many rows match (`name`) and their `amount` summed (`name_amount`);
+    the kept rate, kept / (kept + broken); then each of `money_sums` (an aggregate) as money."""
+    aggregates = {}
+    for name, q in parts.items():
+        aggregates[name] = Count("pk", filter=q)
+        aggregates[f"{name}_amount"] = Sum(amount, filter=q)
+    row = rows.aggregate(**aggregates, **money_sums)
+    out = {}
+    for name in parts:
+        out[name] = row[name] or 0
+        out[f"{name}_amount"] = money(row[f"{name}_amount"])
+    out["kept_rate"] = ratio(out["kept"], out["kept"] + out["broken"])
+    for name in money_sums:
+        out[name] = money(row[name])
+    return out
 
 
 def require_portfolio_view(actor):

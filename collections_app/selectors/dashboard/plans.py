@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.db.models import Value
 
 from ...models import PlanKind, PlanStatus, RepaymentPlan
-from .period import ZERO, in_period, money, ratio
+from .period import ZERO, in_period, kept_and_broken, money, ratio
 
 
 def _active_at(moment):
@@ -41,20 +41,12 @@ def plans(period):
         "kept": ended & Q(status=PlanStatus.KEPT),
         "broken": ended & Q(status=PlanStatus.BROKEN),
     }
-    aggregates = {}
-    for name, q in parts.items():
-        aggregates[name] = Count("pk", filter=q)
-        aggregates[f"{name}_amount"] = Sum("total", filter=q)
-    aggregates["forgiven"] = Sum("discount", filter=parts["kept"] & Q(kind=PlanKind.SETTLEMENT))
-    where = parts["made"] | parts["active"] | ended
-    row = RepaymentPlan.objects.filter(where).aggregate(**aggregates)
-    out = {}
-    for name in parts:
-        out[name] = row[name] or 0
-        out[f"{name}_amount"] = money(row[f"{name}_amount"])
-    out["kept_rate"] = ratio(out["kept"], out["kept"] + out["broken"])
-    out["forgiven"] = money(row["forgiven"])
-    return out
+    return kept_and_broken(
+        RepaymentPlan.objects.filter(parts["made"] | parts["active"] | ended),
+        parts,
+        "total",
+        forgiven=Sum("discount", filter=parts["kept"] & Q(kind=PlanKind.SETTLEMENT)),
+    )
 
 
 def plans_judged(period):

@@ -16,17 +16,15 @@ from ..events import event_build, events_write
 from ..holds import holds_set_from_loan_system
 from .shared import (
     BAD,
-    Problems,
     UpsertResult,
     book_may_write,
+    check_addressed_record,
     check_boolean,
     check_mapping,
     check_phone,
-    check_same_external_id,
     check_text,
     check_unknown_keys,
     check_value,
-    clean_external_id,
     create_or_lock,
 )
 
@@ -54,12 +52,7 @@ CONTACT_KEYS = ("name", "relation", "phone")
 def _clean_borrower(external_id, data):
     """(external_id, fields to set on the model, contacts or None, hold codes or None, problems so
     far). The caller adds what needs the database and refuses once."""
-    problems = Problems()
-    external_id = clean_external_id(external_id, problems=problems)
-    if check_mapping(data, problems) is BAD:
-        problems.refuse_if_any()
-    check_unknown_keys(data, BORROWER_KEYS, problems)
-    check_same_external_id(data, external_id, problems)
+    external_id, problems = check_addressed_record(external_id, data, BORROWER_KEYS)
     fields, contacts, holds = {}, None, None
     for key, max_length in (("national_id", 32), ("address", 400), ("city", 100)):
         if key in data:

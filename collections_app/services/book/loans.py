@@ -20,15 +20,12 @@ from .instalments import clean_schedule, dates_against_stored, schedule_apply
 from .shared import (
     BAD,
     BulkItemResult,
-    Problems,
     UpsertResult,
     book_may_write,
+    check_addressed_record,
     check_day,
-    check_mapping,
     check_money,
-    check_same_external_id,
     check_text,
-    check_unknown_keys,
     clean_external_id,
     create_or_lock,
     printable,
@@ -42,12 +39,7 @@ LOAN_KEYS = ("external_id", "borrower", "product", "principal", "currency", "dis
 
 
 def _clean_loan(external_id, data):
-    problems = Problems()
-    external_id = clean_external_id(external_id, problems=problems)
-    if check_mapping(data, problems) is BAD:
-        problems.refuse_if_any()
-    check_unknown_keys(data, LOAN_KEYS, problems)
-    check_same_external_id(data, external_id, problems)
+    external_id, problems = check_addressed_record(external_id, data, LOAN_KEYS)
     fields, schedule = {}, None
     if "borrower" in data:
         fields["borrower"] = clean_external_id(data["borrower"], "borrower", problems)

@@ -134,9 +134,18 @@ def check_unknown_keys(data, allowed, problems, prefix=""):
             problems.add(prefix + printable(key), _("Unknown field."))
 
 
-def check_same_external_id(data, external_id, problems):
+def check_addressed_record(external_id, data, allowed_keys):
+    """The first checks of a record sent to its external id's address: (the external id or BAD, the
+    problems so far). A body that is not an object is refused at once; unknown keys, and an
+    `external_id` in the body other than the one addressed, are recorded."""
+    problems = Problems()
+    external_id = clean_external_id(external_id, problems=problems)
+    if check_mapping(data, problems) is BAD:
+        problems.refuse_if_any()
+    check_unknown_keys(data, allowed_keys, problems)
     if external_id is not BAD and "external_id" in data and data["external_id"] != external_id:
         problems.add("external_id", _("Differs from the external id addressed."))
+    return external_id, problems
 
 
 def create_or_lock(model, external_id, fields):

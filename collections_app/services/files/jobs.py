@@ -45,14 +45,18 @@ def file_job_create(
     return job
 
 
+def _abandoned(now):
+    """A running job whose run must have ended by `now` (its worker died): it may be claimed again."""
+    return Q(status=FileJob.Status.RUNNING, started_at__lt=now - timedelta(seconds=JOB_TIME_LIMIT))
+
+
 def file_job_claim(job_id, *, direction, now=None):
     """Claim the job for this run by one conditional UPDATE: a queued job, or a running one whose run
     must have ended (its worker died). Returns the job, or None when there is nothing to do (done,
     failed, or running elsewhere): a redelivered task repeats nothing."""
     now = now or timezone.now()
-    abandoned = now - timedelta(seconds=JOB_TIME_LIMIT)
     claimed = FileJob.objects.filter(
-        Q(status=FileJob.Status.QUEUED) | Q(status=FileJob.Status.RUNNING, started_at__lt=abandoned),
+        Q(status=FileJob.Status.QUEUED) | _abandoned(now),
         pk=job_id,
         direction=direction,
     ).update(status=FileJob.Status.RUNNING, started_at=now, processed_rows=0, error="")
@@ -88,12 +92,8 @@ def file_jobs_requeue(*, now=None):
     Sending twice is harmless: the claim is conditional. Returns the ids sent."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.COLLECTIONS_FILE_JOB_REQUEUE_SECONDS)
-    abandoned = now - timedelta(seconds=JOB_TIME_LIMIT)
     jobs = list(
-        FileJob.objects.filter(
-            Q(status=FileJob.Status.QUEUED, created_at__lt=stale)
-            | Q(status=FileJob.Status.RUNNING, started_at__lt=abandoned)
-        )
+        FileJob.objects.filter(Q(status=FileJob.Status.QUEUED, created_at__lt=stale) | _abandoned(now))
         .order_by("pk")
         .values_list("pk", "direction")[:REQUEUE_BATCH]
     )

@@ -12,8 +12,7 @@ def file_job_report_open(*, actor, job):
         raise DomainError("not_found")
     path = file_stored(job.report_path)
     AuditLog.objects.create(
-        actor=actor.label,
-        actor_user=actor.user,
+        **actor.stamp(),
         action=AuditLog.Action.EXPORT,
         fields=["import report"],
         reason=f"import #{job.pk} ({job.kind}) report downloaded",

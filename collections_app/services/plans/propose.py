@@ -82,8 +82,7 @@ def plan_propose(*, case_id, actor=None, **proposal):
                     monthly_income=draft.monthly_income,
                     essential_spending=draft.essential_spending,
                     needs_authority=draft.needs,
-                    proposed_by=actor.label,
-                    proposed_by_user=actor.user,
+                    **actor.stamp("proposed_by"),
                     expires_on=today + timedelta(days=policy.proposal_expiry_days),
                 )
         except IntegrityError:  # another proposal on this case committed first

@@ -4,13 +4,11 @@ one the day after an instalment is missed (`plan_missed`), instead of the strate
 `care` variant of every reminder for a borrower with an active vulnerability marker. Same outbox,
 idempotency keys and compliance rules as the strategy's reminders (planner.py)."""
 
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import time, timedelta
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef
 
-from ...models import MessageTemplate, OutboundMessage, PlanInstalment, PlanStatus, RepaymentPlan, Strategy
+from ...models import MessageTemplate, PlanInstalment, PlanStatus, RepaymentPlan, Strategy
 
 PRE_DUE_DAYS = 3
 DEFAULT_SEND_AT = time(10)  # Strategy.send_at's default, for a portfolio without a default strategy
@@ -68,7 +66,7 @@ def plan_instalments_of(messages):
 def plan_reminders_plan(*, as_of, now, result):
     """Write the day's plan reminders to the outbox: `plan_pre_due` for unmet instalments of active
     plans due in PRE_DUE_DAYS days, `plan_missed` for those due yesterday and still unmet."""
-    from .planner import _active_holds_by_borrower, _policy_for, planned_status
+    from .planner import _active_holds_by_borrower, _policy_for, planned_message, planned_messages_write
 
     strategies = {s.product: s for s in Strategy.objects.all()}
     care = CareTemplates()
@@ -105,27 +103,20 @@ def plan_reminders_plan(*, as_of, now, result):
                 result.skipped += 1
                 continue
             strategy = strategies.get(b["loan__product"]) or strategies.get("")
-            at = strategy.send_at if strategy else DEFAULT_SEND_AT
-            send_at = datetime.combine(as_of, at, tzinfo=ZoneInfo(b["borrower__time_zone"]))
-            status, reason, not_before = planned_status(b, holds, "sms", max(send_at, now), _policy_for(strategy))
             messages.append(
-                OutboundMessage(
+                planned_message(
+                    b,
+                    holds=holds,
+                    policy=_policy_for(strategy),
+                    as_of=as_of,
+                    send_at=strategy.send_at if strategy else DEFAULT_SEND_AT,
+                    now=now,
                     idempotency_key=f"{KEY_PREFIX}{row['id']}:{code}",
-                    borrower_id=b["borrower_id"],
                     loan_id=b["loan_id"],
                     case_id=row["plan__case_id"],
                     channel="sms",
                     template_code=care.code_for(code, "sms", b["borrower_id"] in vulnerable),
                     to_address=address,
-                    status=status,
-                    reason=reason,
-                    not_before=not_before,
-                    created_at=now,
-                    updated_at=now,
                 )
             )
-        with transaction.atomic():
-            OutboundMessage.objects.bulk_create(messages, ignore_conflicts=True, batch_size=1000)
-        new = OutboundMessage.objects.filter(idempotency_key__in=[m.idempotency_key for m in messages], created_at=now)
-        result.queued += new.filter(status=OutboundMessage.Status.QUEUED).count()
-        result.suppressed += new.filter(status=OutboundMessage.Status.SUPPRESSED).count()
+        planned_messages_write(messages, now, result)

@@ -47,6 +47,35 @@ def planned_status(b, holds, channel, at, policy):
     return OutboundMessage.Status.SUPPRESSED, decision.code, at
 
 
+def planned_message(b, *, holds, policy, as_of, send_at, now, **fields):
+    """The outbox row of a reminder to the borrower `b` (a planner row with `borrower__` keys), due at
+    `send_at` (a time of day) on `as_of` in the borrower's zone, or now if that is past; its status
+    decided then (planned_status). `fields`: its key, channel, template and what it is about."""
+    at = max(datetime.combine(as_of, send_at, tzinfo=ZoneInfo(b["borrower__time_zone"])), now)
+    status, reason, not_before = planned_status(b, holds, fields["channel"], at, policy)
+    return OutboundMessage(
+        borrower_id=b["borrower_id"],
+        status=status,
+        reason=reason,
+        not_before=not_before,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+
+
+def planned_messages_write(messages, now, result):
+    """Write the planned rows (those whose key a rerun already wrote are skipped) and count the new
+    ones into `result`."""
+    with transaction.atomic():
+        created = OutboundMessage.objects.bulk_create(messages, ignore_conflicts=True, batch_size=1000)
+    # ignore_conflicts leaves no way to tell which rows were new on every backend: count by key.
+    keys = [m.idempotency_key for m in created]
+    new = OutboundMessage.objects.filter(idempotency_key__in=keys, created_at=now)
+    result.queued += new.filter(status=OutboundMessage.Status.QUEUED).count()
+    result.suppressed += new.filter(status=OutboundMessage.Status.SUPPRESSED).count()
+
+
 def _facts(borrower, hold_codes, hold_end):
     return compliance.BorrowerFacts(
         time_zone=borrower["borrower__time_zone"],
@@ -127,13 +156,15 @@ def _plan_batch(rows, step, strategy, as_of, now, result):
         if not address:
             result.skipped += 1
             continue
-        zone = ZoneInfo(b["borrower__time_zone"])
-        send_at = datetime.combine(as_of, strategy.send_at, tzinfo=zone)
-        status, reason, not_before = planned_status(b, holds, step.channel, max(send_at, now), policy)
         messages.append(
-            OutboundMessage(
+            planned_message(
+                b,
+                holds=holds,
+                policy=policy,
+                as_of=as_of,
+                send_at=strategy.send_at,
+                now=now,
                 idempotency_key=f"plan:{row['loan_id']}:{row['id']}:{step.pk}",
-                borrower_id=b["borrower_id"],
                 loan_id=row["loan_id"],
                 instalment_id=row["id"],
                 case_id=cases.get(row["loan_id"]),
@@ -145,20 +176,9 @@ def _plan_batch(rows, step, strategy, as_of, now, result):
                     else step.template_code
                 ),
                 to_address=address,
-                status=status,
-                reason=reason,
-                not_before=not_before,
-                created_at=now,
-                updated_at=now,
             )
         )
-    with transaction.atomic():
-        created = OutboundMessage.objects.bulk_create(messages, ignore_conflicts=True, batch_size=1000)
-    # ignore_conflicts leaves no way to tell which rows were new on every backend: count by key.
-    keys = [m.idempotency_key for m in created]
-    new = OutboundMessage.objects.filter(idempotency_key__in=keys, created_at=now)
-    result.queued += new.filter(status=OutboundMessage.Status.QUEUED).count()
-    result.suppressed += new.filter(status=OutboundMessage.Status.SUPPRESSED).count()
+    planned_messages_write(messages, now, result)
 
 
 def message_request(*, case_id, channel, template, schedule="now", actor=None, idempotency_key=None):

@@ -9,23 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ...events import SqlKinds
-from ...models import (
-    Bucket,
-    Case,
-    CaseEvent,
-    Hold,
-    Instalment,
-    LegalReferral,
-    Loan,
-    MonthEndSnapshot,
-    Payment,
-    PlanInstalment,
-    PlanPolicy,
-    PromiseToPay,
-    RepaymentPlan,
-    Strategy,
-    VulnerabilityMarker,
-)
+from ...models import Case, Strategy
 from ...strategy import DEFAULT_THRESHOLDS
 from ...workflow import State
 from ..webhooks import pg_outbox_cte
@@ -65,26 +49,8 @@ def _reopen_window_start(as_of):
 
 
 def _tables():
-    t = {
-        m.__name__: m._meta.db_table
-        for m in (
-            Case,
-            CaseEvent,
-            Hold,
-            Instalment,
-            LegalReferral,
-            Loan,
-            MonthEndSnapshot,
-            Payment,
-            PlanInstalment,
-            PlanPolicy,
-            PromiseToPay,
-            RepaymentPlan,
-            Strategy,
-            Bucket,
-            VulnerabilityMarker,
-        )
-    }
+    """The statements name their tables by model ({Case}, {CaseEvent}, ...): any model of the app."""
+    t = {model.__name__: model._meta.db_table for model in Case._meta.app_config.get_models()}
     t["open_states"] = "('reminder', 'call', 'visit', 'legal')"
     return t
 

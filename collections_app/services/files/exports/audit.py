@@ -18,8 +18,7 @@ def export_audit_write(*, actor, kind, fmt, params, job_id=None):
     if job_id is not None:
         reason["job"] = job_id
     return AuditLog.objects.create(
-        actor=actor.label,
-        actor_user=actor.user,
+        **actor.stamp(),
         action=AuditLog.Action.EXPORT,
         case_id=kind.audit_case_id(params),
         fields=[f"{f} (masked)" for f in kind.pii_fields],
