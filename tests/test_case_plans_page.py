@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 # The case page with an active 24-instalment plan: the page's own reads plus two for the plans and
 # their instalments (prefetched by selectors.cases.case_detail), whatever the number of instalments.
-CASE_PAGE_QUERIES = 20  # with the vulnerability banner's marker; the timeline's scope check is one light query
+CASE_PAGE_QUERIES = 19  # with the vulnerability banner's marker; the timeline reuses the case read through the scope
 
 
 def _first_due(days=7):

@@ -301,13 +301,17 @@ def case_detail(actor, case_id, *, with_plans=False):
 
 def case_timeline(actor, case_id, *, before_id=None, limit=50):
     """Events newest first, `limit` at a time; pass the last id seen as `before_id` for older ones.
-    The row scope is asked with one light query (not the whole case read the page has already made)."""
-    try:
-        visible = visible_cases(actor).filter(pk=case_id).exists()
-    except (ValueError, TypeError):
-        visible = False
-    if not visible:
-        raise DomainError("not_found")
+    `case_id` may be the case itself as case_detail read it for this actor (the case page): its row
+    scope is then not asked again; for an id it is asked with one light query."""
+    if getattr(case_id, "_visible_to", None) == as_actor(actor).label:
+        case_id = case_id.pk
+    else:
+        try:
+            visible = visible_cases(actor).filter(pk=case_id).exists()
+        except (ValueError, TypeError):
+            visible = False
+        if not visible:
+            raise DomainError("not_found")
     qs = CaseEvent.objects.filter(case_id=case_id).select_related("actor_user").order_by("-at", "-id")
     if before_id is not None:
         anchor = CaseEvent.objects.filter(case_id=case_id, pk=before_id).values("at").first()

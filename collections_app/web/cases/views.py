@@ -90,7 +90,7 @@ def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
     today = lender_today()
     dpd = case.dpd(today)
     borrower = case.borrower
-    events, older = _timeline(actor, case.pk)
+    events, older = _timeline(actor, case)  # read through the actor's scope just above
     try:
         call_check = services.contact_check(case=case, channel="call")
     except DomainError:
