@@ -306,6 +306,15 @@ BreachCursor.FIRST = BreachCursor(None, 0)
 # --- plans waiting for a decision (/approvals/) ---
 
 
+# What a row of /approvals/ shows (a borrower row is wide: reading 200 whole ones was a fifth of the page).
+PLANS_WAITING_FIELDS = (
+    *("id", "case_id", "kind", "reason", "total", "discount", "balance", "proposed_by", "created_at"),
+    "needs_authority",
+    *("case__id", "case__state", "case__oldest_unpaid_due_date", "case__loan", "case__borrower"),
+    *("case__loan__external_id", "case__loan__currency", "case__borrower__name"),
+)
+
+
 def plans_waiting(actor, authorities, *, limit=200):
     """Proposed plans the actor may see whose needed authority is one of `authorities` (those the
     actor's own covers: permissions.plan_authority_to_decide + services.plans.policy.authority_covers),
@@ -321,6 +330,7 @@ def plans_waiting(actor, authorities, *, limit=200):
     qs = (
         RepaymentPlan.objects.filter(status=PlanStatus.PROPOSED, needs_authority__in=list(authorities))
         .select_related("case", "case__loan", "case__borrower")
+        .only(*PLANS_WAITING_FIELDS)
         .annotate(
             instalment_count=Subquery(instalments.annotate(n=Count("pk")).values("n")[:1]),
             last_due=Subquery(instalments.annotate(d=Max("due_date")).values("d")[:1]),
