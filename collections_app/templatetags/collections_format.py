@@ -58,29 +58,25 @@ def _number_style(language):
     return grouping if isinstance(grouping, int) else None, thousands, decimal
 
 
-def _formatted(value, format_name):
+def _date_text(value, format_name):
+    if value in (None, ""):
+        return ""
     pattern = _strftime_pattern(get_format(format_name, get_language()))
-    if pattern is None or value.year < 1000:
-        return None
+    if pattern is None or value.year < 1000:  # strftime pads years below 1000 unlike Django
+        return django_date(value, format_name)
     return value.strftime(pattern)
 
 
 @register.filter(expects_localtime=True, is_safe=False)
 def when(value):
     """A date and time in the active language's SHORT_DATETIME_FORMAT ("" for none)."""
-    if value in (None, ""):
-        return ""
-    text = _formatted(value, "SHORT_DATETIME_FORMAT")
-    return django_date(value, "SHORT_DATETIME_FORMAT") if text is None else text
+    return _date_text(value, "SHORT_DATETIME_FORMAT")
 
 
 @register.filter(expects_localtime=True, is_safe=False)
 def day(value):
     """A date in the active language's SHORT_DATE_FORMAT ("" for none)."""
-    if value in (None, ""):
-        return ""
-    text = _formatted(value, "SHORT_DATE_FORMAT")
-    return django_date(value, "SHORT_DATE_FORMAT") if text is None else text
+    return _date_text(value, "SHORT_DATE_FORMAT")
 
 
 @register.filter(is_safe=True)
