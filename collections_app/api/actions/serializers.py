@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from ...models import ContactAttempt, PromiseToPay, ReminderStep, Visit
 from ..cases.serializers import StrictSerializer
+from ..common.errors import ErrorSerializer
 
 AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
 
@@ -171,10 +172,7 @@ class PaymentOutSerializer(serializers.Serializer):
     case = CaseRefSerializer(allow_null=True, help_text="The loan's case after the payment (or reversal), or null.")
 
 
-class RefusalSerializer(serializers.Serializer):
+class RefusalSerializer(ErrorSerializer):
     """A compliance refusal: the error shape plus when the action would be allowed."""
 
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
     next_allowed_at = serializers.DateTimeField(allow_null=True)

@@ -2,8 +2,9 @@
 payments in and their reversal. Each is a thin door onto a service: the services decide who may
 do what (scope or role, row scope) and refuse with a reason code; these views shape input and output.
 
-Every POST honours `Idempotency-Key` (common.idempotent). Bad input found here is raised as the same
-DomainError the services raise, so a refusal for bad input is kept and replayed like any other.
+Every POST is an ActionView (common.action_view), so it honours `Idempotency-Key`. Bad input found
+here is raised as the same DomainError the services raise, so a refusal for bad input is kept and
+replayed like any other.
 """
 
 from zoneinfo import ZoneInfo
@@ -20,9 +21,10 @@ from ...errors import DomainError
 from ...masking import mask_phone
 from ...services.reminders import message_request
 from ...services.pii import pii_log_unmasked
-from ..cases.serializers import ErrorSerializer
-from ..common.idempotency import idempotent
-from ..common.views import _ScopedView, api_actor, iso, json_object, money, sees_pii, validated
+from ..common.action_view import ActionView
+from ..common.errors import ErrorSerializer
+from ..common.responses import ERRORS, error_response
+from ..common.views import _ScopedView, api_actor, iso, money, sees_pii, validated
 from .serializers import (
     ContactCheckQuerySerializer,
     ContactCheckSerializer,
@@ -39,8 +41,6 @@ from .serializers import (
     VisitInSerializer,
     VisitOutSerializer,
 )
-
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
 
 
 # --- contacts -------------------------------------------------------------------------------
@@ -60,35 +60,24 @@ def contact_dict(contact, actor):
     }
 
 
-class CaseContactsView(_ScopedView):
+class CaseContactsView(ActionView):
     write_ability = perms.CONTACT_RECORD
-
-    @extend_schema(
-        request=ContactInSerializer,
-        responses={201: ContactOutSerializer, **ERRORS},
-        description="Record a contact that took place (a call made, an SMS sent, a visit). Always 201: a "
+    service = staticmethod(services.contact_log)
+    body_serializer = ContactInSerializer
+    answer_serializer = ContactOutSerializer
+    success_status = status.HTTP_201_CREATED
+    post_description = (
+        "Record a contact that took place (a call made, an SMS sent, a visit). Always 201: a "
         "contact that broke a rule is recorded with the rule's reason code in `breach` for "
-        "supervisors to follow up, never refused. `dispute_raised` places a dispute hold.",
+        "supervisors to follow up, never refused. `dispute_raised` places a dispute hold."
     )
-    @idempotent
-    def post(self, request, case_id):
-        actor = api_actor(request)
-        data = validated(ContactInSerializer, json_object(request))
-        contact = services.contact_log(
-            case_id=case_id,
-            actor=actor,
-            channel=data["channel"],
-            direction=data["direction"],
-            outcome=data["outcome"],
-            phone=data["phone"],
-            notes=data["notes"],
-            occurred_at=data["occurred_at"],
-        )
+
+    def answer(self, contact, actor):
         if sees_pii(actor) and contact.phone:
             pii_log_unmasked(
                 actor=actor, reads=[(contact.borrower_id, contact.case_id, ["phones"])], reason="api contact logged"
             )
-        return Response(contact_dict(contact, actor), status=status.HTTP_201_CREATED)
+        return contact_dict(contact, actor)
 
 
 class CaseContactCheckView(_ScopedView):
@@ -111,92 +100,65 @@ class CaseContactCheckView(_ScopedView):
 # --- promises, messages, visits -------------------------------------------------------------
 
 
-class CasePromisesView(_ScopedView):
+class CasePromisesView(ActionView):
     write_ability = perms.PROMISE_RECORD
+    service = staticmethod(services.promise_record)
+    body_serializer = PromiseInSerializer
+    answer_serializer = PromiseOutSerializer
+    success_status = status.HTTP_201_CREATED
+    other_responses = {409: ErrorSerializer}
 
-    @extend_schema(request=PromiseInSerializer, responses={201: PromiseOutSerializer, 409: ErrorSerializer, **ERRORS})
-    @idempotent
-    def post(self, request, case_id):
-        actor = api_actor(request)
-        data = validated(PromiseInSerializer, json_object(request))
-        promise = services.promise_record(
-            case_id=case_id, actor=actor, amount=data["amount"], due_date=data["due_date"]
-        )
-        return Response(
-            {
-                "id": promise.pk,
-                "case": promise.case_id,
-                "amount": money(promise.amount),
-                "due_date": promise.due_date.isoformat(),
-                "status": promise.status,
-            },
-            status=status.HTTP_201_CREATED,
-        )
+    def answer(self, promise, actor):
+        return {
+            "id": promise.pk,
+            "case": promise.case_id,
+            "amount": money(promise.amount),
+            "due_date": promise.due_date.isoformat(),
+            "status": promise.status,
+        }
 
 
-class CaseMessagesView(_ScopedView):
+class CaseMessagesView(ActionView):
     write_ability = perms.MESSAGE_SEND
-
-    @extend_schema(
-        request=MessageInSerializer,
-        responses={
-            202: MessageOutSerializer,
-            409: ErrorSerializer,
-            422: OpenApiResponse(
-                RefusalSerializer,
-                description="Not allowed now: the reason code and "
-                "`next_allowed_at` (borrower's offset; null when no time is known).",
-            ),
-            **ERRORS,
-        },
-        description="Ask for a templated SMS or e-mail. `now`: queued now or refused (422) with the reason and "
-        "`next_allowed_at`; `next_allowed`: queued for the next allowed time.",
+    service = staticmethod(message_request)
+    body_serializer = MessageInSerializer
+    answer_serializer = MessageOutSerializer
+    success_status = status.HTTP_202_ACCEPTED
+    other_responses = {
+        409: ErrorSerializer,
+        422: OpenApiResponse(
+            RefusalSerializer,
+            description="Not allowed now: the reason code and "
+            "`next_allowed_at` (borrower's offset; null when no time is known).",
+        ),
+    }
+    post_description = (
+        "Ask for a templated SMS or e-mail. `now`: queued now or refused (422) with the reason and "
+        "`next_allowed_at`; `next_allowed`: queued for the next allowed time."
     )
-    @idempotent
-    def post(self, request, case_id):
-        actor = api_actor(request)
-        data = validated(MessageInSerializer, json_object(request))
-        message = message_request(
-            case_id=case_id, actor=actor, channel=data["channel"], template=data["template"], schedule=data["schedule"]
-        )
+
+    def answer(self, message, actor):
         not_before = message.not_before.astimezone(ZoneInfo(message.borrower.time_zone))
-        return Response(
-            {"id": message.pk, "status": message.status, "not_before": not_before.isoformat()},
-            status=status.HTTP_202_ACCEPTED,
-        )
+        return {"id": message.pk, "status": message.status, "not_before": not_before.isoformat()}
 
 
-class CaseVisitsView(_ScopedView):
+class CaseVisitsView(ActionView):
     write_ability = perms.VISIT_PLAN
+    service = staticmethod(services.visit_schedule)
+    body_serializer = VisitInSerializer
+    answer_serializer = VisitOutSerializer
+    success_status = status.HTTP_201_CREATED
+    other_responses = {409: ErrorSerializer, 422: error_response("`visit_needs_two_agents`.")}
+    post_description = "Plan a home visit on a case in the visit stage, with two field agents at least."
 
-    @extend_schema(
-        request=VisitInSerializer,
-        responses={
-            201: VisitOutSerializer,
-            409: ErrorSerializer,
-            422: OpenApiResponse(ErrorSerializer, description="`visit_needs_two_agents`."),
-            **ERRORS,
-        },
-        description="Plan a home visit on a case in the visit stage, with two field agents at least.",
-    )
-    @idempotent
-    def post(self, request, case_id):
-        actor = api_actor(request)
-        data = validated(VisitInSerializer, json_object(request))
-        visit = services.visit_schedule(
-            case_id=case_id, actor=actor, scheduled_for=data["scheduled_for"], agents=data["agents"]
-        )
-        agents = list(visit.agents.order_by("username").values_list("username", flat=True))
-        return Response(
-            {
-                "id": visit.pk,
-                "case": visit.case_id,
-                "scheduled_for": iso(visit.scheduled_for),
-                "agents": agents,
-                "status": visit.status,
-            },
-            status=status.HTTP_201_CREATED,
-        )
+    def answer(self, visit, actor):
+        return {
+            "id": visit.pk,
+            "case": visit.case_id,
+            "scheduled_for": iso(visit.scheduled_for),
+            "agents": list(visit.agents.order_by("username").values_list("username", flat=True)),
+            "status": visit.status,
+        }
 
 
 # --- payments -------------------------------------------------------------------------------
@@ -216,54 +178,42 @@ def payment_dict(payment, actor):
     }
 
 
-class PaymentsView(_ScopedView):
+class PaymentsView(ActionView):
     write_ability = perms.PAYMENT_RECORD
-
-    @extend_schema(
-        request=PaymentInSerializer,
-        responses={
-            201: PaymentOutSerializer,
-            200: OpenApiResponse(PaymentOutSerializer, description="A replay with the same data: the original."),
-            409: OpenApiResponse(
-                ErrorSerializer, description="`idempotency_conflict`: the external id was used with other data."
-            ),
-            **ERRORS,
-        },
-        description="Record a payment, idempotent by `external_id`. It applies to the oldest instalments first "
-        "and resolves the case when nothing is left overdue, in one transaction.",
+    service = staticmethod(services.payment_record)
+    body_serializer = PaymentInSerializer
+    answer_serializer = PaymentOutSerializer
+    success_status = status.HTTP_201_CREATED
+    other_responses = {
+        200: OpenApiResponse(PaymentOutSerializer, description="A replay with the same data: the original."),
+        409: error_response("`idempotency_conflict`: the external id was used with other data."),
+    }
+    post_description = (
+        "Record a payment, idempotent by `external_id`. It applies to the oldest instalments first "
+        "and resolves the case when nothing is left overdue, in one transaction."
     )
-    @idempotent
-    def post(self, request):
-        actor = api_actor(request)
-        data = validated(PaymentInSerializer, json_object(request))
-        result = services.payment_record(
-            external_id=data["external_id"],
-            loan=data["loan"],
-            amount=data["amount"],
-            paid_at=data["paid_at"],
-            channel=data["channel"],
-            actor=actor,
-        )
-        return Response(
-            payment_dict(result.payment, actor),
-            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
-        )
+
+    def answer(self, result, actor):
+        return payment_dict(result.payment, actor)
+
+    def answer_status(self, result):
+        return status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
 
 
-class PaymentReversalView(_ScopedView):
+class PaymentReversalView(ActionView):
     write_ability = perms.PAYMENT_RECORD
-
-    @extend_schema(
-        request=ReversalInSerializer,
-        responses={200: PaymentOutSerializer, **ERRORS},
-        description="Undo a payment (a bounced transfer): the case is reopened or re-aged. Reversing a "
-        "reversed payment answers it again.",
+    service = staticmethod(services.payment_reverse)
+    body_serializer = ReversalInSerializer
+    answer_serializer = PaymentOutSerializer
+    post_description = (
+        "Undo a payment (a bounced transfer): the case is reopened or re-aged. Reversing a "
+        "reversed payment answers it again."
     )
-    @idempotent
-    def post(self, request, external_id):
-        actor = api_actor(request)
-        data = validated(ReversalInSerializer, json_object(request))
+
+    def act(self, actor, data, *, external_id):
         if len(external_id) > 64 or "\x00" in external_id:  # no such payment can exist (and PostgreSQL refuses NUL)
             raise DomainError("not_found")
-        result = services.payment_reverse(external_id=external_id, actor=actor, reason=data["reason"])
-        return Response(payment_dict(result.payment, actor))
+        return super().act(actor, data, external_id=external_id)
+
+    def answer(self, result, actor):
+        return payment_dict(result.payment, actor)

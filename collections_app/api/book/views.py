@@ -21,8 +21,9 @@ from ...services.book.borrowers import borrower_upsert
 from ...services.book.loans import loan_upsert, loan_upsert_many
 from ...services.book.shared import printable
 from ...services.pii import pii_log_unmasked
-from ..cases.serializers import ErrorSerializer
+from ..common.errors import ErrorSerializer
 from ..common.idempotency import idempotent
+from ..common.responses import error_response
 from ..common.views import ScopePermission, _ScopedView, api_actor, json_object, sees_pii
 from .serializers import (
     BORROWER_PII_FIELDS,
@@ -43,9 +44,8 @@ WRITE_ERRORS = {
     400: ErrorSerializer,
     401: ErrorSerializer,
     403: ErrorSerializer,
-    409: OpenApiResponse(
-        ErrorSerializer,
-        description="`idempotency_conflict`, or `stale_version` when the record changed while being saved (retry).",
+    409: error_response(
+        "`idempotency_conflict`, or `stale_version` when the record changed while being saved (retry)."
     ),
 }
 

@@ -129,9 +129,3 @@ class EventSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True)
     payload = serializers.JSONField()
     at = serializers.DateTimeField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)

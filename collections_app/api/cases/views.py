@@ -19,6 +19,7 @@ from ...calendar import lender_today
 from ...errors import DomainError
 from ...models import CaseEvent
 from ...permissions import visible_cases
+from ..common.errors import ErrorSerializer
 from ..common.idempotency import idempotent
 from ..common.views import _ScopedView, api_actor, decode_cursor, encode_cursor, iso, money, sees_pii, validated
 from .representation import (
@@ -34,7 +35,6 @@ from .serializers import (
     CaseDetailSerializer,
     CaseFilterSerializer,
     CaseSerializer,
-    ErrorSerializer,
     EventSerializer,
     FeedFilterSerializer,
     LookupSerializer,
@@ -361,14 +361,7 @@ class CaseTransitionView(_ScopedView):
     def post(self, request, case_id):
         actor = api_actor(request)
         data = validated(TransitionSerializer, request.data)
-        services.case_transition(
-            case_id=case_id,
-            transition=data["transition"],
-            actor=actor,
-            reason=data["reason"],
-            expected_state=data.get("expected_state"),
-            note=data["note"],
-        )
+        services.case_transition(case_id=case_id, actor=actor, **data)
         case = case_reads.case_detail(actor, case_id)
         plan = plan_summaries(case_reads.open_plans([case.pk])).get(case.pk)
         return Response(case_dict(case, actor, as_of=lender_today(), buckets=case_reads.bucket_list(), plan=plan))

@@ -14,7 +14,7 @@ from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 from django.views import defaults
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
@@ -34,6 +34,14 @@ _CODES = [
     (exceptions.ParseError, "validation_error", 400),
     (exceptions.ValidationError, "validation_error", 400),
 ]
+
+
+# Documents the error body (the OpenAPI component `Error`); `exception_handler` builds it. No
+# docstring: drf-spectacular would publish it as the component's description.
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
 
 
 def _flatten(detail):

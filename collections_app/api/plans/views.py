@@ -1,12 +1,13 @@
 """Plan endpoints: propose on a case, list a case's plans, decide a waiting plan, cancel an open one.
 Thin doors onto services/plans/ (who may, authority, policy and every refusal are decided there) and
-selectors.cases (the reads). Every POST honours `Idempotency-Key` (common.idempotent).
+selectors.cases (the reads). Every POST is an ActionView (common.action_view), so it honours
+`Idempotency-Key`.
 
 `reason` and `notes` are personal data (the borrower's circumstances): null unless the caller holds
 `pii:read` (permissions.api_unmasks_pii); an unmasked answer is written to the audit log."""
 
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -15,9 +16,9 @@ from ...models import PlanInstalment, RepaymentPlan
 from ...selectors import cases as case_reads
 from ...services.pii import pii_log_unmasked
 from ...services.plans import plan_cancel, plan_decide, plan_propose
-from ..cases.serializers import ErrorSerializer
-from ..common.idempotency import idempotent
-from ..common.views import _ScopedView, api_actor, iso, json_object, money, sees_pii, validated
+from ..common.action_view import ActionView
+from ..common.responses import ERRORS, error_response
+from ..common.views import api_actor, iso, money, sees_pii
 from .serializers import (
     PlanCancelSerializer,
     PlanDecisionSerializer,
@@ -26,7 +27,6 @@ from .serializers import (
     PlanSerializer,
 )
 
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
 PII_FIELDS = ["plan reason", "plan notes"]
 
 
@@ -67,9 +67,32 @@ def _answer(plan_id, actor, reason):
     return plan_dict(plan, actor)
 
 
-class CasePlansView(_ScopedView):
+# A POST that proposes, decides or cancels a plan and answers the plan as it then stands.
+class _PlanActionView(ActionView):
+    answer_serializer = PlanSerializer
+    audit_reason = None  # the audit log's reason when the answer is unmasked
+
+    def answer(self, plan, actor):
+        return _answer(plan.pk, actor, self.audit_reason)
+
+
+class CasePlansView(_PlanActionView):
     read_ability = perms.SEE_CASE
     write_ability = perms.PLAN_PROPOSE
+    service = staticmethod(plan_propose)
+    body_serializer = PlanProposeSerializer
+    success_status = status.HTTP_201_CREATED
+    other_responses = {
+        409: error_response("`plan_exists`: the case has an open plan."),
+        422: error_response("`plan_outside_policy`: outside every authority; `detail` names the limits."),
+    }
+    post_description = (
+        "Propose a plan or a settlement: either `instalments`, or `months` + `first_due_date` "
+        "(+ `down_payment`; a settlement also `discount`). A client proposes with a collector's authority: "
+        "within it the plan is `active` at once; beyond it (but within the policy) it is `proposed` and "
+        "waits for a decision."
+    )
+    audit_reason = "api plan proposed"
 
     @extend_schema(
         operation_id="cases_plans_list",
@@ -83,68 +106,23 @@ class CasePlansView(_ScopedView):
             pii_log_unmasked(actor=actor, reads=[(borrower_id, case_id, PII_FIELDS)], reason="api case plans")
         return Response({"results": [plan_dict(p, actor) for p in plans]})
 
-    @extend_schema(
-        operation_id="cases_plans_create",
-        request=PlanProposeSerializer,
-        responses={
-            201: PlanSerializer,
-            409: OpenApiResponse(ErrorSerializer, description="`plan_exists`: the case has an open plan."),
-            422: OpenApiResponse(
-                ErrorSerializer,
-                description="`plan_outside_policy`: outside every authority; `detail` names the limits.",
-            ),
-            **ERRORS,
-        },
-        description="Propose a plan or a settlement: either `instalments`, or `months` + `first_due_date` "
-        "(+ `down_payment`; a settlement also `discount`). A client proposes with a collector's authority: "
-        "within it the plan is `active` at once; beyond it (but within the policy) it is `proposed` and "
-        "waits for a decision.",
-    )
-    @idempotent
-    def post(self, request, case_id):
-        actor = api_actor(request)
-        data = validated(PlanProposeSerializer, json_object(request))
-        proposal = {name: value for name, value in data.items() if value is not None}
-        plan = plan_propose(case_id=case_id, actor=actor, **proposal)
-        return Response(_answer(plan.pk, actor, "api plan proposed"), status=status.HTTP_201_CREATED)
 
-
-class PlanDecisionView(_ScopedView):
+class PlanDecisionView(_PlanActionView):
     write_ability = perms.PLAN_DECIDE
-
-    @extend_schema(
-        request=PlanDecisionSerializer,
-        responses={
-            200: PlanSerializer,
-            409: OpenApiResponse(ErrorSerializer, description="`plan_not_pending`: the plan was already decided."),
-            **ERRORS,
-        },
-        description="Approve or decline (with a reason) a plan waiting for a decision. Needs `plans:decide`, "
-        "which decides within a supervisor's authority; beyond it (a large settlement) is 403: a person decides.",
+    service = staticmethod(plan_decide)
+    body_serializer = PlanDecisionSerializer
+    other_responses = {409: error_response("`plan_not_pending`: the plan was already decided.")}
+    post_description = (
+        "Approve or decline (with a reason) a plan waiting for a decision. Needs `plans:decide`, "
+        "which decides within a supervisor's authority; beyond it (a large settlement) is 403: a person decides."
     )
-    @idempotent
-    def post(self, request, plan_id):
-        actor = api_actor(request)
-        data = validated(PlanDecisionSerializer, json_object(request))
-        plan = plan_decide(plan_id=plan_id, actor=actor, decision=data["decision"], reason=data["reason"])
-        return Response(_answer(plan.pk, actor, "api plan decided"))
+    audit_reason = "api plan decided"
 
 
-class PlanCancelView(_ScopedView):
+class PlanCancelView(_PlanActionView):
     write_ability = perms.PLAN_CANCEL
-
-    @extend_schema(
-        request=PlanCancelSerializer,
-        responses={
-            200: PlanSerializer,
-            409: OpenApiResponse(ErrorSerializer, description="`plan_not_pending`: the plan has already ended."),
-            **ERRORS,
-        },
-        description="Cancel an open plan (proposed or active), with a reason.",
-    )
-    @idempotent
-    def post(self, request, plan_id):
-        actor = api_actor(request)
-        data = validated(PlanCancelSerializer, json_object(request))
-        plan = plan_cancel(plan_id=plan_id, actor=actor, reason=data["reason"])
-        return Response(_answer(plan.pk, actor, "api plan cancelled"))
+    service = staticmethod(plan_cancel)
+    body_serializer = PlanCancelSerializer
+    other_responses = {409: error_response("`plan_not_pending`: the plan has already ended.")}
+    post_description = "Cancel an open plan (proposed or active), with a reason."
+    audit_reason = "api plan cancelled"
