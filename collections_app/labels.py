@@ -104,6 +104,7 @@ _cache = {}
 def labels_forget(**_kwargs):
     """Forget the CodeLabel and queue rows kept in this process (on save or delete of one; tests)."""
     _cache.clear()
+    _translated.clear()
 
 
 def _overrides():

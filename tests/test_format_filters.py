@@ -67,3 +67,19 @@ def test_a_format_without_an_exact_strftime_twin_falls_back(settings):
 def test_case_url_is_the_reversed_url():
     assert render("{{ v|case_url }}", v=464818) == reverse("collections:case", args=[464818])
     assert render("{{ v|case_url }}", v="7") == reverse("collections:case", args=[7])
+
+
+def test_what_is_not_a_date_gets_what_djangos_filter_gives():
+    assert render("{{ v|when }}|{{ v|day }}", v="2026-12-03") == render(
+        '{{ v|date:"SHORT_DATETIME_FORMAT" }}|{{ v|date:"SHORT_DATE_FORMAT" }}', v="2026-12-03"
+    )
+    assert render("{{ v|day }}", v=date(2026, 12, 3)) == render('{{ v|date:"SHORT_DATE_FORMAT" }}', v=date(2026, 12, 3))
+
+
+def test_changed_formats_are_seen_at_once(settings):
+    moment = datetime(2026, 12, 3, 7, 5, tzinfo=dt_timezone.utc)
+    with translation.override("en"), timezone.override("UTC"):
+        assert render("{{ v|when }}", v=moment) == "2026-12-03 07:05"
+        settings.SHORT_DATETIME_FORMAT = "d/m/Y H:i"
+        settings.FORMAT_MODULE_PATH = None
+        assert render("{{ v|when }}", v=moment) == render('{{ v|date:"SHORT_DATETIME_FORMAT" }}', v=moment)

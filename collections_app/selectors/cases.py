@@ -299,13 +299,14 @@ def case_detail(actor, case_id, *, with_plans=False):
     return case
 
 
-def case_timeline(actor, case_id, *, before_id=None, limit=50):
+def case_timeline(actor, case_id=None, *, case=None, before_id=None, limit=50):
     """Events newest first, `limit` at a time; pass the last id seen as `before_id` for older ones.
-    `case_id` may be the case itself as case_detail read it for this actor (the case page): its row
-    scope is then not asked again; for an id it is asked with one light query."""
-    if getattr(case_id, "_visible_to", None) == as_actor(actor).label:
-        case_id = case_id.pk
+    Give `case` when case_detail has just read it for this actor (its row scope is not asked again);
+    for a `case_id` the scope is asked with one light query."""
+    if case is not None and getattr(case, "_visible_to", None) == as_actor(actor).label:
+        case_id = case.pk
     else:
+        case_id = case.pk if case is not None else case_id
         try:
             visible = visible_cases(actor).filter(pk=case_id).exists()
         except (ValueError, TypeError):

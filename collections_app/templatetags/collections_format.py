@@ -12,10 +12,13 @@ formats once per language, then format with str.format/strftime; a format they c
 exactly falls back to Django's own filter, so the text never differs (tests/test_format_filters.py).
 """
 
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
 from django import template
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.template.defaultfilters import date as django_date
 from django.template.defaultfilters import floatformat
 from django.urls import get_script_prefix, reverse
@@ -58,11 +61,13 @@ def _number_style(language):
     return grouping if isinstance(grouping, int) else None, thousands, decimal
 
 
-def _date_text(value, format_name):
+def _date_text(value, format_name, kind):
+    """Anything but a `kind` (a string, a date where a time is asked) goes to Django's filter, which
+    answers it as it always has."""
     if value in (None, ""):
         return ""
     pattern = _strftime_pattern(get_format(format_name, get_language()))
-    if pattern is None or value.year < 1000:  # strftime pads years below 1000 unlike Django
+    if pattern is None or not isinstance(value, kind) or value.year < 1000:  # strftime pads years < 1000
         return django_date(value, format_name)
     return value.strftime(pattern)
 
@@ -70,13 +75,13 @@ def _date_text(value, format_name):
 @register.filter(expects_localtime=True, is_safe=False)
 def when(value):
     """A date and time in the active language's SHORT_DATETIME_FORMAT ("" for none)."""
-    return _date_text(value, "SHORT_DATETIME_FORMAT")
+    return _date_text(value, "SHORT_DATETIME_FORMAT", datetime)
 
 
 @register.filter(expects_localtime=True, is_safe=False)
 def day(value):
     """A date in the active language's SHORT_DATE_FORMAT ("" for none)."""
-    return _date_text(value, "SHORT_DATE_FORMAT")
+    return _date_text(value, "SHORT_DATE_FORMAT", date)
 
 
 @register.filter(is_safe=True)
@@ -107,3 +112,13 @@ def _case_path(script_prefix):
 def case_url(case_id):
     """The case page's address: {% url 'collections:case' id %} reversed once, not once per row."""
     return _case_path(get_script_prefix()).format(int(case_id))
+
+
+@receiver(setting_changed)
+def _forget_formats(*, setting, **_kwargs):
+    """Tests that change the formats or the URLs see them at once, as Django's own caches do."""
+    if setting in {"ROOT_URLCONF", "FORMAT_MODULE_PATH", "LANGUAGE_CODE", "USE_THOUSAND_SEPARATOR"} or setting.endswith(
+        ("_FORMAT", "_SEPARATOR", "NUMBER_GROUPING")
+    ):
+        for cached in (_strftime_pattern, _number_style, _case_path):
+            cached.cache_clear()

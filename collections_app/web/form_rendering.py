@@ -1,6 +1,6 @@
-"""How form fields render: through Jinja2's copies of Django's widget templates (the same HTML; a case
-page's dozen forms took a tenth of its time through the Django template engine), and through the
-Django engine for widgets that ship only Django templates (the admin's)."""
+"""How form fields render: through Jinja2's copies of Django's widget templates (the same HTML but for
+the blank lines between tags; a case page's dozen forms took a tenth of its time through the Django
+engine), and through the Django engine for widgets that ship only Django templates (the admin's)."""
 
 from django.forms.renderers import DjangoTemplates, Jinja2
 from django.template import TemplateDoesNotExist

@@ -47,8 +47,9 @@ def _case_or_404(actor, case_id, **options):
         raise Http404 from None
 
 
-def _timeline(actor, case_id, before=None):
-    events = case_timeline(actor, case_id, before_id=before, limit=TIMELINE_PAGE + 1)
+def _timeline(actor, case, before=None):
+    """`case` as _case_or_404 read it for this actor."""
+    events = case_timeline(actor, case=case, before_id=before, limit=TIMELINE_PAGE + 1)
     more = len(events) > TIMELINE_PAGE
     events = events[:TIMELINE_PAGE]
     for event in events:
@@ -90,7 +91,7 @@ def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
     today = lender_today()
     dpd = case.dpd(today)
     borrower = case.borrower
-    events, older = _timeline(actor, case)  # read through the actor's scope just above
+    events, older = _timeline(actor, case)
     try:
         call_check = services.contact_check(case=case, channel="call")
     except DomainError:
@@ -150,13 +151,13 @@ def case_page(request, case_id):
 def timeline_page(request, case_id):
     """Older events, fifty at a time (HTMX swaps them in below the ones shown)."""
     actor = actor_of(request)
-    _case_or_404(actor, case_id)
+    case = _case_or_404(actor, case_id)
     try:
         before = int(request.GET.get("before", ""))
     except ValueError:
         raise Http404 from None
     try:
-        events, older = _timeline(actor, case_id, before=before)
+        events, older = _timeline(actor, case, before=before)
     except DomainError:
         raise Http404 from None
     return render(
