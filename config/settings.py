@@ -128,6 +128,14 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # Row fragments of long lists, rendered by their views (collections_app/web/jinja.py).
+        "NAME": "rows",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "collections_app.web.jinja.environment"},
+    },
 ]
 
 FORM_RENDERER = "collections_app.web.form_rendering.FormRenderer"  # Jinja2 for Django's widgets (faster)

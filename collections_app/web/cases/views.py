@@ -6,7 +6,7 @@ from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -36,6 +36,7 @@ from ...timeline import describe
 from ..common import STAFF, ability_required, actor_of, refusal_text
 from .actions import act_on_case, back_to_case, case_action
 from .vulnerability import vulnerability_context
+from ..jinja import render_rows
 
 TIMELINE_PAGE = 50
 
@@ -48,13 +49,15 @@ def _case_or_404(actor, case_id, **options):
 
 
 def _timeline(actor, case, before=None):
-    """`case` as _case_or_404 read it for this actor."""
+    """A page of the timeline as HTML (its fifty rows rendered by Jinja2, web/jinja.py), with the
+    button for older events when there are more; `case` as _case_or_404 read it for this actor."""
     events = case_timeline(actor, case=case, before_id=before, limit=TIMELINE_PAGE + 1)
     more = len(events) > TIMELINE_PAGE
     events = events[:TIMELINE_PAGE]
     for event in events:
         event.title, event.detail = describe(event)
-    return events, (events[-1].pk if more else None)
+    older = events[-1].pk if more else None
+    return render_rows("collections_app/rows/timeline.html", {"events": events, "older": older, "case_id": case.pk})
 
 
 def _check_view(decision):
@@ -91,7 +94,7 @@ def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
     today = lender_today()
     dpd = case.dpd(today)
     borrower = case.borrower
-    events, older = _timeline(actor, case)
+    timeline = _timeline(actor, case)
     try:
         call_check = services.contact_check(case=case, channel="call")
     except DomainError:
@@ -130,8 +133,7 @@ def _render_case(request, case_id, *, status=200, revealed=None, **bound_forms):
         "pending_promise": case.promises.filter(status=PromiseToPay.Status.PENDING).first(),
         "pending_referral": case.legal_referrals.filter(status=LegalReferral.Status.REQUESTED).first(),
         "visits": list(case.visits.prefetch_related("agents").order_by("-scheduled_for")[:5]),
-        "events": events,
-        "older": older,
+        "timeline": timeline,
         "check": _check_view(call_check),
         "can": can,
         **forms,
@@ -157,12 +159,9 @@ def timeline_page(request, case_id):
     except ValueError:
         raise Http404 from None
     try:
-        events, older = _timeline(actor, case, before=before)
+        return HttpResponse(_timeline(actor, case, before=before))
     except DomainError:
         raise Http404 from None
-    return render(
-        request, "collections_app/partials/timeline_items.html", {"events": events, "older": older, "case_id": case_id}
-    )
 
 
 @ability_required(STAFF)

@@ -28,6 +28,7 @@ from ...services import legal_referral_decide
 from ...services.plans import plan_decide
 from ...services.plans.policy import authority_covers
 from ...services.plans.schedule import months_between
+from ..jinja import render_rows
 from ..common import ability_required, actor_of, refusal_text
 from .shared import mark_case, render_page, row_action
 
@@ -116,6 +117,7 @@ def _render_approvals(
             "refusal": orphan,
             "bulk_form": bulk_form or DecideReferralsForm(auto_id="id_bulk_%s"),
             "plans": plans,
+            "plan_rows": render_rows("collections_app/rows/approvals_plans.html", {"plans": plans}),
             "more_plans": more_plans,
             "plans_form": plans_form or DecidePlansForm(auto_id="id_plans_%s"),
             "may_decide_plans": perms.plan_authority_to_decide(actor) is not None,
