@@ -12,7 +12,7 @@ from django.utils import timezone
 from collections_app import gateways
 from collections_app.calendar import lender_today
 from collections_app.gateways import FileSmsBackend, Outgoing
-from collections_app.models import OutboundMessage
+from collections_app.models import CaseEvent, OutboundMessage
 from collections_app.services import reminders
 from collections_app.services.reminders import reminders_dispatch, reminders_plan
 
@@ -124,3 +124,20 @@ def test_file_backend_skips_keys_in_its_ledger_and_without_a_ledger_sends_again(
     settings.COLLECTIONS_SMS_LEDGER = ""
     list(FileSmsBackend().send([first[0]]))
     assert len((tmp_path / "sms.jsonl").read_text().splitlines()) == 4
+
+
+def test_a_stalled_worker_writes_nothing_over_the_claim_of_the_worker_that_took_its_messages_over():
+    keys = five_due_sms()
+    stalled = reminders.dispatch._claim(N)  # worker A claims the five, then stalls past the stale limit
+    assert ten_minutes_pass_and_the_stale_claims_are_requeued() == N
+    taken_over = reminders.dispatch._claim(N)  # worker B claims them again and is still sending
+    assert statuses(keys) == ["sending"] * N
+
+    reminders.dispatch._record(
+        [(m, {"status": "failed", "reason": "retries_exhausted", "error": "late answer"}) for m in stalled]
+    )
+    assert statuses(keys) == ["sending"] * N  # A's late answers are not B's
+    assert not CaseEvent.objects.filter(kind="message_failed").exists()
+
+    reminders.dispatch._record([(m, {"status": "sent", "provider_message_id": "p1"}) for m in taken_over])
+    assert statuses(keys) == ["sent"] * N

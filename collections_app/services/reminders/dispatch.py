@@ -202,22 +202,23 @@ _FINAL = {"sent": "message_sent", "failed": "message_failed", "suppressed": "mes
 
 def _record(finished):
     """Write each message's outcome and put the final ones on their case's timeline, in one
-    transaction and a few statements per batch. Only rows still claimed (`sending`) are written:
-    a row requeued meanwhile as stale belongs to another dispatcher now."""
+    transaction and a few statements per batch. Only rows still under this dispatcher's claim
+    (`sending`, claimed when it claimed them) are written: a row requeued meanwhile as stale belongs
+    to whichever dispatcher claimed it next, even while that one still holds it."""
     from ..events import event_build, events_write
 
     if not finished:
         return
     now = timezone.now()
     with transaction.atomic():
-        still_claimed = set(
+        claims = dict(
             OutboundMessage.objects.select_for_update()
             .filter(pk__in=[m.pk for m, _ in finished], status=OutboundMessage.Status.SENDING)
-            .values_list("pk", flat=True)
+            .values_list("pk", "claimed_at")
         )
         changed, events = [], []
         for message, fields in finished:
-            if message.pk not in still_claimed:
+            if message.pk not in claims or claims[message.pk] != message.claimed_at:
                 continue
             for name, value in fields.items():
                 setattr(message, name, value)
