@@ -202,3 +202,19 @@ def book_borrower_data(**overrides):
     }
     data.update(overrides)
     return data
+
+
+def proposed_plan(case, actor, months, **extra):
+    """A plan proposed through the service: `months` monthly instalments from a week today, reason
+    income loss (`kind="settlement"`, `reason=`, `down_payment=`, ... as the service takes them)."""
+    from collections_app.services.plans import plan_propose
+
+    return plan_propose(
+        case_id=case.pk,
+        actor=actor,
+        kind=extra.pop("kind", "plan"),
+        reason=extra.pop("reason", "income_loss"),
+        months=months,
+        first_due_date=(lender_today() + timedelta(days=7)).isoformat(),
+        **extra,
+    )

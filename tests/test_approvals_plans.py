@@ -1,17 +1,13 @@
 """/approvals/: repayment plans waiting for a decision that the viewer's authority covers, decided
 several at once with one reason (issue 11)."""
 
-from datetime import timedelta
-
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from collections_app.calendar import lender_today
 from collections_app.models import PlanStatus, RepaymentPlan
-from collections_app.services.plans import plan_propose
 
-from .factories import assigned_case
+from .factories import assigned_case, proposed_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -19,21 +15,9 @@ pytestmark = pytest.mark.django_db
 APPROVALS_QUERIES = 6
 
 
-def _propose(case, actor, months, **extra):
-    return plan_propose(
-        case_id=case.pk,
-        actor=actor,
-        kind=extra.pop("kind", "plan"),
-        reason=extra.pop("reason", "income_loss"),
-        months=months,
-        first_due_date=(lender_today() + timedelta(days=7)).isoformat(),
-        **extra,
-    )
-
-
 def _waiting_plan(collector, supervisor, months=12):
     case = assigned_case(to=collector, by=supervisor, days_overdue=10, instalments=months)
-    plan = _propose(case, collector, months)
+    plan = proposed_plan(case, collector, months)
     assert plan.status == PlanStatus.PROPOSED
     return plan
 
@@ -41,7 +25,7 @@ def _waiting_plan(collector, supervisor, months=12):
 def _beyond_a_supervisor(collector, supervisor):
     """A settlement with a 30 % discount: only a legal officer's authority covers it."""
     case = assigned_case(to=collector, by=supervisor, days_overdue=10, instalments=2)
-    plan = _propose(case, collector, 2, kind="settlement", discount="600.00", reason="illness")
+    plan = proposed_plan(case, collector, 2, kind="settlement", discount="600.00", reason="illness")
     assert plan.needs_authority == "legal_officer"
     return plan
 

@@ -16,27 +16,15 @@ from collections_app.selectors.dashboard import period as sel_period
 from collections_app.selectors.dashboard import plans as sel_plans
 from collections_app.selectors.dashboard.board import Dashboard
 from collections_app.services import payment_record
-from collections_app.services.plans import plan_cancel, plan_propose
+from collections_app.services.plans import plan_cancel
 
-from .factories import assigned_case
+from .factories import assigned_case, proposed_plan
 from .test_dashboard import PAST, csv_url, page_table, plain, read_csv
 
 pytestmark = pytest.mark.django_db
 
 D = Decimal
 URL = "/dashboard/"
-
-
-def propose(case, actor, months, **extra):
-    return plan_propose(
-        case_id=case.pk,
-        actor=actor,
-        kind=extra.pop("kind", "plan"),
-        reason="income_loss",
-        months=months,
-        first_due_date=(lender_today() + timedelta(days=7)).isoformat(),
-        **extra,
-    )
 
 
 def pay_all(case, plan, actor, ref):
@@ -48,21 +36,21 @@ def build_plans(collector, other_collector, supervisor, tag=""):
     kept (collector), D broken (collector), E waiting (other_collector, 12 months), F cancelled."""
     made = {}
     case = assigned_case(to=collector, by=supervisor, instalments=6)
-    made["A"] = propose(case, collector, 6)
+    made["A"] = proposed_plan(case, collector, 6)
     case = assigned_case(to=collector, by=supervisor, instalments=2)
-    made["B"] = propose(case, supervisor, 2, kind="settlement", discount="300.00")
+    made["B"] = proposed_plan(case, supervisor, 2, kind="settlement", discount="300.00")
     pay_all(case, made["B"], supervisor, f"B-all{tag}")
     case = assigned_case(to=collector, by=supervisor, instalments=1)
-    made["C"] = propose(case, collector, 2)
+    made["C"] = proposed_plan(case, collector, 2)
     pay_all(case, made["C"], supervisor, f"C-all{tag}")
     case = assigned_case(to=collector, by=supervisor, instalments=3)
-    made["D"] = propose(case, collector, 3)
+    made["D"] = proposed_plan(case, collector, 3)
     # The sweep breaks plans; here by hand, as it would leave the row.
     RepaymentPlan.objects.filter(pk=made["D"].pk).update(status=PlanStatus.BROKEN, ended_at=timezone.now())
     case = assigned_case(to=other_collector, by=supervisor, instalments=12)
-    made["E"] = propose(case, other_collector, 12)
+    made["E"] = proposed_plan(case, other_collector, 12)
     case = assigned_case(to=collector, by=supervisor, instalments=3)
-    made["F"] = propose(case, supervisor, 3)
+    made["F"] = proposed_plan(case, supervisor, 3)
     plan_cancel(plan_id=made["F"].pk, actor=supervisor, reason="borrower changed mind")
     return {k: RepaymentPlan.objects.get(pk=p.pk) for k, p in made.items()}
 
@@ -94,7 +82,7 @@ def test_kept_rate_by_collector_and_by_kind(collector, other_collector, supervis
 
 def test_a_past_month_counts_what_happened_in_it_and_what_was_active_at_its_end(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, instalments=6)
-    plan = propose(case, collector, 6)
+    plan = proposed_plan(case, collector, 6)
     in_past = datetime.combine(PAST.first_day + timedelta(days=3), time(10), tzinfo=settings.LENDER_TIME_ZONE)
     RepaymentPlan.objects.filter(pk=plan.pk).update(created_at=in_past, decided_at=in_past)
     past = sel_plans.plans(PAST)

@@ -12,27 +12,15 @@ from collections_app.models import CaseEvent, PlanStatus, PromiseToPay, Repaymen
 from collections_app.services import payment_record, promise_record
 from collections_app.services.plans import plan_cancel, plan_decide, plan_propose
 
-from .factories import assigned_case, fresh
+from .factories import assigned_case, fresh, proposed_plan
 
 pytestmark = pytest.mark.django_db
-
-
-def _months(case, actor, months, **extra):
-    return plan_propose(
-        case_id=case.pk,
-        actor=actor,
-        kind=extra.pop("kind", "plan"),
-        reason="income_loss",
-        months=months,
-        first_due_date=(lender_today() + timedelta(days=7)).isoformat(),
-        **extra,
-    )
 
 
 def test_a_collector_offers_six_months_within_authority_and_it_is_active_at_once(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, days_overdue=10, instalments=6)
     promise_record(case_id=case.pk, actor=collector, amount="100.00", due_date=lender_today().isoformat())
-    plan = _months(case, collector, 6)
+    plan = proposed_plan(case, collector, 6)
     assert plan.status == PlanStatus.ACTIVE
     assert plan.decided_by == "user:collector"
     amounts = [i.amount for i in plan.instalments.order_by("number")]
@@ -46,7 +34,7 @@ def test_a_collector_offers_six_months_within_authority_and_it_is_active_at_once
 
 def test_twelve_months_by_a_collector_waits_for_a_supervisor(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, days_overdue=10, instalments=12)
-    plan = _months(case, collector, 12)
+    plan = proposed_plan(case, collector, 12)
     assert plan.status == PlanStatus.PROPOSED and plan.needs_authority == "supervisor"
     with pytest.raises(DomainError) as refusal:
         plan_decide(plan_id=plan.pk, actor=collector, decision="approve")
@@ -57,21 +45,21 @@ def test_twelve_months_by_a_collector_waits_for_a_supervisor(collector, supervis
         plan_decide(plan_id=plan.pk, actor=supervisor, decision="approve")
     assert again.value.code == "plan_not_pending"
     with pytest.raises(DomainError) as second:
-        _months(case, supervisor, 3)
+        proposed_plan(case, supervisor, 3)
     assert second.value.code == "plan_exists"
 
 
 def test_outside_every_authority_is_refused_with_the_limits(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, days_overdue=10, instalments=3)
     with pytest.raises(DomainError) as refusal:
-        _months(case, collector, 3, kind="settlement", discount="1500.00")
+        proposed_plan(case, collector, 3, kind="settlement", discount="1500.00")
     assert refusal.value.code == "plan_outside_policy"
     assert "40" in str(refusal.value.message)
 
 
 def test_a_settlement_paid_in_full_closes_the_case_as_settled(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, days_overdue=10, instalments=2)
-    plan = _months(case, supervisor, 2, kind="settlement", discount="300.00")
+    plan = proposed_plan(case, supervisor, 2, kind="settlement", discount="300.00")
     assert plan.status == PlanStatus.ACTIVE and plan.total == Decimal("1700.00")
     for n, amount in enumerate(plan.instalments.order_by("number").values_list("amount", flat=True)):
         payment_record(external_id=f"S-{n}", loan=case.loan, amount=amount, paid_at=timezone.now(), actor=supervisor)
@@ -85,7 +73,7 @@ def test_a_settlement_paid_in_full_closes_the_case_as_settled(collector, supervi
 
 def test_a_plan_paid_in_full_resolves_the_case_and_is_kept(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, days_overdue=10, instalments=1)
-    plan = _months(case, collector, 2)
+    plan = proposed_plan(case, collector, 2)
     payment_record(external_id="P-all", loan=case.loan, amount=plan.total, paid_at=timezone.now(), actor=supervisor)
     assert fresh(case).state == "resolved"
     assert RepaymentPlan.objects.get(pk=plan.pk).status == PlanStatus.KEPT
@@ -111,7 +99,7 @@ def test_bad_input_names_the_field(collector, supervisor):
 
 def test_a_collector_cancels_only_their_own_proposal(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, days_overdue=10, instalments=3)
-    plan = _months(case, supervisor, 3)
+    plan = proposed_plan(case, supervisor, 3)
     with pytest.raises(DomainError):
         plan_cancel(plan_id=plan.pk, actor=collector, reason="borrower changed mind")
     plan_cancel(plan_id=plan.pk, actor=supervisor, reason="borrower changed mind")
@@ -125,7 +113,7 @@ def test_no_legal_referral_is_asked_while_a_plan_runs(collector, supervisor):
 
     case = assigned_case(to=collector, by=supervisor, days_overdue=40, instalments=3)
     assert case.state == "visit"
-    _months(case, collector, 3)
+    proposed_plan(case, collector, 3)
     assert not perms.case_abilities(actor_for_user(collector), fresh(case))["request_legal"]
     with pytest.raises(DomainError) as refusal:
         legal_referral_request(case_id=case.pk, actor=collector, reason="no contact")
@@ -135,7 +123,7 @@ def test_no_legal_referral_is_asked_while_a_plan_runs(collector, supervisor):
 def test_a_schedule_that_would_hold_a_zero_instalment_is_refused_naming_the_field(collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, days_overdue=10, instalments=3)
     with pytest.raises(DomainError) as refusal:
-        _months(case, supervisor, 3, kind="settlement", down_payment="2999.99")
+        proposed_plan(case, supervisor, 3, kind="settlement", down_payment="2999.99")
     assert "down_payment" in refusal.value.fields
 
 
@@ -143,7 +131,7 @@ def test_a_kept_settlement_closes_the_case_as_the_system_whoever_paid(collector,
     from collections_app.actors import actor_for_client
 
     case = assigned_case(to=collector, by=supervisor, days_overdue=10, instalments=1)
-    plan = _months(case, supervisor, 1, kind="settlement", discount="100.00")
+    plan = proposed_plan(case, supervisor, 1, kind="settlement", discount="100.00")
     bank = actor_for_client("bank", ["payments:write"])
     payment_record(external_id="S-bank", loan=case.loan, amount=plan.total, paid_at=timezone.now(), actor=bank)
     close = CaseEvent.objects.get(case=case, kind="transition", to_state="closed")

@@ -16,9 +16,8 @@ from playwright.sync_api import expect
 from collections_app.calendar import lender_today
 from collections_app.models import Case, OutboundMessage, PlanStatus, RepaymentPlan
 from collections_app.services import payment_record
-from collections_app.services.plans import plan_propose
 
-from ..factories import BorrowerFactory, assigned_case
+from ..factories import BorrowerFactory, assigned_case, proposed_plan
 from .conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,18 +27,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _plan_templates(reference_data):
     """The plan_confirmation SMS templates (migration 0020) after a transactional test's flush."""
     importlib.import_module("collections_app.migrations.0020_plan_confirmation_template").forwards(django_apps, None)
-
-
-def _collector_proposes(case, collector, months, **extra):
-    return plan_propose(
-        case_id=case.pk,
-        actor=collector,
-        kind=extra.pop("kind", "plan"),
-        reason=extra.pop("reason", "income_loss"),
-        months=months,
-        first_due_date=(lender_today() + timedelta(days=7)).isoformat(),
-        **extra,
-    )
 
 
 def _offer_six_months_in_the_browser(page, live_server, login, shot, case):
@@ -87,8 +74,8 @@ def test_the_plans_story(page, live_server, login, shot, collector, supervisor):
     agreement.close()
 
     # 2. Beyond a collector's authority: a 12-month plan and a two-part settlement, 15 % forgiven.
-    long_plan = _collector_proposes(twelve, collector, 12)
-    settlement = _collector_proposes(settled, collector, 2, kind="settlement", discount="300.00", reason="illness")
+    long_plan = proposed_plan(twelve, collector, 12)
+    settlement = proposed_plan(settled, collector, 2, kind="settlement", discount="300.00", reason="illness")
     assert long_plan.status == settlement.status == PlanStatus.PROPOSED
     page.context.clear_cookies()
     login("supervisor")
@@ -127,7 +114,7 @@ def test_the_plans_story(page, live_server, login, shot, collector, supervisor):
 # The sweep's part of the story: a missed instalment breaks the plan only after grace.
 def test_a_missed_instalment_breaks_the_plan_after_grace(page, live_server, login, shot, collector, supervisor):
     case = assigned_case(to=collector, by=supervisor, instalments=6)
-    plan = _collector_proposes(case, collector, 6)
+    plan = proposed_plan(case, collector, 6)
     first_due = plan.instalments.order_by("number").first().due_date
     grace = 5  # the default policy's grace days (migration 0018)
     call_command("sweep", "--date", (first_due + timedelta(days=grace - 1)).isoformat())
