@@ -211,7 +211,8 @@ def test_work_records_are_consistent(seeded):
     )
     for visit in Visit.objects.all():
         assert sorted(visit.agents.values_list("username", flat=True)) == ["field_agent", "field_agent2"]
-        assert visit.case.state == State.VISIT
+        # Live plans are made on call and visit cases (demo/live_plans.py): a kept one resolves its case.
+        assert visit.case.state == State.VISIT or visit.case.plans.exists()
     for case in Case.objects.filter(state__in=("call", "visit", "legal")):
         assert case.queue is not None
     reminder = Case.objects.filter(state=State.REMINDER)
