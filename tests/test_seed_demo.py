@@ -41,7 +41,10 @@ ROLE_USERS = ("collector", "field_agent", "supervisor", "legal_officer", "audito
 
 
 def seed(*args):
+    """The bulk load alone (no simulated days: tests/test_simulate.py covers those)."""
     out = StringIO()
+    if "--days" not in args:
+        args = (*args, "--days", "0")
     call_command("seed_demo", *args, stdout=out, stderr=StringIO())
     return out.getvalue()
 
