@@ -10,6 +10,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 ARGS ?=
+DAYS ?= 0
 
 .PHONY: install install-dev lint run test migrate seed clean
 
@@ -40,7 +41,7 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 seed: migrate
-	$(PY) manage.py seed_demo --if-empty
+	$(PY) manage.py seed_demo --if-empty --days $(DAYS)
 
 run: seed
 	$(PY) manage.py sweep

@@ -23,9 +23,11 @@ from .common import _Clock
 
 DEFAULT_CASES = 2000
 # Days simulated after the load (the portfolio is built that many days back, simulate ends today).
-# Measured here at 2,000 cases: ~4 s a simulated day on PostgreSQL, ~6 s on SQLite (README), so
-# `make run` stays quick with three simulated days; `seed_demo --days 90` gives the full quarter.
-DEFAULT_SIMULATED_DAYS = 3
+# None by default: measured here at 2,000 cases, a simulated day takes ~4-7 s (PostgreSQL, SQLite; more
+# on a busy machine), so 90 days would make `make run` wait 6-10 minutes; the bulk load already writes
+# months of history (contacts, promises, payments, month-end snapshots). `seed_demo --days 90`
+# (`make run DAYS=90`) gives a simulated quarter.
+DEFAULT_SIMULATED_DAYS = 0
 # Cases per chunk (one transaction each). Measured on PostgreSQL here, 100k cases: 5,000 -> ~4,000
 # cases/s and 0.2 GB resident; 20,000 -> ~3,150 cases/s and 0.6 GB (less overlap of build and write).
 DEFAULT_CHUNK = 5_000
