@@ -15,6 +15,7 @@ from ..permissions import PROMISE_RECORD
 from ..selectors.cases import bucket_for, bucket_list
 from ..selectors.worklist import WorklistFilters, case_worklist_count, case_worklist_page, worklist_cursor_decode
 from .common import ability_required, actor_of, refusal_text
+from .jinja import render_rows
 
 
 @login_required
@@ -93,6 +94,9 @@ def worklist(request):
         {
             "form": form,
             "rows": rows,
+            "rows_html": render_rows(
+                "collections_app/rows/worklist.html", {"rows": rows, "first_page": not request.GET.get("after")}
+            ),
             "next_url": next_url,
             "error": error,
             "count_text": count_text,
