@@ -312,3 +312,115 @@ def test_the_command_prints_the_run_and_refuses_a_bad_date(capsys):
 
     with pytest.raises(CommandError):
         call_command("risk_score", "--date", "yesterday")
+
+
+# --- what people and clients see ------------------------------------------------------------------
+
+
+def test_the_api_case_shape_has_risk_null_until_scored_then_the_contract_shape(api):
+    case = overdue_case(days_overdue=10)
+    caller = api("cases:read")
+    assert caller.get("/api/v1/cases/").json()["results"][0]["risk"] is None
+    assert caller.get(f"/api/v1/cases/{case.pk}/").json()["risk"] is None
+    risk_score()
+    expected_keys = {"band", "p_cure", "reasons", "model", "scored_at"}
+    for body in (caller.get("/api/v1/cases/").json()["results"][0], caller.get(f"/api/v1/cases/{case.pk}/").json()):
+        risk = body["risk"]
+        assert set(risk) == expected_keys
+        assert risk["band"] == "D" and risk["p_cure"] == "0.30" and risk["model"] == "default-cure-1"
+        assert risk["reasons"] == ["high_dpd", "no_recent_payment", "no_contact_14d"]
+        assert risk["scored_at"].endswith("+08:00")
+    looked_up = caller.post("/api/v1/cases/lookup/", {"loans": [case.loan.external_id]}).json()
+    assert looked_up["results"][0]["case"]["risk"]["band"] == "D"
+
+
+def test_the_openapi_schema_documents_risk(client):
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").content.decode()
+    assert "CaseRisk" in schema and "p_cure" in schema
+
+
+def test_the_case_page_says_why_the_borrower_is_in_their_band(client, collector, supervisor):
+    from django.urls import reverse
+
+    from .factories import assigned_case
+
+    case = assigned_case(to=collector, by=supervisor, days_overdue=10)
+    client.force_login(collector)
+    url = reverse("collections:case", args=[case.pk])
+    assert "Not scored yet" in client.get(url).content.decode()
+    risk_score()
+    page = client.get(url).content.decode()
+    assert "Band D: 30 % likely to have nothing overdue in 30 days" in page
+    assert "Why D:" in page
+    assert "Many days past due; No recent payment; No recent conversation with the borrower" in page
+
+
+# --- the admin ------------------------------------------------------------------------------------
+
+
+def _scorer_form(scorer, extra_bins=()):
+    bins = list(scorer.bins.order_by("pk"))
+    data = {
+        "name": scorer.name,
+        "version": scorer.version,
+        "kind": scorer.kind,
+        "target": scorer.target,
+        "description": scorer.description,
+        "base_score": scorer.base_score,
+        "base_odds": scorer.base_odds,
+        "points_to_double_odds": scorer.points_to_double_odds,
+        "bins-TOTAL_FORMS": len(bins) + len(extra_bins),
+        "bins-INITIAL_FORMS": len(bins),
+        "bins-MIN_NUM_FORMS": 0,
+        "bins-MAX_NUM_FORMS": 1000,
+    }
+    rows = [(b.pk, b.characteristic, b.lower, b.upper, b.category, b.points) for b in bins] + [
+        (None, *extra) for extra in extra_bins
+    ]
+    for i, (pk, characteristic, lower, upper, category, points) in enumerate(rows):
+        data.update(
+            {
+                f"bins-{i}-id": pk or "",
+                f"bins-{i}-scorer": scorer.pk,
+                f"bins-{i}-characteristic": characteristic,
+                f"bins-{i}-lower": "" if lower is None else lower,
+                f"bins-{i}-upper": "" if upper is None else upper,
+                f"bins-{i}-category": category,
+                f"bins-{i}-points": points,
+            }
+        )
+    return data
+
+
+def test_the_admin_refuses_an_overlapping_bin_naming_it_and_saves_nothing(client, admin_user):
+    admin_user.is_staff = True
+    admin_user.save()
+    client.force_login(admin_user)
+    scorer = Scorer.objects.get(name="default-cure")
+    count = scorer.bins.count()
+    url = f"/admin/collections_app/scorer/{scorer.pk}/change/"
+    assert client.get(url).status_code == 200
+    response = client.post(url, _scorer_form(scorer, [("loan_age", "30", "100", "", 5)]))
+    assert response.status_code == 200
+    assert "loan_age: bins [−∞, 91) and [30, 100) overlap." in response.content.decode()
+    assert scorer.bins.count() == count and Scorer.objects.get(pk=scorer.pk).active
+    # A good edit saves.
+    response = client.post(url, _scorer_form(scorer))
+    assert response.status_code == 302
+
+
+def test_the_admin_action_makes_a_scorer_active_or_says_why_not(client, admin_user):
+    admin_user.is_staff = True
+    admin_user.save()
+    client.force_login(admin_user)
+    scorer = _copy_of_default()
+    ScorecardBin.objects.filter(scorer=scorer, characteristic="product", category="").delete()
+    response = client.post(
+        "/admin/collections_app/scorer/", {"action": "make_active", "_selected_action": [scorer.pk]}, follow=True
+    )
+    # (the admin capitalises a message's first letter)
+    assert "Product: no bin with an empty category catches the other values." in response.content.decode()
+    assert Scorer.objects.get(name="default-cure").active
+    ScorecardBin.objects.create(scorer=scorer, characteristic="product", category="", points=1)
+    client.post("/admin/collections_app/scorer/", {"action": "make_active", "_selected_action": [scorer.pk]})
+    assert Scorer.objects.get(pk=scorer.pk).active and not Scorer.objects.get(name="default-cure").active
