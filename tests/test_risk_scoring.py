@@ -273,7 +273,12 @@ def test_a_failed_run_keeps_yesterdays_scores_and_says_so(monkeypatch, superviso
         before.risk_scored_at,
     )
     assert ScoringRun.objects.first() == run
-    assert score.scoring_status_line(run).startswith("Risk scoring for")
+    from collections_app.selectors.risk import scoring_note, scoring_run_latest
+
+    assert scoring_note(scoring_run_latest()) == (
+        f"Risk scoring for {lender_today().isoformat()} failed; the scores shown are from the last good run.",
+        True,
+    )
 
 
 def test_a_band_change_moves_updated_at_and_a_same_band_rescore_does_not(supervisor):
@@ -424,3 +429,18 @@ def test_the_admin_action_makes_a_scorer_active_or_says_why_not(client, admin_us
     ScorecardBin.objects.create(scorer=scorer, characteristic="product", category="", points=1)
     client.post("/admin/collections_app/scorer/", {"action": "make_active", "_selected_action": [scorer.pk]})
     assert Scorer.objects.get(pk=scorer.pk).active and not Scorer.objects.get(name="default-cure").active
+
+
+def test_the_dashboard_says_when_the_last_scoring_failed(client, supervisor, monkeypatch):
+    overdue_case(days_overdue=10)
+    client.force_login(supervisor)
+    assert "Risk scores have never been computed." in client.get("/dashboard/").content.decode()
+    risk_score()
+    assert "Risk scores as of" in client.get("/dashboard/").content.decode()
+
+    from collections_app.services.risk import score
+
+    monkeypatch.setattr(score, "band_cutoffs", lambda: [])
+    assert risk_score().status == "failed"
+    page = client.get("/dashboard/").content.decode()
+    assert "failed; the scores shown are from the last good run." in page

@@ -38,13 +38,14 @@ from datetime import datetime, time, timedelta
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from ...calendar import lender_today
 from ...models import ContactAttempt
 from ...models.risk import Characteristic, Target
 from ...workflow import OPEN_STATES
 
+WORK_MEM = "128MB"  # for the features statement only (SET LOCAL), on PostgreSQL
 NEVER_DAYS = 100000  # "never" for days since a payment or a contact: beyond any bin's finite bound
 
 CASE_COLUMNS = (
@@ -254,7 +255,12 @@ def risk_features(*, target, as_of=None, live=None):
     which cannot find anything then."""
     as_of = as_of or lender_today()
     sql, params = features_sql(target, as_of, live=live)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One big read: JIT compiling it costs more than it wins back (as in the sweep), and the
+            # per-loan aggregates spill to disk under the default work_mem.
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return _to_matrix(target, as_of, rows)

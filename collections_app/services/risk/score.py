@@ -31,7 +31,6 @@ import traceback
 import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from ...calendar import lender_today
 from ...models import ScoringRun, Scorer
@@ -256,18 +255,3 @@ def risk_score(*, as_of=None, now=None):
     ScoringRun.objects.filter(pk=run.pk).update(status=status, error=error, counts=counts, finished_at=timezone.now())
     run.refresh_from_db()
     return run
-
-
-def scoring_status_line(run):
-    """One sentence for people about a run (the command prints it; the dashboard shows it)."""
-    if run is None:
-        return _("Risk scores have never been computed.")
-    if run.status == ScoringRun.Status.FAILED:
-        return _("Risk scoring for %(day)s failed; the scores shown are from the last good run.") % {
-            "day": run.as_of.isoformat()
-        }
-    return _("Risk scores as of %(day)s: %(cases)s cases, %(loans)s loans due soon.") % {
-        "day": run.as_of.isoformat(),
-        "cases": run.counts.get("cases", 0),
-        "loans": run.counts.get("loans", 0),
-    }
