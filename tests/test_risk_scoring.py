@@ -444,3 +444,57 @@ def test_the_dashboard_says_when_the_last_scoring_failed(client, supervisor, mon
     assert risk_score().status == "failed"
     page = client.get("/dashboard/").content.decode()
     assert "failed; the scores shown are from the last good run." in page
+
+
+# --- the nightly chain ----------------------------------------------------------------------------
+
+
+def test_the_nightly_chain_scores_after_the_sweep_and_before_the_reminder_plan(monkeypatch):
+    """sweep_task → chunk tasks → risk_score_task → reminders_plan_task (eager in tests)."""
+    from collections_app.services import reminders
+    from collections_app.tasks.sweep import sweep_task
+
+    from .factories import loan_with_schedule
+
+    loans = [loan_with_schedule(days_overdue=d) for d in (3, 10, 40)]
+    seen = {}
+    real_plan = reminders.reminders_plan
+
+    def plan_after_scoring(*, as_of, **kwargs):
+        seen["scored_before_planning"] = Case.objects.filter(risk_scored_at__isnull=False).count()
+        return real_plan(as_of=as_of, **kwargs)
+
+    monkeypatch.setattr(reminders, "reminders_plan", plan_after_scoring)
+    sweep_task.delay(chunk_size=2).get()
+    assert Case.objects.filter(loan__in=loans).count() == 3
+    assert seen == {"scored_before_planning": 3}
+    assert ScoringRun.objects.get().status == "ok"
+
+
+def test_a_failed_scoring_does_not_stop_the_reminder_plan(monkeypatch):
+    from collections_app.services import reminders
+    from collections_app.services.risk import score
+    from collections_app.tasks.risk import risk_score_task
+
+    from collections_app.services.reminders.planner import PlanResult
+
+    planned = []
+
+    def plan(*, as_of, **kwargs):
+        planned.append(as_of)
+        return PlanResult()
+
+    monkeypatch.setattr(score, "band_cutoffs", lambda: [])
+    monkeypatch.setattr(reminders, "reminders_plan", plan)
+    answer = risk_score_task.delay().get()
+    assert answer["status"] == "failed"
+    assert planned == [lender_today()]
+
+
+def test_the_sweep_command_scores_unless_told_not_to(capsys):
+    overdue_case(days_overdue=10)
+    call_command("sweep", "--no-risk", "--no-reminders")
+    assert not ScoringRun.objects.exists()
+    call_command("sweep", "--no-reminders")
+    assert "risk scored: 1 cases" in capsys.readouterr().out
+    assert ScoringRun.objects.get().status == "ok"
