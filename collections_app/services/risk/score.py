@@ -154,8 +154,10 @@ def _stage(cursor, name, ids, bands, p, reasons):
 
 def _band_changes(cursor):
     """How many open cases the staged scores move to another band (first scoring included)."""
+    states = ", ".join(f"'{s}'" for s in OPEN_STATES)
     cursor.execute(
-        "SELECT COUNT(*) FROM collections_app_case c JOIN risk_stage_cases s ON s.id = c.id WHERE c.risk_band <> s.band"
+        "SELECT COUNT(*) FROM collections_app_case c JOIN risk_stage_cases s ON s.id = c.id "
+        f"WHERE c.risk_band <> s.band AND c.state IN ({states})"
     )
     return cursor.fetchone()[0]
 
