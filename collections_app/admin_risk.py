@@ -17,6 +17,7 @@ from .errors import DomainError
 from .models import RiskBand, ScorecardBin, Scorer, ScoringRun
 from .models.risk import ScorerKind
 from .services.risk import Bin, scorecard_check, scorer_activate
+from .services.risk.scorecard import band_problems
 
 
 class ScorecardBinFormSet(forms.BaseInlineFormSet):
@@ -90,10 +91,33 @@ class ScorerAdmin(admin.ModelAdmin):
         self.message_user(request, _("%(scorer)s is now the active scorer.") % {"scorer": scorer.label})
 
 
+class RiskBandForm(forms.ModelForm):
+    class Meta:
+        model = RiskBand
+        fields = ("code", "min_probability")
+
+    def clean(self):
+        data = super().clean()
+        low = data.get("min_probability")
+        if low is None:
+            return data
+        others = RiskBand.objects.exclude(pk=self.instance.pk).values_list("code", "min_probability")
+        problems = band_problems([(code, float(p)) for code, p in others] + [(data.get("code"), float(low))])
+        if problems:
+            raise ValidationError(problems)
+        return data
+
+
 @admin.register(RiskBand)
 class RiskBandAdmin(admin.ModelAdmin):
+    """Cut-offs: a change that would leave a probability in no band (the lowest above 0.00) is refused."""
+
+    form = RiskBandForm
     list_display = ("code", "min_probability")
     list_editable = ("min_probability",)
+
+    def get_changelist_form(self, request, **kwargs):
+        return RiskBandForm
 
     def has_delete_permission(self, request, obj=None):
         return False  # the lowest band must start at 0.00: change cut-offs, do not remove bands

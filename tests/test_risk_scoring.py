@@ -498,3 +498,22 @@ def test_the_sweep_command_scores_unless_told_not_to(capsys):
     call_command("sweep", "--no-reminders")
     assert "risk scored: 1 cases" in capsys.readouterr().out
     assert ScoringRun.objects.get().status == "ok"
+
+
+def test_the_admin_refuses_band_cut_offs_that_leave_a_probability_in_no_band(client, admin_user):
+    from collections_app.models import RiskBand
+
+    admin_user.is_staff = True
+    admin_user.save()
+    client.force_login(admin_user)
+    band = RiskBand.objects.get(code="E")
+    url = f"/admin/collections_app/riskband/{band.pk}/change/"
+    response = client.post(url, {"code": "E", "min_probability": "0.05"})
+    assert response.status_code == 200
+    assert "The lowest risk band must start at 0.00" in response.content.decode()
+    assert RiskBand.objects.get(code="E").min_probability == Decimal("0.00")
+    band_b = RiskBand.objects.get(code="B")
+    response = client.post(
+        f"/admin/collections_app/riskband/{band_b.pk}/change/", {"code": "B", "min_probability": "0.65"}
+    )
+    assert response.status_code == 302 and RiskBand.objects.get(code="B").min_probability == Decimal("0.65")
