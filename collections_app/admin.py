@@ -296,7 +296,7 @@ class SweepRunAdmin(ReadOnlyAdmin):
     list_display = ("as_of", "started_at", "finished_at", "chunks_done", "chunks_total", "counts")
 
 
-from . import admin_webhooks  # noqa: E402,F401  (registers the webhook models)
+from . import admin_risk, admin_webhooks  # noqa: E402,F401  (register the risk and webhook models)
 
 
 @admin.register(ApiClient)

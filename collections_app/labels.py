@@ -94,6 +94,20 @@ _DEFAULTS = {
     "proposer": dict(Proposer.choices),
     "vulnerability": dict(VulnerabilityCode.choices),
     "promise_status": dict(PromiseToPay.Status.choices),
+    # Risk reason codes (models.risk.REASON_CODES): why a case or loan is in its band, in plain words.
+    "risk_reason": {
+        "high_dpd": gettext_lazy("Many days past due"),
+        "broken_promises": gettext_lazy("Broke promises to pay"),
+        "low_paid_share": gettext_lazy("Little of the loan repaid so far"),
+        "no_recent_payment": gettext_lazy("No recent payment"),
+        "no_contact_14d": gettext_lazy("No recent conversation with the borrower"),
+        "new_loan": gettext_lazy("The loan is new"),
+        "many_loans": gettext_lazy("Has several loans"),
+        "risky_product": gettext_lazy("A product that falls behind more often"),
+        "high_amount_overdue": gettext_lazy("Large amount overdue"),
+        "no_past_cures": gettext_lazy("Never brought an earlier case back to date"),
+        "past_arrears": gettext_lazy("Was in arrears before"),
+    },
 }
 KINDS = (*_DEFAULTS, "event")
 

@@ -18,6 +18,7 @@ OLD_NAMES = {  # name -> the capability module that holds it now
     "collections_app.tasks.reminders_plan_task": "reminders",
     "collections_app.tasks.reminders_dispatch_task": "reminders",
     "collections_app.tasks.reminders_requeue_stale_task": "reminders",
+    "collections_app.tasks.risk_score_task": "risk",
     "collections_app.tasks.webhooks_dispatch_task": "webhooks",
     "collections_app.tasks.webhook_lane_task": "webhooks",
     "collections_app.tasks.dashboard_warm_task": "dashboard",

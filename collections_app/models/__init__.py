@@ -18,6 +18,7 @@ from .plans import (
     VulnerabilityMarker,
 )
 from .queues import Bucket, Queue
+from .risk import RiskBand, ScorecardBin, Scorer, ScoringRun
 from .strategy import MessageTemplate, MonthEndSnapshot, ReminderStep, Strategy, SweepChunk, SweepRun
 from .webhooks import WebhookDelivery, WebhookSubscription
 
@@ -51,6 +52,10 @@ __all__ = [
     "PromiseToPay",
     "Queue",
     "ReminderStep",
+    "RiskBand",
+    "ScorecardBin",
+    "Scorer",
+    "ScoringRun",
     "RepaymentPlan",
     "Strategy",
     "SweepChunk",

@@ -44,6 +44,15 @@ class Case(CaseWorkflow):
     # Set by a database trigger whenever updated_at moves (docs/api.md, "Sync"): on PostgreSQL the
     # id of the writing transaction, on SQLite a counter. Never set from Python.
     change_position = models.BigIntegerField(null=True, blank=True, editable=False)
+    # The last risk score (CONTRACT.md "Risk and strategy"), written by services.risk.risk_score for every
+    # open case each night: null until first scored. A rescore moves `updated_at` only when the band
+    # changes (docs/risk.md, "Nightly scoring").
+    # Database defaults too: the sweep inserts cases in SQL.
+    risk_band = models.CharField(_("risk band"), max_length=1, blank=True, default="", db_default="", editable=False)
+    p_cure = models.DecimalField(_("probability of cure"), max_digits=3, decimal_places=2, null=True, editable=False)
+    risk_reasons = models.JSONField(_("risk reasons"), default=list, db_default=[], blank=True, editable=False)
+    risk_model = models.CharField(_("risk model"), max_length=80, blank=True, default="", db_default="", editable=False)
+    risk_scored_at = models.DateTimeField(_("risk scored at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("case")

@@ -18,6 +18,17 @@ class Loan(models.Model):
     disbursed_on = models.DateField(_("disbursed on"))
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Early warning (CONTRACT.md "Risk and strategy"): for a loan with an instalment due in the next 7
+    # days and nothing overdue, the probability that the instalment is paid within 7 days of its due
+    # date, with its band (the cases' cut-offs), reasons, model and time. Null otherwise: the nightly
+    # scoring clears it when the loan leaves that set.
+    p_pay = models.DecimalField(_("probability of paying"), max_digits=3, decimal_places=2, null=True, editable=False)
+    pay_band = models.CharField(_("payment band"), max_length=1, blank=True, default="", db_default="", editable=False)
+    pay_reasons = models.JSONField(_("payment reasons"), default=list, db_default=[], blank=True, editable=False)
+    pay_model = models.CharField(
+        _("payment model"), max_length=80, blank=True, default="", db_default="", editable=False
+    )
+    pay_scored_at = models.DateTimeField(_("payment scored at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("loan")

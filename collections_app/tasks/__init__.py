@@ -6,4 +6,4 @@ Every task keeps the NAME it had before the package existed (`collections_app.ta
 (django-celery-beat's PeriodicTask.task), messages already queued and `services/enqueue.py` send by
 name. The worker's autodiscovery imports this package; importing the modules here registers them."""
 
-from . import dashboard, files, reminders, sweep, webhooks  # noqa: F401
+from . import dashboard, files, reminders, risk, sweep, webhooks  # noqa: F401

@@ -8,7 +8,7 @@ from celery import shared_task
 from .. import services
 from ..calendar import lender_today
 from ..services import sweep
-from .reminders import reminders_plan_task
+from .risk import risk_score_task
 
 
 def _retried_task(name, *, soft_time_limit, time_limit):
@@ -45,13 +45,15 @@ def sweep_task(as_of=None, chunk_size=sweep.DEFAULT_CHUNK, full_refresh=False):
 
 @_retried_task("collections_app.tasks.sweep_chunk_task", soft_time_limit=600, time_limit=660)
 def sweep_chunk_task(run_id):
-    """Claim and run the run's next chunk, then pass the baton: the next chunk task, or the reminder
-    plan after the last. A redelivered message finds its chunk done (or claimed) and repeats nothing."""
+    """Claim and run the run's next chunk, then pass the baton: the next chunk task, or after the last
+    the risk scoring, which hands on to the reminder plan (CONTRACT.md: scoring runs after the sweep
+    and before reminder planning). A redelivered message finds its chunk done (or claimed) and
+    repeats nothing."""
     done = sweep.sweep_chunk_next(run_id=run_id)
     if done.outcome == "ran":
         sweep_chunk_task.delay(run_id)
     elif done.outcome == "finished":
-        reminders_plan_task.delay(done.as_of.isoformat())
+        risk_score_task.delay(done.as_of.isoformat())
     return {"outcome": done.outcome, "chunk": done.chunk_id, "counts": done.counts}
 
 

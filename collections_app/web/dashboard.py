@@ -13,6 +13,7 @@ from ..selectors.dashboard.period import period_for, require_portfolio_view
 from ..calendar import lender_today
 from ..selectors.dashboard.board import Dashboard
 from ..selectors.dashboard.tables import page_cell
+from ..selectors.risk import scoring_note, scoring_run_latest
 from ..errors import DomainError
 from ..permissions import DASHBOARD_VIEW
 from .common import ability_required, actor_of
@@ -54,4 +55,5 @@ def dashboard(request):
             "computed_at": board.computed_at,
         }
     )
+    context["scoring_note"], context["scoring_failed"] = scoring_note(scoring_run_latest())
     return render(request, "collections_app/dashboard/page.html", context)

@@ -29,6 +29,11 @@ CASE_VALUES = (
     "closed_at",
     "updated_at",
     "change_position",
+    "risk_band",
+    "p_cure",
+    "risk_reasons",
+    "risk_model",
+    "risk_scored_at",
     "borrower_id",
     "vulnerable_exists",  # annotated by selectors.cases.case_api_queryset (the workflow asks it)
     *API_RELATED_FIELDS,
@@ -69,6 +74,20 @@ def plan_summaries(open_plans):
     return {case_id: plan_summary(*values) for case_id, values in open_plans.items()}
 
 
+def risk_summary(row, zone):
+    """The case shape's `risk` (CONTRACT.md "Risk and strategy"): null until first scored; `p_cure`
+    as a string with two decimals. Read from the case row itself: no query more."""
+    if not row.get("risk_band"):
+        return None
+    return {
+        "band": row["risk_band"],
+        "p_cure": f"{row['p_cure']:.2f}",
+        "reasons": list(row["risk_reasons"] or []),
+        "model": row["risk_model"],
+        "scored_at": iso(row["risk_scored_at"], zone),
+    }
+
+
 def case_body(row, actor, *, as_of, buckets, hold_codes, allowed_transitions, zone=None, plan=None):
     """The case shape of CONTRACT.md from a row of CASE_VALUES; `plan` is its plan_summary or None."""
     zone = zone or timezone.get_current_timezone()
@@ -93,6 +112,7 @@ def case_body(row, actor, *, as_of, buckets, hold_codes, allowed_transitions, zo
         "updated_at": iso(row["updated_at"], zone),
         "allowed_transitions": allowed_transitions,
         "plan": plan,
+        "risk": risk_summary(row, zone),
     }
 
 
@@ -143,6 +163,11 @@ def case_dict(case, actor, *, as_of, buckets, plan=None):
         "borrower__name": case.borrower.name,
         "assigned_to__username": case.assigned_to.get_username() if case.assigned_to_id else None,
         "queue__name": case.queue.name if case.queue_id else None,
+        "risk_band": case.risk_band,
+        "p_cure": case.p_cure,
+        "risk_reasons": case.risk_reasons,
+        "risk_model": case.risk_model,
+        "risk_scored_at": case.risk_scored_at,
     }
     return case_body(
         row,

@@ -77,6 +77,22 @@ class CasePlanSerializer(serializers.Serializer):
     next_amount = serializers.CharField(allow_null=True, help_text="Decimal string, two places.")
 
 
+class CaseRiskSerializer(serializers.Serializer):
+    """The case's last risk score (docs/risk.md)."""
+
+    band = serializers.ChoiceField(choices=[(b, b) for b in "ABCDE"])
+    p_cure = serializers.CharField(
+        help_text="Estimated probability that nothing is overdue 30 days after scoring: decimal string, two places."
+    )
+    reasons = serializers.ListField(
+        child=serializers.CharField(),
+        max_length=3,
+        help_text="Up to 3 codes of the characteristics that cost the most.",
+    )
+    model = serializers.CharField(help_text="The scorer: <name>-<version>.")
+    scored_at = serializers.DateTimeField()
+
+
 class CaseSerializer(serializers.Serializer):
     """Documentation of the case shape; the API builds it with api.representation.case_dict."""
 
@@ -98,6 +114,7 @@ class CaseSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     allowed_transitions = serializers.ListField(child=serializers.CharField())
     plan = CasePlanSerializer(allow_null=True, help_text="The open plan (proposed or active), else null.")
+    risk = CaseRiskSerializer(allow_null=True, help_text="The last risk score; null until first scored.")
 
 
 class VulnerabilitySerializer(serializers.Serializer):

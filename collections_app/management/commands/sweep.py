@@ -10,12 +10,15 @@ from collections_app.services.sweep import DEFAULT_CHUNK, sweep_run
 
 
 class Command(BaseCommand):
-    help = "Open, escalate and resolve cases for a date, settle promises, plan reminders (idempotent)."
+    help = "Open, escalate and resolve cases for a date, settle promises, score risk, plan reminders (idempotent)."
 
     def add_arguments(self, parser):
         parser.add_argument("--date", help="as-of date YYYY-MM-DD (default: today in the lender's calendar)")
         parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK)
         parser.add_argument("--no-reminders", action="store_true", help="do not plan reminders")
+        parser.add_argument(
+            "--no-risk", action="store_true", help="do not risk-score after the sweep (risk_score does it alone)"
+        )
         parser.add_argument(
             "--full-refresh",
             action="store_true",
@@ -41,6 +44,7 @@ class Command(BaseCommand):
             plan_reminders=not options["no_reminders"],
             on_chunk=progress,
             full_refresh=options["full_refresh"],
+            score_risk=not options["no_risk"],
         )
         for line in report.lines():
             self.stdout.write(line)

@@ -29,6 +29,7 @@ class SweepReport:
     as_of: date
     counts: Counter = field(default_factory=Counter)
     timings: Counter = field(default_factory=Counter)  # seconds: `plan_steps`, `chunk` (every chunk)
+    extra_lines: list = field(default_factory=list)  # what ran after the chunks (risk scoring)
 
     def add(self, key, n):
         if n:
@@ -48,6 +49,7 @@ class SweepReport:
             f"  ({self.timings['plan_steps']:.2f} s of {self.timings['chunk']:.2f} s)",
             f"  month-end snapshot rows: {c['snapshot']}",
             f"  reminders planned: {c['reminders_planned']}  suppressed: {c['reminders_suppressed']}",
+            *self.extra_lines,
         ]
 
 
@@ -137,8 +139,12 @@ def sweep_chunk(*, as_of, kind, lo, hi, full_refresh=False, timings=None):
     return +counts
 
 
-def sweep_run(*, as_of=None, chunk_size=DEFAULT_CHUNK, plan_reminders=True, on_chunk=None, full_refresh=False):
-    """Run a whole sweep in this process (the `sweep` command; the Celery path runs chunk tasks)."""
+def sweep_run(
+    *, as_of=None, chunk_size=DEFAULT_CHUNK, plan_reminders=True, on_chunk=None, full_refresh=False, score_risk=False
+):
+    """Run a whole sweep in this process (the `sweep` command; the Celery path runs chunk tasks).
+    `score_risk`: score risk after the chunks and before the reminder plan, as the nightly chain
+    does (tasks/risk.py); a failed scoring is reported and leaves the previous scores."""
     from ..reminders import reminders_plan
 
     as_of = as_of or _lender_today()
@@ -148,6 +154,15 @@ def sweep_run(*, as_of=None, chunk_size=DEFAULT_CHUNK, plan_reminders=True, on_c
         report.counts.update(done)
         if on_chunk:
             on_chunk(kind, lo, hi, done)
+    if score_risk:
+        from ..risk.score import risk_score  # numpy loads with the scoring only
+
+        run = risk_score(as_of=as_of)
+        report.extra_lines.append(
+            f"  risk scored: {run.counts.get('cases', 0)} cases, {run.counts.get('loans', 0)} loans due soon"
+            if run.status == "ok"
+            else f"  risk scoring FAILED (previous scores kept): {run.error.splitlines()[0] if run.error else ''}"
+        )
     if plan_reminders:
         planned = reminders_plan(as_of=as_of)
         report.add("reminders_planned", planned.queued)
