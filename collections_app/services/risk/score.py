@@ -98,8 +98,12 @@ class ScorecardScorer:
 def _scorer_for(scorer):
     if scorer.kind == ScorerKind.SCORECARD:
         return ScorecardScorer(scorer, scorer_bins(scorer))
-    # risk_train (later) adds the trained model's predictor here, with a documented reason method.
-    raise ScoringFailed(f"scorer {scorer.label} is a {scorer.kind}: no predictor for this kind yet")
+    from .model_scorer import ModelScorer, ModelUnusable
+
+    try:
+        return ModelScorer(scorer)
+    except ModelUnusable as exc:
+        raise ScoringFailed(str(exc)) from exc
 
 
 def band_of(p_rounded, cutoffs):
