@@ -258,3 +258,69 @@ def test_the_first_choice_records_what_the_tests_page_measures_from():
     strategies_choose(as_of=day)
     choice = StrategyChoice.objects.get(case=case)
     assert choice.chosen_on == day and choice.amount_overdue == fresh(case).amount_overdue
+
+
+# --- the strategy in force acts -------------------------------------------------------------------
+
+
+def test_the_sweep_escalates_a_case_by_its_chosen_strategys_thresholds():
+    from collections_app.services.sweep import sweep_run
+
+    fast = strategy("Fast", call_at_dpd=3, visit_at_dpd=10, legal_at_dpd=20)
+    rule(1, fast, band="E")
+    rule(2, Strategy.objects.get(product=""))
+    on_fast = scored(overdue_case(days_overdue=5), "E")  # reminder by the default (calls at 8)
+    on_default = scored(overdue_case(days_overdue=5), "A")
+    call_fast = scored(overdue_case(days_overdue=12), "E")  # call by the default (visits at 31)
+    visit_fast = scored(overdue_case(days_overdue=25), "E")
+    not_chosen = overdue_case(days_overdue=5)  # not scored yet: the product's default
+    assert [c.state for c in (on_fast, on_default, call_fast, visit_fast)] == ["reminder", "reminder", "call", "call"]
+    strategies_choose()
+
+    report = sweep_run(as_of=lender_today())
+
+    assert fresh(on_fast).state == "call" and fresh(call_fast).state == "visit"
+    assert fresh(on_default).state == "reminder" and fresh(not_chosen).state == "reminder"
+    assert fresh(visit_fast).state == "visit"
+    assert report.counts["escalated_call"] == 1 and report.counts["escalated_visit"] == 2
+    event = CaseEvent.objects.filter(case=on_fast, kind="transition").latest("id")
+    assert event.payload == {"transition": "start_calls", "dpd": 5}
+
+
+def test_a_product_strategy_still_acts_on_cases_not_chosen_for():
+    from collections_app.services.sweep import sweep_run
+
+    strategy("Payday", product="pdl", call_at_dpd=3, visit_at_dpd=10, legal_at_dpd=20)
+    rules_only = strategy("Slow", call_at_dpd=20, visit_at_dpd=40, legal_at_dpd=80)
+    rule(1, rules_only)
+    chosen = scored(overdue_case(days_overdue=2, product="pdl"), "C")  # reminder: Payday calls at 3
+    waiting = overdue_case(days_overdue=2, product="pdl")
+    assert fresh(chosen).state == fresh(waiting).state == "reminder"
+    strategies_choose()
+    sweep_run(as_of=lender_today() + timedelta(days=1))  # DPD 3
+    assert fresh(chosen).state == "reminder"  # the rules chose Slow: calls at 20
+    assert fresh(waiting).state == "call"  # until its first scoring, the product's default (calls at 3)
+
+
+def test_the_reminder_planner_sends_the_chosen_strategys_steps():
+    from collections_app.models import OutboundMessage, ReminderStep
+    from collections_app.services.reminders import reminders_plan
+
+    default = Strategy.objects.get(product="")
+    special = strategy("Special")
+    ReminderStep.objects.create(strategy=special, offset_days=7, channel="sms", template_code="special_7")
+    rule(1, special, band="E")
+    rule(2, default)
+    chosen = scored(overdue_case(days_overdue=7), "E")
+    other = scored(overdue_case(days_overdue=7), "A")
+    strategies_choose()
+    OutboundMessage.objects.all().delete()
+
+    reminders_plan(as_of=lender_today())
+
+    templates = dict(
+        (loan_id, set(OutboundMessage.objects.filter(loan_id=loan_id).values_list("template_code", flat=True)))
+        for loan_id in (chosen.loan_id, other.loan_id)
+    )
+    assert templates[chosen.loan_id] == {"special_7"}
+    assert templates[other.loan_id] == {"overdue_firm"}
