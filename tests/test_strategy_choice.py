@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from collections_app.calendar import lender_today
 from collections_app.models import Bucket, Case, CaseEvent, Strategy, StrategyChoice, StrategyRule
@@ -27,7 +28,10 @@ pytestmark = pytest.mark.django_db
 def scored(case, band):
     """The band the nightly scoring would have written (services/risk/score.py writes these columns
     for every open case; the scorer itself is not what these tests are about)."""
-    Case.objects.filter(pk=case.pk).update(risk_band=band)
+    p_cure = {"A": "0.90", "B": "0.70", "C": "0.50", "D": "0.30", "E": "0.10"}[band]
+    Case.objects.filter(pk=case.pk).update(
+        risk_band=band, p_cure=p_cure, risk_model="scorecard-1", risk_scored_at=timezone.now()
+    )
     return case
 
 
@@ -324,3 +328,143 @@ def test_the_reminder_planner_sends_the_chosen_strategys_steps():
     )
     assert templates[chosen.loan_id] == {"special_7"}
     assert templates[other.loan_id] == {"overdue_firm"}
+
+
+# --- the API ---------------------------------------------------------------------------------------
+
+
+def test_the_api_case_shape_carries_the_strategy_null_until_chosen(client, supervisor):
+    challenger = strategy("Challenger")
+    rule(1, strategy("Champion", challenger=challenger, challenger_share=50))
+    case = overdue_case()
+    client.force_login(supervisor)
+    assert client.get(f"/api/v1/cases/{case.pk}/").json()["strategy"] is None
+    scored(case, "C")
+    strategies_choose()
+    body = client.get(f"/api/v1/cases/{case.pk}/").json()
+    group = "challenger" if group_slot(case.pk) < 50 else "champion"
+    assert body["strategy"] == {"name": "Challenger" if group == "challenger" else "Champion", "group": group}
+    listed = {c["id"]: c for c in client.get("/api/v1/cases/").json()["results"]}
+    assert listed[case.pk]["strategy"] == body["strategy"]
+
+
+# --- the admin ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def operator(client, admin_user):
+    admin_user.is_staff = True
+    admin_user.save()
+    client.force_login(admin_user)
+    return client
+
+
+def rule_form(position, strategy_id, product="", band="", bucket=""):
+    return {"position": position, "product": product, "band": band, "bucket": bucket, "strategy": strategy_id}
+
+
+def test_the_admin_refuses_a_first_rule_that_leaves_gaps_and_names_them(operator):
+    from .factories import LoanFactory
+
+    LoanFactory(product="cash")
+    target = strategy("Targeted")
+    response = operator.post("/admin/collections_app/strategyrule/add/", rule_form(1, target.pk, band="E"))
+    assert response.status_code == 200 and not StrategyRule.objects.exists()
+    assert "No rule chooses a strategy for product “cash”, band A, bucket" in response.content.decode()
+
+    response = operator.post("/admin/collections_app/strategyrule/add/", rule_form(99, target.pk))
+    assert response.status_code == 302 and StrategyRule.objects.count() == 1
+    response = operator.post("/admin/collections_app/strategyrule/add/", rule_form(1, target.pk, band="E"))
+    assert response.status_code == 302 and StrategyRule.objects.count() == 2
+
+
+def test_the_admin_refuses_to_delete_the_catch_all_rule(operator):
+    from .factories import LoanFactory
+
+    LoanFactory(product="cash")
+    catch_all = rule(99, strategy("All"))
+    rule(1, strategy("E only"), band="E")
+    response = operator.post(f"/admin/collections_app/strategyrule/{catch_all.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and StrategyRule.objects.filter(pk=catch_all.pk).exists()
+    response = operator.post(
+        "/admin/collections_app/strategyrule/",
+        {"action": "delete_checked", "_selected_action": [catch_all.pk]},
+        follow=True,
+    )
+    assert StrategyRule.objects.filter(pk=catch_all.pk).exists()
+    assert "No rule chooses a strategy for product “cash”, band A" in response.content.decode()
+    specific = StrategyRule.objects.get(position=1)
+    operator.post(
+        "/admin/collections_app/strategyrule/", {"action": "delete_checked", "_selected_action": [specific.pk]}
+    )
+    assert not StrategyRule.objects.filter(pk=specific.pk).exists()
+
+
+def strategy_form(**overrides):
+    data = {
+        "name": "New",
+        "product": "",
+        "call_at_dpd": 8,
+        "visit_at_dpd": 31,
+        "legal_at_dpd": 61,
+        "contact_policy": "china",
+        "send_at": "10:00",
+        "challenger": "",
+        "challenger_share": 0,
+        "steps-TOTAL_FORMS": 0,
+        "steps-INITIAL_FORMS": 0,
+        "policy-TOTAL_FORMS": 0,
+        "policy-INITIAL_FORMS": 0,
+    }
+    data.update(overrides)
+    return data
+
+
+def test_the_admin_refuses_a_share_above_50_and_a_strategy_challenging_itself(operator):
+    champion = strategy("Champion")
+    url = f"/admin/collections_app/strategy/{champion.pk}/change/"
+    page = operator.get(url)
+    assert page.status_code == 200
+    inline_management = {}
+    for formset in page.context["inline_admin_formsets"]:
+        prefix = formset.formset.prefix
+        inline_management.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
+    base = {**strategy_form(name="Champion", rules_only="on"), **inline_management}
+    response = operator.post(url, {**base, "challenger_share": 60})
+    assert response.context["adminform"].form.errors["challenger_share"] == [
+        "The challenger's share must be from 0 to 50 %; it is 60 %."
+    ]
+    response = operator.post(url, {**base, "challenger": champion.pk, "challenger_share": 10})
+    assert response.context["adminform"].form.errors["challenger"] == [
+        "Strategy “Champion” cannot be its own challenger."
+    ]
+    other = strategy("Other")
+    response = operator.post(url, {**base, "challenger": other.pk, "challenger_share": 10})
+    assert response.status_code == 302
+    champion.refresh_from_db()
+    assert (champion.challenger, champion.challenger_share, champion.product) == (other, 10, None)
+
+
+def test_editing_the_default_strategy_in_the_admin_keeps_it_the_default(operator):
+    default = Strategy.objects.get(product="")
+    url = f"/admin/collections_app/strategy/{default.pk}/change/"
+    page = operator.get(url)
+    data = strategy_form(name=default.name)
+    for formset in page.context["inline_admin_formsets"]:
+        fs = formset.formset
+        data[f"{fs.prefix}-TOTAL_FORMS"] = 0
+        data[f"{fs.prefix}-INITIAL_FORMS"] = 0
+    # keep the existing inline rows untouched by sending them back
+    for formset in page.context["inline_admin_formsets"]:
+        fs = formset.formset
+        data[f"{fs.prefix}-TOTAL_FORMS"] = fs.total_form_count()
+        data[f"{fs.prefix}-INITIAL_FORMS"] = fs.initial_form_count()
+        for form in fs.forms:
+            for name, field in form.fields.items():
+                value = form.initial.get(name, field.initial)
+                if value is None or value is False:
+                    continue
+                data[f"{form.prefix}-{name}"] = getattr(value, "pk", value)
+    response = operator.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Strategy.objects.get(pk=default.pk).product == ""
