@@ -40,6 +40,7 @@ class Migration(migrations.Migration):
                 ("band", models.CharField(max_length=1, verbose_name="band at the last choice")),
                 ("chosen_at", models.DateTimeField(verbose_name="first chosen at")),
                 ("chosen_on", models.DateField(verbose_name="first chosen on")),
+                ("cure_by", models.DateTimeField(verbose_name="cured at 30 days if resolved by")),
                 (
                     "amount_overdue",
                     models.DecimalField(

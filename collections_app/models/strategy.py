@@ -286,6 +286,8 @@ class StrategyChoice(models.Model):
     )
     chosen_at = models.DateTimeField(_("first chosen at"))
     chosen_on = models.DateField(_("first chosen on"))
+    # The first choice + 30 days: a case resolved by then is cured at 30 days (the tests page).
+    cure_by = models.DateTimeField(_("cured at 30 days if resolved by"))
     amount_overdue = models.DecimalField(_("amount overdue at the first choice"), max_digits=14, decimal_places=2)
     changed_at = models.DateTimeField(_("last chosen at"))
 

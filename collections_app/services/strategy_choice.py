@@ -200,7 +200,11 @@ def strategies_choose(*, as_of=None, now=None):
     now = now or timezone.now()
     t, d = _tables(), _dialect()
     ops = connection.ops
-    params = {"as_of": as_of, "now": ops.adapt_datetimefield_value(now)}
+    params = {
+        "as_of": as_of,
+        "now": ops.adapt_datetimefield_value(now),
+        "cure_by": ops.adapt_datetimefield_value(now + CURE_HORIZON),
+    }
     result = ChoiceResult()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
@@ -241,8 +245,8 @@ def strategies_choose(*, as_of=None, now=None):
             )
             cursor.execute(
                 f"""INSERT INTO {t["StrategyChoice"]}
-                        (case_id, band, test_strategy_id, chosen_at, chosen_on, amount_overdue, changed_at)
-                    SELECT id, band, test_strategy, %(now)s, %(as_of)s, amount, %(now)s
+                        (case_id, band, test_strategy_id, chosen_at, chosen_on, cure_by, amount_overdue, changed_at)
+                    SELECT id, band, test_strategy, %(now)s, %(as_of)s, %(cure_by)s, amount, %(now)s
                     FROM {_STAGE} WHERE is_first = 1""",
                 params,
             )
