@@ -170,3 +170,25 @@ def test_an_operator_without_a_challenger_sees_that_no_test_runs(client, supervi
     client.force_login(supervisor)
     response = client.get("/strategy-tests/")
     assert 'data-testid="no-tests"' in response.content.decode()
+
+
+def test_roll_forward_compares_the_buckets_of_the_first_two_month_ends_after_the_choice(client, supervisor):
+    from collections_app.models import Bucket, MonthEndSnapshot, StrategyChoice
+
+    champion, challenger, cases, chosen_at = build_test(cases=10)
+    m1_bucket, m2_bucket = list(Bucket.objects.order_by("min_dpd"))[1:3]
+    first_end = StrategyChoice.objects.values_list("chosen_on", flat=True).first() + timedelta(days=1)
+    next_end = first_end + timedelta(days=30)
+    for case in cases:
+        group = fresh(case).strategy_group
+        MonthEndSnapshot.objects.create(
+            month_end=first_end, case=case, state="call", dpd=10, bucket=m1_bucket.name, amount_overdue=1
+        )
+        if group == "champion":  # worse a month later; the challenger group's cases were no longer open
+            MonthEndSnapshot.objects.create(
+                month_end=next_end, case=case, state="visit", dpd=40, bucket=m2_bucket.name, amount_overdue=1
+            )
+    client.force_login(supervisor)
+    figures = client.get("/strategy-tests/").context["tests"][0]["test"].groups
+    assert figures["champion"].roll_forward[0] == 1.0
+    assert figures["challenger"].roll_forward[0] == 0.0
