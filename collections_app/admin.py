@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from . import services
 from .admin_plans import PlanPolicyInline  # also registers the plan and vulnerability models
 from .admin_site import ReadOnlyAdmin
+from .admin_strategy import StrategyForm  # also registers the strategy rules and choices
 from .errors import DomainError
 from .masking import mask_address, mask_email, mask_name, mask_national_id, mask_phone
 from .models import (
@@ -238,7 +239,19 @@ class ReminderStepInline(admin.TabularInline):
 class StrategyAdmin(admin.ModelAdmin):
     """Strategies are data a supervisor edits: thresholds, contact policy, the reminder plan."""
 
-    list_display = ("name", "product", "call_at_dpd", "visit_at_dpd", "legal_at_dpd", "contact_policy", "send_at")
+    form = StrategyForm  # product, "chosen by rules only", and the rule set still covering a new product
+    list_display = (
+        "name",
+        "product",
+        "call_at_dpd",
+        "visit_at_dpd",
+        "legal_at_dpd",
+        "contact_policy",
+        "send_at",
+        "challenger",
+        "challenger_share",
+    )
+    list_select_related = ("challenger",)
     inlines = [ReminderStepInline, PlanPolicyInline]
 
 

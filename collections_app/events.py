@@ -254,6 +254,13 @@ def _fields_and_reason(event):
     return _fields(event) + _with_reason(event)
 
 
+def _strategy(event):
+    p = event.payload or {}
+    names = f"{p.get('from_strategy') or '—'} → {p.get('strategy') or '—'}"
+    group = _("challenger group") if p.get("group") == "challenger" else _("champion group")
+    return _("%(names)s · %(group)s · band %(band)s") % {"names": names, "group": group, "band": p.get("band", "")}
+
+
 # --- the registry -----------------------------------------------------------------------------
 
 KINDS = {
@@ -294,6 +301,7 @@ KINDS = {
         EventKind("plan_cancelled", _("Plan cancelled"), _plan, _plan_webhook("cancelled")),
         EventKind("vulnerability_set", _("Vulnerability noted"), _vulnerability, NO_WEBHOOK),
         EventKind("vulnerability_cleared", _("Vulnerability cleared"), _vulnerability, NO_WEBHOOK),
+        EventKind("strategy_chosen", _("Strategy chosen"), _strategy, NO_WEBHOOK),
     )
 }
 

@@ -374,10 +374,10 @@ def sees_all_cases(actor):
 OFFERED = {
     C: {"worklist"},
     F: {"visits"},
-    S: {"queues", "approvals", "holds", "dashboard", "imports", "exports"},
+    S: {"queues", "approvals", "holds", "dashboard", "strategy_tests", "imports", "exports"},
     L: {"approvals"},
-    A: {"dashboard", "audit_log", "exports"},
-    AD: {"queues", "approvals", "holds", "dashboard", "imports", "audit_log", "exports"},
+    A: {"dashboard", "strategy_tests", "audit_log", "exports"},
+    AD: {"queues", "approvals", "holds", "dashboard", "strategy_tests", "imports", "audit_log", "exports"},
 }
 # Most specific first (a person with several roles lands on the first).
 LANDING = ((C, "worklist"), (F, "visits"), (S, "queues"), (AD, "queues"), (L, "approvals"), (A, "dashboard"))

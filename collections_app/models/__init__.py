@@ -19,7 +19,16 @@ from .plans import (
 )
 from .queues import Bucket, Queue
 from .risk import RiskBand, ScorecardBin, Scorer, ScoringRun
-from .strategy import MessageTemplate, MonthEndSnapshot, ReminderStep, Strategy, SweepChunk, SweepRun
+from .strategy import (
+    MessageTemplate,
+    MonthEndSnapshot,
+    ReminderStep,
+    Strategy,
+    StrategyChoice,
+    StrategyRule,
+    SweepChunk,
+    SweepRun,
+)
 from .webhooks import WebhookDelivery, WebhookSubscription
 
 __all__ = [
@@ -58,6 +67,8 @@ __all__ = [
     "ScoringRun",
     "RepaymentPlan",
     "Strategy",
+    "StrategyChoice",
+    "StrategyRule",
     "SweepChunk",
     "SweepRun",
     "Visit",

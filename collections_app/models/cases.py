@@ -53,6 +53,25 @@ class Case(CaseWorkflow):
     risk_reasons = models.JSONField(_("risk reasons"), default=list, db_default=[], blank=True, editable=False)
     risk_model = models.CharField(_("risk model"), max_length=80, blank=True, default="", db_default="", editable=False)
     risk_scored_at = models.DateTimeField(_("risk scored at"), null=True, blank=True, editable=False)
+    # The strategy in force, chosen by rules at the first scoring and again when the band changes
+    # (services/strategy_choice.py); null until then: the product's default acts. The group is fixed
+    # at the first choice and never changes while the case is open.
+    strategy = models.ForeignKey(
+        "collections_app.Strategy",
+        verbose_name=_("strategy"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases",
+        editable=False,
+    )
+    strategy_group = models.CharField(
+        _("test group"),
+        max_length=10,
+        blank=True,
+        choices=[("champion", _("champion")), ("challenger", _("challenger"))],
+        editable=False,
+    )
 
     class Meta:
         verbose_name = _("case")

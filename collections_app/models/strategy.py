@@ -6,18 +6,32 @@ from django.utils.translation import gettext_lazy as _
 
 from ..compliance import PRESETS
 
+MAX_CHALLENGER_SHARE = 50  # CONTRACT.md "Risk and strategy": a share of 0–50 %
+BANDS = "ABCDE"
+
 
 class Strategy(models.Model):
-    """How a loan product is collected: the days past due at which each stage starts, the contact
-    policy, and the reminder plan (its steps). Products without their own use the default
-    (`product` empty)."""
+    """How a case is collected: the days past due at which each stage starts, the contact policy, and
+    the reminder plan (its steps).
+
+    `product` says whose default it is: a product's (its name), every product without one of its own
+    (empty), or nobody's (NULL, "chosen by rules only"): such a strategy acts only on the cases the
+    rules (StrategyRule) choose it for. Every lookup by product (`product = loan.product`, `product
+    IN (...)`) passes NULL by, so the product defaults and every fallback keep working unchanged.
+
+    A strategy may name a `challenger` and the share of its cases (0–50 %) that follow it: the case's
+    group is fixed at its first choice (services/strategy_choice.py)."""
 
     product = models.CharField(
         _("product"),
         max_length=64,
         blank=True,
+        null=True,
         unique=True,
-        help_text=_("Empty: the default for products without a strategy of their own."),
+        help_text=_(
+            "The product this strategy is the default of; empty: the default for products without a "
+            "strategy of their own. A strategy chosen by rules only is nobody's default."
+        ),
     )
     name = models.CharField(_("name"), max_length=100)
     call_at_dpd = models.PositiveIntegerField(_("calls start at DPD"), default=8)
@@ -28,6 +42,20 @@ class Strategy(models.Model):
     )
     # Local time at which reminders of this strategy are planned to go out.
     send_at = models.TimeField(_("send reminders at (borrower's time)"), default="10:00")
+    challenger = models.ForeignKey(
+        "self",
+        verbose_name=_("challenger"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="challenged",
+        help_text=_("Another strategy tested against this one on a share of its cases."),
+    )
+    challenger_share = models.PositiveSmallIntegerField(
+        _("challenger share (%)"),
+        default=0,
+        help_text=_("The percentage of this strategy's new cases that follow the challenger: 0 to 50."),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -40,15 +68,40 @@ class Strategy(models.Model):
                 & Q(visit_at_dpd__gt=models.F("call_at_dpd"))
                 & Q(legal_at_dpd__gt=models.F("visit_at_dpd")),
                 name="strategy_thresholds_increase",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(challenger_share__gte=0) & Q(challenger_share__lte=MAX_CHALLENGER_SHARE),
+                name="strategy_challenger_share_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(challenger__isnull=True) | ~Q(challenger=models.F("id")),
+                name="strategy_not_own_challenger",
+            ),
         ]
 
     def __str__(self):
         return self.name
 
     def clean(self):
+        errors = {}
         if not (1 <= self.call_at_dpd < self.visit_at_dpd < self.legal_at_dpd):
-            raise ValidationError({"visit_at_dpd": _("Thresholds must increase: calls < visits < legal review.")})
+            errors["visit_at_dpd"] = _("Thresholds must increase: calls < visits < legal review.")
+        if not 0 <= (self.challenger_share or 0) <= MAX_CHALLENGER_SHARE:
+            errors["challenger_share"] = _(
+                "The challenger's share must be from 0 to %(max)s %%; it is %(share)s %%."
+            ) % {
+                "max": MAX_CHALLENGER_SHARE,
+                "share": self.challenger_share,
+            }
+        if self.challenger_id is not None and self.pk is not None and self.challenger_id == self.pk:
+            errors["challenger"] = _("Strategy “%(name)s” cannot be its own challenger.") % {"name": self.name}
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def rules_only(self):
+        """Nobody's default: acts only on the cases rules choose it for."""
+        return self.product is None
 
     @property
     def thresholds(self):
@@ -165,3 +218,80 @@ class SweepChunk(models.Model):
         ordering = ["run", "seq"]
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="sweep_chunk_unique_seq")]
         indexes = [models.Index(fields=["status", "lease_until"], name="sweep_chunk_lease_idx")]
+
+
+class StrategyRule(models.Model):
+    """One rule choosing a strategy for cases of a product, risk band and bucket (each empty: any).
+    Rules are tried in `position` order and the first that matches decides (an explicit order, as in a
+    firewall: a reader sees which rule wins without computing specificities; put specific rules
+    first and a catch-all last). A rule set must leave no product, band and bucket without a rule
+    (services/strategy_choice.py `strategy_rules_problems`, which the admin asks); no rules at all
+    means every case follows its product's default strategy."""
+
+    position = models.PositiveIntegerField(_("position"), unique=True, help_text=_("Lower positions are tried first."))
+    product = models.CharField(_("product"), max_length=64, blank=True, help_text=_("Empty: any product."))
+    band = models.CharField(
+        _("risk band"),
+        max_length=1,
+        blank=True,
+        choices=[(b, b) for b in BANDS],
+        help_text=_("Empty: any band."),
+    )
+    bucket = models.ForeignKey(
+        "collections_app.Bucket",
+        verbose_name=_("bucket"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="strategy_rules",
+        help_text=_("Empty: any bucket."),
+    )
+    strategy = models.ForeignKey(Strategy, verbose_name=_("strategy"), on_delete=models.PROTECT, related_name="rules")
+
+    class Meta:
+        verbose_name = _("strategy rule")
+        verbose_name_plural = _("strategy rules")
+        ordering = ["position"]
+
+    def __str__(self):
+        any_ = _("any")
+        return (
+            f"#{self.position}: {self.product or any_} / {self.band or any_} / {self.bucket or any_} → {self.strategy}"
+        )
+
+    def matches(self, product, band, bucket_id):
+        return (
+            (not self.product or self.product == product)
+            and (not self.band or self.band == band)
+            and (self.bucket_id is None or self.bucket_id == bucket_id)
+        )
+
+
+class StrategyChoice(models.Model):
+    """The bookkeeping of a case's strategy choices (services/strategy_choice.py): written at its
+    first choice, updated at each later one. The case itself carries the strategy in force and its
+    group (Case.strategy, Case.strategy_group: what the sweep, the planner and the API read).
+
+    `test_strategy` is the strategy the rules chose at the first choice when it had a challenger
+    then: the champion/challenger test the case counts in for good (intention to treat), whatever
+    later band changes choose. `amount_overdue` and `chosen_at` are those of the first choice (what
+    the "Strategy tests" page measures from); `band` is the band at the last choice."""
+
+    case = models.OneToOneField(
+        "collections_app.Case", on_delete=models.CASCADE, primary_key=True, related_name="strategy_choice"
+    )
+    band = models.CharField(_("band at the last choice"), max_length=1)
+    test_strategy = models.ForeignKey(
+        Strategy, null=True, blank=True, on_delete=models.PROTECT, related_name="test_choices"
+    )
+    chosen_at = models.DateTimeField(_("first chosen at"))
+    chosen_on = models.DateField(_("first chosen on"))
+    # The first choice + 30 days: a case resolved by then is cured at 30 days (the tests page).
+    cure_by = models.DateTimeField(_("cured at 30 days if resolved by"))
+    amount_overdue = models.DecimalField(_("amount overdue at the first choice"), max_digits=14, decimal_places=2)
+    changed_at = models.DateTimeField(_("last chosen at"))
+
+    class Meta:
+        verbose_name = _("strategy choice")
+        verbose_name_plural = _("strategy choices")
+        indexes = [models.Index(fields=["test_strategy", "chosen_on"], name="strategy_choice_test_idx")]

@@ -64,6 +64,7 @@ API_RELATED_FIELDS = (
     "borrower__name",
     "assigned_to__username",
     "queue__name",
+    "strategy__name",
 )
 
 
@@ -71,7 +72,7 @@ def case_api_queryset(actor):
     """Cases the actor may see, for the API's case shape: one query, holds attached afterwards by
     `attach_active_holds` (one more query, and only when a borrower on the page is on hold)."""
     qs = (
-        Case.objects.select_related("loan", "borrower", "assigned_to", "queue")
+        Case.objects.select_related("loan", "borrower", "assigned_to", "queue", "strategy")
         .only(*(f.name for f in Case._meta.concrete_fields), *API_RELATED_FIELDS)
         .annotate(
             active_hold_exists=Exists(Hold.objects.active().filter(borrower_id=OuterRef("borrower_id"))),

@@ -21,6 +21,7 @@ NAV = [
     ("approvals", "collections:approvals", _("Approvals")),
     ("holds", "collections:holds", _("Holds")),
     ("dashboard", "collections:dashboard", _("Dashboard")),
+    ("strategy_tests", "collections:strategy-tests", _("Strategy tests")),
     ("imports", "collections:imports", _("Imports")),
     ("audit_log", "collections:audit-log", _("Audit log")),
     ("exports", "collections:exports", _("My exports")),

@@ -6,7 +6,7 @@ from .cases import plans as case_plans
 from .cases import views as cases
 from .cases import vulnerability as case_vulnerability
 from .exports import views as exports
-from .supervisor import approvals, holds, queues, vulnerability_reviews
+from .supervisor import approvals, holds, queues, strategy_tests, vulnerability_reviews
 
 app_name = "collections"
 
@@ -62,6 +62,12 @@ urlpatterns = [
     path("holds/vulnerability/<int:marker_id>/keep/", vulnerability_reviews.keep, name="vulnerability-keep"),
     path("holds/vulnerability/<int:marker_id>/clear/", vulnerability_reviews.clear, name="vulnerability-clear"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("strategy-tests/", strategy_tests.strategy_tests_page, name="strategy-tests"),
+    path(
+        "strategy-tests.<str:fmt>",
+        strategy_tests.export_strategy_tests,
+        name="strategy-tests-file",
+    ),
     # Served (and written to the audit log) by the exports, like every other download.
     path("dashboard/<slug:table>.csv", exports.export_dashboard, {"fmt": "csv"}, name="dashboard-csv"),
     path("", include("collections_app.web.imports.urls")),

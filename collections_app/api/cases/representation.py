@@ -34,6 +34,7 @@ CASE_VALUES = (
     "risk_reasons",
     "risk_model",
     "risk_scored_at",
+    "strategy_group",
     "borrower_id",
     "vulnerable_exists",  # annotated by selectors.cases.case_api_queryset (the workflow asks it)
     *API_RELATED_FIELDS,
@@ -88,6 +89,14 @@ def risk_summary(row, zone):
     }
 
 
+def strategy_summary(row):
+    """The case shape's `strategy` (CONTRACT.md "Risk and strategy"): the strategy in force and the
+    case's test group; null until the first choice (services/strategy_choice.py). No query more."""
+    if not row.get("strategy__name"):
+        return None
+    return {"name": row["strategy__name"], "group": row["strategy_group"]}
+
+
 def case_body(row, actor, *, as_of, buckets, hold_codes, allowed_transitions, zone=None, plan=None):
     """The case shape of CONTRACT.md from a row of CASE_VALUES; `plan` is its plan_summary or None."""
     zone = zone or timezone.get_current_timezone()
@@ -113,6 +122,7 @@ def case_body(row, actor, *, as_of, buckets, hold_codes, allowed_transitions, zo
         "allowed_transitions": allowed_transitions,
         "plan": plan,
         "risk": risk_summary(row, zone),
+        "strategy": strategy_summary(row),
     }
 
 
@@ -168,6 +178,8 @@ def case_dict(case, actor, *, as_of, buckets, plan=None):
         "risk_reasons": case.risk_reasons,
         "risk_model": case.risk_model,
         "risk_scored_at": case.risk_scored_at,
+        "strategy__name": case.strategy.name if case.strategy_id else None,
+        "strategy_group": case.strategy_group,
     }
     return case_body(
         row,

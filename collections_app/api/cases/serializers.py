@@ -93,6 +93,16 @@ class CaseRiskSerializer(serializers.Serializer):
     scored_at = serializers.DateTimeField()
 
 
+class CaseStrategySerializer(serializers.Serializer):
+    """The strategy in force on the case, chosen by rules (docs/strategies.md)."""
+
+    name = serializers.CharField()
+    group = serializers.ChoiceField(
+        choices=[("champion", "champion"), ("challenger", "challenger")],
+        help_text="The case's test group, fixed at its first choice while it stays open.",
+    )
+
+
 class CaseSerializer(serializers.Serializer):
     """Documentation of the case shape; the API builds it with api.representation.case_dict."""
 
@@ -115,6 +125,10 @@ class CaseSerializer(serializers.Serializer):
     allowed_transitions = serializers.ListField(child=serializers.CharField())
     plan = CasePlanSerializer(allow_null=True, help_text="The open plan (proposed or active), else null.")
     risk = CaseRiskSerializer(allow_null=True, help_text="The last risk score; null until first scored.")
+    strategy = CaseStrategySerializer(
+        allow_null=True,
+        help_text="The strategy chosen by rules at the first scoring; null until then (the product's default acts).",
+    )
 
 
 class VulnerabilitySerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -106,7 +106,7 @@ def reminders_plan(*, as_of, batch_size=2000):
     products_with_own = [s.product for s in strategies if s.product]
     now = timezone.now()
     for strategy in strategies:
-        loans = Q(loan__product=strategy.product) if strategy.product else ~Q(loan__product__in=products_with_own)
+        loans = _loans_following(strategy, products_with_own)
         for step in strategy.steps.all():
             due_day = as_of - timedelta(days=step.offset_days)
             rows = (
@@ -135,6 +135,21 @@ def reminders_plan(*, as_of, batch_size=2000):
                 _plan_batch(batch, step, strategy, as_of, now, result)
     plan_reminders_plan(as_of=as_of, now=now, result=result)
     return result
+
+
+def _loans_following(strategy, products_with_own):
+    """Which instalments follow `strategy`'s steps: those of loans whose open case has it in force
+    (chosen by rules: services/strategy_choice.py), and, for a product's default (or the default),
+    those of the product's (the other products') loans with no open case on a chosen strategy. A
+    strategy chosen by rules only (`product` NULL) is nobody's default."""
+    from ...models import Case
+
+    chosen = Case.objects.filter(loan_id=OuterRef("loan_id"), state__in=OPEN_STATES, strategy__isnull=False)
+    follows = Exists(chosen.filter(strategy_id=strategy.pk))
+    if strategy.product is None:
+        return follows
+    by_product = Q(loan__product=strategy.product) if strategy.product else ~Q(loan__product__in=products_with_own)
+    return follows | (by_product & ~Exists(chosen))
 
 
 def _plan_batch(rows, step, strategy, as_of, now, result):

@@ -85,26 +85,41 @@ WHERE bp.case_id BETWEEN %(lo)s AND %(hi)s AND c.id BETWEEN %(lo)s AND %(hi)s AN
 
 
 class _StrategySql:
-    """How a statement learns each case's thresholds. With only the default strategy (the common
-    case) they are literals and no join is needed; with product strategies, loan and strategy are
-    joined (a chunk then also reads those rows)."""
+    """How a statement learns each case's thresholds: those of the strategy in force on the case
+    (`Case.strategy`, chosen by rules: services/strategy_choice.py) when it has one, else its
+    product's default strategy, else the default strategy's. When every strategy has the same
+    thresholds (the common case: only the default) they are literals and no join is needed;
+    otherwise loan and strategies are joined (a chunk then also reads those rows).
 
-    def __init__(self):
-        strategies = {st.product: st for st in Strategy.objects.all()}
-        default = strategies.pop("", None)
-        self.by_product = bool(strategies)
+    `cases=False` for statements over loans that have no case yet (opening): the product's only."""
+
+    FIELDS = ("call_at_dpd", "visit_at_dpd", "legal_at_dpd")
+
+    def __init__(self, cases=True):
+        strategies = list(Strategy.objects.all())
+        default = next((st for st in strategies if st.product == ""), None)
         base = default.thresholds if default else DEFAULT_THRESHOLDS
         self.defaults = {"call_at_dpd": base.call, "visit_at_dpd": base.visit, "legal_at_dpd": base.legal}
+        base_values = tuple(self.defaults[f] for f in self.FIELDS)
+        differ = [st for st in strategies if tuple(getattr(st, f) for f in self.FIELDS) != base_values]
+        self.cases = cases
+        self.by_product = any(st.product for st in differ)
+        self.by_case = cases and bool(differ)
 
     def join(self, alias):
-        if not self.by_product:
-            return ""
-        return f"""JOIN {{Loan}} l ON l.id = {alias}.loan_id
+        text = ""
+        if self.by_product:
+            text += f"""JOIN {{Loan}} l ON l.id = {alias}.loan_id
     LEFT JOIN {{Strategy}} s ON s.product = l.product AND s.product <> ''"""
+        if self.by_case:
+            text += f"""
+    LEFT JOIN {{Strategy}} cs ON cs.id = {alias}.strategy_id"""
+        return text
 
     def threshold(self, field_name):
         default = int(self.defaults[field_name])
-        return f"COALESCE(s.{field_name}, {default})" if self.by_product else str(default)
+        sources = ([f"cs.{field_name}"] if self.by_case else []) + ([f"s.{field_name}"] if self.by_product else [])
+        return f"COALESCE({', '.join(sources)}, {default})" if sources else str(default)
 
 
 def _sql(template, alias="c", strategy=None):

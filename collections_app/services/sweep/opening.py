@@ -58,7 +58,7 @@ def _reopen_recently_resolved(as_of, lo, hi):
 
 
 def _pg_open_cases(as_of, lo, hi):
-    strategy = _StrategySql()
+    strategy = _StrategySql(cases=False)  # new cases: no strategy chosen yet, the product's
     sql = _sql(
         """
 WITH arrears AS (
@@ -89,12 +89,13 @@ WITH arrears AS (
         AND k.id = (SELECT MAX(k2.id) FROM {Case} k2 WHERE k2.loan_id = c.loan_id
                     AND k2.loan_id BETWEEN %(lo)s AND %(hi)s))
 ), opened AS (
+    -- every NOT NULL column without a database default is named (the risk and strategy columns: empty)
     INSERT INTO {Case} (loan_id, borrower_id, state, oldest_unpaid_due_date, amount_overdue, priority,
-                        opened_at, updated_at, close_reason)
+                        opened_at, updated_at, close_reason, risk_band, risk_reasons, risk_model, strategy_group)
     SELECT loan_id, borrower_id,
            CASE WHEN on_hold THEN 'reminder' WHEN dpd >= visit_at AND NOT vulnerable THEN 'visit'
                 WHEN dpd >= call_at THEN 'call' ELSE 'reminder' END,
-           oldest, amount, 0, %(now)s, %(now)s, ''
+           oldest, amount, 0, %(now)s, %(now)s, '', '', '[]'::jsonb, '', ''
     FROM candidates
     ORDER BY loan_id
     ON CONFLICT (loan_id) WHERE state IN {open_states} DO NOTHING

@@ -327,9 +327,16 @@ class _OrmSteps(_OrmPlanSteps):
         return resolved
 
     def _thresholds(self):
-        strategies = {s.product: s for s in Strategy.objects.all()}
+        """(case) -> its thresholds: the strategy in force on it, else its product's, else the default
+        (base._StrategySql says the same in SQL). Cases come with `select_related("loan", "strategy")`."""
+        strategies = {s.product: s for s in Strategy.objects.exclude(product__isnull=True)}
         default = strategies.get("")
-        return lambda product: getattr(strategies.get(product) or default, "thresholds", None) or DEFAULT_THRESHOLDS
+
+        def thresholds(case):
+            strategy = case.strategy or strategies.get(case.loan.product) or default
+            return strategy.thresholds if strategy else DEFAULT_THRESHOLDS
+
+        return thresholds
 
     def escalate(self, from_state, to_state, name, threshold):
         from ..cases import apply_transition
@@ -340,8 +347,8 @@ class _OrmSteps(_OrmPlanSteps):
             held |= self._vulnerable()
         moved = 0
         cases = self._open_cases().filter(state=from_state).exclude(Exists(self._active_plan()))
-        for case in cases.select_related("loan").select_for_update():
-            limit = getattr(thresholds(case.loan.product), threshold.replace("_at_dpd", ""))
+        for case in cases.select_related("loan", "strategy").select_for_update(of=("self",)):
+            limit = getattr(thresholds(case), threshold.replace("_at_dpd", ""))
             dpd = case.dpd(self.as_of)
             if case.borrower_id in held or case.oldest_unpaid_due_date is None or dpd < limit:
                 continue
@@ -360,8 +367,8 @@ class _OrmSteps(_OrmPlanSteps):
         retry_after = self.now - timedelta(days=LEGAL_RETRY_DAYS)
         requested = 0
         cases = self._open_cases().filter(state=State.VISIT).exclude(Exists(self._active_plan()))
-        for case in cases.select_related("loan"):
-            if case.borrower_id in held or case.dpd(self.as_of) < thresholds(case.loan.product).legal:
+        for case in cases.select_related("loan", "strategy"):
+            if case.borrower_id in held or case.dpd(self.as_of) < thresholds(case).legal:
                 continue
             if self._moved_since_break(case, case.dpd(self.as_of)):
                 continue

@@ -7,7 +7,7 @@
 - `jobs`: the background path and the requester-only download.
 """
 
-from . import audit_log, dashboard, queue, timeline, worklist  # noqa: F401  (register the kinds)
+from . import audit_log, dashboard, queue, strategy_tests, timeline, worklist  # noqa: F401  (register the kinds)
 from .audit import export_audit_write
 from .audit_log import audit_log_page, audit_log_queryset
 from .jobs import export_job_file, export_job_for, export_job_run
