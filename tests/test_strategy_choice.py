@@ -468,3 +468,20 @@ def test_editing_the_default_strategy_in_the_admin_keeps_it_the_default(operator
     response = operator.post(url, data)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert Strategy.objects.get(pk=default.pk).product == ""
+
+
+def test_the_nightly_scoring_chooses_the_strategy_of_the_cases_it_scores_first():
+    """risk_score writes the scores and chooses strategies in one transaction (services/risk/score.py)."""
+    from collections_app.services.risk.score import risk_score
+
+    cautious = strategy("Cautious", call_at_dpd=3, visit_at_dpd=20, legal_at_dpd=45)
+    rule(1, cautious)
+    case = overdue_case(days_overdue=12)
+    run = risk_score()
+    assert run.status == "ok", run.error
+    case = fresh(case)
+    assert case.risk_band and case.strategy_id == cautious.pk and case.strategy_group == "champion"
+    assert run.counts["strategies"]["first"] == 1
+    assert CaseEvent.objects.filter(case=case, kind="strategy_chosen").count() == 1
+    # The next night, the same band: nothing is chosen again.
+    assert risk_score().counts["strategies"] == {"chosen": 0, "first": 0, "changed": 0}

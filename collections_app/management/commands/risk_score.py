@@ -35,5 +35,10 @@ class Command(BaseCommand):
             f"  loans due soon scored: {counts.get('loans', 0)} (cleared: {counts.get('loans_cleared', 0)}),"
             f" model {counts.get('pay_model') or 'none active'}"
         )
+        strategies = counts.get("strategies", {})
+        self.stdout.write(
+            f"  strategies chosen: {strategies.get('chosen', 0)} (first {strategies.get('first', 0)},"
+            f" strategy in force changed {strategies.get('changed', 0)})"
+        )
         timings = ", ".join(f"{k} {v:.2f}s" for k, v in counts.get("timings", {}).items())
         self.stdout.write(f"  took {counts.get('seconds', 0):.2f}s ({timings})")

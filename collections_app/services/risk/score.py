@@ -17,9 +17,9 @@ case's ETag) only when its band changes, first scoring included: a band change i
 may act on; a same-band rescore changes nothing a client reads but `p_cure`, `reasons` and
 `scored_at`, which a client sees whenever it reads the case. (Docs: docs/risk.md, "Nightly scoring".)
 
-Later pieces plug in here: a `model` scorer (risk_train) gives `_scorer_for` an object with the same
-`score(features) -> (p, loss)`; strategy rules (chosen at first scoring and when the band changes)
-read the ids whose band changed from the staging table before the UPDATE (`_band_changes`)."""
+A `model` scorer (risk_train) gives `_scorer_for` an object with the same `score(features) -> (p, loss)`
+(model_scorer.py). After the scores are written, in the same transaction, `strategies_choose` picks the
+strategy of every case scored for the first time or whose band changed (services/strategy_choice.py)."""
 
 import io
 import json
@@ -36,6 +36,7 @@ from ...calendar import lender_today
 from ...models import ScoringRun, Scorer
 from ...models.risk import CATEGORICAL, REASON_CODES, ScorerKind, Target
 from ...workflow import OPEN_STATES
+from ..strategy_choice import strategies_choose
 from .features import risk_features
 from .scorecard import band_cutoffs, band_problems, scorer_bins
 
@@ -248,6 +249,10 @@ def risk_score(*, as_of=None, now=None):
                 counts["cases"], counts["bands_changed"] = _write_cases(cursor, cure, cure_label, now)
             if pay is not None:
                 counts["loans"], counts["loans_cleared"] = _write_loans(cursor, pay, pay_label, now)
+            # Strategies are chosen at a case's first scoring and when its band changes: in the same
+            # transaction, so a failure keeps yesterday's scores and yesterday's strategies together.
+            choice = strategies_choose(as_of=as_of, now=now)
+            counts["strategies"] = {"chosen": choice.chosen, "first": choice.first, "changed": choice.changed}
         timings["write"] = time.perf_counter() - write_started
         counts["cure_model"] = cure_label
         counts["pay_model"] = pay_label
