@@ -16,6 +16,7 @@ from ..calendar import lender_today
 from ..models import Case
 from .people import DEFAULT_PASSWORD, DEMO_USERS, ensure_demo_queues, ensure_demo_users
 from .live_plans import seed_live_plans
+from .strategies import ensure_demo_strategy_test
 from .portfolio import _Builder
 from .rows import _Format, _Writers, _reserve_ids, _write_chunk
 from .common import _Clock
@@ -100,6 +101,7 @@ def _seed_demo(cases, password, if_empty, seed, chunk_size, progress):
         raise ValueError("the number of cases cannot be negative")
     users = ensure_demo_users(password)
     queues = ensure_demo_queues()
+    ensure_demo_strategy_test()
     report = SeedReport(users=users, password=password, seed=seed)
     if if_empty:
         existing = Case.objects.count() if Case.objects.exists() else 0
