@@ -103,7 +103,8 @@ from .fake_gateway import http_sms, sms_gateway  # noqa: E402,F401
 
 @pytest.fixture
 def reference_data(db):
-    """Roles, buckets, the default strategy and templates, as the data migrations create them.
+    """Roles, buckets, the default strategy and templates, the risk bands and default scorecards, as
+    the data migrations create them.
 
     Transactional tests (live server, threads) end with a flush that wipes migration-made rows;
     tests that need them after such a flush ask for this fixture."""
@@ -116,6 +117,7 @@ def reference_data(db):
         "0004_default_strategy_and_schedules",
         "0019_care_templates",
         "0020_plan_confirmation_template",
+        "0023_risk_defaults",
     ):
         importlib.import_module(f"collections_app.migrations.{name}").forwards(django_apps, None)
 
