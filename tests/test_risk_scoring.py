@@ -299,12 +299,12 @@ def test_a_band_change_moves_updated_at_and_a_same_band_rescore_does_not(supervi
     assert moved.updated_at > again.updated_at
 
 
-def test_an_active_model_without_a_predictor_fails_the_run_and_writes_nothing():
+def test_an_active_model_whose_estimator_cannot_be_loaded_fails_the_run_and_writes_nothing():
     case = overdue_case(days_overdue=10)
     Scorer.objects.filter(target="cure").update(active=False)
     Scorer.objects.create(name="gbm", version=1, kind="model", target="cure", active=True, artifact=b"x")
     run = risk_score()
-    assert run.status == "failed" and "no predictor" in run.error
+    assert run.status == "failed" and "gbm-1 cannot be loaded" in run.error and "train it again" in run.error
     assert fresh(case).risk_band == ""
 
 

@@ -380,3 +380,12 @@ def test_a_case_closed_by_a_kept_settlement_shows_what_is_overdue(seeded):
         due = Instalment.objects.filter(loan=case.loan_id, due_date__lt=today)
         amount = sum((i.amount_due - i.amount_paid for i in due), Decimal("0"))
         assert case.amount_overdue == amount, case
+
+
+def test_the_demo_runs_a_champion_challenger_test_on_the_default_strategy(seeded):
+    from collections_app.models import Strategy
+
+    default = Strategy.objects.get(product="")
+    assert default.challenger.name == "Early calls (challenger)" and default.challenger_share == 20
+    assert default.challenger.product is None and default.challenger.call_at_dpd < default.call_at_dpd
+    assert default.challenger.steps.count() == default.steps.count() > 0
