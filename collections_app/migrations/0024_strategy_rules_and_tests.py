@@ -106,6 +106,8 @@ class Migration(migrations.Migration):
             field=models.CharField(
                 blank=True,
                 choices=[("champion", "champion"), ("challenger", "challenger")],
+                db_default="",
+                default="",
                 editable=False,
                 max_length=10,
                 verbose_name="test group",

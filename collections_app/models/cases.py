@@ -70,6 +70,9 @@ class Case(CaseWorkflow):
         max_length=10,
         blank=True,
         choices=[("champion", _("champion")), ("challenger", _("challenger"))],
+        # A database default too: the sweep and the benchmarks insert cases in SQL (as for risk_band).
+        default="",
+        db_default="",
         editable=False,
     )
 
