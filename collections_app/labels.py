@@ -59,6 +59,7 @@ _DEFAULTS = {
     # Message templates (MessageTemplate.code).
     "template": {
         "pre_due": gettext_lazy("Reminder before the due date"),
+        "pre_due_early": gettext_lazy("Early reminder before the due date"),
         "overdue": gettext_lazy("Overdue reminder"),
         "overdue_firm": gettext_lazy("Firm overdue reminder"),
         "plan_confirmation": gettext_lazy("Repayment plan confirmation"),

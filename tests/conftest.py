@@ -118,6 +118,7 @@ def reference_data(db):
         "0019_care_templates",
         "0020_plan_confirmation_template",
         "0023_risk_defaults",
+        "0025_early_warning_reminders",
     ):
         importlib.import_module(f"collections_app.migrations.{name}").forwards(django_apps, None)
 

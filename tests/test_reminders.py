@@ -680,6 +680,7 @@ def test_the_default_strategy_and_templates_are_data():
     strategy = Strategy.objects.get(product="")
     assert (strategy.call_at_dpd, strategy.visit_at_dpd, strategy.legal_at_dpd) == (8, 31, 61)
     assert sorted(ReminderStep.objects.filter(strategy=strategy).values_list("offset_days", "channel")) == [
+        (-7, "sms"),  # the early warning, bands D and E only (0025; tests/test_early_warning.py)
         (-3, "sms"),
         (1, "email"),
         (1, "sms"),

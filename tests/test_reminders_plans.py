@@ -140,7 +140,7 @@ def test_without_a_care_template_the_plain_one_is_used(collector, supervisor):
 
 def test_every_reminder_template_has_a_care_variant_in_both_languages():
     codes = set(MessageTemplate.objects.exclude(code__endswith="_care").values_list("code", "channel"))
-    for code in ("pre_due", "overdue", "overdue_firm", "plan_pre_due", "plan_missed"):
+    for code in ("pre_due", "pre_due_early", "overdue", "overdue_firm", "plan_pre_due", "plan_missed"):
         for channel in {c for k, c in codes if k == code}:
             languages = set(
                 MessageTemplate.objects.filter(code=f"{code}_care", channel=channel).values_list("language", flat=True)

@@ -26,7 +26,10 @@ def ensure_demo_strategy_test():
     if created:
         for step in default.steps.all():
             challenger.steps.create(
-                offset_days=step.offset_days, channel=step.channel, template_code=step.template_code
+                offset_days=step.offset_days,
+                channel=step.channel,
+                template_code=step.template_code,
+                only_pay_bands=step.only_pay_bands,
             )
     Strategy.objects.filter(pk=default.pk).update(challenger=challenger, challenger_share=CHALLENGER_SHARE)
     return challenger

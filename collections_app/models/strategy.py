@@ -110,9 +110,24 @@ class Strategy(models.Model):
         return StageThresholds(call=self.call_at_dpd, visit=self.visit_at_dpd, legal=self.legal_at_dpd)
 
 
+def validate_pay_bands(value):
+    """`ReminderStep.only_pay_bands`: band letters (A–E), each at most once; empty: every loan."""
+    bad = sorted({letter for letter in value if letter not in BANDS})
+    if bad:
+        raise ValidationError(
+            _("Only the band letters A to E (capitals), e.g. DE; not %(bad)s."),
+            code="invalid_band",
+            params={"bad": " ".join(bad)},
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError(_("Name each band once."), code="repeated_band")
+
+
 class ReminderStep(models.Model):
     """One message of a strategy's reminder plan, `offset_days` from an instalment's due date
-    (negative: before it falls due)."""
+    (negative: before it falls due). `only_pay_bands` limits the step to loans whose `pay_band` (as
+    last scored: loans due in the next 7 days with nothing overdue) is one of its letters, e.g. "DE"
+    for the early warning (`pre_due_early`); empty, every loan."""
 
     class Channel(models.TextChoices):
         SMS = "sms", _("SMS")
@@ -122,6 +137,17 @@ class ReminderStep(models.Model):
     offset_days = models.IntegerField(_("days from due date"))
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     template_code = models.CharField(_("template"), max_length=50)
+    only_pay_bands = models.CharField(
+        _("only for payment bands"),
+        max_length=len(BANDS),
+        blank=True,
+        default="",
+        validators=[validate_pay_bands],
+        help_text=_(
+            "Band letters of the loan's probability of paying (p_pay), e.g. DE: the step is planned only for "
+            "loans scored in those bands. Empty: every loan."
+        ),
+    )
 
     class Meta:
         verbose_name = _("reminder step")
@@ -133,6 +159,17 @@ class ReminderStep(models.Model):
 
     def __str__(self):
         return f"{self.strategy} {self.offset_days:+d}d {self.channel}"
+
+    def clean(self):
+        # Keep valid letters in band order ("ED" is saved as "DE"); the validator refuses the rest.
+        bands = self.only_pay_bands or ""
+        if set(bands) <= set(BANDS) and len(set(bands)) == len(bands):
+            self.only_pay_bands = "".join(b for b in BANDS if b in bands)
+
+    @property
+    def pay_bands(self):
+        """The bands the step is limited to (a list of letters), or None for every loan."""
+        return list(self.only_pay_bands) if self.only_pay_bands else None
 
 
 class MessageTemplate(models.Model):

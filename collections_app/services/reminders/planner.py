@@ -1,10 +1,11 @@
 """The planner: the day's reminders of every strategy step written to the outbox, keyed so a rerun
 plans nothing twice, compliance decided then (a case on an active plan gets the plan's reminders
-instead, and a borrower who needs care the templates' `care` variant: plan_reminders.py); and a
+instead, and a borrower who needs care the templates' `care` variant: plan_reminders.py; a step limited
+to some payment bands, such as the early warning `pre_due_early`, only for loans scored in them); and a
 person's (or client's) request for a message."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -22,6 +23,10 @@ from ...workflow import OPEN_STATES
 from .._common import lock_visible_case, require_choice
 from ..contacts import contact_policy_for
 from .plan_reminders import CareTemplates, on_active_plan, plan_reminders_plan, vulnerable_borrowers
+
+
+# risk_score's due-soon window: loans with an instalment due from D to D + 7 (services/risk/features.py).
+DUE_SOON_DAYS = 7
 
 
 @dataclass
@@ -109,9 +114,11 @@ def reminders_plan(*, as_of, batch_size=2000):
         loans = _loans_following(strategy, products_with_own)
         for step in strategy.steps.all():
             due_day = as_of - timedelta(days=step.offset_days)
+            rows = Instalment.objects.filter(loans, due_date=due_day, amount_paid__lt=F("amount_due"))
+            if step.pay_bands:
+                rows = rows.filter(_scored_in(step.pay_bands, due_day))
             rows = (
-                Instalment.objects.filter(loans, due_date=due_day, amount_paid__lt=F("amount_due"))
-                .exclude(on_active_plan())  # the plan's own dates instead (plan_reminders.py)
+                rows.exclude(on_active_plan())  # the plan's own dates instead (plan_reminders.py)
                 .values(
                     "id",
                     "loan_id",
@@ -135,6 +142,15 @@ def reminders_plan(*, as_of, batch_size=2000):
                 _plan_batch(batch, step, strategy, as_of, now, result)
     plan_reminders_plan(as_of=as_of, now=now, result=result)
     return result
+
+
+def _scored_in(bands, due_day):
+    """A step limited to some p_pay bands (the early warning, docs/risk.md): the loan's band is one of
+    them, written by a scoring whose due-soon window held `due_day` (a run on or after due_day − 7 in
+    the lender's calendar; tonight's runs before the plan). An unscored loan has no band, and a band
+    left by older runs (scoring failing or off for weeks) is not read as this instalment's."""
+    scored_since = datetime.combine(due_day - timedelta(days=DUE_SOON_DAYS), time.min, tzinfo=settings.LENDER_TIME_ZONE)
+    return Q(loan__pay_band__in=bands, loan__pay_scored_at__gte=scored_since)
 
 
 def _loans_following(strategy, products_with_own):
