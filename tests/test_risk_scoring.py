@@ -16,7 +16,8 @@ from collections_app import services
 from collections_app.calendar import lender_today
 from collections_app.errors import DomainError
 from collections_app.models import Case, Instalment, Loan, ScorecardBin, Scorer, ScoringRun
-from collections_app.services.risk import Bin, scorecard_check, scorer_activate
+from collections_app.services.risk import Bin, scorecard_check, scorer_activate, scorer_bins
+from collections_app.services.risk.scorecard import scorer_bins_save
 from collections_app.services.risk.features import NEVER_DAYS, risk_features
 from collections_app.services.risk.score import risk_score
 
@@ -82,17 +83,7 @@ def _copy_of_default(name="my-cure", version=1):
     scorer = Scorer.objects.create(
         name=name, version=version, target="cure", base_score=base.base_score, points_to_double_odds=40
     )
-    ScorecardBin.objects.bulk_create(
-        ScorecardBin(
-            scorer=scorer,
-            characteristic=b.characteristic,
-            lower=b.lower,
-            upper=b.upper,
-            category=b.category,
-            points=b.points,
-        )
-        for b in base.bins.all()
-    )
+    scorer_bins_save(scorer, scorer_bins(base))
     return scorer
 
 

@@ -48,19 +48,7 @@ from ...workflow import OPEN_STATES
 WORK_MEM = "128MB"  # for the features statement only (SET LOCAL), on PostgreSQL
 NEVER_DAYS = 100000  # "never" for days since a payment or a contact: beyond any bin's finite bound
 
-CASE_COLUMNS = (
-    Characteristic.DPD,
-    Characteristic.BROKEN_PROMISES,
-    Characteristic.PAID_SHARE,
-    Characteristic.DAYS_SINCE_PAYMENT,
-    Characteristic.DAYS_SINCE_CONTACT,
-    Characteristic.LOAN_AGE,
-    Characteristic.BORROWER_LOANS,
-    Characteristic.PRODUCT,
-    Characteristic.AMOUNT_OVERDUE,
-    Characteristic.PAST_CURES,
-    Characteristic.PAST_CASES,
-)
+CASE_COLUMNS = tuple(Characteristic)  # every characteristic, in the enumeration's order
 LOAN_COLUMNS = CASE_COLUMNS  # the same characteristics (a loan due soon has dpd 0 and nothing overdue)
 
 

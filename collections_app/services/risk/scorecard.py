@@ -142,6 +142,21 @@ def scorer_bins(scorer):
     ]
 
 
+def scorer_bins_save(scorer, bins):
+    """Store a table of Bin rows as the scorer's (training, copies)."""
+    ScorecardBin.objects.bulk_create(
+        ScorecardBin(
+            scorer=scorer,
+            characteristic=b.characteristic,
+            lower=b.lower,
+            upper=b.upper,
+            category=b.category,
+            points=b.points,
+        )
+        for b in bins
+    )
+
+
 def scorer_activate(*, actor, scorer_id):
     """Make the scorer the active one of its target (the one active before is deactivated in the same
     transaction). Refused, with the active scorer unchanged, when the scorer is a scorecard whose

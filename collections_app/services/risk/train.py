@@ -38,11 +38,11 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from ...calendar import lender_today
-from ...models import Case, Scorer, ScorecardBin
+from ...models import Case, Scorer
 from ...models.risk import CATEGORICAL, ScorerKind, Target, TARGET_CHARACTERISTICS
 from ...workflow import CloseReason, State
 from .features import cutoff_for, risk_features
-from .scorecard import Bin, scorecard_problems
+from .scorecard import Bin, scorecard_problems, scorer_bins_save
 
 MIN_CASES = 1000
 HORIZON = {Target.CURE: 30, Target.PAY: 14}
@@ -474,15 +474,5 @@ def risk_train(*, kind, target=Target.CURE, start=None, end=None, days=DEFAULT_D
             train_to=window[-1],
             artifact=artifact,
         )
-        ScorecardBin.objects.bulk_create(
-            ScorecardBin(
-                scorer=scorer,
-                characteristic=b.characteristic,
-                lower=b.lower,
-                upper=b.upper,
-                category=b.category,
-                points=b.points,
-            )
-            for b in bins
-        )
+        scorer_bins_save(scorer, bins)
     return Trained(scorer, metrics, int(len(examples.labels)), metrics["distinct"], bins)
