@@ -143,6 +143,12 @@ def test_a_simulated_month_writes_history_that_obeys_the_rules_and_the_propensit
     assert report.counts["reminders_sent"] > 0
     # The month end crossed was snapshotted by the sweep.
     assert MonthEndSnapshot.objects.filter(month_end=month_end).exists()
+    # Each night scored the open cases and chose their strategies, on the simulated days.
+    still_open = Case.objects.filter(state__in=OPEN_STATES)
+    assert still_open.exists() and not still_open.filter(risk_band="").exists()
+    assert not still_open.filter(strategy__isnull=True).exists()
+    stamps = sorted(set(still_open.values_list("risk_scored_at", flat=True)))
+    assert since < stamps[0] and stamps[-1] < since + timedelta(days=30)
     # The hidden propensity separates the cases that cured within the 30 days from the rest.
     cured = dict(Case.objects.filter(pk__in=truth).values_list("pk", "state"))
     labels = [cured[case_id] not in OPEN_STATES for case_id in truth]

@@ -1,7 +1,8 @@
 """The day loop: each simulated day, in the order a real day runs, with the clock (clock.py) on
 that day's moments:
 06:00 the sweep for the day (sweep_run: open, escalate, resolve, settle promises and plans, the
-      month-end snapshot on a month's last day) and the day's reminders planned;
+      month-end snapshot on a month's last day), the nightly risk scoring (which chooses strategies:
+      champion/challenger groups act on the simulated borrowers) and the day's reminders planned;
 08:00 the supervisor files and deals out new cases and plans visits (collectors.py);
 09:00-21:00 the collectors' calls; every two hours (08:00 to 22:00) the reminder dispatcher sends
       what is due (reminders_dispatch, through the quiet gateway) and field agents record visits;
@@ -114,7 +115,7 @@ def _dispatch(report):
 def simulate_day(*, day, seed, clock, staff, report):
     clock.at(day, SWEEP_HOUR)
     with report.timed("sweep"):
-        swept = sweep_run(as_of=day, plan_reminders=True)
+        swept = sweep_run(as_of=day, plan_reminders=True, score_risk=True)
     for key, n in swept.counts.items():
         report.counts[f"sweep_{key}"] += n
     with report.timed("supervisor"):
