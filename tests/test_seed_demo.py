@@ -386,6 +386,6 @@ def test_the_demo_runs_a_champion_challenger_test_on_the_default_strategy(seeded
     from collections_app.models import Strategy
 
     default = Strategy.objects.get(product="")
-    assert default.challenger.name == "Early calls (challenger)" and default.challenger_share == 20
+    assert default.challenger.name == "Early calls" and default.challenger_share == 20
     assert default.challenger.product is None and default.challenger.call_at_dpd < default.call_at_dpd
     assert default.challenger.steps.count() == default.steps.count() > 0

@@ -4,7 +4,7 @@ cases it is chosen for (the first nightly scoring chooses; docs/strategies.md). 
 
 from ..models import Strategy
 
-CHALLENGER_NAME = "Early calls (challenger)"
+CHALLENGER_NAME = "Early calls"
 CHALLENGER_SHARE = 20
 
 
