@@ -5,6 +5,7 @@ and XLSX through the exports, which write the download to the audit log. Three q
 size of the portfolio (tests/test_strategy_tests.py pins the count)."""
 
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from ...permissions import DASHBOARD_VIEW, EXPORT_REPORTS
@@ -44,7 +45,8 @@ def strategy_tests_page(request):
                 "difference": (
                     {
                         "value": f"{difference[0] * 100:+.1f}",
-                        "range": f"{difference[1] * 100:+.1f} to {difference[2] * 100:+.1f}",
+                        "range": _("%(low)s to %(high)s")
+                        % {"low": f"{difference[1] * 100:+.1f}", "high": f"{difference[2] * 100:+.1f}"},
                     }
                     if difference
                     else None
