@@ -97,6 +97,8 @@ def test_the_page_shows_each_test_with_its_figures_and_verdict(client, superviso
     body = response.content.decode()
     assert "challenger better" in body and "excludes 0" in body
     assert 'data-verdict="better"' in body
+    difference = response.context["tests"][0]["difference"]
+    assert difference["value"] == "+100.0" and " to +" in difference["range"]
     tests = response.context["tests"]
     assert len(tests) == 1 and tests[0]["test"].strategy == champion
     figures = tests[0]["test"].groups
