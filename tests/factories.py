@@ -218,3 +218,22 @@ def proposed_plan(case, actor, months, **extra):
         first_due_date=(lender_today() + timedelta(days=7)).isoformat(),
         **extra,
     )
+
+
+def admin_inline_rows(page, changes=None):
+    """The POST data of an admin change page's inline formsets as the page shows them (each row sent
+    back unchanged; `changes(prefix, form)` may return fields to change in a row)."""
+    data = {}
+    for formset in page.context["inline_admin_formsets"]:
+        fs = formset.formset
+        data[f"{fs.prefix}-TOTAL_FORMS"] = fs.total_form_count()
+        data[f"{fs.prefix}-INITIAL_FORMS"] = fs.initial_form_count()
+        for form in fs.forms:
+            for name, field in form.fields.items():
+                value = form.initial.get(name, field.initial)
+                if value is None or value is False:
+                    continue
+                data[f"{form.prefix}-{name}"] = getattr(value, "pk", value)
+            if changes:
+                data.update({f"{form.prefix}-{k}": v for k, v in (changes(fs.prefix, form) or {}).items()})
+    return data

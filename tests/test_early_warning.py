@@ -27,7 +27,7 @@ from collections_app.services.reminders import reminders_dispatch, reminders_pla
 from collections_app.services.risk.score import risk_score
 from collections_app.tasks.risk import risk_score_task
 
-from .factories import BorrowerFactory, LoanFactory, loan_with_schedule
+from .factories import BorrowerFactory, LoanFactory, admin_inline_rows, loan_with_schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -289,19 +289,11 @@ def strategy_post(operator, strategy, **step_changes):
         "challenger": strategy.challenger_id or "",
         "challenger_share": strategy.challenger_share,
     }
-    for formset in page.context["inline_admin_formsets"]:
-        fs = formset.formset
-        data[f"{fs.prefix}-TOTAL_FORMS"] = fs.total_form_count()
-        data[f"{fs.prefix}-INITIAL_FORMS"] = fs.initial_form_count()
-        for form in fs.forms:
-            for name, field in form.fields.items():
-                value = form.initial.get(name, field.initial)
-                if value is None or value is False:
-                    continue
-                data[f"{form.prefix}-{name}"] = getattr(value, "pk", value)
-            if fs.prefix == "steps" and form.instance.template_code == "pre_due_early":
-                for name, value in step_changes.items():
-                    data[f"{form.prefix}-{name}"] = value
+
+    def early_step(prefix, form):
+        return step_changes if prefix == "steps" and form.instance.template_code == "pre_due_early" else None
+
+    data.update(admin_inline_rows(page, early_step))
     return operator.post(url, data)
 
 

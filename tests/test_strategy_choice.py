@@ -20,7 +20,7 @@ from collections_app.services.strategy_choice import (
 )
 from collections_app.timeline import describe
 
-from .factories import fresh, overdue_case
+from .factories import admin_inline_rows, fresh, overdue_case
 
 pytestmark = pytest.mark.django_db
 
@@ -449,22 +449,7 @@ def test_editing_the_default_strategy_in_the_admin_keeps_it_the_default(operator
     default = Strategy.objects.get(product="")
     url = f"/admin/collections_app/strategy/{default.pk}/change/"
     page = operator.get(url)
-    data = strategy_form(name=default.name)
-    for formset in page.context["inline_admin_formsets"]:
-        fs = formset.formset
-        data[f"{fs.prefix}-TOTAL_FORMS"] = 0
-        data[f"{fs.prefix}-INITIAL_FORMS"] = 0
-    # keep the existing inline rows untouched by sending them back
-    for formset in page.context["inline_admin_formsets"]:
-        fs = formset.formset
-        data[f"{fs.prefix}-TOTAL_FORMS"] = fs.total_form_count()
-        data[f"{fs.prefix}-INITIAL_FORMS"] = fs.initial_form_count()
-        for form in fs.forms:
-            for name, field in form.fields.items():
-                value = form.initial.get(name, field.initial)
-                if value is None or value is False:
-                    continue
-                data[f"{form.prefix}-{name}"] = getattr(value, "pk", value)
+    data = {**strategy_form(name=default.name), **admin_inline_rows(page)}  # the inline rows sent back as shown
     response = operator.post(url, data)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert Strategy.objects.get(pk=default.pk).product == ""
